@@ -1,0 +1,122 @@
+"""The ASGI application: routes, the lifespan that owns provider pools, and error rendering."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ferryman.config import Config, load_config
+from ferryman.gateway.dispatch import Dispatcher
+from ferryman.gateway.router import Router
+from ferryman.http import ClientGone, Receive, Scope, Send, send_error, send_json
+from ferryman.providers.base import Provider
+from ferryman.providers.registry import build_provider
+from ferryman.routes.responses import create_response
+from ferryman.schemas.errors import FerrymanError, MethodNotAllowedError, NotFoundError
+
+log = logging.getLogger("ferryman")
+
+Handler = Callable[["Gateway", Scope, Receive, Send], Awaitable[None]]
+PREFIXES = ("/v1", "/openai/v1", "/litellm/v1")
+HEALTH_BODY = b'{"status":"ok"}'
+
+
+async def health(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
+    if not gw.ready:
+        await send_json(send, 503, b'{"status":"starting"}')
+        return
+    await send_json(send, 200, HEALTH_BODY)
+
+
+class Gateway:
+    """One gateway instance: its config, its provider adapters (with their pools), its routes."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.providers: dict[str, Provider] = {name: build_provider(p) for name, p in config.providers.items()}
+        self.router = Router(config)
+        self.dispatcher = Dispatcher(config, self.providers, self.router)
+        self.ready = False
+        self.routes: dict[str, dict[str, Handler]] = {"/health": {"GET": health}}
+        for prefix in PREFIXES:
+            self.routes[f"{prefix}/responses"] = {"POST": create_response}
+
+    async def startup(self) -> None:
+        for provider in self.providers.values():
+            await provider.start()
+        self.ready = True
+
+    async def shutdown(self) -> None:
+        self.ready = False
+        for provider in self.providers.values():
+            await provider.stop()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            handler = self._match(scope["path"], scope["method"])
+            await handler(self, scope, receive, send)
+        except ClientGone:
+            return
+        except FerrymanError as exc:
+            await self._send_error(send, exc)
+        except Exception:  # noqa: BLE001 - a client never sees a stack trace
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            await self._send_error(send, FerrymanError("Ferryman hit an internal error.", code="internal_error"))
+
+    async def _send_error(self, send: Send, exc: FerrymanError) -> None:
+        attempts = getattr(exc, "ferryman_attempts", None)
+        headers = [(b"x-ferryman-attempts", attempts.header().encode())] if attempts and attempts.log else []
+        try:
+            await send_error(send, exc, headers)
+        except RuntimeError:
+            # the response had already started (a stream): its relay explained the failure itself
+            log.warning("error after the response started: %s", exc.message)
+
+    def _match(self, path: str, method: str) -> Handler:
+        methods = self.routes.get(path)
+        if methods is None and len(path) > 1 and path.endswith("/"):
+            methods = self.routes.get(path.rstrip("/"))
+        if methods is None:
+            raise NotFoundError(f"No route for {method} {path}.", code="route_not_found")
+        handler = methods.get(method)
+        if handler is None:
+            raise MethodNotAllowedError(
+                f"{method} is not allowed on {path}; allowed: {', '.join(sorted(methods))}.",
+                headers={"allow": ", ".join(sorted(methods))},
+            )
+        return handler
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:  # noqa: BLE001
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(config: Config) -> Gateway:
+    return Gateway(config)
+
+
+def app_from_env() -> Any:
+    """Factory used by ``ferryman serve`` (each worker process builds its own gateway)."""
+    path = os.environ.get("FERRYMAN_CONFIG") or None
+    return create_app(load_config(path))

@@ -1,0 +1,94 @@
+"""ferryman serve | ferryman config check PATH"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from ferryman.config import ConfigError, describe, load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ferryman", description="Ferryman LLM gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start the gateway")
+    serve.add_argument("--config", help="YAML config file (default: providers from environment variables)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    config = sub.add_parser("config", help="config tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate a config file and show what it resolves to")
+    check.add_argument("path")
+
+    args = parser.parse_args(argv)
+    if args.command == "config":
+        return _check(args.path)
+    return _serve(args)
+
+
+def _check(path: str) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"ferryman: invalid config: {exc}", file=sys.stderr)
+        return 1
+    print(describe(config))
+    missing = [
+        f"{p.name} ({k.secret.source})" for p in config.providers.values() for k in p.keys if not k.secret.is_set
+    ]
+    if missing:
+        print(f"warning: keys not set: {', '.join(missing)}", file=sys.stderr)
+    print("config OK")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    # validate before forking workers, so a bad file fails fast with one clear message
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"ferryman: invalid config: {exc}", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not config.providers:
+        logging.getLogger("ferryman").warning(
+            "no providers configured: set OPENAI_API_KEY (or another provider's key) or pass --config"
+        )
+    if args.config:
+        os.environ["FERRYMAN_CONFIG"] = os.path.abspath(args.config)
+    else:
+        os.environ.pop("FERRYMAN_CONFIG", None)
+    uvicorn.run(
+        "ferryman.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop" if _has("uvloop") else "asyncio",
+        http="httptools" if _has("httptools") else "h11",
+        log_level=args.log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())

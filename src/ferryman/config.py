@@ -1,0 +1,312 @@
+"""Typed configuration: providers and their keys, model aliases, store, pricing overrides.
+
+The file is YAML (JSON is YAML too). Unknown keys are errors that name the key and where it is,
+because a misspelt ``fallback:`` silently ignored is a production outage waiting to happen.
+Secrets are ``Secret`` objects: they print as ``****`` and only ``reveal()`` gives the value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import yaml
+from msgspec import Meta, Struct
+
+from ferryman.providers.catalog import KNOWN_PROVIDERS, PROVIDER_TYPES
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; the message says what and where."""
+
+
+class Secret:
+    """A secret value that never prints itself."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str | None, source: str) -> None:
+        self._value = value
+        self.source = source  # "literal" or "env.NAME": safe to show
+
+    def reveal(self) -> str | None:
+        return self._value
+
+    @property
+    def is_set(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        state = "set" if self.is_set else "NOT SET"
+        return f"Secret({self.source}, {state})"
+
+    __str__ = __repr__
+
+
+_ENV_REF = re.compile(r"^(?:env\.|os\.environ/)([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def resolve_secret(value: str, environ: Mapping[str, str]) -> Secret:
+    m = _ENV_REF.match(value.strip())
+    if m:
+        name = m.group(1)
+        return Secret(environ.get(name) or None, f"env.{name}")
+    return Secret(value, "literal")
+
+
+# ---- file schema (what users write) -------------------------------------------------------------
+
+Positive = Annotated[float, Meta(gt=0)]
+
+
+class KeyEntry(Struct, forbid_unknown_fields=True):
+    value: str
+    weight: Annotated[float, Meta(ge=0)] = 1.0
+    models: list[str] = []
+
+
+class ProviderEntry(Struct, forbid_unknown_fields=True):
+    type: str | None = None
+    base_url: str | None = None
+    keys: list[KeyEntry] | None = None
+    timeout: Positive | None = None
+    connect_timeout: Positive | None = None
+    max_retries: Annotated[int, Meta(ge=0)] | None = None
+    headers: dict[str, str] = {}
+    max_connections: Annotated[int, Meta(ge=1)] | None = None
+
+
+class ModelEntry(Struct, forbid_unknown_fields=True):
+    name: str
+    target: str
+    fallbacks: list[str] = []
+    cache: bool | None = None
+
+
+class PriceEntry(Struct, forbid_unknown_fields=True, frozen=True):
+    """USD per million tokens (and per request), overriding the maintained pricing table."""
+
+    input_mtok: Annotated[float, Meta(ge=0)] | None = None
+    output_mtok: Annotated[float, Meta(ge=0)] | None = None
+    cache_read_mtok: Annotated[float, Meta(ge=0)] | None = None
+    cache_write_mtok: Annotated[float, Meta(ge=0)] | None = None
+    request: Annotated[float, Meta(ge=0)] | None = None
+
+
+class FileConfig(Struct, forbid_unknown_fields=True):
+    providers: dict[str, ProviderEntry] = {}
+    models: list[ModelEntry] = []
+    store: str | None = None
+    send_back_raw: bool = False
+    stream_keepalive: Positive = 15.0
+    max_request_bytes: Annotated[int, Meta(ge=1024)] = 32 * 1024 * 1024
+    pricing: dict[str, PriceEntry] = {}
+
+
+# ---- resolved config (what the gateway uses) ----------------------------------------------------
+
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_MAX_RETRIES = 2
+
+
+class ApiKey(Struct, frozen=True):
+    secret: Secret
+    weight: float = 1.0
+    models: tuple[str, ...] = ()
+
+
+class ProviderConfig(Struct):
+    name: str
+    type: str
+    base_url: str | None
+    keys: list[ApiKey]
+    timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    headers: dict[str, str] = {}
+    max_connections: int = 1000
+    key_env: str | None = None
+    needs_key: bool = True
+
+    def usable_keys(self, model: str) -> list[ApiKey]:
+        return [k for k in self.keys if k.secret.is_set and (not k.models or model in k.models)]
+
+
+class ModelAlias(Struct):
+    name: str
+    target: str
+    fallbacks: list[str] = []
+    cache: bool | None = None
+
+
+class Config(Struct):
+    providers: dict[str, ProviderConfig]
+    models: dict[str, ModelAlias]
+    store: str | None = None
+    send_back_raw: bool = False
+    stream_keepalive: float = 15.0
+    max_request_bytes: int = 32 * 1024 * 1024
+    pricing: dict[str, PriceEntry] = {}
+    source: str = "environment"
+
+
+def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Load a config file, or build one from the environment when ``path`` is None."""
+    env = os.environ if environ is None else environ
+    if path is None:
+        return config_from_env(env)
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    return config_from_dict(data if data is not None else {}, env, source=str(p))
+
+
+def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict>") -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config must be a mapping at the top level")
+    try:
+        fc = msgspec.convert(data, FileConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_explain(str(exc))}") from None
+
+    providers: dict[str, ProviderConfig] = {}
+    for name, entry in fc.providers.items():
+        providers[name] = _resolve_provider(name, entry, environ, source)
+
+    models: dict[str, ModelAlias] = {}
+    for i, m in enumerate(fc.models):
+        where = f"{source}: models[{i}]"
+        if m.name in models:
+            raise ConfigError(f"{where}: duplicate model alias {m.name!r}")
+        if m.name in providers and "/" not in m.name:
+            pass  # an alias may share a provider's name; aliases win for exact matches
+        for ref in (m.target, *m.fallbacks):
+            _check_target(ref, providers, where)
+        models[m.name] = ModelAlias(m.name, m.target, list(m.fallbacks), m.cache)
+
+    if fc.store is not None and not re.match(r"^(sqlite|postgres|postgresql)(\+\w+)?://", fc.store):
+        raise ConfigError(
+            f"{source}: store: {fc.store!r} is not a store URL (sqlite:///path or postgresql://...)"
+        )
+    return Config(
+        providers=providers,
+        models=models,
+        store=fc.store,
+        send_back_raw=fc.send_back_raw,
+        stream_keepalive=fc.stream_keepalive,
+        max_request_bytes=fc.max_request_bytes,
+        pricing=fc.pricing,
+        source=source,
+    )
+
+
+def config_from_env(environ: Mapping[str, str]) -> Config:
+    """Every known provider whose standard key variable is set, with ``*_BASE_URL`` overrides."""
+    providers: dict[str, ProviderConfig] = {}
+    for known in KNOWN_PROVIDERS.values():
+        if known.key_env and environ.get(known.key_env):
+            providers[known.name] = _resolve_provider(known.name, ProviderEntry(), environ, "environment")
+    return Config(providers=providers, models={}, source="environment")
+
+
+def _resolve_provider(name: str, entry: ProviderEntry, environ: Mapping[str, str], source: str) -> ProviderConfig:
+    where = f"{source}: providers.{name}"
+    known = KNOWN_PROVIDERS.get(name)
+    ptype = entry.type or (known.type if known else None)
+    if ptype is None:
+        raise ConfigError(
+            f"{where}: 'type' is required for a provider that is not a known one "
+            f"(types: {', '.join(PROVIDER_TYPES)}; known providers: {', '.join(KNOWN_PROVIDERS)})"
+        )
+    if ptype not in PROVIDER_TYPES:
+        raise ConfigError(f"{where}.type: unknown provider type {ptype!r} (one of: {', '.join(PROVIDER_TYPES)})")
+
+    base_url = entry.base_url
+    if base_url is None and known is not None:
+        base_url = environ.get(known.base_url_env) or known.base_url
+    if base_url is not None:
+        if not re.match(r"^https?://", base_url):
+            raise ConfigError(f"{where}.base_url: {base_url!r} must start with http:// or https://")
+        base_url = base_url.rstrip("/")
+    elif ptype in ("openai", "openai-chat"):
+        raise ConfigError(f"{where}.base_url: required for a {ptype!r} provider that is not a known one")
+
+    if entry.keys is not None:
+        keys = [
+            ApiKey(resolve_secret(k.value, environ), k.weight, tuple(k.models)) for k in entry.keys
+        ]
+    elif known is not None and known.key_env:
+        keys = [ApiKey(Secret(environ.get(known.key_env) or None, f"env.{known.key_env}"))]
+    else:
+        keys = []
+
+    return ProviderConfig(
+        name=name,
+        type=ptype,
+        base_url=base_url,
+        keys=keys,
+        timeout=entry.timeout or DEFAULT_TIMEOUT,
+        connect_timeout=entry.connect_timeout or DEFAULT_CONNECT_TIMEOUT,
+        max_retries=DEFAULT_MAX_RETRIES if entry.max_retries is None else entry.max_retries,
+        headers=dict(entry.headers),
+        max_connections=entry.max_connections or 1000,
+        key_env=known.key_env if known else None,
+        needs_key=known.needs_key if known else False,
+    )
+
+
+def _check_target(ref: str, providers: dict[str, ProviderConfig], where: str) -> None:
+    provider, sep, model = ref.partition("/")
+    if not sep or not model:
+        raise ConfigError(f"{where}: target {ref!r} must be 'provider/model'")
+    if provider not in providers:
+        known = ", ".join(sorted(providers)) or "none"
+        raise ConfigError(f"{where}: target {ref!r} names provider {provider!r}, which is not configured ({known})")
+
+
+_UNKNOWN = re.compile(r"Object contains unknown field `([^`]+)` - at `\$([^`]*)`")
+
+
+def _explain(msg: str) -> str:
+    """msgspec's ``Object contains unknown field `x` - at `$.providers.openai``` in plain words."""
+    m = _UNKNOWN.match(msg)
+    if m:
+        at = m.group(2).lstrip(".") or "the top level"
+        return f"unknown key {m.group(1)!r} in {at}"
+    return msg.replace(" - at `$", " (at `").replace("`", "'") + (")" if " - at " in msg else "")
+
+
+def describe(config: Config) -> str:
+    """A human summary for ``ferryman config check``: providers, keys (redacted), aliases."""
+    lines = [f"config: {config.source}", "providers:"]
+    if not config.providers:
+        lines.append("  (none)")
+    for p in config.providers.values():
+        lines.append(f"  {p.name}: type={p.type} base_url={p.base_url or '(provider default)'}")
+        for k in p.keys:
+            scope = f" models={list(k.models)}" if k.models else ""
+            lines.append(f"    key {k.secret.source}: {'set' if k.secret.is_set else 'NOT SET'} ****"
+                         f" weight={k.weight:g}{scope}")
+        if not p.keys:
+            lines.append("    (no keys)")
+        if p.headers:
+            lines.append(f"    headers: {', '.join(sorted(p.headers))} (values hidden)")
+    lines.append("models:")
+    if not config.models:
+        lines.append("  (none)")
+    for m in config.models.values():
+        fb = f" fallbacks={m.fallbacks}" if m.fallbacks else ""
+        lines.append(f"  {m.name} -> {m.target}{fb}")
+    lines.append(f"store: {config.store or '(none)'}")
+    return "\n".join(lines)

@@ -1,0 +1,184 @@
+"""Relay a Responses event stream to the client, as it arrives.
+
+Every event gets ``extra_fields.chunk_index`` spliced into its JSON without decoding it; only the
+final event (``response.completed`` / ``incomplete`` / ``failed``) is decoded, priced and given the
+full ``extra_fields``. While the upstream is silent (a reasoning model thinking) SSE comments keep
+proxies from cutting the connection. A client that goes away cancels the upstream request. A failure
+after the first byte becomes an ``error`` event and a ``response.failed``, never a silent cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from ferryman.http import Receive, Send
+from ferryman.providers.base import EventStream, SSEEvent, stream_failure
+from ferryman.schemas.errors import FerrymanError, UpstreamConnectionError
+from ferryman.sse import KEEPALIVE, encode_event
+
+TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+def _event_type(ev: SSEEvent) -> str | None:
+    if ev.event:
+        return ev.event
+    # no "event:" line: the type is the data's first key in every provider we relay
+    head = ev.data[:48]
+    if head.startswith(b'{"type":"'):
+        end = head.find(b'"', 9)
+        if end > 0:
+            return head[9:end].decode()
+    return None
+
+
+def with_chunk_index(data: bytes, index: int) -> bytes:
+    """Splice ``"extra_fields":{"chunk_index":N}`` into a JSON object without parsing it."""
+    body = data.rstrip()
+    if not body.endswith(b"}"):
+        return data  # not an object ([DONE] and friends): relay untouched
+    tail = b'"extra_fields":{"chunk_index":%d}}' % index
+    inner = body[:-1].rstrip()
+    return inner + (tail if inner.endswith(b"{") else b"," + tail)
+
+
+class StreamRelay:
+    def __init__(
+        self,
+        send: Send,
+        receive: Receive,
+        stream: EventStream,
+        *,
+        keepalive: float,
+        provider: str,
+        finalize: Callable[[dict[str, Any], int], dict[str, Any]],
+    ) -> None:
+        self.send = send
+        self.receive = receive
+        self.stream = stream
+        self.keepalive = keepalive
+        self.provider = provider
+        self.finalize = finalize  # (response object, chunk_index) -> event-level extra_fields
+        self.lock = asyncio.Lock()
+        self.last_write = time.monotonic()
+        self.index = 0
+        self.sequence = -1
+        self.snapshot: dict[str, Any] | None = None  # the response from response.created
+        self.finished = False
+
+    async def run(self, headers: list[tuple[bytes, bytes]]) -> None:
+        await self.send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
+        pump = asyncio.current_task()
+        assert pump is not None
+        watcher = asyncio.create_task(self._watch_disconnect(pump))
+        pinger = asyncio.create_task(self._keepalive())
+        try:
+            await self._pump()
+        except asyncio.CancelledError:
+            if not watcher.done():
+                raise
+            pump.uncancel()
+            return  # the client left: the upstream is closed below, nothing more to say
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an explanation to the client
+            await self._fail(stream_failure(self.provider, exc))
+        finally:
+            watcher.cancel()
+            pinger.cancel()
+            await self.stream.close()
+        await self._write(b"", more=False)
+
+    async def _pump(self) -> None:
+        async for ev in self.stream.events:
+            etype = _event_type(ev)
+            if etype in TERMINAL:
+                data = self._final(ev.data)
+                self.finished = True
+            elif etype == "response.created" and self.snapshot is None:
+                data = self._remember(ev.data)
+            else:
+                data = with_chunk_index(ev.data, self.index)
+                if etype == "error":
+                    self.finished = True
+            self.index += 1
+            await self._write(encode_event(ev.event, data))
+        if not self.finished:
+            raise UpstreamConnectionError(
+                f"{self.provider}: the stream ended before the response was complete",
+                code="upstream_stream_incomplete",
+            )
+
+    def _remember(self, data: bytes) -> bytes:
+        try:
+            obj = _decode(data)
+            self.snapshot = obj.get("response") if isinstance(obj, dict) else None
+            self.sequence = obj.get("sequence_number", self.sequence) if isinstance(obj, dict) else self.sequence
+        except msgspec.DecodeError:
+            pass
+        return with_chunk_index(data, self.index)
+
+    def _final(self, data: bytes) -> bytes:
+        try:
+            obj = _decode(data)
+        except msgspec.DecodeError:
+            return with_chunk_index(data, self.index)
+        response = obj.get("response") if isinstance(obj, dict) else None
+        if not isinstance(response, dict):
+            return with_chunk_index(data, self.index)
+        obj["extra_fields"] = self.finalize(response, self.index)
+        return _encode(obj)
+
+    async def _fail(self, exc: FerrymanError) -> None:
+        """Explain a failure after the first byte: an ``error`` event, then ``response.failed``."""
+        seq = self.sequence + 1000  # past anything the upstream numbered
+        error_event = {
+            "type": "error",
+            "code": exc.code,
+            "message": exc.message,
+            "param": exc.param,
+            "sequence_number": seq,
+            "extra_fields": {"chunk_index": self.index},
+        }
+        self.index += 1
+        await self._write(encode_event("error", _encode(error_event)))
+        if self.snapshot is not None:
+            response = dict(self.snapshot)
+            response["status"] = "failed"
+            response["error"] = {"code": exc.code or "server_error", "message": exc.message}
+            failed = {"type": "response.failed", "response": response, "sequence_number": seq + 1}
+            failed["extra_fields"] = self.finalize(response, self.index)
+            self.index += 1
+            await self._write(encode_event("response.failed", _encode(failed)))
+
+    async def _write(self, chunk: bytes, more: bool = True) -> None:
+        async with self.lock:
+            await self.send({"type": "http.response.body", "body": chunk, "more_body": more})
+            self.last_write = time.monotonic()
+
+    async def _keepalive(self) -> None:
+        while True:
+            wait = self.last_write + self.keepalive - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            await self._write(KEEPALIVE)
+
+    async def _watch_disconnect(self, pump: asyncio.Task[Any]) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                msg = await self.receive()
+                if msg["type"] == "http.disconnect":
+                    break
+        pump.cancel()

@@ -1,0 +1,175 @@
+"""The Provider protocol: what the dispatcher needs from an adapter, and the shared HTTP plumbing.
+
+An adapter is built once per configured provider in the app's lifespan and owns one pooled
+``aiohttp`` session (keep-alive, bounded connections). Per request it gets a ``Call`` (the validated
+request, the raw body, the deployment name and the key picked for it) and returns either a finished
+Responses object or an open ``EventStream`` whose HTTP status was already checked, so a failure
+before the first byte can still fall back to the next target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiohttp
+
+from ferryman.config import ApiKey, ProviderConfig
+from ferryman.schemas.errors import (
+    FerrymanError,
+    UpstreamConnectionError,
+    UpstreamTimeoutError,
+    provider_error_from_body,
+)
+from ferryman.schemas.responses import ResponsesRequest
+
+
+@dataclass(slots=True)
+class Call:
+    """One attempt at one target."""
+
+    request: ResponsesRequest
+    raw: dict[str, Any]  # the client's decoded body; adapters copy before changing it
+    deployment: str  # the model name the provider is asked for
+    key: ApiKey | None
+    timeout: float | None = None  # per-request override of the provider's total timeout
+
+
+@dataclass(slots=True)
+class UpstreamReply:
+    """A finished (non-streaming) reply, already in the Responses shape."""
+
+    body: dict[str, Any]
+    sent: dict[str, Any]  # what was sent upstream (for raw_request; never holds credentials)
+    raw: Any = None  # what the provider answered (for raw_response): bytes, decoded only when asked
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    """One Responses stream event: its name and its JSON data, as bytes ready to relay."""
+
+    event: str | None
+    data: bytes
+
+
+@dataclass(slots=True)
+class EventStream:
+    """An open upstream stream whose status was 2xx; iterate ``events`` once, then ``close``."""
+
+    events: AsyncIterator[SSEEvent]
+    sent: dict[str, Any]
+    _closers: list[Any] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for closer in self._closers:
+            closer()
+
+
+class Provider(Protocol):
+    config: ProviderConfig
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def create(self, call: Call) -> UpstreamReply: ...
+
+    async def stream(self, call: Call) -> EventStream: ...
+
+
+class HttpProvider:
+    """Base for adapters that talk HTTP: the pooled session and the error mapping live here."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self.config.max_connections,
+            limit_per_host=self.config.max_connections,
+            ttl_dns_cache=300,
+            keepalive_timeout=60,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            # no total timeout on the session: each call sets its own
+            timeout=aiohttp.ClientTimeout(total=None),
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+        )
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError(f"provider {self.name} used before start()")
+        return self._session
+
+    def timeout(self, call: Call, *, stream: bool) -> aiohttp.ClientTimeout:
+        total = call.timeout or self.config.timeout
+        if stream:
+            # a stream may legitimately last long: bound the connect and each silence instead
+            return aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout, sock_read=total)
+        return aiohttp.ClientTimeout(total=total, sock_connect=self.config.connect_timeout)
+
+    async def post(
+        self, url: str, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
+    ) -> aiohttp.ClientResponse:
+        """POST and return the open response, or raise the FerrymanError that describes the failure."""
+        try:
+            resp = await self.session.post(url, data=body, headers=headers, timeout=self.timeout(call, stream=stream))
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise UpstreamTimeoutError(f"{self.name}: the provider did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectionError(f"{self.name}: cannot reach the provider ({_describe(exc)})") from None
+        if resp.status >= 400:
+            try:
+                payload = await resp.read()
+            except (TimeoutError, aiohttp.ClientError):
+                payload = b""
+            finally:
+                resp.release()
+            raise provider_error_from_body(self.name, resp.status, payload, _kept_headers(resp))
+        return resp
+
+    async def read_body(self, resp: aiohttp.ClientResponse) -> bytes:
+        try:
+            return await resp.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise UpstreamTimeoutError(f"{self.name}: the provider did not finish its answer in time") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectionError(f"{self.name}: the connection broke mid-answer ({_describe(exc)})") from None
+        finally:
+            resp.release()
+
+
+def _kept_headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
+    """Headers worth keeping from an error reply (the retry logic reads retry-after)."""
+    out = {}
+    for name in ("retry-after", "retry-after-ms", "x-request-id", "request-id"):
+        v = resp.headers.get(name)
+        if v is not None:
+            out[name] = v
+    return out
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:300]
+
+
+def stream_failure(provider: str, exc: BaseException) -> FerrymanError:
+    """Map an exception raised while reading an open stream to the error event the client gets."""
+    if isinstance(exc, FerrymanError):
+        return exc
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return UpstreamTimeoutError(f"{provider}: the stream went silent for too long")
+    return UpstreamConnectionError(f"{provider}: the stream broke before it finished ({_describe(exc)})")

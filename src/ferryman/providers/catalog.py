@@ -1,0 +1,101 @@
+"""What Ferryman knows about providers before reading any config.
+
+A config entry's name is free; its ``type`` picks the adapter. A well-known name (``openai``,
+``groq``, ...) brings its defaults: adapter type, base URL (exactly what the provider's official SDK
+calls its base URL), the environment variable of its key, and the model-name prefixes that let a
+bare name such as ``claude-3-5-haiku-latest`` find its provider.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# adapter types a provider entry may declare
+PROVIDER_TYPES = ("openai", "openai-chat", "anthropic", "gemini", "vertex", "bedrock", "azure")
+
+
+@dataclass(frozen=True, slots=True)
+class KnownProvider:
+    name: str
+    type: str
+    base_url: str | None
+    key_env: str | None
+    prefixes: tuple[str, ...] = ()
+    needs_key: bool = True
+
+    @property
+    def base_url_env(self) -> str:
+        return f"{self.name.upper().replace('-', '_')}_BASE_URL"
+
+
+KNOWN_PROVIDERS: dict[str, KnownProvider] = {
+    p.name: p
+    for p in (
+        KnownProvider(
+            "openai",
+            "openai",
+            "https://api.openai.com/v1",
+            "OPENAI_API_KEY",
+            ("gpt-", "chatgpt-", "o1", "o3", "o4", "codex-", "computer-use-", "text-embedding-", "dall-e"),
+        ),
+        KnownProvider("azure", "azure", None, "AZURE_API_KEY"),
+        KnownProvider("anthropic", "anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY", ("claude-",)),
+        KnownProvider(
+            "gemini",
+            "gemini",
+            "https://generativelanguage.googleapis.com",
+            "GEMINI_API_KEY",
+            ("gemini-", "gemma-", "learnlm-"),
+        ),
+        KnownProvider("vertex", "vertex", None, "VERTEX_CREDENTIALS", needs_key=False),
+        KnownProvider("bedrock", "bedrock", None, "AWS_ACCESS_KEY_ID", needs_key=False),
+        KnownProvider(
+            "mistral",
+            "openai-chat",
+            "https://api.mistral.ai/v1",
+            "MISTRAL_API_KEY",
+            ("mistral-", "ministral-", "magistral-", "codestral-", "pixtral-", "open-mistral-", "devstral-"),
+        ),
+        KnownProvider("groq", "openai-chat", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+        KnownProvider(
+            "cohere",
+            "openai-chat",
+            "https://api.cohere.ai/compatibility/v1",
+            "COHERE_API_KEY",
+            ("command-", "c4ai-"),
+        ),
+        KnownProvider("deepseek", "openai-chat", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", ("deepseek-",)),
+        KnownProvider("xai", "openai-chat", "https://api.x.ai/v1", "XAI_API_KEY", ("grok-",)),
+        KnownProvider("together", "openai-chat", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
+        KnownProvider("fireworks", "openai-chat", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"),
+        KnownProvider("cerebras", "openai-chat", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY"),
+        KnownProvider("perplexity", "openai-chat", "https://api.perplexity.ai", "PERPLEXITY_API_KEY", ("sonar",)),
+        KnownProvider("openrouter", "openai-chat", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+        KnownProvider("ollama", "openai-chat", "http://localhost:11434/v1", None, needs_key=False),
+        KnownProvider("lmstudio", "openai-chat", "http://localhost:1234/v1", None, needs_key=False),
+        KnownProvider("vllm", "openai", None, "VLLM_API_KEY", needs_key=False),
+    )
+}
+
+# Bare names served by several providers: never guessed, the error lists who could serve them.
+AMBIGUOUS_PREFIXES: dict[str, tuple[str, ...]] = {
+    "llama": ("groq", "together", "fireworks", "cerebras", "bedrock", "ollama"),
+    "meta-llama": ("groq", "together", "openrouter"),
+    "qwen": ("groq", "together", "fireworks", "cerebras", "ollama"),
+    "gpt-oss": ("openai", "groq", "together", "fireworks", "cerebras", "ollama"),
+    "mixtral": ("mistral", "groq", "together", "fireworks"),
+    "kimi": ("groq", "together", "fireworks"),
+    "phi-": ("azure", "ollama"),
+}
+
+
+def infer_providers(model: str) -> tuple[list[str], bool]:
+    """Providers that could serve a bare model name, and whether the name is ambiguous."""
+    lower = model.lower()
+    for prefix, candidates in AMBIGUOUS_PREFIXES.items():
+        if lower.startswith(prefix):
+            return list(candidates), True
+    for known in KNOWN_PROVIDERS.values():
+        if any(lower.startswith(p) for p in known.prefixes):
+            return [known.name], False
+    return [], False

@@ -1,0 +1,74 @@
+"""OpenAI Responses API, and any server that speaks it natively: the fast path.
+
+The client's body is forwarded with only ``model`` swapped and gateway-only fields removed, and the
+stream is relayed event by event as it arrives. Nothing is translated, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ferryman.providers.base import Call, EventStream, HttpProvider, UpstreamReply
+from ferryman.schemas.errors import AuthenticationError, UpstreamConnectionError
+from ferryman.schemas.responses import native_openai_body
+from ferryman.sse import iter_sse
+
+
+class OpenAIResponsesProvider(HttpProvider):
+    path = "/responses"
+
+    def url(self) -> str:
+        return f"{self.config.base_url}{self.path}"
+
+    def headers(self, call: Call) -> dict[str, str]:
+        headers = {"content-type": "application/json", **self.config.headers}
+        secret = call.key.secret.reveal() if call.key is not None else None
+        if secret:
+            headers["authorization"] = f"Bearer {secret}"
+        elif self.config.needs_key:
+            hint = f"set {self.config.key_env}" if self.config.key_env else "add a key to its config entry"
+            raise AuthenticationError(
+                f"provider {self.name!r} has no API key for model {call.deployment!r}: {hint}",
+                code="missing_api_key",
+            )
+        return headers
+
+    def body(self, call: Call, *, stream: bool) -> dict[str, Any]:
+        body = native_openai_body(dict(call.raw), call.deployment)
+        body["stream"] = stream
+        return body
+
+    async def create(self, call: Call) -> UpstreamReply:
+        headers = self.headers(call)
+        sent = self.body(call, stream=False)
+        resp = await self.post(self.url(), msgspec.json.encode(sent), headers, call, stream=False)
+        payload = await self.read_body(resp)
+        try:
+            body = msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            raise UpstreamConnectionError(
+                f"{self.name}: the provider answered with a body that is not JSON", code="upstream_bad_response"
+            ) from None
+        if not isinstance(body, dict):
+            raise UpstreamConnectionError(
+                f"{self.name}: the provider answered with an unexpected body", code="upstream_bad_response"
+            )
+        return UpstreamReply(body=body, sent=sent, raw=payload)
+
+    async def stream(self, call: Call) -> EventStream:
+        headers = self.headers(call)
+        headers["accept"] = "text/event-stream"
+        sent = self.body(call, stream=True)
+        resp = await self.post(self.url(), msgspec.json.encode(sent), headers, call, stream=True)
+        ctype = resp.headers.get("content-type", "")
+        if not ctype.startswith("text/event-stream"):
+            # a server that ignored stream=true: relay its one JSON answer as a stream would end
+            payload = await self.read_body(resp)
+            raise UpstreamConnectionError(
+                f"{self.name}: asked for a stream, the provider answered {ctype or 'no content-type'}"
+                f" ({payload[:200].decode('utf-8', 'replace')})",
+                code="upstream_bad_response",
+            )
+        return EventStream(events=iter_sse(resp.content.iter_any()), sent=sent, _closers=[resp.close])

@@ -1,0 +1,197 @@
+"""The one exception hierarchy of Ferryman.
+
+Every failure a client can see is a ``FerrymanError``; the front door turns it into an OpenAI-style
+JSON body ``{"error": {"message", "type", "param", "code"}}`` with the error's HTTP status, and a
+stream turns it into an ``error`` event. Nothing else ever reaches a client, so no stack trace can.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+# statuses a caller may retry, on the same target or on the next one
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+class FerrymanError(Exception):
+    status: int = 500
+    type: str = "server_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        if type is not None:
+            self.type = type
+        self.headers = headers or {}
+
+    @property
+    def retryable(self) -> bool:
+        """Whether another attempt (same or next target) could succeed."""
+        return False
+
+    def error_object(self) -> dict[str, Any]:
+        return {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
+
+    def to_json(self) -> bytes:
+        return msgspec.json.encode({"error": self.error_object()})
+
+
+class InvalidRequestError(FerrymanError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class AuthenticationError(FerrymanError):
+    status = 401
+    type = "authentication_error"
+
+
+class NotFoundError(FerrymanError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class MethodNotAllowedError(FerrymanError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+
+
+class PayloadTooLargeError(FerrymanError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class NotImplementedYetError(FerrymanError):
+    status = 501
+    type = "invalid_request_error"
+    code = "not_implemented"
+
+
+class UpstreamConnectionError(FerrymanError):
+    """The provider could not be reached (refused, reset, DNS): 502."""
+
+    status = 502
+    type = "api_connection_error"
+    code = "upstream_connection_error"
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class UpstreamTimeoutError(FerrymanError):
+    """The provider did not answer in time: 504."""
+
+    status = 504
+    type = "timeout_error"
+    code = "upstream_timeout"
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class ProviderError(FerrymanError):
+    """An error the provider itself returned: its status and message are kept, its name added."""
+
+    def __init__(
+        self,
+        provider: str,
+        status: int,
+        message: str,
+        *,
+        type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(
+            f"{provider}: {message}",
+            status=status,
+            type=type or _type_for_status(status),
+            param=param,
+            code=code,
+            headers=headers,
+        )
+        self.provider = provider
+        self.provider_message = message
+        self.body = body
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in RETRYABLE_STATUSES
+
+    def error_object(self) -> dict[str, Any]:
+        obj = super().error_object()
+        obj["provider"] = self.provider
+        return obj
+
+
+def _type_for_status(status: int) -> str:
+    if status == 401:
+        return "authentication_error"
+    if status == 403:
+        return "permission_error"
+    if status == 429:
+        return "rate_limit_error"
+    if status < 500:
+        return "invalid_request_error"
+    return "api_error"
+
+
+def provider_error_from_body(
+    provider: str, status: int, body: bytes, headers: dict[str, str] | None = None
+) -> ProviderError:
+    """Build a ProviderError from whatever error body the provider sent (JSON or text)."""
+    message = f"upstream returned HTTP {status}"
+    etype = param = code = None
+    parsed: Any = None
+    try:
+        parsed = msgspec.json.decode(body) if body else None
+    except msgspec.DecodeError:
+        text = body.decode("utf-8", "replace").strip()
+        if text:
+            message = text[:2000]
+    if isinstance(parsed, list) and parsed and isinstance(parsed[0], dict):
+        parsed = parsed[0]  # Gemini and a few others wrap errors in a list
+    if isinstance(parsed, dict):
+        err = parsed.get("error", parsed)
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("Message") or parsed.get("message")
+            if isinstance(msg, str) and msg:
+                message = msg
+            etype = _str_or_none(err.get("type")) or _str_or_none(err.get("status"))
+            param = _str_or_none(err.get("param"))
+            code = _str_or_none(err.get("code"))
+        elif isinstance(err, str) and err:
+            message = err
+    return ProviderError(
+        provider, status, message, type=etype, param=param, code=code, headers=headers, body=parsed
+    )
+
+
+def _str_or_none(v: Any) -> str | None:
+    if v is None:
+        return None
+    return v if isinstance(v, str) else str(v)

@@ -1,0 +1,188 @@
+"""The Responses API request as Ferryman accepts it.
+
+The body is decoded once into a plain dict (kept for the passthrough fast path, so fields Ferryman
+does not know still reach a provider that does) and validated once into ``ResponsesRequest``, whose
+errors name the offending field as OpenAI does (``param: "tools[0].name"``).
+
+Gateway-only extensions of the request (``fallbacks``, ``reasoning.max_tokens``,
+``tools[].cache_control``, the nested ``text.format.json_schema`` shape) are accepted here and
+removed or flattened by ``native_openai_body`` before a body goes to an OpenAI-native server.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from ferryman.schemas.errors import InvalidRequestError
+
+NonNegInt = Annotated[int, Meta(ge=0)]
+PosInt = Annotated[int, Meta(ge=1)]
+
+
+class CacheControl(Struct, omit_defaults=True):
+    type: str = "ephemeral"
+    ttl: str | None = None
+
+
+class Reasoning(Struct, omit_defaults=True):
+    # open strings: a provider may add effort levels before Ferryman learns of them
+    effort: str | None = None
+    summary: str | None = None
+    generate_summary: str | None = None
+    max_tokens: NonNegInt | None = None
+
+
+class JsonSchemaFormat(Struct, omit_defaults=True):
+    name: str | None = None
+    schema: dict[str, Any] | None = None
+    strict: bool | None = None
+    description: str | None = None
+
+
+class TextFormat(Struct, omit_defaults=True):
+    type: Literal["text", "json_schema", "json_object"] = "text"
+    name: str | None = None
+    schema: dict[str, Any] | None = None
+    strict: bool | None = None
+    description: str | None = None
+    json_schema: JsonSchemaFormat | None = None
+
+
+class TextConfig(Struct, omit_defaults=True):
+    format: TextFormat | None = None
+    verbosity: Literal["low", "medium", "high"] | None = None
+
+
+class Tool(Struct, omit_defaults=True):
+    """One entry of ``tools``; only the fields Ferryman itself reads are typed."""
+
+    type: str
+    name: str | None = None
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+    cache_control: CacheControl | None = None
+
+
+class ResponsesRequest(Struct, omit_defaults=True):
+    model: str
+    input: str | list[dict[str, Any]] | None = None
+    stream: bool = False
+    instructions: str | None = None
+    max_output_tokens: PosInt | None = None
+    max_tool_calls: PosInt | None = None
+    metadata: dict[str, str] | None = None
+    parallel_tool_calls: bool | None = None
+    previous_response_id: str | None = None
+    reasoning: Reasoning | None = None
+    store: bool | None = None
+    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
+    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
+    text: TextConfig | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    tools: list[Tool] | None = None
+    truncation: Literal["auto", "disabled"] | None = None
+    user: str | None = None
+    include: list[str] | None = None
+    service_tier: str | None = None
+    background: bool | None = None
+    prompt_cache_key: str | None = None
+    safety_identifier: str | None = None
+    fallbacks: list[str] | None = None
+
+
+_PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[\.\.\.\]")
+
+
+def _param_from_path(path: str) -> str | None:
+    """msgspec's ``$.tools[0].name`` -> OpenAI's ``tools[0].name``."""
+    out = ""
+    for m in _PATH_PART.finditer(path):
+        if m.group(1) is not None:
+            out += ("." if out else "") + m.group(1)
+        elif m.group(2) is not None:
+            out += f"[{m.group(2)}]"
+    return out or None
+
+
+_AT = re.compile(r" - at `(\$[^`]*)`$")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+
+
+def validate_request(body: bytes) -> tuple[dict[str, Any], ResponsesRequest]:
+    """Decode and validate a request body; raise InvalidRequestError naming the bad field."""
+    try:
+        raw = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequestError(
+            f"The request body is not valid JSON: {exc}", code="invalid_json"
+        ) from None
+    if not isinstance(raw, dict):
+        raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
+    try:
+        req = msgspec.convert(raw, ResponsesRequest)
+    except msgspec.ValidationError as exc:
+        raise _validation_error(str(exc)) from None
+    if not req.model:
+        raise InvalidRequestError("'model' must be a non-empty string.", param="model", code="invalid_value")
+    return raw, req
+
+
+def _validation_error(text: str) -> InvalidRequestError:
+    at = _AT.search(text)
+    path = at.group(1) if at else "$"
+    message = text[: at.start()] if at else text
+    param = _param_from_path(path)
+    missing = _MISSING.search(message)
+    if missing:
+        name = missing.group(1)
+        param = f"{param}.{name}" if param else name
+        return InvalidRequestError(
+            f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+        )
+    where = f"'{param}'" if param else "the request body"
+    return InvalidRequestError(f"Invalid value for {where}: {message}.", param=param, code="invalid_value")
+
+
+def native_openai_body(raw: dict[str, Any], model: str) -> dict[str, Any]:
+    """The body an OpenAI-native Responses server gets: model swapped, gateway extensions removed.
+
+    Mutates and returns ``raw``; only touches what is present, so the common case costs a few
+    dict look-ups.
+    """
+    raw["model"] = model
+    raw.pop("fallbacks", None)
+    reasoning = raw.get("reasoning")
+    if isinstance(reasoning, dict) and "max_tokens" in reasoning:
+        reasoning = dict(reasoning)
+        reasoning.pop("max_tokens")
+        raw["reasoning"] = reasoning
+    tools = raw.get("tools")
+    if tools and any(isinstance(t, dict) and "cache_control" in t for t in tools):
+        raw["tools"] = [
+            {k: v for k, v in t.items() if k != "cache_control"} if isinstance(t, dict) else t
+            for t in tools
+        ]
+    text = raw.get("text")
+    if isinstance(text, dict):
+        fmt = text.get("format")
+        if isinstance(fmt, dict) and isinstance(fmt.get("json_schema"), dict):
+            raw["text"] = {**text, "format": flatten_text_format(fmt)}
+    return raw
+
+
+def flatten_text_format(fmt: dict[str, Any]) -> dict[str, Any]:
+    """Chat-Completions style ``{type, json_schema: {name, schema, strict}}`` -> Responses style."""
+    nested = fmt["json_schema"]
+    flat = {k: v for k, v in fmt.items() if k != "json_schema"}
+    if flat.get("type", "text") == "text":
+        flat["type"] = "json_schema"
+    for key in ("name", "schema", "strict", "description"):
+        if key in nested and key not in flat:
+            flat[key] = nested[key]
+    return flat

@@ -1,0 +1,219 @@
+"""A fake provider that replays recorded exchanges, records what it receives, and misbehaves on cue.
+
+It is a real HTTP server (aiohttp, on its own thread and event loop, on a real port), so the gateway
+under test talks to it exactly as to a provider: pooled connections, streaming, timeouts.
+
+    fake = FakeUpstream().start()
+    fake.add("/v1/responses", Reply.fixture("openai-responses/text_basic"))
+    fake.add("/v1/responses", Reply(status=503), times=2)   # queued replies are used first
+    ... fake.received[-1].json ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import threading
+from collections import defaultdict, deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+FIXTURES = Path(
+    os.environ.get("FERRYMAN_FIXTURES") or Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "providers"
+)
+
+
+def load_fixture(name: str) -> dict[str, Any]:
+    """``"openai-responses/text_basic"`` -> the recorded exchange."""
+    path = FIXTURES / (name if name.endswith(".json") else f"{name}.json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    json: Any = None
+    sse: list[str] | None = None  # raw event blocks, sent separated by a blank line
+    eventstream: bytes | None = None
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # before the status line
+    event_delay: float = 0.0  # between stream events
+    first_event_delay: float = 0.0  # before the first stream event, after the headers
+    hang: bool = False  # never answer
+    drop_before_response: bool = False  # close the connection without answering
+    drop_after_events: int | None = None  # close the connection after N stream events
+
+    @classmethod
+    def fixture(cls, name: str, **overrides: Any) -> Reply:
+        ex = load_fixture(name)
+        resp = ex["response"]
+        headers = {k: v for k, v in resp.get("headers", {}).items()}
+        reply = cls(status=resp["status"], headers=headers)
+        if "sse" in resp:
+            reply.sse = resp["sse"]
+        elif "eventstream_base64" in resp:
+            reply.eventstream = base64.b64decode(resp["eventstream_base64"])
+        else:
+            reply.json = resp.get("body")
+        return replace(reply, **overrides)
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class FakeUpstream:
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self._queued: dict[str, deque[Reply]] = defaultdict(deque)
+        self._default: dict[str, Reply] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.stream_closed = threading.Event()  # set when a client goes away mid-stream
+
+    # ---- scripting ------------------------------------------------------------------------------
+
+    def add(self, path: str, reply: Reply, times: int | None = None) -> FakeUpstream:
+        """Serve ``reply`` at ``path``: ``times`` times before the default, or as the default."""
+        if times is None:
+            self._default[path] = reply
+        else:
+            self._queued[path].extend([reply] * times)
+        return self
+
+    def reset(self) -> None:
+        self.received.clear()
+        self._queued.clear()
+        self._default.clear()
+        self.stream_closed.clear()
+
+    def requests_to(self, path: str) -> list[Received]:
+        return [r for r in self.received if r.path == path]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> FakeUpstream:
+        ready = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(self._start())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="fake-upstream", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("fake upstream did not start")
+        return self
+
+    async def _start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)  # type: ignore[union-attr]
+        fut.result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._loop = None
+
+    # ---- serving --------------------------------------------------------------------------------
+
+    def _next(self, path: str) -> Reply | None:
+        queue = self._queued.get(path)
+        if queue:
+            return queue.popleft()
+        return self._default.get(path)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.received.append(
+            Received(request.method, request.path, dict(request.query), dict(request.headers), body)
+        )
+        reply = self._next(request.path)
+        if reply is None:
+            return web.json_response(
+                {"error": {"message": f"fake upstream: nothing scripted for {request.path}", "type": "not_found"}},
+                status=404,
+            )
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.hang:
+            await asyncio.sleep(3600)
+        if reply.drop_before_response:
+            request.transport.close()  # type: ignore[union-attr]
+            raise asyncio.CancelledError
+        if reply.sse is not None:
+            return await self._stream_sse(request, reply)
+        if reply.eventstream is not None:
+            return await self._stream_bytes(request, reply)
+        payload = reply.body if reply.body is not None else json.dumps(reply.json).encode()
+        headers = {"content-type": "application/json", **reply.headers}
+        return web.Response(status=reply.status, body=payload, headers=headers)
+
+    async def _stream_sse(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        headers = {"content-type": "text/event-stream; charset=utf-8", **reply.headers}
+        resp = web.StreamResponse(status=reply.status, headers=headers)
+        await resp.prepare(request)
+        try:
+            if reply.first_event_delay:
+                await asyncio.sleep(reply.first_event_delay)
+            for i, block in enumerate(reply.sse or []):
+                if reply.drop_after_events is not None and i >= reply.drop_after_events:
+                    request.transport.close()  # type: ignore[union-attr]
+                    return resp
+                if i and reply.event_delay:
+                    await asyncio.sleep(reply.event_delay)
+                await resp.write(block.encode() + b"\n\n")
+            await resp.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.stream_closed.set()
+            raise
+        return resp
+
+    async def _stream_bytes(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        headers = {"content-type": "application/vnd.amazon.eventstream", **reply.headers}
+        resp = web.StreamResponse(status=reply.status, headers=headers)
+        await resp.prepare(request)
+        await resp.write(reply.eventstream or b"")
+        await resp.write_eof()
+        return resp
+
+
+def closed_port() -> int:
+    """A port on which nothing listens (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
