@@ -16,6 +16,8 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 JSON_HEADERS = ((b"content-type", b"application/json"),)
+# headers of an error that a client should see (others, such as an upstream's request id, stay inside)
+CLIENT_ERROR_HEADERS = frozenset({"retry-after", "retry-after-ms", "allow"})
 
 
 class ClientGone(Exception):
@@ -71,5 +73,5 @@ async def send_json(
 
 
 async def send_error(send: Send, exc: FerrymanError, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    extra = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items() if k.lower().startswith("retry-after")]
+    extra = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items() if k.lower() in CLIENT_ERROR_HEADERS]
     await send_json(send, exc.status, exc.to_json(), [*extra, *headers])

@@ -35,14 +35,13 @@ class OpenAIResponsesProvider(HttpProvider):
             )
         return headers
 
-    def body(self, call: Call, *, stream: bool) -> dict[str, Any]:
-        body = native_openai_body(dict(call.raw), call.deployment)
-        body["stream"] = stream
-        return body
+    def body(self, call: Call) -> dict[str, Any]:
+        # ``stream`` is left as the client sent it: the dispatcher chose create() or stream() from it
+        return native_openai_body(dict(call.raw), call.deployment)
 
     async def create(self, call: Call) -> UpstreamReply:
         headers = self.headers(call)
-        sent = self.body(call, stream=False)
+        sent = self.body(call)
         resp = await self.post(self.url(), msgspec.json.encode(sent), headers, call, stream=False)
         payload = await self.read_body(resp)
         try:
@@ -60,7 +59,7 @@ class OpenAIResponsesProvider(HttpProvider):
     async def stream(self, call: Call) -> EventStream:
         headers = self.headers(call)
         headers["accept"] = "text/event-stream"
-        sent = self.body(call, stream=True)
+        sent = self.body(call)
         resp = await self.post(self.url(), msgspec.json.encode(sent), headers, call, stream=True)
         ctype = resp.headers.get("content-type", "")
         if not ctype.startswith("text/event-stream"):
