@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import yaml
@@ -98,7 +98,8 @@ class PriceEntry(Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class FileConfig(Struct, forbid_unknown_fields=True):
-    providers: dict[str, ProviderEntry] = {}
+    # entries are checked one by one, so an error can name the provider it is in
+    providers: dict[str, dict[str, Any]] = {}
     models: list[ModelEntry] = []
     store: str | None = None
     send_back_raw: bool = False
@@ -175,13 +176,10 @@ def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str] 
 def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the config must be a mapping at the top level")
-    try:
-        fc = msgspec.convert(data, FileConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {_explain(str(exc))}") from None
-
+    fc = _convert(data, FileConfig, source, "")
     providers: dict[str, ProviderConfig] = {}
-    for name, entry in fc.providers.items():
+    for name, raw_entry in fc.providers.items():
+        entry = _convert(raw_entry, ProviderEntry, source, f"providers.{name}")
         providers[name] = _resolve_provider(name, entry, environ, source)
 
     models: dict[str, ModelAlias] = {}
@@ -189,8 +187,6 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         where = f"{source}: models[{i}]"
         if m.name in models:
             raise ConfigError(f"{where}: duplicate model alias {m.name!r}")
-        if m.name in providers and "/" not in m.name:
-            pass  # an alias may share a provider's name; aliases win for exact matches
         for ref in (m.target, *m.fallbacks):
             _check_target(ref, providers, where)
         models[m.name] = ModelAlias(m.name, m.target, list(m.fallbacks), m.cache)
@@ -275,16 +271,27 @@ def _check_target(ref: str, providers: dict[str, ProviderConfig], where: str) ->
         raise ConfigError(f"{where}: target {ref!r} names provider {provider!r}, which is not configured ({known})")
 
 
-_UNKNOWN = re.compile(r"Object contains unknown field `([^`]+)` - at `\$([^`]*)`")
+_AT = re.compile(r" - at `\$([^`]*)`$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `([^`]+)`$")
+
+T = TypeVar("T")
 
 
-def _explain(msg: str) -> str:
-    """msgspec's ``Object contains unknown field `x` - at `$.providers.openai``` in plain words."""
-    m = _UNKNOWN.match(msg)
-    if m:
-        at = m.group(2).lstrip(".") or "the top level"
-        return f"unknown key {m.group(1)!r} in {at}"
-    return msg.replace(" - at `$", " (at `").replace("`", "'") + (")" if " - at " in msg else "")
+def _convert(data: Any, kind: type[T], source: str, where: str) -> T:
+    """msgspec.convert, with its errors put in plain words and located from the file's top."""
+    try:
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError as exc:
+        msg = str(exc)
+        at = _AT.search(msg)
+        path = at.group(1) if at else ""
+        if at:
+            msg = msg[: at.start()]
+        location = (where + path).lstrip(".") or "the top level"
+        unknown = _UNKNOWN.match(msg)
+        if unknown:
+            raise ConfigError(f"{source}: unknown key {unknown.group(1)!r} in {location}") from None
+        raise ConfigError(f"{source}: {location}: {msg.replace('`', chr(39))}") from None
 
 
 def describe(config: Config) -> str:

@@ -142,12 +142,20 @@ class FakeUpstream:
     def stop(self) -> None:
         if self._loop is None:
             return
-        fut = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)  # type: ignore[union-attr]
+        fut = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
         fut.result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(10)
         self._loop = None
+
+    async def _shutdown(self) -> None:
+        await self._runner.cleanup()  # type: ignore[union-attr]
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:  # handlers still hanging on purpose
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # ---- serving --------------------------------------------------------------------------------
 

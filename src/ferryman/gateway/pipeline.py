@@ -60,22 +60,15 @@ def add_cost(response: dict[str, Any], ctx: RequestContext, config: Config) -> N
     if not isinstance(usage, dict) or target is None:
         return
     provider = config.providers[target.provider]
-    model = response.get("model") if isinstance(response.get("model"), str) else target.deployment
-    cost = compute_cost(
+    answered = response.get("model")
+    models = (target.deployment, answered) if isinstance(answered, str) and answered != target.deployment else (
+        target.deployment,
+    )
+    usage["cost"] = compute_cost(
         usage,
         provider_name=provider.name,
         provider_type=provider.type,
-        model=model or target.deployment,
+        model=models,
         output=response.get("output"),
         overrides=config.pricing,
     )
-    if cost is None and model != target.deployment:
-        cost = compute_cost(
-            usage,
-            provider_name=provider.name,
-            provider_type=provider.type,
-            model=target.deployment,
-            output=response.get("output"),
-            overrides=config.pricing,
-        )
-    usage["cost"] = cost

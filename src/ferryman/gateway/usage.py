@@ -81,24 +81,33 @@ def compute_cost(
     *,
     provider_name: str,
     provider_type: str,
-    model: str,
+    model: str | tuple[str, ...],
     output: Any = None,
     overrides: dict[str, PriceEntry] | None = None,
 ) -> dict[str, float] | None:
-    """The seed's ``usage.cost`` object, or None when the model has no known price."""
+    """The seed's ``usage.cost`` object, or None when the model has no known price.
+
+    ``model`` may be several names for the same call (the deployment asked for, the model the
+    provider says answered); the first one with a price wins, config overrides before the table.
+    """
     if not isinstance(usage, dict):
         return None
+    models = (model,) if isinstance(model, str) else model
     priced = usage_for_pricing(usage, output)
     override = None
     if overrides:
-        override = overrides.get(f"{provider_name}/{model}") or overrides.get(model)
+        override = next(
+            (o for m in models for o in (overrides.get(f"{provider_name}/{m}"), overrides.get(m)) if o is not None),
+            None,
+        )
     if override is not None:
         calc = _override_price(override).calc_price(priced)
         inp, out, total = calc["input_price"], calc["output_price"], calc["total_price"]
         if override.request:
             total += Decimal(str(override.request))
     else:
-        found = _find(_PRICE_PROVIDER.get(provider_name) or _PRICE_PROVIDER.get(provider_type), model)
+        price_provider = _PRICE_PROVIDER.get(provider_name) or _PRICE_PROVIDER.get(provider_type)
+        found = next((f for m in models if (f := _find(price_provider, m)) is not None), None)
         if found is None:
             return None
         provider, model_info = found

@@ -1,0 +1,63 @@
+"""`ferryman serve` as a user starts it: a real process, a real port, the openai SDK."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import openai
+
+from tests.fakes.gateway import free_port
+from tests.fakes.upstream import FakeUpstream, Reply
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("ferryman serve did not become healthy")
+
+
+def test_serve_from_environment_with_two_workers(fake: FakeUpstream, tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update({"OPENAI_API_KEY": "sk-env-key", "OPENAI_BASE_URL": f"{fake.url}/v1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferryman", "serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        fake.add("/v1/responses", Reply.fixture("openai-responses/text_basic"))
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="anything", max_retries=0)
+        for _ in range(4):
+            assert client.responses.create(model="gpt-4o", input="hi").output_text == "The capital of France is Paris."
+        assert {r.headers["Authorization"] for r in fake.received} == {"Bearer sk-env-key"}
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert b"sk-env-key" not in err
+
+
+def test_serve_refuses_a_bad_config(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  - {name: x, target: nowhere/y}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "ferryman", "serve", "--config", str(bad), "--port", str(free_port())],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 1
+    assert "provider 'nowhere', which is not configured" in result.stderr

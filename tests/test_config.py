@@ -1,0 +1,135 @@
+"""Config file shape, env references, defaults, and errors that name the key and its place."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ferryman.config import ConfigError, config_from_dict, config_from_env, load_config
+
+ISSUE_EXAMPLE = """
+providers:
+  openai:    {base_url: "https://api.openai.com/v1", keys: [{value: env.OPENAI_API_KEY, weight: 1, models: []}]}
+  anthropic: {base_url: "https://api.anthropic.com", keys: [{value: env.ANTHROPIC_API_KEY}]}
+models:
+  - {name: smart, target: openai/gpt-4o-mini, fallbacks: [anthropic/claude-3-5-haiku-latest]}
+store: "sqlite:///./ferryman.db"
+"""
+
+
+def test_the_documented_shape_loads(tmp_path: Path) -> None:
+    path = tmp_path / "ferryman.yaml"
+    path.write_text(ISSUE_EXAMPLE)
+    config = load_config(path, {"OPENAI_API_KEY": "sk-one", "ANTHROPIC_API_KEY": "sk-ant"})
+    openai = config.providers["openai"]
+    assert openai.type == "openai"
+    assert openai.base_url == "https://api.openai.com/v1"
+    assert openai.keys[0].secret.reveal() == "sk-one"
+    assert openai.keys[0].secret.source == "env.OPENAI_API_KEY"
+    assert config.providers["anthropic"].type == "anthropic"
+    assert config.models["smart"].fallbacks == ["anthropic/claude-3-5-haiku-latest"]
+    assert config.store == "sqlite:///./ferryman.db"
+
+
+def test_type_defaults_to_known_name_and_custom_servers_need_one() -> None:
+    config = config_from_dict(
+        {
+            "providers": {
+                "my-vllm": {"type": "openai-chat", "base_url": "http://10.0.0.5:8000/v1"},
+                "groq": {"keys": [{"value": "os.environ/GROQ_KEY"}]},
+            }
+        },
+        {"GROQ_KEY": "gsk-1"},
+    )
+    assert config.providers["my-vllm"].type == "openai-chat"
+    assert config.providers["my-vllm"].keys == []
+    assert config.providers["groq"].type == "openai-chat"
+    assert config.providers["groq"].base_url == "https://api.groq.com/openai/v1"
+    assert config.providers["groq"].keys[0].secret.reveal() == "gsk-1"
+    with pytest.raises(ConfigError, match="'type' is required"):
+        config_from_dict({"providers": {"my-server": {"base_url": "http://x"}}}, {})
+
+
+def test_provider_options() -> None:
+    config = config_from_dict(
+        {"providers": {"openai": {"timeout": 30, "max_retries": 5, "headers": {"OpenAI-Organization": "org-1"},
+                                  "keys": [{"value": "a", "weight": 3, "models": ["gpt-4o"]}, {"value": "b"}]}}},
+        {},
+    )
+    p = config.providers["openai"]
+    assert (p.timeout, p.max_retries, p.headers) == (30, 5, {"OpenAI-Organization": "org-1"})
+    assert [k.weight for k in p.keys] == [3, 1]
+    assert [k.secret.reveal() for k in p.usable_keys("gpt-4o-mini")] == ["b"]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"providers": {"openai": {"base_url": "https://x/v1", "fallback": []}}}, "unknown key 'fallback' in providers.openai"),
+        ({"modles": []}, "unknown key 'modles' in the top level"),
+        ({"models": [{"name": "a", "target": "openai/x", "fallback": ["b"]}]}, "unknown key 'fallback' in models[0]"),
+        ({"providers": {"openai": {"keys": [{"value": "x", "wieght": 2}]}}}, "unknown key 'wieght' in providers.openai.keys[0]"),
+        ({"providers": {"openai": {"type": "carrier-pigeon"}}}, "unknown provider type 'carrier-pigeon'"),
+        ({"providers": {"openai": {"timeout": "slow"}}}, "providers.openai.timeout"),
+        ({"models": [{"name": "a", "target": "anthropic/claude"}]}, "provider 'anthropic', which is not configured"),
+        ({"models": [{"name": "a", "target": "gpt-4o"}]}, "must be 'provider/model'"),
+        ({"store": "mysql://x"}, "not a store URL"),
+        ({"providers": {"openai": {"base_url": "api.openai.com"}}}, "must start with http"),
+    ],
+)
+def test_bad_configs_say_what_and_where(data: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data, {}, source="f.yaml")
+    assert message in str(info.value)
+    assert str(info.value).startswith("f.yaml")
+
+
+def test_no_file_enables_every_provider_with_a_key() -> None:
+    config = config_from_env(
+        {"OPENAI_API_KEY": "sk-1", "GEMINI_API_KEY": "g-1", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "PATH": "/bin"}
+    )
+    assert sorted(config.providers) == ["gemini", "openai"]
+    assert config.providers["openai"].base_url == "http://127.0.0.1:9/v1"
+    assert config.providers["gemini"].base_url == "https://generativelanguage.googleapis.com"
+
+
+def test_secrets_never_print() -> None:
+    config = config_from_dict({"providers": {"openai": {"keys": [{"value": "sk-very-secret"}]}}}, {})
+    assert "sk-very-secret" not in repr(config)
+    assert "sk-very-secret" not in str(config.providers["openai"].keys[0].secret)
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ferryman", *args], capture_output=True, text=True, timeout=60, env=env
+    )
+
+
+def test_config_check_prints_resolved_config_redacted(tmp_path: Path) -> None:
+    path = tmp_path / "ferryman.yaml"
+    path.write_text(ISSUE_EXAMPLE.replace("env.ANTHROPIC_API_KEY", "sk-ant-literal-secret"))
+    result = _cli("config", "check", str(path), env={"OPENAI_API_KEY": "sk-openai-env-secret", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "openai: type=openai base_url=https://api.openai.com/v1" in out
+    assert "key env.OPENAI_API_KEY: set" in out
+    assert "smart -> openai/gpt-4o-mini fallbacks=['anthropic/claude-3-5-haiku-latest']" in out
+    assert "sk-openai-env-secret" not in out + result.stderr
+    assert "sk-ant-literal-secret" not in out + result.stderr
+
+
+def test_config_check_rejects_a_bad_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("providers:\n  openai:\n    base_urll: https://x\n")
+    result = _cli("config", "check", str(path))
+    assert result.returncode == 1
+    assert "unknown key 'base_urll' in providers.openai" in result.stderr
+    assert "Traceback" not in result.stderr
+    missing = _cli("config", "check", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 1 and "cannot read config file" in missing.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("providers: [\n")
+    assert "not valid YAML" in _cli("config", "check", str(broken)).stderr

@@ -1,0 +1,112 @@
+"""Stream relay: keep-alives, client disconnects, failures after the first byte, provider error events."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import openai
+import pytest
+
+from tests.fakes.gateway import GatewayServer
+from tests.fakes.upstream import FakeUpstream, Reply, load_fixture
+
+TEXT_STREAM = load_fixture("openai-responses/text_stream")["response"]["sse"]
+
+
+def _data(block: str) -> dict:
+    return json.loads(block.split("data: ", 1)[1])
+
+
+def _failed_event(reason: str) -> str:
+    """A response.failed as OpenAI sends it, built on the recorded response.created snapshot."""
+    response = dict(_data(TEXT_STREAM[0])["response"], status="failed", error={"code": "server_error", "message": reason})
+    return "event: response.failed\ndata: " + json.dumps(
+        {"type": "response.failed", "response": response, "sequence_number": 3}
+    )
+
+
+def test_keepalive_comments_while_upstream_is_silent(fake: FakeUpstream, gateway: GatewayServer) -> None:
+    # the session gateway sends keep-alives after 0.2 s of silence
+    fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream", first_event_delay=0.9))
+    with httpx.stream("POST", f"{gateway.url}/v1/responses", json={"model": "smart", "input": "hi", "stream": True}) as r:
+        raw = r.read().decode()
+    before_first_event = raw.split("event: ", 1)[0]
+    assert before_first_event.count(": keep-alive\n\n") >= 2
+    assert raw.rstrip().endswith("}")
+    assert "event: response.completed" in raw
+
+
+def test_keepalive_does_not_disturb_the_sdk(fake: FakeUpstream, client: openai.OpenAI) -> None:
+    fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream", first_event_delay=0.5, event_delay=0.05))
+    with client.responses.stream(model="smart", input="What is 2+2?") as stream:
+        final = stream.get_final_response()
+    assert final.output_text == "2+2 = 4"
+
+
+def test_events_are_relayed_as_they_arrive(fake: FakeUpstream, gateway: GatewayServer) -> None:
+    fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream", event_delay=0.15))
+    arrivals = []
+    with httpx.stream("POST", f"{gateway.url}/v1/responses", json={"model": "smart", "stream": True}) as r:
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                arrivals.append(time.monotonic())
+    assert len(arrivals) == len(TEXT_STREAM)
+    # no buffering: the events spread over the upstream's own pace instead of landing together
+    assert arrivals[-1] - arrivals[0] >= 0.15 * (len(TEXT_STREAM) - 1) * 0.8
+
+
+def test_client_disconnect_cancels_upstream(fake: FakeUpstream, gateway: GatewayServer) -> None:
+    fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream", event_delay=0.3))
+    with httpx.stream("POST", f"{gateway.url}/v1/responses", json={"model": "smart", "stream": True}) as r:
+        for line in r.iter_lines():
+            if line.startswith("event: response.output_item.added"):
+                break  # leave mid-stream
+    assert fake.stream_closed.wait(5), "the upstream stream was not closed after the client left"
+
+
+def test_drop_mid_stream_becomes_error_and_failed_events(fake: FakeUpstream, client: openai.OpenAI) -> None:
+    fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream", drop_after_events=6))
+    events = list(client.responses.create(model="smart", input="hi", stream=True))
+    types = [e.type for e in events]
+    recorded = [b.split("\n", 1)[0].removeprefix("event: ") for b in TEXT_STREAM[:6]]
+    assert types[:6] == recorded
+    assert types[6:] == ["error", "response.failed"]
+    error = events[6]
+    assert error.code == "upstream_stream_incomplete" or error.code == "upstream_connection_error"  # type: ignore[union-attr]
+    assert "openai" in error.message  # type: ignore[union-attr]
+    failed = events[7]
+    assert failed.response.status == "failed"  # type: ignore[union-attr]
+    assert failed.response.id == _data(TEXT_STREAM[0])["response"]["id"]  # type: ignore[union-attr]
+    assert failed.response.error is not None  # type: ignore[union-attr]
+    assert [e.extra_fields["chunk_index"] for e in events] == list(range(8))  # type: ignore[attr-defined]
+
+
+def test_provider_error_events_reach_the_client_intact(fake: FakeUpstream, client: openai.OpenAI) -> None:
+    error_block = 'event: error\ndata: {"type":"error","code":"server_error","message":"The model had a problem","param":null,"sequence_number":2}'
+    blocks = [*TEXT_STREAM[:2], error_block, _failed_event("The model had a problem")]
+    fake.add("/v1/responses", Reply(sse=blocks))
+    events = list(client.responses.create(model="smart", input="hi", stream=True))
+    assert [e.type for e in events] == ["response.created", "response.in_progress", "error", "response.failed"]
+    assert events[2].message == "The model had a problem"  # type: ignore[union-attr]
+    assert events[2].code == "server_error"  # type: ignore[union-attr]
+    assert events[3].response.error.message == "The model had a problem"  # type: ignore[union-attr]
+    assert events[3].extra_fields["provider"] == "openai"  # type: ignore[attr-defined]
+
+
+def test_stream_that_ends_early_is_explained(fake: FakeUpstream, client: openai.OpenAI) -> None:
+    fake.add("/v1/responses", Reply(sse=TEXT_STREAM[:5]))  # clean end of body, but no response.completed
+    events = list(client.responses.create(model="smart", input="hi", stream=True))
+    assert events[-2].type == "error"
+    assert events[-2].code == "upstream_stream_incomplete"  # type: ignore[union-attr]
+    assert events[-1].type == "response.failed"
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_stream_error_status_before_first_byte_is_json(fake: FakeUpstream, client: openai.OpenAI, status: int) -> None:
+    fake.add("/v1/responses", Reply(status=status, json={"error": {"message": "busy", "type": "x", "code": None}}))
+    with pytest.raises(openai.APIStatusError) as info:
+        list(client.responses.create(model="smart", input="hi", stream=True))
+    assert info.value.status_code == status
+    assert info.value.message.startswith("openai: busy") or "busy" in info.value.message

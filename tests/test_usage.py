@@ -1,0 +1,66 @@
+"""usage.cost from the maintained pricing table, cached tokens, unknown models, config overrides."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from ferryman.config import PriceEntry
+from ferryman.gateway.usage import compute_cost
+from tests.conftest import base_config
+from tests.fakes.gateway import GatewayServer
+from tests.fakes.upstream import FakeUpstream, Reply, load_fixture
+
+
+def _cost(usage: dict, model: str = "gpt-4o", **kw) -> dict | None:
+    return compute_cost(usage, provider_name="openai", provider_type="openai", model=model, **kw)
+
+
+def test_gpt4o_prices_and_cached_tokens_are_cheaper() -> None:
+    plain = _cost({"input_tokens": 1_000_000, "output_tokens": 1_000_000})
+    assert plain == {"input_tokens_cost": 2.5, "output_tokens_cost": 10.0, "request_cost": 0.0, "total_cost": 12.5}
+    cached = _cost(
+        {"input_tokens": 1_000_000, "input_tokens_details": {"cached_tokens": 400_000}, "output_tokens": 0}
+    )
+    assert cached is not None
+    assert cached["input_tokens_cost"] == pytest.approx(0.6 * 2.5 + 0.4 * 1.25)
+
+
+def test_reasoning_tokens_are_output_tokens() -> None:
+    usage = load_fixture("openai-responses/reasoning_summary")["response"]["body"]["usage"]
+    assert usage["output_tokens_details"]["reasoning_tokens"] > 0
+    cost = _cost(usage, model="gpt-5.2")
+    assert cost is not None
+    no_reasoning = _cost({**usage, "output_tokens": usage["output_tokens"] - usage["output_tokens_details"]["reasoning_tokens"]}, model="gpt-5.2")
+    assert no_reasoning is not None and cost["output_tokens_cost"] > no_reasoning["output_tokens_cost"]
+
+
+def test_web_search_calls_are_priced_per_call() -> None:
+    body = load_fixture("openai-responses/web_search")["response"]["body"]
+    with_calls = _cost(body["usage"], model="gpt-5", output=body["output"])
+    without = _cost(body["usage"], model="gpt-5")
+    assert with_calls is not None and without is not None
+    assert with_calls["request_cost"] > 0 and without["request_cost"] == 0
+
+
+def test_unknown_model_has_null_cost_not_zero() -> None:
+    assert _cost({"input_tokens": 10, "output_tokens": 10}, model="my-private-finetune") is None
+
+
+def test_config_override() -> None:
+    entry = PriceEntry(input_mtok=1.0, output_mtok=2.0, request=0.5)
+    cost = _cost({"input_tokens": 1_000_000, "output_tokens": 1_000_000}, model="my-model",
+                 overrides={"openai/my-model": entry})
+    assert cost == {"input_tokens_cost": 1.0, "output_tokens_cost": 2.0, "request_cost": 0.5, "total_cost": 3.5}
+
+
+def test_cost_through_the_gateway(fake: FakeUpstream) -> None:
+    config = base_config(fake, pricing={"gpt-4o": {"input_mtok": 1000, "output_mtok": 1000}})
+    fake.add("/v1/responses", Reply.fixture("openai-responses/text_basic"))
+    with GatewayServer(config) as gw:
+        client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="k", max_retries=0)
+        response = client.responses.create(model="smart", input="hi")
+    usage = load_fixture("openai-responses/text_basic")["response"]["body"]["usage"]
+    assert response.usage.cost["total_cost"] == pytest.approx(  # type: ignore[union-attr]
+        (usage["input_tokens"] + usage["output_tokens"]) * 1000 / 1e6
+    )
