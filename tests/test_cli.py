@@ -57,7 +57,9 @@ def test_serve_refuses_a_bad_config(tmp_path: Path) -> None:
     bad.write_text("models:\n  - {name: x, target: nowhere/y}\n")
     result = subprocess.run(
         [sys.executable, "-m", "ferryman", "serve", "--config", str(bad), "--port", str(free_port())],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 1
     assert "provider 'nowhere', which is not configured" in result.stderr

@@ -55,8 +55,16 @@ def test_type_defaults_to_known_name_and_custom_servers_need_one() -> None:
 
 def test_provider_options() -> None:
     config = config_from_dict(
-        {"providers": {"openai": {"timeout": 30, "max_retries": 5, "headers": {"OpenAI-Organization": "org-1"},
-                                  "keys": [{"value": "a", "weight": 3, "models": ["gpt-4o"]}, {"value": "b"}]}}},
+        {
+            "providers": {
+                "openai": {
+                    "timeout": 30,
+                    "max_retries": 5,
+                    "headers": {"OpenAI-Organization": "org-1"},
+                    "keys": [{"value": "a", "weight": 3, "models": ["gpt-4o"]}, {"value": "b"}],
+                }
+            }
+        },
         {},
     )
     p = config.providers["openai"]
@@ -68,10 +76,16 @@ def test_provider_options() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"providers": {"openai": {"base_url": "https://x/v1", "fallback": []}}}, "unknown key 'fallback' in providers.openai"),
+        (
+            {"providers": {"openai": {"base_url": "https://x/v1", "fallback": []}}},
+            "unknown key 'fallback' in providers.openai",
+        ),
         ({"modles": []}, "unknown key 'modles' in the top level"),
         ({"models": [{"name": "a", "target": "openai/x", "fallback": ["b"]}]}, "unknown key 'fallback' in models[0]"),
-        ({"providers": {"openai": {"keys": [{"value": "x", "wieght": 2}]}}}, "unknown key 'wieght' in providers.openai.keys[0]"),
+        (
+            {"providers": {"openai": {"keys": [{"value": "x", "wieght": 2}]}}},
+            "unknown key 'wieght' in providers.openai.keys[0]",
+        ),
         ({"providers": {"openai": {"type": "carrier-pigeon"}}}, "unknown provider type 'carrier-pigeon'"),
         ({"providers": {"openai": {"timeout": "slow"}}}, "providers.openai.timeout"),
         ({"models": [{"name": "a", "target": "anthropic/claude"}]}, "provider 'anthropic', which is not configured"),

@@ -149,7 +149,9 @@ def test_upstream_streaming_request_error_is_json(fake: FakeUpstream, client: op
 
 
 def test_upstream_non_json_error(fake: FakeUpstream, http: httpx.Client) -> None:
-    fake.add("/v1/responses", Reply(status=502, body=b"<html>bad gateway</html>", headers={"content-type": "text/html"}))
+    fake.add(
+        "/v1/responses", Reply(status=502, body=b"<html>bad gateway</html>", headers={"content-type": "text/html"})
+    )
     err = _error(http.post("/v1/responses", json={"model": "smart", "input": "hi"}), 502)
     assert "bad gateway" in err["message"]
     assert err["provider"] == "openai"

@@ -28,7 +28,9 @@ def two_providers(fake: FakeUpstream) -> Iterator[GatewayServer]:
 
 
 @pytest.mark.parametrize("failure", [Reply(status=503), Reply(status=429), Reply(drop_before_response=True)])
-def test_retryable_failure_moves_to_request_fallback(fake: FakeUpstream, two_providers: GatewayServer, failure: Reply) -> None:
+def test_retryable_failure_moves_to_request_fallback(
+    fake: FakeUpstream, two_providers: GatewayServer, failure: Reply
+) -> None:
     fake.add("/v1/responses", failure)
     fake.add("/backup/v1/responses", Reply.fixture("openai-responses/text_basic"))
     resp = httpx.post(
@@ -75,7 +77,11 @@ def test_all_targets_fail_returns_last_error(fake: FakeUpstream, two_providers: 
 def test_retries_same_target_honouring_retry_after(fake: FakeUpstream) -> None:
     config = base_config(fake)
     config["providers"]["openai"]["max_retries"] = 2
-    fake.add("/v1/responses", Reply(status=429, headers={"retry-after-ms": "50"}, json={"error": {"message": "slow down"}}), times=2)
+    fake.add(
+        "/v1/responses",
+        Reply(status=429, headers={"retry-after-ms": "50"}, json={"error": {"message": "slow down"}}),
+        times=2,
+    )
     fake.add("/v1/responses", Reply.fixture("openai-responses/text_basic"))
     with GatewayServer(config) as gw:
         resp = httpx.post(f"{gw.url}/v1/responses", json={"model": "smart", "input": "hi"})

@@ -76,12 +76,18 @@ def test_errors() -> None:
 
 def test_weighted_key_pick_and_model_scoping() -> None:
     provider = config_from_dict(
-        {"providers": {"openai": {"keys": [
-            {"value": "heavy", "weight": 3},
-            {"value": "light", "weight": 1},
-            {"value": "mini-only", "weight": 100, "models": ["gpt-4o-mini"]},
-            {"value": "off", "weight": 0},
-        ]}}},
+        {
+            "providers": {
+                "openai": {
+                    "keys": [
+                        {"value": "heavy", "weight": 3},
+                        {"value": "light", "weight": 1},
+                        {"value": "mini-only", "weight": 100, "models": ["gpt-4o-mini"]},
+                        {"value": "off", "weight": 0},
+                    ]
+                }
+            }
+        },
         {},
     ).providers["openai"]
     picks = Counter(pick_key(provider, "gpt-4o").secret.reveal() for _ in range(4000))  # type: ignore[union-attr]
@@ -92,5 +98,12 @@ def test_weighted_key_pick_and_model_scoping() -> None:
     scoped = config_from_dict({"providers": {"openai": {"keys": [{"value": "x", "models": ["a"]}]}}}, {})
     with pytest.raises(AuthenticationError, match="may serve model 'b'"):
         pick_key(scoped.providers["openai"], "b")
-    assert pick_key(config_from_dict({"providers": {"local": {"type": "openai", "base_url": "http://x"}}}, {})
-                    .providers["local"], "m") is None
+    assert (
+        pick_key(
+            config_from_dict({"providers": {"local": {"type": "openai", "base_url": "http://x"}}}, {}).providers[
+                "local"
+            ],
+            "m",
+        )
+        is None
+    )

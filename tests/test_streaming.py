@@ -21,7 +21,9 @@ def _data(block: str) -> dict:
 
 def _failed_event(reason: str) -> str:
     """A response.failed as OpenAI sends it, built on the recorded response.created snapshot."""
-    response = dict(_data(TEXT_STREAM[0])["response"], status="failed", error={"code": "server_error", "message": reason})
+    response = dict(
+        _data(TEXT_STREAM[0])["response"], status="failed", error={"code": "server_error", "message": reason}
+    )
     return "event: response.failed\ndata: " + json.dumps(
         {"type": "response.failed", "response": response, "sequence_number": 3}
     )
@@ -30,7 +32,9 @@ def _failed_event(reason: str) -> str:
 def test_keepalive_comments_while_upstream_is_silent(fake: FakeUpstream, gateway: GatewayServer) -> None:
     # the session gateway sends keep-alives after 0.2 s of silence
     fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream", first_event_delay=0.9))
-    with httpx.stream("POST", f"{gateway.url}/v1/responses", json={"model": "smart", "input": "hi", "stream": True}) as r:
+    with httpx.stream(
+        "POST", f"{gateway.url}/v1/responses", json={"model": "smart", "input": "hi", "stream": True}
+    ) as r:
         raw = r.read().decode()
     before_first_event = raw.split("event: ", 1)[0]
     assert before_first_event.count(": keep-alive\n\n") >= 2
@@ -84,7 +88,9 @@ def test_drop_mid_stream_becomes_error_and_failed_events(fake: FakeUpstream, cli
 
 
 def test_provider_error_events_reach_the_client_intact(fake: FakeUpstream, client: openai.OpenAI) -> None:
-    error_block = 'event: error\ndata: {"type":"error","code":"server_error","message":"The model had a problem","param":null,"sequence_number":2}'
+    error_block = "event: error\ndata: " + json.dumps(
+        {"type": "error", "code": "server_error", "message": "The model had a problem", "param": None, "sequence_number": 2}
+    )
     blocks = [*TEXT_STREAM[:2], error_block, _failed_event("The model had a problem")]
     fake.add("/v1/responses", Reply(sse=blocks))
     events = list(client.responses.create(model="smart", input="hi", stream=True))

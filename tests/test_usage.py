@@ -19,9 +19,7 @@ def _cost(usage: dict, model: str = "gpt-4o", **kw) -> dict | None:
 def test_gpt4o_prices_and_cached_tokens_are_cheaper() -> None:
     plain = _cost({"input_tokens": 1_000_000, "output_tokens": 1_000_000})
     assert plain == {"input_tokens_cost": 2.5, "output_tokens_cost": 10.0, "request_cost": 0.0, "total_cost": 12.5}
-    cached = _cost(
-        {"input_tokens": 1_000_000, "input_tokens_details": {"cached_tokens": 400_000}, "output_tokens": 0}
-    )
+    cached = _cost({"input_tokens": 1_000_000, "input_tokens_details": {"cached_tokens": 400_000}, "output_tokens": 0})
     assert cached is not None
     assert cached["input_tokens_cost"] == pytest.approx(0.6 * 2.5 + 0.4 * 1.25)
 
@@ -31,7 +29,10 @@ def test_reasoning_tokens_are_output_tokens() -> None:
     assert usage["output_tokens_details"]["reasoning_tokens"] > 0
     cost = _cost(usage, model="gpt-5.2")
     assert cost is not None
-    no_reasoning = _cost({**usage, "output_tokens": usage["output_tokens"] - usage["output_tokens_details"]["reasoning_tokens"]}, model="gpt-5.2")
+    no_reasoning = _cost(
+        {**usage, "output_tokens": usage["output_tokens"] - usage["output_tokens_details"]["reasoning_tokens"]},
+        model="gpt-5.2",
+    )
     assert no_reasoning is not None and cost["output_tokens_cost"] > no_reasoning["output_tokens_cost"]
 
 
@@ -49,8 +50,9 @@ def test_unknown_model_has_null_cost_not_zero() -> None:
 
 def test_config_override() -> None:
     entry = PriceEntry(input_mtok=1.0, output_mtok=2.0, request=0.5)
-    cost = _cost({"input_tokens": 1_000_000, "output_tokens": 1_000_000}, model="my-model",
-                 overrides={"openai/my-model": entry})
+    cost = _cost(
+        {"input_tokens": 1_000_000, "output_tokens": 1_000_000}, model="my-model", overrides={"openai/my-model": entry}
+    )
     assert cost == {"input_tokens_cost": 1.0, "output_tokens_cost": 2.0, "request_cost": 0.5, "total_cost": 3.5}
 
 

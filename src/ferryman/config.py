@@ -192,9 +192,7 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         models[m.name] = ModelAlias(m.name, m.target, list(m.fallbacks), m.cache)
 
     if fc.store is not None and not re.match(r"^(sqlite|postgres|postgresql)(\+\w+)?://", fc.store):
-        raise ConfigError(
-            f"{source}: store: {fc.store!r} is not a store URL (sqlite:///path or postgresql://...)"
-        )
+        raise ConfigError(f"{source}: store: {fc.store!r} is not a store URL (sqlite:///path or postgresql://...)")
     return Config(
         providers=providers,
         models=models,
@@ -239,9 +237,7 @@ def _resolve_provider(name: str, entry: ProviderEntry, environ: Mapping[str, str
         raise ConfigError(f"{where}.base_url: required for a {ptype!r} provider that is not a known one")
 
     if entry.keys is not None:
-        keys = [
-            ApiKey(resolve_secret(k.value, environ), k.weight, tuple(k.models)) for k in entry.keys
-        ]
+        keys = [ApiKey(resolve_secret(k.value, environ), k.weight, tuple(k.models)) for k in entry.keys]
     elif known is not None and known.key_env:
         keys = [ApiKey(Secret(environ.get(known.key_env) or None, f"env.{known.key_env}"))]
     else:
@@ -303,8 +299,9 @@ def describe(config: Config) -> str:
         lines.append(f"  {p.name}: type={p.type} base_url={p.base_url or '(provider default)'}")
         for k in p.keys:
             scope = f" models={list(k.models)}" if k.models else ""
-            lines.append(f"    key {k.secret.source}: {'set' if k.secret.is_set else 'NOT SET'} ****"
-                         f" weight={k.weight:g}{scope}")
+            lines.append(
+                f"    key {k.secret.source}: {'set' if k.secret.is_set else 'NOT SET'} **** weight={k.weight:g}{scope}"
+            )
         if not p.keys:
             lines.append("    (no keys)")
         if p.headers:

@@ -59,9 +59,7 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def send_json(
-    send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()
-) -> None:
+async def send_json(send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
     await send(
         {
             "type": "http.response.start",

@@ -167,9 +167,7 @@ class FakeUpstream:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        self.received.append(
-            Received(request.method, request.path, dict(request.query), dict(request.headers), body)
-        )
+        self.received.append(Received(request.method, request.path, dict(request.query), dict(request.headers), body))
         reply = self._next(request.path)
         if reply is None:
             return web.json_response(

@@ -61,8 +61,10 @@ def add_cost(response: dict[str, Any], ctx: RequestContext, config: Config) -> N
         return
     provider = config.providers[target.provider]
     answered = response.get("model")
-    models = (target.deployment, answered) if isinstance(answered, str) and answered != target.deployment else (
-        target.deployment,
+    models = (
+        (target.deployment, answered)
+        if isinstance(answered, str) and answered != target.deployment
+        else (target.deployment,)
     )
     usage["cost"] = compute_cost(
         usage,

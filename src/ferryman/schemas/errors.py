@@ -186,9 +186,7 @@ def provider_error_from_body(
             code = _str_or_none(err.get("code"))
         elif isinstance(err, str) and err:
             message = err
-    return ProviderError(
-        provider, status, message, type=etype, param=param, code=code, headers=headers, body=parsed
-    )
+    return ProviderError(provider, status, message, type=etype, param=param, code=code, headers=headers, body=parsed)
 
 
 def _str_or_none(v: Any) -> str | None:

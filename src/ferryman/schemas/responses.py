@@ -119,9 +119,7 @@ def validate_request(body: bytes) -> tuple[dict[str, Any], ResponsesRequest]:
     try:
         raw = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
-        raise InvalidRequestError(
-            f"The request body is not valid JSON: {exc}", code="invalid_json"
-        ) from None
+        raise InvalidRequestError(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(raw, dict):
         raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
     try:
@@ -165,8 +163,7 @@ def native_openai_body(raw: dict[str, Any], model: str) -> dict[str, Any]:
     tools = raw.get("tools")
     if tools and any(isinstance(t, dict) and "cache_control" in t for t in tools):
         raw["tools"] = [
-            {k: v for k, v in t.items() if k != "cache_control"} if isinstance(t, dict) else t
-            for t in tools
+            {k: v for k, v in t.items() if k != "cache_control"} if isinstance(t, dict) else t for t in tools
         ]
     text = raw.get("text")
     if isinstance(text, dict):
