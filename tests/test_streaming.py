@@ -89,7 +89,13 @@ def test_drop_mid_stream_becomes_error_and_failed_events(fake: FakeUpstream, cli
 
 def test_provider_error_events_reach_the_client_intact(fake: FakeUpstream, client: openai.OpenAI) -> None:
     error_block = "event: error\ndata: " + json.dumps(
-        {"type": "error", "code": "server_error", "message": "The model had a problem", "param": None, "sequence_number": 2}
+        {
+            "type": "error",
+            "code": "server_error",
+            "message": "The model had a problem",
+            "param": None,
+            "sequence_number": 2,
+        }
     )
     blocks = [*TEXT_STREAM[:2], error_block, _failed_event("The model had a problem")]
     fake.add("/v1/responses", Reply(sse=blocks))
