@@ -66,7 +66,7 @@ def usage_for_pricing(usage: dict[str, Any], output: Any = None) -> Usage:
     cached = _int(usage, "input_tokens_details", "cached_tokens")
     if cached:
         kwargs["cache_read_tokens"] = cached
-    written = _int(usage, "input_tokens_details", "cache_creation_tokens")
+    written = _int(usage, "input_tokens_details", "cache_write_tokens")
     if written:
         kwargs["cache_write_tokens"] = written
     if isinstance(output, list):

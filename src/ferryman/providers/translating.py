@@ -1,0 +1,109 @@
+"""Base for adapters that translate: request out, reply and stream back through the ResponseBuilder.
+
+A subclass says how to build the native request (``native_request``, ``url``, ``auth_headers``),
+how to read a whole reply (``parse_reply``) and how to read one stream event (``on_event``); this
+class does the HTTP, the error mapping, and the pumping of builder events into the relay. A stream
+that ends without a terminal event, or an error frame raised by ``on_event`` as a ProviderError,
+reaches the client as an ``error`` event and ``response.failed`` (the relay's job).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from ferryman.providers.base import Call, EventStream, HttpProvider, SSEEvent, UpstreamReply
+from ferryman.providers.builder import ResponseBuilder
+from ferryman.schemas.errors import AuthenticationError, UpstreamConnectionError
+from ferryman.sse import iter_sse
+
+
+class TranslatingProvider(HttpProvider):
+    # ---- what a subclass provides ---------------------------------------------------------------
+
+    def url(self, call: Call, *, stream: bool) -> str:
+        raise NotImplementedError
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {secret}"}
+
+    def native_request(self, call: Call, *, stream: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse_reply(self, body: Any, builder: ResponseBuilder) -> None:
+        """Feed a whole reply into the builder and call ``builder.finish``."""
+        raise NotImplementedError
+
+    def on_event(self, event: SSEEvent, builder: ResponseBuilder) -> None:
+        """Feed one stream event; call ``builder.finish`` on the last one."""
+        raise NotImplementedError
+
+    def stream_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[SSEEvent]:
+        """The provider's stream as events (SSE by default; Bedrock overrides with eventstream)."""
+        return iter_sse(resp.content.iter_any())
+
+    # ---- shared machinery -----------------------------------------------------------------------
+
+    def headers(self, call: Call) -> dict[str, str]:
+        headers = {"content-type": "application/json", **self.config.headers}
+        secret = call.key.secret.reveal() if call.key is not None else None
+        if secret:
+            headers.update(self.auth_headers(secret))
+        elif self.config.needs_key:
+            hint = f"set {self.config.key_env}" if self.config.key_env else "add a key to its config entry"
+            raise AuthenticationError(
+                f"provider {self.name!r} has no API key for model {call.deployment!r}: {hint}",
+                code="missing_api_key",
+            )
+        return headers
+
+    def encode(self, native: dict[str, Any]) -> bytes:
+        return msgspec.json.encode(native)
+
+    def sign(self, url: str, body: bytes, headers: dict[str, str], call: Call) -> dict[str, str]:
+        """Last look at the headers before sending (request signing overrides this)."""
+        return headers
+
+    async def _send(self, call: Call, *, stream: bool) -> tuple[aiohttp.ClientResponse, dict[str, Any]]:
+        native = self.native_request(call, stream=stream)
+        headers = self.headers(call)
+        url = self.url(call, stream=stream)
+        body = self.encode(native)
+        headers = self.sign(url, body, headers, call)
+        resp = await self.post(url, body, headers, call, stream=stream)
+        return resp, native
+
+    async def create(self, call: Call) -> UpstreamReply:
+        resp, native = await self._send(call, stream=False)
+        payload = await self.read_body(resp)
+        try:
+            body = msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            raise UpstreamConnectionError(
+                f"{self.name}: the provider answered with a body that is not JSON", code="upstream_bad_response"
+            ) from None
+        builder = ResponseBuilder(call.request, call.raw, call.deployment)
+        self.parse_reply(body, builder)
+        if builder.status == "in_progress":
+            builder.finish("stop")
+        builder.events()  # a whole reply needs no events
+        return UpstreamReply(body=builder.response(), sent=native, raw=payload)
+
+    async def stream(self, call: Call) -> EventStream:
+        resp, native = await self._send(call, stream=True)
+        builder = ResponseBuilder(call.request, call.raw, call.deployment)
+        return EventStream(events=self._pump(resp, builder), sent=native, _closers=[resp.close])
+
+    async def _pump(self, resp: aiohttp.ClientResponse, builder: ResponseBuilder) -> AsyncIterator[SSEEvent]:
+        builder.start()
+        for ev in builder.sse():
+            yield ev
+        async for event in self.stream_events(resp):
+            self.on_event(event, builder)
+            for ev in builder.sse():
+                yield ev
+            if builder.status != "in_progress":
+                return

@@ -1,0 +1,116 @@
+"""Responses input items in one canonical form, for adapters that translate them.
+
+``input`` may be a string, or a list mixing "easy" messages (``{"role", "content"}`` with string
+content), full message items, function calls and their outputs, and reasoning items. ``input_items``
+turns it into a list of plain dicts that always carry ``type`` and, for messages, a list of typed
+content parts, so an adapter handles one shape. Items an adapter cannot represent are reported with
+``param`` pointing at them (``input[3]``).
+
+Reasoning items carry provider-specific opaque state in ``encrypted_content``. Adapters that produce
+it prefix it with their tag (``"anthropic:<signature>"``) via ``tag_opaque``; ``opaque_for`` gives an
+adapter its own state back and None for another provider's, which it must then leave out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ferryman.schemas.errors import InvalidRequestError
+
+MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
+TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
+
+
+def input_items(input_: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    if input_ is None:
+        return []
+    if isinstance(input_, str):
+        return [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": input_}]}]
+    out = []
+    for i, item in enumerate(input_):
+        out.append(_item(item, f"input[{i}]"))
+    return out
+
+
+def _item(item: dict[str, Any], where: str) -> dict[str, Any]:
+    kind = item.get("type")
+    if kind is None or kind == "message":
+        role = item.get("role")
+        if role not in MESSAGE_ROLES:
+            raise InvalidRequestError(
+                f"Invalid value for '{where}.role': expected one of {sorted(MESSAGE_ROLES)}, got {role!r}.",
+                param=f"{where}.role",
+                code="invalid_value",
+            )
+        return {**item, "type": "message", "content": _parts(item.get("content"), role, f"{where}.content")}
+    if kind == "function_call":
+        _require(item, ("call_id", "name"), where)
+        return {**item, "arguments": item.get("arguments") or ""}
+    if kind == "function_call_output":
+        _require(item, ("call_id",), where)
+        return item
+    if kind in ("reasoning", "item_reference") or isinstance(kind, str):
+        return item
+    raise InvalidRequestError(f"Invalid value for '{where}.type'.", param=f"{where}.type", code="invalid_value")
+
+
+def _parts(content: Any, role: str, where: str) -> list[dict[str, Any]]:
+    text_type = "output_text" if role == "assistant" else "input_text"
+    if isinstance(content, str):
+        return [{"type": text_type, "text": content}]
+    if not isinstance(content, list):
+        raise InvalidRequestError(
+            f"Invalid value for '{where}': expected a string or a list of content parts.",
+            param=where,
+            code="invalid_value",
+        )
+    parts = []
+    for j, part in enumerate(content):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            raise InvalidRequestError(
+                f"Invalid value for '{where}[{j}]': a content part needs a 'type'.",
+                param=f"{where}[{j}]",
+                code="invalid_value",
+            )
+        parts.append(part)
+    return parts
+
+
+def _require(item: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
+    for key in keys:
+        if not isinstance(item.get(key), str):
+            raise InvalidRequestError(
+                f"Missing required parameter: '{where}.{key}'.", param=f"{where}.{key}", code="missing_required_parameter"
+            )
+
+
+def text_of(parts: list[dict[str, Any]]) -> str:
+    """The concatenated text of text-like content parts."""
+    return "".join(p.get("text", "") for p in parts if p.get("type") in TEXT_PARTS)
+
+
+def function_output_text(output: Any) -> str:
+    """function_call_output.output may be a string or a list of content parts."""
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list):
+        return text_of([p for p in output if isinstance(p, dict)])
+    return "" if output is None else str(output)
+
+
+def tag_opaque(tag: str, value: str) -> str:
+    return f"{tag}:{value}"
+
+
+def opaque_for(tag: str, value: Any) -> str | None:
+    if isinstance(value, str) and value.startswith(tag + ":"):
+        return value[len(tag) + 1 :]
+    return None
+
+
+def unsupported(field: str, provider: str, detail: str = "") -> InvalidRequestError:
+    """The 400 for a request field a provider cannot honour (never silently dropped)."""
+    more = f": {detail}" if detail else ""
+    return InvalidRequestError(
+        f"'{field}' is not supported by provider {provider!r}{more}.", param=field, code="unsupported_parameter"
+    )
