@@ -96,7 +96,9 @@ def test_raw_reasoning_and_truncation() -> None:
 
 def test_failure_and_whole_items() -> None:
     b = _builder()
-    b.add_item({"id": "ws_1", "type": "web_search_call", "status": "completed", "action": {"type": "search", "query": "q"}})
+    b.add_item(
+        {"id": "ws_1", "type": "web_search_call", "status": "completed", "action": {"type": "search", "query": "q"}}
+    )
     b.text("so far")
     b.fail("server_error", "overloaded")
     events = b.events()

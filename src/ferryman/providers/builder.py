@@ -162,9 +162,7 @@ class ResponseBuilder:
                 delta=delta,
             )
         else:
-            self._emit(
-                "response.reasoning_text.delta", item_id=item_id, output_index=idx, content_index=0, delta=delta
-            )
+            self._emit("response.reasoning_text.delta", item_id=item_id, output_index=idx, content_index=0, delta=delta)
 
     def reasoning_signature(self, opaque: str) -> None:
         """Opaque state (a signature) for the open reasoning item, or for a new empty one."""

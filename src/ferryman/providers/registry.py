@@ -49,8 +49,7 @@ class UnavailableProvider:
 
     def _refuse(self) -> NotImplementedYetError:
         return NotImplementedYetError(
-            f"provider {self.name!r} has type {self.config.type!r}, which this Ferryman build cannot "
-            "serve yet"
+            f"provider {self.name!r} has type {self.config.type!r}, which this Ferryman build cannot serve yet"
         )
 
     async def create(self, call):  # type: ignore[no-untyped-def]

@@ -80,7 +80,9 @@ def _require(item: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
     for key in keys:
         if not isinstance(item.get(key), str):
             raise InvalidRequestError(
-                f"Missing required parameter: '{where}.{key}'.", param=f"{where}.{key}", code="missing_required_parameter"
+                f"Missing required parameter: '{where}.{key}'.",
+                param=f"{where}.{key}",
+                code="missing_required_parameter",
             )
 
 
