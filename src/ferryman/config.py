@@ -78,6 +78,16 @@ class ProviderEntry(Struct, forbid_unknown_fields=True):
     max_retries: Annotated[int, Meta(ge=0)] | None = None
     headers: dict[str, str] = {}
     max_connections: Annotated[int, Meta(ge=1)] | None = None
+    # cloud specifics: Bedrock and Vertex (region), Vertex (project, credentials),
+    # Azure (api_version, deployments), Bedrock SigV4 credentials (default: the AWS credential chain)
+    region: str | None = None
+    project: str | None = None
+    credentials: str | None = None
+    api_version: str | None = None
+    deployments: dict[str, str] = {}
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_session_token: str | None = None
 
 
 class ModelEntry(Struct, forbid_unknown_fields=True):
@@ -133,6 +143,14 @@ class ProviderConfig(Struct):
     max_connections: int = 1000
     key_env: str | None = None
     needs_key: bool = True
+    region: str | None = None
+    project: str | None = None
+    credentials: Secret | None = None  # Vertex: service-account JSON (a path or the JSON itself)
+    api_version: str | None = None
+    deployments: dict[str, str] = {}
+    aws_access_key_id: Secret | None = None
+    aws_secret_access_key: Secret | None = None
+    aws_session_token: Secret | None = None
 
     def usable_keys(self, model: str) -> list[ApiKey]:
         return [k for k in self.keys if k.secret.is_set and (not k.models or model in k.models)]
@@ -253,9 +271,21 @@ def _resolve_provider(name: str, entry: ProviderEntry, environ: Mapping[str, str
         max_retries=DEFAULT_MAX_RETRIES if entry.max_retries is None else entry.max_retries,
         headers=dict(entry.headers),
         max_connections=entry.max_connections or 1000,
+        region=entry.region,
+        project=entry.project,
+        credentials=_optional_secret(entry.credentials, environ),
+        api_version=entry.api_version,
+        deployments=dict(entry.deployments),
+        aws_access_key_id=_optional_secret(entry.aws_access_key_id, environ),
+        aws_secret_access_key=_optional_secret(entry.aws_secret_access_key, environ),
+        aws_session_token=_optional_secret(entry.aws_session_token, environ),
         key_env=known.key_env if known else None,
         needs_key=known.needs_key if known else False,
     )
+
+
+def _optional_secret(value: str | None, environ: Mapping[str, str]) -> Secret | None:
+    return None if value is None else resolve_secret(value, environ)
 
 
 def _check_target(ref: str, providers: dict[str, ProviderConfig], where: str) -> None:
