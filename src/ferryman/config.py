@@ -227,7 +227,7 @@ def config_from_env(environ: Mapping[str, str]) -> Config:
     """Every known provider whose standard key variable is set, with ``*_BASE_URL`` overrides."""
     providers: dict[str, ProviderConfig] = {}
     for known in KNOWN_PROVIDERS.values():
-        if known.key_env and environ.get(known.key_env):
+        if any(environ.get(name) for name in known.enabled_by):
             providers[known.name] = _resolve_provider(known.name, ProviderEntry(), environ, "environment")
     return Config(providers=providers, models={}, source="environment")
 

@@ -22,6 +22,11 @@ class KnownProvider:
     key_env: str | None
     prefixes: tuple[str, ...] = ()
     needs_key: bool = True
+    also_enabled_by: tuple[str, ...] = ()  # env vars that enable it without a config file, besides key_env
+
+    @property
+    def enabled_by(self) -> tuple[str, ...]:
+        return ((self.key_env,) if self.key_env else ()) + self.also_enabled_by
 
     @property
     def base_url_env(self) -> str:
@@ -47,8 +52,18 @@ KNOWN_PROVIDERS: dict[str, KnownProvider] = {
             "GEMINI_API_KEY",
             ("gemini-", "gemma-", "learnlm-"),
         ),
-        KnownProvider("vertex", "vertex", None, "VERTEX_CREDENTIALS", needs_key=False),
-        KnownProvider("bedrock", "bedrock", None, "AWS_ACCESS_KEY_ID", needs_key=False),
+        KnownProvider(
+            "vertex", "vertex", None, None, needs_key=False, also_enabled_by=("VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT")
+        ),
+        # a Bedrock API key is a bearer token; without one, requests are SigV4-signed with AWS credentials
+        KnownProvider(
+            "bedrock",
+            "bedrock",
+            None,
+            "AWS_BEARER_TOKEN_BEDROCK",
+            needs_key=False,
+            also_enabled_by=("AWS_ACCESS_KEY_ID",),
+        ),
         KnownProvider(
             "mistral",
             "openai-chat",
