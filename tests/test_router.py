@@ -7,7 +7,8 @@ from collections import Counter
 import pytest
 
 from ferryman.config import config_from_dict
-from ferryman.gateway.router import Router, Target, pick_key
+from ferryman.gateway.keys import KeyPool
+from ferryman.gateway.router import Router, Target
 from ferryman.schemas.errors import AuthenticationError, InvalidRequestError, NotFoundError
 
 CONFIG = config_from_dict(
@@ -90,20 +91,13 @@ def test_weighted_key_pick_and_model_scoping() -> None:
         },
         {},
     ).providers["openai"]
-    picks = Counter(pick_key(provider, "gpt-4o").secret.reveal() for _ in range(4000))  # type: ignore[union-attr]
+    picks = Counter(KeyPool(provider).pick("gpt-4o").secret.reveal() for _ in range(4000))  # type: ignore[union-attr]
     assert set(picks) == {"heavy", "light"}
     assert 0.70 < picks["heavy"] / 4000 < 0.80
-    assert pick_key(provider, "gpt-4o-mini").secret.reveal() == "mini-only"  # type: ignore[union-attr]
+    assert KeyPool(provider).pick("gpt-4o-mini").secret.reveal() == "mini-only"  # type: ignore[union-attr]
 
     scoped = config_from_dict({"providers": {"openai": {"keys": [{"value": "x", "models": ["a"]}]}}}, {})
     with pytest.raises(AuthenticationError, match="may serve model 'b'"):
-        pick_key(scoped.providers["openai"], "b")
-    assert (
-        pick_key(
-            config_from_dict({"providers": {"local": {"type": "openai", "base_url": "http://x"}}}, {}).providers[
-                "local"
-            ],
-            "m",
-        )
-        is None
-    )
+        KeyPool(scoped.providers["openai"]).pick("b")
+    keyless = config_from_dict({"providers": {"local": {"type": "openai", "base_url": "http://x"}}}, {})
+    assert KeyPool(keyless.providers["local"]).pick("m") is None

@@ -78,6 +78,11 @@ class ProviderEntry(Struct, forbid_unknown_fields=True):
     max_retries: Annotated[int, Meta(ge=0)] | None = None
     headers: dict[str, str] = {}
     max_connections: Annotated[int, Meta(ge=1)] | None = None
+    first_byte_timeout: Positive | None = None
+    idle_timeout: Positive | None = None
+    max_concurrency: Annotated[int, Meta(ge=1)] | None = None
+    max_queue: Annotated[int, Meta(ge=0)] | None = None
+    key_cooldown: Annotated[float, Meta(ge=0)] | None = None
     # cloud specifics: Bedrock and Vertex (region), Vertex (project, credentials),
     # Azure (api_version, deployments), Bedrock SigV4 credentials (default: the AWS credential chain)
     region: str | None = None
@@ -90,9 +95,15 @@ class ProviderEntry(Struct, forbid_unknown_fields=True):
     aws_session_token: str | None = None
 
 
+class WeightedTarget(Struct, forbid_unknown_fields=True):
+    target: str
+    weight: Annotated[float, Meta(ge=0)] = 1.0
+
+
 class ModelEntry(Struct, forbid_unknown_fields=True):
     name: str
-    target: str
+    target: str | None = None
+    targets: list[WeightedTarget] = []  # spread load: one is picked by weight, the others follow it
     fallbacks: list[str] = []
     cache: bool | None = None
 
@@ -116,6 +127,8 @@ class FileConfig(Struct, forbid_unknown_fields=True):
     stream_keepalive: Positive = 15.0
     max_request_bytes: Annotated[int, Meta(ge=1024)] = 32 * 1024 * 1024
     pricing: dict[str, PriceEntry] = {}
+    fallback_on: list[int | str] = []
+    stream_resume: bool = False
 
 
 # ---- resolved config (what the gateway uses) ----------------------------------------------------
@@ -123,6 +136,7 @@ class FileConfig(Struct, forbid_unknown_fields=True):
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 2
+DEFAULT_KEY_COOLDOWN = 60.0
 
 
 class ApiKey(Struct, frozen=True):
@@ -141,6 +155,11 @@ class ProviderConfig(Struct):
     max_retries: int = DEFAULT_MAX_RETRIES
     headers: dict[str, str] = {}
     max_connections: int = 1000
+    first_byte_timeout: float | None = None
+    idle_timeout: float | None = None
+    max_concurrency: int | None = None
+    max_queue: int = 1000
+    key_cooldown: float = DEFAULT_KEY_COOLDOWN
     key_env: str | None = None
     needs_key: bool = True
     region: str | None = None
@@ -158,9 +177,13 @@ class ProviderConfig(Struct):
 
 class ModelAlias(Struct):
     name: str
-    target: str
+    targets: list[tuple[str, float]]  # (provider/model, weight); one entry for a plain alias
     fallbacks: list[str] = []
     cache: bool | None = None
+
+    @property
+    def target(self) -> str:
+        return self.targets[0][0]
 
 
 class Config(Struct):
@@ -171,6 +194,8 @@ class Config(Struct):
     stream_keepalive: float = 15.0
     max_request_bytes: int = 32 * 1024 * 1024
     pricing: dict[str, PriceEntry] = {}
+    fallback_on: frozenset[int | str] = frozenset()
+    stream_resume: bool = False
     source: str = "environment"
 
 
@@ -205,9 +230,12 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         where = f"{source}: models[{i}]"
         if m.name in models:
             raise ConfigError(f"{where}: duplicate model alias {m.name!r}")
-        for ref in (m.target, *m.fallbacks):
+        if (m.target is None) == (not m.targets):
+            raise ConfigError(f"{where}: give either 'target' or 'targets' (a weighted list), not both or neither")
+        targets = [(m.target, 1.0)] if m.target is not None else [(t.target, t.weight) for t in m.targets]
+        for ref in (*(t for t, _ in targets), *m.fallbacks):
             _check_target(ref, providers, where)
-        models[m.name] = ModelAlias(m.name, m.target, list(m.fallbacks), m.cache)
+        models[m.name] = ModelAlias(m.name, targets, list(m.fallbacks), m.cache)
 
     if fc.store is not None and not re.match(r"^(sqlite|postgres|postgresql)(\+\w+)?://", fc.store):
         raise ConfigError(f"{source}: store: {fc.store!r} is not a store URL (sqlite:///path or postgresql://...)")
@@ -219,6 +247,8 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         stream_keepalive=fc.stream_keepalive,
         max_request_bytes=fc.max_request_bytes,
         pricing=fc.pricing,
+        fallback_on=frozenset(fc.fallback_on),
+        stream_resume=fc.stream_resume,
         source=source,
     )
 
@@ -271,6 +301,11 @@ def _resolve_provider(name: str, entry: ProviderEntry, environ: Mapping[str, str
         max_retries=DEFAULT_MAX_RETRIES if entry.max_retries is None else entry.max_retries,
         headers=dict(entry.headers),
         max_connections=entry.max_connections or 1000,
+        first_byte_timeout=entry.first_byte_timeout,
+        idle_timeout=entry.idle_timeout,
+        max_concurrency=entry.max_concurrency,
+        max_queue=1000 if entry.max_queue is None else entry.max_queue,
+        key_cooldown=DEFAULT_KEY_COOLDOWN if entry.key_cooldown is None else entry.key_cooldown,
         region=entry.region,
         project=entry.project,
         credentials=_optional_secret(entry.credentials, environ),
@@ -341,6 +376,7 @@ def describe(config: Config) -> str:
         lines.append("  (none)")
     for m in config.models.values():
         fb = f" fallbacks={m.fallbacks}" if m.fallbacks else ""
-        lines.append(f"  {m.name} -> {m.target}{fb}")
+        spread = ", ".join(f"{t} ({w:g})" for t, w in m.targets) if len(m.targets) > 1 else m.target
+        lines.append(f"  {m.name} -> {spread}{fb}")
     lines.append(f"store: {config.store or '(none)'}")
     return "\n".join(lines)

@@ -1,8 +1,16 @@
 """Call the targets in order: retry a retryable failure with backoff, then move down the list.
 
-A caller's own mistake (400, 401, 404, ...) returns at once: another provider would refuse it too.
+Per target: a key is picked by weight (keys failing with 401/403/429 cool down and the next key is
+tried at once), a slot is taken from the provider's concurrency limiter, and the adapter is called.
+A retryable failure (timeout, connection error, 408/409/429/5xx/529) is retried on the same target
+with exponential backoff and jitter, honouring ``retry-after`` / ``retry-after-ms``, up to the
+provider's ``max_retries``; then the next target is tried. A caller's own mistake (400, 401, 404,
+...) returns at once — another provider would refuse it too — unless ``fallback_on`` in the config
+names its status or code.
+
 Streams fail over only before their first byte reaches the client; ``open_stream`` returns once an
-upstream has accepted the request (2xx), and what happens after that is the relay's business.
+upstream has accepted the request (2xx), and what happens after that is the relay's business. The
+stream keeps its limiter slot until it is closed.
 """
 
 from __future__ import annotations
@@ -11,10 +19,12 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from ferryman.config import Config
-from ferryman.gateway.router import Router, Target, pick_key
+from ferryman.config import ApiKey, Config
+from ferryman.gateway.keys import COOLING_STATUSES, KeyPool
+from ferryman.gateway.limits import Limiter
+from ferryman.gateway.router import Router, Target
 from ferryman.providers.base import Call, EventStream, Provider, UpstreamReply
 from ferryman.schemas.errors import FerrymanError
 from ferryman.schemas.responses import ResponsesRequest
@@ -41,51 +51,112 @@ class Dispatcher:
         self.config = config
         self.providers = providers
         self.router = router
+        self.keys = {name: KeyPool(p.config) for name, p in providers.items()}
+        self.limiters = {
+            name: Limiter(name, p.config.max_concurrency, p.config.max_queue)
+            for name, p in providers.items()
+            if p.config.max_concurrency
+        }
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def create(
-        self, req: ResponsesRequest, raw: dict, targets: list[Target], attempts: Attempts, timeout: float | None
+        self,
+        req: ResponsesRequest,
+        raw: dict[str, Any],
+        targets: list[Target],
+        attempts: Attempts,
+        timeout: float | None,
     ) -> tuple[UpstreamReply, Target]:
-        return await self._run(req, raw, targets, attempts, timeout, lambda p, c: p.create(c))
+        return await self._run(req, raw, targets, attempts, timeout, stream=False)  # type: ignore[return-value]
 
     async def open_stream(
-        self, req: ResponsesRequest, raw: dict, targets: list[Target], attempts: Attempts, timeout: float | None
+        self,
+        req: ResponsesRequest,
+        raw: dict[str, Any],
+        targets: list[Target],
+        attempts: Attempts,
+        timeout: float | None,
     ) -> tuple[EventStream, Target]:
-        return await self._run(req, raw, targets, attempts, timeout, lambda p, c: p.stream(c))
+        return await self._run(req, raw, targets, attempts, timeout, stream=True)  # type: ignore[return-value]
 
     async def _run(
         self,
         req: ResponsesRequest,
-        raw: dict,
+        raw: dict[str, Any],
         targets: list[Target],
         attempts: Attempts,
         timeout: float | None,
-        op: Callable[[Provider, Call], Awaitable[T]],
-    ) -> tuple[T, Target]:
+        *,
+        stream: bool,
+    ) -> tuple[UpstreamReply | EventStream, Target]:
         last: FerrymanError | None = None
         for target in targets:
-            provider = self.providers[target.provider]
-            retries = provider.config.max_retries
-            for attempt in range(retries + 1):
-                try:
-                    call = Call(req, raw, target.deployment, pick_key(provider.config, target.deployment), timeout)
-                    result = await op(provider, call)
-                except FerrymanError as exc:
-                    attempts.log.append((target.label, exc.status))
-                    if not exc.retryable:
-                        raise
-                    last = exc
-                    if attempt < retries:
-                        await self.sleep(self._delay(exc, attempt))
-                    continue
-                attempts.log.append((target.label, 200))
-                return result, target
+            try:
+                return await self._try_target(req, raw, target, attempts, timeout, stream=stream), target
+            except FerrymanError as exc:
+                if not (exc.retryable or self._falls_back(exc)):
+                    raise
+                last = exc
         assert last is not None
         raise last
 
+    async def _try_target(
+        self,
+        req: ResponsesRequest,
+        raw: dict[str, Any],
+        target: Target,
+        attempts: Attempts,
+        timeout: float | None,
+        *,
+        stream: bool,
+    ) -> UpstreamReply | EventStream:
+        provider = self.providers[target.provider]
+        pool = self.keys[target.provider]
+        limiter = self.limiters.get(target.provider)
+        retries = provider.config.max_retries
+        tried: tuple[ApiKey, ...] = ()
+        attempt = 0
+        while True:
+            key = pool.pick(target.deployment, exclude=tried)
+            call = Call(req, raw, target.deployment, key, timeout)
+            try:
+                if limiter is not None:
+                    await limiter.acquire()
+                try:
+                    result = await (provider.stream(call) if stream else provider.create(call))
+                except BaseException:
+                    if limiter is not None:
+                        limiter.release()
+                    raise
+            except FerrymanError as exc:
+                attempts.log.append((target.label, exc.status))
+                hinted = _retry_after(exc.headers)
+                if key is not None:
+                    pool.failed(key, exc.status, hinted)
+                    tried = (*tried, key)
+                    if exc.status in COOLING_STATUSES and pool.has_other(target.deployment, tried):
+                        continue  # this key is spent or broken, not the request: the next key, at once
+                if not exc.retryable or attempt >= retries:
+                    raise
+                await self.sleep(self._delay(hinted, attempt))
+                attempt += 1
+                continue
+            if limiter is not None:
+                if stream:
+                    result._closers.append(limiter.release)  # type: ignore[union-attr]
+                else:
+                    limiter.release()
+            if key is not None:
+                pool.succeeded(key)
+            attempts.log.append((target.label, 200))
+            return result
+
+    def _falls_back(self, exc: FerrymanError) -> bool:
+        wanted = self.config.fallback_on
+        return bool(wanted) and (exc.status in wanted or (exc.code is not None and exc.code in wanted))
+
     @staticmethod
-    def _delay(exc: FerrymanError, attempt: int) -> float:
-        hinted = _retry_after(exc.headers)
+    def _delay(hinted: float | None, attempt: int) -> float:
         if hinted is not None:
             return min(hinted, RETRY_AFTER_CAP)
         return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
@@ -103,5 +174,5 @@ def _retry_after(headers: dict[str, str]) -> float | None:
         try:
             return max(0.0, float(sec))
         except ValueError:
-            return None  # an HTTP date: fall back to our own backoff
+            return None  # an HTTP date: our own backoff instead
     return None

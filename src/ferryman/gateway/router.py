@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ferryman.config import ApiKey, Config, ProviderConfig
+from ferryman.config import Config
 from ferryman.providers.catalog import KNOWN_PROVIDERS, infer_providers
-from ferryman.schemas.errors import AuthenticationError, InvalidRequestError, NotFoundError
+from ferryman.schemas.errors import InvalidRequestError, NotFoundError
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +32,13 @@ class Router:
         self._cache: dict[str, Target] = {}
 
     def targets(self, model: str, fallbacks: list[str] | None = None) -> list[Target]:
-        """The primary target, then request-level fallbacks, then the alias's own fallbacks."""
+        """The primary target, then request-level fallbacks, then the alias's own fallbacks.
+
+        An alias that spreads load over several targets picks its primary by weight; its other
+        targets follow the primary (heaviest first), before any fallback.
+        """
         alias = self.config.models.get(model)
-        names = [alias.target] if alias else [model]
+        names = self._spread(alias.targets) if alias else [model]
         names += fallbacks or []
         if alias:
             names += alias.fallbacks
@@ -50,6 +54,15 @@ class Router:
             if target not in out:
                 out.append(target)
         return out
+
+    @staticmethod
+    def _spread(targets: list[tuple[str, float]]) -> list[str]:
+        if len(targets) == 1:
+            return [targets[0][0]]
+        ordered = sorted(targets, key=lambda t: -t[1])
+        weights = [w for _, w in ordered]
+        first = random.choices(range(len(ordered)), weights=weights, k=1)[0] if any(weights) else 0
+        return [ordered[first][0]] + [name for i, (name, _) in enumerate(ordered) if i != first]
 
     def resolve(self, name: str) -> Target:
         cached = self._cache.get(name)
@@ -114,22 +127,3 @@ class Router:
         providers = ", ".join(sorted(self.config.providers)) or "none"
         aliases = ", ".join(sorted(self.config.models)) or "none"
         return f"Configured providers: {providers}. Model aliases: {aliases}."
-
-
-def pick_key(provider: ProviderConfig, model: str) -> ApiKey | None:
-    """A key for ``model`` chosen by weight among the keys allowed to serve it."""
-    keys = provider.usable_keys(model)
-    if not keys:
-        if any(k.secret.is_set for k in provider.keys):
-            raise AuthenticationError(
-                f"No key of provider {provider.name!r} may serve model {model!r} "
-                "(its keys are limited by 'models' in the config).",
-                code="no_key_for_model",
-            )
-        return None
-    if len(keys) == 1:
-        return keys[0]
-    weights = [k.weight for k in keys]
-    if not any(weights):
-        return random.choice(keys)
-    return random.choices(keys, weights=weights, k=1)[0]

@@ -117,15 +117,22 @@ class HttpProvider:
         total = call.timeout or self.config.timeout
         if stream:
             # a stream may legitimately last long: bound the connect and each silence instead
-            return aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout, sock_read=total)
+            idle = self.config.idle_timeout or total
+            return aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout, sock_read=idle)
         return aiohttp.ClientTimeout(total=total, sock_connect=self.config.connect_timeout)
 
     async def post(
         self, url: str, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
     ) -> aiohttp.ClientResponse:
         """POST and return the open response, or raise the FerrymanError that describes the failure."""
+        first_byte = self.config.first_byte_timeout
+        timeout = self.timeout(call, stream=stream)
         try:
-            resp = await self.session.post(url, data=body, headers=headers, timeout=self.timeout(call, stream=stream))
+            if first_byte is None:
+                resp = await self.session.post(url, data=body, headers=headers, timeout=timeout)
+            else:  # the status line must arrive in time, whatever the total timeout
+                async with asyncio.timeout(first_byte):
+                    resp = await self.session.post(url, data=body, headers=headers, timeout=timeout)
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeoutError(f"{self.name}: the provider did not answer in time") from None
         except aiohttp.ClientError as exc:
