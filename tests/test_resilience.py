@@ -197,3 +197,78 @@ def test_queue_full_moves_to_a_fallback_with_room(fake: FakeUpstream) -> None:
         quick = _post(gw, body)
         assert slow.result().json()["extra_fields"]["provider"] == "openai"
     assert quick.json()["extra_fields"]["provider"] == "backup"
+
+
+def _continuation_blocks() -> list[str]:
+    """The recorded stream as a provider continuing after "2+" would send it: the rest of the text."""
+    from tests.fakes.upstream import load_fixture
+
+    blocks = load_fixture("openai-responses/text_stream")["response"]["sse"]
+    deltas = [b for b in blocks if b.startswith("event: response.output_text.delta")]
+    return [b.replace("2+2 = 4", "2 = 4") for b in blocks if b not in deltas[:2]]
+
+
+def test_stream_resume_continues_on_the_next_target(fake: FakeUpstream) -> None:
+    fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream", drop_after_events=6))
+    fake.add("/backup/v1/responses", Reply(sse=_continuation_blocks()))
+    config = _with_backup(fake)
+    config["stream_resume"] = True
+    with GatewayServer(config) as gw:
+        client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="k", max_retries=0)
+        events = list(
+            client.responses.create(
+                model="openai/gpt-4o", input="What is 2+2?", stream=True, extra_body={"fallbacks": ["backup/gpt-4o"]}
+            )
+        )
+    types = [e.type for e in events]
+    assert "error" not in types and types[-1] == "response.completed"
+    assert types.count("response.created") == 1 and types.count("response.output_item.added") == 1
+    seqs = [e.sequence_number for e in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")  # type: ignore[union-attr]
+    assert deltas == "2+2 = 4"
+    final = events[-1].response  # type: ignore[union-attr]
+    assert final.output_text == "2+2 = 4"
+    assert final.id == events[0].response.id  # type: ignore[union-attr]
+    message_ids = {getattr(e, "item_id", None) for e in events} - {None}
+    assert message_ids == {final.output[0].id}
+    resumed = final.extra_fields["resumed"]  # type: ignore[attr-defined]
+    assert resumed[0]["from"] == "openai/gpt-4o" and resumed[0]["to"] == "backup/gpt-4o"
+    assert final.extra_fields["provider"] == "backup"  # type: ignore[attr-defined]
+    continued = fake.requests_to("/backup/v1/responses")[0].json
+    assert continued["input"][-1] == {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": "2+"}],
+    }
+    assert continued["input"][0]["content"][0]["text"] == "What is 2+2?"
+
+
+def test_stream_resume_off_by_default(fake: FakeUpstream) -> None:
+    fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream", drop_after_events=6))
+    fake.add("/backup/v1/responses", Reply(sse=_continuation_blocks()))
+    with GatewayServer(_with_backup(fake)) as gw:
+        client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="k", max_retries=0)
+        events = list(
+            client.responses.create(
+                model="openai/gpt-4o", input="hi", stream=True, extra_body={"fallbacks": ["backup/gpt-4o"]}
+            )
+        )
+    assert [e.type for e in events[-2:]] == ["error", "response.failed"]
+    assert fake.requests_to("/backup/v1/responses") == []
+
+
+def test_stream_resume_never_splits_a_tool_call(fake: FakeUpstream) -> None:
+    fake.add("/v1/responses", Reply.fixture("openai-responses/tool_call_stream", drop_after_events=4))
+    fake.add("/backup/v1/responses", Reply.fixture("openai-responses/tool_call_stream"))
+    config = _with_backup(fake)
+    config["stream_resume"] = True
+    with GatewayServer(config) as gw:
+        client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="k", max_retries=0)
+        events = list(
+            client.responses.create(
+                model="openai/gpt-4o", input="hi", stream=True, extra_body={"fallbacks": ["backup/gpt-4o"]}
+            )
+        )
+    assert [e.type for e in events[-2:]] == ["error", "response.failed"]
+    assert fake.requests_to("/backup/v1/responses") == []

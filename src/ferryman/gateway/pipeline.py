@@ -26,6 +26,7 @@ class RequestContext:
     t0: float = field(default_factory=time.perf_counter)
     attempts: Attempts = field(default_factory=Attempts)
     target: Target | None = None
+    resumed: list[dict[str, Any]] | None = None  # a broken stream finished by another target
 
     @property
     def request_type(self) -> str:
@@ -45,6 +46,8 @@ class RequestContext:
         }
         if len(self.attempts.log) > 1:
             extra["attempts"] = [{"target": label, "status": status} for label, status in self.attempts.log]
+        if self.resumed:
+            extra["resumed"] = self.resumed
         if self.send_back_raw:
             extra["raw_request"] = sent
             if isinstance(raw_response, bytes | bytearray):

@@ -15,8 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import msgspec
 
+from ferryman.gateway.resume import Resumer
 from ferryman.http import Receive, Send
 from ferryman.providers.base import EventStream, SSEEvent, stream_failure
 from ferryman.schemas.errors import FerrymanError, UpstreamConnectionError
@@ -65,6 +67,7 @@ class StreamRelay:
         keepalive: float,
         provider: str,
         finalize: Callable[[dict[str, Any], int], dict[str, Any]],
+        resumer: Resumer | None = None,
     ) -> None:
         self.send = send
         self.receive = receive
@@ -78,6 +81,7 @@ class StreamRelay:
         self.sequence = -1
         self.snapshot: dict[str, Any] | None = None  # the response from response.created
         self.finished = False
+        self.resumer = resumer
 
     async def run(self, headers: list[tuple[bytes, bytes]]) -> None:
         await self.send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
@@ -101,8 +105,33 @@ class StreamRelay:
         await self._write(b"", more=False)
 
     async def _pump(self) -> None:
+        while True:
+            try:
+                await self._relay()
+                return
+            except (TimeoutError, FerrymanError, OSError, aiohttp.ClientError) as exc:
+                if self.resumer is None or self.finished:
+                    raise
+                failure = stream_failure(self.provider, exc)
+                if not failure.retryable:
+                    raise
+                nxt = await self.resumer.resume(self.index, failure.code or "upstream_error")
+                if nxt is None:
+                    raise
+                await self.stream.close()
+                self.stream = nxt
+                self.provider = self.resumer.served_by.provider
+
+    async def _relay(self) -> None:
+        resumer = self.resumer
         async for ev in self.stream.events:
             etype = _event_type(ev)
+            if resumer is not None:
+                rewritten = resumer.rewrite(ev, etype)
+                if rewritten is None:
+                    continue
+                ev = rewritten
+                resumer.observe(etype, ev.data)
             if etype in TERMINAL:
                 data = self._final(ev.data)
                 self.finished = True

@@ -7,10 +7,14 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ferryman.gateway.pipeline import RequestContext, add_cost
+from ferryman.gateway.resume import OpenNext, Resumer
+from ferryman.gateway.router import Target
 from ferryman.gateway.streaming import StreamRelay
 from ferryman.http import Receive, Scope, Send, header, read_body, send_json
-from ferryman.schemas.errors import InvalidRequestError
-from ferryman.schemas.responses import validate_request
+from ferryman.providers.base import EventStream
+from ferryman.schemas.errors import FerrymanError, InvalidRequestError
+from ferryman.schemas.items import input_items
+from ferryman.schemas.responses import ResponsesRequest, validate_request
 
 if TYPE_CHECKING:
     from ferryman.app import Gateway
@@ -64,8 +68,15 @@ async def create_response(gw: Gateway, scope: Scope, receive: Receive, send: Sen
         return
 
     sent = stream.sent
+    resumer = None
+    rest = targets[targets.index(ctx.target) + 1 :]
+    if gw.config.stream_resume and rest:
+        resumer = Resumer(_continuation(gw, raw, rest, ctx, timeout), ctx.target)
 
     def finalize(response: dict[str, Any], index: int) -> dict[str, Any]:
+        if resumer is not None and resumer.resumed:
+            ctx.target = resumer.served_by
+            ctx.resumed = resumer.resumed
         add_cost(response, ctx, gw.config)
         response["extra_fields"] = ctx.extra_fields(sent=sent)
         return {"chunk_index": index, **ctx.extra_fields()}
@@ -77,5 +88,26 @@ async def create_response(gw: Gateway, scope: Scope, receive: Receive, send: Sen
         keepalive=gw.config.stream_keepalive,
         provider=ctx.target.provider,
         finalize=finalize,
+        resumer=resumer,
     )
     await relay.run([attempts_header])
+
+
+def _continuation(
+    gw: Gateway, raw: dict[str, Any], targets: list[Target], ctx: RequestContext, timeout: float | None
+) -> OpenNext:
+    """How a broken stream goes on: the same request, the text so far as an assistant prefix."""
+
+    async def open_next(prefix: str) -> tuple[EventStream, Target] | None:
+        items = input_items(raw.get("input"))
+        if prefix:
+            items.append({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": prefix}]})
+        raw2 = {**raw, "input": items, "stream": True}
+        raw2.pop("fallbacks", None)
+        req2 = msgspec.convert(raw2, ResponsesRequest)
+        try:
+            return await gw.dispatcher.open_stream(req2, raw2, targets, ctx.attempts, timeout)
+        except FerrymanError:
+            return None
+
+    return open_next
