@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import tempfile
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,8 +26,12 @@ def fake(upstream: FakeUpstream) -> FakeUpstream:
     return upstream
 
 
+_STORE_DIR = tempfile.mkdtemp(prefix="ferryman-test-store-")
+
+
 def base_config(upstream: FakeUpstream, **extra: Any) -> dict[str, Any]:
     return {
+        "store": f"sqlite:///{_STORE_DIR}/{uuid.uuid4().hex}.db",
         "providers": {
             "openai": {
                 "base_url": f"{upstream.url}/v1",

@@ -94,7 +94,8 @@ def test_weighted_key_pick_and_model_scoping() -> None:
     picks = Counter(KeyPool(provider).pick("gpt-4o").secret.reveal() for _ in range(4000))  # type: ignore[union-attr]
     assert set(picks) == {"heavy", "light"}
     assert 0.70 < picks["heavy"] / 4000 < 0.80
-    assert KeyPool(provider).pick("gpt-4o-mini").secret.reveal() == "mini-only"  # type: ignore[union-attr]
+    mini = Counter(KeyPool(provider).pick("gpt-4o-mini").secret.reveal() for _ in range(1000))  # type: ignore[union-attr]
+    assert mini["mini-only"] > 900 and "off" not in mini  # scoped key allowed here, and by far the heaviest
 
     scoped = config_from_dict({"providers": {"openai": {"keys": [{"value": "x", "models": ["a"]}]}}}, {})
     with pytest.raises(AuthenticationError, match="may serve model 'b'"):

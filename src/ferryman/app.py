@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ferryman.config import Config, load_config
+from ferryman.gateway.background import BackgroundRunner
 from ferryman.gateway.dispatch import Dispatcher
 from ferryman.gateway.router import Router
 from ferryman.http import ClientGone, Receive, Scope, Send, send_error, send_json
 from ferryman.providers.base import Provider
 from ferryman.providers.registry import build_provider
+from ferryman.routes import stored
 from ferryman.routes.responses import create_response
 from ferryman.schemas.errors import FerrymanError, MethodNotAllowedError, NotFoundError
+from ferryman.state.base import ResponseStore, StoredResponse, open_store
 
 log = logging.getLogger("ferryman")
 
@@ -38,20 +42,35 @@ class Gateway:
         self.providers: dict[str, Provider] = {name: build_provider(p) for name, p in config.providers.items()}
         self.router = Router(config)
         self.dispatcher = Dispatcher(config, self.providers, self.router)
+        self.store: ResponseStore | None = open_store(config.store) if config.store else None
+        self.background = BackgroundRunner(self.store)
         self.ready = False
         self.routes: dict[str, dict[str, Handler]] = {"/health": {"GET": health}}
         for prefix in PREFIXES:
             self.routes[f"{prefix}/responses"] = {"POST": create_response}
 
     async def startup(self) -> None:
+        if self.store is not None:
+            await self.store.start()
         for provider in self.providers.values():
             await provider.start()
         self.ready = True
 
     async def shutdown(self) -> None:
         self.ready = False
+        await self.background.stop()
         for provider in self.providers.values():
             await provider.stop()
+        if self.store is not None:
+            await self.store.close()
+
+    async def save(self, record: StoredResponse) -> None:
+        """Store a response; a failing store is logged, and the answer still reaches the client."""
+        assert self.store is not None
+        try:
+            await self.store.put(record)
+        except Exception:  # noqa: BLE001 - the provider's answer is worth more than the record of it
+            log.exception("could not store response %s", record.id)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -86,6 +105,8 @@ class Gateway:
         if methods is None and len(path) > 1 and path.endswith("/"):
             methods = self.routes.get(path.rstrip("/"))
         if methods is None:
+            methods = _stored_route(path)
+        if methods is None:
             raise NotFoundError(f"No route for {method} {path}.", code="route_not_found")
         handler = methods.get(method)
         if handler is None:
@@ -110,6 +131,25 @@ class Gateway:
                 await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+_STORED = re.compile(r"^(?:/v1|/openai/v1|/litellm/v1)/responses/([A-Za-z0-9_.:-]+)(/input_items|/cancel)?/?$")
+
+
+def _stored_route(path: str) -> dict[str, Handler] | None:
+    m = _STORED.match(path)
+    if m is None:
+        return None
+    response_id, tail = m.group(1), m.group(2)
+
+    def bind(fn: Callable[..., Awaitable[None]]) -> Handler:
+        return lambda gw, scope, receive, send: fn(gw, scope, receive, send, response_id)
+
+    if tail == "/input_items":
+        return {"GET": bind(stored.list_input_items)}
+    if tail == "/cancel":
+        return {"POST": bind(stored.cancel_response)}
+    return {"GET": bind(stored.get_response), "DELETE": bind(stored.delete_response)}
 
 
 def create_app(config: Config) -> Gateway:

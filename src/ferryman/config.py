@@ -58,6 +58,13 @@ def resolve_secret(value: str, environ: Mapping[str, str]) -> Secret:
     return Secret(value, "literal")
 
 
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_MAX_RETRIES = 2
+DEFAULT_KEY_COOLDOWN = 60.0
+DEFAULT_STORE = "sqlite:///./ferryman.db"
+
+
 # ---- file schema (what users write) -------------------------------------------------------------
 
 Positive = Annotated[float, Meta(gt=0)]
@@ -122,7 +129,7 @@ class FileConfig(Struct, forbid_unknown_fields=True):
     # entries are checked one by one, so an error can name the provider it is in
     providers: dict[str, dict[str, Any]] = {}
     models: list[ModelEntry] = []
-    store: str | None = None
+    store: str | bool = DEFAULT_STORE  # false: keep nothing
     send_back_raw: bool = False
     stream_keepalive: Positive = 15.0
     max_request_bytes: Annotated[int, Meta(ge=1024)] = 32 * 1024 * 1024
@@ -132,11 +139,6 @@ class FileConfig(Struct, forbid_unknown_fields=True):
 
 
 # ---- resolved config (what the gateway uses) ----------------------------------------------------
-
-DEFAULT_TIMEOUT = 600.0
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_MAX_RETRIES = 2
-DEFAULT_KEY_COOLDOWN = 60.0
 
 
 class ApiKey(Struct, frozen=True):
@@ -237,12 +239,13 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
             _check_target(ref, providers, where)
         models[m.name] = ModelAlias(m.name, targets, list(m.fallbacks), m.cache)
 
-    if fc.store is not None and not re.match(r"^(sqlite|postgres|postgresql)(\+\w+)?://", fc.store):
-        raise ConfigError(f"{source}: store: {fc.store!r} is not a store URL (sqlite:///path or postgresql://...)")
+    store = None if fc.store is False else (DEFAULT_STORE if fc.store is True else fc.store)
+    if store is not None and not re.match(r"^(sqlite|postgres|postgresql)(\+\w+)?://", store):
+        raise ConfigError(f"{source}: store: {store!r} is not a store URL (sqlite:///path or postgresql://...)")
     return Config(
         providers=providers,
         models=models,
-        store=fc.store,
+        store=store,
         send_back_raw=fc.send_back_raw,
         stream_keepalive=fc.stream_keepalive,
         max_request_bytes=fc.max_request_bytes,
@@ -259,7 +262,7 @@ def config_from_env(environ: Mapping[str, str]) -> Config:
     for known in KNOWN_PROVIDERS.values():
         if any(environ.get(name) for name in known.enabled_by):
             providers[known.name] = _resolve_provider(known.name, ProviderEntry(), environ, "environment")
-    return Config(providers=providers, models={}, source="environment")
+    return Config(providers=providers, models={}, store=DEFAULT_STORE, source="environment")
 
 
 def _resolve_provider(name: str, entry: ProviderEntry, environ: Mapping[str, str], source: str) -> ProviderConfig:

@@ -59,6 +59,14 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def client_credential(scope: Scope) -> str | None:
+    """The client's own credential (``Authorization: Bearer`` or ``x-api-key``), if it sent one."""
+    auth = header(scope, b"authorization")
+    if auth:
+        return auth[7:].strip() if auth[:7].lower() == "bearer " else auth.strip()
+    return header(scope, b"x-api-key")
+
+
 async def send_json(send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
     await send(
         {

@@ -30,6 +30,8 @@ from ferryman.schemas.errors import FerrymanError
 from ferryman.schemas.responses import ResponsesRequest
 
 T = TypeVar("T")
+# per target, the request as that target should get it (a stored conversation replayed or not)
+Shape = Callable[[Target, ResponsesRequest, dict[str, Any]], tuple[ResponsesRequest, dict[str, Any]]]
 
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 8.0
@@ -66,8 +68,9 @@ class Dispatcher:
         targets: list[Target],
         attempts: Attempts,
         timeout: float | None,
+        shape: Shape | None = None,
     ) -> tuple[UpstreamReply, Target]:
-        return await self._run(req, raw, targets, attempts, timeout, stream=False)  # type: ignore[return-value]
+        return await self._run(req, raw, targets, attempts, timeout, shape, stream=False)  # type: ignore[return-value]
 
     async def open_stream(
         self,
@@ -76,8 +79,9 @@ class Dispatcher:
         targets: list[Target],
         attempts: Attempts,
         timeout: float | None,
+        shape: Shape | None = None,
     ) -> tuple[EventStream, Target]:
-        return await self._run(req, raw, targets, attempts, timeout, stream=True)  # type: ignore[return-value]
+        return await self._run(req, raw, targets, attempts, timeout, shape, stream=True)  # type: ignore[return-value]
 
     async def _run(
         self,
@@ -86,13 +90,15 @@ class Dispatcher:
         targets: list[Target],
         attempts: Attempts,
         timeout: float | None,
+        shape: Shape | None,
         *,
         stream: bool,
     ) -> tuple[UpstreamReply | EventStream, Target]:
         last: FerrymanError | None = None
         for target in targets:
+            req_t, raw_t = shape(target, req, raw) if shape is not None else (req, raw)
             try:
-                return await self._try_target(req, raw, target, attempts, timeout, stream=stream), target
+                return await self._try_target(req_t, raw_t, target, attempts, timeout, stream=stream), target
             except FerrymanError as exc:
                 if not (exc.retryable or self._falls_back(exc)):
                     raise

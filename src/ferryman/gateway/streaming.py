@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -68,6 +68,7 @@ class StreamRelay:
         provider: str,
         finalize: Callable[[dict[str, Any], int], dict[str, Any]],
         resumer: Resumer | None = None,
+        on_final: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
         self.send = send
         self.receive = receive
@@ -82,6 +83,7 @@ class StreamRelay:
         self.snapshot: dict[str, Any] | None = None  # the response from response.created
         self.finished = False
         self.resumer = resumer
+        self.on_final = on_final  # e.g. store the response before the client sees it end
 
     async def run(self, headers: list[tuple[bytes, bytes]]) -> None:
         await self.send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
@@ -133,7 +135,7 @@ class StreamRelay:
                 ev = rewritten
                 resumer.observe(etype, ev.data)
             if etype in TERMINAL:
-                data = self._final(ev.data)
+                data = await self._final(ev.data)
                 self.finished = True
             elif etype == "response.created" and self.snapshot is None:
                 data = self._remember(ev.data)
@@ -158,7 +160,7 @@ class StreamRelay:
             pass
         return with_chunk_index(data, self.index)
 
-    def _final(self, data: bytes) -> bytes:
+    async def _final(self, data: bytes) -> bytes:
         try:
             obj = _decode(data)
         except msgspec.DecodeError:
@@ -167,6 +169,8 @@ class StreamRelay:
         if not isinstance(response, dict):
             return with_chunk_index(data, self.index)
         obj["extra_fields"] = self.finalize(response, self.index)
+        if self.on_final is not None:
+            await self.on_final(response)
         return _encode(obj)
 
     async def _fail(self, exc: FerrymanError) -> None:

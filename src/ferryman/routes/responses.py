@@ -1,4 +1,8 @@
-"""POST /v1/responses (also under /openai/v1 and /litellm/v1): one handler for every prefix."""
+"""POST /v1/responses (also under /openai/v1 and /litellm/v1): one handler for every prefix.
+
+The request is validated once, its model resolved to targets, its stored past (if it continues a
+response) loaded; then it is answered as JSON, as a relayed stream, or in the background.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ferryman.gateway.conversation import Conversation
+from ferryman.gateway.dispatch import Shape
 from ferryman.gateway.pipeline import RequestContext, add_cost
 from ferryman.gateway.resume import OpenNext, Resumer
 from ferryman.gateway.router import Target
 from ferryman.gateway.streaming import StreamRelay
-from ferryman.http import Receive, Scope, Send, header, read_body, send_json
+from ferryman.http import Receive, Scope, Send, client_credential, header, read_body, send_json
 from ferryman.providers.base import EventStream
 from ferryman.schemas.errors import FerrymanError, InvalidRequestError
 from ferryman.schemas.items import input_items
 from ferryman.schemas.responses import ResponsesRequest, validate_request
+from ferryman.state.base import owner_of
 
 if TYPE_CHECKING:
     from ferryman.app import Gateway
@@ -50,64 +57,152 @@ async def create_response(gw: Gateway, scope: Scope, receive: Receive, send: Sen
     )
     timeout = _timeout_header(scope)
     targets = gw.router.targets(req.model, req.fallbacks)
-    try:
-        if req.stream:
-            stream, ctx.target = await gw.dispatcher.open_stream(req, raw, targets, ctx.attempts, timeout)
-        else:
-            reply, ctx.target = await gw.dispatcher.create(req, raw, targets, ctx.attempts, timeout)
-    except Exception as exc:
-        exc.ferryman_attempts = ctx.attempts  # type: ignore[attr-defined]
-        raise
-    attempts_header = (b"x-ferryman-attempts", ctx.attempts.header().encode())
-
-    if not req.stream:
-        response = reply.body
-        add_cost(response, ctx, gw.config)
-        response["extra_fields"] = ctx.extra_fields(sent=reply.sent, raw_response=reply.raw)
-        await send_json(send, 200, msgspec.json.encode(response), [attempts_header])
-        return
-
-    sent = stream.sent
-    resumer = None
-    rest = targets[targets.index(ctx.target) + 1 :]
-    if gw.config.stream_resume and rest:
-        resumer = Resumer(_continuation(gw, raw, rest, ctx, timeout), ctx.target)
-
-    def finalize(response: dict[str, Any], index: int) -> dict[str, Any]:
-        if resumer is not None and resumer.resumed:
-            ctx.target = resumer.served_by
-            ctx.resumed = resumer.resumed
-        add_cost(response, ctx, gw.config)
-        response["extra_fields"] = ctx.extra_fields(sent=sent)
-        return {"chunk_index": index, **ctx.extra_fields()}
-
-    relay = StreamRelay(
-        send,
-        receive,
-        stream,
-        keepalive=gw.config.stream_keepalive,
-        provider=ctx.target.provider,
-        finalize=finalize,
-        resumer=resumer,
-    )
-    await relay.run([attempts_header])
+    conversation = Conversation(gw.config, gw.store, owner_of(client_credential(scope)))
+    await conversation.load(req, targets[0])
+    call = _Call(gw, ctx, req, raw, targets, timeout, conversation)
+    if req.background:
+        await call.in_background(send)
+    elif req.stream:
+        await call.streamed(send, receive)
+    else:
+        await call.answered(send)
 
 
-def _continuation(
-    gw: Gateway, raw: dict[str, Any], targets: list[Target], ctx: RequestContext, timeout: float | None
-) -> OpenNext:
-    """How a broken stream goes on: the same request, the text so far as an assistant prefix."""
+class _Call:
+    def __init__(
+        self,
+        gw: Gateway,
+        ctx: RequestContext,
+        req: ResponsesRequest,
+        raw: dict[str, Any],
+        targets: list[Target],
+        timeout: float | None,
+        conversation: Conversation,
+    ) -> None:
+        self.gw = gw
+        self.ctx = ctx
+        self.req = req
+        self.raw = raw
+        self.targets = targets
+        self.timeout = timeout
+        self.conversation = conversation
+        self.shape: Shape | None = conversation.shape if conversation.chain else None
 
-    async def open_next(prefix: str) -> tuple[EventStream, Target] | None:
-        items = input_items(raw.get("input"))
-        if prefix:
-            items.append({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": prefix}]})
-        raw2 = {**raw, "input": items, "stream": True}
-        raw2.pop("fallbacks", None)
-        req2 = msgspec.convert(raw2, ResponsesRequest)
+    def _attempts_header(self) -> tuple[bytes, bytes]:
+        return (b"x-ferryman-attempts", self.ctx.attempts.header().encode())
+
+    async def _keep(self, response: dict[str, Any]) -> None:
+        assert self.ctx.target is not None
+        record = self.conversation.record(self.req, self.raw, response, self.ctx.target)
+        if record is not None:
+            await self.gw.save(record)
+
+    async def _create(self, req: ResponsesRequest, raw: dict[str, Any]) -> dict[str, Any]:
+        ctx = self.ctx
         try:
-            return await gw.dispatcher.open_stream(req2, raw2, targets, ctx.attempts, timeout)
-        except FerrymanError:
-            return None
+            reply, ctx.target = await self.gw.dispatcher.create(
+                req, raw, self.targets, ctx.attempts, self.timeout, self.shape
+            )
+        except FerrymanError as exc:
+            exc.ferryman_attempts = ctx.attempts  # type: ignore[attr-defined]
+            raise
+        response = reply.body
+        add_cost(response, ctx, self.gw.config)
+        response["extra_fields"] = ctx.extra_fields(sent=reply.sent, raw_response=reply.raw)
+        return response
 
-    return open_next
+    async def answered(self, send: Send) -> None:
+        response = await self._create(self.req, self.raw)
+        await self._keep(response)
+        await send_json(send, 200, msgspec.json.encode(response), [self._attempts_header()])
+
+    async def in_background(self, send: Send) -> None:
+        """Stored as ``queued`` and returned at once; the provider is called by a gateway task."""
+        if self.req.stream:
+            raise InvalidRequestError(
+                "'background' with 'stream' is not supported: poll GET /v1/responses/{id} or replay it "
+                "with ?stream=true once it is done.",
+                param="stream",
+                code="unsupported_parameter",
+            )
+        if self.req.store is False or self.gw.store is None:
+            raise InvalidRequestError(
+                "'background' needs the response to be stored: set store to true (and configure a store).",
+                param="background",
+                code="invalid_value",
+            )
+        skeleton = self.gw.background.skeleton(self.raw)
+        record = self.conversation.record(self.req, self.raw, skeleton, self.targets[0])
+        assert record is not None
+        record.status = "queued"
+        await self.gw.save(record)
+        raw = {k: v for k, v in self.raw.items() if k != "background"}
+        req = msgspec.structs.replace(self.req, background=None)
+
+        async def work() -> dict[str, Any]:
+            response = await self._create(req, raw)
+            assert self.ctx.target is not None
+            served = self.conversation.record(self.req, self.raw, {**response, "id": record.id}, self.ctx.target)
+            if served is not None:
+                record.provider, record.provider_type = served.provider, served.provider_type
+                record.native_chain = False  # the provider stored it under its own id, not ours
+            return response
+
+        self.gw.background.launch(record, work)
+        await send_json(send, 200, msgspec.json.encode(skeleton))
+
+    async def streamed(self, send: Send, receive: Receive) -> None:
+        ctx = self.ctx
+        try:
+            stream, ctx.target = await self.gw.dispatcher.open_stream(
+                self.req, self.raw, self.targets, ctx.attempts, self.timeout, self.shape
+            )
+        except FerrymanError as exc:
+            exc.ferryman_attempts = ctx.attempts  # type: ignore[attr-defined]
+            raise
+        sent = stream.sent
+        resumer = None
+        rest = self.targets[self.targets.index(ctx.target) + 1 :]
+        if self.gw.config.stream_resume and rest:
+            resumer = Resumer(self._continuation(rest), ctx.target)
+
+        def finalize(response: dict[str, Any], index: int) -> dict[str, Any]:
+            if resumer is not None and resumer.resumed:
+                ctx.target = resumer.served_by
+                ctx.resumed = resumer.resumed
+            add_cost(response, ctx, self.gw.config)
+            response["extra_fields"] = ctx.extra_fields(sent=sent)
+            return {"chunk_index": index, **ctx.extra_fields()}
+
+        relay = StreamRelay(
+            send,
+            receive,
+            stream,
+            keepalive=self.gw.config.stream_keepalive,
+            provider=ctx.target.provider,
+            finalize=finalize,
+            resumer=resumer,
+            on_final=self._keep,
+        )
+        await relay.run([self._attempts_header()])
+
+    def _continuation(self, targets: list[Target]) -> OpenNext:
+        """How a broken stream goes on: the same request, the text so far as an assistant prefix."""
+
+        async def open_next(prefix: str) -> tuple[EventStream, Target] | None:
+            items = input_items(self.raw.get("input"))
+            if prefix:
+                items.append(
+                    {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": prefix}]}
+                )
+            raw = {**self.raw, "input": items, "stream": True}
+            raw.pop("fallbacks", None)
+            req = msgspec.convert(raw, ResponsesRequest)
+            try:
+                return await self.gw.dispatcher.open_stream(
+                    req, raw, targets, self.ctx.attempts, self.timeout, self.shape
+                )
+            except FerrymanError:
+                return None
+
+        return open_next

@@ -1,0 +1,112 @@
+"""Stored conversations: ``previous_response_id`` for every provider, and ``store`` after a reply.
+
+OpenAI keeps conversations; other providers do not. Ferryman keeps them itself: for a request that
+continues a stored response it rebuilds the history (each earlier turn's input items and output
+items, oldest first; instructions are not carried over, as OpenAI documents) and sends it to the
+provider in full. An OpenAI-native target whose provider already holds the previous response (it
+served it with ``store`` on) gets the request as is and uses its own chain.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import msgspec
+
+from ferryman.config import Config
+from ferryman.gateway.router import Target
+from ferryman.schemas.errors import NotFoundError
+from ferryman.schemas.items import input_items
+from ferryman.schemas.responses import ResponsesRequest
+from ferryman.state.base import ResponseStore, StoredResponse
+
+_GATEWAY_ONLY = ("fallbacks", "input", "stream")
+# providers that speak the Responses API natively: they take output items back as input as they are,
+# and keep their own conversations
+NATIVE_TYPES = frozenset({"openai", "azure"})
+
+
+class Conversation:
+    """One request's view of its stored past, shaping the request for each target."""
+
+    def __init__(self, config: Config, store: ResponseStore | None, owner: str | None) -> None:
+        self.config = config
+        self.store = store
+        self.owner = owner
+        self.chain: list[StoredResponse] = []
+        self._histories: dict[bool, list[dict[str, Any]]] = {}
+
+    async def load(self, req: ResponsesRequest, first_target: Target) -> None:
+        prev = req.previous_response_id
+        if not prev:
+            return
+        chain = await self.store.chain(prev) if self.store is not None else []
+        if chain and not may_read(chain[-1], self.owner):
+            chain = []
+        if not chain and self.config.providers[first_target.provider].type not in NATIVE_TYPES:
+            raise NotFoundError(
+                f"Previous response with id '{prev}' not found.", param="previous_response_id", code="not_found"
+            )
+        self.chain = chain
+
+    def shape(
+        self, target: Target, req: ResponsesRequest, raw: dict[str, Any]
+    ) -> tuple[ResponsesRequest, dict[str, Any]]:
+        """The request as ``target`` should get it: as sent, or with the history replayed."""
+        if not req.previous_response_id or not self.chain:
+            return req, raw
+        last = self.chain[-1]
+        if last.native_chain and last.provider == target.provider:
+            return req, raw  # the provider holds the chain itself
+        native = self.config.providers[target.provider].type in NATIVE_TYPES
+        raw2 = {k: v for k, v in raw.items() if k != "previous_response_id"}
+        raw2["input"] = self._history(native) + input_items(raw.get("input"))
+        return msgspec.convert(raw2, ResponsesRequest), raw2
+
+    def _history(self, native: bool) -> list[dict[str, Any]]:
+        """Earlier turns' input and output items, oldest first, fit for a native target or not."""
+        history = self._histories.get(native)
+        if history is None:
+            history = []
+            for record in self.chain:
+                foreign = native and record.provider_type not in NATIVE_TYPES
+                for item in (*record.input_items, *record.response.get("output", [])):
+                    if foreign:
+                        if item.get("type") == "reasoning":
+                            continue  # another provider's thinking: OpenAI cannot take it
+                        item = {k: v for k, v in item.items() if k not in ("id", "status")}
+                    history.append(item)
+            self._histories[native] = history
+        return history
+
+    def record(
+        self,
+        req: ResponsesRequest,
+        raw: dict[str, Any],
+        response: dict[str, Any],
+        target: Target,
+    ) -> StoredResponse | None:
+        """The record to keep for this reply, or None when the request said ``store: false``."""
+        if req.store is False or self.store is None or not isinstance(response.get("id"), str):
+            return None
+        provider = self.config.providers[target.provider]
+        items = [dict(item, id=item.get("id") or f"msg_{secrets.token_hex(24)}") for item in input_items(req.input)]
+        return StoredResponse(
+            id=response["id"],
+            owner=self.owner,
+            created_at=int(response.get("created_at") or time.time()),
+            previous_response_id=req.previous_response_id,
+            provider=provider.name,
+            provider_type=provider.type,
+            native_chain=provider.type in NATIVE_TYPES,
+            status=str(response.get("status") or "completed"),
+            request={k: v for k, v in raw.items() if k not in _GATEWAY_ONLY},
+            input_items=items,
+            response=response,
+        )
+
+
+def may_read(record: StoredResponse, owner: str | None) -> bool:
+    return record.owner is None or record.owner == owner

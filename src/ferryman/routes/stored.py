@@ -1,0 +1,89 @@
+"""GET / DELETE /v1/responses/{id}, GET .../input_items, POST .../cancel (every route prefix).
+
+Only the owner of a stored response (the client credential that created it) may read or delete it;
+anyone else gets the same 404 as for an unknown id, so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import msgspec
+
+from ferryman.gateway.conversation import may_read
+from ferryman.http import Receive, Scope, Send, client_credential, send_json
+from ferryman.schemas.errors import InvalidRequestError, NotFoundError
+from ferryman.state.base import StoredResponse, owner_of
+
+if TYPE_CHECKING:
+    from ferryman.app import Gateway
+
+_encode = msgspec.json.encode
+
+
+async def _load(gw: Gateway, scope: Scope, response_id: str) -> StoredResponse:
+    record = await gw.store.get(response_id) if gw.store is not None else None
+    if record is None or not may_read(record, owner_of(client_credential(scope))):
+        raise NotFoundError(f"No response with id '{response_id}' found.", param="response_id", code="not_found")
+    return record
+
+
+async def get_response(gw: Gateway, scope: Scope, receive: Receive, send: Send, response_id: str) -> None:
+    record = await _load(gw, scope, response_id)
+    query = parse_qs(scope.get("query_string", b"").decode())
+    if query.get("stream", ["false"])[-1].lower() in ("1", "true"):
+        from ferryman.routes.replay import replay_stream
+
+        await replay_stream(send, record.response)
+        return
+    await send_json(send, 200, _encode(record.response))
+
+
+async def delete_response(gw: Gateway, scope: Scope, receive: Receive, send: Send, response_id: str) -> None:
+    await _load(gw, scope, response_id)
+    assert gw.store is not None
+    await gw.store.delete(response_id)
+    await send_json(send, 200, _encode({"id": response_id, "object": "response.deleted", "deleted": True}))
+
+
+async def list_input_items(gw: Gateway, scope: Scope, receive: Receive, send: Send, response_id: str) -> None:
+    record = await _load(gw, scope, response_id)
+    query = parse_qs(scope.get("query_string", b"").decode())
+    order = query.get("order", ["desc"])[-1]
+    if order not in ("asc", "desc"):
+        raise InvalidRequestError("'order' must be 'asc' or 'desc'.", param="order", code="invalid_value")
+    try:
+        limit = int(query.get("limit", ["20"])[-1])
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 100:
+        raise InvalidRequestError("'limit' must be an integer from 1 to 100.", param="limit", code="invalid_value")
+    items: list[dict[str, Any]] = list(record.input_items)
+    if order == "desc":
+        items.reverse()
+    after = query.get("after", [None])[-1]
+    if after:
+        ids = [item.get("id") for item in items]
+        if after not in ids:
+            raise InvalidRequestError(f"No input item with id '{after}'.", param="after", code="invalid_value")
+        items = items[ids.index(after) + 1 :]
+    page = items[:limit]
+    body = {
+        "object": "list",
+        "data": page,
+        "first_id": page[0].get("id") if page else None,
+        "last_id": page[-1].get("id") if page else None,
+        "has_more": len(items) > limit,
+    }
+    await send_json(send, 200, _encode(body))
+
+
+async def cancel_response(gw: Gateway, scope: Scope, receive: Receive, send: Send, response_id: str) -> None:
+    record = await _load(gw, scope, response_id)
+    if not record.response.get("background"):
+        raise InvalidRequestError(
+            "Only responses created with background=true can be cancelled.", param="response_id", code="not_cancellable"
+        )
+    response = await gw.background.cancel(record)
+    await send_json(send, 200, _encode(response))

@@ -1,0 +1,64 @@
+"""The response store: what ``store: true`` keeps, so a conversation can go on on any provider.
+
+A record holds one response: the request that made it (minus gateway-only fields; request bodies
+carry no credentials), the input items it was given, the response object, who owns it (a hash of
+the client's credential, never the credential) and how it chains (``previous_response_id``).
+Backends: SQLite (embedded default) and PostgreSQL (shared by many gateway processes). Both write a
+record in one statement, so a crash never leaves half a response behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(slots=True)
+class StoredResponse:
+    id: str
+    owner: str | None
+    created_at: int
+    previous_response_id: str | None
+    provider: str
+    provider_type: str
+    native_chain: bool  # the provider keeps it too (OpenAI with store): its own chain can be used
+    status: str
+    request: dict[str, Any]
+    input_items: list[dict[str, Any]]
+    response: dict[str, Any]
+
+
+class ResponseStore(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def put(self, record: StoredResponse) -> None:
+        """Insert or replace a record (a background response is written again when it ends)."""
+
+    async def get(self, response_id: str) -> StoredResponse | None: ...
+
+    async def chain(self, response_id: str) -> list[StoredResponse]:
+        """The record and its predecessors, oldest first (empty when the id is unknown)."""
+
+    async def delete(self, response_id: str) -> bool: ...
+
+
+def owner_of(credential: str | None) -> str | None:
+    """A stable, non-reversible owner tag for a client credential."""
+    if not credential:
+        return None
+    return hashlib.sha256(credential.encode()).hexdigest()[:32]
+
+
+def open_store(url: str) -> ResponseStore:
+    if url.startswith("sqlite"):
+        from ferryman.state.sqlite import SQLiteStore
+
+        return SQLiteStore(url)
+    from ferryman.state.postgres import PostgresStore
+
+    return PostgresStore(url)

@@ -1,0 +1,69 @@
+"""PostgreSQL store: pooled (asyncpg), shared by many gateway processes and hosts.
+
+Migrations run at start-up under an advisory lock, so processes starting together do not race.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from ferryman.state.base import SCHEMA_VERSION, StoredResponse
+from ferryman.state.sql import CHAIN, COLUMNS, CREATE, TABLE, from_row, to_row
+
+_LOCK_KEY = 0x466572727921  # "Ferry!"
+
+_UPSERT = (
+    f"INSERT INTO {TABLE} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+    "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, response = EXCLUDED.response, "
+    "input_items = EXCLUDED.input_items, request = EXCLUDED.request"
+)
+
+
+def asyncpg_dsn(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return "postgresql://" + rest if scheme.startswith("postgres") else url
+
+
+class PostgresStore:
+    def __init__(self, url: str, min_size: int = 1, max_size: int = 10) -> None:
+        self.dsn = asyncpg_dsn(url)
+        self.min_size = min_size
+        self.max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def start(self) -> None:
+        self._pool = await asyncpg.create_pool(self.dsn, min_size=self.min_size, max_size=self.max_size)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+            await conn.execute("CREATE TABLE IF NOT EXISTS ferryman_schema (version INT NOT NULL)")
+            current = await conn.fetchval("SELECT max(version) FROM ferryman_schema")
+            if current is None or current < SCHEMA_VERSION:
+                await conn.execute(CREATE)
+                await conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_prev ON {TABLE}(previous_response_id)")
+                await conn.execute("INSERT INTO ferryman_schema (version) VALUES ($1)", SCHEMA_VERSION)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("store used before start()")
+        return self._pool
+
+    async def put(self, record: StoredResponse) -> None:
+        await self.pool.execute(_UPSERT, *to_row(record))
+
+    async def get(self, response_id: str) -> StoredResponse | None:
+        row = await self.pool.fetchrow(f"SELECT {COLUMNS} FROM {TABLE} WHERE id = $1", response_id)
+        return from_row(row) if row else None
+
+    async def chain(self, response_id: str) -> list[StoredResponse]:
+        rows = await self.pool.fetch(CHAIN.format(p1="$1"), response_id)
+        return [from_row(r) for r in rows]
+
+    async def delete(self, response_id: str) -> bool:
+        status = await self.pool.execute(f"DELETE FROM {TABLE} WHERE id = $1", response_id)
+        return status.endswith(" 1")

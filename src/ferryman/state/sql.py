@@ -1,0 +1,81 @@
+"""SQL shared by the SQLite and PostgreSQL stores (both speak this subset)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ferryman.state.base import StoredResponse
+
+TABLE = "ferryman_responses"
+
+CREATE = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    id TEXT PRIMARY KEY,
+    owner TEXT,
+    created_at BIGINT NOT NULL,
+    previous_response_id TEXT,
+    provider TEXT NOT NULL,
+    provider_type TEXT NOT NULL,
+    native_chain BOOLEAN NOT NULL,
+    status TEXT NOT NULL,
+    request TEXT NOT NULL,
+    input_items TEXT NOT NULL,
+    response TEXT NOT NULL
+)
+"""
+
+COLUMNS = (
+    "id, owner, created_at, previous_response_id, provider, provider_type, native_chain, status, request, "
+    "input_items, response"
+)
+
+# predecessors first; depth-bounded so a corrupt cycle cannot loop
+CHAIN = f"""
+WITH RECURSIVE chain(id, prev, depth) AS (
+    SELECT id, previous_response_id, 0 FROM {TABLE} WHERE id = {{p1}}
+    UNION ALL
+    SELECT t.id, t.previous_response_id, chain.depth + 1
+    FROM {TABLE} t JOIN chain ON t.id = chain.prev
+    WHERE chain.depth < 10000
+)
+SELECT {", ".join("t." + c.strip() for c in COLUMNS.split(","))}
+FROM chain JOIN {TABLE} t ON t.id = chain.id
+ORDER BY chain.depth DESC
+"""
+
+_enc = msgspec.json.encode
+_dec = msgspec.json.decode
+
+
+def to_row(r: StoredResponse) -> tuple[Any, ...]:
+    return (
+        r.id,
+        r.owner,
+        r.created_at,
+        r.previous_response_id,
+        r.provider,
+        r.provider_type,
+        r.native_chain,
+        r.status,
+        _enc(r.request).decode(),
+        _enc(r.input_items).decode(),
+        _enc(r.response).decode(),
+    )
+
+
+def from_row(row: Any) -> StoredResponse:
+    return StoredResponse(
+        id=row[0],
+        owner=row[1],
+        created_at=int(row[2]),
+        previous_response_id=row[3],
+        provider=row[4],
+        provider_type=row[5],
+        native_chain=bool(row[6]),
+        status=row[7],
+        request=_dec(row[8]),
+        input_items=_dec(row[9]),
+        response=_dec(row[10]),
+    )
