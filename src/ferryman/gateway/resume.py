@@ -122,8 +122,10 @@ class _Rewriter:
         return SSEEvent(ev.event, _encode(obj))
 
     def _is_message(self, obj: dict[str, Any]) -> bool:
-        return self.message is not None and obj.get("output_index") == self.message[0] and (
-            self.message_new_index is not None
+        return (
+            self.message is not None
+            and obj.get("output_index") == self.message[0]
+            and (self.message_new_index is not None)
         )
 
     def _continue_message(self, obj: dict[str, Any], etype: str) -> None:
