@@ -43,9 +43,9 @@ class Conversation:
         if not prev:
             return
         chain = await self.store.chain(prev) if self.store is not None else []
-        if chain and not may_read(chain[-1], self.owner):
-            chain = []
-        if not chain and self.config.providers[first_target.provider].type not in NATIVE_TYPES:
+        foreign = bool(chain) and not may_read(chain[-1], self.owner)
+        # unknown here may still be known to an OpenAI-native provider; someone else's never goes on
+        if foreign or (not chain and self.config.providers[first_target.provider].type not in NATIVE_TYPES):
             raise NotFoundError(
                 f"Previous response with id '{prev}' not found.", param="previous_response_id", code="not_found"
             )

@@ -1,0 +1,372 @@
+"""Stored responses and conversations, on SQLite and on PostgreSQL (the same tests for both)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import base_config
+from tests.fakes.gateway import GatewayServer, free_port
+from tests.fakes.upstream import FakeUpstream, Reply, load_fixture
+
+PG_URL = os.environ.get("FERRYMAN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+OK = "openai-responses/text_basic"
+
+
+def _postgres_available() -> bool:
+    import asyncpg
+
+    async def probe() -> bool:
+        try:
+            conn = await asyncpg.connect(PG_URL, timeout=3)
+        except (OSError, asyncpg.PostgresError):
+            return False
+        await conn.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/ferryman.db"
+    if not _postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_URL}")
+        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}")
+    return PG_URL
+
+
+def _config(fake: FakeUpstream, store: str) -> dict[str, Any]:
+    config = base_config(fake, store=store)
+    config["providers"]["other"] = {
+        "type": "openai",
+        "base_url": f"{fake.url}/other/v1",
+        "keys": [{"value": "sk-other"}],
+        "max_retries": 0,
+    }
+    return config
+
+
+@pytest.fixture
+def gw(fake: FakeUpstream, store_url: str) -> Iterator[GatewayServer]:
+    with GatewayServer(_config(fake, store_url)) as server:
+        yield server
+
+
+def _client(gw: GatewayServer, key: str = "client-a") -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gw.url}/v1", api_key=key, max_retries=0)
+
+
+def _unique_reply(fixture: str = OK, **overrides: Any) -> Reply:
+    """The recorded reply with a fresh id, so tests sharing one PostgreSQL never collide."""
+    reply = Reply.fixture(fixture, **overrides)
+    reply.json = dict(reply.json, id=f"resp_{uuid.uuid4().hex}")
+    return reply
+
+
+def test_store_retrieve_delete(fake: FakeUpstream, gw: GatewayServer) -> None:
+    fake.add("/v1/responses", _unique_reply())
+    client = _client(gw)
+    created = client.responses.create(model="openai/gpt-4o", input="What is the capital of France?")
+    got = client.responses.retrieve(created.id)
+    assert got.id == created.id
+    assert got.output_text == "The capital of France is Paris."
+    assert got.usage is not None and got.usage.cost == created.usage.cost  # type: ignore[union-attr]
+    for prefix in ("/openai/v1", "/litellm/v1"):
+        assert (
+            httpx.get(f"{gw.url}{prefix}/responses/{created.id}", headers={"authorization": "Bearer client-a"}).json()[
+                "id"
+            ]
+            == created.id
+        )
+    deleted = client.responses.delete(created.id)
+    assert deleted is None or getattr(deleted, "deleted", True)
+    with pytest.raises(openai.NotFoundError) as info:
+        client.responses.retrieve(created.id)
+    assert info.value.body["code"] == "not_found"  # type: ignore[index]
+
+
+def test_store_false_keeps_nothing(fake: FakeUpstream, gw: GatewayServer) -> None:
+    fake.add("/v1/responses", _unique_reply())
+    client = _client(gw)
+    created = client.responses.create(model="openai/gpt-4o", input="hi", store=False)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(created.id)
+
+
+def test_unknown_id_is_openai_404(gw: GatewayServer) -> None:
+    resp = httpx.get(f"{gw.url}/v1/responses/resp_nope")
+    assert resp.status_code == 404
+    assert set(resp.json()["error"]) >= {"message", "type", "param", "code"}
+    assert httpx.delete(f"{gw.url}/v1/responses/resp_nope").status_code == 404
+
+
+def test_another_owner_cannot_read_or_delete(fake: FakeUpstream, gw: GatewayServer) -> None:
+    fake.add("/v1/responses", _unique_reply())
+    created = _client(gw, "client-a").responses.create(model="openai/gpt-4o", input="hi")
+    intruder = _client(gw, "client-b")
+    with pytest.raises(openai.NotFoundError):
+        intruder.responses.retrieve(created.id)
+    with pytest.raises(openai.NotFoundError):
+        intruder.responses.delete(created.id)
+    with pytest.raises(openai.NotFoundError):
+        intruder.responses.create(model="openai/gpt-4o", input="more", previous_response_id=created.id)
+    assert _client(gw, "client-a").responses.retrieve(created.id).id == created.id
+
+
+def test_conversation_moves_to_another_provider(fake: FakeUpstream, gw: GatewayServer) -> None:
+    """Turn 1 on one provider, turn 2 on another: the history is replayed in full."""
+    fake.add("/v1/responses", _unique_reply())
+    client = _client(gw)
+    first = client.responses.create(
+        model="openai/gpt-4o", instructions="Be brief.", input="What is the capital of France?"
+    )
+    fake.add("/other/v1/responses", _unique_reply())
+    second = client.responses.create(model="other/gpt-4o", input="And of Italy?", previous_response_id=first.id)
+    sent = fake.requests_to("/other/v1/responses")[-1].json
+    assert "previous_response_id" not in sent
+    assert "instructions" not in sent  # instructions are not carried over, as OpenAI documents
+    items = sent["input"]
+    assert items[0]["role"] == "user" and items[0]["content"][0]["text"] == "What is the capital of France?"
+    assert items[1]["type"] == "message" and items[1]["role"] == "assistant"
+    assert items[1]["content"][0]["text"] == "The capital of France is Paris."
+    assert items[2]["content"][0]["text"] == "And of Italy?"
+    # turn 3 back on the first provider: its own chain does not hold turn 2, so it is replayed too
+    fake.add("/v1/responses", _unique_reply())
+    client.responses.create(model="openai/gpt-4o", input="And Spain?", previous_response_id=second.id)
+    third = fake.requests_to("/v1/responses")[-1].json
+    assert [i["content"][0]["text"] for i in third["input"] if i.get("role") == "user"] == [
+        "What is the capital of France?",
+        "And of Italy?",
+        "And Spain?",
+    ]
+
+
+def test_same_openai_provider_uses_its_own_chain(fake: FakeUpstream, gw: GatewayServer) -> None:
+    fake.add("/v1/responses", _unique_reply())
+    client = _client(gw)
+    first = client.responses.create(model="openai/gpt-4o", input="hi")
+    fake.add("/v1/responses", _unique_reply("openai-responses/previous_response_id"))
+    client.responses.create(model="openai/gpt-4o", input="again", previous_response_id=first.id)
+    sent = fake.requests_to("/v1/responses")[-1].json
+    assert sent["previous_response_id"] == first.id
+    assert sent["input"] == "again"
+
+
+def test_unknown_previous_id_goes_to_openai_as_is(fake: FakeUpstream, gw: GatewayServer) -> None:
+    """A response OpenAI stored before Ferryman was in the path: only OpenAI knows it."""
+    recorded = load_fixture("openai-responses/previous_response_id")["request"]["body"]
+    fake.add("/v1/responses", _unique_reply("openai-responses/previous_response_id"))
+    _client(gw).responses.create(
+        model="openai/gpt-4.1", input=recorded["input"], previous_response_id=recorded["previous_response_id"]
+    )
+    assert fake.requests_to("/v1/responses")[-1].json["previous_response_id"] == recorded["previous_response_id"]
+
+
+def test_restart_keeps_stored_responses(fake: FakeUpstream, store_url: str) -> None:
+    fake.add("/v1/responses", _unique_reply())
+    config = _config(fake, store_url)
+    with GatewayServer(config) as first:
+        created = _client(first).responses.create(model="openai/gpt-4o", input="hi")
+    with GatewayServer(config) as second:
+        assert _client(second).responses.retrieve(created.id).output_text == created.output_text
+
+
+def test_input_items_pagination(fake: FakeUpstream, gw: GatewayServer) -> None:
+    fake.add("/v1/responses", _unique_reply())
+    client = _client(gw)
+    inputs = [{"role": "user", "content": f"message {i}"} for i in range(5)]
+    created = client.responses.create(model="openai/gpt-4o", input=inputs)  # type: ignore[arg-type]
+
+    def texts(page: Any) -> list[str]:
+        return [item.content[0].text for item in page.data]
+
+    default = client.responses.input_items.list(created.id)
+    assert texts(default) == [f"message {i}" for i in reversed(range(5))]  # newest first, as OpenAI
+    first = client.responses.input_items.list(created.id, order="asc", limit=2)
+    assert texts(first) == ["message 0", "message 1"] and first.has_more
+    second = client.responses.input_items.list(created.id, order="asc", limit=2, after=first.data[-1].id)
+    assert texts(second) == ["message 2", "message 3"] and second.has_more
+    last = client.responses.input_items.list(created.id, order="asc", limit=2, after=second.data[-1].id)
+    assert texts(last) == ["message 4"] and not last.has_more
+    assert len({item.id for item in default.data}) == 5
+    auto = [item.content[0].text for item in client.responses.input_items.list(created.id, limit=1)]
+    assert auto == [f"message {i}" for i in reversed(range(5))]  # the SDK's auto-pagination walks every page
+    for query in ("limit=0", "limit=101", "order=sideways", "after=msg_unknown"):
+        resp = httpx.get(
+            f"{gw.url}/v1/responses/{created.id}/input_items?{query}", headers={"authorization": "Bearer client-a"}
+        )
+        assert resp.status_code == 400, query
+
+
+def test_streamed_response_is_stored_and_replayed(fake: FakeUpstream, gw: GatewayServer) -> None:
+    fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream"))
+    client = _client(gw)
+    with client.responses.stream(model="openai/gpt-4o", input="What is 2+2?") as stream:
+        final = stream.get_final_response()
+    stored = client.responses.retrieve(final.id)
+    assert stored.output_text == "2+2 = 4"
+    replay = list(client.responses.retrieve(final.id, stream=True))
+    assert replay[0].type == "response.created" and replay[-1].type == "response.completed"
+    assert "".join(e.delta for e in replay if e.type == "response.output_text.delta") == "2+2 = 4"  # type: ignore[union-attr]
+    assert [e.sequence_number for e in replay] == list(range(len(replay)))
+    client.responses.delete(final.id)
+
+
+def test_background_completes_and_can_be_polled(fake: FakeUpstream, gw: GatewayServer) -> None:
+    fake.add("/v1/responses", _unique_reply(delay=0.3))
+    client = _client(gw)
+    queued = client.responses.create(model="openai/gpt-4o", input="hi", background=True)
+    assert queued.status == "queued" and queued.background
+    assert "background" not in (fake.received[-1].json if fake.received else {})
+    deadline = time.monotonic() + 10
+    while (polled := client.responses.retrieve(queued.id)).status in ("queued", "in_progress"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert polled.status == "completed"
+    assert polled.output_text == "The capital of France is Paris."
+    assert polled.id == queued.id
+    assert "background" not in fake.requests_to("/v1/responses")[-1].json
+
+
+def test_background_cancel(fake: FakeUpstream, gw: GatewayServer) -> None:
+    fake.add("/v1/responses", _unique_reply(delay=1.0))
+    client = _client(gw)
+    queued = client.responses.create(model="openai/gpt-4o", input="hi", background=True)
+    cancelled = client.responses.cancel(queued.id)
+    assert cancelled.status == "cancelled"
+    time.sleep(1.3)  # past the provider's answer
+    assert client.responses.retrieve(queued.id).status == "cancelled"
+    fake.add("/v1/responses", _unique_reply())
+    done = client.responses.create(model="openai/gpt-4o", input="hi")
+    with pytest.raises(openai.BadRequestError):
+        client.responses.cancel(done.id)  # only background responses can be cancelled
+
+
+def test_several_processes_lose_nothing(fake: FakeUpstream, store_url: str, tmp_path: Path) -> None:
+    """Two worker processes writing to one store at once: every response is kept."""
+    fake.add("/v1/responses", Reply.fixture(OK))
+    config = tmp_path / "ferryman.yaml"
+    config.write_text(
+        f"store: '{store_url}'\n"
+        f"providers:\n  openai: {{base_url: '{fake.url}/v1', keys: [{{value: sk-x}}], max_retries: 0}}\n"
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferryman", "serve", "--config", str(config), "--port", str(port), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+
+        async def burst() -> list[str]:
+            async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+
+                async def one(i: int) -> str:
+                    # the fake answers with one recorded id: give each request its own id
+                    resp = await http.post("/v1/responses", json={"model": "openai/gpt-4o", "input": f"q{i}"})
+                    return resp.json()["id"]
+
+                return await asyncio.gather(*(one(i) for i in range(40)))
+
+        fake.add("/v1/responses", Reply.fixture(OK))
+        ids: list[str] = []
+        for _i in range(40):
+            reply = _unique_reply()
+            fake.add("/v1/responses", reply, times=1)
+            ids.append(reply.json["id"])
+        got = asyncio.run(burst())
+        assert sorted(got) == sorted(ids)
+        with httpx.Client(base_url=url) as http:
+            missing = [i for i in ids if http.get(f"/v1/responses/{i}").status_code != 200]
+        assert missing == []
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+CRASHING_WRITER = """
+import asyncio, sys
+from ferryman.state.base import StoredResponse
+from ferryman.state.sqlite import SQLiteStore
+
+async def main():
+    store = SQLiteStore(sys.argv[1])
+    await store.start()
+    i = 0
+    while True:
+        big = {"output": [{"type": "message", "content": [{"type": "output_text", "text": "x" * 200_000}]}]}
+        await store.put(StoredResponse(f"resp_{i}", None, 0, None, "openai", "openai", True, "completed", {}, [], big))
+        print(i, flush=True)
+        i += 1
+
+asyncio.run(main())
+"""
+
+
+def test_crash_mid_write_leaves_no_half_record(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/crash.db"
+    proc = subprocess.Popen([sys.executable, "-c", CRASHING_WRITER, url], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for _ in range(20):
+        proc.stdout.readline()
+    proc.kill()  # SIGKILL, mid-way through some write
+    proc.wait(10)
+
+    from ferryman.state.sqlite import SQLiteStore
+
+    async def check() -> int:
+        store = SQLiteStore(url)
+        await store.start()
+        async with store.db.execute("SELECT id FROM ferryman_responses") as cur:
+            ids = [row[0] for row in await cur.fetchall()]
+        for rid in ids:
+            record = await store.get(rid)
+            assert record is not None
+            assert len(record.response["output"][0]["content"][0]["text"]) == 200_000
+        await store.close()
+        return len(ids)
+
+    assert asyncio.run(check()) >= 20
+
+
+def test_no_secrets_in_stored_records(fake: FakeUpstream, gw: GatewayServer, store_url: str) -> None:
+    fake.add("/v1/responses", _unique_reply())
+    created = _client(gw, "client-secret-key").responses.create(model="openai/gpt-4o", input="hi")
+    from ferryman.state.base import open_store
+
+    async def raw_row() -> str:
+        store = open_store(store_url)
+        await store.start()
+        record = await store.get(created.id)
+        await store.close()
+        assert record is not None
+        return repr(record)
+
+    row = asyncio.run(raw_row())
+    assert "sk-test-openai-secret" not in row
+    assert "client-secret-key" not in row
