@@ -370,3 +370,58 @@ def test_no_secrets_in_stored_records(fake: FakeUpstream, gw: GatewayServer, sto
     row = asyncio.run(raw_row())
     assert "sk-test-openai-secret" not in row
     assert "client-secret-key" not in row
+
+
+def _overflow() -> Reply:
+    return Reply(
+        status=400,
+        json={
+            "error": {
+                "message": "This model's maximum context length is 128000 tokens. However, your messages resulted "
+                "in 130000 tokens.",
+                "type": "invalid_request_error",
+                "param": "input",
+                "code": "context_length_exceeded",
+            }
+        },
+    )
+
+
+def _user_texts(body: dict[str, Any]) -> list[str]:
+    return [i["content"][0]["text"] for i in body["input"] if i.get("role") == "user"]
+
+
+def test_truncation_auto_drops_oldest_turns_on_overflow(fake: FakeUpstream, gw: GatewayServer) -> None:
+    client = _client(gw)
+    previous = None
+    for question in ("one", "two", "three"):
+        fake.add("/other/v1/responses", _unique_reply(), times=1)
+        previous = client.responses.create(model="other/gpt-4o", input=question, previous_response_id=previous).id
+    fake.add("/other/v1/responses", _overflow(), times=2)
+    fake.add("/other/v1/responses", _unique_reply(), times=1)
+    client.responses.create(model="other/gpt-4o", input="four", previous_response_id=previous, truncation="auto")
+    sent = [r.json for r in fake.requests_to("/other/v1/responses")[-3:]]
+    # first the provider's own chain (it served every turn), then Ferryman replays, dropping turns
+    assert sent[0]["previous_response_id"] == previous and sent[0]["input"] == "four"
+    assert [_user_texts(b) for b in sent[1:]] == [["two", "three", "four"], ["three", "four"]]
+    assert "instructions" not in sent[-1]
+    # without truncation the provider's error is the answer
+    fake.add("/other/v1/responses", _overflow(), times=1)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.responses.create(model="other/gpt-4o", input="five", previous_response_id=previous)
+    assert info.value.code == "context_length_exceeded"
+
+
+def test_truncation_auto_fits_the_context_window_before_sending(fake: FakeUpstream, gw: GatewayServer) -> None:
+    client = _client(gw)
+    for _ in range(2):
+        fake.add("/other/v1/responses", _unique_reply(), times=1)
+    huge = client.responses.create(model="other/gpt-4o", input="x" * 400_000)  # > gpt-4o's 128k tokens
+    small = client.responses.create(model="other/gpt-4o", input="small", previous_response_id=huge.id)
+    for _ in range(2):
+        fake.add("/other/v1/responses", _unique_reply(), times=1)
+    client.responses.create(model="other/gpt-4o", input="next", previous_response_id=small.id, truncation="auto")
+    assert _user_texts(fake.requests_to("/other/v1/responses")[-1].json) == ["small", "next"]
+    client.responses.create(model="other/gpt-4o", input="next", previous_response_id=small.id)
+    untouched = fake.requests_to("/other/v1/responses")[-1].json
+    assert untouched["previous_response_id"] == small.id  # disabled: the provider's own chain, all of it

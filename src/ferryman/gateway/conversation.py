@@ -37,6 +37,7 @@ class Conversation:
         self.owner = owner
         self.chain: list[StoredResponse] = []
         self._histories: dict[bool, list[dict[str, Any]]] = {}
+        self.dropped = 0  # oldest turns left out by truncation "auto"
 
     async def load(self, req: ResponsesRequest, first_target: Target) -> None:
         prev = req.previous_response_id
@@ -49,7 +50,7 @@ class Conversation:
             raise NotFoundError(
                 f"Previous response with id '{prev}' not found.", param="previous_response_id", code="not_found"
             )
-        self.chain = chain
+        self.chain = _without_cycles(chain)
 
     def shape(
         self, target: Target, req: ResponsesRequest, raw: dict[str, Any]
@@ -58,8 +59,8 @@ class Conversation:
         if not req.previous_response_id or not self.chain:
             return req, raw
         last = self.chain[-1]
-        if last.native_chain and last.provider == target.provider:
-            return req, raw  # the provider holds the chain itself
+        if last.native_chain and last.provider == target.provider and not self.dropped:
+            return req, raw  # the provider holds the chain itself (and truncates it itself)
         native = self.config.providers[target.provider].type in NATIVE_TYPES
         raw2 = {k: v for k, v in raw.items() if k != "previous_response_id"}
         raw2["input"] = self._history(native) + input_items(raw.get("input"))
@@ -70,7 +71,7 @@ class Conversation:
         history = self._histories.get(native)
         if history is None:
             history = []
-            for record in self.chain:
+            for record in self.chain[self.dropped :]:
                 foreign = native and record.provider_type not in NATIVE_TYPES
                 for item in (*record.input_items, *record.response.get("output", [])):
                     if foreign:
@@ -80,6 +81,28 @@ class Conversation:
                     history.append(item)
             self._histories[native] = history
         return history
+
+    # ---- truncation "auto" -----------------------------------------------------------------------
+
+    def drop_oldest(self) -> bool:
+        """Leave out the oldest stored turn; False when none is left to drop."""
+        if self.dropped >= len(self.chain):
+            return False
+        self.dropped += 1
+        self._histories.clear()
+        return True
+
+    def fit(self, raw: dict[str, Any], context_window: int, reserve: int) -> None:
+        """Drop the oldest turns until the estimated prompt fits the model's context window.
+
+        The estimate is deliberately generous (3 characters a token); a provider that still finds
+        the prompt too long answers with a context-length error, and the caller drops more.
+        """
+        budget = context_window - reserve
+        fixed = _chars(raw.get("instructions")) + _chars(raw.get("input")) + _chars(raw.get("tools"))
+        turns = [_chars(r.input_items) + _chars(r.response.get("output")) for r in self.chain]
+        while self.dropped < len(turns) and (fixed + sum(turns[self.dropped :])) / 3 > budget:
+            self.drop_oldest()
 
     def record(
         self,
@@ -106,6 +129,23 @@ class Conversation:
             input_items=items,
             response=response,
         )
+
+
+def _without_cycles(chain: list[StoredResponse]) -> list[StoredResponse]:
+    """The chain back from its newest record up to the first id seen twice (a corrupt loop)."""
+    seen: set[str] = set()
+    kept: list[StoredResponse] = []
+    for record in reversed(chain):
+        if record.id in seen:
+            break
+        seen.add(record.id)
+        kept.append(record)
+    kept.reverse()
+    return kept
+
+
+def _chars(value: Any) -> int:
+    return len(msgspec.json.encode(value)) if value else 0
 
 
 def may_read(record: StoredResponse, owner: str | None) -> bool:

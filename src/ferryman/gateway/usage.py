@@ -137,3 +137,10 @@ def _override_price(entry: PriceEntry) -> ModelPrice:
         if value is not None:
             kwargs[key] = Decimal(str(value))
     return ModelPrice(**kwargs)
+
+
+def context_window(provider_name: str, provider_type: str, model: str) -> int | None:
+    """The model's context window in tokens, when the pricing table knows it."""
+    found = _find(_PRICE_PROVIDER.get(provider_name) or _PRICE_PROVIDER.get(provider_type), model)
+    window = getattr(found[1], "context_window", None) if found else None
+    return window if isinstance(window, int) and window > 0 else None

@@ -16,9 +16,10 @@ from ferryman.gateway.pipeline import RequestContext, add_cost
 from ferryman.gateway.resume import OpenNext, Resumer
 from ferryman.gateway.router import Target
 from ferryman.gateway.streaming import StreamRelay
+from ferryman.gateway.usage import context_window
 from ferryman.http import Receive, Scope, Send, client_credential, header, read_body, send_json
 from ferryman.providers.base import EventStream
-from ferryman.schemas.errors import FerrymanError, InvalidRequestError
+from ferryman.schemas.errors import FerrymanError, InvalidRequestError, is_context_overflow
 from ferryman.schemas.items import input_items
 from ferryman.schemas.responses import ResponsesRequest, validate_request
 from ferryman.state.base import owner_of
@@ -97,15 +98,33 @@ class _Call:
         if record is not None:
             await self.gw.save(record)
 
+    async def _dispatch(self, req: ResponsesRequest, raw: dict[str, Any], *, stream: bool) -> Any:
+        """Call the targets; with truncation "auto", drop the oldest turns while the prompt is too long."""
+        ctx = self.ctx
+        run = self.gw.dispatcher.open_stream if stream else self.gw.dispatcher.create
+        truncating = req.truncation == "auto" and bool(self.conversation.chain)
+        if truncating:
+            self._fit_context()
+        while True:
+            try:
+                result, ctx.target = await run(req, raw, self.targets, ctx.attempts, self.timeout, self.shape)
+                return result
+            except FerrymanError as exc:
+                if truncating and is_context_overflow(exc) and self.conversation.drop_oldest():
+                    continue
+                exc.ferryman_attempts = ctx.attempts  # type: ignore[attr-defined]
+                raise
+
+    def _fit_context(self) -> None:
+        first = self.targets[0]
+        provider = self.gw.config.providers[first.provider]
+        window = context_window(provider.name, provider.type, first.deployment)
+        if window:
+            self.conversation.fit(self.raw, window, reserve=self.req.max_output_tokens or 4096)
+
     async def _create(self, req: ResponsesRequest, raw: dict[str, Any]) -> dict[str, Any]:
         ctx = self.ctx
-        try:
-            reply, ctx.target = await self.gw.dispatcher.create(
-                req, raw, self.targets, ctx.attempts, self.timeout, self.shape
-            )
-        except FerrymanError as exc:
-            exc.ferryman_attempts = ctx.attempts  # type: ignore[attr-defined]
-            raise
+        reply = await self._dispatch(req, raw, stream=False)
         response = reply.body
         add_cost(response, ctx, self.gw.config)
         response["extra_fields"] = ctx.extra_fields(sent=reply.sent, raw_response=reply.raw)
@@ -153,13 +172,8 @@ class _Call:
 
     async def streamed(self, send: Send, receive: Receive) -> None:
         ctx = self.ctx
-        try:
-            stream, ctx.target = await self.gw.dispatcher.open_stream(
-                self.req, self.raw, self.targets, ctx.attempts, self.timeout, self.shape
-            )
-        except FerrymanError as exc:
-            exc.ferryman_attempts = ctx.attempts  # type: ignore[attr-defined]
-            raise
+        stream = await self._dispatch(self.req, self.raw, stream=True)
+        assert ctx.target is not None
         sent = stream.sent
         resumer = None
         rest = self.targets[self.targets.index(ctx.target) + 1 :]

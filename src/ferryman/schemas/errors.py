@@ -193,3 +193,27 @@ def _str_or_none(v: Any) -> str | None:
     if v is None:
         return None
     return v if isinstance(v, str) else str(v)
+
+
+_OVERFLOW_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
+_OVERFLOW_WORDS = (
+    "context length",
+    "context_length",
+    "context window",
+    "maximum context",
+    "prompt is too long",
+    "input is too long",
+    "too many tokens",
+    "exceeds the maximum number of tokens",
+    "input token count",
+)
+
+
+def is_context_overflow(exc: FerrymanError) -> bool:
+    """A provider's way of saying the prompt does not fit the model's context window."""
+    if not isinstance(exc, ProviderError) or exc.status not in (400, 413, 422):
+        return False
+    if exc.code in _OVERFLOW_CODES:
+        return True
+    text = exc.provider_message.lower()
+    return any(word in text for word in _OVERFLOW_WORDS)
