@@ -13,6 +13,7 @@ from ferryman.gateway.background import BackgroundRunner
 from ferryman.gateway.dispatch import Dispatcher
 from ferryman.gateway.router import Router
 from ferryman.http import ClientGone, Receive, Scope, Send, send_error, send_json
+from ferryman.plugins.cache import ResponseCache
 from ferryman.providers.base import Provider
 from ferryman.providers.registry import build_provider
 from ferryman.routes import stored
@@ -44,6 +45,7 @@ class Gateway:
         self.dispatcher = Dispatcher(config, self.providers, self.router)
         self.store: ResponseStore | None = open_store(config.store) if config.store else None
         self.background = BackgroundRunner(self.store)
+        self.cache: ResponseCache | None = ResponseCache(config) if config.cache is not None else None
         self.ready = False
         self.routes: dict[str, dict[str, Handler]] = {"/health": {"GET": health}}
         for prefix in PREFIXES:
@@ -52,6 +54,8 @@ class Gateway:
     async def startup(self) -> None:
         if self.store is not None:
             await self.store.start()
+        if self.cache is not None:
+            await self.cache.start()
         for provider in self.providers.values():
             await provider.start()
         self.ready = True
@@ -63,6 +67,8 @@ class Gateway:
             await provider.stop()
         if self.store is not None:
             await self.store.close()
+        if self.cache is not None:
+            await self.cache.close()
 
     async def save(self, record: StoredResponse) -> None:
         """Store a response; a failing store is logged, and the answer still reaches the client."""

@@ -125,6 +125,21 @@ class PriceEntry(Struct, forbid_unknown_fields=True, frozen=True):
     request: Annotated[float, Meta(ge=0)] | None = None
 
 
+class SemanticCacheEntry(Struct, forbid_unknown_fields=True, frozen=True):
+    threshold: Annotated[float, Meta(ge=0, le=1)] = 0.85
+    embeddings: str = "local"  # or provider/model (an OpenAI-compatible /embeddings endpoint)
+
+
+class CacheEntry(Struct, forbid_unknown_fields=True, frozen=True):
+    backend: str = "memory"  # or redis://host:port/db
+    ttl: Positive = 3600.0
+    namespace: str = "ferryman"
+    semantic: SemanticCacheEntry | None = None
+    allow_sampling: bool = False
+    max_entries: Annotated[int, Meta(ge=1)] = 10_000
+    max_bytes: Annotated[int, Meta(ge=1024)] = 256 * 1024 * 1024
+
+
 class FileConfig(Struct, forbid_unknown_fields=True):
     # entries are checked one by one, so an error can name the provider it is in
     providers: dict[str, dict[str, Any]] = {}
@@ -136,6 +151,7 @@ class FileConfig(Struct, forbid_unknown_fields=True):
     pricing: dict[str, PriceEntry] = {}
     fallback_on: list[int | str] = []
     stream_resume: bool = False
+    cache: CacheEntry | None = None
 
 
 # ---- resolved config (what the gateway uses) ----------------------------------------------------
@@ -198,6 +214,7 @@ class Config(Struct):
     pricing: dict[str, PriceEntry] = {}
     fallback_on: frozenset[int | str] = frozenset()
     stream_resume: bool = False
+    cache: CacheEntry | None = None
     source: str = "environment"
 
 
@@ -252,6 +269,7 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         pricing=fc.pricing,
         fallback_on=frozenset(fc.fallback_on),
         stream_resume=fc.stream_resume,
+        cache=_check_cache(fc.cache, providers, source),
         source=source,
     )
 
@@ -320,6 +338,16 @@ def _resolve_provider(name: str, entry: ProviderEntry, environ: Mapping[str, str
         key_env=known.key_env if known else None,
         needs_key=known.needs_key if known else False,
     )
+
+
+def _check_cache(cache: CacheEntry | None, providers: dict[str, ProviderConfig], source: str) -> CacheEntry | None:
+    if cache is None:
+        return None
+    if cache.backend != "memory" and not re.match(r"^(rediss?|unix)://", cache.backend):
+        raise ConfigError(f"{source}: cache.backend: {cache.backend!r} is not 'memory' or a redis:// URL")
+    if cache.semantic is not None and cache.semantic.embeddings != "local":
+        _check_target(cache.semantic.embeddings, providers, f"{source}: cache.semantic.embeddings")
+    return cache
 
 
 def _optional_secret(value: str | None, environ: Mapping[str, str]) -> Secret | None:

@@ -27,6 +27,7 @@ class RequestContext:
     attempts: Attempts = field(default_factory=Attempts)
     target: Target | None = None
     resumed: list[dict[str, Any]] | None = None  # a broken stream finished by another target
+    cache_debug: dict[str, Any] | None = None
 
     @property
     def request_type(self) -> str:
@@ -48,6 +49,8 @@ class RequestContext:
             extra["attempts"] = [{"target": label, "status": status} for label, status in self.attempts.log]
         if self.resumed:
             extra["resumed"] = self.resumed
+        if self.cache_debug is not None:
+            extra["cache_debug"] = self.cache_debug
         if self.send_back_raw:
             extra["raw_request"] = sent
             if isinstance(raw_response, bytes | bytearray):

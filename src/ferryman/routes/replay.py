@@ -60,7 +60,15 @@ def replay_events(response: dict[str, Any]) -> list[dict[str, Any]]:
     return events
 
 
-async def replay_stream(send: Send, response: dict[str, Any]) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-    body = b"".join(encode_event(ev["type"], msgspec.json.encode(ev)) for ev in replay_events(response))
+async def replay_stream(
+    send: Send, response: dict[str, Any], final_extra: dict[str, Any] | None = None, headers: list[Any] | None = None
+) -> None:
+    """Send the replay; with ``final_extra``, events carry extra_fields as a live stream's do."""
+    events = replay_events(response)
+    if final_extra is not None:
+        for i, ev in enumerate(events):
+            ev["extra_fields"] = {"chunk_index": i}
+        events[-1]["extra_fields"].update(final_extra)
+    await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *(headers or [])]})
+    body = b"".join(encode_event(ev["type"], msgspec.json.encode(ev)) for ev in events)
     await send({"type": "http.response.body", "body": body})

@@ -6,6 +6,7 @@ response) loaded; then it is answered as JSON, as a relayed stream, or in the ba
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -18,7 +19,10 @@ from ferryman.gateway.router import Target
 from ferryman.gateway.streaming import StreamRelay
 from ferryman.gateway.usage import context_window
 from ferryman.http import Receive, Scope, Send, client_credential, header, read_body, send_json
+from ferryman.plugins.cache import Hit, Plan, miss_debug
 from ferryman.providers.base import EventStream
+from ferryman.providers.builder import new_id
+from ferryman.routes.replay import replay_stream
 from ferryman.schemas.errors import FerrymanError, InvalidRequestError, is_context_overflow
 from ferryman.schemas.items import input_items
 from ferryman.schemas.responses import ResponsesRequest, validate_request
@@ -60,7 +64,14 @@ async def create_response(gw: Gateway, scope: Scope, receive: Receive, send: Sen
     targets = gw.router.targets(req.model, req.fallbacks)
     conversation = Conversation(gw.config, gw.store, owner_of(client_credential(scope)))
     await conversation.load(req, targets[0])
-    call = _Call(gw, ctx, req, raw, targets, timeout, conversation)
+    plan = gw.cache.plan(scope, raw, req) if gw.cache is not None else None
+    call = _Call(gw, ctx, req, raw, targets, timeout, conversation, plan)
+    if plan is not None:
+        hit = await gw.cache.lookup(plan)  # type: ignore[union-attr]
+        if hit is not None:
+            await call.from_cache(hit, send)
+            return
+        ctx.cache_debug = miss_debug(plan)
     if req.background:
         await call.in_background(send)
     elif req.stream:
@@ -79,8 +90,10 @@ class _Call:
         targets: list[Target],
         timeout: float | None,
         conversation: Conversation,
+        plan: Plan | None = None,
     ) -> None:
         self.gw = gw
+        self.plan = plan
         self.ctx = ctx
         self.req = req
         self.raw = raw
@@ -93,10 +106,34 @@ class _Call:
         return (b"x-ferryman-attempts", self.ctx.attempts.header().encode())
 
     async def _keep(self, response: dict[str, Any]) -> None:
-        assert self.ctx.target is not None
-        record = self.conversation.record(self.req, self.raw, response, self.ctx.target)
+        """After a reply: store it (``store``) and cache it (``cache``)."""
+        target = self.ctx.target
+        assert target is not None
+        record = self.conversation.record(self.req, self.raw, response, target)
         if record is not None:
             await self.gw.save(record)
+        if self.plan is not None and self.gw.cache is not None:
+            await self.gw.cache.store(self.plan, response, target.provider, target.deployment)
+
+    async def from_cache(self, hit: Hit, send: Send) -> None:
+        """Answer from the cache: a new response id, nothing spent upstream."""
+        ctx = self.ctx
+        response = dict(hit.response, id=new_id("resp"), created_at=int(time.time()))
+        usage = dict(response.get("usage") or {})
+        usage["cost"] = {"input_tokens_cost": 0.0, "output_tokens_cost": 0.0, "request_cost": 0.0, "total_cost": 0.0}
+        response["usage"] = usage
+        ctx.target = Target(hit.provider, hit.model)
+        ctx.cache_debug = hit.debug
+        response["extra_fields"] = ctx.extra_fields()
+        if hit.provider in self.gw.config.providers:
+            record = self.conversation.record(self.req, self.raw, response, ctx.target)
+            if record is not None:
+                record.native_chain = False  # the provider never saw this id
+                await self.gw.save(record)
+        if self.req.stream:
+            await replay_stream(send, response, {k: v for k, v in response["extra_fields"].items()})
+        else:
+            await send_json(send, 200, msgspec.json.encode(response))
 
     async def _dispatch(self, req: ResponsesRequest, raw: dict[str, Any], *, stream: bool) -> Any:
         """Call the targets; with truncation "auto", drop the oldest turns while the prompt is too long."""
