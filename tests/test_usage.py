@@ -66,3 +66,31 @@ def test_cost_through_the_gateway(fake: FakeUpstream) -> None:
     assert response.usage.cost["total_cost"] == pytest.approx(  # type: ignore[union-attr]
         (usage["input_tokens"] + usage["output_tokens"]) * 1000 / 1e6
     )
+
+
+def test_fast_path_agrees_with_the_pricing_library_for_every_simple_model() -> None:
+    from datetime import UTC, datetime
+
+    from genai_prices import Usage, data_snapshot
+
+    from ferryman.gateway.usage import fast_price
+
+    samples = [
+        {"input_tokens": 1234, "output_tokens": 567},
+        {"input_tokens": 10_000, "cache_read_tokens": 4000, "output_tokens": 10},
+        {"input_tokens": 9000, "cache_read_tokens": 1000, "cache_write_tokens": 3000, "output_tokens": 2000},
+        {"input_tokens": 500, "output_tokens": 900, "output_reasoning_tokens": 600},
+        {"input_tokens": 500, "output_tokens": 90, "web_searches": 2},
+    ]
+    checked = 0
+    for provider in data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            price = model.get_prices(datetime.now(tz=UTC))
+            for counts in samples:
+                fast = fast_price(price, counts)
+                if fast is None:
+                    continue
+                lib = model.calc_price(Usage(**counts), provider)
+                assert fast == (lib.input_price, lib.output_price, lib.total_price), (provider.id, model.id, counts)
+                checked += 1
+    assert checked > 3000  # most of the table takes the fast path
