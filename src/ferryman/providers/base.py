@@ -86,6 +86,8 @@ class HttpProvider:
         self.config = config
         self.name = config.name
         self._session: aiohttp.ClientSession | None = None
+        self._timeout = self._make_timeout(config.timeout, stream=False)
+        self._stream_timeout = self._make_timeout(config.timeout, stream=True)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -114,7 +116,11 @@ class HttpProvider:
         return self._session
 
     def timeout(self, call: Call, *, stream: bool) -> aiohttp.ClientTimeout:
-        total = call.timeout or self.config.timeout
+        if call.timeout is None:  # the common case: one object per provider, not one per request
+            return self._stream_timeout if stream else self._timeout
+        return self._make_timeout(call.timeout, stream=stream)
+
+    def _make_timeout(self, total: float, *, stream: bool) -> aiohttp.ClientTimeout:
         if stream:
             # a stream may legitimately last long: bound the connect and each silence instead
             idle = self.config.idle_timeout or total

@@ -62,7 +62,8 @@ async def create_response(gw: Gateway, scope: Scope, receive: Receive, send: Sen
     )
     timeout = _timeout_header(scope)
     targets = gw.router.targets(req.model, req.fallbacks)
-    conversation = Conversation(gw.config, gw.store, owner_of(client_credential(scope)))
+    owner = owner_of(client_credential(scope)) if gw.store is not None else None
+    conversation = Conversation(gw.config, gw.store, owner)
     await conversation.load(req, targets[0])
     plan = gw.cache.plan(scope, raw, req) if gw.cache is not None else None
     call = _Call(gw, ctx, req, raw, targets, timeout, conversation, plan)
