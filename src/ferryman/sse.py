@@ -78,6 +78,24 @@ async def iter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
         yield ev
 
 
+async def iter_sse_batches(chunks: AsyncIterable[bytes]) -> AsyncIterator[list[SSEEvent]]:
+    """The events of each chunk together: a relay can forward them in one write."""
+    decoder = SSEDecoder()
+    async for chunk in chunks:
+        events = decoder.feed(chunk)
+        if events:
+            yield events
+    rest = decoder.flush()
+    if rest:
+        yield rest
+
+
+async def flatten(batches: AsyncIterable[list[SSEEvent]]) -> AsyncIterator[SSEEvent]:
+    async for batch in batches:
+        for ev in batch:
+            yield ev
+
+
 def encode_event(event: str | None, data: bytes) -> bytes:
     if event:
         return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -125,31 +125,50 @@ class StreamRelay:
                 self.provider = self.resumer.served_by.provider
 
     async def _relay(self) -> None:
-        resumer = self.resumer
-        async for ev in self.stream.events:
-            etype = _event_type(ev)
-            if resumer is not None:
-                rewritten = resumer.rewrite(ev, etype)
-                if rewritten is None:
-                    continue
-                ev = rewritten
-                resumer.observe(etype, ev.data)
-            if etype in TERMINAL:
-                data = await self._final(ev.data)
-                self.finished = True
-            elif etype == "response.created" and self.snapshot is None:
-                data = self._remember(ev.data)
-            else:
-                data = with_chunk_index(ev.data, self.index)
-                if etype == "error":
-                    self.finished = True
-            self.index += 1
-            await self._write(encode_event(ev.event, data))
+        async for batch in self._batches():
+            out = []
+            for ev in batch:
+                chunk = await self._one(ev)
+                if chunk is not None:
+                    out.append(chunk)
+            if out:
+                await self._write(out[0] if len(out) == 1 else b"".join(out))
         if not self.finished:
             raise UpstreamConnectionError(
                 f"{self.provider}: the stream ended before the response was complete",
                 code="upstream_stream_incomplete",
             )
+
+    async def _batches(self) -> AsyncIterator[list[SSEEvent]]:
+        stream = self.stream
+        if stream.batches is not None:
+            async for batch in stream.batches:
+                yield batch
+        else:
+            async for ev in stream.events:
+                yield [ev]
+
+    async def _one(self, ev: SSEEvent) -> bytes | None:
+        """One event as the client gets it (None: dropped by a resumed stream's rewriting)."""
+        etype = _event_type(ev)
+        resumer = self.resumer
+        if resumer is not None:
+            rewritten = resumer.rewrite(ev, etype)
+            if rewritten is None:
+                return None
+            ev = rewritten
+            resumer.observe(etype, ev.data)
+        if etype in TERMINAL:
+            data = await self._final(ev.data)
+            self.finished = True
+        elif etype == "response.created" and self.snapshot is None:
+            data = self._remember(ev.data)
+        else:
+            data = with_chunk_index(ev.data, self.index)
+            if etype == "error":
+                self.finished = True
+        self.index += 1
+        return encode_event(ev.event, data)
 
     def _remember(self, data: bytes) -> bytes:
         try:

@@ -61,6 +61,8 @@ class EventStream:
     events: AsyncIterator[SSEEvent]
     sent: dict[str, Any]
     _closers: list[Any] = field(default_factory=list)
+    # the same events grouped as they arrived, when the adapter can tell (one write per group)
+    batches: AsyncIterator[list[SSEEvent]] | None = None
 
     async def close(self) -> None:
         for closer in self._closers:

@@ -13,7 +13,7 @@ import msgspec
 from ferryman.providers.base import Call, EventStream, HttpProvider, UpstreamReply
 from ferryman.schemas.errors import AuthenticationError, UpstreamConnectionError
 from ferryman.schemas.responses import native_openai_body
-from ferryman.sse import iter_sse
+from ferryman.sse import flatten, iter_sse_batches
 
 
 class OpenAIResponsesProvider(HttpProvider):
@@ -70,4 +70,5 @@ class OpenAIResponsesProvider(HttpProvider):
                 f" ({payload[:200].decode('utf-8', 'replace')})",
                 code="upstream_bad_response",
             )
-        return EventStream(events=iter_sse(resp.content.iter_any()), sent=sent, _closers=[resp.close])
+        batches = iter_sse_batches(resp.content.iter_any())
+        return EventStream(events=flatten(batches), sent=sent, _closers=[resp.close], batches=batches)
