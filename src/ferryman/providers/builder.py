@@ -49,6 +49,7 @@ class ResponseBuilder:
         self.usage: dict[str, Any] | None = None
         self.output: list[dict[str, Any]] = []
         self.extra: dict[str, Any] = {}  # provider-specific top-level fields (search_results, citations)
+        self.scratch: dict[str, Any] = {}  # an adapter's own state while it reads one stream
         self._seq = 0
         self._events: list[dict[str, Any]] = []
         self._message: int | None = None  # output index of the open message
