@@ -1,0 +1,105 @@
+"""Anthropic Messages API (``POST {base_url}/v1/messages``), translated to and from the Responses API.
+
+``request.py`` builds the Messages body (its docstring holds the field table and what is refused),
+``response.py`` reads a reply or a stream back through the shared ResponseBuilder. This module is
+the HTTP side: URL, headers, and one difference from the shared stream pump. Anthropic may answer
+a stream with HTTP 200 and an ``error`` event first (``overloaded_error`` when it is busy); that
+event is read before the stream is handed to the relay, so such a failure is still a plain 529
+the dispatcher can retry or fall back from, instead of a stream that failed after its first byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from ferryman.providers.base import Call, EventStream, SSEEvent, stream_failure
+from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.translating import TranslatingProvider
+
+from .request import HINTS, TAG, native_request
+from .response import MessageReader, stream_error
+
+__all__ = ["HINTS", "TAG", "AnthropicProvider"]
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"
+_SCRATCH = "anthropic"
+
+
+class AnthropicProvider(TranslatingProvider):
+    def url(self, call: Call, *, stream: bool) -> str:
+        base = (self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
+        return f"{base}/v1/messages"
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        return {"x-api-key": secret}
+
+    def headers(self, call: Call) -> dict[str, str]:
+        headers = super().headers(call)
+        # the API version is part of the wire format this adapter speaks; a configured one wins
+        if not any(name.lower() == "anthropic-version" for name in headers):
+            headers["anthropic-version"] = API_VERSION
+        return headers
+
+    def native_request(self, call: Call, *, stream: bool) -> dict[str, Any]:
+        return native_request(call.request, call.raw, self.name, call.deployment, stream=stream)
+
+    def parse_reply(self, body: Any, builder: ResponseBuilder) -> None:
+        MessageReader(builder, self.name).reply(body)
+
+    def on_event(self, event: SSEEvent, builder: ResponseBuilder) -> None:
+        reader = builder.scratch.get(_SCRATCH)
+        if reader is None:
+            reader = builder.scratch[_SCRATCH] = MessageReader(builder, self.name)
+        data = _data(event)
+        if data is not None:
+            reader.event(data)
+
+    async def stream(self, call: Call) -> EventStream:
+        resp, native = await self._send(call, stream=True)
+        events = aiter(self.stream_events(resp))
+        try:
+            first = await anext(events, None)
+        except Exception as exc:  # noqa: BLE001 - every failure reaches the dispatcher as a FerrymanError
+            resp.close()
+            raise stream_failure(self.name, exc) from None
+        data = _data(first) if first is not None else None
+        if data is not None and data.get("type") == "error":
+            resp.close()
+            raise stream_error(self.name, data)
+        builder = ResponseBuilder(call.request, call.raw, call.deployment)
+        return EventStream(events=self._relay(first, events, builder), sent=native, _closers=[resp.close])
+
+    async def _relay(
+        self, first: SSEEvent | None, rest: AsyncIterator[SSEEvent], builder: ResponseBuilder
+    ) -> AsyncIterator[SSEEvent]:
+        """The shared pump's loop, starting with the event already read.
+
+        That event (``message_start``) is read before ``response.created`` goes out, so the
+        snapshot already names the model that answers.
+        """
+        if first is not None:
+            self.on_event(first, builder)
+        builder.start()
+        for ev in builder.sse():
+            yield ev
+        if first is None:
+            return
+        while builder.status == "in_progress":
+            event = await anext(rest, None)
+            if event is None:
+                return
+            self.on_event(event, builder)
+            for ev in builder.sse():
+                yield ev
+
+
+def _data(event: SSEEvent) -> dict[str, Any] | None:
+    try:
+        data = msgspec.json.decode(event.data)
+    except msgspec.DecodeError:
+        return None
+    return data if isinstance(data, dict) else None
