@@ -112,10 +112,6 @@ class ResponseBuilder:
             logprobs=[],
         )
 
-    def text_length(self) -> int:
-        """Characters of text in the open message so far (annotations index into it)."""
-        return sum(len(t) for t in self._texts.get(self._message, ())) if self._message is not None else 0
-
     def annotate(self, annotation: dict[str, Any]) -> None:
         """An annotation (url_citation, ...) on the open message's text, or on the last message's."""
         if self._message is not None:
