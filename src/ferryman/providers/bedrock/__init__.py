@@ -1,0 +1,285 @@
+"""AWS Bedrock Runtime, Converse API, translated to and from the Responses API.
+
+``POST {base_url}/model/{modelId}/converse`` (``/converse-stream`` for a stream), where the base URL
+defaults to ``https://bedrock-runtime.{region}.amazonaws.com`` and the region comes from the config
+entry's ``region``, else ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, else us-east-1. The model id is
+URL-quoted as the AWS SDKs quote it (``us.amazon.nova-micro-v1%3A0``, ARNs with ``%2F``) and sent
+exactly so, which is also the path the request is signed over.
+
+Authentication: a configured key is a Bedrock API key, sent as ``authorization: Bearer``. Without
+one each request is SigV4-signed by botocore, with the entry's ``aws_access_key_id`` /
+``aws_secret_access_key`` / ``aws_session_token``, else the AWS credential chain (environment,
+shared config, SSO, container and instance roles). The chain is resolved in a worker thread at
+start-up (it may do network I/O), and refreshable credentials are refreshed in a worker thread
+before they expire, so the event loop never blocks on them.
+
+``request.py`` builds the Converse body (its docstring holds the field table and what is refused),
+``response.py`` reads a reply or the stream's events back through the shared ResponseBuilder.
+ConverseStream answers with ``application/vnd.amazon.eventstream`` binary frames; they are decoded
+here with botocore's EventStreamBuffer. An exception frame as the stream's first frame (throttling
+before any output) is read before the stream is handed on, so it is a plain HTTP error the
+dispatcher can retry or fall back from; later it becomes an ``error`` event and ``response.failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import msgspec
+import yarl
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials, ReadOnlyCredentials
+from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserError
+from botocore.session import get_session
+
+from ferryman.config import ProviderConfig
+from ferryman.providers.base import Call, EventStream, SSEEvent, _describe, _kept_headers, stream_failure
+from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.translating import TranslatingProvider
+from ferryman.schemas.errors import (
+    AuthenticationError,
+    ProviderError,
+    UpstreamConnectionError,
+    UpstreamTimeoutError,
+    provider_error_from_body,
+)
+
+from .request import HINTS, TAG, native_request
+from .response import END, EXCEPTION, ConverseReader, stream_exception
+
+__all__ = ["HINTS", "TAG", "BedrockProvider"]
+
+DEFAULT_REGION = "us-east-1"
+SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
+_SCRATCH = "bedrock"
+_ERROR_HEADERS = ("x-amzn-errortype", "x-amzn-requestid")
+
+
+class BedrockProvider(TranslatingProvider):
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config)
+        self.region = (
+            config.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+        )
+        self.base_url = (config.base_url or f"https://bedrock-runtime.{self.region}.amazonaws.com").rstrip("/")
+        self._credentials: Any = _static_credentials(config)  # botocore Credentials, or None until resolved
+        self._chain_tried = False
+
+    async def start(self) -> None:
+        await super().start()
+        if self._credentials is None and not any(k.secret.is_set for k in self.config.keys):
+            # no API key and no explicit credentials: the AWS chain, which may read files or call IMDS
+            self._credentials = await asyncio.to_thread(_chain_credentials)
+            self._chain_tried = True
+
+    # ---- what TranslatingProvider asks for ------------------------------------------------------
+
+    def url(self, call: Call, *, stream: bool) -> str:
+        action = "converse-stream" if stream else "converse"
+        return f"{self.base_url}/model/{quote(call.deployment, safe='')}/{action}"
+
+    def native_request(self, call: Call, *, stream: bool) -> dict[str, Any]:
+        return native_request(call.request, call.raw, self.name, call.deployment)
+
+    def parse_reply(self, body: Any, builder: ResponseBuilder) -> None:
+        ConverseReader(builder, self.name).reply(body)
+
+    def on_event(self, event: SSEEvent, builder: ResponseBuilder) -> None:
+        reader = builder.scratch.get(_SCRATCH)
+        if reader is None:
+            reader = builder.scratch[_SCRATCH] = ConverseReader(builder, self.name)
+        reader.event(event.event, _payload(event, self.name))
+
+    async def stream_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[SSEEvent]:
+        """The eventstream frames as events: ``:event-type`` named, exceptions as ``exception:<type>``."""
+        buffer = EventStreamBuffer()
+        async for chunk in resp.content.iter_any():
+            buffer.add_data(chunk)
+            try:
+                messages = list(buffer)
+            except ParserError as exc:
+                raise UpstreamConnectionError(
+                    f"{self.name}: the provider sent a corrupt event stream ({_describe(exc)})",
+                    code="upstream_bad_response",
+                ) from None
+            for message in messages:
+                yield _frame(message)
+        yield SSEEvent(END, b"")
+
+    # ---- authentication -------------------------------------------------------------------------
+
+    async def _send(self, call: Call, *, stream: bool) -> tuple[aiohttp.ClientResponse, dict[str, Any]]:
+        if not _key(call) and "authorization" not in {h.lower() for h in self.config.headers}:
+            await self._fresh_credentials()
+        return await super()._send(call, stream=stream)
+
+    async def _fresh_credentials(self) -> None:
+        """Resolve or refresh the AWS credentials off the event loop, so sign() never does I/O."""
+        creds = self._credentials
+        if creds is None:
+            if self._chain_tried:
+                return  # the chain found nothing; sign() says so rather than search it on every request
+            self._chain_tried = True
+            self._credentials = await asyncio.to_thread(_chain_credentials)
+        elif getattr(creds, "refresh_needed", None) is not None and creds.refresh_needed():
+            await asyncio.to_thread(creds.get_frozen_credentials)
+
+    def sign(self, url: str, body: bytes, headers: dict[str, str], call: Call) -> dict[str, str]:
+        if any(name.lower() == "authorization" for name in headers):
+            return headers  # a Bedrock API key (bearer), or an authorization header from the config
+        frozen: ReadOnlyCredentials | None = (
+            self._credentials.get_frozen_credentials() if self._credentials is not None else None
+        )
+        if frozen is None or not frozen.access_key or not frozen.secret_key:
+            raise AuthenticationError(
+                f"provider {self.name!r} has no credentials for model {call.deployment!r}: set a Bedrock API key"
+                " (AWS_BEARER_TOKEN_BEDROCK or a key in its config entry), aws_access_key_id and"
+                " aws_secret_access_key in its config entry, or AWS credentials the AWS SDKs find",
+                code="missing_api_key",
+            )
+        request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+        SigV4Auth(frozen, SERVICE, self.region).add_auth(request)
+        return dict(request.headers.items())
+
+    # ---- HTTP: the path sent as quoted, and Bedrock's error shape -------------------------------
+
+    async def post(
+        self, url: str, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
+    ) -> aiohttp.ClientResponse:
+        """HttpProvider.post, but with the URL sent exactly as signed and ``x-amzn-errortype`` kept.
+
+        aiohttp would otherwise normalise ``%3A`` in the model id back to ``:``; sending the SDKs'
+        form keeps the wire path and the signed path the same bytes.
+        """
+        target = yarl.URL(url, encoded=True)
+        first_byte = self.config.first_byte_timeout
+        timeout = self.timeout(call, stream=stream)
+        try:
+            if first_byte is None:
+                resp = await self.session.post(target, data=body, headers=headers, timeout=timeout)
+            else:
+                async with asyncio.timeout(first_byte):
+                    resp = await self.session.post(target, data=body, headers=headers, timeout=timeout)
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            raise UpstreamTimeoutError(f"{self.name}: the provider did not answer in time") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectionError(f"{self.name}: cannot reach the provider ({_describe(exc)})") from None
+        if resp.status >= 400:
+            try:
+                payload = await resp.read()
+            except (TimeoutError, aiohttp.ClientError):
+                payload = b""
+            finally:
+                resp.release()
+            raise self._http_error(resp, payload)
+        return resp
+
+    def _http_error(self, resp: aiohttp.ClientResponse, payload: bytes) -> ProviderError:
+        """``{"message": ...}`` (or ``Message``) with the exception name in ``x-amzn-errortype``."""
+        kept = _kept_headers(resp)
+        for name in _ERROR_HEADERS:
+            if resp.headers.get(name) is not None:
+                kept[name] = resp.headers[name]
+        base = provider_error_from_body(self.name, resp.status, payload, kept)
+        errortype = kept.get("x-amzn-errortype", "").split(":", 1)[0] or None
+        return ProviderError(
+            self.name,
+            base.status,
+            base.provider_message,
+            param=base.param,
+            code=errortype or base.code,
+            headers=base.headers,
+            body=base.body,
+        )
+
+    # ---- the stream: an exception as the first frame is a plain HTTP error ----------------------
+
+    async def stream(self, call: Call) -> EventStream:
+        resp, native = await self._send(call, stream=True)
+        events = aiter(self.stream_events(resp))
+        try:
+            first = await anext(events, None)
+        except Exception as exc:  # noqa: BLE001 - every failure reaches the dispatcher as a FerrymanError
+            resp.close()
+            raise stream_failure(self.name, exc) from None
+        if first is not None and first.event is not None and first.event.startswith(EXCEPTION):
+            resp.close()
+            raise stream_exception(self.name, first.event[len(EXCEPTION) :], _payload(first, self.name))
+        builder = ResponseBuilder(call.request, call.raw, call.deployment)
+        return EventStream(events=self._relay(first, events, builder), sent=native, _closers=[resp.close])
+
+    async def _relay(
+        self, first: SSEEvent | None, rest: AsyncIterator[SSEEvent], builder: ResponseBuilder
+    ) -> AsyncIterator[SSEEvent]:
+        """The shared pump's loop, starting with the event already read."""
+        builder.start()
+        for ev in builder.sse():
+            yield ev
+        event = first
+        while event is not None:
+            self.on_event(event, builder)
+            for ev in builder.sse():
+                yield ev
+            if builder.status != "in_progress":
+                return
+            event = await anext(rest, None)
+
+
+def _key(call: Call) -> str | None:
+    return call.key.secret.reveal() if call.key is not None else None
+
+
+def _static_credentials(config: ProviderConfig) -> Credentials | None:
+    """Credentials from the config entry, when both halves of the key pair are set."""
+    access = config.aws_access_key_id.reveal() if config.aws_access_key_id is not None else None
+    secret = config.aws_secret_access_key.reveal() if config.aws_secret_access_key is not None else None
+    token = config.aws_session_token.reveal() if config.aws_session_token is not None else None
+    if not access or not secret:
+        return None
+    return Credentials(access, secret, token or None)
+
+
+def _chain_credentials() -> Any:
+    """The AWS SDKs' credential chain (blocking: call it in a worker thread).
+
+    A broken AWS config (an unknown profile, an unreadable file) must not stop the gateway from
+    starting: it means no credentials, which a request then reports as a 401 that says what to set.
+    """
+    try:
+        return get_session().get_credentials()
+    except Exception:  # noqa: BLE001 - botocore raises many unrelated types here
+        return None
+
+
+def _frame(message: EventStreamMessage) -> SSEEvent:
+    headers = message.headers
+    kind = headers.get(":message-type", "event")
+    if kind == "event":
+        return SSEEvent(headers.get(":event-type"), message.payload)
+    if kind == "exception":
+        return SSEEvent(EXCEPTION + str(headers.get(":exception-type") or "unknownException"), message.payload)
+    # a protocol-level error frame: the code and message are headers, not payload
+    text = headers.get(":error-message") or "the provider reported an error in the stream"
+    code = str(headers.get(":error-code") or "internalServerException")
+    return SSEEvent(EXCEPTION + code[:1].lower() + code[1:], msgspec.json.encode({"message": str(text)}))
+
+
+def _payload(event: SSEEvent, provider: str) -> dict[str, Any]:
+    if not event.data:
+        return {}
+    try:
+        data = msgspec.json.decode(event.data)
+    except msgspec.DecodeError:
+        if event.event is not None and event.event.startswith(EXCEPTION):
+            return {"message": event.data.decode("utf-8", "replace")[:2000]}
+        raise UpstreamConnectionError(
+            f"{provider}: the provider sent a stream event that is not JSON",
+            code="upstream_bad_response",
+        ) from None
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,700 @@
+"""Responses request -> Bedrock Converse request (``POST /model/{modelId}/converse[-stream]``).
+
+Field mapping (anything not listed here and not in ``HINTS`` is refused with a 400 naming it):
+
+=======================================  ==========================================================
+Responses                                Bedrock Converse
+=======================================  ==========================================================
+model                                    ``modelId`` in the URL (the deployment name, URL-quoted)
+instructions; system/developer messages  ``system[]`` ``{text}`` blocks, in order (always sent,
+                                         possibly empty, as the AWS SDKs send it)
+input message user / assistant           ``messages[]`` user / assistant; consecutive same-role
+                                         turns merged (Converse wants them alternating)
+  input_text, output_text, refusal       ``{text}`` (empty text left out: Converse rejects it)
+  input_image data: URL                  ``{image: {format: png|jpeg|gif|webp, source: {bytes}}}``
+                                         (bytes are base64 in JSON)
+  input_image s3:// URL                  ``{image: {format, source: {s3Location: {uri}}}}``
+  input_image http(s) URL                refused: Converse takes no image URLs, and Ferryman does
+                                         not fetch on the caller's behalf
+  input_file file_data / s3:// file_url  ``{document: {format, name, source: {bytes|s3Location}}}``
+                                         (pdf, csv, doc(x), xls(x), html, txt, md; images become
+                                         image blocks; the name is sanitised as Converse demands)
+  part ``cache_control``                 a ``{cachePoint: {type: default[, ttl]}}`` block after it
+function_call                            assistant ``{toolUse: {toolUseId: call_id, name, input}}``
+function_call_output                     user ``{toolResult: {toolUseId, content: [{text} | image
+                                         | document], status: success}}``, before any other block
+                                         of that user turn
+reasoning, ``bedrock:<signature>``       assistant ``{reasoningContent: {reasoningText: {text,
+                                         signature}}}`` exactly as received, in its place
+reasoning, ``bedrock:redacted:<data>``   assistant ``{reasoningContent: {redactedContent}}``
+reasoning of another provider            left out (its state means nothing to Bedrock)
+web_search_call (replayed output)        left out (not replayable; the answer text stays)
+tools[type=function]                     ``toolConfig.tools[].toolSpec {name, description,
+                                         inputSchema: {json}, strict (when true)}``
+tools[].cache_control                    a ``{cachePoint}`` entry after that tool
+tools[type=web_search*] (Amazon Nova)    ``{systemTool: {name: nova_grounding}}`` (Nova web
+                                         grounding; other models have no hosted search)
+tool_choice auto / required              ``toolChoice {auto: {}}`` (Claude, Nova, Mistral; other
+                                         models get none, their default) / ``{any: {}}``
+tool_choice {type: function, name}       ``toolChoice {tool: {name}}``
+tool_choice {type: allowed_tools}        tools narrowed to the allowed ones; auto / any
+tool_choice none                         no ``toolConfig`` at all (Converse has no "none"); with
+                                         tool calls in the input, where Converse needs the tools,
+                                         refused
+reasoning.effort, Claude 4.6 and newer   ``additionalModelRequestFields {thinking: {type:
+                                         adaptive}, output_config: {effort}}``
+reasoning.effort, older Claude           ``additionalModelRequestFields.thinking {type: enabled,
+                                         budget_tokens}``: minimal/low 1024, medium 4096, high
+                                         16384, xhigh/max 24576
+reasoning.max_tokens (Claude)            ``thinking {type: enabled, budget_tokens}`` (0: none)
+reasoning.effort, Amazon Nova            ``additionalModelRequestFields.reasoningConfig {type:
+                                         enabled, maxReasoningEffort: low|medium|high}``
+reasoning.effort, OpenAI (gpt-oss)       ``additionalModelRequestFields.reasoning_effort``
+reasoning.effort, Qwen                   ``additionalModelRequestFields.reasoning_config`` low/high
+reasoning.effort none                    no thinking setting
+text.format json_schema                  ``outputConfig.textFormat {type: json_schema, structure:
+                                         {jsonSchema: {schema: <JSON text>, name, description}}}``
+max_output_tokens                        ``inferenceConfig.maxTokens`` (absent: the model's own
+                                         default on Bedrock; a thinking budget must stay below it)
+temperature (0..1) / top_p               ``inferenceConfig.temperature`` / ``topP``
+service_tier default / flex / priority   ``serviceTier {type}`` (auto and scale: left to Bedrock)
+=======================================  ==========================================================
+
+Refused (400 ``unsupported_parameter``): ``top_logprobs`` > 0 (no logprobs), ``temperature`` above 1
+(Converse's range is 0..1), ``text.format`` json_object (no schema-less JSON mode), ``max_tool_calls``,
+``reasoning`` on a model family with no documented thinking setting, ``reasoning.max_tokens`` on
+models other than Claude, unknown ``reasoning.effort`` values, ``prompt``, ``conversation``,
+``context_management``, an unresolved ``previous_response_id``, ``item_reference`` and unknown input
+items or content parts (``input_audio``, ...), http(s) image and file URLs, OpenAI ``file_id``s,
+image and document types Converse does not take, tools other than function (and web search on Nova),
+hosted tools in ``tool_choice``, web search ``filters``.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import re
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import msgspec
+
+from ferryman.schemas.errors import InvalidRequestError
+from ferryman.schemas.items import TEXT_PARTS, function_output_text, input_items, opaque_for, unsupported
+from ferryman.schemas.responses import ResponsesRequest
+
+TAG = "bedrock"  # reasoning state: "bedrock:<signature>" or "bedrock:redacted:<base64 data>"
+REDACTED = "redacted:"  # signatures are base64 and never contain ':', so this prefix cannot clash
+
+# Request fields this adapter ignores on purpose: hints Converse has no knob for, or that the
+# gateway handles before the adapter runs (``fallbacks``, ``background``, ``truncation``, ``store``).
+HINTS = frozenset(
+    {
+        "parallel_tool_calls",  # Converse has no switch; models call tools in parallel as they will
+        "service_tier",  # only "auto" and "scale"; default / flex / priority are mapped
+        "store",
+        "metadata",  # kept by the gateway; Bedrock's requestMetadata has stricter key/value rules
+        "user",
+        "safety_identifier",
+        "include",  # reasoning signatures are always returned as encrypted_content
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "truncation",
+        "background",
+        "stream_options",
+        "reasoning.summary",  # Bedrock returns the reasoning text it has whenever the model thinks
+        "reasoning.generate_summary",
+        "text.verbosity",
+        "text.format.strict",  # outputConfig.textFormat is always enforced
+        "input_image.detail",  # Bedrock sizes images itself
+        "tools[].search_context_size",
+        "tools[].user_location",  # Nova grounding takes no location
+        "fallbacks",
+    }
+)
+
+_OPENAI_ONLY = {
+    "prompt": "stored prompt templates live on OpenAI's servers",
+    "conversation": "conversations live on OpenAI's servers; use previous_response_id",
+    "context_management": "OpenAI's server-side compaction has no Bedrock equivalent",
+}
+_WEB_SEARCH = frozenset({"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"})
+NOVA_GROUNDING = "nova_grounding"
+# cross-region inference profile prefixes in front of a model id (us.anthropic.claude-...)
+_GEO = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au", "ca", "ap"})
+
+MIN_BUDGET = 1024  # Anthropic's smallest thinking budget
+# reasoning.effort -> budget_tokens for Claude models that take a budget (the numbers pydantic-ai
+# and the Anthropic adapter use)
+EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 24576, "max": 24576}
+ADAPTIVE_EFFORT = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "max"}
+THREE_LEVELS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
+QWEN_LEVELS = {"minimal": "low", "low": "low", "medium": "high", "high": "high", "xhigh": "high", "max": "high"}
+
+IMAGE_FORMATS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
+DOCUMENT_FORMATS = {
+    "application/pdf": "pdf",
+    "text/csv": "csv",
+    "application/msword": "doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "text/html": "html",
+    "text/plain": "txt",
+    "text/markdown": "md",
+}
+_EXTENSIONS = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "md": "text/markdown",
+    "markdown": "text/markdown",
+    **{fmt: media for media, fmt in DOCUMENT_FORMATS.items() if fmt not in ("md",)},
+}
+
+
+class ModelFamily:
+    """What the model id tells: whose model it is, and for Claude whether it thinks adaptively.
+
+    ``us.anthropic.claude-sonnet-4-5-20250929-v1:0``, ``anthropic.claude-opus-4-6-v1``,
+    ``global.amazon.nova-2-lite-v1:0``, ``openai.gpt-oss-120b-1:0``, an inference profile ARN
+    ending in such an id. An application inference profile ARN names no family: thinking is
+    then refused, since there is no telling which request field the model behind it reads.
+    """
+
+    def __init__(self, model: str) -> None:
+        name = model.lower()
+        if name.startswith("arn:"):
+            name = name.rsplit("/", 1)[-1]
+        head, dot, rest = name.partition(".")
+        if dot and head in _GEO:
+            name = rest
+        self.vendor = name.partition(".")[0] if "." in name else ""
+        self.name = name
+        self.claude = self.vendor == "anthropic" or "claude" in name
+        self.nova = self.vendor == "amazon" and name.startswith("amazon.nova")
+        major, minor = _claude_version(name) if self.claude else (0, 0)
+        self.adaptive = (major, minor) >= (4, 6)
+
+
+def _claude_version(model: str) -> tuple[int, int]:
+    """``claude-sonnet-4-5-20250929-v1:0`` -> (4, 5); ``claude-3-7-sonnet`` -> (3, 7); dates are not versions."""
+    _, sep, rest = model.rpartition("claude-")
+    if not sep:
+        return (0, 0)
+    numbers: list[int] = []
+    for token in re.split(r"[-@.:]", rest):
+        if token.isdigit() and (not numbers or len(token) <= 2):
+            numbers.append(int(token))
+            if len(numbers) == 2:
+                break
+        elif numbers:
+            break
+    if not numbers:
+        return (0, 0)
+    return (numbers[0], numbers[1] if len(numbers) > 1 else 0)
+
+
+def native_request(req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str) -> dict[str, Any]:
+    """The Converse body (the same for Converse and ConverseStream); raises for what Bedrock cannot do."""
+    return _Request(req, raw, provider, model).build()
+
+
+class _Request:
+    def __init__(self, req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str) -> None:
+        self.req = req
+        self.raw = raw
+        self.provider = provider
+        self.family = ModelFamily(model)
+        self.system: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+        self.documents: set[str] = set()
+        self.tool_blocks = False  # whether the conversation holds toolUse / toolResult blocks
+
+    def build(self) -> dict[str, Any]:
+        self._refuse()
+        if self.req.instructions:
+            self.system.append({"text": self.req.instructions})
+        self._input()
+        body: dict[str, Any] = {"messages": self.messages, "system": self.system}
+        inference: dict[str, Any] = {}
+        if self.req.max_output_tokens is not None:
+            inference["maxTokens"] = self.req.max_output_tokens
+        self._sampling(inference)
+        body["inferenceConfig"] = inference
+        tool_config = self._tool_config()
+        if tool_config is not None:
+            body["toolConfig"] = tool_config
+        extra = self._thinking()
+        if extra:
+            body["additionalModelRequestFields"] = extra
+        fmt = self._format()
+        if fmt is not None:
+            body["outputConfig"] = {"textFormat": fmt}
+        tier = self.req.service_tier
+        if tier in ("default", "flex", "priority"):
+            body["serviceTier"] = {"type": tier}
+        return body
+
+    def _refuse(self) -> None:
+        req, raw = self.req, self.raw
+        for field, why in _OPENAI_ONLY.items():
+            if raw.get(field) is not None:
+                raise unsupported(field, self.provider, why)
+        if req.top_logprobs:
+            raise unsupported("top_logprobs", self.provider, "Bedrock Converse returns no logprobs")
+        if req.previous_response_id:
+            raise unsupported("previous_response_id", self.provider, "the previous response is not stored here")
+        if req.max_tool_calls is not None:
+            raise unsupported("max_tool_calls", self.provider, "Converse cannot cap the number of tool calls")
+
+    # ---- input ----------------------------------------------------------------------------------
+
+    def _input(self) -> None:
+        for n, item in enumerate(input_items(self.req.input)):
+            where = f"input[{n}]"
+            kind = item["type"]
+            if kind == "message":
+                self._message(item, where)
+            elif kind == "function_call":
+                self._add("assistant", [self._tool_use(item, where)], item, where)
+            elif kind == "function_call_output":
+                result = {
+                    "toolUseId": item["call_id"],
+                    "content": self._tool_output(item.get("output"), f"{where}.output"),
+                    "status": "success",
+                }
+                self.tool_blocks = True
+                self._add("user", [{"toolResult": result}], item, where)
+            elif kind == "reasoning":
+                block = _reasoning_block(item)
+                if block is not None:
+                    self._add("assistant", [block], None, where)
+            elif kind == "web_search_call":
+                continue  # see the module docstring: not replayable, the answer text stays
+            elif kind == "item_reference":
+                raise unsupported(f"{where}.type", self.provider, "item_reference: send the item itself")
+            else:
+                raise unsupported(f"{where}.type", self.provider, f"input items of type {kind!r}")
+        last = self.messages[-1] if self.messages else None
+        if last is not None and last["role"] == "assistant" and all("reasoningContent" in b for b in last["content"]):
+            # reasoning with nothing after it (an interrupted turn): the model cannot continue from it
+            self.messages.pop()
+
+    def _add(self, role: str, blocks: list[dict[str, Any]], source: dict[str, Any] | None, where: str) -> None:
+        """Append blocks (and a cache point the source asks for), merging same-role turns."""
+        if source is not None:
+            point = _cache_point(source, where)
+            if point is not None:
+                blocks = [*blocks, point]
+        if not blocks:
+            return
+        last = self.messages[-1] if self.messages else None
+        if last is None or last["role"] != role:
+            self.messages.append({"role": role, "content": list(blocks)})
+            return
+        content = last["content"]
+        if "toolResult" in blocks[0]:
+            # tool results open the user turn that answers the tool calls
+            at = 0
+            while at < len(content) and ("toolResult" in content[at] or "cachePoint" in content[at]):
+                at += 1
+            content[at:at] = blocks
+        else:
+            content.extend(blocks)
+
+    def _message(self, item: dict[str, Any], where: str) -> None:
+        role = item["role"]
+        parts = item["content"]
+        if role in ("system", "developer"):
+            for j, part in enumerate(parts):
+                at = f"{where}.content[{j}]"
+                if part["type"] not in TEXT_PARTS:
+                    raise unsupported(f"{at}.type", self.provider, "the system prompt takes text only")
+                if part.get("text"):
+                    self.system.append({"text": part["text"]})
+                    point = _cache_point(part, at)
+                    if point is not None:
+                        self.system.append(point)
+            return
+        blocks: list[dict[str, Any]] = []
+        for j, part in enumerate(parts):
+            at = f"{where}.content[{j}]"
+            block = self._part(part, at)
+            if block is not None:
+                blocks.append(block)
+                point = _cache_point(part, at)
+                if point is not None:
+                    blocks.append(point)
+        self._add("assistant" if role == "assistant" else "user", blocks, None, where)
+
+    def _part(self, part: dict[str, Any], where: str) -> dict[str, Any] | None:
+        kind = part["type"]
+        if kind in TEXT_PARTS or kind == "refusal":
+            text = part.get("refusal") if kind == "refusal" else part.get("text")
+            return {"text": text} if text else None
+        if kind == "input_image":
+            return self._image(part, where)
+        if kind == "input_file":
+            return self._file(part, where)
+        raise unsupported(f"{where}.type", self.provider, f"content parts of type {kind!r}")
+
+    def _image(self, part: dict[str, Any], where: str) -> dict[str, Any]:
+        url = part.get("image_url")
+        if isinstance(url, dict):  # the Chat Completions shape, {"url": ...}
+            url = url.get("url")
+        if isinstance(url, str) and url:
+            if url.startswith("data:"):
+                media, data = _data_url(url, where)
+                return self._image_block(media, {"bytes": data}, where)
+            if url.startswith("s3://"):
+                media = _EXTENSIONS.get(_extension(url), "")
+                return self._image_block(media, {"s3Location": {"uri": url}}, where)
+            if url.startswith(("http://", "https://")):
+                raise unsupported(
+                    f"{where}.image_url",
+                    self.provider,
+                    "Converse takes image bytes, not URLs: send the image as a data: URL (or an s3:// URI)",
+                )
+            raise unsupported(f"{where}.image_url", self.provider, "image URLs must be data: or s3:// URLs")
+        if part.get("file_id"):
+            raise unsupported(f"{where}.file_id", self.provider, "OpenAI file ids; send the image as image_url")
+        raise InvalidRequestError(
+            f"Missing required parameter: '{where}.image_url'.",
+            param=f"{where}.image_url",
+            code="missing_required_parameter",
+        )
+
+    def _image_block(self, media: str, source: dict[str, Any], where: str) -> dict[str, Any]:
+        fmt = IMAGE_FORMATS.get(media)
+        if fmt is None:
+            shown = repr(media) if media else "unknown type"
+            raise unsupported(where, self.provider, f"images of {shown} (PNG, JPEG, GIF and WebP only)")
+        return {"image": {"format": fmt, "source": source}}
+
+    def _file(self, part: dict[str, Any], where: str) -> dict[str, Any]:
+        filename = part.get("filename") if isinstance(part.get("filename"), str) else None
+        data = part.get("file_data")
+        url = part.get("file_url")
+        if isinstance(data, str) and data:
+            if data.startswith("data:"):
+                media, data = _data_url(data, where)
+            else:
+                media = (mimetypes.guess_type(filename)[0] if filename else None) or "application/pdf"
+            source: dict[str, Any] = {"bytes": data}
+        elif isinstance(url, str) and url.startswith("s3://"):
+            media = _EXTENSIONS.get(_extension(filename or url), "")
+            source = {"s3Location": {"uri": url}}
+        elif isinstance(url, str) and url:
+            raise unsupported(f"{where}.file_url", self.provider, "Converse takes file bytes or s3:// URIs, not URLs")
+        elif part.get("file_id"):
+            raise unsupported(f"{where}.file_id", self.provider, "OpenAI file ids; send file_data")
+        else:
+            raise InvalidRequestError(
+                f"Missing required parameter: '{where}.file_data'.",
+                param=f"{where}.file_data",
+                code="missing_required_parameter",
+            )
+        if media.startswith("image/"):
+            return self._image_block(media, source, where)
+        fmt = DOCUMENT_FORMATS.get(media) or DOCUMENT_FORMATS.get(_EXTENSIONS.get(_extension(filename or ""), ""))
+        if fmt is None:
+            kinds = "pdf, csv, doc, docx, xls, xlsx, html, txt, md"
+            raise unsupported(where, self.provider, f"files of type {media or 'unknown'!r} ({kinds})")
+        return {"document": {"format": fmt, "name": self._document_name(filename), "source": source}}
+
+    def _document_name(self, filename: str | None) -> str:
+        """A name Converse accepts (letters, digits, single spaces, hyphens, parentheses, brackets), unique."""
+        stem = (filename or "").rsplit("/", 1)[-1]
+        stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+        name = re.sub(r"\s+", " ", re.sub(r"[^A-Za-z0-9\s\-()\[\]]", " ", stem)).strip()
+        base = name or f"Document {len(self.documents) + 1}"
+        name, n = base, 1
+        while name in self.documents:
+            n += 1
+            name = f"{base} ({n})"
+        self.documents.add(name)
+        return name
+
+    def _tool_use(self, item: dict[str, Any], where: str) -> dict[str, Any]:
+        arguments = item["arguments"]
+        try:
+            args = msgspec.json.decode(arguments) if arguments.strip() else {}
+        except msgspec.DecodeError:
+            args = None
+        if not isinstance(args, dict):
+            raise InvalidRequestError(
+                f"Invalid value for '{where}.arguments': Bedrock needs a JSON object.",
+                param=f"{where}.arguments",
+                code="invalid_value",
+            )
+        self.tool_blocks = True
+        return {"toolUse": {"toolUseId": item["call_id"], "name": item["name"], "input": args}}
+
+    def _tool_output(self, output: Any, where: str) -> list[dict[str, Any]]:
+        if isinstance(output, list):
+            blocks = []
+            for j, part in enumerate(output):
+                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                    raise InvalidRequestError(
+                        f"Invalid value for '{where}[{j}]': a content part needs a 'type'.",
+                        param=f"{where}[{j}]",
+                        code="invalid_value",
+                    )
+                block = self._part(part, f"{where}[{j}]")
+                if block is not None:
+                    blocks.append(block)
+            return blocks
+        if output is None or isinstance(output, str):
+            return [{"text": function_output_text(output)}]
+        return [{"json": output}] if isinstance(output, dict) else [{"text": msgspec.json.encode(output).decode()}]
+
+    # ---- tools ----------------------------------------------------------------------------------
+
+    def _tool_config(self) -> dict[str, Any] | None:
+        tools: list[dict[str, Any]] = []
+        typed = self.req.tools or []
+        for i, tool in enumerate(self.raw.get("tools") or []):
+            kind = tool.get("type")
+            if kind == "function":
+                spec: dict[str, Any] = {"name": tool["name"]}
+                if tool.get("description"):  # Converse rejects an empty description
+                    spec["description"] = tool["description"]
+                spec["inputSchema"] = {"json": tool.get("parameters") or {"type": "object", "properties": {}}}
+                if tool.get("strict") is True:
+                    spec["strict"] = True
+                tools.append({"toolSpec": spec})
+            elif kind in _WEB_SEARCH:
+                tools.append(self._web_search(tool, i))
+            else:
+                raise unsupported(f"tools[{i}].type", self.provider, f"tools of type {kind!r}")
+            cache = typed[i].cache_control if i < len(typed) else None
+            if cache is not None:
+                tools.append({"cachePoint": _point(cache.ttl)})
+        choice = self._tool_choice(tools)
+        if choice == "none" or not any("cachePoint" not in t for t in tools):
+            return None
+        config: dict[str, Any] = {"tools": tools}
+        if choice is not None:
+            config["toolChoice"] = choice
+        return config
+
+    def _web_search(self, tool: dict[str, Any], i: int) -> dict[str, Any]:
+        if not self.family.nova:
+            raise unsupported(
+                f"tools[{i}].type",
+                self.provider,
+                "hosted web search on Bedrock is Amazon Nova's web grounding; this model has none",
+            )
+        if tool.get("filters"):
+            raise unsupported(f"tools[{i}].filters", self.provider, "Nova web grounding takes no domain filters")
+        return {"systemTool": {"name": NOVA_GROUNDING}}
+
+    def _tool_choice(self, tools: list[dict[str, Any]]) -> dict[str, Any] | str | None:
+        choice = self.req.tool_choice
+        if choice is None:
+            return None
+        if isinstance(choice, str):
+            if choice == "none":
+                if self.tool_blocks:
+                    raise unsupported(
+                        "tool_choice",
+                        self.provider,
+                        "Converse has no 'none' tool choice, and the tools cannot be left out while the input"
+                        " holds tool calls",
+                    )
+                return "none"
+            if choice == "auto":
+                return self._auto()
+            if choice != "required":
+                raise unsupported("tool_choice", self.provider, f"tool_choice {choice!r}")
+            return {"any": {}}
+        kind = choice.get("type")
+        if kind == "function":
+            name = choice.get("name")
+            if not any(t.get("toolSpec", {}).get("name") == name for t in tools):
+                raise InvalidRequestError(
+                    f"Invalid value for 'tool_choice.name': no function tool named {name!r} in 'tools'.",
+                    param="tool_choice.name",
+                    code="invalid_value",
+                )
+            return {"tool": {"name": name}}
+        if kind == "allowed_tools":
+            _narrow(tools, choice.get("tools") or [])
+            return {"any": {}} if choice.get("mode") == "required" else self._auto()
+        raise unsupported("tool_choice.type", self.provider, f"tool_choice of type {kind!r}")
+
+    def _auto(self) -> dict[str, Any] | None:
+        """``{auto: {}}`` where the model takes a toolChoice; elsewhere nothing, which means the same.
+
+        Converse answers a toolChoice the model cannot take with a 400, and auto is every model's
+        default, so it is spelt out only for the families documented to accept it.
+        """
+        family = self.family
+        return {"auto": {}} if family.claude or family.nova or family.vendor == "mistral" else None
+
+    # ---- thinking, output format, sampling ------------------------------------------------------
+
+    def _thinking(self) -> dict[str, Any]:
+        """``additionalModelRequestFields`` for the reasoning settings (empty when none)."""
+        reasoning = self.req.reasoning
+        if reasoning is None:
+            return {}
+        effort = reasoning.effort if reasoning.effort != "none" else None
+        if effort is not None and effort not in EFFORT_BUDGETS:
+            known = ", ".join(["none", *EFFORT_BUDGETS])
+            raise unsupported("reasoning.effort", self.provider, f"effort {effort!r} (known: {known})")
+        family = self.family
+        if reasoning.max_tokens is not None and not family.claude:
+            raise unsupported(
+                "reasoning.max_tokens", self.provider, "a thinking budget is a Claude setting; use reasoning.effort"
+            )
+        if family.claude:
+            return self._claude_thinking(effort)
+        if effort is None:
+            return {}
+        if family.nova:
+            return {"reasoningConfig": {"type": "enabled", "maxReasoningEffort": THREE_LEVELS[effort]}}
+        if family.vendor == "openai":
+            return {"reasoning_effort": THREE_LEVELS[effort]}
+        if family.vendor == "qwen":
+            return {"reasoning_config": QWEN_LEVELS[effort]}
+        raise unsupported(
+            "reasoning.effort", self.provider, f"no documented thinking setting for model {family.name!r} on Bedrock"
+        )
+
+    def _claude_thinking(self, effort: str | None) -> dict[str, Any]:
+        reasoning = self.req.reasoning
+        assert reasoning is not None
+        if reasoning.max_tokens is not None:  # an explicit budget wins over the effort's
+            if reasoning.max_tokens == 0:
+                return {}
+            return {"thinking": {"type": "enabled", "budget_tokens": self._budget(reasoning.max_tokens, True)}}
+        if effort is None:
+            return {}
+        if self.family.adaptive:
+            return {"thinking": {"type": "adaptive"}, "output_config": {"effort": ADAPTIVE_EFFORT[effort]}}
+        return {"thinking": {"type": "enabled", "budget_tokens": self._budget(EFFORT_BUDGETS[effort], False)}}
+
+    def _budget(self, budget: int, explicit: bool) -> int:
+        """Claude needs maxTokens > budget_tokens; OpenAI counts reasoning inside max_output_tokens."""
+        limit = self.req.max_output_tokens
+        if limit is None or budget < limit:
+            return budget
+        if explicit:
+            raise InvalidRequestError(
+                f"Invalid value for 'reasoning.max_tokens': provider {self.provider!r} needs a thinking budget"
+                f" below max_output_tokens ({limit}).",
+                param="reasoning.max_tokens",
+                code="invalid_value",
+            )
+        if limit <= MIN_BUDGET:
+            raise InvalidRequestError(
+                f"Invalid value for 'max_output_tokens': provider {self.provider!r} needs more than {MIN_BUDGET}"
+                " output tokens when reasoning is on.",
+                param="max_output_tokens",
+                code="invalid_value",
+            )
+        return limit - 1  # the effort's budget, cut to fit the caller's limit
+
+    def _format(self) -> dict[str, Any] | None:
+        text = self.req.text
+        fmt = text.format if text is not None else None
+        if fmt is None or fmt.type == "text":
+            return None
+        if fmt.type == "json_object":
+            raise unsupported("text.format", self.provider, "json_object has no Converse equivalent; use json_schema")
+        nested = fmt.json_schema
+        schema = fmt.schema if fmt.schema is not None else (nested.schema if nested is not None else None)
+        if schema is None:
+            raise InvalidRequestError(
+                "Missing required parameter: 'text.format.schema'.",
+                param="text.format.schema",
+                code="missing_required_parameter",
+            )
+        definition: dict[str, Any] = {"schema": msgspec.json.encode(schema).decode()}
+        name = fmt.name or (nested.name if nested is not None else None)
+        description = fmt.description or (nested.description if nested is not None else None)
+        if name:
+            definition["name"] = name
+        if description:
+            definition["description"] = description
+        return {"type": "json_schema", "structure": {"jsonSchema": definition}}
+
+    def _sampling(self, inference: dict[str, Any]) -> None:
+        req = self.req
+        if req.temperature is not None:
+            if req.temperature > 1:
+                raise unsupported("temperature", self.provider, "Converse accepts temperatures from 0 to 1")
+            inference["temperature"] = req.temperature
+        if req.top_p is not None:
+            inference["topP"] = req.top_p
+
+
+def _narrow(tools: list[dict[str, Any]], allowed: list[Any]) -> None:
+    """Keep only the allowed tools (Converse has no allowed-subset choice of its own)."""
+    names = {a.get("name") for a in allowed if isinstance(a, dict) and a.get("type") == "function"}
+    search = any(isinstance(a, dict) and a.get("type") in _WEB_SEARCH for a in allowed)
+    tools[:] = [
+        t
+        for t in tools
+        if t.get("toolSpec", {}).get("name") in names or ("systemTool" in t and search) or "cachePoint" in t
+    ]
+
+
+def _reasoning_block(item: dict[str, Any]) -> dict[str, Any] | None:
+    """Our own reasoning item back as the block it came from; another provider's: None."""
+    state = opaque_for(TAG, item.get("encrypted_content"))
+    if state is None:
+        return None
+    if state.startswith(REDACTED):
+        return {"reasoningContent": {"redactedContent": state[len(REDACTED) :]}}
+    parts = item.get("summary") or item.get("content") or []
+    text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+    return {"reasoningContent": {"reasoningText": {"text": text, "signature": state}}}
+
+
+def _point(ttl: str | None) -> dict[str, Any]:
+    point: dict[str, Any] = {"type": "default"}
+    if ttl in ("5m", "1h"):
+        point["ttl"] = ttl
+    return point
+
+
+def _cache_point(source: dict[str, Any], where: str) -> dict[str, Any] | None:
+    cache = source.get("cache_control")
+    if cache is None:
+        return None
+    if not isinstance(cache, dict) or not isinstance(cache.get("type"), str):
+        raise InvalidRequestError(
+            f"Invalid value for '{where}.cache_control': expected an object with a 'type'.",
+            param=f"{where}.cache_control",
+            code="invalid_value",
+        )
+    ttl = cache.get("ttl")
+    return {"cachePoint": _point(ttl if isinstance(ttl, str) else None)}
+
+
+def _extension(name: str) -> str:
+    tail = name.split("?", 1)[0].rsplit("/", 1)[-1]
+    return tail.rsplit(".", 1)[-1].lower() if "." in tail else ""
+
+
+def _data_url(url: str, where: str) -> tuple[str, str]:
+    """``data:<media>;base64,<data>`` -> (media type, base64 data)."""
+    header, sep, payload = url[5:].partition(",")
+    if not sep:
+        raise InvalidRequestError(f"Invalid data URL in '{where}'.", param=where, code="invalid_value")
+    media, *params = header.split(";")
+    if "base64" in params:
+        return media.strip().lower() or "text/plain", "".join(payload.split())
+    return media.strip().lower() or "text/plain", base64.b64encode(unquote_to_bytes(payload)).decode()
