@@ -1,0 +1,175 @@
+"""Any Chat Completions server (``POST {base_url}/chat/completions``), as the Responses API.
+
+Mistral, Groq, DeepSeek, xAI, Together, Fireworks, Cerebras, Perplexity, OpenRouter, Cohere's
+compatibility API, Ollama, vLLM, LM Studio and every other OpenAI-compatible server: one adapter,
+with the differences between them in ``quirks.QUIRKS`` (one line per provider, looked up by the
+config entry's name, then its base URL's host). ``request.py`` builds the body (its docstring holds
+the field table and what is refused), ``response.py`` reads replies and streams back through the
+shared ResponseBuilder. This module is the HTTP side:
+
+- Bearer auth (a provider without a key, such as a local Ollama, gets no auth header);
+- provider error bodies made readable: Mistral's validation errors (a ``message`` that is an
+  object), FastAPI-style ``detail``, Groq's ``failed_generation``, OpenRouter's upstream
+  ``metadata.raw`` are kept in the message;
+- streams: the first chunk is read before the stream is handed to the relay, so an error chunk in
+  place of an answer is still a plain error status the dispatcher can retry or fall back from; a
+  server that ignored ``stream: true`` and answered with JSON is replayed as a stream; a body that
+  ends after a finish_reason without ``[DONE]`` still completes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from ferryman.config import ProviderConfig
+from ferryman.providers.base import Call, EventStream, SSEEvent, stream_failure
+from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.translating import TranslatingProvider
+from ferryman.schemas.errors import FerrymanError, ProviderError, UpstreamConnectionError
+from ferryman.sse import iter_sse
+
+from .quirks import DEFAULT, QUIRKS, Quirks, quirks_for
+from .request import EXTENSIONS, HINTS, TAG, native_request
+from .response import ChatReader, stream_error, with_details
+
+__all__ = ["DEFAULT", "EXTENSIONS", "HINTS", "QUIRKS", "TAG", "ChatCompletionsProvider", "Quirks", "quirks_for"]
+
+_SCRATCH = "openai-chat"
+_EOF = "ferryman-eof"  # marks the end of the upstream body for on_event
+
+
+class ChatCompletionsProvider(TranslatingProvider):
+    def __init__(self, config: ProviderConfig, quirks: Quirks | None = None) -> None:
+        super().__init__(config)
+        self.quirks = quirks if quirks is not None else quirks_for(config.name, config.base_url)
+
+    # ---- the request ----------------------------------------------------------------------------
+
+    def url(self, call: Call, *, stream: bool) -> str:
+        if not self.config.base_url:
+            raise FerrymanError(f"provider {self.name!r} has no base_url configured", code="provider_misconfigured")
+        return f"{self.config.base_url.rstrip('/')}/chat/completions"
+
+    def native_request(self, call: Call, *, stream: bool) -> dict[str, Any]:
+        return native_request(call.request, call.raw, self.name, call.deployment, self.quirks, stream=stream)
+
+    async def post(
+        self, url: str, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
+    ) -> aiohttp.ClientResponse:
+        try:
+            return await super().post(url, body, headers, call, stream=stream)
+        except ProviderError as exc:
+            raise self._readable(exc) from None
+
+    def _readable(self, exc: ProviderError) -> ProviderError:
+        """The provider's error with the details its body holds beside (or instead of) a message."""
+        body = exc.body
+        if not isinstance(body, dict):
+            return exc
+        message = exc.provider_message
+        err = body.get("error")
+        if isinstance(err, dict):
+            if isinstance(err.get("message"), dict | list):
+                message = msgspec.json.encode(err["message"]).decode()
+            message = with_details(message, err)
+        elif isinstance(body.get("message"), dict | list):  # Mistral's 422: {"message": {"detail": [...]}}
+            message = msgspec.json.encode(body["message"]).decode()
+        elif body.get("detail") and message.startswith("upstream returned HTTP"):  # FastAPI servers
+            detail = body["detail"]
+            message = detail if isinstance(detail, str) else msgspec.json.encode(detail).decode()
+        if message == exc.provider_message:
+            return exc
+        return ProviderError(
+            self.name,
+            exc.status,
+            message,
+            type=exc.type,
+            param=exc.param,
+            code=exc.code,
+            headers=exc.headers,
+            body=body,
+        )
+
+    # ---- the reply ------------------------------------------------------------------------------
+
+    def parse_reply(self, body: Any, builder: ResponseBuilder) -> None:
+        ChatReader(builder, self.name, self.quirks).reply(body)
+
+    def on_event(self, event: SSEEvent, builder: ResponseBuilder) -> None:
+        reader = builder.scratch.get(_SCRATCH)
+        if reader is None:
+            reader = builder.scratch[_SCRATCH] = ChatReader(builder, self.name, self.quirks)
+        if event.event == _EOF:
+            if reader.finished:  # no [DONE], but the answer was complete
+                reader.end()
+            return
+        data = event.data.strip()
+        if data == b"[DONE]":
+            reader.end()
+            return
+        try:
+            chunk = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            return  # keep-alive noise
+        if not isinstance(chunk, dict):
+            return
+        if event.event == "error":
+            raise stream_error(self.name, chunk.get("error", chunk))
+        reader.chunk(chunk)
+
+    def stream_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[SSEEvent]:
+        async def events() -> AsyncIterator[SSEEvent]:
+            async for event in iter_sse(resp.content.iter_any()):
+                yield event
+            yield SSEEvent(_EOF, b"")
+
+        return events()
+
+    async def stream(self, call: Call) -> EventStream:
+        resp, native = await self._send(call, stream=True)
+        builder = ResponseBuilder(call.request, call.raw, call.deployment)
+        if resp.headers.get("content-type", "").startswith("application/json"):
+            # a server that ignored stream=true (or put an error in a 200): its whole answer, replayed
+            payload = await self.read_body(resp)
+            try:
+                body = msgspec.json.decode(payload)
+            except msgspec.DecodeError:
+                raise UpstreamConnectionError(
+                    f"{self.name}: the provider answered with a body that is not JSON", code="upstream_bad_response"
+                ) from None
+            self.parse_reply(body, builder)
+            return EventStream(events=_drain(builder), sent=native)
+        events = aiter(self.stream_events(resp))
+        try:
+            first = await anext(events, None)
+            if first is not None:
+                self.on_event(first, builder)  # an error chunk first raises here, before any byte went out
+        except FerrymanError:
+            resp.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure reaches the dispatcher as a FerrymanError
+            resp.close()
+            raise stream_failure(self.name, exc) from None
+        return EventStream(events=self._relay(events, builder), sent=native, _closers=[resp.close])
+
+    async def _relay(self, rest: AsyncIterator[SSEEvent], builder: ResponseBuilder) -> AsyncIterator[SSEEvent]:
+        """The shared pump's loop, after the first event (it named the model for response.created)."""
+        builder.start()
+        for ev in builder.sse():
+            yield ev
+        while builder.status == "in_progress":
+            event = await anext(rest, None)
+            if event is None:
+                return
+            self.on_event(event, builder)
+            for ev in builder.sse():
+                yield ev
+
+
+async def _drain(builder: ResponseBuilder) -> AsyncIterator[SSEEvent]:
+    for ev in builder.sse():
+        yield ev
