@@ -425,3 +425,22 @@ def test_truncation_auto_fits_the_context_window_before_sending(fake: FakeUpstre
     client.responses.create(model="other/gpt-4o", input="next", previous_response_id=small.id)
     untouched = fake.requests_to("/other/v1/responses")[-1].json
     assert untouched["previous_response_id"] == small.id  # disabled: the provider's own chain, all of it
+
+
+def test_conversation_continues_on_a_chat_only_azure_deployment(fake: FakeUpstream, store_url: str) -> None:
+    config = _config(fake, store_url)
+    config["providers"]["azure"] = {
+        "base_url": fake.url,
+        "keys": [{"value": "az-key"}],
+        "deployments": {"gpt-35": "chat:my-gpt35"},
+        "max_retries": 0,
+    }
+    fake.add("/v1/responses", _unique_reply())
+    fake.add("/openai/v1/chat/completions", Reply.fixture("openai-chat/text_basic"))
+    with GatewayServer(config) as gw:
+        client = _client(gw)
+        first = client.responses.create(model="openai/gpt-4o", input="What is the capital of France?")
+        client.responses.create(model="azure/gpt-35", input="And Italy?", previous_response_id=first.id)
+    sent = fake.requests_to("/openai/v1/chat/completions")[-1].json
+    assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
+    assert "previous_response_id" not in sent

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from ferryman.config import Config
+from ferryman.config import Config, ProviderConfig
 from ferryman.gateway.router import Target
 from ferryman.schemas.errors import NotFoundError
 from ferryman.schemas.items import input_items
@@ -26,6 +26,13 @@ _GATEWAY_ONLY = ("fallbacks", "input", "stream")
 # providers that speak the Responses API natively: they take output items back as input as they are,
 # and keep their own conversations
 NATIVE_TYPES = frozenset({"openai", "azure"})
+
+
+def speaks_responses(provider: ProviderConfig, model: str) -> bool:
+    """Whether this target takes the Responses API natively (an Azure ``chat:`` deployment does not)."""
+    if provider.type == "openai":
+        return True
+    return provider.type == "azure" and not str(provider.deployments.get(model, "")).startswith("chat:")
 
 
 class Conversation:
@@ -46,7 +53,8 @@ class Conversation:
         chain = await self.store.chain(prev) if self.store is not None else []
         foreign = bool(chain) and not may_read(chain[-1], self.owner)
         # unknown here may still be known to an OpenAI-native provider; someone else's never goes on
-        if foreign or (not chain and self.config.providers[first_target.provider].type not in NATIVE_TYPES):
+        first = self.config.providers[first_target.provider]
+        if foreign or (not chain and not speaks_responses(first, first_target.deployment)):
             raise NotFoundError(
                 f"Previous response with id '{prev}' not found.", param="previous_response_id", code="not_found"
             )
@@ -61,7 +69,7 @@ class Conversation:
         last = self.chain[-1]
         if last.native_chain and last.provider == target.provider and not self.dropped:
             return req, raw  # the provider holds the chain itself (and truncates it itself)
-        native = self.config.providers[target.provider].type in NATIVE_TYPES
+        native = speaks_responses(self.config.providers[target.provider], target.deployment)
         raw2 = {k: v for k, v in raw.items() if k != "previous_response_id"}
         raw2["input"] = self._history(native) + input_items(raw.get("input"))
         return msgspec.convert(raw2, ResponsesRequest), raw2
@@ -123,7 +131,7 @@ class Conversation:
             previous_response_id=req.previous_response_id,
             provider=provider.name,
             provider_type=provider.type,
-            native_chain=provider.type in NATIVE_TYPES,
+            native_chain=speaks_responses(provider, target.deployment),
             status=str(response.get("status") or "completed"),
             request={k: v for k, v in raw.items() if k not in _GATEWAY_ONLY},
             input_items=items,
