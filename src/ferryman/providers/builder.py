@@ -44,6 +44,7 @@ class ResponseBuilder:
         self.id = new_id("resp")
         self.created_at = int(time.time())
         self.status = "in_progress"
+        self.completed_at: int | None = None
         self.incomplete_details: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
         self.usage: dict[str, Any] | None = None
@@ -321,6 +322,7 @@ class ResponseBuilder:
         self.close_all()
         status, why = FINISH.get(reason or "stop", ("completed", None))
         self.status = status
+        self.completed_at = int(time.time())
         self.incomplete_details = {"reason": why} if why else None
         self._emit(f"response.{status}", response=self.response())
 
@@ -328,16 +330,19 @@ class ResponseBuilder:
         self.start()
         self.close_all()
         self.status = "failed"
+        self.completed_at = int(time.time())
         self.error = {"code": code, "message": message}
         self._emit("response.failed", response=self.response())
 
     def response(self) -> dict[str, Any]:
         req = self.req
         text = self.raw.get("text") or {"format": {"type": "text"}}
+        terminal = self.status != "in_progress"
         body: dict[str, Any] = {
             "id": self.id,
             "object": "response",
             "created_at": self.created_at,
+            "completed_at": self.completed_at if terminal else None,
             "status": self.status,
             "background": False,
             "error": self.error,
@@ -346,20 +351,37 @@ class ResponseBuilder:
             "max_output_tokens": req.max_output_tokens,
             "max_tool_calls": req.max_tool_calls,
             "model": self.model,
-            "output": list(self.output) if self.status != "in_progress" else [],
+            "output": list(self.output) if terminal else [],
             "parallel_tool_calls": True if req.parallel_tool_calls is None else req.parallel_tool_calls,
             "previous_response_id": req.previous_response_id,
             "reasoning": self.raw.get("reasoning") or {"effort": None, "summary": None},
             "store": True if req.store is None else req.store,
             "temperature": 1.0 if req.temperature is None else req.temperature,
+            "top_p": 1.0 if req.top_p is None else req.top_p,
+            "presence_penalty": 0.0,
+            "frequency_penalty": 0.0,
+            "top_logprobs": req.top_logprobs or 0,
             "text": text,
             "tool_choice": req.tool_choice or "auto",
-            "tools": self.raw.get("tools") or [],
-            "top_p": 1.0 if req.top_p is None else req.top_p,
+            "tools": [_echo_tool(t) for t in self.raw.get("tools") or []],
             "truncation": req.truncation or "disabled",
             "usage": self.usage,
             "user": req.user,
             "metadata": req.metadata or {},
+            "service_tier": req.service_tier or "default",
+            "safety_identifier": req.safety_identifier,
+            "prompt_cache_key": req.prompt_cache_key,
         }
         body.update(self.extra)
         return body
+
+
+def _echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A request tool as the response echoes it: function tools carry every field, null when unset."""
+    if tool.get("type") != "function":
+        return tool
+    echoed = {k: v for k, v in tool.items() if k != "cache_control"}
+    echoed.setdefault("description", None)
+    echoed.setdefault("parameters", None)
+    echoed.setdefault("strict", None)
+    return echoed

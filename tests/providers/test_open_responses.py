@@ -1,0 +1,161 @@
+"""Every event and response the shared builder produces validates against the Open Responses spec.
+
+``openresponses-types`` is the spec's own generated Python model. One naming difference is by
+design: raw reasoning streams as OpenAI's ``response.reasoning_text.*`` (what the openai SDK parses),
+which the spec calls ``response.reasoning.*`` with the same fields; those events are checked against
+the spec's reasoning models.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import Any
+
+import msgspec
+import openresponses_types as spec
+import pytest
+from pydantic import BaseModel
+
+from ferryman.config import config_from_dict
+from ferryman.providers.anthropic import AnthropicProvider
+from ferryman.providers.bedrock import BedrockProvider
+from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.gemini import GeminiProvider
+from ferryman.providers.openai_chat import ChatCompletionsProvider
+from ferryman.schemas.responses import validate_request
+from ferryman.sse import SSEDecoder
+from tests.fakes.upstream import FIXTURES, load_fixture
+
+RENAMED = {
+    "response.reasoning_text.delta": "response.reasoning.delta",
+    "response.reasoning_text.done": "response.reasoning.done",
+}
+
+
+def _models() -> dict[str, type[BaseModel]]:
+    models: dict[str, type[BaseModel]] = {}
+    for name in dir(spec):
+        cls = getattr(spec, name)
+        if isinstance(cls, type) and issubclass(cls, BaseModel) and name.endswith("StreamingEvent"):
+            kind = cls.model_fields["type"].annotation
+            if isinstance(kind, type) and issubclass(kind, enum.Enum):
+                for member in kind:
+                    models[member.value] = cls
+    return models
+
+
+MODELS = _models()
+CONFIG = config_from_dict(
+    {
+        "providers": {
+            "anthropic": {"keys": [{"value": "k"}]},
+            "gemini": {"keys": [{"value": "k"}]},
+            "bedrock": {"keys": [{"value": "k"}], "region": "us-east-1"},
+            "groq": {"keys": [{"value": "k"}]},
+        }
+    },
+    {},
+)
+ADAPTERS = {
+    "anthropic-messages": AnthropicProvider(CONFIG.providers["anthropic"]),
+    "gemini-generatecontent": GeminiProvider(CONFIG.providers["gemini"]),
+    "groq-chat": ChatCompletionsProvider(CONFIG.providers["groq"]),
+    "openai-chat": ChatCompletionsProvider(CONFIG.providers["groq"]),
+}
+
+
+def _check_event(event: dict[str, Any]) -> None:
+    kind = RENAMED.get(event["type"], event["type"])
+    if event.get("item", {}).get("type") in EXTENSION_ITEMS:
+        return
+    if "response" in event:
+        core = [i for i in event["response"]["output"] if i.get("type") not in EXTENSION_ITEMS]
+        event = {**event, "response": {**event["response"], "output": core}}
+    model = MODELS.get(kind)
+    assert model is not None, f"the spec has no event {kind!r}"
+    model.model_validate({**event, "type": kind})
+
+
+# hosted-tool items OpenAI defines and the core spec does not (it leaves provider tools to extensions)
+EXTENSION_ITEMS = frozenset({"web_search_call"})
+
+
+def _check_response(response: dict[str, Any]) -> None:
+    core = [item for item in response["output"] if item.get("type") not in EXTENSION_ITEMS]
+    spec.ResponseResource.model_validate({**response, "output": core})  # raises on any deviation
+
+
+def _builder(stream: bool) -> ResponseBuilder:
+    raw, req = validate_request(msgspec.json.encode({"model": "x/m", "input": "hi", "stream": stream}))
+    return ResponseBuilder(req, raw, "m")
+
+
+def _replays() -> list[tuple[str, str]]:
+    cases = []
+    for folder in ADAPTERS:
+        for path in sorted((FIXTURES / folder).glob("*.json")):
+            ex = json.loads(path.read_text())
+            if ex["response"]["status"] == 200:
+                cases.append((folder, path.stem))
+    return cases
+
+
+@pytest.mark.parametrize(("folder", "name"), _replays())
+def test_translated_replies_and_streams_follow_the_spec(folder: str, name: str) -> None:
+    adapter = ADAPTERS[folder]
+    response = load_fixture(f"{folder}/{name}")["response"]
+    builder = _builder(stream="sse" in response)
+    if "sse" in response:
+        builder.start()
+        decoder = SSEDecoder()
+        for block in response["sse"]:
+            for event in decoder.feed(block.encode() + b"\n\n"):
+                adapter.on_event(event, builder)
+        if builder.status == "in_progress":
+            builder.finish("stop")
+        events = builder.events()
+        assert events[-1]["type"] in ("response.completed", "response.incomplete", "response.failed")
+        for event in events:
+            _check_event(event)
+    else:
+        adapter.parse_reply(response["body"], builder)
+    _check_response(builder.response())
+
+
+def test_bedrock_streams_follow_the_spec() -> None:
+    import base64
+
+    from botocore.eventstream import EventStreamBuffer
+
+    adapter = BedrockProvider(CONFIG.providers["bedrock"])
+    for name in ("text_stream", "tool_call_stream", "structured_output_json_schema_stream"):
+        raw = base64.b64decode(load_fixture(f"bedrock-converse/{name}")["response"]["eventstream_base64"])
+        buffer = EventStreamBuffer()
+        buffer.add_data(raw)
+        builder = _builder(stream=True)
+        builder.start()
+        from ferryman.providers.base import SSEEvent
+
+        for message in buffer:
+            event_type = message.headers.get(":event-type")
+            adapter.on_event(SSEEvent(event_type, message.payload), builder)
+        if builder.status == "in_progress":
+            builder.finish("stop")
+        for event in builder.events():
+            _check_event(event)
+        _check_response(builder.response())
+
+
+def test_failed_and_incomplete_responses_follow_the_spec() -> None:
+    builder = _builder(stream=True)
+    builder.reasoning("thinking", summary=False)
+    builder.text("partial")
+    builder.finish("length")
+    failed = _builder(stream=True)
+    failed.tool_call("1", "call_1", "f", "{}")
+    failed.fail("server_error", "overloaded")
+    for b in (builder, failed):
+        for event in b.events():
+            _check_event(event)
+        _check_response(b.response())
