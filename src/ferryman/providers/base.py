@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
+import yarl
 
 from ferryman.config import ApiKey, ProviderConfig
 from ferryman.schemas.errors import (
     FerrymanError,
+    ProviderError,
     UpstreamConnectionError,
     UpstreamTimeoutError,
     provider_error_from_body,
@@ -130,7 +132,7 @@ class HttpProvider:
         return aiohttp.ClientTimeout(total=total, sock_connect=self.config.connect_timeout)
 
     async def post(
-        self, url: str, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
+        self, url: str | yarl.URL, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
     ) -> aiohttp.ClientResponse:
         """POST and return the open response, or raise the FerrymanError that describes the failure."""
         first_byte = self.config.first_byte_timeout
@@ -152,8 +154,12 @@ class HttpProvider:
                 payload = b""
             finally:
                 resp.release()
-            raise provider_error_from_body(self.name, resp.status, payload, _kept_headers(resp))
+            raise self.http_error(resp, payload)
         return resp
+
+    def http_error(self, resp: aiohttp.ClientResponse, payload: bytes) -> ProviderError:
+        """The ProviderError for an error reply; adapters whose providers word errors their own way override it."""
+        return provider_error_from_body(self.name, resp.status, payload, _kept_headers(resp))
 
     async def read_body(self, resp: aiohttp.ClientResponse) -> bytes:
         try:

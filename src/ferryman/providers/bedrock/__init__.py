@@ -46,7 +46,6 @@ from ferryman.schemas.errors import (
     AuthenticationError,
     ProviderError,
     UpstreamConnectionError,
-    UpstreamTimeoutError,
     provider_error_from_body,
 )
 
@@ -150,37 +149,14 @@ class BedrockProvider(TranslatingProvider):
     # ---- HTTP: the path sent as quoted, and Bedrock's error shape -------------------------------
 
     async def post(
-        self, url: str, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
+        self, url: str | yarl.URL, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
     ) -> aiohttp.ClientResponse:
-        """HttpProvider.post, but with the URL sent exactly as signed and ``x-amzn-errortype`` kept.
+        """Send the URL exactly as signed: aiohttp would otherwise turn ``%3A`` in the model id back
+        into ``:``, and the wire path would no longer be the signed one."""
+        target = url if isinstance(url, yarl.URL) else yarl.URL(url, encoded=True)
+        return await super().post(target, body, headers, call, stream=stream)
 
-        aiohttp would otherwise normalise ``%3A`` in the model id back to ``:``; sending the SDKs'
-        form keeps the wire path and the signed path the same bytes.
-        """
-        target = yarl.URL(url, encoded=True)
-        first_byte = self.config.first_byte_timeout
-        timeout = self.timeout(call, stream=stream)
-        try:
-            if first_byte is None:
-                resp = await self.session.post(target, data=body, headers=headers, timeout=timeout)
-            else:
-                async with asyncio.timeout(first_byte):
-                    resp = await self.session.post(target, data=body, headers=headers, timeout=timeout)
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            raise UpstreamTimeoutError(f"{self.name}: the provider did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamConnectionError(f"{self.name}: cannot reach the provider ({_describe(exc)})") from None
-        if resp.status >= 400:
-            try:
-                payload = await resp.read()
-            except (TimeoutError, aiohttp.ClientError):
-                payload = b""
-            finally:
-                resp.release()
-            raise self._http_error(resp, payload)
-        return resp
-
-    def _http_error(self, resp: aiohttp.ClientResponse, payload: bytes) -> ProviderError:
+    def http_error(self, resp: aiohttp.ClientResponse, payload: bytes) -> ProviderError:
         """``{"message": ...}`` (or ``Message``) with the exception name in ``x-amzn-errortype``."""
         kept = _kept_headers(resp)
         for name in _ERROR_HEADERS:
