@@ -18,6 +18,10 @@ from typing import Any
 from ferryman.schemas.errors import InvalidRequestError
 
 MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
+# the type names OpenAI has given its hosted web search tool
+WEB_SEARCH_TOOLS = frozenset(
+    {"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"}
+)
 TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
 
 

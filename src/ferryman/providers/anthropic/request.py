@@ -73,7 +73,7 @@ from urllib.parse import unquote_to_bytes
 import msgspec
 
 from ferryman.schemas.errors import InvalidRequestError
-from ferryman.schemas.items import TEXT_PARTS, input_items, opaque_for, unsupported
+from ferryman.schemas.items import TEXT_PARTS, WEB_SEARCH_TOOLS, input_items, opaque_for, unsupported
 from ferryman.schemas.responses import ResponsesRequest
 
 TAG = "anthropic"  # reasoning state: a thinking block's signature
@@ -108,7 +108,6 @@ _OPENAI_ONLY = {
     "conversation": "conversations live on OpenAI's servers; use previous_response_id",
     "context_management": "OpenAI's server-side compaction has no Anthropic equivalent here",
 }
-_WEB_SEARCH = frozenset({"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"})
 WEB_SEARCH_TOOL = "web_search_20250305"
 _THINKING = frozenset({"thinking", "redacted_thinking"})
 
@@ -131,11 +130,12 @@ class ModelTraits:
     """
 
     def __init__(self, model: str) -> None:
-        major, minor = _claude_version(model)
+        major, minor = claude_version(model)
         self.adaptive = (major, minor) >= (4, 6)
 
 
-def _claude_version(model: str) -> tuple[int, int]:
+def claude_version(model: str) -> tuple[int, int]:
+    """``claude-sonnet-4-5-20250929-v1:0`` -> (4, 5); ``claude-3-7-sonnet`` -> (3, 7); dates are not versions."""
     _, sep, rest = model.lower().rpartition("claude-")
     if not sep:
         return (0, 0)
@@ -395,7 +395,7 @@ class _Request:
                 native["input_schema"] = tool.get("parameters") or {"type": "object", "properties": {}}
                 if tool.get("strict") is not None:
                     native["strict"] = tool["strict"]
-            elif kind in _WEB_SEARCH:
+            elif kind in WEB_SEARCH_TOOLS:
                 native = self._web_search(tool)
             else:
                 raise unsupported(f"tools[{i}].type", self.provider, f"tools of type {kind!r}")
@@ -441,7 +441,7 @@ class _Request:
                     code="invalid_value",
                 )
             return {"type": "tool", "name": name}
-        if kind in _WEB_SEARCH:
+        if kind in WEB_SEARCH_TOOLS:
             return {"type": "tool", "name": "web_search"}
         if kind == "allowed_tools":
             self._narrow(tools, choice.get("tools") or [])
@@ -452,7 +452,7 @@ class _Request:
     def _narrow(tools: list[dict[str, Any]], allowed: list[Any]) -> None:
         """Keep only the allowed tools (Anthropic has no allowed-subset choice of its own)."""
         names = {a.get("name") for a in allowed if isinstance(a, dict) and a.get("type") == "function"}
-        search = any(isinstance(a, dict) and a.get("type") in _WEB_SEARCH for a in allowed)
+        search = any(isinstance(a, dict) and a.get("type") in WEB_SEARCH_TOOLS for a in allowed)
         tools[:] = [t for t in tools if (t.get("type") == WEB_SEARCH_TOOL and search) or t.get("name") in names]
 
     # ---- thinking, output format, sampling ------------------------------------------------------

@@ -80,8 +80,16 @@ from urllib.parse import unquote_to_bytes
 
 import msgspec
 
+from ferryman.providers.anthropic.request import claude_version
 from ferryman.schemas.errors import InvalidRequestError
-from ferryman.schemas.items import TEXT_PARTS, function_output_text, input_items, opaque_for, unsupported
+from ferryman.schemas.items import (
+    TEXT_PARTS,
+    WEB_SEARCH_TOOLS,
+    function_output_text,
+    input_items,
+    opaque_for,
+    unsupported,
+)
 from ferryman.schemas.responses import ResponsesRequest
 
 TAG = "bedrock"  # reasoning state: "bedrock:<signature>" or "bedrock:redacted:<base64 data>"
@@ -119,7 +127,6 @@ _OPENAI_ONLY = {
     "conversation": "conversations live on OpenAI's servers; use previous_response_id",
     "context_management": "OpenAI's server-side compaction has no Bedrock equivalent",
 }
-_WEB_SEARCH = frozenset({"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"})
 NOVA_GROUNDING = "nova_grounding"
 # cross-region inference profile prefixes in front of a model id (us.anthropic.claude-...)
 _GEO = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au", "ca", "ap"})
@@ -182,26 +189,8 @@ class ModelFamily:
         self.name = name
         self.claude = self.vendor == "anthropic" or "claude" in name
         self.nova = self.vendor == "amazon" and name.startswith("amazon.nova")
-        major, minor = _claude_version(name) if self.claude else (0, 0)
+        major, minor = claude_version(name) if self.claude else (0, 0)
         self.adaptive = (major, minor) >= (4, 6)
-
-
-def _claude_version(model: str) -> tuple[int, int]:
-    """``claude-sonnet-4-5-20250929-v1:0`` -> (4, 5); ``claude-3-7-sonnet`` -> (3, 7); dates are not versions."""
-    _, sep, rest = model.rpartition("claude-")
-    if not sep:
-        return (0, 0)
-    numbers: list[int] = []
-    for token in re.split(r"[-@.:]", rest):
-        if token.isdigit() and (not numbers or len(token) <= 2):
-            numbers.append(int(token))
-            if len(numbers) == 2:
-                break
-        elif numbers:
-            break
-    if not numbers:
-        return (0, 0)
-    return (numbers[0], numbers[1] if len(numbers) > 1 else 0)
 
 
 def native_request(req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str) -> dict[str, Any]:
@@ -473,7 +462,7 @@ class _Request:
                 if tool.get("strict") is True:
                     spec["strict"] = True
                 tools.append({"toolSpec": spec})
-            elif kind in _WEB_SEARCH:
+            elif kind in WEB_SEARCH_TOOLS:
                 tools.append(self._web_search(tool, i))
             else:
                 raise unsupported(f"tools[{i}].type", self.provider, f"tools of type {kind!r}")
@@ -643,7 +632,7 @@ class _Request:
 def _narrow(tools: list[dict[str, Any]], allowed: list[Any]) -> None:
     """Keep only the allowed tools (Converse has no allowed-subset choice of its own)."""
     names = {a.get("name") for a in allowed if isinstance(a, dict) and a.get("type") == "function"}
-    search = any(isinstance(a, dict) and a.get("type") in _WEB_SEARCH for a in allowed)
+    search = any(isinstance(a, dict) and a.get("type") in WEB_SEARCH_TOOLS for a in allowed)
     tools[:] = [
         t
         for t in tools

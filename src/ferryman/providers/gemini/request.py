@@ -62,7 +62,14 @@ from urllib.parse import unquote_to_bytes, urlparse
 import msgspec
 
 from ferryman.schemas.errors import InvalidRequestError
-from ferryman.schemas.items import TEXT_PARTS, function_output_text, input_items, opaque_for, unsupported
+from ferryman.schemas.items import (
+    TEXT_PARTS,
+    WEB_SEARCH_TOOLS,
+    function_output_text,
+    input_items,
+    opaque_for,
+    unsupported,
+)
 from ferryman.schemas.responses import ResponsesRequest, TextFormat
 
 from .schema import function_parameters, response_json_schema
@@ -99,7 +106,6 @@ _OPENAI_ONLY = {
     "conversation": "conversations live on OpenAI's servers; use previous_response_id",
     "context_management": "Gemini has no server-side context compaction",
 }
-_WEB_SEARCH = frozenset({"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"})
 # reasoning.effort -> thinkingBudget (Gemini 2.5; the numbers pydantic-ai uses) and thinkingLevel (Gemini 3+)
 _BUDGETS = {"none": 0, "minimal": 128, "low": 2048, "medium": 8192, "high": 24576, "xhigh": 24576}
 _LEVELS = {"none": "MINIMAL", "minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "HIGH"}
@@ -371,7 +377,7 @@ class _Request:
                     decl["parameters"] = params
                 declarations.append(decl)
                 strict.append(tool.strict is True)
-            elif tool.type in _WEB_SEARCH:
+            elif tool.type in WEB_SEARCH_TOOLS:
                 filters = raw_tool.get("filters")
                 if isinstance(filters, dict) and any(filters.values()):
                     raise unsupported(f"tools[{i}].filters", self.provider, "Google Search takes no domain filters")
@@ -416,7 +422,7 @@ class _Request:
         elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
             listed = [t for t in choice.get("tools") or [] if isinstance(t, dict)]
             picked = [t.get("name") for t in listed if t.get("type") == "function"]
-            search = search and any(t.get("type") in _WEB_SEARCH for t in listed)
+            search = search and any(t.get("type") in WEB_SEARCH_TOOLS for t in listed)
             if choice.get("mode") == "required":
                 if not picked:
                     raise unsupported("tool_choice", self.provider, "Gemini cannot be made to search")

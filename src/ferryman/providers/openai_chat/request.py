@@ -75,7 +75,14 @@ from typing import Any
 import msgspec
 
 from ferryman.schemas.errors import InvalidRequestError
-from ferryman.schemas.items import TEXT_PARTS, function_output_text, input_items, opaque_for, unsupported
+from ferryman.schemas.items import (
+    TEXT_PARTS,
+    WEB_SEARCH_TOOLS,
+    function_output_text,
+    input_items,
+    opaque_for,
+    unsupported,
+)
 from ferryman.schemas.responses import ResponsesRequest
 
 from .quirks import Quirks
@@ -113,7 +120,6 @@ _OPENAI_ONLY = {
     "conversation": "conversations live on OpenAI's servers; use previous_response_id",
     "context_management": "OpenAI's server-side compaction has no Chat Completions equivalent",
 }
-_WEB_SEARCH = frozenset({"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"})
 _USER_LOCATION = ("city", "country", "region", "timezone")
 
 
@@ -322,7 +328,7 @@ class _Request:
                     if tool.get(key) is not None:
                         fn[key] = tool[key]
                 tools.append({"type": "function", "function": fn})
-            elif kind in _WEB_SEARCH and self.q.web_search is not None:
+            elif kind in WEB_SEARCH_TOOLS and self.q.web_search is not None:
                 self.web_search = self._web_search(tool)
             else:
                 raise unsupported(f"tools[{i}].type", self.provider, f"tools of type {kind!r}")
