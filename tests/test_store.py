@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -342,8 +343,7 @@ def test_crash_mid_write_leaves_no_half_record(tmp_path: Path) -> None:
     async def check() -> int:
         store = SQLiteStore(url)
         await store.start()
-        async with store.db.execute("SELECT id FROM ferryman_responses") as cur:
-            ids = [row[0] for row in await cur.fetchall()]
+        ids = await store.ids()
         for rid in ids:
             record = await store.get(rid)
             assert record is not None
@@ -444,3 +444,37 @@ def test_conversation_continues_on_a_chat_only_azure_deployment(fake: FakeUpstre
     sent = fake.requests_to("/openai/v1/chat/completions")[-1].json
     assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
     assert "previous_response_id" not in sent
+
+
+def test_sqlite_group_commit_keeps_every_write_and_isolates_a_failing_one(tmp_path: Path) -> None:
+    """Writes that queue up together are committed together; one that fails fails only its own caller."""
+    from ferryman.state.base import StoredResponse
+    from ferryman.state.sqlite import SQLiteStore
+
+    def record(i: int) -> StoredResponse:
+        return StoredResponse(f"resp_{i}", None, i, None, "openai", "openai", False, "completed", {}, [], {"n": i})
+
+    def broken(db: Any) -> None:
+        db.execute("INSERT INTO no_such_table VALUES (1)")
+
+    async def scenario() -> tuple[list[Any], list[str]]:
+        store = SQLiteStore(f"sqlite:///{tmp_path}/group.db")
+        await store.start()
+        try:
+            gate = threading.Event()
+            held = store._submit(lambda db: gate.wait(10), write=False)  # the thread is busy: the rest queue up
+            first = [asyncio.ensure_future(store.put(record(i))) for i in range(100)]
+            await asyncio.sleep(0)
+            bad = store._submit(broken, write=True)
+            second = [asyncio.ensure_future(store.put(record(i))) for i in range(100, 200)]
+            await asyncio.sleep(0)
+            gate.set()
+            outcomes = await asyncio.gather(held, *first, bad, *second, return_exceptions=True)
+            return outcomes[1:], await store.ids()
+        finally:
+            await store.close()
+
+    outcomes, ids = asyncio.run(scenario())
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(failures) == 1 and "no_such_table" in str(failures[0])
+    assert sorted(ids) == sorted(f"resp_{i}" for i in range(200))

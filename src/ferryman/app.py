@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -9,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ferryman.config import Config, load_config
+from ferryman.gateway import usage
 from ferryman.gateway.background import BackgroundRunner
 from ferryman.gateway.dispatch import Dispatcher
 from ferryman.gateway.router import Router
@@ -58,6 +60,12 @@ class Gateway:
             await self.cache.start()
         for provider in self.providers.values():
             await provider.start()
+        # What start-up built (modules, config, pricing tables, pools) lives as long as the process: moved out
+        # of the collector's reach, a full collection scans only what requests allocate. Without this one
+        # pause of ~30 ms every few thousand requests stalls every stream in flight.
+        usage.preload()
+        gc.collect()
+        gc.freeze()
         self.ready = True
 
     async def shutdown(self) -> None:

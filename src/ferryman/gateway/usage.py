@@ -37,6 +37,11 @@ _PRICE_PROVIDER = {
 }
 
 
+def preload() -> None:
+    """Load the pricing tables now (at start-up), not on the first request that needs a price."""
+    data_snapshot.get_snapshot()
+
+
 @lru_cache(maxsize=1024)
 def _find(provider_id: str | None, model: str) -> tuple[Any, Any] | None:
     snapshot = data_snapshot.get_snapshot()
