@@ -95,10 +95,10 @@ class AzureProvider(OpenAIResponsesProvider):
 
     async def start(self) -> None:
         await super().start()
-        self.chat._session = self._session  # one pool for both APIs of the resource
+        self.chat._pool = self._pool  # one pool for both APIs of the resource
 
     async def stop(self) -> None:
-        self.chat._session = None
+        self.chat._pool = None
         await super().stop()
 
     def route(self, model: str) -> tuple[str, bool]:

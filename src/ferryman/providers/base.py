@@ -1,7 +1,7 @@
 """The Provider protocol: what the dispatcher needs from an adapter, and the shared HTTP plumbing.
 
-An adapter is built once per configured provider in the app's lifespan and owns one pooled
-``aiohttp`` session (keep-alive, bounded connections). Per request it gets a ``Call`` (the validated
+An adapter is built once per configured provider in the app's lifespan and owns one connection
+pool (``ferryman.client``: keep-alive, bounded connections). Per request it gets a ``Call`` (the validated
 request, the raw body, the deployment name and the key picked for it) and returns either a finished
 Responses object or an open ``EventStream`` whose HTTP status was already checked, so a failure
 before the first byte can still fall back to the next target.
@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import aiohttp
 import yarl
 
+from ferryman.client import ConnectionPool, UpstreamResponse
 from ferryman.config import ApiKey, ProviderConfig
 from ferryman.schemas.errors import (
     FerrymanError,
@@ -26,6 +27,15 @@ from ferryman.schemas.errors import (
     provider_error_from_body,
 )
 from ferryman.schemas.responses import ResponsesRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds: to connect, for the whole answer (non-stream), for each silence (streams)."""
+
+    connect: float | None
+    total: float | None
+    read: float | None
 
 
 @dataclass(slots=True)
@@ -84,65 +94,57 @@ class Provider(Protocol):
 
 
 class HttpProvider:
-    """Base for adapters that talk HTTP: the pooled session and the error mapping live here."""
+    """Base for adapters that talk HTTP: the connection pool and the error mapping live here."""
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
         self.name = config.name
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: ConnectionPool | None = None
         self._timeout = self._make_timeout(config.timeout, stream=False)
         self._stream_timeout = self._make_timeout(config.timeout, stream=True)
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self.config.max_connections,
-            limit_per_host=self.config.max_connections,
-            ttl_dns_cache=300,
-            keepalive_timeout=60,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            # no total timeout on the session: each call sets its own
-            timeout=aiohttp.ClientTimeout(total=None),
-            auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
-        )
+        self._pool = ConnectionPool(self.config.max_connections)
 
     async def stop(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def pool(self) -> ConnectionPool:
+        if self._pool is None:
             raise RuntimeError(f"provider {self.name} used before start()")
-        return self._session
+        return self._pool
 
-    def timeout(self, call: Call, *, stream: bool) -> aiohttp.ClientTimeout:
+    def timeout(self, call: Call, *, stream: bool) -> Timeouts:
         if call.timeout is None:  # the common case: one object per provider, not one per request
             return self._stream_timeout if stream else self._timeout
         return self._make_timeout(call.timeout, stream=stream)
 
-    def _make_timeout(self, total: float, *, stream: bool) -> aiohttp.ClientTimeout:
+    def _make_timeout(self, total: float, *, stream: bool) -> Timeouts:
         if stream:
             # a stream may legitimately last long: bound the connect and each silence instead
-            idle = self.config.idle_timeout or total
-            return aiohttp.ClientTimeout(total=None, sock_connect=self.config.connect_timeout, sock_read=idle)
-        return aiohttp.ClientTimeout(total=total, sock_connect=self.config.connect_timeout)
+            return Timeouts(connect=self.config.connect_timeout, total=None, read=self.config.idle_timeout or total)
+        return Timeouts(connect=self.config.connect_timeout, total=total, read=None)
 
     async def post(
         self, url: str | yarl.URL, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
-    ) -> aiohttp.ClientResponse:
+    ) -> UpstreamResponse:
         """POST and return the open response, or raise the FerrymanError that describes the failure."""
         first_byte = self.config.first_byte_timeout
-        timeout = self.timeout(call, stream=stream)
+        t = self.timeout(call, stream=stream)
+        pool = self.pool
         try:
             if first_byte is None:
-                resp = await self.session.post(url, data=body, headers=headers, timeout=timeout)
+                resp = await pool.post(
+                    url, body, headers, connect_timeout=t.connect, total_timeout=t.total, read_timeout=t.read
+                )
             else:  # the status line must arrive in time, whatever the total timeout
                 async with asyncio.timeout(first_byte):
-                    resp = await self.session.post(url, data=body, headers=headers, timeout=timeout)
+                    resp = await pool.post(
+                        url, body, headers, connect_timeout=t.connect, total_timeout=t.total, read_timeout=t.read
+                    )
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeoutError(f"{self.name}: the provider did not answer in time") from None
         except aiohttp.ClientError as exc:
@@ -157,11 +159,11 @@ class HttpProvider:
             raise self.http_error(resp, payload)
         return resp
 
-    def http_error(self, resp: aiohttp.ClientResponse, payload: bytes) -> ProviderError:
+    def http_error(self, resp: UpstreamResponse, payload: bytes) -> ProviderError:
         """The ProviderError for an error reply; adapters whose providers word errors their own way override it."""
         return provider_error_from_body(self.name, resp.status, payload, _kept_headers(resp))
 
-    async def read_body(self, resp: aiohttp.ClientResponse) -> bytes:
+    async def read_body(self, resp: UpstreamResponse) -> bytes:
         try:
             return await resp.read()
         except (TimeoutError, aiohttp.ServerTimeoutError):
@@ -172,7 +174,7 @@ class HttpProvider:
             resp.release()
 
 
-def _kept_headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
+def _kept_headers(resp: UpstreamResponse) -> dict[str, str]:
     """Headers worth keeping from an error reply (the retry logic reads retry-after)."""
     out = {}
     for name in ("retry-after", "retry-after-ms", "x-request-id", "request-id"):

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import msgspec
 
+from ferryman.client import UpstreamResponse
 from ferryman.providers.base import Call, EventStream, HttpProvider, SSEEvent, UpstreamReply
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.schemas.errors import AuthenticationError, UpstreamConnectionError
@@ -41,7 +41,7 @@ class TranslatingProvider(HttpProvider):
         """Feed one stream event; call ``builder.finish`` on the last one."""
         raise NotImplementedError
 
-    def stream_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[SSEEvent]:
+    def stream_events(self, resp: UpstreamResponse) -> AsyncIterator[SSEEvent]:
         """The provider's stream as events (SSE by default; Bedrock overrides with eventstream)."""
         return iter_sse(resp.content.iter_any())
 
@@ -67,7 +67,7 @@ class TranslatingProvider(HttpProvider):
         """Last look at the headers before sending (request signing overrides this)."""
         return headers
 
-    async def _send(self, call: Call, *, stream: bool) -> tuple[aiohttp.ClientResponse, dict[str, Any]]:
+    async def _send(self, call: Call, *, stream: bool) -> tuple[UpstreamResponse, dict[str, Any]]:
         native = self.native_request(call, stream=stream)
         headers = self.headers(call)
         url = self.url(call, stream=stream)
@@ -97,7 +97,7 @@ class TranslatingProvider(HttpProvider):
         builder = ResponseBuilder(call.request, call.raw, call.deployment)
         return EventStream(events=self._pump(resp, builder), sent=native, _closers=[resp.close])
 
-    async def _pump(self, resp: aiohttp.ClientResponse, builder: ResponseBuilder) -> AsyncIterator[SSEEvent]:
+    async def _pump(self, resp: UpstreamResponse, builder: ResponseBuilder) -> AsyncIterator[SSEEvent]:
         builder.start()
         for ev in builder.sse():
             yield ev

@@ -29,7 +29,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import msgspec
 import yarl
 from botocore.auth import SigV4Auth
@@ -38,6 +37,7 @@ from botocore.credentials import Credentials, ReadOnlyCredentials
 from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserError
 from botocore.session import get_session
 
+from ferryman.client import UpstreamResponse
 from ferryman.config import ProviderConfig
 from ferryman.providers.base import Call, EventStream, SSEEvent, _describe, _kept_headers, stream_failure
 from ferryman.providers.builder import ResponseBuilder
@@ -95,7 +95,7 @@ class BedrockProvider(TranslatingProvider):
             reader = builder.scratch[_SCRATCH] = ConverseReader(builder, self.name)
         reader.event(event.event, _payload(event, self.name))
 
-    async def stream_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[SSEEvent]:
+    async def stream_events(self, resp: UpstreamResponse) -> AsyncIterator[SSEEvent]:
         """The eventstream frames as events: ``:event-type`` named, exceptions as ``exception:<type>``."""
         buffer = EventStreamBuffer()
         async for chunk in resp.content.iter_any():
@@ -113,7 +113,7 @@ class BedrockProvider(TranslatingProvider):
 
     # ---- authentication -------------------------------------------------------------------------
 
-    async def _send(self, call: Call, *, stream: bool) -> tuple[aiohttp.ClientResponse, dict[str, Any]]:
+    async def _send(self, call: Call, *, stream: bool) -> tuple[UpstreamResponse, dict[str, Any]]:
         if not _key(call) and "authorization" not in {h.lower() for h in self.config.headers}:
             await self._fresh_credentials()
         return await super()._send(call, stream=stream)
@@ -150,13 +150,13 @@ class BedrockProvider(TranslatingProvider):
 
     async def post(
         self, url: str | yarl.URL, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
-    ) -> aiohttp.ClientResponse:
+    ) -> UpstreamResponse:
         """Send the URL exactly as signed: aiohttp would otherwise turn ``%3A`` in the model id back
         into ``:``, and the wire path would no longer be the signed one."""
         target = url if isinstance(url, yarl.URL) else yarl.URL(url, encoded=True)
         return await super().post(target, body, headers, call, stream=stream)
 
-    def http_error(self, resp: aiohttp.ClientResponse, payload: bytes) -> ProviderError:
+    def http_error(self, resp: UpstreamResponse, payload: bytes) -> ProviderError:
         """``{"message": ...}`` (or ``Message``) with the exception name in ``x-amzn-errortype``."""
         kept = _kept_headers(resp)
         for name in _ERROR_HEADERS:

@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import msgspec
 
+from ferryman.client import UpstreamResponse
 from ferryman.config import ProviderConfig
 from ferryman.providers.base import Call, EventStream, SSEEvent, stream_failure
 from ferryman.providers.builder import ResponseBuilder
@@ -59,7 +59,7 @@ class ChatCompletionsProvider(TranslatingProvider):
 
     async def post(
         self, url: str, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
-    ) -> aiohttp.ClientResponse:
+    ) -> UpstreamResponse:
         try:
             return await super().post(url, body, headers, call, stream=stream)
         except ProviderError as exc:
@@ -121,7 +121,7 @@ class ChatCompletionsProvider(TranslatingProvider):
             raise stream_error(self.name, chunk.get("error", chunk))
         reader.chunk(chunk)
 
-    def stream_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[SSEEvent]:
+    def stream_events(self, resp: UpstreamResponse) -> AsyncIterator[SSEEvent]:
         async def events() -> AsyncIterator[SSEEvent]:
             async for event in iter_sse(resp.content.iter_any()):
                 yield event

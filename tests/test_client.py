@@ -1,0 +1,221 @@
+"""The upstream HTTP client (ferryman.client) against a scripted raw TCP server: keep-alive, framing, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import pytest
+
+from ferryman.client import ConnectionPool
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
+"""Answers one request on a connection; returns False to close the connection after it."""
+
+OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"ok":true}'
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head, await reader.readexactly(length)
+
+
+class Server:
+    """A loopback server answering each request with ``handler``; counts connections and keeps request heads."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.heads: list[bytes] = []
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> Server:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/v1/responses"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head, _ = await read_request(reader)
+                self.heads.append(head)
+                if not await self.handler(reader, writer):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def post(pool: ConnectionPool, url: str, *, read_timeout: float | None = None) -> tuple[int, bytes]:
+    resp = await pool.post(
+        url,
+        b'{"model":"m"}',
+        {"content-type": "application/json"},
+        connect_timeout=5,
+        total_timeout=5,
+        read_timeout=read_timeout,
+    )
+    try:
+        return resp.status, await resp.read()
+    finally:
+        resp.release()
+
+
+def test_keep_alive_reuses_one_connection_and_sends_a_complete_request() -> None:
+    async def ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(OK)
+        return True
+
+    async def scenario() -> Server:
+        async with Server(ok) as server:
+            pool = ConnectionPool(10)
+            for _ in range(3):
+                assert await post(pool, server.url) == (200, b'{"ok":true}')
+            pool.close()
+            return server
+
+    server = asyncio.run(scenario())
+    assert server.connections == 1
+    head = server.heads[0].decode().lower()
+    assert head.startswith("post /v1/responses http/1.1\r\n")
+    assert "host: 127.0.0.1:" in head and "content-length: 13" in head and "content-type: application/json" in head
+
+
+def test_connection_close_reply_is_not_reused() -> None:
+    async def close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(OK.replace(b"content-length: 11", b"connection: close\r\ncontent-length: 11"))
+        return False
+
+    async def scenario() -> int:
+        async with Server(close) as server:
+            pool = ConnectionPool(10)
+            for _ in range(2):
+                assert await post(pool, server.url) == (200, b'{"ok":true}')
+            assert pool.open == 0
+            return server.connections
+
+    assert asyncio.run(scenario()) == 2
+
+
+def test_chunked_stream_arrives_piece_by_piece() -> None:
+    release = asyncio.Event()
+
+    async def chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        writer.write(b"6\r\nfirst\n\r\n")
+        await writer.drain()
+        await release.wait()  # the client must see "first" before the server sends more
+        writer.write(b"7\r\nsecond\n\r\n0\r\n\r\n")
+        return True
+
+    async def scenario() -> list[bytes]:
+        async with Server(chunked) as server:
+            pool = ConnectionPool(10)
+            resp = await pool.post(server.url, b"{}", {}, connect_timeout=5, total_timeout=None, read_timeout=5)
+            assert resp.headers["Content-Type"] == "text/event-stream"
+            pieces = []
+            async for piece in resp.content.iter_any():
+                pieces.append(piece)
+                release.set()
+            resp.close()
+            assert (
+                pool.open == 1 and len(pool.idle[("http", "127.0.0.1", server.server.sockets[0].getsockname()[1])]) == 1
+            )  # type: ignore[union-attr]
+            return pieces
+
+    assert asyncio.run(scenario()) == [b"first\n", b"second\n"]
+
+
+def test_disconnect_mid_body_is_a_client_error_and_frees_the_slot() -> None:
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"partial"')
+        await writer.drain()
+        return False
+
+    async def scenario() -> int:
+        async with Server(cut) as server:
+            pool = ConnectionPool(1)
+            for _ in range(2):  # the second request proves the one connection slot came back
+                with pytest.raises(aiohttp.ClientError):
+                    await post(pool, server.url)
+            return pool.open
+
+    assert asyncio.run(scenario()) == 0
+
+
+def test_silence_past_the_read_timeout_raises_a_timeout() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        await asyncio.sleep(2)
+        return False
+
+    async def scenario() -> None:
+        async with Server(silent) as server:
+            pool = ConnectionPool(10)
+            resp = await pool.post(server.url, b"{}", {}, connect_timeout=5, total_timeout=None, read_timeout=0.2)
+            got = []
+            with pytest.raises(aiohttp.ServerTimeoutError):
+                async for piece in resp.content.iter_any():
+                    got.append(piece)
+            assert got == [b"abc"] and pool.open == 0
+
+    asyncio.run(scenario())
+
+
+def test_limit_makes_requests_wait_for_a_free_connection() -> None:
+    active = 0
+    most = 0
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        nonlocal active, most
+        active += 1
+        most = max(most, active)
+        await asyncio.sleep(0.05)
+        active -= 1
+        writer.write(OK)
+        return True
+
+    async def scenario() -> int:
+        async with Server(slow) as server:
+            pool = ConnectionPool(2)
+            results = await asyncio.gather(*(post(pool, server.url) for _ in range(6)))
+            assert all(r == (200, b'{"ok":true}') for r in results)
+            return server.connections
+
+    assert asyncio.run(scenario()) == 2
+    assert most == 2
+
+
+def test_gzip_body_is_decoded_and_refused_connection_is_a_client_error() -> None:
+    body = gzip.compress(b'{"ok":"compressed"}')
+
+    async def gz(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+        return True
+
+    async def scenario() -> None:
+        async with Server(gz) as server:
+            pool = ConnectionPool(10)
+            assert await post(pool, server.url) == (200, b'{"ok":"compressed"}')
+            url = server.url
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await post(ConnectionPool(10), url)  # the server is gone: nothing listens on that port
+
+    asyncio.run(scenario())
