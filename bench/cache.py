@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from run import HOST, free_port, pinned, process, wait_ready
+from servers import HOST, free_port, pinned, process, wait_ready
 
 BENCH = Path(__file__).resolve().parent
 

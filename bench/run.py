@@ -1,11 +1,13 @@
-"""Ferryman overhead benchmark: the latency and throughput Ferryman adds over calling the upstream directly.
+"""Ferryman overhead benchmark: what Ferryman adds over calling the upstream directly, side by side with
+LiteLLM proxy and nginx on the same fake upstream.
 
-    python bench/run.py [--duration 10] [--quick] [--workers 1]
+    python bench/run.py [--duration 10] [--quick] [--workers 1] [--scaling]
 
-Starts the fake upstream (bench/upstream.py) and Ferryman as subprocesses, measures the same requests
-sent directly to the upstream and through Ferryman, prints one table and writes bench/results/latest.json.
-On a machine with two or more cores, Ferryman runs on core 0; the upstream and the load generators
-(this process and wrk) share core 1. Only loopback addresses are used; everything stops by itself.
+Starts the fake upstream (bench/upstream.py), Ferryman, LiteLLM proxy (when installed: the ``bench``
+extra) and nginx (when installed) as subprocesses, sends the same requests to each, prints one table and
+writes bench/results/latest.json. On a machine with two or more cores, the servers under test run on
+core 0; the upstream and the load generators (this process and wrk) share core 1. Only loopback
+addresses are used; everything stops by itself.
 """
 
 from __future__ import annotations
@@ -13,40 +15,61 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
+import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import uvloop
 from loadgen import (
     WRK,
+    PacedSummary,
     Percentiles,
+    StreamTrace,
     closed_loop,
+    paced_streams,
     parse_wrk,
     run_wrk,
     sequential_json,
     sequential_stream,
     session,
 )
+from servers import (
+    BENCH,
+    CLAUDE_MODEL,
+    HOST,
+    LITELLM_KEY,
+    NGINX,
+    ROUTES,
+    UPSTREAM_MODEL,
+    Cores,
+    CpuAudit,
+    ferryman_config,
+    free_port,
+    litellm_command,
+    litellm_config,
+    nginx_config,
+    pinned,
+    process,
+    rss_mib,
+    tree_cpu_seconds,
+    wait_ready,
+)
 
-BENCH = Path(__file__).resolve().parent
-HOST = "127.0.0.1"
-MODEL = "fast"
-UPSTREAM_MODEL = "gpt-4o"
 PROMPT = "Explain in two sentences what an LLM gateway does."
+GATEWAYS = ("ferryman", "litellm")
 
 
 # ---- options -------------------------------------------------------------------------------------
@@ -57,343 +80,540 @@ class Plan:
     duration: float  # seconds per throughput run
     warmup: int  # sequential requests per target before measuring
     rounds: int
-    requests: int  # non-stream requests per target per round
+    requests: int  # non-stream requests per target per round (LiteLLM: a tenth)
     streams: int  # stream requests per target per round
-    concurrency: int
+    concurrency: tuple[int, ...]  # connections for the throughput runs
+    sustained_concurrency: int  # connections against the 20 ms upstream
     workers: int
     latency_ms: float
     deltas: int
     delta_gap_ms: float
+    slow_ms: float
+    paced_deltas: int
+    paced_gap_ms: float
+    paced_c1: int  # paced streams one after another per target
+    levels: tuple[int, ...]  # concurrent paced streams, tried in order until one stalls
+    memory_requests: int
     use_wrk: bool
+    litellm: bool
+    nginx: bool
+    scaling: bool
     store: bool  # Ferryman's default SQLite response store, in a temporary directory
     output: Path
 
 
 def parse_args(argv: list[str] | None) -> Plan:
-    parser = argparse.ArgumentParser(description="measure the latency Ferryman adds over a direct upstream call")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per throughput run (default 10)")
-    parser.add_argument("--quick", action="store_true", help="short runs: a smoke check, not a measurement")
-    parser.add_argument("--workers", type=int, default=1, help="Ferryman worker processes (default 1)")
-    parser.add_argument("--concurrency", type=int, default=50, help="connections for throughput runs (default 50)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of sequential requests (default 5)")
-    parser.add_argument("--requests", type=int, default=1000, help="sequential requests per round (default 1000)")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="upstream delay before answering")
-    parser.add_argument("--deltas", type=int, default=20, help="output_text.delta events per stream (default 20)")
-    parser.add_argument("--delta-gap-ms", type=float, default=0.0, help="upstream delay between stream events")
-    parser.add_argument("--no-store", action="store_true", help="run Ferryman with store: false")
-    parser.add_argument("--no-wrk", action="store_true", help="use the aiohttp load generator even if wrk exists")
-    parser.add_argument("--output", type=Path, default=BENCH / "results" / "latest.json")
-    args = parser.parse_args(argv)
-    quick = args.quick
+    p = argparse.ArgumentParser(description="measure what Ferryman (and LiteLLM proxy) add over a direct call")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per throughput run (default 10)")
+    p.add_argument("--quick", action="store_true", help="short runs: a smoke check, not a measurement")
+    p.add_argument("--workers", type=int, default=1, help="Ferryman worker processes (default 1)")
+    p.add_argument("--concurrency", default="50,200", help="connections for throughput runs (default 50,200)")
+    p.add_argument("--sustained-concurrency", type=int, default=200, help="connections, 20 ms upstream (200)")
+    p.add_argument("--rounds", type=int, default=5, help="rounds of sequential requests (default 5)")
+    p.add_argument("--requests", type=int, default=1000, help="sequential requests per round (default 1000)")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="upstream delay before answering")
+    p.add_argument("--deltas", type=int, default=20, help="text deltas per fast stream (default 20)")
+    p.add_argument("--delta-gap-ms", type=float, default=0.0, help="upstream delay between fast stream events")
+    p.add_argument("--slow-ms", type=float, default=20.0, help="upstream latency of the sustained run (20)")
+    p.add_argument("--paced-deltas", type=int, default=64, help="text deltas per paced stream (default 64)")
+    p.add_argument("--paced-gap-ms", type=float, default=20.0, help="upstream gap between paced deltas (20)")
+    p.add_argument("--paced-streams", type=int, default=5, help="sequential paced streams per target (5)")
+    p.add_argument("--levels", default="64,128,256,512,1024", help="concurrent paced streams to try")
+    p.add_argument("--memory-requests", type=int, default=100_000, help="requests of the memory run (100k)")
+    p.add_argument("--no-litellm", action="store_true", help="leave LiteLLM proxy out even if installed")
+    p.add_argument("--no-nginx", action="store_true", help="leave nginx out even if installed")
+    p.add_argument("--scaling", action="store_true", help="only: Ferryman req/s with 1..N workers, unpinned")
+    p.add_argument("--no-store", action="store_true", help="run Ferryman with store: false")
+    p.add_argument("--no-wrk", action="store_true", help="use the aiohttp load generator even if wrk exists")
+    p.add_argument("--output", type=Path, default=BENCH / "results" / "latest.json")
+    a = p.parse_args(argv)
+    quick = a.quick
+    litellm = not a.no_litellm and litellm_command() is not None
     return Plan(
-        duration=2.0 if quick else args.duration,
+        duration=2.0 if quick else a.duration,
         warmup=50 if quick else 300,
-        rounds=2 if quick else args.rounds,
-        requests=100 if quick else args.requests,
-        streams=50 if quick else max(1, args.requests // 3),
-        concurrency=args.concurrency,
-        workers=args.workers,
-        latency_ms=args.latency_ms,
-        deltas=args.deltas,
-        delta_gap_ms=args.delta_gap_ms,
-        use_wrk=WRK is not None and not args.no_wrk,
-        store=not args.no_store,
-        output=args.output,
+        rounds=2 if quick else a.rounds,
+        requests=100 if quick else a.requests,
+        streams=50 if quick else max(1, a.requests // 3),
+        concurrency=tuple(int(c) for c in a.concurrency.split(",")),
+        sustained_concurrency=a.sustained_concurrency,
+        workers=a.workers,
+        latency_ms=a.latency_ms,
+        deltas=a.deltas,
+        delta_gap_ms=a.delta_gap_ms,
+        slow_ms=a.slow_ms,
+        paced_deltas=a.paced_deltas,
+        paced_gap_ms=a.paced_gap_ms,
+        paced_c1=1 if quick else a.paced_streams,
+        levels=(64, 512) if quick else tuple(int(n) for n in a.levels.split(",")),
+        memory_requests=10_000 if quick else a.memory_requests,
+        use_wrk=WRK is not None and not a.no_wrk,
+        litellm=litellm,
+        nginx=not a.no_nginx and NGINX is not None,
+        scaling=a.scaling,
+        store=not a.no_store,
+        output=a.output,
     )
 
 
-# ---- processes -----------------------------------------------------------------------------------
+# ---- targets -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Cores:
-    gateway: int | None  # None: one core, no pinning
-    load: int | None
+class Target:
+    """One way to reach the upstream: straight, or through a proxy or gateway."""
 
-    @classmethod
-    def detect(cls) -> Cores:
-        cpus = sorted(os.sched_getaffinity(0))
-        return cls(cpus[0], cpus[1]) if len(cpus) >= 2 else cls(None, None)
+    name: str  # direct, nginx, ferryman, litellm
+    base: str
+    pid: int  # the server that answers (for CPU and memory)
+    headers: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def gateway(self) -> bool:
+        return self.name in GATEWAYS
 
-def pinned(cmd: list[str], cpu: int | None) -> list[str]:
-    return cmd if cpu is None else ["taskset", "-c", str(cpu), *cmd]
+    def request(self, route: str, *, stream: bool) -> tuple[str, bytes]:
+        """(url, body) for one of ROUTES: gateways take the model alias, the others the upstream's own path."""
+        api, prefix = ROUTES[route]
+        if self.gateway:
+            return f"{self.base}/v1/responses", responses_body(route, stream)
+        if api == "openai":
+            return f"{self.base}{prefix}/v1/responses", responses_body(UPSTREAM_MODEL, stream)
+        return f"{self.base}{prefix}/v1/messages", messages_body(stream)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def write_config(workdir: Path, upstream_port: int, *, store: bool) -> Path:
-    path = workdir / "ferryman.yaml"
-    path.write_text(
-        "providers:\n"
-        f'  openai: {{base_url: "http://{HOST}:{upstream_port}/v1", keys: [{{value: sk-bench}}], max_retries: 0}}\n'
-        "models:\n"
-        f"  - {{name: {MODEL}, target: openai/{UPSTREAM_MODEL}}}\n" + ("" if store else "store: false\n")
-    )
-    return path
+    def all_headers(self) -> dict[str, str]:
+        return {"content-type": "application/json", **self.headers}
 
 
-@contextmanager
-def process(cmd: list[str], log: Path, cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A subprocess in its own session, stopped (SIGTERM, then SIGKILL) however the block ends."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
-        try:
-            yield proc
-        finally:
-            stop(proc)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # its own session: only what this script started
-        proc.wait(timeout=5)
-
-
-async def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
-    """Poll ``url`` until it answers 200; fail with the process's log if it exits or never gets there."""
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{proc.args} exited with {proc.returncode}:\n{tail(log)}")
-            try:
-                async with http.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} not ready after {timeout:.0f}s:\n{tail(log)}")
-
-
-def keep(log: Path, text: str) -> None:
-    log.write_text(text)
-
-
-def tail(log: Path, chars: int = 3000) -> str:
-    return log.read_text(errors="replace")[-chars:]
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (uvicorn's workers when --workers > 1)."""
-    pids = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        for child in task.read_text().split():
-            pids += process_tree(int(child))
-    return pids
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-# ---- other processes' CPU use (this machine may be shared) -------------------------------------
-
-HZ = os.sysconf("SC_CLK_TCK")
-
-
-def busy_seconds() -> float:
-    """CPU time spent on the whole machine since boot: user, nice, system, irq, softirq (not idle, iowait, steal)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(fields[0:3]) + sum(fields[5:7])) / HZ
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time of ``pid``, including its children that have been waited for."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    utime, stime, cutime, cstime = stat[stat.rindex(")") + 2 :].split()[11:15]
-    return (int(utime) + int(stime) + int(cutime) + int(cstime)) / HZ
-
-
-def own_seconds(pids: list[int]) -> float:
-    """CPU time of this process, its waited-for children (wrk) and ``pids`` (the servers and their workers)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system + sum(cpu_seconds(p) for p in pids)
-
-
-@dataclass
-class CpuAudit:
-    """How much CPU other processes took while the benchmark ran: a busy neighbour skews every number."""
-
-    servers: list[int]
-    start_busy: float = 0.0
-    start_own: float = 0.0
-    start_wall: float = 0.0
-
-    def start(self) -> None:
-        self.start_busy, self.start_own, self.start_wall = busy_seconds(), self.own(), time.monotonic()
-
-    def own(self) -> float:
-        return own_seconds([p for server in self.servers for p in process_tree(server)])
-
-    def result(self) -> dict[str, float]:
-        other = (busy_seconds() - self.start_busy) - (self.own() - self.start_own)
-        wall = time.monotonic() - self.start_wall
-        return {"other_cpu_s": round(max(other, 0.0), 2), "wall_s": round(wall, 1)}
-
-
-# ---- measurements --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Targets:
-    direct: str
-    ferryman: str
-
-    def items(self) -> list[tuple[str, str]]:
-        return [("direct", self.direct), ("ferryman", self.ferryman)]
-
-    def alternating(self, rounds: int) -> Iterator[tuple[int, str, str]]:
-        """(round, name, url), both targets each round, the order flipped every round so drift hurts neither."""
-        for i in range(rounds):
-            for name, url in self.items() if i % 2 == 0 else self.items()[::-1]:
-                yield i, name, url
-
-
-def request_body(model: str, *, stream: bool) -> bytes:
+def responses_body(model: str, stream: bool) -> bytes:
     body: dict[str, Any] = {"model": model, "input": PROMPT, "max_output_tokens": 200}
     if stream:
         body["stream"] = True
     return json.dumps(body).encode()
 
 
-def bodies(stream: bool) -> dict[str, bytes]:
-    return {"direct": request_body(UPSTREAM_MODEL, stream=stream), "ferryman": request_body(MODEL, stream=stream)}
+def messages_body(stream: bool) -> bytes:
+    body: dict[str, Any] = {"model": CLAUDE_MODEL, "max_tokens": 200, "messages": [{"role": "user", "content": PROMPT}]}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body).encode()
 
 
-async def check_ferryman(url: str) -> None:
-    """One request of each kind, to fail clearly (not with a table of errors) if Ferryman is not relaying."""
+def requests_for(target: Target, n: int) -> int:
+    return max(20, n // 10) if target.name == "litellm" else n  # LiteLLM is ~20x slower per request
+
+
+def rotations(targets: list[Target], rounds: int) -> Iterator[Target]:
+    """Every target once per round, the order rotated each round so drift hurts none."""
+    for i in range(rounds):
+        k = i % len(targets)
+        yield from targets[k:] + targets[:k]
+
+
+# ---- measurements --------------------------------------------------------------------------------
+
+
+async def check_gateway(target: Target, route: str) -> None:
+    """One request of each kind, to fail clearly (not with a table of errors) if a gateway is not relaying."""
     async with session(1) as http:
-        async with http.post(url, data=request_body(MODEL, stream=False)) as resp:
-            reply = await resp.json()
-            if resp.status != 200 or "cost" not in reply.get("usage", {}) or "extra_fields" not in reply:
-                raise RuntimeError(f"unexpected non-stream reply ({resp.status}): {reply}")
-        async with http.post(url, data=request_body(MODEL, stream=True)) as resp:
-            text = (await resp.read()).decode()
-            if resp.status != 200 or '"chunk_index"' not in text or "response.completed" not in text:
-                raise RuntimeError(f"unexpected stream reply ({resp.status}): {text[:2000]}")
+        for stream in (False, True):
+            url, body = target.request(route, stream=stream)
+            async with http.post(url, data=body, headers=target.all_headers()) as resp:
+                text = (await resp.read()).decode()
+                complete = "response.completed" in text if stream else '"output_text"' in text
+                if resp.status != 200 or not complete:
+                    raise RuntimeError(f"{target.name} {route}: unexpected reply ({resp.status}): {text[:2000]}")
 
 
-async def non_stream_c1(plan: Plan, targets: Targets) -> dict[str, Any]:
-    rounds: dict[str, list[Percentiles]] = {"direct": [], "ferryman": []}
-    body = bodies(stream=False)
-    async with session(1) as direct, session(1) as gateway:
-        clients = {"direct": direct, "ferryman": gateway}
-        for name, url in targets.items():
-            await sequential_json(clients[name], url, body[name], plan.warmup)
-        for _, name, url in targets.alternating(plan.rounds):
-            rounds[name].append(Percentiles.of(await sequential_json(clients[name], url, body[name], plan.requests)))
-    result = {name: Percentiles.median_of(r) for name, r in rounds.items()}
-    return {
-        "direct_ms": result["direct"].as_dict(),
-        "ferryman_ms": result["ferryman"].as_dict(),
-        "added_ms": result["ferryman"].minus(result["direct"]).as_dict(),
-        "rounds": plan.rounds,
-        "requests_per_round": plan.requests,
-    }
+async def sequential(plan: Plan, targets: list[Target], route: str, *, stream: bool) -> dict[str, Any]:
+    """c=1: each target on its own keep-alive connection, median of round percentiles."""
+    json_rounds: dict[str, list[Percentiles]] = {t.name: [] for t in targets}
+    first_rounds: dict[str, list[Percentiles]] = {t.name: [] for t in targets}
+    clients = {t.name: session(1) for t in targets}
+    try:
+        for t in targets:
+            url, body = t.request(route, stream=stream)
+            n = requests_for(t, plan.warmup // (3 if stream else 1))
+            if stream:
+                await sequential_stream(clients[t.name], url, body, t.all_headers(), n)
+            else:
+                await sequential_json(clients[t.name], url, body, t.all_headers(), n)
+        for t in rotations(targets, plan.rounds):
+            url, body = t.request(route, stream=stream)
+            if stream:
+                first, whole = await sequential_stream(
+                    clients[t.name], url, body, t.all_headers(), requests_for(t, plan.streams)
+                )
+                first_rounds[t.name].append(Percentiles.of(first))
+                json_rounds[t.name].append(Percentiles.of(whole))
+            else:
+                latencies = await sequential_json(
+                    clients[t.name], url, body, t.all_headers(), requests_for(t, plan.requests)
+                )
+                json_rounds[t.name].append(Percentiles.of(latencies))
+    finally:
+        for c in clients.values():
+            await c.close()
+    out: dict[str, Any] = {"rounds": plan.rounds}
+    for t in targets:
+        out[t.name] = {"whole_ms" if stream else "ms": Percentiles.median_of(json_rounds[t.name]).as_dict()}
+        if stream:
+            out[t.name]["first_event_ms"] = Percentiles.median_of(first_rounds[t.name]).as_dict()
+    return out
 
 
-async def stream_c1(plan: Plan, targets: Targets) -> dict[str, Any]:
-    first: dict[str, list[Percentiles]] = {"direct": [], "ferryman": []}
-    total: dict[str, list[Percentiles]] = {"direct": [], "ferryman": []}
-    body = bodies(stream=True)
-    async with session(1) as direct, session(1) as gateway:
-        clients = {"direct": direct, "ferryman": gateway}
-        for name, url in targets.items():
-            await sequential_stream(clients[name], url, body[name], plan.warmup // 3)
-        for _, name, url in targets.alternating(plan.rounds):
-            ttft, whole = await sequential_stream(clients[name], url, body[name], plan.streams)
-            first[name].append(Percentiles.of(ttft))
-            total[name].append(Percentiles.of(whole))
-    ttft_med = {name: Percentiles.median_of(r) for name, r in first.items()}
-    total_med = {name: Percentiles.median_of(r) for name, r in total.items()}
-    return {
-        "ttft_direct_ms": ttft_med["direct"].as_dict(),
-        "ttft_ferryman_ms": ttft_med["ferryman"].as_dict(),
-        "ttft_added_ms": ttft_med["ferryman"].minus(ttft_med["direct"]).as_dict(),
-        "total_direct_ms": total_med["direct"].as_dict(),
-        "total_ferryman_ms": total_med["ferryman"].as_dict(),
-        "total_added_ms": total_med["ferryman"].minus(total_med["direct"]).as_dict(),
-        "events_per_stream": plan.deltas + 8,
-        "rounds": plan.rounds,
-        "streams_per_round": plan.streams,
-    }
-
-
-async def throughput(plan: Plan, targets: Targets, cores: Cores, workdir: Path, *, stream: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"concurrency": plan.concurrency, "duration_s": plan.duration}
-    for name, url in targets.items():
-        body = bodies(stream)[name]
+async def load(
+    plan: Plan, targets: list[Target], route: str, cores: Cores, workdir: Path, *, stream: bool, concurrency: int
+) -> dict[str, Any]:
+    """Closed loop at ``concurrency`` connections for ``plan.duration`` seconds, per target."""
+    out: dict[str, Any] = {"concurrency": concurrency, "duration_s": plan.duration, "route": route}
+    for t in targets:
+        url, body = t.request(route, stream=stream)
+        cpu0 = tree_cpu_seconds(t.pid)
         if plan.use_wrk:
-            report = await run_wrk(url, body, plan.concurrency, plan.duration, workdir, cores.load)
-            keep(workdir / f"wrk-{'stream' if stream else 'json'}-{name}.log", report)
+            report = await run_wrk(url, body, t.all_headers(), concurrency, plan.duration, workdir, cores.load)
+            log = workdir / f"wrk-{route}-{'stream' if stream else 'json'}-c{concurrency}-{t.name}.log"
+            log.write_text(report)
             result = parse_wrk(report)
         else:
-            result = await closed_loop(url, body, plan.concurrency, plan.duration)
-        out[name] = result.as_dict()
+            result = await closed_loop(url, body, t.all_headers(), concurrency, plan.duration)
+        result.cpu_s = tree_cpu_seconds(t.pid) - cpu0
+        out[t.name] = result.as_dict()
+        await asyncio.sleep(0.5)  # let connections from the last run close before the next
+    return out
+
+
+async def paced_c1(plan: Plan, targets: list[Target], route: str) -> dict[str, Any]:
+    """Paced streams one after another: per-event transit time and how much each gap grows."""
+    out: dict[str, Any] = {"deltas": plan.paced_deltas, "gap_ms": plan.paced_gap_ms}
+    for t in targets:
+        url, body = t.request(route, stream=True)
+        traces: list[StreamTrace] = []
+        for _ in range(plan.paced_c1):
+            traces += await paced_streams(url, body, t.all_headers(), 1, plan.paced_deltas, 0.0, 60.0)
+        out[t.name] = PacedSummary.of(traces, plan.paced_deltas, plan.paced_gap_ms).as_dict()
+    return out
+
+
+async def paced_ramp(plan: Plan, targets: list[Target]) -> dict[str, Any]:
+    """More and more concurrent paced streams, until one stalls (a gap > 2x the upstream's) or fails."""
+    spread = 0.5  # streams start evenly over half a second, not in one burst
+    out: dict[str, Any] = {"levels": list(plan.levels), "start_spread_s": spread}
+    for t in targets:
+        url, body = t.request("paced", stream=True)
+        levels: dict[str, Any] = {}
+        held = 0
+        for n in plan.levels:
+            traces = await paced_streams(url, body, t.all_headers(), n, plan.paced_deltas, spread, 60.0)
+            summary = PacedSummary.of(traces, plan.paced_deltas, plan.paced_gap_ms)
+            levels[str(n)] = summary.as_dict()
+            await asyncio.sleep(1.0)
+            if not summary.held:
+                break
+            held = n
+        out[t.name] = {"held": held, "levels": levels}
+    return out
+
+
+async def memory(plan: Plan, target: Target, cores: Cores, workdir: Path, rps: float) -> dict[str, Any]:
+    """Ferryman's RSS after each fifth of ``plan.memory_requests`` JSON requests at c=50, then after idling."""
+    url, body = target.request("fast", stream=False)
+    segment = max(1.0, plan.memory_requests / 5 / max(rps, 1.0))
+    samples, done = [], 0
+    for _ in range(5):
+        if plan.use_wrk:
+            result = parse_wrk(await run_wrk(url, body, target.all_headers(), 50, segment, workdir, cores.load))
+        else:
+            result = await closed_loop(url, body, target.all_headers(), 50, segment)
+        done += result.requests
+        samples.append({"requests": done, "rss_mib": round(rss_mib(target.pid), 1)})
+    await asyncio.sleep(2.0)
+    return {"samples": samples, "after_idle_mib": round(rss_mib(target.pid), 1)}
+
+
+# ---- the whole run -------------------------------------------------------------------------------
+
+
+async def step(label: str, measurement: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    print(f"measuring {label} ...", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    result = await measurement
+    print(f"  ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+    return result
+
+
+def upstream_command(plan: Plan, port: int) -> list[str]:
+    cmd = [sys.executable, str(BENCH / "upstream.py"), "--host", HOST, "--port", str(port)]
+    cmd += ["--latency-ms", str(plan.latency_ms), "--deltas", str(plan.deltas)]
+    cmd += ["--delta-gap-ms", str(plan.delta_gap_ms), "--slow-ms", str(plan.slow_ms)]
+    cmd += ["--paced-deltas", str(plan.paced_deltas), "--paced-gap-ms", str(plan.paced_gap_ms)]
+    return cmd
+
+
+def ferryman_command(plan: Plan, workdir: Path, upstream: int, port: int, workers: int) -> list[str]:
+    config = ferryman_config(workdir, upstream, store=plan.store)
+    cmd = [sys.executable, "-m", "ferryman", "serve", "--config", str(config), "--host", HOST]
+    return cmd + ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+
+
+def litellm_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR", DISABLE_SCHEMA_UPDATE="True")
+    env.pop("DATABASE_URL", None)
+    return env
+
+
+async def measure(plan: Plan, cores: Cores, workdir: Path) -> dict[str, Any]:
+    ports = {name: free_port() for name in ("upstream", "ferryman", "litellm", "nginx")}
+    base = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
+    results: dict[str, Any] = {"meta": meta(plan, cores)}
+    with ExitStack() as stack:
+        up_log = workdir / "upstream.log"
+        upstream = stack.enter_context(
+            process(pinned(upstream_command(plan, ports["upstream"]), cores.load), up_log, workdir)
+        )
+        fm_log = workdir / "ferryman.log"
+        fm_cmd = ferryman_command(plan, workdir, ports["upstream"], ports["ferryman"], plan.workers)
+        ferryman = stack.enter_context(process(pinned(fm_cmd, cores.gateway), fm_log, workdir))
+        await wait_ready(f"{base['upstream']}/health", upstream, up_log)
+        await wait_ready(f"{base['ferryman']}/health", ferryman, fm_log)
+        await asyncio.sleep(1.0)
+        results["ferryman_rss_idle_mib"] = round(rss_mib(ferryman.pid), 1)
+        targets = [Target("direct", base["upstream"], upstream.pid)]
+        if plan.nginx:
+            assert NGINX is not None
+            conf = nginx_config(workdir, ports["upstream"], ports["nginx"])
+            nginx_cmd = [NGINX, "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"]
+            nginx = stack.enter_context(process(pinned(nginx_cmd, cores.gateway), workdir / "nginx.log", workdir))
+            await wait_ready(f"{base['nginx']}/health", nginx, workdir / "nginx.log")
+            targets.append(Target("nginx", base["nginx"], nginx.pid))
+        targets.append(Target("ferryman", base["ferryman"], ferryman.pid))
+        if plan.litellm:
+            cmd = litellm_command()
+            assert cmd is not None
+            cmd += ["--config", str(litellm_config(workdir, ports["upstream"])), "--host", HOST]
+            cmd += ["--port", str(ports["litellm"]), "--num_workers", "1"]
+            ll_log = workdir / "litellm.log"
+            litellm = stack.enter_context(process(pinned(cmd, cores.gateway), ll_log, workdir, env=litellm_env()))
+            await wait_ready(f"{base['litellm']}/health/liveliness", litellm, ll_log, timeout=120)
+            targets.append(Target("litellm", base["litellm"], litellm.pid, {"authorization": f"Bearer {LITELLM_KEY}"}))
+        else:
+            print("LiteLLM proxy is not installed: pip install -e '.[bench]' to compare with it", file=sys.stderr)
+        if not plan.nginx:
+            print("nginx not found: no proxy_pass floor in the table (apt-get install nginx-light)", file=sys.stderr)
+        gateways = [t for t in targets if t.gateway]
+        for t in gateways:
+            for route in ("fast", "claude"):
+                await check_gateway(t, route)
+        fm = next(t for t in targets if t.name == "ferryman")
+        translated = [targets[0], *gateways]  # nginx forwards bytes: translating is a gateway's job
+
+        audit = CpuAudit([t.pid for t in targets])
+        audit.start()
+        results["json_c1"] = await step("non-stream, concurrency 1", sequential(plan, targets, "fast", stream=False))
+        results["stream_c1"] = await step("stream, concurrency 1", sequential(plan, targets, "fast", stream=True))
+        for c in plan.concurrency:
+            results[f"json_c{c}"] = await step(
+                f"non-stream, concurrency {c}", load(plan, targets, "fast", cores, workdir, stream=False, concurrency=c)
+            )
+        c = plan.concurrency[0]
+        results[f"stream_c{c}"] = await step(
+            f"stream, concurrency {c}", load(plan, targets, "fast", cores, workdir, stream=True, concurrency=c)
+        )
+        results["sustained"] = await step(
+            f"sustained, {plan.slow_ms:g} ms upstream, concurrency {plan.sustained_concurrency}",
+            load(plan, targets, "slow", cores, workdir, stream=False, concurrency=plan.sustained_concurrency),
+        )
+        results["anthropic_json_c1"] = await step(
+            "Anthropic, non-stream, concurrency 1", sequential(plan, translated, "claude", stream=False)
+        )
+        results["anthropic_stream_c1"] = await step(
+            "Anthropic, stream, concurrency 1", sequential(plan, translated, "claude", stream=True)
+        )
+        results[f"anthropic_json_c{c}"] = await step(
+            f"Anthropic, non-stream, concurrency {c}",
+            load(plan, translated, "claude", cores, workdir, stream=False, concurrency=c),
+        )
+        results["paced_c1"] = await step(
+            f"paced streams ({plan.paced_deltas} deltas {plan.paced_gap_ms:g} ms apart), one at a time",
+            paced_c1(plan, targets, "paced"),
+        )
+        results["anthropic_paced_c1"] = await step(
+            "paced Anthropic streams, one at a time", paced_c1(plan, translated, "claude-paced")
+        )
+        results["paced_ramp"] = await step(
+            f"concurrent paced streams ({', '.join(map(str, plan.levels))})",
+            paced_ramp(plan, [t for t in targets if t.name != "nginx"]),
+        )
+        results["interference"] = audit.result()
+        results["rss_after_run_mib"] = {t.name: round(rss_mib(t.pid), 1) for t in targets}
+        rps = results[f"json_c{c}"]["ferryman"]["rps"]
+        results["memory"] = await step(
+            f"memory over {plan.memory_requests:,} requests", memory(plan, fm, cores, workdir, rps)
+        )
+    return results
+
+
+async def scaling(plan: Plan, workdir: Path) -> dict[str, Any]:
+    """Ferryman's JSON req/s at the first concurrency with 1..cpus workers, nothing pinned."""
+    out: dict[str, Any] = {"concurrency": plan.concurrency[-1], "duration_s": plan.duration, "workers": {}}
+    up_port = free_port()
+    no_pin = Cores(None, None)
+    with process(upstream_command(plan, up_port), workdir / "upstream.log", workdir) as upstream:
+        await wait_ready(f"http://{HOST}:{up_port}/health", upstream, workdir / "upstream.log")
+        for workers in range(1, len(os.sched_getaffinity(0)) + 1):
+            port = free_port()
+            cmd = ferryman_command(plan, workdir, up_port, port, workers)
+            log = workdir / f"ferryman-{workers}w.log"
+            with process(cmd, log, workdir) as ferryman:
+                await wait_ready(f"http://{HOST}:{port}/health", ferryman, log)
+                await asyncio.sleep(1.0)
+                target = Target("ferryman", f"http://{HOST}:{port}", ferryman.pid)
+                result = await step(
+                    f"{workers} worker(s)",
+                    load(plan, [target], "fast", no_pin, workdir, stream=False, concurrency=plan.concurrency[-1]),
+                )
+                out["workers"][str(workers)] = result["ferryman"]
     return out
 
 
 # ---- report --------------------------------------------------------------------------------------
 
+COLUMNS = ("direct", "nginx", "ferryman", "litellm")
 
-def table(results: dict[str, Any]) -> str:
-    """The results as one fixed-width table; for req/s rows the last column is Ferryman's share of direct."""
-    meta = results["meta"]
-    rows: list[tuple[str, str, str, str]] = []
 
-    def latency(label: str, section: dict[str, Any], prefix: str = "") -> None:
-        d, f, a = (section[f"{prefix}{kind}_ms"] for kind in ("direct", "ferryman", "added"))
+@dataclass
+class Row:
+    label: str
+    values: dict[str, float]
+    kind: str  # "ms": latency, lower is better; "rate": higher is better; "plain": no ratios
+    fmt: str = "{:.3f}"
+
+
+def fmt(value: float | None, pattern: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    return pattern.format(value)
+
+
+def ratio_cells(row: Row) -> tuple[str, str, str]:
+    """(ferryman added, ferryman/direct, litellm/ferryman): for latency the last compares what each adds."""
+    v = row.values
+    d, f, lite = v.get("direct"), v.get("ferryman"), v.get("litellm")
+    if row.kind == "plain" or d is None or f is None:
+        return "", "", ""
+    if row.kind == "ms":
+        added = f - d
+        lf = "" if lite is None or added <= 0 else f"{(lite - d) / added:.0f}x"
+        return f"{added:+.3f}", f"{f / d:.1f}x" if d else "", lf
+    lf = "" if lite is None or not f else f"{lite / f:.4f}" if lite / f < 0.01 else f"{lite / f:.3f}"
+    return "", f"{f / d:.1%}" if d else "", lf
+
+
+def rows(results: dict[str, Any]) -> list[Row]:
+    out: list[Row] = []
+
+    def latency(label: str, section: dict[str, Any], key: str) -> None:
         for p in ("p50", "p90", "p99"):
-            rows.append((f"{label} {p} (ms)", f"{d[p]:.3f}", f"{f[p]:.3f}", f"{a[p]:+.3f}"))
+            values = {n: section[n][key][p] for n in COLUMNS if n in section}
+            out.append(Row(f"{label} {p} (ms)", values, "ms"))
 
     def load(label: str, section: dict[str, Any]) -> None:
-        d, f = section["direct"], section["ferryman"]
-        rows.append((f"{label} req/s", f"{d['rps']:,.0f}", f"{f['rps']:,.0f}", f"{f['rps'] / d['rps']:.1%} of direct"))
-        for p in ("p50", "p99"):
-            key = f"{p}_ms"
-            rows.append((f"{label} {p} (ms)", f"{d[key]:.2f}", f"{f[key]:.2f}", f"{f[key] - d[key]:+.2f}"))
-        if d["errors"] or f["errors"]:
-            rows.append((f"{label} errors", str(d["errors"]), str(f["errors"]), ""))
+        names = [n for n in COLUMNS if n in section]
+        out.append(Row(f"{label} req/s", {n: section[n]["rps"] for n in names}, "rate", "{:,.0f}"))
+        for p in ("p50", "p90", "p99"):
+            out.append(Row(f"{label} {p} (ms)", {n: section[n][f"{p}_ms"] for n in names}, "ms", "{:.2f}"))
+        cpu = {n: section[n]["cpu_us_per_request"] for n in names}
+        out.append(Row(f"{label} server CPU per request (us)", cpu, "plain", "{:,.0f}"))
+        errors = {n: section[n]["errors"] for n in names}
+        if any(errors.values()):
+            out.append(Row(f"{label} errors", errors, "plain", "{:,}"))
 
-    c = results["non_stream_concurrent"]["concurrency"]
-    latency("non-stream c=1", results["non_stream_c1"])
-    load(f"non-stream c={c}", results["non_stream_concurrent"])
-    latency("stream c=1 first event", results["stream_c1"], "ttft_")
-    latency("stream c=1 whole stream", results["stream_c1"], "total_")
-    load(f"stream c={c}", results["stream_concurrent"])
-    rss = results["ferryman_rss_mib"]
-    rows.append((f"Ferryman RSS after run, {rss['processes']} process(es) (MiB)", "", f"{rss['total']:.1f}", ""))
+    def paced(label: str, section: dict[str, Any]) -> None:
+        names = [n for n in COLUMNS if n in section]
+        out.append(Row(f"{label} event transit p50 (ms)", {n: section[n]["transit_ms"]["p50"] for n in names}, "ms"))
+        out.append(Row(f"{label} event transit p99 (ms)", {n: section[n]["transit_ms"]["p99"] for n in names}, "ms"))
+        out.append(Row(f"{label} gap growth p99 (ms)", {n: section[n]["jitter_ms"]["p99"] for n in names}, "ms"))
 
-    width = max(len(r[0]) for r in rows)
+    latency("json c=1", results["json_c1"], "ms")
+    for c in results["meta"]["concurrency"]:
+        load(f"json c={c}", results[f"json_c{c}"])
+    latency("stream c=1 first event", results["stream_c1"], "first_event_ms")
+    latency("stream c=1 whole stream", results["stream_c1"], "whole_ms")
+    c = results["meta"]["concurrency"][0]
+    load(f"stream c={c}", results[f"stream_c{c}"])
+    s = results["sustained"]
+    load(f"sustained {results['meta']['upstream']['slow_ms']:g} ms upstream c={s['concurrency']}", s)
+    paced("paced stream c=1", results["paced_c1"])
+    ramp = results["paced_ramp"]
+    out.append(
+        Row("paced streams held without a stall", {n: ramp[n]["held"] for n in COLUMNS if n in ramp}, "plain", "{:,}")
+    )
+    for level in results["meta"]["levels"]:
+        key = str(level)
+        have = {n: ramp[n]["levels"][key] for n in COLUMNS if n in ramp and key in ramp[n]["levels"]}
+        if have:
+            out.append(
+                Row(f"paced c={level} gap growth p99 (ms)", {n: v["jitter_ms"]["p99"] for n, v in have.items()}, "ms")
+            )
+    latency("anthropic json c=1", results["anthropic_json_c1"], "ms")
+    latency("anthropic stream c=1 first event", results["anthropic_stream_c1"], "first_event_ms")
+    load(f"anthropic json c={c}", results[f"anthropic_json_c{c}"])
+    paced("anthropic paced c=1", results["anthropic_paced_c1"])
+    out.append(Row("RSS after the run (MiB)", results["rss_after_run_mib"], "plain", "{:.1f}"))
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    all_rows = rows(results)
+    present = [n for n in COLUMNS if any(n in r.values for r in all_rows)]
+    width = max(len(r.label) for r in all_rows)
+    head = f"{'':<{width}}" + "".join(f"  {n:>9}" for n in present)
+    head += f"  {'+ferryman':>9}  {'F/direct':>8}  {'L/F':>7}"
     lines = [
         f"Ferryman overhead: {meta['cpus']} cores ({meta['cpu_model']}), {meta['pinning']}",
-        f"workers={meta['workers']}, store: {meta['store']}, load generator: {meta['load_generator']}, "
+        f"ferryman workers={meta['workers']}, store: {meta['store']}, load generator: {meta['load_generator']}, "
         f"commit {meta['commit']}",
         "",
-        f"{'':<{width}}  {'direct':>10}  {'ferryman':>10}  {'added':>14}",
+        head,
     ]
-    lines += [f"{r[0]:<{width}}  {r[1]:>10}  {r[2]:>10}  {r[3]:>14}" for r in rows]
+    for r in all_rows:
+        cells = "".join(f"  {fmt(r.values.get(n), r.fmt):>9}" for n in present)
+        added, fd, lf = ratio_cells(r)
+        lines.append(f"{r.label:<{width}}{cells}  {added:>9}  {fd:>8}  {lf:>7}")
+    lines += [
+        "",
+        "+ferryman: what Ferryman adds (ms). F/direct: Ferryman over direct (latency: times; req/s: share).",
+        "L/F: latency rows, what LiteLLM adds over what Ferryman adds; req/s rows, LiteLLM's req/s over Ferryman's.",
+    ]
+    mem = results.get("memory")
+    if mem:
+        series = ", ".join(f"{s['requests'] // 1000}k: {s['rss_mib']:.1f}" for s in mem["samples"])
+        lines.append(
+            f"Ferryman RSS (MiB): idle {results['ferryman_rss_idle_mib']:.1f}; during {series}; "
+            f"idle again {mem['after_idle_mib']:.1f}"
+        )
     other = results["interference"]
     share = other["other_cpu_s"] / other["wall_s"]
     lines.append(
-        f"\nother processes used {other['other_cpu_s']:.1f} CPU-s in {other['wall_s']:.0f} s ({share:.0%} of a core)"
+        f"other processes used {other['other_cpu_s']:.1f} CPU-s in {other['wall_s']:.0f} s ({share:.0%} of a core)"
     )
     if share > 0.05:
         lines.append("WARNING: the machine was not quiet; these numbers are disturbed. Run again when it is idle.")
+    return "\n".join(lines)
+
+
+def scaling_table(results: dict[str, Any]) -> str:
+    s = results["scaling"]
+    lines = [f"Ferryman JSON req/s at c={s['concurrency']}, nothing pinned (upstream and wrk share the cores):"]
+    one = s["workers"]["1"]["rps"]
+    for workers, r in s["workers"].items():
+        lines.append(
+            f"  {workers} worker(s): {r['rps']:>9,.0f} req/s  ({r['rps'] / one:.2f}x)  p99 {r['p99_ms']:.2f} ms"
+        )
     return "\n".join(lines)
 
 
@@ -416,7 +636,7 @@ def cpu_model() -> str:
 
 def meta(plan: Plan, cores: Cores) -> dict[str, Any]:
     pinning = (
-        f"gateway on core {cores.gateway}, upstream + load generator on core {cores.load}"
+        f"servers under test on core {cores.gateway}, upstream + load generators on core {cores.load}"
         if cores.gateway is not None
         else "no pinning (one core)"
     )
@@ -431,79 +651,58 @@ def meta(plan: Plan, cores: Cores) -> dict[str, Any]:
         "workers": plan.workers,
         "load_generator": "wrk" if plan.use_wrk else "aiohttp",
         "store": "sqlite (default)" if plan.store else "off",
-        "upstream": {"latency_ms": plan.latency_ms, "deltas": plan.deltas, "delta_gap_ms": plan.delta_gap_ms},
+        "concurrency": list(plan.concurrency),
+        "levels": list(plan.levels),
+        "upstream": {
+            "latency_ms": plan.latency_ms,
+            "deltas": plan.deltas,
+            "delta_gap_ms": plan.delta_gap_ms,
+            "slow_ms": plan.slow_ms,
+            "paced_deltas": plan.paced_deltas,
+            "paced_gap_ms": plan.paced_gap_ms,
+        },
     }
 
 
 # ---- main ----------------------------------------------------------------------------------------
 
 
-async def step(label: str, measurement: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-    print(f"measuring {label} ...", file=sys.stderr, flush=True)
-    return await measurement
-
-
-async def measure(plan: Plan, cores: Cores, workdir: Path) -> dict[str, Any]:
-    up_port, fm_port = free_port(), free_port()
-    upstream_cmd = [sys.executable, str(BENCH / "upstream.py"), "--host", HOST, "--port", str(up_port)]
-    upstream_cmd += ["--latency-ms", str(plan.latency_ms), "--deltas", str(plan.deltas)]
-    upstream_cmd += ["--delta-gap-ms", str(plan.delta_gap_ms)]
-    config = write_config(workdir, up_port, store=plan.store)
-    ferryman_cmd = [sys.executable, "-m", "ferryman", "serve", "--config", str(config), "--host", HOST]
-    ferryman_cmd += ["--port", str(fm_port), "--workers", str(plan.workers), "--log-level", "warning"]
-    targets = Targets(f"http://{HOST}:{up_port}/v1/responses", f"http://{HOST}:{fm_port}/v1/responses")
-
-    up_log, fm_log = workdir / "upstream.log", workdir / "ferryman.log"
-    with (
-        process(pinned(upstream_cmd, cores.load), up_log, workdir) as upstream,
-        process(pinned(ferryman_cmd, cores.gateway), fm_log, workdir) as ferryman,
-    ):
-        await wait_ready(f"http://{HOST}:{up_port}/health", upstream, up_log)
-        await wait_ready(f"http://{HOST}:{fm_port}/health", ferryman, fm_log)
-        await check_ferryman(targets.ferryman)
-        audit = CpuAudit([upstream.pid, ferryman.pid])
-        audit.start()
-        c = plan.concurrency
-        results: dict[str, Any] = {"meta": meta(plan, cores)}
-        results["non_stream_c1"] = await step("non-stream, concurrency 1", non_stream_c1(plan, targets))
-        results["non_stream_concurrent"] = await step(
-            f"non-stream, concurrency {c}", throughput(plan, targets, cores, workdir, stream=False)
-        )
-        results["stream_c1"] = await step("stream, concurrency 1", stream_c1(plan, targets))
-        results["stream_concurrent"] = await step(
-            f"stream, concurrency {c}", throughput(plan, targets, cores, workdir, stream=True)
-        )
-        results["interference"] = audit.result()
-        pids = process_tree(ferryman.pid)
-        results["ferryman_rss_mib"] = {
-            "main": round(rss_mib(ferryman.pid), 1),
-            "total": round(sum(rss_mib(p) for p in pids), 1),
-            "processes": len(pids),
-        }
-    return results
-
-
 def interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # unwinds like Ctrl-C: the subprocesses are stopped on the way out
+
+
+def raise_fd_limit() -> None:
+    """Hundreds of concurrent streams need two sockets each in the gateway: lift the soft limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by every server started here
 
 
 def main(argv: list[str] | None = None) -> int:
     plan = parse_args(argv)
     signal.signal(signal.SIGINT, interrupt)  # also when started in the background, where SIGINT is ignored
     signal.signal(signal.SIGTERM, interrupt)
+    raise_fd_limit()
     cores = Cores.detect()
-    if cores.load is not None:
-        os.sched_setaffinity(0, {cores.load})  # this process is the sequential load generator
+    if cores.load is not None and not plan.scaling:
+        os.sched_setaffinity(0, {cores.load})  # this process is the sequential and paced load generator
     plan.output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ferryman-bench-") as tmp:
         try:
-            results = uvloop.run(measure(plan, cores, Path(tmp)))
+            if plan.scaling:
+                results = {"meta": meta(plan, Cores(None, None))}
+                results["scaling"] = uvloop.run(scaling(plan, Path(tmp)))
+            else:
+                results = uvloop.run(measure(plan, cores, Path(tmp)))
         finally:
             for log in Path(tmp).glob("*.log"):  # kept beside the results, for a look when numbers are odd
                 shutil.copyfile(log, plan.output.parent / log.name)
-    print(table(results))
-    plan.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {plan.output}")
+    print(scaling_table(results) if plan.scaling else table(results))
+    output = (
+        plan.output.with_name("scaling.json") if plan.scaling and plan.output.name == "latest.json" else plan.output
+    )
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {output}")
     return 0
 
 
@@ -511,5 +710,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except KeyboardInterrupt:
-        print("interrupted: stopped the upstream and Ferryman", file=sys.stderr)
+        print("interrupted: stopped every server this run started", file=sys.stderr)
         sys.exit(130)
