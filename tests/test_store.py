@@ -478,3 +478,45 @@ def test_sqlite_group_commit_keeps_every_write_and_isolates_a_failing_one(tmp_pa
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     assert len(failures) == 1 and "no_such_table" in str(failures[0])
     assert sorted(ids) == sorted(f"resp_{i}" for i in range(200))
+
+
+def test_pending_writes_are_waited_for_by_reads_and_deletes_in_this_and_another_process(tmp_path: Path) -> None:
+    """A reply is sent before its record commits: no reader here or in another worker may miss it."""
+    from ferryman.state.base import StoredResponse
+    from ferryman.state.pending import PendingWrites
+    from ferryman.state.sqlite import SQLiteStore
+
+    url = f"sqlite:///{tmp_path}/pending.db"
+
+    class SlowStore(SQLiteStore):
+        async def put(self, record: StoredResponse) -> None:
+            await asyncio.sleep(0.02)  # a write still in flight when the next request comes in
+            await super().put(record)
+
+    def record(rid: str) -> StoredResponse:
+        return StoredResponse(rid, None, 0, None, "openai", "openai", False, "completed", {}, [], {"id": rid})
+
+    async def scenario() -> None:
+        here, other = PendingWrites(SlowStore(url)), PendingWrites(SQLiteStore(url))
+        await here.start()
+        await other.start()
+        try:
+            here.put_soon(record("resp_a"))
+            got = await here.get("resp_a")  # same process: waits for the write
+            assert got is not None and got.response == {"id": "resp_a"}
+
+            here.put_soon(record("resp_b"))
+            assert [r.id for r in await other.chain("resp_b")] == ["resp_b"]  # another worker: the grace re-read
+
+            here.put_soon(record("resp_c"))
+            assert await here.delete("resp_c") is True  # the delete runs after the write, not before it
+            assert await other.get("resp_c") is None
+
+            start = time.monotonic()
+            assert await here.get("resp_missing") is None
+            assert time.monotonic() - start < 1.0
+        finally:
+            await here.close()
+            await other.close()
+
+    asyncio.run(scenario())

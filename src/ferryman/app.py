@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -21,7 +22,8 @@ from ferryman.providers.registry import build_provider
 from ferryman.routes import stored
 from ferryman.routes.responses import create_response
 from ferryman.schemas.errors import FerrymanError, MethodNotAllowedError, NotFoundError
-from ferryman.state.base import ResponseStore, StoredResponse, open_store
+from ferryman.state.base import StoredResponse, open_store
+from ferryman.state.pending import PendingWrites
 
 log = logging.getLogger("ferryman")
 
@@ -45,7 +47,7 @@ class Gateway:
         self.providers: dict[str, Provider] = {name: build_provider(p) for name, p in config.providers.items()}
         self.router = Router(config)
         self.dispatcher = Dispatcher(config, self.providers, self.router)
-        self.store: ResponseStore | None = open_store(config.store) if config.store else None
+        self.store: PendingWrites | None = PendingWrites(open_store(config.store)) if config.store else None
         self.background = BackgroundRunner(self.store)
         self.cache: ResponseCache | None = ResponseCache(config) if config.cache is not None else None
         self.ready = False
@@ -80,11 +82,20 @@ class Gateway:
 
     async def save(self, record: StoredResponse) -> None:
         """Store a response; a failing store is logged, and the answer still reaches the client."""
+        await self.save_soon(record)
+
+    def save_soon(self, record: StoredResponse) -> asyncio.Task[None]:
+        """Start storing a response; await the task (after replying) to know it is committed. Never raises."""
         assert self.store is not None
-        try:
-            await self.store.put(record)
-        except Exception:  # noqa: BLE001 - the provider's answer is worth more than the record of it
-            log.exception("could not store response %s", record.id)
+        write = self.store.put_soon(record)
+
+        async def logged() -> None:
+            try:
+                await write
+            except Exception:  # noqa: BLE001 - the provider's answer is worth more than the record of it
+                log.exception("could not store response %s", record.id)
+
+        return asyncio.ensure_future(logged())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

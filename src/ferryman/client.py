@@ -47,10 +47,10 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.counted = True  # in pool.open until closed
         self.idle_since = 0.0
+        self.parser = httptools.HttpResponseParser(self)  # parses one response after another (keep-alive)
         self._reset()
 
     def _reset(self) -> None:
-        self.parser = httptools.HttpResponseParser(self)
         self.status = 0
         self.raw_headers: list[tuple[str, str]] = []
         self.head_done = False

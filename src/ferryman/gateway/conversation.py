@@ -9,7 +9,6 @@ served it with ``store`` on) gets the request as is and uses its own chain.
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -17,6 +16,7 @@ import msgspec
 
 from ferryman.config import Config, ProviderConfig
 from ferryman.gateway.router import Target
+from ferryman.providers.builder import new_id
 from ferryman.schemas.errors import NotFoundError
 from ferryman.schemas.items import input_items
 from ferryman.schemas.responses import ResponsesRequest
@@ -123,7 +123,7 @@ class Conversation:
         if req.store is False or self.store is None or not isinstance(response.get("id"), str):
             return None
         provider = self.config.providers[target.provider]
-        items = [dict(item, id=item.get("id") or f"msg_{secrets.token_hex(24)}") for item in input_items(req.input)]
+        items = [dict(item, id=item.get("id") or new_id("msg")) for item in input_items(req.input)]
         return StoredResponse(
             id=response["id"],
             owner=self.owner,

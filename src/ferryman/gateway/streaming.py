@@ -68,7 +68,7 @@ class StreamRelay:
         provider: str,
         finalize: Callable[[dict[str, Any], int], dict[str, Any]],
         resumer: Resumer | None = None,
-        on_final: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        on_final: Callable[[dict[str, Any]], Awaitable[Awaitable[None] | None]] | None = None,
     ) -> None:
         self.send = send
         self.receive = receive
@@ -83,7 +83,8 @@ class StreamRelay:
         self.snapshot: dict[str, Any] | None = None  # the response from response.created
         self.finished = False
         self.resumer = resumer
-        self.on_final = on_final  # e.g. store the response before the client sees it end
+        self.on_final = on_final  # with the final response; what it returns is awaited once the client has the end
+        self.kept: Awaitable[None] | None = None
 
     async def run(self, headers: list[tuple[bytes, bytes]]) -> None:
         await self.send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
@@ -97,6 +98,7 @@ class StreamRelay:
             if not watcher.done():
                 raise
             pump.uncancel()
+            await self._settle_kept()
             return  # the client left: the upstream is closed below, nothing more to say
         except Exception as exc:  # noqa: BLE001 - every failure becomes an explanation to the client
             await self._fail(stream_failure(self.provider, exc))
@@ -104,7 +106,15 @@ class StreamRelay:
             watcher.cancel()
             pinger.cancel()
             await self.stream.close()
-        await self._write(b"", more=False)
+        try:
+            await self._write(b"", more=False)
+        finally:
+            await self._settle_kept()  # after the client has the whole stream: it never waits for the store
+
+    async def _settle_kept(self) -> None:
+        if self.kept is not None:
+            kept, self.kept = self.kept, None
+            await kept
 
     async def _pump(self) -> None:
         while True:
@@ -189,7 +199,7 @@ class StreamRelay:
             return with_chunk_index(data, self.index)
         obj["extra_fields"] = self.finalize(response, self.index)
         if self.on_final is not None:
-            await self.on_final(response)
+            self.kept = await self.on_final(response)
         return _encode(obj)
 
     async def _fail(self, exc: FerrymanError) -> None:

@@ -7,6 +7,7 @@ response) loaded; then it is answered as JSON, as a relayed stream, or in the ba
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -106,15 +107,16 @@ class _Call:
     def _attempts_header(self) -> tuple[bytes, bytes]:
         return (b"x-ferryman-attempts", self.ctx.attempts.header().encode())
 
-    async def _keep(self, response: dict[str, Any]) -> None:
-        """After a reply: store it (``store``) and cache it (``cache``)."""
+    async def _keep(self, response: dict[str, Any]) -> Awaitable[None] | None:
+        """For a reply: cache it (``cache``) and start storing it (``store``); the returned write is awaited
+        once the reply has gone out, so the client never waits for the database."""
         target = self.ctx.target
         assert target is not None
         record = self.conversation.record(self.req, self.raw, response, target)
-        if record is not None:
-            await self.gw.save(record)
+        write = self.gw.save_soon(record) if record is not None else None
         if self.plan is not None and self.gw.cache is not None:
             await self.gw.cache.store(self.plan, response, target.provider, target.deployment)
+        return write
 
     async def from_cache(self, hit: Hit, send: Send) -> None:
         """Answer from the cache: a new response id, nothing spent upstream."""
@@ -170,8 +172,10 @@ class _Call:
 
     async def answered(self, send: Send) -> None:
         response = await self._create(self.req, self.raw)
-        await self._keep(response)
+        write = await self._keep(response)
         await send_json(send, 200, msgspec.json.encode(response), [self._attempts_header()])
+        if write is not None:
+            await write
 
     async def in_background(self, send: Send) -> None:
         """Stored as ``queued`` and returned at once; the provider is called by a gateway task."""
