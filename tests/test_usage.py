@@ -72,6 +72,7 @@ def test_fast_path_agrees_with_the_pricing_library_for_every_simple_model() -> N
     from datetime import UTC, datetime
 
     from genai_prices import Usage, data_snapshot
+    from genai_prices.types import TieredPrices
 
     from ferryman.gateway.usage import fast_price
 
@@ -81,8 +82,10 @@ def test_fast_path_agrees_with_the_pricing_library_for_every_simple_model() -> N
         {"input_tokens": 9000, "cache_read_tokens": 1000, "cache_write_tokens": 3000, "output_tokens": 2000},
         {"input_tokens": 500, "output_tokens": 900, "output_reasoning_tokens": 600},
         {"input_tokens": 500, "output_tokens": 90, "web_searches": 2},
+        {"input_tokens": 300_000, "cache_read_tokens": 100_000, "output_tokens": 4000},  # past 200k tiers
+        {"input_tokens": 1_500_000, "cache_write_tokens": 10_000, "output_tokens": 10},
     ]
-    checked = 0
+    checked = tiered = 0
     for provider in data_snapshot.get_snapshot().providers:
         for model in provider.models:
             price = model.get_prices(datetime.now(tz=UTC))
@@ -93,4 +96,6 @@ def test_fast_path_agrees_with_the_pricing_library_for_every_simple_model() -> N
                 lib = model.calc_price(Usage(**counts), provider)
                 assert fast == (lib.input_price, lib.output_price, lib.total_price), (provider.id, model.id, counts)
                 checked += 1
+                tiered += any(isinstance(v, TieredPrices) for v in vars(price).values())
     assert checked > 3000  # most of the table takes the fast path
+    assert tiered > 100  # long-context (tiered) prices too

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from genai_prices import Usage, data_snapshot
-from genai_prices.types import ModelPrice
+from genai_prices.types import ModelPrice, TieredPrices
 
 from ferryman.config import PriceEntry
 
@@ -138,8 +138,8 @@ def compute_cost(
 
 # --- the fast path ----------------------------------------------------------------------------------
 # genai-prices computes a price in ~50 µs, a quarter of the gateway's own time per request. For the
-# common case (plain per-token prices, token usage only) the same arithmetic is done here directly;
-# tests/test_usage.py checks it against the library for every such model in the table.
+# common case (per-token prices, plain or tiered by input size; token usage only) the same arithmetic
+# is done here directly; tests/test_usage.py checks it against the library for every such model in the table.
 
 _SIMPLE_PRICES = frozenset(
     {
@@ -147,6 +147,7 @@ _SIMPLE_PRICES = frozenset(
         "output_mtok",
         "cache_read_mtok",
         "cache_write_mtok",
+        "cache_write_1h_mtok",  # priced only for 1-hour cache writes, which these counts never hold
         "web_searches_kcount",
         "requests_kcount",
         "storage_searches_kcount",
@@ -191,11 +192,29 @@ def _price(price: ModelPrice, counts: dict[str, int], found: tuple[Any, Any] | N
     return result.input_price, result.output_price, result.total_price
 
 
+def _flat(value: Any, input_tokens: int) -> Decimal | None:
+    """A per-unit price: a plain one, or the tier of a threshold-tiered one that ``input_tokens`` falls in
+    (crossing a tier prices every token at its rate, as genai-prices and the providers do)."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, TieredPrices):
+        for tier in reversed(value.tiers):
+            if input_tokens > tier.start:
+                return tier.price
+        return value.base
+    return None
+
+
 def fast_price(price: ModelPrice, counts: dict[str, int]) -> tuple[Decimal, Decimal, Decimal] | None:
-    """(input, output, total) for plain per-token prices, or None when the library must decide."""
-    fields = {k: v for k, v in vars(price).items() if v is not None and not k.startswith("_")}
-    if not fields.keys() <= _SIMPLE_PRICES or not all(isinstance(v, Decimal) for v in fields.values()):
-        return None
+    """(input, output, total) for per-token prices (plain or tiered), or None when the library must decide."""
+    fields: dict[str, Decimal] = {}
+    for key, value in vars(price).items():
+        if value is None or key.startswith("_"):
+            continue
+        flat = _flat(value, counts.get("input_tokens", 0))
+        if flat is None or key not in _SIMPLE_PRICES:
+            return None
+        fields[key] = flat
     if not counts.keys() <= _SIMPLE_USAGE or "input_mtok" not in fields or "output_mtok" not in fields:
         return None
     if counts.get("web_searches") and "web_searches_kcount" not in fields:
