@@ -520,3 +520,24 @@ def test_pending_writes_are_waited_for_by_reads_and_deletes_in_this_and_another_
             await other.close()
 
     asyncio.run(scenario())
+
+
+def test_a_failing_store_is_logged_and_the_reply_still_arrives(
+    fake: FakeUpstream, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import sqlite3
+
+    fake.add("/v1/responses", _unique_reply())
+    with GatewayServer(_config(fake, f"sqlite:///{tmp_path}/broken.db")) as gw:
+        with sqlite3.connect(tmp_path / "broken.db") as db:
+            db.execute("DROP TABLE ferryman_responses")  # every write from now on fails
+        with caplog.at_level(logging.ERROR, logger="ferryman"):
+            created = _client(gw).responses.create(model="openai/gpt-4o", input="hi")
+            assert created.status == "completed" and created.output_text
+            deadline = time.monotonic() + 5
+            while not any("could not store response" in r.getMessage() for r in caplog.records):
+                assert time.monotonic() < deadline, "the failed write was not logged"
+                time.sleep(0.02)
+    failed = next(r for r in caplog.records if "could not store response" in r.getMessage())
+    assert created.id in failed.getMessage() and "no such table" in str(failed.exc_info[1])

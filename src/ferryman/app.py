@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import gc
 import logging
 import os
@@ -26,6 +28,17 @@ from ferryman.state.base import StoredResponse, open_store
 from ferryman.state.pending import PendingWrites
 
 log = logging.getLogger("ferryman")
+
+
+def _log_failed_write(response_id: str, write: asyncio.Future[Any]) -> None:
+    if not write.cancelled() and (exc := write.exception()) is not None:
+        # the provider's answer is worth more than the record of it: the client has it anyway
+        log.error("could not store response %s", response_id, exc_info=exc)
+
+
+async def _settled(write: asyncio.Future[Any]) -> None:
+    with contextlib.suppress(Exception):  # logged by _log_failed_write
+        await write
 
 Handler = Callable[["Gateway", Scope, Receive, Send], Awaitable[None]]
 PREFIXES = ("/v1", "/openai/v1", "/litellm/v1")
@@ -84,18 +97,13 @@ class Gateway:
         """Store a response; a failing store is logged, and the answer still reaches the client."""
         await self.save_soon(record)
 
-    def save_soon(self, record: StoredResponse) -> asyncio.Task[None]:
-        """Start storing a response; await the task (after replying) to know it is committed. Never raises."""
+    def save_soon(self, record: StoredResponse) -> Awaitable[None]:
+        """Start storing a response now; awaiting the result (after replying) waits for the commit. Never raises:
+        a failing store is logged, and the answer still reaches the client."""
         assert self.store is not None
         write = self.store.put_soon(record)
-
-        async def logged() -> None:
-            try:
-                await write
-            except Exception:  # noqa: BLE001 - the provider's answer is worth more than the record of it
-                log.exception("could not store response %s", record.id)
-
-        return asyncio.ensure_future(logged())
+        write.add_done_callback(functools.partial(_log_failed_write, record.id))
+        return _settled(write)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

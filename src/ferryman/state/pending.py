@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from ferryman.state.base import ResponseStore, StoredResponse
 
@@ -23,7 +24,7 @@ class PendingWrites:
     def __init__(self, store: ResponseStore, grace: float = GRACE) -> None:
         self.inner = store
         self.grace = grace
-        self.pending: dict[str, asyncio.Task[None]] = {}
+        self.pending: dict[str, asyncio.Future[Any]] = {}
 
     async def start(self) -> None:
         await self.inner.start()
@@ -33,18 +34,19 @@ class PendingWrites:
             await asyncio.wait(list(self.pending.values()))
         await self.inner.close()
 
-    def put_soon(self, record: StoredResponse) -> asyncio.Task[None]:
-        """Start writing ``record``; the task ends when it is committed (or raises why not)."""
-        task = asyncio.ensure_future(self.inner.put(record))
+    def put_soon(self, record: StoredResponse) -> asyncio.Future[Any]:
+        """Start writing ``record``; the future settles when it is committed (or with why not)."""
+        put_nowait = getattr(self.inner, "put_nowait", None)
+        write = put_nowait(record) if put_nowait is not None else asyncio.ensure_future(self.inner.put(record))
         rid = record.id
-        self.pending[rid] = task
+        self.pending[rid] = write
 
-        def forget(done: asyncio.Task[None]) -> None:
+        def forget(done: asyncio.Future[Any]) -> None:
             if self.pending.get(rid) is done:
                 del self.pending[rid]
 
-        task.add_done_callback(forget)
-        return task
+        write.add_done_callback(forget)
+        return write
 
     async def put(self, record: StoredResponse) -> None:
         await self.put_soon(record)

@@ -156,8 +156,12 @@ class SQLiteStore:
         return future
 
     async def put(self, record: StoredResponse) -> None:
+        await self.put_nowait(record)
+
+    def put_nowait(self, record: StoredResponse) -> asyncio.Future[Any]:
+        """Queue the write; the future settles when it is committed. No task, no coroutine: the hot path."""
         row = to_row(record)  # encoded here: the thread only runs SQL
-        await self._submit(lambda db: db.execute(_PUT, row), write=True)
+        return self._submit(lambda db: db.execute(_PUT, row), write=True)
 
     async def get(self, response_id: str) -> StoredResponse | None:
         row = await self._submit(lambda db: db.execute(_GET, (response_id,)).fetchone(), write=False)
