@@ -40,6 +40,7 @@ async def _settled(write: asyncio.Future[Any]) -> None:
     with contextlib.suppress(Exception):  # logged by _log_failed_write
         await write
 
+
 Handler = Callable[["Gateway", Scope, Receive, Send], Awaitable[None]]
 PREFIXES = ("/v1", "/openai/v1", "/litellm/v1")
 HEALTH_BODY = b'{"status":"ok"}'
