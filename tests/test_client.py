@@ -219,3 +219,47 @@ def test_gzip_body_is_decoded_and_refused_connection_is_a_client_error() -> None
             await post(ConnectionPool(10), url)  # the server is gone: nothing listens on that port
 
     asyncio.run(scenario())
+
+
+def test_https_with_certificate_check_and_keep_alive() -> None:
+    """Every real provider is HTTPS: the pool verifies the server's certificate and reuses the TLS connection."""
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_ctx)
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        try:
+            while True:
+                await read_request(reader)
+                writer.write(OK)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def scenario() -> None:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_ctx)
+        port = server.sockets[0].getsockname()[1]
+        url = f"https://localhost:{port}/v1/responses"
+        try:
+            pool = ConnectionPool(10, ssl_context=trusting)
+            for _ in range(2):
+                assert await post(pool, url) == (200, b'{"ok":true}')
+            pool.close()
+            with pytest.raises(aiohttp.ClientConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+                await post(ConnectionPool(10), url)  # the system's trust store does not know this CA
+        finally:
+            server.close()
+
+    asyncio.run(scenario())
+    assert connections == 1  # both requests on one TLS connection; the refused handshake never got that far
