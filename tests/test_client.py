@@ -263,3 +263,45 @@ def test_https_with_certificate_check_and_keep_alive() -> None:
 
     asyncio.run(scenario())
     assert connections == 1  # both requests on one TLS connection; the refused handshake never got that far
+
+
+def test_a_kept_alive_connection_closed_under_the_request_is_retried_on_a_new_one() -> None:
+    """The server drops an idle connection just as a request goes out on it: it never saw the request,
+    so the pool sends it again on a fresh connection instead of failing the call."""
+    served: dict[int, int] = {}
+
+    async def once_per_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        key = id(writer)
+        served[key] = served.get(key, 0) + 1
+        if served[key] > 1:
+            return False  # closes without a byte of answer
+        writer.write(OK)
+        return True
+
+    async def scenario() -> int:
+        async with Server(once_per_connection) as server:
+            pool = ConnectionPool(10)
+            assert await post(pool, server.url) == (200, b'{"ok":true}')
+            assert await post(pool, server.url) == (200, b'{"ok":true}')  # retried on connection 2
+            return server.connections
+
+    assert asyncio.run(scenario()) == 2
+
+
+def test_a_connection_that_dies_mid_answer_is_not_retried() -> None:
+    calls = 0
+
+    async def cut_after_head(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        nonlocal calls
+        calls += 1
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\n{")
+        await writer.drain()
+        return False
+
+    async def scenario() -> None:
+        async with Server(cut_after_head) as server:
+            with pytest.raises(aiohttp.ClientError):
+                await post(ConnectionPool(10), server.url)
+
+    asyncio.run(scenario())
+    assert calls == 1  # the server saw it: sending it again could run it twice
