@@ -46,7 +46,6 @@ class _Connection(asyncio.Protocol):
         self.loop = pool.loop
         self.transport: asyncio.Transport | None = None
         self.counted = True  # in pool.open until closed
-        self.sent = 0  # requests sent on this connection
         self.idle_since = 0.0
         self.parser = httptools.HttpResponseParser(self)  # parses one response after another (keep-alive)
         self._reset()
@@ -174,7 +173,6 @@ class _Connection(asyncio.Protocol):
     def send(self, request: bytes) -> None:
         assert self.transport is not None
         self._reset()
-        self.sent += 1
         self.transport.write(request)
 
     def close(self) -> None:
@@ -303,26 +301,15 @@ class ConnectionPool:
         port = u.port or (443 if scheme == "https" else 80)
         key = (scheme, u.raw_host, port)
         deadline = None if total_timeout is None else self.loop.time() + total_timeout
-        request = _head(u, key, headers, len(body)) + body
-        while True:
-            conn = await self._acquire(key, connect_timeout, deadline)
-            reused = conn.sent > 0
-            try:
-                conn.send(request)
-                while not conn.head_done:
-                    await conn.wait(deadline, read_timeout)
-            except aiohttp.ServerDisconnectedError:
-                conn.close()
-                if reused and not conn.got_bytes:
-                    # A kept-alive connection the server had closed as the request went out: it never saw
-                    # it. The other idle ones are likely gone too (a restart, an idle cut): start afresh.
-                    self._drop_idle(key)
-                    continue
-                raise
-            except BaseException:
-                conn.close()
-                raise
-            return UpstreamResponse(conn, deadline, read_timeout)
+        conn = await self._acquire(key, connect_timeout, deadline)
+        try:
+            conn.send(_head(u, key, headers, len(body)) + body)
+            while not conn.head_done:
+                await conn.wait(deadline, read_timeout)
+        except BaseException:
+            conn.close()
+            raise
+        return UpstreamResponse(conn, deadline, read_timeout)
 
     # ---- the pool --------------------------------------------------------------------------------
 
@@ -361,10 +348,6 @@ class ConnectionPool:
                 return conn
             conn.close()
         return None
-
-    def _drop_idle(self, key: tuple[str, str, int]) -> None:
-        for conn in self.idle.pop(key, []):
-            conn.close()
 
     def _evict_one(self) -> bool:
         """At the limit: close the longest-idle connection to another host, to make room."""
