@@ -57,6 +57,11 @@ def with_chunk_index(data: bytes, index: int) -> bytes:
     return inner + (tail if inner.endswith(b"{") else b"," + tail)
 
 
+async def _singles(events: AsyncIterator[SSEEvent]) -> AsyncIterator[list[SSEEvent]]:
+    async for ev in events:
+        yield [ev]
+
+
 class StreamRelay:
     def __init__(
         self,
@@ -135,7 +140,9 @@ class StreamRelay:
                 self.provider = self.resumer.served_by.provider
 
     async def _relay(self) -> None:
-        async for batch in self._batches():
+        stream = self.stream
+        batches = stream.batches if stream.batches is not None else _singles(stream.events)
+        async for batch in batches:
             out = []
             for ev in batch:
                 chunk = await self._one(ev)
@@ -148,15 +155,6 @@ class StreamRelay:
                 f"{self.provider}: the stream ended before the response was complete",
                 code="upstream_stream_incomplete",
             )
-
-    async def _batches(self) -> AsyncIterator[list[SSEEvent]]:
-        stream = self.stream
-        if stream.batches is not None:
-            async for batch in stream.batches:
-                yield batch
-        else:
-            async for ev in stream.events:
-                yield [ev]
 
     async def _one(self, ev: SSEEvent) -> bytes | None:
         """One event as the client gets it (None: dropped by a resumed stream's rewriting)."""
