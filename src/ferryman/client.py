@@ -47,6 +47,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.counted = True  # in pool.open until closed
         self.idle_since = 0.0
+        self.limit: float | None = None  # when the current wait times out (loop time)
+        self.timer: asyncio.TimerHandle | None = None
         self.parser = httptools.HttpResponseParser(self)  # parses one response after another (keep-alive)
         self._reset()
 
@@ -151,13 +153,30 @@ class _Connection(asyncio.Protocol):
             limit = self.loop.time() + idle
         if deadline is not None and (limit is None or deadline < limit):
             limit = deadline
-        timer = self.loop.call_at(limit, _expire, waiter) if limit is not None else None
+        self.limit = limit
+        if limit is not None and self.timer is None:
+            # one timer per connection, moved lazily: a stream's idle limit advances with every event, and
+            # re-creating a timer per event cost more than relaying the event
+            self.timer = self.loop.call_at(limit, self._on_timer)
         try:
             await waiter
         finally:
             self.waiter = None
-            if timer is not None:
-                timer.cancel()
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        limit, waiter = self.limit, self.waiter
+        if limit is None or waiter is None or waiter.done():
+            return  # nobody is waiting: the next wait arms it again
+        if self.loop.time() < limit:
+            self.timer = self.loop.call_at(limit, self._on_timer)
+        else:
+            _expire(waiter)
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     def take(self) -> bytes:
         """The body bytes that have arrived and not been taken yet."""
@@ -176,6 +195,7 @@ class _Connection(asyncio.Protocol):
         self.transport.write(request)
 
     def close(self) -> None:
+        self.cancel_timer()
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -259,6 +279,7 @@ class UpstreamResponse:
         conn, self._conn = self._conn, None
         if conn is None:
             return
+        conn.cancel_timer()
         if conn.complete and conn.error is None and conn.keep_alive:
             conn.pool._release(conn)
         else:
