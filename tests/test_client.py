@@ -263,3 +263,29 @@ def test_https_with_certificate_check_and_keep_alive() -> None:
 
     asyncio.run(scenario())
     assert connections == 1  # both requests on one TLS connection; the refused handshake never got that far
+
+
+def test_a_provider_name_is_resolved_once_for_many_connections() -> None:
+    async def close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(OK.replace(b"content-length: 11", b"connection: close\r\ncontent-length: 11"))
+        return False  # every request needs a new connection
+
+    async def scenario() -> tuple[int, int]:
+        loop = asyncio.get_running_loop()
+        lookups = 0
+        real = loop.getaddrinfo
+
+        async def counting(*args: object, **kwargs: object) -> object:
+            nonlocal lookups
+            lookups += 1
+            return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+        loop.getaddrinfo = counting  # type: ignore[method-assign]
+        async with Server(close) as server:
+            pool = ConnectionPool(10)
+            url = server.url.replace("127.0.0.1", "localhost")
+            for _ in range(3):
+                assert await post(pool, url) == (200, b'{"ok":true}')
+            return lookups, server.connections
+
+    assert asyncio.run(scenario()) == (1, 3)

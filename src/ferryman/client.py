@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import socket
 import ssl
 import zlib
 from collections import deque
@@ -26,6 +28,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 HIGH_WATER = 1 << 20  # bytes buffered for a slow reader before the socket stops being read
 KEEPALIVE = 30.0  # an idle connection older than this is not reused (servers close theirs after ~60 s)
+
+DNS_TTL = 300.0  # seconds a resolved provider address is reused for new connections
 
 _ssl_context: ssl.SSLContext | None = None
 
@@ -303,6 +307,7 @@ class ConnectionPool:
         self.idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self.open = 0  # connections that exist: in use, idle, or connecting
         self.waiters: deque[asyncio.Future[None]] = deque()
+        self.dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
 
     async def post(
         self,
@@ -388,16 +393,43 @@ class ConnectionPool:
             left = deadline - self.loop.time()
             limit = left if limit is None else min(limit, left)
         ssl_context = (self.ssl_context or default_ssl_context()) if scheme == "https" else None
-        target = host[1:-1] if host.startswith("[") else host
+        name = host[1:-1] if host.startswith("[") else host
         try:
             async with asyncio.timeout(limit):
-                await self.loop.create_connection(
-                    lambda: conn, target, port, ssl=ssl_context, server_hostname=target if ssl_context else None
-                )
+                addresses = await self._resolve(name, port)
+                for i, address in enumerate(addresses):  # in the resolver's order, the next one if one fails
+                    try:
+                        await self.loop.create_connection(
+                            lambda: conn, address, port, ssl=ssl_context, server_hostname=name if ssl_context else None
+                        )
+                        return
+                    except OSError:
+                        if i == len(addresses) - 1:
+                            self.dns.pop((name, port), None)  # perhaps moved: resolve afresh next time
+                            raise
         except TimeoutError:
             raise aiohttp.ServerTimeoutError(f"connecting to {host}:{port} timed out") from None
         except (OSError, ssl.SSLError) as exc:
             raise aiohttp.ClientConnectionError(f"cannot connect to {host}:{port}: {exc}") from None
+
+    async def _resolve(self, name: str, port: int) -> list[str]:
+        """The addresses of ``name``, from the cache for DNS_TTL seconds (a burst of new connections to a
+        provider resolves its name once, not once per connection)."""
+        try:
+            ipaddress.ip_address(name)
+            return [name]
+        except ValueError:
+            pass
+        now = self.loop.time()
+        cached = self.dns.get((name, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        infos = await self.loop.getaddrinfo(name, port, type=socket.SOCK_STREAM)
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not addresses:
+            raise OSError(f"{name} has no address")
+        self.dns[(name, port)] = (now + DNS_TTL, addresses)
+        return addresses
 
     def _release(self, conn: _Connection) -> None:
         """A response read whole on a connection the server keeps open: the connection waits for the next."""
