@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from ferryman.schemas.errors import InvalidRequestError
 
 MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
@@ -68,7 +70,11 @@ def _parts(content: Any, role: str, where: str) -> list[dict[str, Any]]:
             param=where,
             code="invalid_value",
         )
-    parts = []
+    return content_parts(content, where)
+
+
+def content_parts(content: list[Any], where: str) -> list[dict[str, Any]]:
+    """A list of content parts, each checked to be an object with a ``type`` (else a 400 naming it)."""
     for j, part in enumerate(content):
         if not isinstance(part, dict) or not isinstance(part.get("type"), str):
             raise InvalidRequestError(
@@ -76,8 +82,7 @@ def _parts(content: Any, role: str, where: str) -> list[dict[str, Any]]:
                 param=f"{where}[{j}]",
                 code="invalid_value",
             )
-        parts.append(part)
-    return parts
+    return content
 
 
 def _require(item: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
@@ -112,6 +117,36 @@ def opaque_for(tag: str, value: Any) -> str | None:
     if isinstance(value, str) and value.startswith(tag + ":"):
         return value[len(tag) + 1 :]
     return None
+
+
+def call_arguments(item: dict[str, Any], where: str, provider: str) -> dict[str, Any]:
+    """A ``function_call``'s ``arguments`` (a JSON string, or already an object) as the object a provider
+    takes; empty means no arguments. Anything else is a 400 saying ``provider`` needs a JSON object."""
+    args: Any = item["arguments"]
+    if isinstance(args, str):
+        try:
+            args = msgspec.json.decode(args) if args.strip() else {}
+        except msgspec.DecodeError:
+            args = None
+    if not isinstance(args, dict):
+        raise InvalidRequestError(
+            f"Invalid value for '{where}.arguments': {provider} needs a JSON object.",
+            param=f"{where}.arguments",
+            code="invalid_value",
+        )
+    return args
+
+
+def refuse_openai_only(raw: dict[str, Any], provider: str, compaction: str) -> None:
+    """A 400 for the request fields only OpenAI's servers can honour; ``compaction`` says why
+    ``context_management`` is refused by this provider."""
+    for field, why in (
+        ("prompt", "stored prompt templates live on OpenAI's servers"),
+        ("conversation", "conversations live on OpenAI's servers; use previous_response_id"),
+        ("context_management", compaction),
+    ):
+        if raw.get(field) is not None:
+            raise unsupported(field, provider, why)
 
 
 def unsupported(field: str, provider: str, detail: str = "") -> InvalidRequestError:

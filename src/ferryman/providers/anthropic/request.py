@@ -73,7 +73,16 @@ from urllib.parse import unquote_to_bytes
 import msgspec
 
 from ferryman.schemas.errors import InvalidRequestError
-from ferryman.schemas.items import TEXT_PARTS, WEB_SEARCH_TOOLS, input_items, opaque_for, unsupported
+from ferryman.schemas.items import (
+    TEXT_PARTS,
+    WEB_SEARCH_TOOLS,
+    call_arguments,
+    content_parts,
+    input_items,
+    opaque_for,
+    refuse_openai_only,
+    unsupported,
+)
 from ferryman.schemas.responses import ResponsesRequest
 
 TAG = "anthropic"  # reasoning state: a thinking block's signature
@@ -103,11 +112,6 @@ HINTS = frozenset(
     }
 )
 
-_OPENAI_ONLY = {
-    "prompt": "stored prompt templates live on OpenAI's servers",
-    "conversation": "conversations live on OpenAI's servers; use previous_response_id",
-    "context_management": "OpenAI's server-side compaction has no Anthropic equivalent here",
-}
 WEB_SEARCH_TOOL = "web_search_20250305"
 _THINKING = frozenset({"thinking", "redacted_thinking"})
 
@@ -198,10 +202,8 @@ class _Request:
         return body
 
     def _refuse(self) -> None:
-        req, raw = self.req, self.raw
-        for field, why in _OPENAI_ONLY.items():
-            if raw.get(field) is not None:
-                raise unsupported(field, self.provider, why)
+        req = self.req
+        refuse_openai_only(self.raw, self.provider, "OpenAI's server-side compaction has no Anthropic equivalent here")
         if req.top_logprobs:
             raise unsupported("top_logprobs", self.provider, "Anthropic returns no logprobs")
         if req.previous_response_id:
@@ -348,17 +350,7 @@ class _Request:
         return block
 
     def _tool_use(self, item: dict[str, Any], where: str) -> dict[str, Any]:
-        arguments = item["arguments"]
-        try:
-            args = msgspec.json.decode(arguments) if arguments.strip() else {}
-        except msgspec.DecodeError:
-            args = None
-        if not isinstance(args, dict):
-            raise InvalidRequestError(
-                f"Invalid value for '{where}.arguments': Anthropic needs a JSON object.",
-                param=f"{where}.arguments",
-                code="invalid_value",
-            )
+        args = call_arguments(item, where, "Anthropic")
         block = {"type": "tool_use", "id": item["call_id"], "name": item["name"], "input": args}
         _cache_control(block, item, where)
         return block
@@ -368,13 +360,7 @@ class _Request:
             return output
         if isinstance(output, list):
             blocks = []
-            for j, part in enumerate(output):
-                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                    raise InvalidRequestError(
-                        f"Invalid value for '{where}[{j}]': a content part needs a 'type'.",
-                        param=f"{where}[{j}]",
-                        code="invalid_value",
-                    )
+            for j, part in enumerate(content_parts(output, where)):
                 block = self._part(part, f"{where}[{j}]")
                 if block is not None:
                     blocks.append(block)

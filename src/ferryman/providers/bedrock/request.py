@@ -85,9 +85,12 @@ from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
     TEXT_PARTS,
     WEB_SEARCH_TOOLS,
+    call_arguments,
+    content_parts,
     function_output_text,
     input_items,
     opaque_for,
+    refuse_openai_only,
     unsupported,
 )
 from ferryman.schemas.responses import ResponsesRequest
@@ -122,11 +125,6 @@ HINTS = frozenset(
     }
 )
 
-_OPENAI_ONLY = {
-    "prompt": "stored prompt templates live on OpenAI's servers",
-    "conversation": "conversations live on OpenAI's servers; use previous_response_id",
-    "context_management": "OpenAI's server-side compaction has no Bedrock equivalent",
-}
 NOVA_GROUNDING = "nova_grounding"
 # cross-region inference profile prefixes in front of a model id (us.anthropic.claude-...)
 _GEO = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au", "ca", "ap"})
@@ -235,10 +233,8 @@ class _Request:
         return body
 
     def _refuse(self) -> None:
-        req, raw = self.req, self.raw
-        for field, why in _OPENAI_ONLY.items():
-            if raw.get(field) is not None:
-                raise unsupported(field, self.provider, why)
+        req = self.req
+        refuse_openai_only(self.raw, self.provider, "OpenAI's server-side compaction has no Bedrock equivalent")
         if req.top_logprobs:
             raise unsupported("top_logprobs", self.provider, "Bedrock Converse returns no logprobs")
         if req.previous_response_id:
@@ -415,30 +411,14 @@ class _Request:
         return name
 
     def _tool_use(self, item: dict[str, Any], where: str) -> dict[str, Any]:
-        arguments = item["arguments"]
-        try:
-            args = msgspec.json.decode(arguments) if arguments.strip() else {}
-        except msgspec.DecodeError:
-            args = None
-        if not isinstance(args, dict):
-            raise InvalidRequestError(
-                f"Invalid value for '{where}.arguments': Bedrock needs a JSON object.",
-                param=f"{where}.arguments",
-                code="invalid_value",
-            )
+        args = call_arguments(item, where, "Bedrock")
         self.tool_blocks = True
         return {"toolUse": {"toolUseId": item["call_id"], "name": item["name"], "input": args}}
 
     def _tool_output(self, output: Any, where: str) -> list[dict[str, Any]]:
         if isinstance(output, list):
             blocks = []
-            for j, part in enumerate(output):
-                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                    raise InvalidRequestError(
-                        f"Invalid value for '{where}[{j}]': a content part needs a 'type'.",
-                        param=f"{where}[{j}]",
-                        code="invalid_value",
-                    )
+            for j, part in enumerate(content_parts(output, where)):
                 block = self._part(part, f"{where}[{j}]")
                 if block is not None:
                     blocks.append(block)

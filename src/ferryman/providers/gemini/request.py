@@ -59,15 +59,15 @@ import re
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlparse
 
-import msgspec
-
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
     TEXT_PARTS,
     WEB_SEARCH_TOOLS,
+    call_arguments,
     function_output_text,
     input_items,
     opaque_for,
+    refuse_openai_only,
     unsupported,
 )
 from ferryman.schemas.responses import ResponsesRequest, TextFormat
@@ -101,11 +101,6 @@ HINTS = frozenset(
 )
 
 # Responses fields that only OpenAI's own servers can serve
-_OPENAI_ONLY = {
-    "prompt": "stored prompt templates live on OpenAI's servers",
-    "conversation": "conversations live on OpenAI's servers; use previous_response_id",
-    "context_management": "Gemini has no server-side context compaction",
-}
 # reasoning.effort -> thinkingBudget (Gemini 2.5; the numbers pydantic-ai uses) and thinkingLevel (Gemini 3+)
 _BUDGETS = {"none": 0, "minimal": 128, "low": 2048, "medium": 8192, "high": 24576, "xhigh": 24576}
 _LEVELS = {"none": "MINIMAL", "minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "HIGH"}
@@ -163,10 +158,8 @@ class _Request:
         return body
 
     def _refuse(self) -> None:
-        req, raw = self.req, self.raw
-        for field, why in _OPENAI_ONLY.items():
-            if raw.get(field) is not None:
-                raise unsupported(field, self.provider, why)
+        req = self.req
+        refuse_openai_only(self.raw, self.provider, "Gemini has no server-side context compaction")
         if req.top_logprobs:
             raise unsupported("top_logprobs", self.provider, "Gemini's logprobs cannot be returned by this gateway yet")
         if req.max_tool_calls is not None:
@@ -280,18 +273,7 @@ class _Request:
         raise unsupported(f"{where}.file_id", self.provider, why)
 
     def _function_call(self, item: dict[str, Any], where: str) -> None:
-        args: Any = item["arguments"]
-        if isinstance(args, str):
-            try:
-                args = msgspec.json.decode(args) if args.strip() else {}
-            except msgspec.DecodeError:
-                args = None
-        if not isinstance(args, dict):
-            raise InvalidRequestError(
-                f"Invalid value for '{where}.arguments': Gemini needs a JSON object.",
-                param=f"{where}.arguments",
-                code="invalid_value",
-            )
+        args = call_arguments(item, where, "Gemini")
         part: dict[str, Any] = {"functionCall": {"name": item["name"], "args": args, "id": item["call_id"]}}
         first = not self._in_model_turn() or not self.model_has_call
         self._model(part)

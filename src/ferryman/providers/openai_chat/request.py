@@ -78,9 +78,11 @@ from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
     TEXT_PARTS,
     WEB_SEARCH_TOOLS,
+    content_parts,
     function_output_text,
     input_items,
     opaque_for,
+    refuse_openai_only,
     unsupported,
 )
 from ferryman.schemas.responses import ResponsesRequest
@@ -115,11 +117,6 @@ HINTS = frozenset(
 )
 EXTENSIONS = ("stop", "seed", "frequency_penalty", "presence_penalty")
 
-_OPENAI_ONLY = {
-    "prompt": "stored prompt templates live on OpenAI's servers",
-    "conversation": "conversations live on OpenAI's servers; use previous_response_id",
-    "context_management": "OpenAI's server-side compaction has no Chat Completions equivalent",
-}
 _USER_LOCATION = ("city", "country", "region", "timezone")
 
 
@@ -160,9 +157,9 @@ class _Request:
         return body
 
     def _refuse(self) -> None:
-        for name, why in _OPENAI_ONLY.items():
-            if self.raw.get(name) is not None:
-                raise unsupported(name, self.provider, why)
+        refuse_openai_only(
+            self.raw, self.provider, "OpenAI's server-side compaction has no Chat Completions equivalent"
+        )
         if self.req.previous_response_id:
             raise unsupported("previous_response_id", self.provider, "the previous response is not stored here")
         if self.req.max_tool_calls is not None:
@@ -303,13 +300,7 @@ class _Request:
         output = item.get("output")
         text = function_output_text(output)
         if isinstance(output, list):
-            for j, part in enumerate(output):
-                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                    raise InvalidRequestError(
-                        f"Invalid value for '{where}.output[{j}]': a content part needs a 'type'.",
-                        param=f"{where}.output[{j}]",
-                        code="invalid_value",
-                    )
+            for j, part in enumerate(content_parts(output, f"{where}.output")):
                 if part["type"] not in TEXT_PARTS:
                     self.media.append(self._part(part, f"{where}.output[{j}]"))
         elif output is not None and not isinstance(output, str):
