@@ -31,11 +31,11 @@ event: error                                     ProviderError with the error's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
+from ferryman.providers.blocks import ContentBlock, close_block
 from ferryman.providers.builder import ResponseBuilder, new_id
 from ferryman.schemas.errors import ProviderError
 from ferryman.schemas.items import tag_opaque
@@ -70,27 +70,13 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
 
-@dataclass(slots=True)
-class _Block:
-    """A content block between its start and its stop."""
-
-    kind: str
-    start: int = 0  # text: where its text starts in the open message (citations index into it)
-    citations: list[dict[str, Any]] = field(default_factory=list)
-    signature: str = ""  # thinking
-    fed: bool = False  # tool_use: whether any argument text reached the builder
-    id: str = ""  # server_tool_use
-    name: str = ""
-    json: list[str] = field(default_factory=list)
-
-
 class MessageReader:
     """One Anthropic message (a whole reply or a stream), fed into one builder."""
 
     def __init__(self, builder: ResponseBuilder, provider: str) -> None:
         self.b = builder
         self.provider = provider
-        self.blocks: dict[int, _Block] = {}
+        self.blocks: dict[int, ContentBlock] = {}
         self.text_len = 0  # characters of text in the builder's open message
         self.usage: dict[str, Any] = {}
         self.stop_reason: str | None = None
@@ -143,7 +129,7 @@ class MessageReader:
 
     def block_start(self, index: int, cb: dict[str, Any]) -> None:
         kind = cb.get("type", "")
-        block = _Block(kind)
+        block = ContentBlock(kind)
         self.blocks[index] = block
         b = self.b
         if kind == "text":
@@ -198,23 +184,9 @@ class MessageReader:
 
     def block_stop(self, index: int) -> None:
         block = self.blocks.pop(index, None)
-        if block is None:
+        if block is None or close_block(self.b, block, index, self.text_len, _annotation, TAG):
             return
-        b = self.b
-        if block.kind == "text":
-            for citation in block.citations:
-                annotation = _annotation(citation, block.start, self.text_len)
-                if annotation is not None:
-                    b.annotate(annotation)
-        elif block.kind == "thinking":
-            if block.signature:
-                b.reasoning_signature(tag_opaque(TAG, block.signature))
-            b.close_reasoning()
-        elif block.kind == "tool_use":
-            if not block.fed:  # no arguments at all: the empty object, as OpenAI sends it
-                b.tool_args(str(index), "{}")
-            b.close_tool(str(index))
-        elif block.kind == "server_tool_use":
+        if block.kind == "server_tool_use":
             text = "".join(block.json)
             try:
                 query = _decode(text) if text.strip() else {}

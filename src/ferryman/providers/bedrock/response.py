@@ -40,11 +40,11 @@ is finished on ``metadata``, or at the end of the stream when a ``messageStop`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
+from ferryman.providers.blocks import ContentBlock, close_block
 from ferryman.providers.builder import ResponseBuilder, new_id
 from ferryman.schemas.errors import RETRYABLE_STATUSES, ProviderError
 from ferryman.schemas.items import tag_opaque
@@ -83,27 +83,13 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
 
-@dataclass(slots=True)
-class _Block:
-    """A content block between its start and its stop."""
-
-    kind: str
-    start: int = 0  # text: where its text starts in the open message (citations index into it)
-    citations: list[dict[str, Any]] = field(default_factory=list)
-    signature: str = ""  # reasoning
-    fed: bool = False  # toolUse: whether any argument text reached the builder
-    id: str = ""  # server tool use
-    name: str = ""
-    json: list[str] = field(default_factory=list)
-
-
 class ConverseReader:
     """One Converse message (a whole reply or a stream), fed into one builder."""
 
     def __init__(self, builder: ResponseBuilder, provider: str) -> None:
         self.b = builder
         self.provider = provider
-        self.blocks: dict[int, _Block] = {}
+        self.blocks: dict[int, ContentBlock] = {}
         self.text_len = 0  # characters of text in the builder's open message
         self.usage: dict[str, Any] | None = None
         self.stop_reason: str | None = None
@@ -178,9 +164,9 @@ class ConverseReader:
         tool = start.get("toolUse")
         if not isinstance(tool, dict):
             return  # toolResult / image starts: a server tool's result, nothing to show
-        block = self.blocks[index] = _Block("tool")
+        block = self.blocks[index] = ContentBlock("tool_use")
         if tool.get("type") == "server_tool_use":
-            block.kind = "server_tool"
+            block.kind = "server_tool_use"
             block.id = tool.get("toolUseId") or ""
             block.name = tool.get("name") or ""
             return
@@ -199,10 +185,10 @@ class ConverseReader:
             partial = delta["toolUse"].get("input")
             if block is None or not isinstance(partial, str) or not partial:
                 return
-            if block.kind == "tool":
+            if block.kind == "tool_use":
                 b.tool_args(str(index), partial)
                 block.fed = True
-            elif block.kind == "server_tool":
+            elif block.kind == "server_tool_use":
                 block.json.append(partial)
             return
         rc = delta.get("reasoningContent")
@@ -215,34 +201,20 @@ class ConverseReader:
 
     def block_stop(self, index: int) -> None:
         block = self.blocks.pop(index, None)
-        if block is None:
+        if block is None or close_block(self.b, block, index, self.text_len, _annotation, TAG):
             return
-        b = self.b
-        if block.kind == "text":
-            for citation in block.citations:
-                annotation = _annotation(citation, block.start, self.text_len)
-                if annotation is not None:
-                    b.annotate(annotation)
-        elif block.kind == "reasoning":
-            if block.signature:
-                b.reasoning_signature(tag_opaque(TAG, block.signature))
-            b.close_reasoning()
-        elif block.kind == "tool":
-            if not block.fed:  # no arguments at all: the empty object, as OpenAI sends it
-                b.tool_args(str(index), "{}")
-            b.close_tool(str(index))
-        elif block.kind == "server_tool" and block.name == NOVA_GROUNDING:
+        if block.kind == "server_tool_use" and block.name == NOVA_GROUNDING:
             self._not_text()
-            b.add_item(self._web_search(block))
+            self.b.add_item(self._web_search(block))
 
     # ---- helpers --------------------------------------------------------------------------------
 
-    def _block(self, index: int, kind: str) -> _Block:
+    def _block(self, index: int, kind: str) -> ContentBlock:
         """The open block at ``index``, opened as ``kind`` by its first delta (text and reasoning have no start)."""
         block = self.blocks.get(index)
         if block is None:
-            block = self.blocks[index] = _Block(kind, start=self.text_len)
-            if kind == "reasoning":
+            block = self.blocks[index] = ContentBlock(kind, start=self.text_len)
+            if kind == "thinking":
                 self._not_text()
                 self.b.close_reasoning()  # each reasoning block is its own reasoning item
         return block
@@ -256,8 +228,8 @@ class ConverseReader:
             item["encrypted_content"] = tag_opaque(TAG, REDACTED + (data if isinstance(data, str) else ""))
             b.add_item(item)
             return
-        block = self._block(index, "reasoning")
-        if block.kind != "reasoning":
+        block = self._block(index, "thinking")
+        if block.kind != "thinking":
             return
         if isinstance(rc.get("text"), str):
             b.reasoning(rc["text"])
@@ -273,7 +245,7 @@ class ConverseReader:
         """The builder closes its open message before any other item: offsets start again."""
         self.text_len = 0
 
-    def _web_search(self, block: _Block) -> dict[str, Any]:
+    def _web_search(self, block: ContentBlock) -> dict[str, Any]:
         action: dict[str, Any] = {"type": "search"}
         text = "".join(block.json)
         try:
