@@ -30,7 +30,7 @@ from ferryman.config import ProviderConfig
 from ferryman.providers.base import Call, EventStream, UpstreamReply
 from ferryman.providers.openai import OpenAIResponsesProvider
 from ferryman.providers.openai_chat import QUIRKS, ChatCompletionsProvider
-from ferryman.schemas.errors import AuthenticationError, FerrymanError
+from ferryman.schemas.errors import FerrymanError
 
 CHAT_PREFIX = "chat:"
 V1_SUFFIX = "/openai/v1"
@@ -111,18 +111,8 @@ class AzureProvider(OpenAIResponsesProvider):
     def url(self) -> str:
         return self.endpoint.responses()
 
-    def headers(self, call: Call) -> dict[str, str]:
-        headers = {"content-type": "application/json", **self.config.headers}
-        secret = call.key.secret.reveal() if call.key is not None else None
-        if secret:
-            headers.update(auth_headers(secret))
-        elif self.config.needs_key:
-            hint = f"set {self.config.key_env}" if self.config.key_env else "add a key to its config entry"
-            raise AuthenticationError(
-                f"provider {self.name!r} has no API key for model {call.deployment!r}: {hint}",
-                code="missing_api_key",
-            )
-        return headers
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        return auth_headers(secret)
 
     async def create(self, call: Call) -> UpstreamReply:
         deployment, chat = self.route(call.deployment)

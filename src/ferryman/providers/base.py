@@ -20,6 +20,7 @@ import yarl
 from ferryman.client import ConnectionPool, UpstreamResponse
 from ferryman.config import ApiKey, ProviderConfig
 from ferryman.schemas.errors import (
+    AuthenticationError,
     FerrymanError,
     ProviderError,
     UpstreamConnectionError,
@@ -110,6 +111,24 @@ class HttpProvider:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        """How the provider takes its key (adapters whose providers differ override this)."""
+        return {"authorization": f"Bearer {secret}"}
+
+    def headers(self, call: Call) -> dict[str, str]:
+        """JSON content type, the provider's configured headers and the call's key, or why there is no key."""
+        headers = {"content-type": "application/json", **self.config.headers}
+        secret = call.key.secret.reveal() if call.key is not None else None
+        if secret:
+            headers.update(self.auth_headers(secret))
+        elif self.config.needs_key:
+            hint = f"set {self.config.key_env}" if self.config.key_env else "add a key to its config entry"
+            raise AuthenticationError(
+                f"provider {self.name!r} has no API key for model {call.deployment!r}: {hint}",
+                code="missing_api_key",
+            )
+        return headers
 
     @property
     def pool(self) -> ConnectionPool:

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from ferryman.providers.base import Call, EventStream, HttpProvider, UpstreamReply
-from ferryman.schemas.errors import AuthenticationError, UpstreamConnectionError
+from ferryman.schemas.errors import UpstreamConnectionError
 from ferryman.schemas.responses import native_openai_body
 from ferryman.sse import flatten, iter_sse_batches
 
@@ -21,19 +21,6 @@ class OpenAIResponsesProvider(HttpProvider):
 
     def url(self) -> str:
         return f"{self.config.base_url}{self.path}"
-
-    def headers(self, call: Call) -> dict[str, str]:
-        headers = {"content-type": "application/json", **self.config.headers}
-        secret = call.key.secret.reveal() if call.key is not None else None
-        if secret:
-            headers["authorization"] = f"Bearer {secret}"
-        elif self.config.needs_key:
-            hint = f"set {self.config.key_env}" if self.config.key_env else "add a key to its config entry"
-            raise AuthenticationError(
-                f"provider {self.name!r} has no API key for model {call.deployment!r}: {hint}",
-                code="missing_api_key",
-            )
-        return headers
 
     def body(self, call: Call) -> dict[str, Any]:
         # ``stream`` is left as the client sent it: the dispatcher chose create() or stream() from it

@@ -17,7 +17,7 @@ import msgspec
 from ferryman.client import UpstreamResponse
 from ferryman.providers.base import Call, EventStream, HttpProvider, SSEEvent, UpstreamReply
 from ferryman.providers.builder import ResponseBuilder
-from ferryman.schemas.errors import AuthenticationError, UpstreamConnectionError
+from ferryman.schemas.errors import UpstreamConnectionError
 from ferryman.sse import iter_sse
 
 
@@ -26,9 +26,6 @@ class TranslatingProvider(HttpProvider):
 
     def url(self, call: Call, *, stream: bool) -> str:
         raise NotImplementedError
-
-    def auth_headers(self, secret: str) -> dict[str, str]:
-        return {"authorization": f"Bearer {secret}"}
 
     def native_request(self, call: Call, *, stream: bool) -> dict[str, Any]:
         raise NotImplementedError
@@ -46,19 +43,6 @@ class TranslatingProvider(HttpProvider):
         return iter_sse(resp.content.iter_any())
 
     # ---- shared machinery -----------------------------------------------------------------------
-
-    def headers(self, call: Call) -> dict[str, str]:
-        headers = {"content-type": "application/json", **self.config.headers}
-        secret = call.key.secret.reveal() if call.key is not None else None
-        if secret:
-            headers.update(self.auth_headers(secret))
-        elif self.config.needs_key:
-            hint = f"set {self.config.key_env}" if self.config.key_env else "add a key to its config entry"
-            raise AuthenticationError(
-                f"provider {self.name!r} has no API key for model {call.deployment!r}: {hint}",
-                code="missing_api_key",
-            )
-        return headers
 
     def encode(self, native: dict[str, Any]) -> bytes:
         return msgspec.json.encode(native)
