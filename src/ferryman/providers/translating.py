@@ -9,13 +9,13 @@ reaches the client as an ``error`` event and ``response.failed`` (the relay's jo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
 
 from ferryman.client import UpstreamResponse
-from ferryman.providers.base import Call, EventStream, HttpProvider, SSEEvent, UpstreamReply
+from ferryman.providers.base import Call, EventStream, HttpProvider, SSEEvent, UpstreamReply, stream_failure
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.schemas.errors import UpstreamConnectionError
 from ferryman.sse import iter_sse
@@ -75,6 +75,22 @@ class TranslatingProvider(HttpProvider):
             builder.finish("stop")
         builder.events()  # a whole reply needs no events
         return UpstreamReply(body=builder.response(), sent=native, raw=payload)
+
+    async def first_event(
+        self, resp: UpstreamResponse, check: Callable[[SSEEvent], None] | None = None
+    ) -> tuple[AsyncIterator[SSEEvent], SSEEvent | None]:
+        """The stream's events, and the first of them read (and handed to ``check``, which raises for an error
+        sent as the first event) before the client gets a byte: a failure here can still fall back. On any
+        failure the response is closed and the error is the FerrymanError the dispatcher expects."""
+        events = aiter(self.stream_events(resp))
+        try:
+            first = await anext(events, None)
+            if first is not None and check is not None:
+                check(first)
+        except Exception as exc:  # noqa: BLE001 - every failure reaches the dispatcher as a FerrymanError
+            resp.close()
+            raise stream_failure(self.name, exc) from None
+        return events, first
 
     async def stream(self, call: Call) -> EventStream:
         resp, native = await self._send(call, stream=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from ferryman.providers.base import Call, EventStream, SSEEvent, stream_failure
+from ferryman.providers.base import Call, EventStream, SSEEvent
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.translating import TranslatingProvider
 
@@ -60,18 +60,15 @@ class AnthropicProvider(TranslatingProvider):
 
     async def stream(self, call: Call) -> EventStream:
         resp, native = await self._send(call, stream=True)
-        events = aiter(self.stream_events(resp))
-        try:
-            first = await anext(events, None)
-        except Exception as exc:  # noqa: BLE001 - every failure reaches the dispatcher as a FerrymanError
-            resp.close()
-            raise stream_failure(self.name, exc) from None
-        data = _data(first) if first is not None else None
-        if data is not None and data.get("type") == "error":
-            resp.close()
-            raise stream_error(self.name, data)
+        events, first = await self.first_event(resp, self._refuse_error)
         builder = ResponseBuilder(call.request, call.raw, call.deployment)
         return EventStream(events=self._relay(first, events, builder), sent=native, _closers=[resp.close])
+
+    def _refuse_error(self, first: SSEEvent) -> None:
+        """An ``error`` event first: the plain HTTP error it stands for."""
+        data = _data(first)
+        if data is not None and data.get("type") == "error":
+            raise stream_error(self.name, data)
 
     async def _relay(
         self, first: SSEEvent | None, rest: AsyncIterator[SSEEvent], builder: ResponseBuilder

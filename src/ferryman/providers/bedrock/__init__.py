@@ -39,7 +39,7 @@ from botocore.session import get_session
 
 from ferryman.client import UpstreamResponse
 from ferryman.config import ProviderConfig
-from ferryman.providers.base import Call, EventStream, SSEEvent, _describe, _kept_headers, stream_failure
+from ferryman.providers.base import Call, EventStream, SSEEvent, _describe, _kept_headers
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.translating import TranslatingProvider
 from ferryman.schemas.errors import (
@@ -178,17 +178,14 @@ class BedrockProvider(TranslatingProvider):
 
     async def stream(self, call: Call) -> EventStream:
         resp, native = await self._send(call, stream=True)
-        events = aiter(self.stream_events(resp))
-        try:
-            first = await anext(events, None)
-        except Exception as exc:  # noqa: BLE001 - every failure reaches the dispatcher as a FerrymanError
-            resp.close()
-            raise stream_failure(self.name, exc) from None
-        if first is not None and first.event is not None and first.event.startswith(EXCEPTION):
-            resp.close()
-            raise stream_exception(self.name, first.event[len(EXCEPTION) :], _payload(first, self.name))
+        events, first = await self.first_event(resp, self._refuse_exception)
         builder = ResponseBuilder(call.request, call.raw, call.deployment)
         return EventStream(events=self._relay(first, events, builder), sent=native, _closers=[resp.close])
+
+    def _refuse_exception(self, first: SSEEvent) -> None:
+        """An exception frame first: the plain HTTP error it stands for."""
+        if first.event is not None and first.event.startswith(EXCEPTION):
+            raise stream_exception(self.name, first.event[len(EXCEPTION) :], _payload(first, self.name))
 
     async def _relay(
         self, first: SSEEvent | None, rest: AsyncIterator[SSEEvent], builder: ResponseBuilder

@@ -26,7 +26,7 @@ import msgspec
 
 from ferryman.client import UpstreamResponse
 from ferryman.config import ProviderConfig
-from ferryman.providers.base import Call, EventStream, SSEEvent, stream_failure
+from ferryman.providers.base import Call, EventStream, SSEEvent
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.translating import TranslatingProvider
 from ferryman.schemas.errors import FerrymanError, ProviderError, UpstreamConnectionError
@@ -143,17 +143,8 @@ class ChatCompletionsProvider(TranslatingProvider):
                 ) from None
             self.parse_reply(body, builder)
             return EventStream(events=_drain(builder), sent=native)
-        events = aiter(self.stream_events(resp))
-        try:
-            first = await anext(events, None)
-            if first is not None:
-                self.on_event(first, builder)  # an error chunk first raises here, before any byte went out
-        except FerrymanError:
-            resp.close()
-            raise
-        except Exception as exc:  # noqa: BLE001 - every failure reaches the dispatcher as a FerrymanError
-            resp.close()
-            raise stream_failure(self.name, exc) from None
+        # an error chunk first raises in on_event, before any byte went out
+        events, _ = await self.first_event(resp, lambda ev: self.on_event(ev, builder))
         return EventStream(events=self._relay(events, builder), sent=native, _closers=[resp.close])
 
     async def _relay(self, rest: AsyncIterator[SSEEvent], builder: ResponseBuilder) -> AsyncIterator[SSEEvent]:
