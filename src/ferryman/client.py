@@ -82,9 +82,6 @@ class _Connection(asyncio.Protocol):
             self._fail(aiohttp.ClientPayloadError(f"invalid HTTP response from the provider: {exc}"))
             self.close()
 
-    def eof_received(self) -> bool | None:
-        return None  # close the transport: connection_lost follows
-
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self._uncount()
@@ -96,12 +93,6 @@ class _Connection(asyncio.Protocol):
         elif self.got_bytes or self.waiter is not None:
             what = "closed the connection mid-answer" if self.got_bytes else "closed the connection"
             self._fail(aiohttp.ServerDisconnectedError(f"the provider {what}"))
-
-    def pause_writing(self) -> None:  # a request body is written in one go: nothing to hold back
-        pass
-
-    def resume_writing(self) -> None:
-        pass
 
     # ---- httptools callbacks ---------------------------------------------------------------------
 
