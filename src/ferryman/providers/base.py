@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
+import msgspec
 import yarl
 
 from ferryman.client import ConnectionPool, UpstreamResponse
@@ -181,6 +182,16 @@ class HttpProvider:
     def http_error(self, resp: UpstreamResponse, payload: bytes) -> ProviderError:
         """The ProviderError for an error reply; adapters whose providers word errors their own way override it."""
         return provider_error_from_body(self.name, resp.status, payload, _kept_headers(resp))
+
+    async def read_json(self, resp: UpstreamResponse) -> tuple[Any, bytes]:
+        """The whole body decoded, and as it came; a body that is not JSON is the provider's failure."""
+        payload = await self.read_body(resp)
+        try:
+            return msgspec.json.decode(payload), payload
+        except msgspec.DecodeError:
+            raise UpstreamConnectionError(
+                f"{self.name}: the provider answered with a body that is not JSON", code="upstream_bad_response"
+            ) from None
 
     async def read_body(self, resp: UpstreamResponse) -> bytes:
         try:

@@ -30,13 +30,7 @@ class OpenAIResponsesProvider(HttpProvider):
         headers = self.headers(call)
         sent = self.body(call)
         resp = await self.post(self.url(), msgspec.json.encode(sent), headers, call, stream=False)
-        payload = await self.read_body(resp)
-        try:
-            body = msgspec.json.decode(payload)
-        except msgspec.DecodeError:
-            raise UpstreamConnectionError(
-                f"{self.name}: the provider answered with a body that is not JSON", code="upstream_bad_response"
-            ) from None
+        body, payload = await self.read_json(resp)
         if not isinstance(body, dict):
             raise UpstreamConnectionError(
                 f"{self.name}: the provider answered with an unexpected body", code="upstream_bad_response"

@@ -17,7 +17,6 @@ import msgspec
 from ferryman.client import UpstreamResponse
 from ferryman.providers.base import Call, EventStream, HttpProvider, SSEEvent, UpstreamReply, stream_failure
 from ferryman.providers.builder import ResponseBuilder
-from ferryman.schemas.errors import UpstreamConnectionError
 from ferryman.sse import iter_sse
 
 
@@ -62,13 +61,7 @@ class TranslatingProvider(HttpProvider):
 
     async def create(self, call: Call) -> UpstreamReply:
         resp, native = await self._send(call, stream=False)
-        payload = await self.read_body(resp)
-        try:
-            body = msgspec.json.decode(payload)
-        except msgspec.DecodeError:
-            raise UpstreamConnectionError(
-                f"{self.name}: the provider answered with a body that is not JSON", code="upstream_bad_response"
-            ) from None
+        body, payload = await self.read_json(resp)
         builder = ResponseBuilder(call.request, call.raw, call.deployment)
         self.parse_reply(body, builder)
         if builder.status == "in_progress":

@@ -29,7 +29,7 @@ from ferryman.config import ProviderConfig
 from ferryman.providers.base import Call, EventStream, SSEEvent
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.translating import TranslatingProvider
-from ferryman.schemas.errors import FerrymanError, ProviderError, UpstreamConnectionError
+from ferryman.schemas.errors import FerrymanError, ProviderError
 from ferryman.sse import iter_sse
 
 from .quirks import DEFAULT, QUIRKS, Quirks, quirks_for
@@ -134,13 +134,7 @@ class ChatCompletionsProvider(TranslatingProvider):
         builder = ResponseBuilder(call.request, call.raw, call.deployment)
         if resp.headers.get("content-type", "").startswith("application/json"):
             # a server that ignored stream=true (or put an error in a 200): its whole answer, replayed
-            payload = await self.read_body(resp)
-            try:
-                body = msgspec.json.decode(payload)
-            except msgspec.DecodeError:
-                raise UpstreamConnectionError(
-                    f"{self.name}: the provider answered with a body that is not JSON", code="upstream_bad_response"
-                ) from None
+            body, _ = await self.read_json(resp)
             self.parse_reply(body, builder)
             return EventStream(events=_drain(builder), sent=native)
         # an error chunk first raises in on_event, before any byte went out
