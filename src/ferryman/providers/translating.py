@@ -88,15 +88,24 @@ class TranslatingProvider(HttpProvider):
     async def stream(self, call: Call) -> EventStream:
         resp, native = await self._send(call, stream=True)
         builder = ResponseBuilder(call.request, call.raw, call.deployment)
-        return EventStream(events=self._pump(resp, builder), sent=native, _closers=[resp.close])
+        return EventStream(
+            events=self.relay(aiter(self.stream_events(resp)), builder), sent=native, _closers=[resp.close]
+        )
 
-    async def _pump(self, resp: UpstreamResponse, builder: ResponseBuilder) -> AsyncIterator[SSEEvent]:
+    async def relay(
+        self, rest: AsyncIterator[SSEEvent], builder: ResponseBuilder, first: SSEEvent | None = None
+    ) -> AsyncIterator[SSEEvent]:
+        """The shared pump: ``first`` (an event already read, not yet fed) goes in before ``response.created``
+        so the snapshot can name the model that answers; then every event until the response is done."""
+        if first is not None:
+            self.on_event(first, builder)
         builder.start()
         for ev in builder.sse():
             yield ev
-        async for event in self.stream_events(resp):
+        while builder.status == "in_progress":
+            event = await anext(rest, None)
+            if event is None:
+                return
             self.on_event(event, builder)
             for ev in builder.sse():
                 yield ev
-            if builder.status != "in_progress":
-                return

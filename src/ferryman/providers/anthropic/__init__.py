@@ -10,7 +10,6 @@ the dispatcher can retry or fall back from, instead of a stream that failed afte
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -62,36 +61,13 @@ class AnthropicProvider(TranslatingProvider):
         resp, native = await self._send(call, stream=True)
         events, first = await self.first_event(resp, self._refuse_error)
         builder = ResponseBuilder(call.request, call.raw, call.deployment)
-        return EventStream(events=self._relay(first, events, builder), sent=native, _closers=[resp.close])
+        return EventStream(events=self.relay(events, builder, first), sent=native, _closers=[resp.close])
 
     def _refuse_error(self, first: SSEEvent) -> None:
         """An ``error`` event first: the plain HTTP error it stands for."""
         data = _data(first)
         if data is not None and data.get("type") == "error":
             raise stream_error(self.name, data)
-
-    async def _relay(
-        self, first: SSEEvent | None, rest: AsyncIterator[SSEEvent], builder: ResponseBuilder
-    ) -> AsyncIterator[SSEEvent]:
-        """The shared pump's loop, starting with the event already read.
-
-        That event (``message_start``) is read before ``response.created`` goes out, so the
-        snapshot already names the model that answers.
-        """
-        if first is not None:
-            self.on_event(first, builder)
-        builder.start()
-        for ev in builder.sse():
-            yield ev
-        if first is None:
-            return
-        while builder.status == "in_progress":
-            event = await anext(rest, None)
-            if event is None:
-                return
-            self.on_event(event, builder)
-            for ev in builder.sse():
-                yield ev
 
 
 def _data(event: SSEEvent) -> dict[str, Any] | None:

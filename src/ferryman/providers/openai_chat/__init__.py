@@ -139,20 +139,7 @@ class ChatCompletionsProvider(TranslatingProvider):
             return EventStream(events=_drain(builder), sent=native)
         # an error chunk first raises in on_event, before any byte went out
         events, _ = await self.first_event(resp, lambda ev: self.on_event(ev, builder))
-        return EventStream(events=self._relay(events, builder), sent=native, _closers=[resp.close])
-
-    async def _relay(self, rest: AsyncIterator[SSEEvent], builder: ResponseBuilder) -> AsyncIterator[SSEEvent]:
-        """The shared pump's loop, after the first event (it named the model for response.created)."""
-        builder.start()
-        for ev in builder.sse():
-            yield ev
-        while builder.status == "in_progress":
-            event = await anext(rest, None)
-            if event is None:
-                return
-            self.on_event(event, builder)
-            for ev in builder.sse():
-                yield ev
+        return EventStream(events=self.relay(events, builder), sent=native, _closers=[resp.close])
 
 
 async def _drain(builder: ResponseBuilder) -> AsyncIterator[SSEEvent]:
