@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 FIXTURES = Path(
-    os.environ.get("FERRYMAN_FIXTURES") or Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "providers"
+    os.environ.get("FERRYMAN_FIXTURES") or Path(__file__).resolve().parents[1] / "fixtures" / "providers"
 )
 
 
