@@ -12,7 +12,7 @@ import openai
 
 from tests.conftest import base_config
 from tests.fakes.gateway import GatewayServer
-from tests.fakes.upstream import FakeUpstream, Reply
+from tests.fakes.upstream import FakeUpstream, Reply, load_fixture
 
 OK = "openai-responses/text_basic"
 
@@ -272,3 +272,35 @@ def test_stream_resume_never_splits_a_tool_call(fake: FakeUpstream) -> None:
         )
     assert [e.type for e in events[-2:]] == ["error", "response.failed"]
     assert fake.requests_to("/backup/v1/responses") == []
+
+
+def _once_the_slot_is_free(http: httpx.Client, body: dict[str, Any]) -> httpx.Response:
+    """POST until the gateway has let a closed stream's slot go (it learns of the disconnect on its own time)."""
+    deadline = time.monotonic() + 10
+    while True:
+        resp = http.post("/v1/responses", json=body)
+        if resp.status_code != 429 or time.monotonic() > deadline:
+            return resp
+        time.sleep(0.01)
+
+
+def test_queue_full_is_the_gateways_refusal_and_cools_no_provider_key(fake: FakeUpstream) -> None:
+    """A 429 of the gateway's own queue says nothing about the provider key that was picked for it."""
+    keys = [{"value": "sk-main", "weight": 1}, {"value": "sk-spare", "weight": 0}]
+    blocks = load_fixture("openai-responses/text_stream")["response"]["sse"]
+    fake.add("/v1/responses", Reply(sse=blocks, event_delay=60), times=1)  # holds the only slot
+    fake.add("/v1/responses", Reply.fixture(OK))
+    config = _with_backup(fake, keys=keys, max_concurrency=1, max_queue=0, key_cooldown=600)
+    with GatewayServer(config) as gw, httpx.Client(base_url=gw.url, timeout=30) as http:
+        with http.stream("POST", "/v1/responses", json={"model": "openai/gpt-4o", "input": "hi", "stream": True}) as s:
+            lines = s.iter_lines()  # kept: a dropped iterator would close the connection
+            assert next(lines) == "event: response.created"  # the stream is open and holds the slot
+            refused = http.post("/v1/responses", json={"model": "openai/gpt-4o", "input": "hi"})
+        after = _once_the_slot_is_free(http, {"model": "openai/gpt-4o", "input": "hi"})
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "gateway_queue_full"
+    assert "provider" not in refused.json()["error"]  # the gateway's refusal, not a provider's
+    assert refused.headers["x-ferryman-attempts"] == "openai/gpt-4o:429"  # no other key tried: none was at fault
+    assert after.status_code == 200
+    auth = [r.headers["Authorization"] for r in fake.requests_to("/v1/responses")]
+    assert auth == ["Bearer sk-main", "Bearer sk-main"]  # sk-main was not cooled down by the gateway's 429

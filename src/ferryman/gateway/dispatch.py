@@ -137,7 +137,7 @@ class Dispatcher:
             except FerrymanError as exc:
                 attempts.log.append((target.label, exc.status))
                 hinted = _retry_after(exc.headers)
-                if key is not None:
+                if key is not None and exc.domain == "provider":  # only the provider's answer says a key is spent
                     pool.failed(key, exc.status, hinted)
                     tried = (*tried, key)
                     if exc.status in COOLING_STATUSES and pool.has_other(target.deployment, tried):

@@ -1,25 +1,15 @@
 """Per-provider concurrency limit with a bounded queue: backpressure instead of unbounded memory.
 
 Up to ``max_concurrency`` calls run at once; up to ``max_queue`` more wait their turn; past that a
-request is refused at once with 429 and ``retry-after``, which the dispatcher treats like a
-provider's 429 (the next target may have room).
+request is refused at once with 429 and ``retry-after`` (``QueueFullError``, the gateway's own refusal:
+the next target may have room, but no provider key is blamed for it).
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from ferryman.schemas.errors import FerrymanError
-
-
-class QueueFullError(FerrymanError):
-    status = 429
-    type = "rate_limit_error"
-    code = "gateway_queue_full"
-
-    @property
-    def retryable(self) -> bool:
-        return True
+from ferryman.schemas.errors import QueueFullError
 
 
 class Limiter:

@@ -16,9 +16,14 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
 class FerrymanError(Exception):
+    """Every failure carries its fault domain: ``caller`` (the request is wrong), ``policy`` (governance
+    refused it), ``provider`` (the provider failed or refused) or ``gateway`` (Ferryman itself: busy,
+    internal). Only a provider's failures say anything about a provider key or a provider's health."""
+
     status: int = 500
     type: str = "server_error"
     code: str | None = None
+    domain: str = "gateway"
 
     def __init__(
         self,
@@ -56,6 +61,7 @@ class FerrymanError(Exception):
 class InvalidRequestError(FerrymanError):
     status = 400
     type = "invalid_request_error"
+    domain = "caller"
 
 
 class AuthenticationError(FerrymanError):
@@ -67,18 +73,21 @@ class NotFoundError(FerrymanError):
     status = 404
     type = "invalid_request_error"
     code = "not_found"
+    domain = "caller"
 
 
 class MethodNotAllowedError(FerrymanError):
     status = 405
     type = "invalid_request_error"
     code = "method_not_allowed"
+    domain = "caller"
 
 
 class PayloadTooLargeError(FerrymanError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+    domain = "caller"
 
 
 class NotImplementedYetError(FerrymanError):
@@ -87,12 +96,25 @@ class NotImplementedYetError(FerrymanError):
     code = "not_implemented"
 
 
+class QueueFullError(FerrymanError):
+    """Ferryman's own backpressure: a provider's concurrency limit and queue are full (429, gateway domain)."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "gateway_queue_full"
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
 class UpstreamConnectionError(FerrymanError):
     """The provider could not be reached (refused, reset, DNS): 502."""
 
     status = 502
     type = "api_connection_error"
     code = "upstream_connection_error"
+    domain = "provider"
 
     @property
     def retryable(self) -> bool:
@@ -105,6 +127,7 @@ class UpstreamTimeoutError(FerrymanError):
     status = 504
     type = "timeout_error"
     code = "upstream_timeout"
+    domain = "provider"
 
     @property
     def retryable(self) -> bool:
@@ -113,6 +136,8 @@ class UpstreamTimeoutError(FerrymanError):
 
 class ProviderError(FerrymanError):
     """An error the provider itself returned: its status and message are kept, its name added."""
+
+    domain = "provider"
 
     def __init__(
         self,
