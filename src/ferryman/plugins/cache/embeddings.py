@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class LocalEmbedder:
     name = "local"
 
     def __init__(self) -> None:
-        self._model = None
+        self._model: Any = None  # a WordLlama model (the package ships no type information)
 
     async def start(self) -> None:
         self._model = await asyncio.to_thread(_load_wordllama)
@@ -54,8 +54,8 @@ class LocalEmbedder:
         return _unit(self._model.embed([text])[0])
 
 
-def _load_wordllama():  # type: ignore[no-untyped-def]
-    import wordllama
+def _load_wordllama() -> Any:
+    import wordllama  # type: ignore[import-untyped]
     from wordllama import WordLlama
 
     # the weights and tokenizer ship in the package: never reach for the network
