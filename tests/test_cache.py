@@ -213,3 +213,153 @@ def test_redis_down_still_serves(fake: FakeUpstream, caplog: pytest.LogCaptureFi
             assert client.responses.create(model="smart", input="still here?").output_text
     assert _calls(fake) == 2  # no cache, but no failure either
     assert any("Redis unavailable" in r.getMessage() for r in caplog.records)
+
+
+# ---- provider embeddings: a cache problem is never the client's problem ---------------------------
+
+EMBEDDINGS = "/v1/embeddings"
+EMBEDDING_MODEL = "text-embedding-3-small"
+
+
+def _embedding(vector: list[float]) -> Reply:
+    """An answer in OpenAI's ``/v1/embeddings`` wire format."""
+    return Reply(
+        json={
+            "object": "list",
+            "data": [{"object": "embedding", "index": 0, "embedding": vector}],
+            "model": EMBEDDING_MODEL,
+            "usage": {"prompt_tokens": 8, "total_tokens": 8},
+        }
+    )
+
+
+def _provider_embeddings(fake: FakeUpstream, provider: str = "openai", **semantic: Any) -> GatewayServer:
+    return _gateway(
+        fake, "memory", semantic={"threshold": 0.85, "embeddings": f"{provider}/{EMBEDDING_MODEL}", **semantic}
+    )
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "ferryman.cache" and r.levelno == logging.WARNING]
+
+
+def test_provider_embeddings_embed_once_per_request(fake: FakeUpstream) -> None:
+    fake.add("/v1/responses", Reply.fixture(OK))
+    fake.add(EMBEDDINGS, _embedding([0.6, 0.8, 0.0]))
+    with _provider_embeddings(fake) as gw:
+        client = _client(gw)
+        first = client.responses.create(model="smart", input="What is the capital of France?")
+        assert first.extra_fields["cache_debug"]["cache_hit"] is False  # type: ignore[attr-defined]
+        sent = fake.requests_to(EMBEDDINGS)
+        assert len(sent) == 1  # looked up and stored with one vector
+        assert sent[0].json == {"model": EMBEDDING_MODEL, "input": "What is the capital of France?"}
+        assert sent[0].headers["Authorization"] == "Bearer sk-test-openai-secret"
+
+        client.responses.create(model="smart", input="What is the capital of France?")
+        assert len(fake.requests_to(EMBEDDINGS)) == 1  # an exact hit embeds nothing
+
+        fake.add(EMBEDDINGS, _embedding([0.8, 0.6, 0.0]), times=1)
+        paraphrase = client.responses.create(model="smart", input="Which city is the capital of France?")
+        debug = paraphrase.extra_fields["cache_debug"]  # type: ignore[attr-defined]
+        assert debug["hit_type"] == "semantic" and debug["similarity"] == round(0.6 * 0.8 + 0.8 * 0.6, 6)
+        assert len(fake.requests_to(EMBEDDINGS)) == 2
+
+        # a request that skips the lookup embeds once, to store its answer
+        _client(gw, **{"x-ferryman-cache": "no-cache"}).responses.create(model="smart", input="Fresh, please.")
+        assert len(fake.requests_to(EMBEDDINGS)) == 3
+    assert _calls(fake) == 2
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(
+            Reply(status=500, json={"error": {"message": "embeddings are down", "type": "server_error"}}), id="500"
+        ),
+        pytest.param(Reply(hang=True), id="hanging"),
+        pytest.param(Reply(json={"object": "list", "data": []}), id="no-vector"),
+        pytest.param(Reply(body=b"<html>bad gateway</html>"), id="not-json"),
+    ],
+)
+def test_embeddings_failure_means_no_cache(
+    fake: FakeUpstream, caplog: pytest.LogCaptureFixture, failure: Reply
+) -> None:
+    fake.add("/v1/responses", Reply.fixture(OK))
+    fake.add(EMBEDDINGS, failure)
+    caplog.set_level(logging.WARNING, logger="ferryman.cache")
+    with _provider_embeddings(fake, timeout=0.2) as gw:
+        client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="k", max_retries=0, timeout=10)
+        reply = client.responses.create(model="smart", input="Is the cache in the way?")
+        assert reply.output_text == "The capital of France is Paris."
+        assert reply.extra_fields["cache_debug"]["cache_hit"] is False  # type: ignore[attr-defined]
+        assert len(fake.requests_to(EMBEDDINGS)) == 1  # tried once: not again to store the answer
+        assert len(_warnings(caplog)) == 1 and "embed" in _warnings(caplog)[0]
+        # the exact cache still works without a vector
+        again = client.responses.create(model="smart", input="Is the cache in the way?")
+        assert again.extra_fields["cache_debug"]["hit_type"] == "direct"  # type: ignore[attr-defined]
+    assert _calls(fake) == 1
+
+
+def test_embeddings_refused_connection_means_no_cache(fake: FakeUpstream, caplog: pytest.LogCaptureFixture) -> None:
+    fake.add("/v1/responses", Reply.fixture(OK))
+    caplog.set_level(logging.WARNING, logger="ferryman.cache")
+    config = base_config(
+        fake,
+        cache={
+            "namespace": f"test-{uuid.uuid4().hex}",
+            "semantic": {"embeddings": f"embedder/{EMBEDDING_MODEL}"},
+        },
+    )
+    config["providers"]["embedder"] = {
+        "type": "openai",
+        "base_url": f"http://127.0.0.1:{closed_port()}/v1",
+        "keys": [{"value": "sk-test-embedder"}],
+        "max_retries": 0,
+    }
+    with GatewayServer(config) as gw:
+        reply = _client(gw).responses.create(model="smart", input="Anyone there?")
+    assert reply.output_text == "The capital of France is Paris."
+    assert len(_warnings(caplog)) == 1 and "embed" in _warnings(caplog)[0]
+
+
+def test_embeddings_use_the_key_pools_choice(fake: FakeUpstream) -> None:
+    fake.add("/v1/responses", Reply(status=429, json={"error": {"message": "quota", "type": "rate_limit"}}), times=1)
+    fake.add("/v1/responses", Reply.fixture(OK))
+    fake.add(EMBEDDINGS, _embedding([0.6, 0.8, 0.0]), times=1)
+    fake.add(EMBEDDINGS, _embedding([0.0, 0.6, 0.8]))
+    config = base_config(
+        fake, cache={"namespace": f"test-{uuid.uuid4().hex}", "semantic": {"embeddings": f"openai/{EMBEDDING_MODEL}"}}
+    )
+    # the pool always prefers the first key while it is warm
+    config["providers"]["openai"].update(
+        keys=[{"value": "sk-test-first", "weight": 1}, {"value": "sk-test-second", "weight": 0}], key_cooldown=600
+    )
+    with GatewayServer(config) as gw:
+        client = _client(gw)
+        client.responses.create(model="smart", input="First question")  # the first key gets a 429 and cools down
+        client.responses.create(model="smart", input="A second, unrelated question")
+    keys = [r.headers["Authorization"] for r in fake.requests_to(EMBEDDINGS)]
+    assert [r.headers["Authorization"] for r in fake.requests_to("/v1/responses")] == [
+        "Bearer sk-test-first",
+        "Bearer sk-test-second",
+        "Bearer sk-test-second",
+    ]
+    assert keys == ["Bearer sk-test-first", "Bearer sk-test-second"]
+
+
+def test_corrupt_entry_is_a_miss(fake: FakeUpstream, caplog: pytest.LogCaptureFixture) -> None:
+    if not _redis_up():
+        pytest.skip("Redis is not reachable at 127.0.0.1:6379")
+    fake.add("/v1/responses", Reply.fixture(OK))
+    caplog.set_level(logging.WARNING, logger="ferryman.cache")
+    with _gateway(fake, REDIS_URL) as gw:
+        assert gw.app.cache is not None
+        redis.Redis.from_url(REDIS_URL).set(f"{gw.app.cache.settings.namespace}:e:|faq-1", b"\x00not an entry")
+        client = _client(gw, **{"x-ferryman-cache-key": "faq-1"})
+        first = client.responses.create(model="smart", input="What is the capital of France?")
+        assert first.extra_fields["cache_debug"]["cache_hit"] is False  # type: ignore[attr-defined]
+        assert len(_warnings(caplog)) == 1
+        # the fresh answer replaced the corrupt entry
+        again = client.responses.create(model="smart", input="What is the capital of France?")
+        assert again.extra_fields["cache_debug"]["hit_type"] == "direct"  # type: ignore[attr-defined]
+    assert _calls(fake) == 1

@@ -63,7 +63,9 @@ class Gateway:
         self.dispatcher = Dispatcher(config, self.providers, self.router)
         self.store: PendingWrites | None = PendingWrites(open_store(config.store)) if config.store else None
         self.background = BackgroundRunner(self.store)
-        self.cache: ResponseCache | None = ResponseCache(config) if config.cache is not None else None
+        self.cache: ResponseCache | None = (
+            ResponseCache(config, self.providers, self.dispatcher.keys) if config.cache is not None else None
+        )
         self.ready = False
         self.routes: dict[str, dict[str, Handler]] = {"/health": {"GET": health}}
         for prefix in PREFIXES:

@@ -128,6 +128,7 @@ class PriceEntry(Struct, forbid_unknown_fields=True, frozen=True):
 class SemanticCacheEntry(Struct, forbid_unknown_fields=True, frozen=True):
     threshold: Annotated[float, Meta(ge=0, le=1)] = 0.85
     embeddings: str = "local"  # or provider/model (an OpenAI-compatible /embeddings endpoint)
+    timeout: Positive = 2.0  # seconds an embedding may take before the request goes on without the cache
 
 
 class CacheEntry(Struct, forbid_unknown_fields=True, frozen=True):

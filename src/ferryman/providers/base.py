@@ -179,6 +179,24 @@ class HttpProvider:
             raise self.http_error(resp, payload)
         return resp
 
+    async def embed(self, model: str, text: str, key: ApiKey | None, timeout: float | None = None) -> list[float]:
+        """``text``'s vector from the provider's OpenAI-compatible ``/embeddings``, through this adapter's pool,
+        auth, timeouts and error mapping; an answer without a vector is the provider's failure."""
+        sent = {"model": model, "input": text}
+        call = Call(ResponsesRequest(model=model), sent, model, key, timeout)
+        url = f"{(self.config.base_url or '').rstrip('/')}/embeddings"
+        resp = await self.post(url, msgspec.json.encode(sent), self.headers(call), call, stream=False)
+        body, _ = await self.read_json(resp)
+        try:
+            vector = body["data"][0]["embedding"]
+        except (KeyError, IndexError, TypeError):
+            vector = None
+        if not isinstance(vector, list) or not vector:
+            raise UpstreamConnectionError(
+                f"{self.name}: the provider's /embeddings answer holds no vector", code="upstream_bad_response"
+            )
+        return vector
+
     def http_error(self, resp: UpstreamResponse, payload: bytes) -> ProviderError:
         """The ProviderError for an error reply; adapters whose providers word errors their own way override it."""
         return provider_error_from_body(self.name, resp.status, payload, _kept_headers(resp))

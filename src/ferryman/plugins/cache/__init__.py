@@ -7,6 +7,11 @@ the config, the model not opted out, no sampling unless ``allow_sampling``, the 
 above the threshold) within the same model, settings, tools and history. ``store`` keeps a completed
 reply. Entries never hold keys: only the response object and who produced it.
 
+A cache problem — embeddings down or slow (bounded by ``semantic.timeout``), Redis down, a corrupt
+entry — only ever means "no cache" for that request: a warning is logged and the request goes on to
+the provider. The prompt is embedded at most once per request: ``lookup`` keeps the vector in the
+``Plan`` and ``store`` reuses it (a failed embedding is not tried again).
+
 Request headers: ``x-ferryman-cache: no-cache`` (do not answer from the cache; the fresh answer is
 stored) or ``no-store`` (do not store this answer), ``x-ferryman-cache-ttl: seconds``,
 ``x-ferryman-cache-key: <key>`` (your own exact key), ``x-ferryman-cache-namespace: <ns>`` (a
@@ -15,18 +20,23 @@ separate key space), ``x-ferryman-cache-threshold: 0.9``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from ferryman.config import CacheEntry, Config
+from ferryman.gateway.keys import KeyPool
 from ferryman.http import Scope, header
-from ferryman.plugins.cache.embeddings import Embedder, LocalEmbedder, ProviderEmbedder
+from ferryman.plugins.cache.embeddings import Embedder, embedder_for
 from ferryman.plugins.cache.key import exact_key, semantic_parts
 from ferryman.plugins.cache.memory import MemoryBackend
+from ferryman.providers.base import Provider
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.responses import ResponsesRequest
 
@@ -42,8 +52,9 @@ class Plan:
     read: bool
     write: bool
     ttl: float
-    semantic: tuple[str, str] | None  # (scope, text)
+    semantic: tuple[str, str] | None  # (scope, text); None when there is nothing (more) to compare by meaning
     threshold: float
+    vector: np.ndarray | None = None  # the text's embedding, once computed: lookup's is reused by store
 
 
 @dataclass(slots=True)
@@ -55,7 +66,8 @@ class Hit:
 
 
 class ResponseCache:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, providers: Mapping[str, Provider], keys: Mapping[str, KeyPool]) -> None:
+        """``providers`` (the built adapters) and their ``keys`` pools serve ``provider/model`` embeddings."""
         assert config.cache is not None
         self.settings: CacheEntry = config.cache
         self.config = config
@@ -65,14 +77,9 @@ class ResponseCache:
             from ferryman.plugins.cache.redis import RedisBackend
 
             self.backend = RedisBackend(self.settings.backend, self.settings.namespace)
-        self.embedder: Embedder | None = None
         semantic = self.settings.semantic
-        if semantic is not None:
-            if semantic.embeddings == "local":
-                self.embedder = LocalEmbedder()
-            else:
-                provider, _, model = semantic.embeddings.partition("/")
-                self.embedder = ProviderEmbedder(config.providers[provider], model)
+        self.embedder: Embedder | None = embedder_for(semantic, providers, keys) if semantic is not None else None
+        self.embed_timeout = semantic.timeout if semantic is not None else 0.0
 
     async def start(self) -> None:
         await self.backend.start()
@@ -132,22 +139,47 @@ class ResponseCache:
     # ---- reading and writing --------------------------------------------------------------------
 
     async def lookup(self, plan: Plan) -> Hit | None:
+        """The cached answer for the plan, or None: a miss, or a cache problem (logged, never raised)."""
         if not plan.read:
             return None
-        value = await self.backend.get(plan.key)
-        if value is not None:
-            return self._hit(value, plan.key, "direct", plan, similarity=1.0)
-        if plan.semantic is None or self.embedder is None:
+        try:
+            value = await self.backend.get(plan.key)
+            if value is not None:
+                return self._hit(value, plan.key, "direct", plan, similarity=1.0)
+            if plan.semantic is None:
+                return None
+            scope = plan.semantic[0]
+            vector = await self._embedding(plan)
+            if vector is None:
+                return None
+            found = await self.backend.nearest(scope, vector)
+            if found is None or found[1] < plan.threshold:
+                return None
+            value = await self.backend.get(found[0])
+            if value is None:
+                return None
+            return self._hit(value, found[0], "semantic", plan, similarity=found[1])
+        except Exception as exc:  # noqa: BLE001 - a cache problem only means no cache for this request
+            log.warning("cache: lookup failed (%s); answering without the cache", _reason(exc))
             return None
-        scope, text = plan.semantic
-        vector = await self.embedder.embed(text)
-        found = await self.backend.nearest(scope, vector)
-        if found is None or found[1] < plan.threshold:
-            return None
-        value = await self.backend.get(found[0])
-        if value is None:
-            return None
-        return self._hit(value, found[0], "semantic", plan, similarity=found[1])
+
+    async def _embedding(self, plan: Plan) -> np.ndarray | None:
+        """The semantic text's vector, computed once per request; None (and one warning) when embedding fails,
+        which also ends the semantic part of this request, so ``store`` does not try again."""
+        if plan.vector is not None or plan.semantic is None or self.embedder is None:
+            return plan.vector
+        try:
+            async with asyncio.timeout(self.embed_timeout):
+                plan.vector = await self.embedder.embed(plan.semantic[1])
+        except Exception as exc:  # noqa: BLE001 - an embedding failure only costs this request its semantic cache
+            plan.semantic = None
+            reason = f"no answer within {self.embed_timeout:g} s" if isinstance(exc, TimeoutError) else _reason(exc)
+            log.warning(
+                "cache: could not embed the prompt with %s (%s); no semantic cache for this request",
+                self.embedder.name,
+                reason,
+            )
+        return plan.vector
 
     def _hit(self, value: bytes, key: str, hit_type: str, plan: Plan, similarity: float) -> Hit:
         entry = _decode(value)
@@ -166,19 +198,25 @@ class ResponseCache:
         return Hit(response, entry["provider"], entry["model"], debug)
 
     async def store(self, plan: Plan, response: dict[str, Any], provider: str, model: str) -> None:
+        """Keep a completed reply (and its vector, reusing lookup's); a cache problem is logged, never raised."""
         if not plan.write or response.get("status") != "completed":
             return
-        kept = {k: v for k, v in response.items() if k != "extra_fields"}
-        value = _encode({"response": kept, "provider": provider, "model": model, "stored_at": time.time()})
-        await self.backend.set(plan.key, value, plan.ttl)
-        if plan.semantic is not None and self.embedder is not None:
-            scope, text = plan.semantic
-            try:
-                vector = await self.embedder.embed(text)
-            except Exception as exc:  # noqa: BLE001 - an embedding failure only costs a future hit
-                log.warning("cache: could not embed a prompt (%s)", exc)
+        try:
+            kept = {k: v for k, v in response.items() if k != "extra_fields"}
+            value = _encode({"response": kept, "provider": provider, "model": model, "stored_at": time.time()})
+            await self.backend.set(plan.key, value, plan.ttl)
+            if plan.semantic is None:
                 return
-            await self.backend.add_vector(scope, plan.key, vector, plan.ttl)
+            scope = plan.semantic[0]
+            vector = await self._embedding(plan)
+            if vector is not None:
+                await self.backend.add_vector(scope, plan.key, vector, plan.ttl)
+        except Exception as exc:  # noqa: BLE001 - a failed store only costs a future hit
+            log.warning("cache: could not store a reply (%s)", _reason(exc))
+
+
+def _reason(exc: BaseException) -> str:
+    return (str(exc) or type(exc).__name__)[:300]
 
 
 def _short(key: str) -> str:

@@ -3,19 +3,21 @@
 ``local`` is WordLlama (static token embeddings, 256 dimensions): its weights ship inside the
 installed package, it loads in ~60 ms and embeds a prompt in tens of microseconds on one CPU core,
 with no GPU and no download at run time. ``provider/model`` calls that provider's OpenAI-compatible
-``/embeddings`` endpoint with the provider's own key.
+``/embeddings`` endpoint through the provider's adapter, with a key from the provider's key pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-import aiohttp
 import numpy as np
 
-from ferryman.config import ProviderConfig
+from ferryman.config import ConfigError, SemanticCacheEntry
+from ferryman.gateway.keys import KeyPool
+from ferryman.providers.base import HttpProvider, Provider
 
 
 class Embedder(Protocol):
@@ -29,7 +31,7 @@ class Embedder(Protocol):
         """A unit-length float32 vector."""
 
 
-def _unit(vector: np.ndarray) -> np.ndarray:
+def _unit(vector: np.ndarray | list[float]) -> np.ndarray:
     vector = np.asarray(vector, dtype=np.float32).reshape(-1)
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm else vector
@@ -39,7 +41,7 @@ class LocalEmbedder:
     name = "local"
 
     def __init__(self) -> None:
-        self._model = None
+        self._model: Any = None  # a WordLlama model (the package ships no type information)
 
     async def start(self) -> None:
         self._model = await asyncio.to_thread(_load_wordllama)
@@ -52,8 +54,8 @@ class LocalEmbedder:
         return _unit(self._model.embed([text])[0])
 
 
-def _load_wordllama():  # type: ignore[no-untyped-def]
-    import wordllama
+def _load_wordllama() -> Any:
+    import wordllama  # type: ignore[import-untyped]
     from wordllama import WordLlama
 
     # the weights and tokenizer ship in the package: never reach for the network
@@ -61,28 +63,35 @@ def _load_wordllama():  # type: ignore[no-untyped-def]
 
 
 class ProviderEmbedder:
-    def __init__(self, provider: ProviderConfig, model: str) -> None:
-        self.provider = provider
+    """``provider/model``: the provider's ``/embeddings`` through its own adapter (connection pool, auth,
+    timeouts, error mapping), with a key its key pool picks (a key cooling down is passed over)."""
+
+    def __init__(self, adapter: HttpProvider, keys: KeyPool, model: str, timeout: float) -> None:
+        self.adapter = adapter
+        self.keys = keys
         self.model = model
-        self.name = f"{provider.name}/{model}"
-        self._session: aiohttp.ClientSession | None = None
+        self.timeout = timeout
+        self.name = f"{adapter.name}/{model}"
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        return None  # the adapter's pool is started with the other providers
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        return None
 
     async def embed(self, text: str) -> np.ndarray:
-        assert self._session is not None
-        headers = {"content-type": "application/json", **self.provider.headers}
-        keys = self.provider.usable_keys(self.model)
-        if keys:
-            headers["authorization"] = f"Bearer {keys[0].secret.reveal()}"
-        async with self._session.post(
-            f"{self.provider.base_url}/embeddings", json={"model": self.model, "input": text}, headers=headers
-        ) as resp:
-            resp.raise_for_status()
-            body = await resp.json()
-        return _unit(np.array(body["data"][0]["embedding"], dtype=np.float32))
+        key = self.keys.pick(self.model)
+        return _unit(await self.adapter.embed(self.model, text, key, self.timeout))
+
+
+def embedder_for(
+    semantic: SemanticCacheEntry, providers: Mapping[str, Provider], keys: Mapping[str, KeyPool]
+) -> Embedder:
+    """The embedder a ``semantic`` section names: ``local``, or ``provider/model`` through that provider's adapter."""
+    if semantic.embeddings == "local":
+        return LocalEmbedder()
+    name, _, model = semantic.embeddings.partition("/")
+    adapter = providers[name]
+    if not isinstance(adapter, HttpProvider):
+        raise ConfigError(f"cache.semantic.embeddings: provider {name!r} cannot serve embeddings in this build")
+    return ProviderEmbedder(adapter, keys[name], model, semantic.timeout)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import cast
 
 import numpy as np
 import redis.asyncio as aioredis
@@ -49,7 +50,7 @@ class RedisBackend:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            return await self.r.get(f"{self.ns}:e:{key}")
+            return cast(bytes | None, await self.r.get(f"{self.ns}:e:{key}"))  # bytes: decode_responses is off
         except (RedisError, OSError) as exc:
             self._down(exc)
             return None
@@ -75,7 +76,7 @@ class RedisBackend:
     async def nearest(self, scope: str, vector: np.ndarray) -> tuple[str, float] | None:
         hkey = f"{self.ns}:v:{scope}"
         try:
-            stored = await self.r.hgetall(hkey)
+            stored = cast(dict[bytes, bytes], await self.r.hgetall(hkey))
         except (RedisError, OSError) as exc:
             self._down(exc)
             return None
