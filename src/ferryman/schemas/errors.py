@@ -81,12 +81,6 @@ class PayloadTooLargeError(FerrymanError):
     code = "request_too_large"
 
 
-class NotImplementedYetError(FerrymanError):
-    status = 501
-    type = "invalid_request_error"
-    code = "not_implemented"
-
-
 class UpstreamConnectionError(FerrymanError):
     """The provider could not be reached (refused, reset, DNS): 502."""
 
