@@ -81,7 +81,7 @@ class ProviderSpec:
     """One provider type, as the registry lists it.
 
     Classes are named as ``"module:Class"`` and imported only when a config uses the type, so an
-    unused provider (and its SDK dependencies: botocore, google-auth) costs nothing at start-up.
+    unused provider (Bedrock's botocore, say) costs nothing at start-up.
     """
 
     type: str  # what a config entry's ``type`` says
