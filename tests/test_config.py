@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ferryman.config import ConfigError, config_from_dict, config_from_env, load_config
+from ferryman.config import ConfigError, ProviderConfig, config_from_dict, config_from_env, load_config
+from ferryman.providers.azure import AzureConfig
+from ferryman.providers.bedrock.config import BedrockConfig
+from ferryman.providers.gemini.config import GeminiConfig, VertexConfig
 
 ISSUE_EXAMPLE = """
 providers:
@@ -78,7 +81,7 @@ def test_provider_options() -> None:
     [
         (
             {"providers": {"openai": {"base_url": "https://x/v1", "fallback": []}}},
-            "unknown key 'fallback' in providers.openai",
+            "providers.openai: unknown key 'fallback' for provider type 'openai'",
         ),
         ({"modles": []}, "unknown key 'modles' in the top level"),
         ({"models": [{"name": "a", "target": "openai/x", "fallback": ["b"]}]}, "unknown key 'fallback' in models[0]"),
@@ -99,6 +102,103 @@ def test_bad_configs_say_what_and_where(data: dict, message: str) -> None:
         config_from_dict(data, {}, source="f.yaml")
     assert message in str(info.value)
     assert str(info.value).startswith("f.yaml")
+
+
+def test_each_provider_type_takes_its_own_keys() -> None:
+    env = {"AWS_KEY": "AKIA-from-env", "AWS_SECRET": "aws-secret-from-env", "SA_JSON": "{}"}
+    config = config_from_dict(
+        {
+            "providers": {
+                "bedrock": {
+                    "region": "eu-west-1",
+                    "aws_access_key_id": "env.AWS_KEY",
+                    "aws_secret_access_key": "os.environ/AWS_SECRET",
+                    "aws_session_token": "literal-token",
+                },
+                "vertex": {"project": "proj", "region": "global", "credentials": "env.SA_JSON", "api_version": "v1"},
+                "gemini": {"api_version": "v1alpha"},
+                "anthropic": {},
+                "azure": {
+                    "base_url": "https://res.openai.azure.com",
+                    "api_version": "2024-10-21",
+                    "deployments": {"gpt-35-turbo": "chat:my-gpt35"},
+                },
+            }
+        },
+        env,
+    )
+    bedrock = config.providers["bedrock"]
+    assert isinstance(bedrock, BedrockConfig) and bedrock.region == "eu-west-1"
+    assert bedrock.aws_access_key_id is not None and bedrock.aws_access_key_id.reveal() == "AKIA-from-env"
+    assert bedrock.aws_secret_access_key is not None and bedrock.aws_secret_access_key.source == "env.AWS_SECRET"
+    assert bedrock.aws_session_token is not None and bedrock.aws_session_token.source == "literal"
+    assert not bedrock.needs_key  # SigV4 credentials may stand in for a key
+    assert "aws-secret-from-env" not in repr(config) and "literal-token" not in repr(config)
+    vertex = config.providers["vertex"]
+    assert isinstance(vertex, VertexConfig) and (vertex.project, vertex.region) == ("proj", "global")
+    assert vertex.credentials is not None and vertex.credentials.reveal() == "{}"
+    assert isinstance(config.providers["gemini"], GeminiConfig) and config.providers["gemini"].api_version == "v1alpha"
+    azure = config.providers["azure"]
+    assert isinstance(azure, AzureConfig) and azure.deployments == {"gpt-35-turbo": "chat:my-gpt35"}
+    assert type(config.providers["anthropic"]) is ProviderConfig  # the shared keys only
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            {"anthropic": {"aws_access_key_id": "AKIA"}},
+            "f.yaml: providers.anthropic: unknown key 'aws_access_key_id' for provider type 'anthropic' "
+            "(a key of: bedrock)",
+        ),
+        (
+            {"openai": {"deployments": {"gpt-4o": "prod"}}},
+            "f.yaml: providers.openai: unknown key 'deployments' for provider type 'openai' (a key of: azure)",
+        ),
+        (
+            {"gemini": {"project": "p"}},
+            "f.yaml: providers.gemini: unknown key 'project' for provider type 'gemini' (a key of: vertex)",
+        ),
+        (
+            {"my-claude": {"type": "anthropic", "region": "us-east-1"}},
+            "f.yaml: providers.my-claude: unknown key 'region' for provider type 'anthropic' "
+            "(a key of: vertex, bedrock)",
+        ),
+        (
+            {"bedrock": {"api_version": "v1"}},
+            "f.yaml: providers.bedrock: unknown key 'api_version' for provider type 'bedrock' "
+            "(a key of: gemini, vertex, azure)",
+        ),
+        ({"groq": {"regoin": "x"}}, "f.yaml: providers.groq: unknown key 'regoin' for provider type 'openai-chat'"),
+        (
+            {"openai": {"needs_key": False}},
+            "f.yaml: providers.openai: unknown key 'needs_key' for provider type 'openai'",
+        ),
+        (
+            {"bedrock": {"aws_access_key_id": 5}},
+            "f.yaml: providers.bedrock.aws_access_key_id: Expected 'str', got 'int'",
+        ),
+    ],
+)
+def test_a_key_of_another_provider_type_is_refused(entry: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"providers": entry}, {}, source="f.yaml")
+    assert str(info.value) == message
+
+
+EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.y*ml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_config_loads(path: Path) -> None:
+    config = load_config(path, {})
+    assert config.providers and config.source == str(path)
+
+
+def test_config_check_passes_the_example() -> None:
+    result = _cli("config", "check", str(EXAMPLES[0].parent / "ferryman.yaml"), env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert "anthropic: type=anthropic base_url=https://api.anthropic.com" in result.stdout
 
 
 def test_no_file_enables_every_provider_with_a_key() -> None:
@@ -140,7 +240,7 @@ def test_config_check_rejects_a_bad_file(tmp_path: Path) -> None:
     path.write_text("providers:\n  openai:\n    base_urll: https://x\n")
     result = _cli("config", "check", str(path))
     assert result.returncode == 1
-    assert "unknown key 'base_urll' in providers.openai" in result.stderr
+    assert "providers.openai: unknown key 'base_urll' for provider type 'openai'" in result.stderr
     assert "Traceback" not in result.stderr
     missing = _cli("config", "check", str(tmp_path / "nope.yaml"))
     assert missing.returncode == 1 and "cannot read config file" in missing.stderr

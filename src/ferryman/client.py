@@ -210,7 +210,7 @@ def _expire(waiter: asyncio.Future[None]) -> None:
 class UpstreamResponse:
     """An open response: status and headers have arrived; the body is read with ``read()`` or ``content``."""
 
-    __slots__ = ("status", "headers", "_conn", "_deadline", "_idle", "_done", "_decoder", "content")
+    __slots__ = ("status", "headers", "_conn", "_deadline", "_idle", "_decoder", "content")
 
     def __init__(self, conn: _Connection, deadline: float | None, idle: float | None) -> None:
         self.status = conn.status
@@ -218,7 +218,6 @@ class UpstreamResponse:
         self._conn: _Connection | None = conn
         self._deadline = deadline
         self._idle = idle
-        self._done = False
         encoding = self.headers.get("content-encoding", "").lower()
         self._decoder: Any = None
         if encoding in ("gzip", "x-gzip"):

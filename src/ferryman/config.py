@@ -3,13 +3,19 @@
 The file is YAML (JSON is YAML too). Unknown keys are errors that name the key and where it is,
 because a misspelt ``fallback:`` silently ignored is a production outage waiting to happen.
 Secrets are ``Secret`` objects: they print as ``****`` and only ``reveal()`` gives the value.
+
+A provider entry is decoded into its type's own config struct, which the provider registry names
+(``providers/registry.py``; the structs themselves subclass ``providers/spec.py``'s
+``ProviderConfig``), so a key of another provider type is an error. Those records live below this
+module and import nothing from it: config reads the registry, the registry never reads config.
+``ApiKey``, ``ProviderConfig`` and ``Secret`` are re-exported here for the code that loads configs.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -17,89 +23,36 @@ import msgspec
 import yaml
 from msgspec import Meta, Struct
 
-from ferryman.providers.catalog import KNOWN_PROVIDERS, PROVIDER_TYPES
+from ferryman.providers.catalog import KNOWN_PROVIDERS
+from ferryman.providers.registry import PROVIDERS
+from ferryman.providers.spec import DERIVED_FIELDS, ApiKey, Positive, ProviderConfig
+from ferryman.secret import Secret, resolve_secret
+
+__all__ = [
+    "ApiKey",
+    "CacheEntry",
+    "Config",
+    "ConfigError",
+    "ModelAlias",
+    "PriceEntry",
+    "ProviderConfig",
+    "Secret",
+    "config_from_dict",
+    "config_from_env",
+    "describe",
+    "load_config",
+    "resolve_secret",
+]
 
 
 class ConfigError(Exception):
     """A config that cannot be used; the message says what and where."""
 
 
-class Secret:
-    """A secret value that never prints itself."""
-
-    __slots__ = ("_value", "source")
-
-    def __init__(self, value: str | None, source: str) -> None:
-        self._value = value
-        self.source = source  # "literal" or "env.NAME": safe to show
-
-    def reveal(self) -> str | None:
-        return self._value
-
-    @property
-    def is_set(self) -> bool:
-        return bool(self._value)
-
-    def __repr__(self) -> str:
-        state = "set" if self.is_set else "NOT SET"
-        return f"Secret({self.source}, {state})"
-
-    __str__ = __repr__
-
-
-_ENV_REF = re.compile(r"^(?:env\.|os\.environ/)([A-Za-z_][A-Za-z0-9_]*)$")
-
-
-def resolve_secret(value: str, environ: Mapping[str, str]) -> Secret:
-    m = _ENV_REF.match(value.strip())
-    if m:
-        name = m.group(1)
-        return Secret(environ.get(name) or None, f"env.{name}")
-    return Secret(value, "literal")
-
-
-DEFAULT_TIMEOUT = 600.0
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_MAX_RETRIES = 2
-DEFAULT_KEY_COOLDOWN = 60.0
 DEFAULT_STORE = "sqlite:///./ferryman.db"
 
 
 # ---- file schema (what users write) -------------------------------------------------------------
-
-Positive = Annotated[float, Meta(gt=0)]
-
-
-class KeyEntry(Struct, forbid_unknown_fields=True):
-    value: str
-    weight: Annotated[float, Meta(ge=0)] = 1.0
-    models: list[str] = []
-
-
-class ProviderEntry(Struct, forbid_unknown_fields=True):
-    type: str | None = None
-    base_url: str | None = None
-    keys: list[KeyEntry] | None = None
-    timeout: Positive | None = None
-    connect_timeout: Positive | None = None
-    max_retries: Annotated[int, Meta(ge=0)] | None = None
-    headers: dict[str, str] = {}
-    max_connections: Annotated[int, Meta(ge=1)] | None = None
-    first_byte_timeout: Positive | None = None
-    idle_timeout: Positive | None = None
-    max_concurrency: Annotated[int, Meta(ge=1)] | None = None
-    max_queue: Annotated[int, Meta(ge=0)] | None = None
-    key_cooldown: Annotated[float, Meta(ge=0)] | None = None
-    # cloud specifics: Bedrock and Vertex (region), Vertex (project, credentials),
-    # Azure (api_version, deployments), Bedrock SigV4 credentials (default: the AWS credential chain)
-    region: str | None = None
-    project: str | None = None
-    credentials: str | None = None
-    api_version: str | None = None
-    deployments: dict[str, str] = {}
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = None
-    aws_session_token: str | None = None
 
 
 class WeightedTarget(Struct, forbid_unknown_fields=True):
@@ -158,42 +111,6 @@ class FileConfig(Struct, forbid_unknown_fields=True):
 # ---- resolved config (what the gateway uses) ----------------------------------------------------
 
 
-class ApiKey(Struct, frozen=True):
-    secret: Secret
-    weight: float = 1.0
-    models: tuple[str, ...] = ()
-
-
-class ProviderConfig(Struct):
-    name: str
-    type: str
-    base_url: str | None
-    keys: list[ApiKey]
-    timeout: float = DEFAULT_TIMEOUT
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
-    max_retries: int = DEFAULT_MAX_RETRIES
-    headers: dict[str, str] = {}
-    max_connections: int = 1000
-    first_byte_timeout: float | None = None
-    idle_timeout: float | None = None
-    max_concurrency: int | None = None
-    max_queue: int = 1000
-    key_cooldown: float = DEFAULT_KEY_COOLDOWN
-    key_env: str | None = None
-    needs_key: bool = True
-    region: str | None = None
-    project: str | None = None
-    credentials: Secret | None = None  # Vertex: service-account JSON (a path or the JSON itself)
-    api_version: str | None = None
-    deployments: dict[str, str] = {}
-    aws_access_key_id: Secret | None = None
-    aws_secret_access_key: Secret | None = None
-    aws_session_token: Secret | None = None
-
-    def usable_keys(self, model: str) -> list[ApiKey]:
-        return [k for k in self.keys if k.secret.is_set and (not k.models or model in k.models)]
-
-
 class ModelAlias(Struct):
     name: str
     targets: list[tuple[str, float]]  # (provider/model, weight); one entry for a plain alias
@@ -241,8 +158,7 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         raise ConfigError(f"{source}: the config must be a mapping at the top level")
     fc = _convert(data, FileConfig, source, "")
     providers: dict[str, ProviderConfig] = {}
-    for name, raw_entry in fc.providers.items():
-        entry = _convert(raw_entry, ProviderEntry, source, f"providers.{name}")
+    for name, entry in fc.providers.items():
         providers[name] = _resolve_provider(name, entry, environ, source)
 
     models: dict[str, ModelAlias] = {}
@@ -280,65 +196,83 @@ def config_from_env(environ: Mapping[str, str]) -> Config:
     providers: dict[str, ProviderConfig] = {}
     for known in KNOWN_PROVIDERS.values():
         if any(environ.get(name) for name in known.enabled_by):
-            providers[known.name] = _resolve_provider(known.name, ProviderEntry(), environ, "environment")
+            providers[known.name] = _resolve_provider(known.name, {}, environ, "environment")
     return Config(providers=providers, models={}, store=DEFAULT_STORE, source="environment")
 
 
-def _resolve_provider(name: str, entry: ProviderEntry, environ: Mapping[str, str], source: str) -> ProviderConfig:
-    where = f"{source}: providers.{name}"
+def _resolve_provider(name: str, raw: dict[str, Any], environ: Mapping[str, str], source: str) -> ProviderConfig:
+    """One entry, decoded into its type's config struct with the known provider's defaults filled in."""
+    where = f"providers.{name}"
+    entry = {k: v for k, v in raw.items() if v is not None}  # null: the default
     known = KNOWN_PROVIDERS.get(name)
-    ptype = entry.type or (known.type if known else None)
+    ptype = entry.get("type", known.type if known else None)
+    types = ", ".join(PROVIDERS)
     if ptype is None:
         raise ConfigError(
-            f"{where}: 'type' is required for a provider that is not a known one "
-            f"(types: {', '.join(PROVIDER_TYPES)}; known providers: {', '.join(KNOWN_PROVIDERS)})"
+            f"{source}: {where}: 'type' is required for a provider that is not a known one "
+            f"(types: {types}; known providers: {', '.join(KNOWN_PROVIDERS)})"
         )
-    if ptype not in PROVIDER_TYPES:
-        raise ConfigError(f"{where}.type: unknown provider type {ptype!r} (one of: {', '.join(PROVIDER_TYPES)})")
+    spec = PROVIDERS.get(ptype) if isinstance(ptype, str) else None
+    if spec is None:
+        raise ConfigError(f"{source}: {where}.type: unknown provider type {ptype!r} (one of: {types})")
+    try:
+        kind = spec.config_class()
+        spec.adapter_class()
+    except (ImportError, AttributeError, TypeError) as exc:
+        raise ConfigError(f"{source}: {where}.type: provider type {ptype!r} cannot be loaded: {exc}") from None
 
-    base_url = entry.base_url
-    if base_url is None and known is not None:
-        base_url = environ.get(known.base_url_env) or known.base_url
-    if base_url is not None:
-        if not re.match(r"^https?://", base_url):
-            raise ConfigError(f"{where}.base_url: {base_url!r} must start with http:// or https://")
-        base_url = base_url.rstrip("/")
-    elif ptype in ("openai", "openai-chat"):
-        raise ConfigError(f"{where}.base_url: required for a {ptype!r} provider that is not a known one")
+    def unknown_key(key: str) -> str:
+        owners = _types_taking(key)
+        hint = f" (a key of: {', '.join(owners)})" if owners else ""
+        return f"{source}: {where}: unknown key {key!r} for provider type {ptype!r}{hint}"
 
-    if entry.keys is not None:
-        keys = [ApiKey(resolve_secret(k.value, environ), k.weight, tuple(k.models)) for k in entry.keys]
-    elif known is not None and known.key_env:
-        keys = [ApiKey(Secret(environ.get(known.key_env) or None, f"env.{known.key_env}"))]
-    else:
-        keys = []
-
-    return ProviderConfig(
+    for key in sorted(DERIVED_FIELDS & entry.keys()):
+        raise ConfigError(unknown_key(key))
+    entry.update(
         name=name,
         type=ptype,
-        base_url=base_url,
-        keys=keys,
-        timeout=entry.timeout or DEFAULT_TIMEOUT,
-        connect_timeout=entry.connect_timeout or DEFAULT_CONNECT_TIMEOUT,
-        max_retries=DEFAULT_MAX_RETRIES if entry.max_retries is None else entry.max_retries,
-        headers=dict(entry.headers),
-        max_connections=entry.max_connections or 1000,
-        first_byte_timeout=entry.first_byte_timeout,
-        idle_timeout=entry.idle_timeout,
-        max_concurrency=entry.max_concurrency,
-        max_queue=1000 if entry.max_queue is None else entry.max_queue,
-        key_cooldown=DEFAULT_KEY_COOLDOWN if entry.key_cooldown is None else entry.key_cooldown,
-        region=entry.region,
-        project=entry.project,
-        credentials=_optional_secret(entry.credentials, environ),
-        api_version=entry.api_version,
-        deployments=dict(entry.deployments),
-        aws_access_key_id=_optional_secret(entry.aws_access_key_id, environ),
-        aws_secret_access_key=_optional_secret(entry.aws_secret_access_key, environ),
-        aws_session_token=_optional_secret(entry.aws_session_token, environ),
         key_env=known.key_env if known else None,
-        needs_key=known.needs_key if known else False,
+        needs_key=bool(known and known.needs_key and not spec.keyless),
     )
+    if "base_url" not in entry and known is not None:
+        entry["base_url"] = environ.get(known.base_url_env) or known.base_url
+    if "keys" not in entry and known is not None and known.key_env:
+        entry["keys"] = [{"value": f"env.{known.key_env}"}]
+    config = _convert(entry, kind, source, where, dec_hook=_secret_hook(environ), unknown_key=unknown_key)
+
+    if config.base_url is not None:
+        if not re.match(r"^https?://", config.base_url):
+            raise ConfigError(f"{source}: {where}.base_url: {config.base_url!r} must start with http:// or https://")
+        config.base_url = config.base_url.rstrip("/")
+    elif spec.needs_base_url:
+        raise ConfigError(f"{source}: {where}.base_url: required for a {ptype!r} provider that is not a known one")
+    return config
+
+
+def _types_taking(key: str) -> list[str]:
+    """Provider types whose config has ``key`` (for an error message: imports every type's config)."""
+    owners = []
+    for spec in PROVIDERS.values():
+        try:
+            fields = msgspec.structs.fields(spec.config_class())
+        except (ImportError, AttributeError, TypeError):
+            continue
+        if any(f.encode_name == key for f in fields) and key not in DERIVED_FIELDS:
+            owners.append(spec.type)
+    return owners
+
+
+def _secret_hook(environ: Mapping[str, str]) -> Callable[[type, Any], Any]:
+    """Decodes a ``Secret`` field: ``env.NAME`` / ``os.environ/NAME`` from ``environ``, else the literal."""
+
+    def hook(kind: type, value: Any) -> Any:
+        if kind is not Secret:
+            raise NotImplementedError
+        if not isinstance(value, str):
+            raise TypeError(f"Expected `str`, got `{type(value).__name__}`")
+        return resolve_secret(value, environ)
+
+    return hook
 
 
 def _check_cache(cache: CacheEntry | None, providers: dict[str, ProviderConfig], source: str) -> CacheEntry | None:
@@ -349,10 +283,6 @@ def _check_cache(cache: CacheEntry | None, providers: dict[str, ProviderConfig],
     if cache.semantic is not None and cache.semantic.embeddings != "local":
         _check_target(cache.semantic.embeddings, providers, f"{source}: cache.semantic.embeddings")
     return cache
-
-
-def _optional_secret(value: str | None, environ: Mapping[str, str]) -> Secret | None:
-    return None if value is None else resolve_secret(value, environ)
 
 
 def _check_target(ref: str, providers: dict[str, ProviderConfig], where: str) -> None:
@@ -370,10 +300,21 @@ _UNKNOWN = re.compile(r"^Object contains unknown field `([^`]+)`$")
 T = TypeVar("T")
 
 
-def _convert(data: Any, kind: type[T], source: str, where: str) -> T:
-    """msgspec.convert, with its errors put in plain words and located from the file's top."""
+def _convert(
+    data: Any,
+    kind: type[T],
+    source: str,
+    where: str,
+    *,
+    dec_hook: Callable[[type, Any], Any] | None = None,
+    unknown_key: Callable[[str], str] | None = None,
+) -> T:
+    """msgspec.convert, with its errors put in plain words and located from the file's top.
+
+    ``unknown_key`` words the error for an unknown key at ``where`` itself (not in a nested part).
+    """
     try:
-        return msgspec.convert(data, kind)
+        return msgspec.convert(data, kind, dec_hook=dec_hook)
     except msgspec.ValidationError as exc:
         msg = str(exc)
         at = _AT.search(msg)
@@ -382,6 +323,8 @@ def _convert(data: Any, kind: type[T], source: str, where: str) -> T:
             msg = msg[: at.start()]
         location = (where + path).lstrip(".") or "the top level"
         unknown = _UNKNOWN.match(msg)
+        if unknown and unknown_key is not None and not path:
+            raise ConfigError(unknown_key(unknown.group(1))) from None
         if unknown:
             raise ConfigError(f"{source}: unknown key {unknown.group(1)!r} in {location}") from None
         raise ConfigError(f"{source}: {location}: {msg.replace('`', chr(39))}") from None

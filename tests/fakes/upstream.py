@@ -24,9 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-FIXTURES = Path(
-    os.environ.get("FERRYMAN_FIXTURES") or Path(__file__).resolve().parents[1] / "fixtures" / "providers"
-)
+FIXTURES = Path(os.environ.get("FERRYMAN_FIXTURES") or Path(__file__).resolve().parents[1] / "fixtures" / "providers")
 
 
 def load_fixture(name: str) -> dict[str, Any]:

@@ -14,8 +14,7 @@ import msgspec
 import openai
 import pytest
 
-from ferryman.config import ProviderConfig
-from ferryman.providers.azure import AzureProvider, auth_headers
+from ferryman.providers.azure import AzureConfig, AzureProvider, auth_headers
 from ferryman.providers.base import Call
 from ferryman.providers.openai_chat import QUIRKS
 from ferryman.schemas.errors import FerrymanError
@@ -32,7 +31,7 @@ V1_CHAT = "/openai/v1/chat/completions"
 
 def _azure(base_url: str | None = "https://res.openai.azure.com", api_version: str | None = None) -> AzureProvider:
     return AzureProvider(
-        ProviderConfig(
+        AzureConfig(
             name="azure",
             type="azure",
             base_url=base_url,
@@ -84,10 +83,10 @@ def test_urls(base_url: str, api_version: str | None, responses: str, chat: str)
 
 def test_deployments() -> None:
     azure = _azure()
-    assert azure.route("gpt-4o") == ("prod-gpt4o", False)
-    assert azure.route("gpt-35-turbo") == ("my-gpt35", True)
-    assert azure.route("gpt-4o-mini") == ("gpt-4o-mini", True)  # "chat:" alone keeps the model name
-    assert azure.route("o3") == ("o3", False)  # not listed: the model name is the deployment
+    assert azure.config.route("gpt-4o") == ("prod-gpt4o", False)
+    assert azure.config.route("gpt-35-turbo") == ("my-gpt35", True)
+    assert azure.config.route("gpt-4o-mini") == ("gpt-4o-mini", True)  # "chat:" alone keeps the model name
+    assert azure.config.route("o3") == ("o3", False)  # not listed: the model name is the deployment
     assert azure.chat.quirks is QUIRKS["azure"]
 
 

@@ -31,9 +31,10 @@ from botocore.eventstream import EventStreamBuffer
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from ferryman.config import ProviderConfig, Secret
+from ferryman.config import Secret
 from ferryman.providers.base import Call, SSEEvent
 from ferryman.providers.bedrock import HINTS, BedrockProvider
+from ferryman.providers.bedrock.config import BedrockConfig
 from ferryman.providers.bedrock.request import ModelFamily
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.schemas.errors import AuthenticationError, InvalidRequestError, ProviderError, UpstreamConnectionError
@@ -47,7 +48,7 @@ API_KEY = "bedrock-api-key-test-0123456789"
 AKID, SECRET_KEY, SESSION_TOKEN = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token-example"
 NOVA_MICRO = "us.amazon.nova-micro-v1:0"
 SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
-PROVIDER = BedrockProvider(ProviderConfig(name="bedrock", type="bedrock", base_url=None, keys=[], region="us-east-1"))
+PROVIDER = BedrockProvider(BedrockConfig(name="bedrock", type="bedrock", base_url=None, keys=[], region="us-east-1"))
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -912,13 +913,13 @@ def test_stop_reasons(stop_reason: str, status: str, reason: str | None) -> None
 
 def test_url_region_and_quoting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "eu-west-3")
-    provider = BedrockProvider(ProviderConfig(name="b", type="bedrock", base_url=None, keys=[]))
+    provider = BedrockProvider(BedrockConfig(name="b", type="bedrock", base_url=None, keys=[]))
     arn = "arn:aws:bedrock:eu-west-3:123456789012:application-inference-profile/abc123"
     assert provider.url(_call({"input": "q"}, arn), stream=True) == (
         "https://bedrock-runtime.eu-west-3.amazonaws.com/model/"
         "arn%3Aaws%3Abedrock%3Aeu-west-3%3A123456789012%3Aapplication-inference-profile%2Fabc123/converse-stream"
     )
-    configured = BedrockProvider(ProviderConfig(name="b", type="bedrock", base_url=None, keys=[], region="ap-south-1"))
+    configured = BedrockProvider(BedrockConfig(name="b", type="bedrock", base_url=None, keys=[], region="ap-south-1"))
     assert configured.url(_call({"input": "q"}, NOVA_MICRO), stream=False).startswith(
         "https://bedrock-runtime.ap-south-1.amazonaws.com/model/us.amazon.nova-micro-v1%3A0/"
     )
@@ -941,7 +942,7 @@ def test_wire_path_is_the_signed_path() -> None:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         provider = BedrockProvider(
-            ProviderConfig(name="bedrock", type="bedrock", base_url=f"http://127.0.0.1:{port}", keys=[])
+            BedrockConfig(name="bedrock", type="bedrock", base_url=f"http://127.0.0.1:{port}", keys=[])
         )
         await provider.start()
         try:
@@ -958,7 +959,7 @@ def test_wire_path_is_the_signed_path() -> None:
 
 def _static_provider(token: str | None) -> BedrockProvider:
     return BedrockProvider(
-        ProviderConfig(
+        BedrockConfig(
             name="bedrock-sigv4",
             type="bedrock",
             base_url=None,
@@ -989,7 +990,7 @@ def test_sigv4_signature(token: str | None) -> None:
 
 
 def test_bearer_key_is_not_signed() -> None:
-    key_config = ProviderConfig(name="bedrock", type="bedrock", base_url=None, keys=[], region="us-west-2")
+    key_config = BedrockConfig(name="bedrock", type="bedrock", base_url=None, keys=[], region="us-west-2")
     provider = BedrockProvider(key_config)
     call = _call({"input": "q"}, NOVA_MICRO)
     assert provider.auth_headers(API_KEY) == {"authorization": f"Bearer {API_KEY}"}
@@ -998,7 +999,7 @@ def test_bearer_key_is_not_signed() -> None:
 
 
 def test_no_credentials_is_a_clear_401() -> None:
-    provider = BedrockProvider(ProviderConfig(name="bedrock", type="bedrock", base_url=None, keys=[]))
+    provider = BedrockProvider(BedrockConfig(name="bedrock", type="bedrock", base_url=None, keys=[]))
     call = _call({"input": "q"}, NOVA_MICRO)
     with pytest.raises(AuthenticationError) as info:
         provider.sign(provider.url(call, stream=False), b"{}", {}, call)
@@ -1010,7 +1011,7 @@ def test_credential_chain_is_resolved_at_start_off_the_loop(monkeypatch: pytest.
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-from-env")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    provider = BedrockProvider(ProviderConfig(name="bedrock", type="bedrock", base_url=None, keys=[]))
+    provider = BedrockProvider(BedrockConfig(name="bedrock", type="bedrock", base_url=None, keys=[]))
 
     async def run() -> dict[str, str]:
         await provider.start()

@@ -17,22 +17,25 @@ import msgspec
 from ferryman.config import Config, ProviderConfig
 from ferryman.gateway.router import Target
 from ferryman.providers.builder import new_id
+from ferryman.providers.registry import PROVIDERS
 from ferryman.schemas.errors import NotFoundError
 from ferryman.schemas.items import input_items
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.state.base import ResponseStore, StoredResponse
 
 _GATEWAY_ONLY = ("fallbacks", "input", "stream")
-# providers that speak the Responses API natively: they take output items back as input as they are,
-# and keep their own conversations
-NATIVE_TYPES = frozenset({"openai", "azure"})
+
+
+def native_type(provider_type: str) -> bool:
+    """Whether a provider type speaks the Responses API natively: it takes output items back as input
+    as they are, and keeps its own conversations (the registry's ``native_responses``)."""
+    spec = PROVIDERS.get(provider_type)
+    return spec is not None and spec.native_responses
 
 
 def speaks_responses(provider: ProviderConfig, model: str) -> bool:
     """Whether this target takes the Responses API natively (an Azure ``chat:`` deployment does not)."""
-    if provider.type == "openai":
-        return True
-    return provider.type == "azure" and not str(provider.deployments.get(model, "")).startswith("chat:")
+    return native_type(provider.type) and provider.speaks_responses(model)
 
 
 class Conversation:
@@ -80,7 +83,7 @@ class Conversation:
         if history is None:
             history = []
             for record in self.chain[self.dropped :]:
-                foreign = native and record.provider_type not in NATIVE_TYPES
+                foreign = native and not native_type(record.provider_type)
                 for item in (*record.input_items, *record.response.get("output", [])):
                     if foreign:
                         if item.get("type") == "reasoning":

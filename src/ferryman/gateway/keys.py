@@ -59,7 +59,3 @@ class KeyPool:
     def succeeded(self, key: ApiKey) -> None:
         if self._cool_until:
             self._cool_until.pop(id(key), None)
-
-    def cooling(self) -> int:
-        now = self.clock()
-        return sum(1 for t in self._cool_until.values() if t > now)

@@ -15,26 +15,17 @@ from genai_prices import Usage, data_snapshot
 from genai_prices.types import ModelPrice, TieredPrices
 
 from ferryman.config import PriceEntry
+from ferryman.providers.catalog import KNOWN_PROVIDERS
+from ferryman.providers.registry import PROVIDERS
 
-# Ferryman provider type/name -> genai-prices provider id
-_PRICE_PROVIDER = {
-    "openai": "openai",
-    "azure": "azure",
-    "anthropic": "anthropic",
-    "gemini": "google",
-    "vertex": "google",
-    "bedrock": "aws",
-    "mistral": "mistral",
-    "groq": "groq",
-    "cohere": "cohere",
-    "deepseek": "deepseek",
-    "xai": "x-ai",
-    "together": "together",
-    "fireworks": "fireworks",
-    "cerebras": "cerebras",
-    "perplexity": "perplexity",
-    "openrouter": "openrouter",
-}
+
+def price_provider(provider_name: str, provider_type: str) -> str | None:
+    """The genai-prices provider id: the well-known name's own (Groq, ...), else its type's."""
+    known = KNOWN_PROVIDERS.get(provider_name)
+    if known is not None and known.price_id is not None:
+        return known.price_id
+    spec = PROVIDERS.get(provider_type)
+    return spec.price_id if spec is not None else None
 
 
 def preload() -> None:
@@ -86,10 +77,6 @@ def usage_counts(usage: dict[str, Any], output: Any = None) -> dict[str, int]:
     return counts
 
 
-def usage_for_pricing(usage: dict[str, Any], output: Any = None) -> Usage:
-    return Usage(**usage_counts(usage, output))
-
-
 def compute_cost(
     usage: dict[str, Any],
     *,
@@ -120,8 +107,8 @@ def compute_cost(
         inp, out, total = _price(price, counts, None)
         total += extra
     else:
-        price_provider = _PRICE_PROVIDER.get(provider_name) or _PRICE_PROVIDER.get(provider_type)
-        found = next((f for m in models if (f := _find(price_provider, m)) is not None), None)
+        price_id = price_provider(provider_name, provider_type)
+        found = next((f for m in models if (f := _find(price_id, m)) is not None), None)
         if found is None:
             return None
         try:
@@ -253,6 +240,6 @@ def _override_price(entry: PriceEntry) -> ModelPrice:
 
 def context_window(provider_name: str, provider_type: str, model: str) -> int | None:
     """The model's context window in tokens, when the pricing table knows it."""
-    found = _find(_PRICE_PROVIDER.get(provider_name) or _PRICE_PROVIDER.get(provider_type), model)
+    found = _find(price_provider(provider_name, provider_type), model)
     window = getattr(found[1], "context_window", None) if found else None
     return window if isinstance(window, int) and window > 0 else None

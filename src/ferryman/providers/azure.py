@@ -1,6 +1,6 @@
 """Azure OpenAI: the Responses API natively, Chat Completions for deployments that only have that.
 
-Configuration (nothing beyond the shared ``ProviderConfig`` fields):
+Configuration (``AzureConfig``: the shared keys, plus ``api_version`` and ``deployments``):
 
 - ``base_url``: the resource endpoint, ``https://<resource>.openai.azure.com`` (or an AI Foundry
   ``https://<resource>.services.ai.azure.com``), or that endpoint's ``.../openai/v1``.
@@ -26,14 +26,29 @@ from __future__ import annotations
 from dataclasses import replace
 from urllib.parse import quote
 
-from ferryman.config import ProviderConfig
 from ferryman.providers.base import Call, EventStream, UpstreamReply
 from ferryman.providers.openai import OpenAIResponsesProvider
 from ferryman.providers.openai_chat import QUIRKS, ChatCompletionsProvider
+from ferryman.providers.spec import ProviderConfig
 from ferryman.schemas.errors import FerrymanError
 
 CHAT_PREFIX = "chat:"
 V1_SUFFIX = "/openai/v1"
+
+
+class AzureConfig(ProviderConfig):
+    api_version: str | None = None  # default v1
+    deployments: dict[str, str] = {}  # model name -> deployment name; "chat:<name>" for Chat Completions only
+
+    def route(self, model: str) -> tuple[str, bool]:
+        """(deployment name, chat-only?) for a model name, from ``deployments``."""
+        deployment = self.deployments.get(model, model)
+        if deployment.startswith(CHAT_PREFIX):
+            return deployment[len(CHAT_PREFIX) :].strip() or model, True
+        return deployment, False
+
+    def speaks_responses(self, model: str) -> bool:
+        return not self.route(model)[1]
 
 
 def auth_headers(secret: str) -> dict[str, str]:
@@ -46,7 +61,7 @@ def auth_headers(secret: str) -> dict[str, str]:
 class _Endpoint:
     """The URLs of one Azure resource, from its base_url and api_version."""
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: AzureConfig) -> None:
         self.name = config.name
         base = (config.base_url or "").rstrip("/")
         self.root = base[: -len(V1_SUFFIX)] if base.endswith(V1_SUFFIX) else base
@@ -88,7 +103,9 @@ class AzureChatProvider(ChatCompletionsProvider):
 
 
 class AzureProvider(OpenAIResponsesProvider):
-    def __init__(self, config: ProviderConfig) -> None:
+    config: AzureConfig
+
+    def __init__(self, config: AzureConfig) -> None:
         super().__init__(config)
         self.endpoint = _Endpoint(config)
         self.chat = AzureChatProvider(config, self.endpoint)
@@ -101,13 +118,6 @@ class AzureProvider(OpenAIResponsesProvider):
         self.chat._pool = None
         await super().stop()
 
-    def route(self, model: str) -> tuple[str, bool]:
-        """(deployment name, chat-only?) for a model name, from ``deployments``."""
-        deployment = self.config.deployments.get(model, model)
-        if deployment.startswith(CHAT_PREFIX):
-            return deployment[len(CHAT_PREFIX) :].strip() or model, True
-        return deployment, False
-
     def url(self) -> str:
         return self.endpoint.responses()
 
@@ -115,14 +125,14 @@ class AzureProvider(OpenAIResponsesProvider):
         return auth_headers(secret)
 
     async def create(self, call: Call) -> UpstreamReply:
-        deployment, chat = self.route(call.deployment)
+        deployment, chat = self.config.route(call.deployment)
         call = replace(call, deployment=deployment)
         if chat:
             return await self.chat.create(call)
         return await super().create(call)
 
     async def stream(self, call: Call) -> EventStream:
-        deployment, chat = self.route(call.deployment)
+        deployment, chat = self.config.route(call.deployment)
         call = replace(call, deployment=deployment)
         if chat:
             return await self.chat.stream(call)

@@ -19,7 +19,7 @@ import msgspec
 import yarl
 
 from ferryman.client import ConnectionPool, UpstreamResponse
-from ferryman.config import ApiKey, ProviderConfig
+from ferryman.providers.spec import ApiKey, ProviderConfig
 from ferryman.schemas.errors import (
     AuthenticationError,
     FerrymanError,

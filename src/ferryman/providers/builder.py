@@ -256,9 +256,6 @@ class ResponseBuilder:
             "response.function_call_arguments.delta", item_id=self.output[idx]["id"], output_index=idx, delta=delta
         )
 
-    def has_tool(self, key: str) -> bool:
-        return key in self._tools
-
     def close_tool(self, key: str) -> None:
         idx = self._tools.pop(key, None)
         if idx is None:

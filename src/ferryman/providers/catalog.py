@@ -1,17 +1,15 @@
-"""What Ferryman knows about providers before reading any config.
+"""Well-known provider names: data about who serves what, before reading any config.
 
-A config entry's name is free; its ``type`` picks the adapter. A well-known name (``openai``,
-``groq``, ...) brings its defaults: adapter type, base URL (exactly what the provider's official SDK
-calls its base URL), the environment variable of its key, and the model-name prefixes that let a
-bare name such as ``claude-3-5-haiku-latest`` find its provider.
+A config entry's name is free; its ``type`` picks the adapter (``providers/registry.py`` lists the
+types and all they imply). A well-known name (``openai``, ``groq``, ...) brings its defaults:
+provider type, base URL (exactly what the provider's official SDK calls its base URL), the
+environment variable of its key, its id in the price table when that is not its type's, and the
+model-name prefixes that let a bare name such as ``claude-3-5-haiku-latest`` find its provider.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-# adapter types a provider entry may declare
-PROVIDER_TYPES = ("openai", "openai-chat", "anthropic", "gemini", "vertex", "bedrock", "azure")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +19,8 @@ class KnownProvider:
     base_url: str | None
     key_env: str | None
     prefixes: tuple[str, ...] = ()
-    needs_key: bool = True
+    price_id: str | None = None  # its genai-prices provider id, when not its type's (a Chat Completions host)
+    needs_key: bool = True  # False: a server that takes no key (a keyless type, e.g. bedrock, never needs one)
     also_enabled_by: tuple[str, ...] = ()  # env vars that enable it without a config file, besides key_env
 
     @property
@@ -52,40 +51,57 @@ KNOWN_PROVIDERS: dict[str, KnownProvider] = {
             "GEMINI_API_KEY",
             ("gemini-", "gemma-", "learnlm-"),
         ),
-        KnownProvider(
-            "vertex", "vertex", None, None, needs_key=False, also_enabled_by=("VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT")
-        ),
+        KnownProvider("vertex", "vertex", None, None, also_enabled_by=("VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT")),
         # a Bedrock API key is a bearer token; without one, requests are SigV4-signed with AWS credentials
-        KnownProvider(
-            "bedrock",
-            "bedrock",
-            None,
-            "AWS_BEARER_TOKEN_BEDROCK",
-            needs_key=False,
-            also_enabled_by=("AWS_ACCESS_KEY_ID",),
-        ),
+        KnownProvider("bedrock", "bedrock", None, "AWS_BEARER_TOKEN_BEDROCK", also_enabled_by=("AWS_ACCESS_KEY_ID",)),
         KnownProvider(
             "mistral",
             "openai-chat",
             "https://api.mistral.ai/v1",
             "MISTRAL_API_KEY",
             ("mistral-", "ministral-", "magistral-", "codestral-", "pixtral-", "open-mistral-", "devstral-"),
+            price_id="mistral",
         ),
-        KnownProvider("groq", "openai-chat", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+        KnownProvider("groq", "openai-chat", "https://api.groq.com/openai/v1", "GROQ_API_KEY", price_id="groq"),
         KnownProvider(
             "cohere",
             "openai-chat",
             "https://api.cohere.ai/compatibility/v1",
             "COHERE_API_KEY",
             ("command-", "c4ai-"),
+            price_id="cohere",
         ),
-        KnownProvider("deepseek", "openai-chat", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", ("deepseek-",)),
-        KnownProvider("xai", "openai-chat", "https://api.x.ai/v1", "XAI_API_KEY", ("grok-",)),
-        KnownProvider("together", "openai-chat", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
-        KnownProvider("fireworks", "openai-chat", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY"),
-        KnownProvider("cerebras", "openai-chat", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY"),
-        KnownProvider("perplexity", "openai-chat", "https://api.perplexity.ai", "PERPLEXITY_API_KEY", ("sonar",)),
-        KnownProvider("openrouter", "openai-chat", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+        KnownProvider(
+            "deepseek",
+            "openai-chat",
+            "https://api.deepseek.com/v1",
+            "DEEPSEEK_API_KEY",
+            ("deepseek-",),
+            price_id="deepseek",
+        ),
+        KnownProvider("xai", "openai-chat", "https://api.x.ai/v1", "XAI_API_KEY", ("grok-",), price_id="x-ai"),
+        KnownProvider(
+            "together", "openai-chat", "https://api.together.xyz/v1", "TOGETHER_API_KEY", price_id="together"
+        ),
+        KnownProvider(
+            "fireworks",
+            "openai-chat",
+            "https://api.fireworks.ai/inference/v1",
+            "FIREWORKS_API_KEY",
+            price_id="fireworks",
+        ),
+        KnownProvider("cerebras", "openai-chat", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY", price_id="cerebras"),
+        KnownProvider(
+            "perplexity",
+            "openai-chat",
+            "https://api.perplexity.ai",
+            "PERPLEXITY_API_KEY",
+            ("sonar",),
+            price_id="perplexity",
+        ),
+        KnownProvider(
+            "openrouter", "openai-chat", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", price_id="openrouter"
+        ),
         KnownProvider("ollama", "openai-chat", "http://localhost:11434/v1", None, needs_key=False),
         KnownProvider("lmstudio", "openai-chat", "http://localhost:1234/v1", None, needs_key=False),
         KnownProvider("vllm", "openai", None, "VLLM_API_KEY", needs_key=False),

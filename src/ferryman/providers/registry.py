@@ -1,66 +1,63 @@
-"""Provider type -> adapter class. Adding a provider touches its own module and one line here."""
+"""Every provider type Ferryman serves, one line each: adding a provider touches its package and one line here.
+
+A line is a ``ProviderSpec`` (``providers/spec.py``): the type name, its adapter and config struct
+(named, imported only when a config uses the type), its price-table id, and what the gateway must
+know about how it keeps conversations. The config loader, the router's pricing and the
+conversation store all read this list rather than tables of their own.
+"""
 
 from __future__ import annotations
 
-import importlib
+from typing import TYPE_CHECKING
 
-from ferryman.config import ProviderConfig
-from ferryman.providers.base import Provider
-from ferryman.schemas.errors import NotImplementedYetError
+from ferryman.providers.spec import ProviderConfig, ProviderSpec
 
-# provider type -> "module:class"; imported only when a config uses the type
-ADAPTERS: dict[str, str] = {
-    "openai": "ferryman.providers.openai:OpenAIResponsesProvider",
-    "openai-chat": "ferryman.providers.openai_chat:ChatCompletionsProvider",
-    "anthropic": "ferryman.providers.anthropic:AnthropicProvider",
-    "gemini": "ferryman.providers.gemini:GeminiProvider",
-    "vertex": "ferryman.providers.gemini:VertexProvider",
-    "bedrock": "ferryman.providers.bedrock:BedrockProvider",
-    "azure": "ferryman.providers.azure:AzureProvider",
+if TYPE_CHECKING:
+    from ferryman.providers.base import Provider
+
+PROVIDERS: dict[str, ProviderSpec] = {
+    spec.type: spec
+    for spec in (
+        ProviderSpec(
+            "openai",
+            "ferryman.providers.openai:OpenAIResponsesProvider",
+            price_id="openai",
+            native_responses=True,
+            needs_base_url=True,
+        ),
+        ProviderSpec("openai-chat", "ferryman.providers.openai_chat:ChatCompletionsProvider", needs_base_url=True),
+        ProviderSpec("anthropic", "ferryman.providers.anthropic:AnthropicProvider", price_id="anthropic"),
+        ProviderSpec(
+            "gemini",
+            "ferryman.providers.gemini:GeminiProvider",
+            "ferryman.providers.gemini.config:GeminiConfig",
+            "google",
+        ),
+        ProviderSpec(
+            "vertex",
+            "ferryman.providers.gemini:VertexProvider",
+            "ferryman.providers.gemini.config:VertexConfig",
+            "google",
+            keyless=True,
+        ),
+        ProviderSpec(
+            "bedrock",
+            "ferryman.providers.bedrock:BedrockProvider",
+            "ferryman.providers.bedrock.config:BedrockConfig",
+            "aws",
+            keyless=True,
+        ),
+        ProviderSpec(
+            "azure",
+            "ferryman.providers.azure:AzureProvider",
+            "ferryman.providers.azure:AzureConfig",
+            "azure",
+            native_responses=True,
+        ),
+    )
 }
 
 
-def _adapter_class(ptype: str) -> type | None:
-    ref = ADAPTERS.get(ptype)
-    if ref is None:
-        return None
-    module, _, name = ref.partition(":")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None  # this build has no such adapter yet
-        raise
-    return getattr(mod, name)  # type: ignore[no-any-return]
-
-
-class UnavailableProvider:
-    """A configured provider whose adapter this build does not have: every call says so."""
-
-    def __init__(self, config: ProviderConfig) -> None:
-        self.config = config
-        self.name = config.name
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    def _refuse(self) -> NotImplementedYetError:
-        return NotImplementedYetError(
-            f"provider {self.name!r} has type {self.config.type!r}, which this Ferryman build cannot serve yet"
-        )
-
-    async def create(self, call):  # type: ignore[no-untyped-def]
-        raise self._refuse()
-
-    async def stream(self, call):  # type: ignore[no-untyped-def]
-        raise self._refuse()
-
-
 def build_provider(config: ProviderConfig) -> Provider:
-    cls = _adapter_class(config.type)
-    if cls is None:
-        return UnavailableProvider(config)  # type: ignore[return-value]
-    return cls(config)  # type: ignore[no-any-return]
+    """The adapter for a loaded config (whose type the loader already checked is listed)."""
+    return PROVIDERS[config.type].adapter_class()(config)

@@ -90,12 +90,6 @@ class PayloadTooLargeError(FerrymanError):
     domain = "caller"
 
 
-class NotImplementedYetError(FerrymanError):
-    status = 501
-    type = "invalid_request_error"
-    code = "not_implemented"
-
-
 class QueueFullError(FerrymanError):
     """Ferryman's own backpressure: a provider's concurrency limit and queue are full (429, gateway domain)."""
 

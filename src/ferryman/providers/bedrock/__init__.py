@@ -38,7 +38,6 @@ from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserEr
 from botocore.session import get_session
 
 from ferryman.client import UpstreamResponse
-from ferryman.config import ProviderConfig
 from ferryman.providers.base import Call, EventStream, SSEEvent, _describe, _kept_headers
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.translating import TranslatingProvider
@@ -49,6 +48,7 @@ from ferryman.schemas.errors import (
     provider_error_from_body,
 )
 
+from .config import BedrockConfig
 from .request import HINTS, TAG, native_request
 from .response import END, EXCEPTION, ConverseReader, stream_exception
 
@@ -61,7 +61,9 @@ _ERROR_HEADERS = ("x-amzn-errortype", "x-amzn-requestid")
 
 
 class BedrockProvider(TranslatingProvider):
-    def __init__(self, config: ProviderConfig) -> None:
+    config: BedrockConfig
+
+    def __init__(self, config: BedrockConfig) -> None:
         super().__init__(config)
         self.region = (
             config.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
@@ -208,7 +210,7 @@ def _key(call: Call) -> str | None:
     return call.key.secret.reveal() if call.key is not None else None
 
 
-def _static_credentials(config: ProviderConfig) -> Credentials | None:
+def _static_credentials(config: BedrockConfig) -> Credentials | None:
     """Credentials from the config entry, when both halves of the key pair are set."""
     access = config.aws_access_key_id.reveal() if config.aws_access_key_id is not None else None
     secret = config.aws_secret_access_key.reveal() if config.aws_secret_access_key is not None else None

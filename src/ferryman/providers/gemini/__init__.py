@@ -23,13 +23,13 @@ from weakref import WeakKeyDictionary
 
 import msgspec
 
-from ferryman.config import ProviderConfig
 from ferryman.providers.base import Call, EventStream, SSEEvent, UpstreamReply
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.translating import TranslatingProvider
 from ferryman.schemas.errors import FerrymanError, ProviderError, UpstreamConnectionError
 
 from .auth import TokenSource
+from .config import GeminiConfig, VertexConfig
 from .request import HINTS, native_request
 from .response import Reader
 
@@ -39,9 +39,10 @@ GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
 
 
 class GeminiProvider(TranslatingProvider):
+    config: GeminiConfig
     default_version = "v1beta"
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: GeminiConfig) -> None:
         super().__init__(config)
         # one Reader per stream: on_event only gets the builder, so the state hangs off it
         self._readers: WeakKeyDictionary[ResponseBuilder, Reader] = WeakKeyDictionary()
@@ -93,9 +94,10 @@ class GeminiProvider(TranslatingProvider):
 
 
 class VertexProvider(GeminiProvider):
+    config: VertexConfig
     default_version = "v1"
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: VertexConfig) -> None:
         super().__init__(config)
         self.location = config.region or "us-central1"
         self.tokens = TokenSource(config.name, config.credentials)

@@ -12,8 +12,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ferryman.config import Secret
 from ferryman.schemas.errors import ProviderError
+from ferryman.secret import Secret
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 REFRESH_MARGIN = timedelta(minutes=5)

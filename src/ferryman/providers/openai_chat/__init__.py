@@ -25,9 +25,9 @@ from typing import Any
 import msgspec
 
 from ferryman.client import UpstreamResponse
-from ferryman.config import ProviderConfig
 from ferryman.providers.base import Call, EventStream, SSEEvent
 from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.spec import ProviderConfig
 from ferryman.providers.translating import TranslatingProvider
 from ferryman.schemas.errors import FerrymanError, ProviderError
 from ferryman.sse import iter_sse
