@@ -54,11 +54,11 @@ function tools.
 from __future__ import annotations
 
 import base64
-import mimetypes
 import re
 from typing import Any
-from urllib.parse import unquote_to_bytes, urlparse
+from urllib.parse import urlparse
 
+from ferryman.providers.media import data_url, file_bytes, guess_type
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
     TEXT_PARTS,
@@ -232,33 +232,26 @@ class _Request:
                 return self._media(url, where, default_mime="image/jpeg")
             return self._file_id(part.get("file_id"), where)
         if kind == "input_file":
-            data = part.get("file_data")
-            if isinstance(data, str) and data:
-                if data.startswith("data:"):
-                    return self._media(data, where, default_mime="application/pdf")
-                mime = _guess(part.get("filename")) or "application/pdf"
+            found = file_bytes(part, where, default="application/pdf")
+            if found is not None:
+                mime, data = found
                 return {"inlineData": {"mimeType": mime, "data": data}}
             url = part.get("file_url")
             if isinstance(url, str) and url:
-                return self._media(url, where, default_mime=_guess(part.get("filename")) or "application/pdf")
+                return self._media(url, where, default_mime=guess_type(part.get("filename")) or "application/pdf")
             return self._file_id(part.get("file_id"), where)
         raise unsupported(f"{where}.type", self.provider, f"content parts of type {kind!r}")
 
     def _media(self, url: str, where: str, *, default_mime: str) -> dict[str, Any]:
         if url.startswith("data:"):
-            header, sep, payload = url[5:].partition(",")
-            if not sep:
-                raise InvalidRequestError(f"Invalid data URL in '{where}'.", param=where, code="invalid_value")
-            mime, *params = header.split(";")
-            if "base64" not in params:
-                payload = base64.b64encode(unquote_to_bytes(payload)).decode()
-            return {"inlineData": {"mimeType": mime or default_mime, "data": payload}}
+            mime, data = data_url(url, where, default=default_mime)
+            return {"inlineData": {"mimeType": mime, "data": data}}
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https", "gs"):
             raise unsupported(where, self.provider, f"URLs with scheme {parsed.scheme!r}")
         # Gemini fetches public URLs, Files API URIs and (Vertex) gs:// objects itself: the gateway
         # downloads nothing, so no blocking I/O and no fetching on a client's behalf
-        mime = _guess(parsed.path) or default_mime
+        mime = guess_type(parsed.path) or default_mime
         if parsed.hostname and parsed.hostname.endswith(("youtube.com", "youtu.be")):
             mime = "video/mp4"
         return {"fileData": {"mimeType": mime, "fileUri": url}}
@@ -394,7 +387,7 @@ class _Request:
             mode = "ANY"
         elif isinstance(choice, dict) and choice.get("type") == "function":
             name = choice.get("name")
-            if name not in names:
+            if not isinstance(name, str) or name not in names:
                 raise InvalidRequestError(
                     f"Invalid value for 'tool_choice.name': no function tool named {name!r}.",
                     param="tool_choice.name",
@@ -500,9 +493,3 @@ def _schema_of(fmt: TextFormat) -> dict[str, Any]:
     if description and "description" not in out:
         out["description"] = description
     return out
-
-
-def _guess(path: Any) -> str | None:
-    if not isinstance(path, str) or not path:
-        return None
-    return mimetypes.guess_type(path)[0]

@@ -74,6 +74,7 @@ from typing import Any
 
 import msgspec
 
+from ferryman.providers.media import image_url
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
     TEXT_PARTS,
@@ -253,23 +254,13 @@ class _Request:
         raise unsupported(f"{where}.type", self.provider, f"content parts of type {kind!r}")
 
     def _image(self, part: dict[str, Any], where: str) -> dict[str, Any]:
-        url = part.get("image_url")
-        if isinstance(url, dict):  # the Chat Completions shape, {"url": ...}
-            url = url.get("url")
-        if isinstance(url, str) and url:
-            if not url.startswith(("http://", "https://", "data:")):
-                raise unsupported(f"{where}.image_url", self.provider, "image URLs must be http(s) or data: URLs")
-            image: dict[str, Any] = {"url": url}
-            if part.get("detail") is not None:
-                image["detail"] = part["detail"]
-            return {"type": "image_url", "image_url": image}
-        if part.get("file_id"):
-            raise unsupported(f"{where}.file_id", self.provider, "OpenAI file ids; send the image as image_url")
-        raise InvalidRequestError(
-            f"Missing required parameter: '{where}.image_url'.",
-            param=f"{where}.image_url",
-            code="missing_required_parameter",
-        )
+        url = image_url(part, where, self.provider)
+        if not url.startswith(("http://", "https://", "data:")):
+            raise unsupported(f"{where}.image_url", self.provider, "image URLs must be http(s) or data: URLs")
+        image: dict[str, Any] = {"url": url}
+        if part.get("detail") is not None:
+            image["detail"] = part["detail"]
+        return {"type": "image_url", "image_url": image}
 
     def _file(self, part: dict[str, Any], where: str) -> dict[str, Any]:
         if part.get("file_id"):
