@@ -30,6 +30,24 @@ from ferryman.schemas.items import TEXT_PARTS, input_items, unsupported
 Block = dict[str, Any]
 
 
+def required_input(input_: str | list[dict[str, Any]] | None, provider: str) -> list[dict[str, Any]]:
+    """The input items of a request to a provider that needs at least one message; no input is a 400.
+
+    Providers that translate the request (Anthropic, Bedrock, Gemini, Chat Completions servers) all
+    reject an empty conversation, each in its own words: this says so before anything is sent. A
+    ``previous_response_id`` has already been resolved into the input by then.
+    """
+    items = input_items(input_)
+    if not items:
+        raise InvalidRequestError(
+            f"Missing required parameter: 'input'. Provider {provider!r} needs at least one input message, and"
+            " neither 'input' nor a previous response gives one.",
+            param="input",
+            code="missing_required_parameter",
+        )
+    return items
+
+
 def system_texts(item: dict[str, Any], where: str, provider: str) -> list[tuple[str, dict[str, Any], str]]:
     """A system / developer message's texts, each with its part and path, empty ones left out.
 
@@ -110,7 +128,7 @@ class Turns(ABC):
     def read(self, instructions: str | None, input_: str | list[dict[str, Any]] | None) -> None:
         if instructions:
             self.system.append(self.text(instructions))
-        for n, item in enumerate(input_items(input_)):
+        for n, item in enumerate(required_input(input_, self.provider)):
             where = f"input[{n}]"
             kind = item["type"]
             if kind == "message":

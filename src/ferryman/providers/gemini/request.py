@@ -59,13 +59,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ferryman.providers.media import data_url, file_bytes, guess_type
+from ferryman.providers.turns import required_input
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
     TEXT_PARTS,
     WEB_SEARCH_TOOLS,
     call_arguments,
     function_output_text,
-    input_items,
     opaque_for,
     refuse_openai_only,
     unsupported,
@@ -172,7 +172,7 @@ class _Request:
     # ---- input ----------------------------------------------------------------------------------
 
     def _input(self) -> None:
-        items = input_items(self.req.input)
+        items = required_input(self.req.input, self.provider)
         names = {i["call_id"]: i["name"] for i in items if i.get("type") == "function_call"}
         for n, item in enumerate(items):
             where = f"input[{n}]"

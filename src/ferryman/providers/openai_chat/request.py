@@ -75,13 +75,13 @@ from typing import Any
 import msgspec
 
 from ferryman.providers.media import image_url
+from ferryman.providers.turns import required_input
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
     TEXT_PARTS,
     WEB_SEARCH_TOOLS,
     content_parts,
     function_output_text,
-    input_items,
     opaque_for,
     refuse_openai_only,
     unsupported,
@@ -169,7 +169,7 @@ class _Request:
     # ---- input ----------------------------------------------------------------------------------
 
     def _input(self) -> None:
-        for n, item in enumerate(input_items(self.req.input)):
+        for n, item in enumerate(required_input(self.req.input, self.provider)):
             where = f"input[{n}]"
             kind = item["type"]
             if kind == "message":
