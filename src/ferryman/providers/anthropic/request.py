@@ -71,6 +71,7 @@ import msgspec
 
 from ferryman.providers.claude import ADAPTIVE_EFFORT, EFFORT_BUDGETS, adaptive, effort_of, fit_budget
 from ferryman.providers.media import data_url, file_bytes, image_url, no_file
+from ferryman.providers.text_format import json_schema
 from ferryman.providers.turns import Turns, cache_control, summary_text
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
@@ -289,17 +290,10 @@ class _Request:
             return None
         if fmt.type == "json_object":
             raise unsupported("text.format", self.provider, "json_object has no Anthropic equivalent; use json_schema")
-        nested = fmt.json_schema
-        schema = fmt.schema if fmt.schema is not None else (nested.schema if nested is not None else None)
-        description = fmt.description or (nested.description if nested is not None else None)
-        if schema is None:
-            raise InvalidRequestError(
-                "Missing required parameter: 'text.format.schema'.",
-                param="text.format.schema",
-                code="missing_required_parameter",
-            )
-        if description and "description" not in schema:
-            schema = {**schema, "description": description}
+        spec = json_schema(fmt)
+        schema = spec.schema
+        if spec.description and "description" not in schema:
+            schema = {**schema, "description": spec.description}
         return {"type": "json_schema", "schema": schema}
 
     def _sampling(self, body: dict[str, Any]) -> None:

@@ -79,6 +79,7 @@ import msgspec
 
 from ferryman.providers.claude import ADAPTIVE_EFFORT, EFFORT_BUDGETS, adaptive, effort_of, fit_budget
 from ferryman.providers.media import data_url, file_bytes, image_url, no_file
+from ferryman.providers.text_format import json_schema
 from ferryman.providers.turns import Turns, cache_control, summary_text
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
@@ -362,21 +363,12 @@ class _Request:
             return None
         if fmt.type == "json_object":
             raise unsupported("text.format", self.provider, "json_object has no Converse equivalent; use json_schema")
-        nested = fmt.json_schema
-        schema = fmt.schema if fmt.schema is not None else (nested.schema if nested is not None else None)
-        if schema is None:
-            raise InvalidRequestError(
-                "Missing required parameter: 'text.format.schema'.",
-                param="text.format.schema",
-                code="missing_required_parameter",
-            )
-        definition: dict[str, Any] = {"schema": msgspec.json.encode(schema).decode()}
-        name = fmt.name or (nested.name if nested is not None else None)
-        description = fmt.description or (nested.description if nested is not None else None)
-        if name:
-            definition["name"] = name
-        if description:
-            definition["description"] = description
+        spec = json_schema(fmt)
+        definition: dict[str, Any] = {"schema": msgspec.json.encode(spec.schema).decode()}
+        if spec.name:
+            definition["name"] = spec.name
+        if spec.description:
+            definition["description"] = spec.description
         return {"type": "json_schema", "structure": {"jsonSchema": definition}}
 
     def _sampling(self, inference: dict[str, Any]) -> None:

@@ -59,6 +59,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ferryman.providers.media import data_url, file_bytes, guess_type
+from ferryman.providers.text_format import json_schema
 from ferryman.providers.turns import required_input
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
@@ -477,19 +478,10 @@ class _Request:
 
 
 def _schema_of(fmt: TextFormat) -> dict[str, Any]:
-    nested = fmt.json_schema
-    schema = fmt.schema if fmt.schema is not None else (nested.schema if nested is not None else None)
-    if not isinstance(schema, dict):
-        raise InvalidRequestError(
-            "Missing required parameter: 'text.format.schema'.",
-            param="text.format.schema",
-            code="missing_required_parameter",
-        )
-    out = response_json_schema(schema)
-    name = fmt.name or (nested.name if nested is not None else None)
-    description = fmt.description or (nested.description if nested is not None else None)
-    if name and "title" not in out:
-        out["title"] = name
-    if description and "description" not in out:
-        out["description"] = description
+    spec = json_schema(fmt)
+    out = response_json_schema(spec.schema)
+    if spec.name and "title" not in out:
+        out["title"] = spec.name
+    if spec.description and "description" not in out:
+        out["description"] = spec.description
     return out

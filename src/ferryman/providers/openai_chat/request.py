@@ -75,6 +75,7 @@ from typing import Any
 import msgspec
 
 from ferryman.providers.media import image_url
+from ferryman.providers.text_format import json_schema
 from ferryman.providers.turns import required_input
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
@@ -407,22 +408,13 @@ class _Request:
             return {"type": "json_object"}
         if not self.q.json_schema:
             raise unsupported("text.format", self.provider, "json_schema; use json_object")
-        nested = fmt.json_schema
-        schema = fmt.schema if fmt.schema is not None else (nested.schema if nested is not None else None)
-        if schema is None:
-            raise InvalidRequestError(
-                "Missing required parameter: 'text.format.schema'.",
-                param="text.format.schema",
-                code="missing_required_parameter",
-            )
-        spec: dict[str, Any] = {"name": fmt.name or (nested.name if nested is not None else None) or "response"}
-        description = fmt.description or (nested.description if nested is not None else None)
-        if description:
-            spec["description"] = description
-        spec["schema"] = schema
-        strict = fmt.strict if fmt.strict is not None else (nested.strict if nested is not None else None)
-        if strict is not None:
-            spec["strict"] = strict
+        found = json_schema(fmt)
+        spec: dict[str, Any] = {"name": found.name or "response"}
+        if found.description:
+            spec["description"] = found.description
+        spec["schema"] = found.schema
+        if found.strict is not None:
+            spec["strict"] = found.strict
         return {"type": "json_schema", "json_schema": spec}
 
     def _sampling(self, body: dict[str, Any]) -> None:
