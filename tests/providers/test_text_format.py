@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from ferryman.providers.text_format import json_schema
+from ferryman.providers.text_format import json_schema, structured
 from ferryman.schemas.errors import InvalidRequestError
-from ferryman.schemas.responses import TextFormat
+from ferryman.schemas.responses import TextConfig, TextFormat
 
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
 
@@ -33,3 +33,10 @@ def test_no_schema_is_a_400() -> None:
     with pytest.raises(InvalidRequestError) as info:
         json_schema(fmt(name="City", json_schema={"name": "City"}))
     assert info.value.param == "text.format.schema" and info.value.code == "missing_required_parameter"
+
+
+def test_plain_text_asks_for_nothing() -> None:
+    assert structured(None) is None
+    assert structured(TextConfig()) is None
+    assert structured(TextConfig(format=TextFormat(type="text"))) is None
+    assert structured(TextConfig(format=fmt(schema=SCHEMA))) == fmt(schema=SCHEMA)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferryman.schemas.errors import InvalidRequestError
-from ferryman.schemas.responses import TextFormat
+from ferryman.schemas.responses import TextConfig, TextFormat
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,12 @@ class JsonSchema:
     name: str | None
     description: str | None
     strict: bool | None
+
+
+def structured(text: TextConfig | None) -> TextFormat | None:
+    """The format a request's ``text`` asks for; None for plain text, which needs no setting."""
+    fmt = text.format if text is not None else None
+    return None if fmt is None or fmt.type == "text" else fmt
 
 
 def json_schema(fmt: TextFormat) -> JsonSchema:

@@ -79,7 +79,7 @@ import msgspec
 
 from ferryman.providers.claude import ADAPTIVE_EFFORT, EFFORT_BUDGETS, adaptive, effort_of, fit_budget
 from ferryman.providers.media import data_url, file_bytes, image_url, no_file
-from ferryman.providers.text_format import json_schema
+from ferryman.providers.text_format import json_schema, structured
 from ferryman.providers.turns import Turns, cache_control, summary_text
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
@@ -357,9 +357,8 @@ class _Request:
         return fit_budget(budget, self.req.max_output_tokens, explicit=explicit, provider=self.provider)
 
     def _format(self) -> dict[str, Any] | None:
-        text = self.req.text
-        fmt = text.format if text is not None else None
-        if fmt is None or fmt.type == "text":
+        fmt = structured(self.req.text)
+        if fmt is None:
             return None
         if fmt.type == "json_object":
             raise unsupported("text.format", self.provider, "json_object has no Converse equivalent; use json_schema")

@@ -75,7 +75,7 @@ from typing import Any
 import msgspec
 
 from ferryman.providers.media import image_url
-from ferryman.providers.text_format import json_schema
+from ferryman.providers.text_format import json_schema, structured
 from ferryman.providers.turns import required_input
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
@@ -398,9 +398,8 @@ class _Request:
             body["reasoning_format"] = self.q.reasoning_format
 
     def _format(self) -> dict[str, Any] | None:
-        text = self.req.text
-        fmt = text.format if text is not None else None
-        if fmt is None or fmt.type == "text":
+        fmt = structured(self.req.text)
+        if fmt is None:
             return None
         if fmt.type == "json_object":
             if not self.q.json_object:
