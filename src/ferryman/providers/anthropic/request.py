@@ -65,20 +65,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import mimetypes
-import re
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 import msgspec
 
+from ferryman.providers.claude import ADAPTIVE_EFFORT, EFFORT_BUDGETS, adaptive, effort_of, fit_budget
+from ferryman.providers.media import data_url, file_bytes, image_url, no_file
+from ferryman.providers.text_format import json_schema, structured
+from ferryman.providers.turns import Turns, cache_control, summary_text
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
-    TEXT_PARTS,
     WEB_SEARCH_TOOLS,
     call_arguments,
     content_parts,
-    input_items,
     opaque_for,
     refuse_openai_only,
     unsupported,
@@ -113,15 +112,7 @@ HINTS = frozenset(
 )
 
 WEB_SEARCH_TOOL = "web_search_20250305"
-_THINKING = frozenset({"thinking", "redacted_thinking"})
-
 DEFAULT_MAX_TOKENS = 4096
-MIN_BUDGET = 1024  # Anthropic's smallest thinking budget
-# reasoning.effort -> budget_tokens (the numbers pydantic-ai uses, xhigh capped so that budget plus
-# answer room fits the 32k output limit of the smallest thinking models)
-EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 24576, "max": 24576}
-# reasoning.effort -> output_config.effort (adaptive thinking); Anthropic's lowest level is low
-ADAPTIVE_EFFORT = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "max"}
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
 
@@ -134,26 +125,7 @@ class ModelTraits:
     """
 
     def __init__(self, model: str) -> None:
-        major, minor = claude_version(model)
-        self.adaptive = (major, minor) >= (4, 6)
-
-
-def claude_version(model: str) -> tuple[int, int]:
-    """``claude-sonnet-4-5-20250929-v1:0`` -> (4, 5); ``claude-3-7-sonnet`` -> (3, 7); dates are not versions."""
-    _, sep, rest = model.lower().rpartition("claude-")
-    if not sep:
-        return (0, 0)
-    numbers: list[int] = []
-    for token in re.split(r"[-@.:]", rest):
-        if token.isdigit() and (not numbers or len(token) <= 2):
-            numbers.append(int(token))
-            if len(numbers) == 2:
-                break
-        elif numbers:
-            break
-    if not numbers:
-        return (0, 0)
-    return (numbers[0], numbers[1] if len(numbers) > 1 else 0)
+        self.adaptive = adaptive(model)
 
 
 def native_request(
@@ -170,18 +142,15 @@ class _Request:
         self.provider = provider
         self.model = model
         self.traits = ModelTraits(model)
-        self.system: list[dict[str, Any]] = []
-        self.messages: list[dict[str, Any]] = []
 
     def build(self, stream: bool) -> dict[str, Any]:
         self._refuse()
-        if self.req.instructions:
-            self.system.append({"type": "text", "text": self.req.instructions})
-        self._input()
-        body: dict[str, Any] = {"model": self.model, "messages": self.messages}
-        if self.system:
-            cached = any("cache_control" in block for block in self.system)
-            body["system"] = self.system if cached else "\n\n".join(block["text"] for block in self.system)
+        turns = _Turns(self.provider)
+        turns.read(self.req.instructions, self.req.input)
+        body: dict[str, Any] = {"model": self.model, "messages": turns.messages}
+        if turns.system:
+            cached = any("cache_control" in block for block in turns.system)
+            body["system"] = turns.system if cached else "\n\n".join(block["text"] for block in turns.system)
         tools, choice = self._tools()
         if tools:
             body["tools"] = tools
@@ -208,164 +177,6 @@ class _Request:
             raise unsupported("top_logprobs", self.provider, "Anthropic returns no logprobs")
         if req.previous_response_id:
             raise unsupported("previous_response_id", self.provider, "the previous response is not stored here")
-
-    # ---- input ----------------------------------------------------------------------------------
-
-    def _input(self) -> None:
-        for n, item in enumerate(input_items(self.req.input)):
-            where = f"input[{n}]"
-            kind = item["type"]
-            if kind == "message":
-                self._message(item, where)
-            elif kind == "function_call":
-                self._add("assistant", [self._tool_use(item, where)])
-            elif kind == "function_call_output":
-                block: dict[str, Any] = {
-                    "type": "tool_result",
-                    "tool_use_id": item["call_id"],
-                    "content": self._tool_output(item.get("output"), f"{where}.output"),
-                }
-                _cache_control(block, item, where)
-                self._add("user", [block])
-            elif kind == "reasoning":
-                thinking = _thinking_block(item)
-                if thinking is not None:
-                    self._add("assistant", [thinking])
-            elif kind == "web_search_call":
-                continue  # see the module docstring: not replayable, the answer text stays
-            elif kind == "item_reference":
-                raise unsupported(f"{where}.type", self.provider, "item_reference: send the item itself")
-            else:
-                raise unsupported(f"{where}.type", self.provider, f"input items of type {kind!r}")
-        last = self.messages[-1] if self.messages else None
-        if last is not None and last["role"] == "assistant" and all(b["type"] in _THINKING for b in last["content"]):
-            # reasoning with nothing after it (an interrupted turn): Anthropic cannot continue from it
-            self.messages.pop()
-
-    def _add(self, role: str, blocks: list[dict[str, Any]]) -> None:
-        """Append blocks to the conversation, merging same-role turns as Anthropic requires."""
-        if not blocks:
-            return
-        last = self.messages[-1] if self.messages else None
-        if last is None or last["role"] != role:
-            self.messages.append({"role": role, "content": list(blocks)})
-            return
-        content = last["content"]
-        for block in blocks:
-            if block["type"] == "tool_result":
-                # tool results must open the user turn that answers the tool calls
-                at = 0
-                while at < len(content) and content[at]["type"] == "tool_result":
-                    at += 1
-                content.insert(at, block)
-            else:
-                content.append(block)
-
-    def _message(self, item: dict[str, Any], where: str) -> None:
-        role = item["role"]
-        parts = item["content"]
-        if role in ("system", "developer"):
-            for j, part in enumerate(parts):
-                at = f"{where}.content[{j}]"
-                if part["type"] not in TEXT_PARTS:
-                    raise unsupported(f"{at}.type", self.provider, "Anthropic's system prompt takes text only")
-                if part.get("text"):
-                    block = {"type": "text", "text": part["text"]}
-                    _cache_control(block, part, at)
-                    self.system.append(block)
-            return
-        blocks = [b for j, part in enumerate(parts) if (b := self._part(part, f"{where}.content[{j}]")) is not None]
-        self._add("assistant" if role == "assistant" else "user", blocks)
-
-    def _part(self, part: dict[str, Any], where: str) -> dict[str, Any] | None:
-        kind = part["type"]
-        if kind in TEXT_PARTS or kind == "refusal":
-            text = part.get("refusal") if kind == "refusal" else part.get("text")
-            block: dict[str, Any] | None = {"type": "text", "text": text} if text else None
-        elif kind == "input_image":
-            block = self._image(part, where)
-        elif kind == "input_file":
-            block = self._file(part, where)
-        else:
-            raise unsupported(f"{where}.type", self.provider, f"content parts of type {kind!r}")
-        if block is not None:
-            _cache_control(block, part, where)
-        return block
-
-    def _image(self, part: dict[str, Any], where: str) -> dict[str, Any]:
-        url = part.get("image_url")
-        if isinstance(url, dict):  # the Chat Completions shape, {"url": ...}
-            url = url.get("url")
-        if isinstance(url, str) and url:
-            if url.startswith("data:"):
-                media, data = _data_url(url, where)
-                return self._image_bytes(media, data, where)
-            if url.startswith(("http://", "https://")):
-                return {"type": "image", "source": {"type": "url", "url": url}}
-            raise unsupported(f"{where}.image_url", self.provider, "image URLs must be http(s) or data: URLs")
-        if part.get("file_id"):
-            raise unsupported(f"{where}.file_id", self.provider, "OpenAI file ids; send the image as image_url")
-        raise InvalidRequestError(
-            f"Missing required parameter: '{where}.image_url'.",
-            param=f"{where}.image_url",
-            code="missing_required_parameter",
-        )
-
-    def _image_bytes(self, media: str, data: str, where: str) -> dict[str, Any]:
-        media = "image/jpeg" if media == "image/jpg" else media
-        if media not in IMAGE_TYPES:
-            raise unsupported(where, self.provider, f"images of type {media!r} (JPEG, PNG, GIF and WebP only)")
-        return {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
-
-    def _file(self, part: dict[str, Any], where: str) -> dict[str, Any]:
-        filename = part.get("filename")
-        data = part.get("file_data")
-        if isinstance(data, str) and data:
-            if data.startswith("data:"):
-                media, data = _data_url(data, where)
-            else:
-                media = (mimetypes.guess_type(filename)[0] if isinstance(filename, str) else None) or "application/pdf"
-            if media.startswith("image/"):
-                return self._image_bytes(media, data, where)
-            block: dict[str, Any]
-            if media == "application/pdf":
-                block = {"type": "document", "source": {"type": "base64", "media_type": media, "data": data}}
-            elif media.startswith("text/"):
-                text = _b64_text(data, where)
-                block = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": text}}
-            else:
-                raise unsupported(where, self.provider, f"files of type {media!r} (PDF, text and images only)")
-        elif isinstance(part.get("file_url"), str) and part["file_url"]:
-            block = {"type": "document", "source": {"type": "url", "url": part["file_url"]}}
-        elif part.get("file_id"):
-            raise unsupported(f"{where}.file_id", self.provider, "OpenAI file ids; send file_data or file_url")
-        else:
-            raise InvalidRequestError(
-                f"Missing required parameter: '{where}.file_data'.",
-                param=f"{where}.file_data",
-                code="missing_required_parameter",
-            )
-        if isinstance(filename, str) and filename:
-            block["title"] = filename
-        return block
-
-    def _tool_use(self, item: dict[str, Any], where: str) -> dict[str, Any]:
-        args = call_arguments(item, where, "Anthropic")
-        block = {"type": "tool_use", "id": item["call_id"], "name": item["name"], "input": args}
-        _cache_control(block, item, where)
-        return block
-
-    def _tool_output(self, output: Any, where: str) -> str | list[dict[str, Any]]:
-        if isinstance(output, str):
-            return output
-        if isinstance(output, list):
-            blocks = []
-            for j, part in enumerate(content_parts(output, where)):
-                block = self._part(part, f"{where}[{j}]")
-                if block is not None:
-                    blocks.append(block)
-            return blocks
-        return "" if output is None else msgspec.json.encode(output).decode()
 
     # ---- tools ----------------------------------------------------------------------------------
 
@@ -448,10 +259,7 @@ class _Request:
         reasoning = self.req.reasoning
         if reasoning is None:
             return None, None
-        effort = reasoning.effort if reasoning.effort != "none" else None
-        if effort is not None and effort not in EFFORT_BUDGETS:
-            known = ", ".join(["none", *EFFORT_BUDGETS])
-            raise unsupported("reasoning.effort", self.provider, f"effort {effort!r} (known: {known})")
+        effort = effort_of(reasoning, self.provider)
         if effort is not None and self.traits.adaptive:
             output_config["effort"] = ADAPTIVE_EFFORT[effort]
         if reasoning.max_tokens is not None:  # an explicit budget wins over the effort's
@@ -467,45 +275,24 @@ class _Request:
     def _max_tokens(self, thinking: dict[str, Any] | None, budget: int | None) -> int:
         limit = self.req.max_output_tokens
         if limit is None:
-            return DEFAULT_MAX_TOKENS + (budget or 0)
-        if thinking is None or thinking.get("type") != "enabled" or thinking["budget_tokens"] < limit:
-            return limit
-        # Anthropic needs max_tokens > budget_tokens; OpenAI counts reasoning inside max_output_tokens
-        if self.req.reasoning is not None and self.req.reasoning.max_tokens is not None:
-            raise InvalidRequestError(
-                f"Invalid value for 'reasoning.max_tokens': provider {self.provider!r} needs a thinking budget"
-                f" below max_output_tokens ({limit}).",
-                param="reasoning.max_tokens",
-                code="invalid_value",
+            return DEFAULT_MAX_TOKENS + (budget or 0)  # Anthropic needs max_tokens > budget_tokens
+        if thinking is not None and thinking.get("type") == "enabled":
+            explicit = self.req.reasoning is not None and self.req.reasoning.max_tokens is not None
+            thinking["budget_tokens"] = fit_budget(
+                thinking["budget_tokens"], limit, explicit=explicit, provider=self.provider
             )
-        if limit <= MIN_BUDGET:
-            raise InvalidRequestError(
-                f"Invalid value for 'max_output_tokens': provider {self.provider!r} needs more than {MIN_BUDGET}"
-                " output tokens when reasoning is on.",
-                param="max_output_tokens",
-                code="invalid_value",
-            )
-        thinking["budget_tokens"] = limit - 1  # the effort's budget, cut to fit the caller's limit
         return limit
 
     def _format(self) -> dict[str, Any] | None:
-        text = self.req.text
-        fmt = text.format if text is not None else None
-        if fmt is None or fmt.type == "text":
+        fmt = structured(self.req.text)
+        if fmt is None:
             return None
         if fmt.type == "json_object":
             raise unsupported("text.format", self.provider, "json_object has no Anthropic equivalent; use json_schema")
-        nested = fmt.json_schema
-        schema = fmt.schema if fmt.schema is not None else (nested.schema if nested is not None else None)
-        description = fmt.description or (nested.description if nested is not None else None)
-        if schema is None:
-            raise InvalidRequestError(
-                "Missing required parameter: 'text.format.schema'.",
-                param="text.format.schema",
-                code="missing_required_parameter",
-            )
-        if description and "description" not in schema:
-            schema = {**schema, "description": description}
+        spec = json_schema(fmt)
+        schema = spec.schema
+        if spec.description and "description" not in schema:
+            schema = {**schema, "description": spec.description}
         return {"type": "json_schema", "schema": schema}
 
     def _sampling(self, body: dict[str, Any]) -> None:
@@ -521,42 +308,81 @@ class _Request:
             body["metadata"] = {"user_id": user}
 
 
-def _thinking_block(item: dict[str, Any]) -> dict[str, Any] | None:
-    """Our own reasoning item back as the block it came from; another provider's: None."""
-    state = item.get("encrypted_content")
-    signature = opaque_for(TAG, state)
-    if signature is not None:
-        parts = item.get("summary") or item.get("content") or []
-        text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
-        return {"type": "thinking", "thinking": text, "signature": signature}
-    data = opaque_for(REDACTED_TAG, state)
-    if data is not None:
-        return {"type": "redacted_thinking", "data": data}
-    return None
+class _Turns(Turns):
+    """The conversation as Messages API blocks."""
 
+    def text(self, text: str) -> dict[str, Any]:
+        return {"type": "text", "text": text}
 
-def _cache_control(block: dict[str, Any], source: dict[str, Any], where: str) -> None:
-    cache = source.get("cache_control")
-    if cache is None:
-        return
-    if not isinstance(cache, dict) or not isinstance(cache.get("type"), str):
-        raise InvalidRequestError(
-            f"Invalid value for '{where}.cache_control': expected an object with a 'type'.",
-            param=f"{where}.cache_control",
-            code="invalid_value",
-        )
-    block["cache_control"] = {k: v for k, v in cache.items() if k in ("type", "ttl") and v is not None}
+    def image(self, part: dict[str, Any], where: str) -> dict[str, Any]:
+        url = image_url(part, where, self.provider)
+        if url.startswith("data:"):
+            media, data = data_url(url, where)
+            return self._image_bytes(media, data, where)
+        if url.startswith(("http://", "https://")):
+            return {"type": "image", "source": {"type": "url", "url": url}}
+        raise unsupported(f"{where}.image_url", self.provider, "image URLs must be http(s) or data: URLs")
 
+    def _image_bytes(self, media: str, data: str, where: str) -> dict[str, Any]:
+        media = "image/jpeg" if media == "image/jpg" else media
+        if media not in IMAGE_TYPES:
+            raise unsupported(where, self.provider, f"images of type {media!r} (JPEG, PNG, GIF and WebP only)")
+        return {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
 
-def _data_url(url: str, where: str) -> tuple[str, str]:
-    """``data:<media>;base64,<data>`` -> (media type, base64 data)."""
-    header, sep, payload = url[5:].partition(",")
-    if not sep:
-        raise InvalidRequestError(f"Invalid data URL in '{where}'.", param=where, code="invalid_value")
-    media, *params = header.split(";")
-    if "base64" in params:
-        return media.strip().lower() or "text/plain", "".join(payload.split())
-    return media.strip().lower() or "text/plain", base64.b64encode(unquote_to_bytes(payload)).decode()
+    def file(self, part: dict[str, Any], where: str) -> dict[str, Any]:
+        filename = part.get("filename")
+        found = file_bytes(part, where)
+        block: dict[str, Any]
+        if found is not None:
+            media, data = found
+            if media.startswith("image/"):
+                return self._image_bytes(media, data, where)
+            if media == "application/pdf":
+                block = {"type": "document", "source": {"type": "base64", "media_type": media, "data": data}}
+            elif media.startswith("text/"):
+                text = _b64_text(data, where)
+                block = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": text}}
+            else:
+                raise unsupported(where, self.provider, f"files of type {media!r} (PDF, text and images only)")
+        elif isinstance(part.get("file_url"), str) and part["file_url"]:
+            block = {"type": "document", "source": {"type": "url", "url": part["file_url"]}}
+        else:
+            raise no_file(part, where, self.provider, send="file_data or file_url")
+        if isinstance(filename, str) and filename:
+            block["title"] = filename
+        return block
+
+    def tool_use(self, item: dict[str, Any], where: str) -> dict[str, Any]:
+        args = call_arguments(item, where, "Anthropic")
+        return {"type": "tool_use", "id": item["call_id"], "name": item["name"], "input": args}
+
+    def tool_result(self, item: dict[str, Any], where: str) -> dict[str, Any]:
+        content = self._tool_output(item.get("output"), f"{where}.output")
+        return {"type": "tool_result", "tool_use_id": item["call_id"], "content": content}
+
+    def _tool_output(self, output: Any, where: str) -> str | list[dict[str, Any]]:
+        if isinstance(output, str):
+            return output
+        if isinstance(output, list):
+            return self.parts(content_parts(output, where), where)
+        return "" if output is None else msgspec.json.encode(output).decode()
+
+    def reasoning(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        """Our own thinking back as the block it came from; another provider's: None."""
+        state = item.get("encrypted_content")
+        signature = opaque_for(TAG, state)
+        if signature is not None:
+            return {"type": "thinking", "thinking": summary_text(item), "signature": signature}
+        data = opaque_for(REDACTED_TAG, state)
+        if data is not None:
+            return {"type": "redacted_thinking", "data": data}
+        return None
+
+    def cached(self, block: dict[str, Any], source: dict[str, Any], where: str) -> list[dict[str, Any]]:
+        cache = cache_control(source, where)
+        if cache is not None:
+            block["cache_control"] = {k: v for k, v in cache.items() if k in ("type", "ttl") and v is not None}
+        return [block]
 
 
 def _b64_text(data: str, where: str) -> str:

@@ -72,23 +72,21 @@ hosted tools in ``tool_choice``, web search ``filters``.
 
 from __future__ import annotations
 
-import base64
-import mimetypes
 import re
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 import msgspec
 
-from ferryman.providers.anthropic.request import claude_version
+from ferryman.providers.claude import ADAPTIVE_EFFORT, EFFORT_BUDGETS, adaptive, effort_of, fit_budget
+from ferryman.providers.media import data_url, file_bytes, image_url, no_file
+from ferryman.providers.text_format import json_schema, structured
+from ferryman.providers.turns import Turns, cache_control, summary_text
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
-    TEXT_PARTS,
     WEB_SEARCH_TOOLS,
     call_arguments,
     content_parts,
     function_output_text,
-    input_items,
     opaque_for,
     refuse_openai_only,
     unsupported,
@@ -129,11 +127,6 @@ NOVA_GROUNDING = "nova_grounding"
 # cross-region inference profile prefixes in front of a model id (us.anthropic.claude-...)
 _GEO = frozenset({"us", "eu", "apac", "global", "us-gov", "jp", "au", "ca", "ap"})
 
-MIN_BUDGET = 1024  # Anthropic's smallest thinking budget
-# reasoning.effort -> budget_tokens for Claude models that take a budget (the numbers pydantic-ai
-# and the Anthropic adapter use)
-EFFORT_BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384, "xhigh": 24576, "max": 24576}
-ADAPTIVE_EFFORT = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "max"}
 THREE_LEVELS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 QWEN_LEVELS = {"minimal": "low", "low": "low", "medium": "high", "high": "high", "xhigh": "high", "max": "high"}
 
@@ -187,8 +180,7 @@ class ModelFamily:
         self.name = name
         self.claude = self.vendor == "anthropic" or "claude" in name
         self.nova = self.vendor == "amazon" and name.startswith("amazon.nova")
-        major, minor = claude_version(name) if self.claude else (0, 0)
-        self.adaptive = (major, minor) >= (4, 6)
+        self.adaptive = self.claude and adaptive(name)
 
 
 def native_request(req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str) -> dict[str, Any]:
@@ -202,17 +194,12 @@ class _Request:
         self.raw = raw
         self.provider = provider
         self.family = ModelFamily(model)
-        self.system: list[dict[str, Any]] = []
-        self.messages: list[dict[str, Any]] = []
-        self.documents: set[str] = set()
-        self.tool_blocks = False  # whether the conversation holds toolUse / toolResult blocks
+        self.turns = _Turns(provider)
 
     def build(self) -> dict[str, Any]:
         self._refuse()
-        if self.req.instructions:
-            self.system.append({"text": self.req.instructions})
-        self._input()
-        body: dict[str, Any] = {"messages": self.messages, "system": self.system}
+        self.turns.read(self.req.instructions, self.req.input)
+        body: dict[str, Any] = {"messages": self.turns.messages, "system": self.turns.system}
         inference: dict[str, Any] = {}
         if self.req.max_output_tokens is not None:
             inference["maxTokens"] = self.req.max_output_tokens
@@ -241,191 +228,6 @@ class _Request:
             raise unsupported("previous_response_id", self.provider, "the previous response is not stored here")
         if req.max_tool_calls is not None:
             raise unsupported("max_tool_calls", self.provider, "Converse cannot cap the number of tool calls")
-
-    # ---- input ----------------------------------------------------------------------------------
-
-    def _input(self) -> None:
-        for n, item in enumerate(input_items(self.req.input)):
-            where = f"input[{n}]"
-            kind = item["type"]
-            if kind == "message":
-                self._message(item, where)
-            elif kind == "function_call":
-                self._add("assistant", [self._tool_use(item, where)], item, where)
-            elif kind == "function_call_output":
-                result = {
-                    "toolUseId": item["call_id"],
-                    "content": self._tool_output(item.get("output"), f"{where}.output"),
-                    "status": "success",
-                }
-                self.tool_blocks = True
-                self._add("user", [{"toolResult": result}], item, where)
-            elif kind == "reasoning":
-                block = _reasoning_block(item)
-                if block is not None:
-                    self._add("assistant", [block], None, where)
-            elif kind == "web_search_call":
-                continue  # see the module docstring: not replayable, the answer text stays
-            elif kind == "item_reference":
-                raise unsupported(f"{where}.type", self.provider, "item_reference: send the item itself")
-            else:
-                raise unsupported(f"{where}.type", self.provider, f"input items of type {kind!r}")
-        last = self.messages[-1] if self.messages else None
-        if last is not None and last["role"] == "assistant" and all("reasoningContent" in b for b in last["content"]):
-            # reasoning with nothing after it (an interrupted turn): the model cannot continue from it
-            self.messages.pop()
-
-    def _add(self, role: str, blocks: list[dict[str, Any]], source: dict[str, Any] | None, where: str) -> None:
-        """Append blocks (and a cache point the source asks for), merging same-role turns."""
-        if source is not None:
-            point = _cache_point(source, where)
-            if point is not None:
-                blocks = [*blocks, point]
-        if not blocks:
-            return
-        last = self.messages[-1] if self.messages else None
-        if last is None or last["role"] != role:
-            self.messages.append({"role": role, "content": list(blocks)})
-            return
-        content = last["content"]
-        if "toolResult" in blocks[0]:
-            # tool results open the user turn that answers the tool calls
-            at = 0
-            while at < len(content) and ("toolResult" in content[at] or "cachePoint" in content[at]):
-                at += 1
-            content[at:at] = blocks
-        else:
-            content.extend(blocks)
-
-    def _message(self, item: dict[str, Any], where: str) -> None:
-        role = item["role"]
-        parts = item["content"]
-        if role in ("system", "developer"):
-            for j, part in enumerate(parts):
-                at = f"{where}.content[{j}]"
-                if part["type"] not in TEXT_PARTS:
-                    raise unsupported(f"{at}.type", self.provider, "the system prompt takes text only")
-                if part.get("text"):
-                    self.system.append({"text": part["text"]})
-                    point = _cache_point(part, at)
-                    if point is not None:
-                        self.system.append(point)
-            return
-        blocks: list[dict[str, Any]] = []
-        for j, part in enumerate(parts):
-            at = f"{where}.content[{j}]"
-            block = self._part(part, at)
-            if block is not None:
-                blocks.append(block)
-                point = _cache_point(part, at)
-                if point is not None:
-                    blocks.append(point)
-        self._add("assistant" if role == "assistant" else "user", blocks, None, where)
-
-    def _part(self, part: dict[str, Any], where: str) -> dict[str, Any] | None:
-        kind = part["type"]
-        if kind in TEXT_PARTS or kind == "refusal":
-            text = part.get("refusal") if kind == "refusal" else part.get("text")
-            return {"text": text} if text else None
-        if kind == "input_image":
-            return self._image(part, where)
-        if kind == "input_file":
-            return self._file(part, where)
-        raise unsupported(f"{where}.type", self.provider, f"content parts of type {kind!r}")
-
-    def _image(self, part: dict[str, Any], where: str) -> dict[str, Any]:
-        url = part.get("image_url")
-        if isinstance(url, dict):  # the Chat Completions shape, {"url": ...}
-            url = url.get("url")
-        if isinstance(url, str) and url:
-            if url.startswith("data:"):
-                media, data = _data_url(url, where)
-                return self._image_block(media, {"bytes": data}, where)
-            if url.startswith("s3://"):
-                media = _EXTENSIONS.get(_extension(url), "")
-                return self._image_block(media, {"s3Location": {"uri": url}}, where)
-            if url.startswith(("http://", "https://")):
-                raise unsupported(
-                    f"{where}.image_url",
-                    self.provider,
-                    "Converse takes image bytes, not URLs: send the image as a data: URL (or an s3:// URI)",
-                )
-            raise unsupported(f"{where}.image_url", self.provider, "image URLs must be data: or s3:// URLs")
-        if part.get("file_id"):
-            raise unsupported(f"{where}.file_id", self.provider, "OpenAI file ids; send the image as image_url")
-        raise InvalidRequestError(
-            f"Missing required parameter: '{where}.image_url'.",
-            param=f"{where}.image_url",
-            code="missing_required_parameter",
-        )
-
-    def _image_block(self, media: str, source: dict[str, Any], where: str) -> dict[str, Any]:
-        fmt = IMAGE_FORMATS.get(media)
-        if fmt is None:
-            shown = repr(media) if media else "unknown type"
-            raise unsupported(where, self.provider, f"images of {shown} (PNG, JPEG, GIF and WebP only)")
-        return {"image": {"format": fmt, "source": source}}
-
-    def _file(self, part: dict[str, Any], where: str) -> dict[str, Any]:
-        filename = part.get("filename") if isinstance(part.get("filename"), str) else None
-        data = part.get("file_data")
-        url = part.get("file_url")
-        if isinstance(data, str) and data:
-            if data.startswith("data:"):
-                media, data = _data_url(data, where)
-            else:
-                media = (mimetypes.guess_type(filename)[0] if filename else None) or "application/pdf"
-            source: dict[str, Any] = {"bytes": data}
-        elif isinstance(url, str) and url.startswith("s3://"):
-            media = _EXTENSIONS.get(_extension(filename or url), "")
-            source = {"s3Location": {"uri": url}}
-        elif isinstance(url, str) and url:
-            raise unsupported(f"{where}.file_url", self.provider, "Converse takes file bytes or s3:// URIs, not URLs")
-        elif part.get("file_id"):
-            raise unsupported(f"{where}.file_id", self.provider, "OpenAI file ids; send file_data")
-        else:
-            raise InvalidRequestError(
-                f"Missing required parameter: '{where}.file_data'.",
-                param=f"{where}.file_data",
-                code="missing_required_parameter",
-            )
-        if media.startswith("image/"):
-            return self._image_block(media, source, where)
-        fmt = DOCUMENT_FORMATS.get(media) or DOCUMENT_FORMATS.get(_EXTENSIONS.get(_extension(filename or ""), ""))
-        if fmt is None:
-            kinds = "pdf, csv, doc, docx, xls, xlsx, html, txt, md"
-            raise unsupported(where, self.provider, f"files of type {media or 'unknown'!r} ({kinds})")
-        return {"document": {"format": fmt, "name": self._document_name(filename), "source": source}}
-
-    def _document_name(self, filename: str | None) -> str:
-        """A name Converse accepts (letters, digits, single spaces, hyphens, parentheses, brackets), unique."""
-        stem = (filename or "").rsplit("/", 1)[-1]
-        stem = stem.rsplit(".", 1)[0] if "." in stem else stem
-        name = re.sub(r"\s+", " ", re.sub(r"[^A-Za-z0-9\s\-()\[\]]", " ", stem)).strip()
-        base = name or f"Document {len(self.documents) + 1}"
-        name, n = base, 1
-        while name in self.documents:
-            n += 1
-            name = f"{base} ({n})"
-        self.documents.add(name)
-        return name
-
-    def _tool_use(self, item: dict[str, Any], where: str) -> dict[str, Any]:
-        args = call_arguments(item, where, "Bedrock")
-        self.tool_blocks = True
-        return {"toolUse": {"toolUseId": item["call_id"], "name": item["name"], "input": args}}
-
-    def _tool_output(self, output: Any, where: str) -> list[dict[str, Any]]:
-        if isinstance(output, list):
-            blocks = []
-            for j, part in enumerate(content_parts(output, where)):
-                block = self._part(part, f"{where}[{j}]")
-                if block is not None:
-                    blocks.append(block)
-            return blocks
-        if output is None or isinstance(output, str):
-            return [{"text": function_output_text(output)}]
-        return [{"json": output}] if isinstance(output, dict) else [{"text": msgspec.json.encode(output).decode()}]
 
     # ---- tools ----------------------------------------------------------------------------------
 
@@ -474,7 +276,7 @@ class _Request:
             return None
         if isinstance(choice, str):
             if choice == "none":
-                if self.tool_blocks:
+                if self.turns.tool_blocks:
                     raise unsupported(
                         "tool_choice",
                         self.provider,
@@ -518,10 +320,7 @@ class _Request:
         reasoning = self.req.reasoning
         if reasoning is None:
             return {}
-        effort = reasoning.effort if reasoning.effort != "none" else None
-        if effort is not None and effort not in EFFORT_BUDGETS:
-            known = ", ".join(["none", *EFFORT_BUDGETS])
-            raise unsupported("reasoning.effort", self.provider, f"effort {effort!r} (known: {known})")
+        effort = effort_of(reasoning, self.provider)
         family = self.family
         if reasoning.max_tokens is not None and not family.claude:
             raise unsupported(
@@ -555,48 +354,20 @@ class _Request:
         return {"thinking": {"type": "enabled", "budget_tokens": self._budget(EFFORT_BUDGETS[effort], False)}}
 
     def _budget(self, budget: int, explicit: bool) -> int:
-        """Claude needs maxTokens > budget_tokens; OpenAI counts reasoning inside max_output_tokens."""
-        limit = self.req.max_output_tokens
-        if limit is None or budget < limit:
-            return budget
-        if explicit:
-            raise InvalidRequestError(
-                f"Invalid value for 'reasoning.max_tokens': provider {self.provider!r} needs a thinking budget"
-                f" below max_output_tokens ({limit}).",
-                param="reasoning.max_tokens",
-                code="invalid_value",
-            )
-        if limit <= MIN_BUDGET:
-            raise InvalidRequestError(
-                f"Invalid value for 'max_output_tokens': provider {self.provider!r} needs more than {MIN_BUDGET}"
-                " output tokens when reasoning is on.",
-                param="max_output_tokens",
-                code="invalid_value",
-            )
-        return limit - 1  # the effort's budget, cut to fit the caller's limit
+        return fit_budget(budget, self.req.max_output_tokens, explicit=explicit, provider=self.provider)
 
     def _format(self) -> dict[str, Any] | None:
-        text = self.req.text
-        fmt = text.format if text is not None else None
-        if fmt is None or fmt.type == "text":
+        fmt = structured(self.req.text)
+        if fmt is None:
             return None
         if fmt.type == "json_object":
             raise unsupported("text.format", self.provider, "json_object has no Converse equivalent; use json_schema")
-        nested = fmt.json_schema
-        schema = fmt.schema if fmt.schema is not None else (nested.schema if nested is not None else None)
-        if schema is None:
-            raise InvalidRequestError(
-                "Missing required parameter: 'text.format.schema'.",
-                param="text.format.schema",
-                code="missing_required_parameter",
-            )
-        definition: dict[str, Any] = {"schema": msgspec.json.encode(schema).decode()}
-        name = fmt.name or (nested.name if nested is not None else None)
-        description = fmt.description or (nested.description if nested is not None else None)
-        if name:
-            definition["name"] = name
-        if description:
-            definition["description"] = description
+        spec = json_schema(fmt)
+        definition: dict[str, Any] = {"schema": msgspec.json.encode(spec.schema).decode()}
+        if spec.name:
+            definition["name"] = spec.name
+        if spec.description:
+            definition["description"] = spec.description
         return {"type": "json_schema", "structure": {"jsonSchema": definition}}
 
     def _sampling(self, inference: dict[str, Any]) -> None:
@@ -607,6 +378,110 @@ class _Request:
             inference["temperature"] = req.temperature
         if req.top_p is not None:
             inference["topP"] = req.top_p
+
+
+class _Turns(Turns):
+    """The conversation as Converse content blocks."""
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(provider)
+        self.documents: set[str] = set()  # document names so far (Converse wants them unique)
+        self.tool_blocks = False  # whether the conversation holds toolUse / toolResult blocks
+
+    def text(self, text: str) -> dict[str, Any]:
+        return {"text": text}
+
+    def image(self, part: dict[str, Any], where: str) -> dict[str, Any]:
+        url = image_url(part, where, self.provider)
+        if url.startswith("data:"):
+            media, data = data_url(url, where)
+            return self._image_block(media, {"bytes": data}, where)
+        if url.startswith("s3://"):
+            media = _EXTENSIONS.get(_extension(url), "")
+            return self._image_block(media, {"s3Location": {"uri": url}}, where)
+        if url.startswith(("http://", "https://")):
+            raise unsupported(
+                f"{where}.image_url",
+                self.provider,
+                "Converse takes image bytes, not URLs: send the image as a data: URL (or an s3:// URI)",
+            )
+        raise unsupported(f"{where}.image_url", self.provider, "image URLs must be data: or s3:// URLs")
+
+    def _image_block(self, media: str, source: dict[str, Any], where: str) -> dict[str, Any]:
+        fmt = IMAGE_FORMATS.get(media)
+        if fmt is None:
+            shown = repr(media) if media else "unknown type"
+            raise unsupported(where, self.provider, f"images of {shown} (PNG, JPEG, GIF and WebP only)")
+        return {"image": {"format": fmt, "source": source}}
+
+    def file(self, part: dict[str, Any], where: str) -> dict[str, Any]:
+        filename = part.get("filename") if isinstance(part.get("filename"), str) else None
+        found = file_bytes(part, where)
+        url = part.get("file_url")
+        if found is not None:
+            media, data = found
+            source: dict[str, Any] = {"bytes": data}
+        elif isinstance(url, str) and url.startswith("s3://"):
+            media = _EXTENSIONS.get(_extension(filename or url), "")
+            source = {"s3Location": {"uri": url}}
+        elif isinstance(url, str) and url:
+            raise unsupported(f"{where}.file_url", self.provider, "Converse takes file bytes or s3:// URIs, not URLs")
+        else:
+            raise no_file(part, where, self.provider, send="file_data")
+        if media.startswith("image/"):
+            return self._image_block(media, source, where)
+        fmt = DOCUMENT_FORMATS.get(media) or DOCUMENT_FORMATS.get(_EXTENSIONS.get(_extension(filename or ""), ""))
+        if fmt is None:
+            kinds = "pdf, csv, doc, docx, xls, xlsx, html, txt, md"
+            raise unsupported(where, self.provider, f"files of type {media or 'unknown'!r} ({kinds})")
+        return {"document": {"format": fmt, "name": self._document_name(filename), "source": source}}
+
+    def _document_name(self, filename: str | None) -> str:
+        """A name Converse accepts (letters, digits, single spaces, hyphens, parentheses, brackets), unique."""
+        stem = (filename or "").rsplit("/", 1)[-1]
+        stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+        name = re.sub(r"\s+", " ", re.sub(r"[^A-Za-z0-9\s\-()\[\]]", " ", stem)).strip()
+        base = name or f"Document {len(self.documents) + 1}"
+        name, n = base, 1
+        while name in self.documents:
+            n += 1
+            name = f"{base} ({n})"
+        self.documents.add(name)
+        return name
+
+    def tool_use(self, item: dict[str, Any], where: str) -> dict[str, Any]:
+        args = call_arguments(item, where, "Bedrock")
+        self.tool_blocks = True
+        return {"toolUse": {"toolUseId": item["call_id"], "name": item["name"], "input": args}}
+
+    def tool_result(self, item: dict[str, Any], where: str) -> dict[str, Any]:
+        content = self._tool_output(item.get("output"), f"{where}.output")
+        self.tool_blocks = True
+        return {"toolResult": {"toolUseId": item["call_id"], "content": content, "status": "success"}}
+
+    def _tool_output(self, output: Any, where: str) -> list[dict[str, Any]]:
+        if isinstance(output, list):  # no cache points inside a tool result
+            return self.parts(content_parts(output, where), where, cached=False)
+        if output is None or isinstance(output, str):
+            return [{"text": function_output_text(output)}]
+        return [{"json": output}] if isinstance(output, dict) else [{"text": msgspec.json.encode(output).decode()}]
+
+    def reasoning(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        """Our own reasoning back as the block it came from; another provider's: None."""
+        state = opaque_for(TAG, item.get("encrypted_content"))
+        if state is None:
+            return None
+        if state.startswith(REDACTED):
+            return {"reasoningContent": {"redactedContent": state[len(REDACTED) :]}}
+        return {"reasoningContent": {"reasoningText": {"text": summary_text(item), "signature": state}}}
+
+    def cached(self, block: dict[str, Any], source: dict[str, Any], where: str) -> list[dict[str, Any]]:
+        """A cache mark is a ``cachePoint`` block after the block it closes."""
+        cache = cache_control(source, where)
+        if cache is None:
+            return [block]
+        ttl = cache.get("ttl")
+        return [block, {"cachePoint": _point(ttl if isinstance(ttl, str) else None)}]
 
 
 def _narrow(tools: list[dict[str, Any]], allowed: list[Any]) -> None:
@@ -620,18 +495,6 @@ def _narrow(tools: list[dict[str, Any]], allowed: list[Any]) -> None:
     ]
 
 
-def _reasoning_block(item: dict[str, Any]) -> dict[str, Any] | None:
-    """Our own reasoning item back as the block it came from; another provider's: None."""
-    state = opaque_for(TAG, item.get("encrypted_content"))
-    if state is None:
-        return None
-    if state.startswith(REDACTED):
-        return {"reasoningContent": {"redactedContent": state[len(REDACTED) :]}}
-    parts = item.get("summary") or item.get("content") or []
-    text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))
-    return {"reasoningContent": {"reasoningText": {"text": text, "signature": state}}}
-
-
 def _point(ttl: str | None) -> dict[str, Any]:
     point: dict[str, Any] = {"type": "default"}
     if ttl in ("5m", "1h"):
@@ -639,31 +502,6 @@ def _point(ttl: str | None) -> dict[str, Any]:
     return point
 
 
-def _cache_point(source: dict[str, Any], where: str) -> dict[str, Any] | None:
-    cache = source.get("cache_control")
-    if cache is None:
-        return None
-    if not isinstance(cache, dict) or not isinstance(cache.get("type"), str):
-        raise InvalidRequestError(
-            f"Invalid value for '{where}.cache_control': expected an object with a 'type'.",
-            param=f"{where}.cache_control",
-            code="invalid_value",
-        )
-    ttl = cache.get("ttl")
-    return {"cachePoint": _point(ttl if isinstance(ttl, str) else None)}
-
-
 def _extension(name: str) -> str:
     tail = name.split("?", 1)[0].rsplit("/", 1)[-1]
     return tail.rsplit(".", 1)[-1].lower() if "." in tail else ""
-
-
-def _data_url(url: str, where: str) -> tuple[str, str]:
-    """``data:<media>;base64,<data>`` -> (media type, base64 data)."""
-    header, sep, payload = url[5:].partition(",")
-    if not sep:
-        raise InvalidRequestError(f"Invalid data URL in '{where}'.", param=where, code="invalid_value")
-    media, *params = header.split(";")
-    if "base64" in params:
-        return media.strip().lower() or "text/plain", "".join(payload.split())
-    return media.strip().lower() or "text/plain", base64.b64encode(unquote_to_bytes(payload)).decode()

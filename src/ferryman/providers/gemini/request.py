@@ -54,18 +54,19 @@ function tools.
 from __future__ import annotations
 
 import base64
-import mimetypes
 import re
 from typing import Any
-from urllib.parse import unquote_to_bytes, urlparse
+from urllib.parse import urlparse
 
+from ferryman.providers.media import data_url, file_bytes, guess_type
+from ferryman.providers.text_format import json_schema
+from ferryman.providers.turns import required_input
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
     TEXT_PARTS,
     WEB_SEARCH_TOOLS,
     call_arguments,
     function_output_text,
-    input_items,
     opaque_for,
     refuse_openai_only,
     unsupported,
@@ -172,7 +173,7 @@ class _Request:
     # ---- input ----------------------------------------------------------------------------------
 
     def _input(self) -> None:
-        items = input_items(self.req.input)
+        items = required_input(self.req.input, self.provider)
         names = {i["call_id"]: i["name"] for i in items if i.get("type") == "function_call"}
         for n, item in enumerate(items):
             where = f"input[{n}]"
@@ -232,33 +233,26 @@ class _Request:
                 return self._media(url, where, default_mime="image/jpeg")
             return self._file_id(part.get("file_id"), where)
         if kind == "input_file":
-            data = part.get("file_data")
-            if isinstance(data, str) and data:
-                if data.startswith("data:"):
-                    return self._media(data, where, default_mime="application/pdf")
-                mime = _guess(part.get("filename")) or "application/pdf"
+            found = file_bytes(part, where, default="application/pdf")
+            if found is not None:
+                mime, data = found
                 return {"inlineData": {"mimeType": mime, "data": data}}
             url = part.get("file_url")
             if isinstance(url, str) and url:
-                return self._media(url, where, default_mime=_guess(part.get("filename")) or "application/pdf")
+                return self._media(url, where, default_mime=guess_type(part.get("filename")) or "application/pdf")
             return self._file_id(part.get("file_id"), where)
         raise unsupported(f"{where}.type", self.provider, f"content parts of type {kind!r}")
 
     def _media(self, url: str, where: str, *, default_mime: str) -> dict[str, Any]:
         if url.startswith("data:"):
-            header, sep, payload = url[5:].partition(",")
-            if not sep:
-                raise InvalidRequestError(f"Invalid data URL in '{where}'.", param=where, code="invalid_value")
-            mime, *params = header.split(";")
-            if "base64" not in params:
-                payload = base64.b64encode(unquote_to_bytes(payload)).decode()
-            return {"inlineData": {"mimeType": mime or default_mime, "data": payload}}
+            mime, data = data_url(url, where, default=default_mime)
+            return {"inlineData": {"mimeType": mime, "data": data}}
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https", "gs"):
             raise unsupported(where, self.provider, f"URLs with scheme {parsed.scheme!r}")
         # Gemini fetches public URLs, Files API URIs and (Vertex) gs:// objects itself: the gateway
         # downloads nothing, so no blocking I/O and no fetching on a client's behalf
-        mime = _guess(parsed.path) or default_mime
+        mime = guess_type(parsed.path) or default_mime
         if parsed.hostname and parsed.hostname.endswith(("youtube.com", "youtu.be")):
             mime = "video/mp4"
         return {"fileData": {"mimeType": mime, "fileUri": url}}
@@ -394,7 +388,7 @@ class _Request:
             mode = "ANY"
         elif isinstance(choice, dict) and choice.get("type") == "function":
             name = choice.get("name")
-            if name not in names:
+            if not isinstance(name, str) or name not in names:
                 raise InvalidRequestError(
                     f"Invalid value for 'tool_choice.name': no function tool named {name!r}.",
                     param="tool_choice.name",
@@ -484,25 +478,10 @@ class _Request:
 
 
 def _schema_of(fmt: TextFormat) -> dict[str, Any]:
-    nested = fmt.json_schema
-    schema = fmt.schema if fmt.schema is not None else (nested.schema if nested is not None else None)
-    if not isinstance(schema, dict):
-        raise InvalidRequestError(
-            "Missing required parameter: 'text.format.schema'.",
-            param="text.format.schema",
-            code="missing_required_parameter",
-        )
-    out = response_json_schema(schema)
-    name = fmt.name or (nested.name if nested is not None else None)
-    description = fmt.description or (nested.description if nested is not None else None)
-    if name and "title" not in out:
-        out["title"] = name
-    if description and "description" not in out:
-        out["description"] = description
+    spec = json_schema(fmt)
+    out = response_json_schema(spec.schema)
+    if spec.name and "title" not in out:
+        out["title"] = spec.name
+    if spec.description and "description" not in out:
+        out["description"] = spec.description
     return out
-
-
-def _guess(path: Any) -> str | None:
-    if not isinstance(path, str) or not path:
-        return None
-    return mimetypes.guess_type(path)[0]

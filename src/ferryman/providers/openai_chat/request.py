@@ -74,13 +74,15 @@ from typing import Any
 
 import msgspec
 
+from ferryman.providers.media import image_url
+from ferryman.providers.text_format import json_schema, structured
+from ferryman.providers.turns import required_input
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import (
     TEXT_PARTS,
     WEB_SEARCH_TOOLS,
     content_parts,
     function_output_text,
-    input_items,
     opaque_for,
     refuse_openai_only,
     unsupported,
@@ -168,7 +170,7 @@ class _Request:
     # ---- input ----------------------------------------------------------------------------------
 
     def _input(self) -> None:
-        for n, item in enumerate(input_items(self.req.input)):
+        for n, item in enumerate(required_input(self.req.input, self.provider)):
             where = f"input[{n}]"
             kind = item["type"]
             if kind == "message":
@@ -253,23 +255,13 @@ class _Request:
         raise unsupported(f"{where}.type", self.provider, f"content parts of type {kind!r}")
 
     def _image(self, part: dict[str, Any], where: str) -> dict[str, Any]:
-        url = part.get("image_url")
-        if isinstance(url, dict):  # the Chat Completions shape, {"url": ...}
-            url = url.get("url")
-        if isinstance(url, str) and url:
-            if not url.startswith(("http://", "https://", "data:")):
-                raise unsupported(f"{where}.image_url", self.provider, "image URLs must be http(s) or data: URLs")
-            image: dict[str, Any] = {"url": url}
-            if part.get("detail") is not None:
-                image["detail"] = part["detail"]
-            return {"type": "image_url", "image_url": image}
-        if part.get("file_id"):
-            raise unsupported(f"{where}.file_id", self.provider, "OpenAI file ids; send the image as image_url")
-        raise InvalidRequestError(
-            f"Missing required parameter: '{where}.image_url'.",
-            param=f"{where}.image_url",
-            code="missing_required_parameter",
-        )
+        url = image_url(part, where, self.provider)
+        if not url.startswith(("http://", "https://", "data:")):
+            raise unsupported(f"{where}.image_url", self.provider, "image URLs must be http(s) or data: URLs")
+        image: dict[str, Any] = {"url": url}
+        if part.get("detail") is not None:
+            image["detail"] = part["detail"]
+        return {"type": "image_url", "image_url": image}
 
     def _file(self, part: dict[str, Any], where: str) -> dict[str, Any]:
         if part.get("file_id"):
@@ -406,9 +398,8 @@ class _Request:
             body["reasoning_format"] = self.q.reasoning_format
 
     def _format(self) -> dict[str, Any] | None:
-        text = self.req.text
-        fmt = text.format if text is not None else None
-        if fmt is None or fmt.type == "text":
+        fmt = structured(self.req.text)
+        if fmt is None:
             return None
         if fmt.type == "json_object":
             if not self.q.json_object:
@@ -416,22 +407,13 @@ class _Request:
             return {"type": "json_object"}
         if not self.q.json_schema:
             raise unsupported("text.format", self.provider, "json_schema; use json_object")
-        nested = fmt.json_schema
-        schema = fmt.schema if fmt.schema is not None else (nested.schema if nested is not None else None)
-        if schema is None:
-            raise InvalidRequestError(
-                "Missing required parameter: 'text.format.schema'.",
-                param="text.format.schema",
-                code="missing_required_parameter",
-            )
-        spec: dict[str, Any] = {"name": fmt.name or (nested.name if nested is not None else None) or "response"}
-        description = fmt.description or (nested.description if nested is not None else None)
-        if description:
-            spec["description"] = description
-        spec["schema"] = schema
-        strict = fmt.strict if fmt.strict is not None else (nested.strict if nested is not None else None)
-        if strict is not None:
-            spec["strict"] = strict
+        found = json_schema(fmt)
+        spec: dict[str, Any] = {"name": found.name or "response"}
+        if found.description:
+            spec["description"] = found.description
+        spec["schema"] = found.schema
+        if found.strict is not None:
+            spec["strict"] = found.strict
         return {"type": "json_schema", "json_schema": spec}
 
     def _sampling(self, body: dict[str, Any]) -> None:

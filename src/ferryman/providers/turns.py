@@ -1,0 +1,199 @@
+"""Alternating user / assistant turns built from Responses input items (Messages-style APIs).
+
+Anthropic Messages and Bedrock Converse take the same conversation: a system prompt apart, then
+turns that alternate user and assistant, each a list of content blocks. Getting there from Responses
+input items is one walk for both:
+
+- ``instructions`` and system / developer messages (text only) become the system prompt, in order;
+- consecutive items of one role merge into one turn (both APIs demand alternation);
+- a ``function_call`` is a block of the assistant turn, a ``function_call_output`` a block placed
+  before every other block of the user turn (both APIs want the results that answer tool calls
+  first), a reasoning item a block of the assistant turn in its place, so that reasoning and the
+  function call after it share one assistant turn;
+- reasoning with nothing after it (an interrupted turn) is dropped: no model continues from it;
+- a replayed ``web_search_call`` is left out (neither API can replay a search from a Responses item;
+  the answer text that used it stays); ``item_reference`` and unknown items are refused.
+
+What differs is the shape of a block (``{"type": "text", "text"}`` against ``{"text"}``,
+``tool_use`` against ``toolUse``, ``cache_control`` inside a block against a ``cachePoint`` block
+after it): an adapter subclasses ``Turns`` with its block constructors and nothing else.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from ferryman.schemas.errors import InvalidRequestError
+from ferryman.schemas.items import TEXT_PARTS, input_items, unsupported
+
+Block = dict[str, Any]
+
+
+def required_input(input_: str | list[dict[str, Any]] | None, provider: str) -> list[dict[str, Any]]:
+    """The input items of a request to a provider that needs at least one message; no input is a 400.
+
+    Providers that translate the request (Anthropic, Bedrock, Gemini, Chat Completions servers) all
+    reject an empty conversation, each in its own words: this says so before anything is sent. A
+    ``previous_response_id`` has already been resolved into the input by then.
+    """
+    items = input_items(input_)
+    if not items:
+        raise InvalidRequestError(
+            f"Missing required parameter: 'input'. Provider {provider!r} needs at least one input message, and"
+            " neither 'input' nor a previous response gives one.",
+            param="input",
+            code="missing_required_parameter",
+        )
+    return items
+
+
+def system_texts(item: dict[str, Any], where: str, provider: str) -> list[tuple[str, dict[str, Any], str]]:
+    """A system / developer message's texts, each with its part and path, empty ones left out.
+
+    System prompts take text only: any other part is a 400 naming it.
+    """
+    texts = []
+    for j, part in enumerate(item["content"]):
+        at = f"{where}.content[{j}]"
+        if part.get("type") not in TEXT_PARTS:
+            raise unsupported(f"{at}.type", provider, "the system prompt takes text only")
+        if part.get("text"):
+            texts.append((part["text"], part, at))
+    return texts
+
+
+def cache_control(source: dict[str, Any], where: str) -> dict[str, Any] | None:
+    """The ``cache_control`` an item or content part carries (checked to be an object with a type)."""
+    cache = source.get("cache_control")
+    if cache is None:
+        return None
+    if not isinstance(cache, dict) or not isinstance(cache.get("type"), str):
+        raise InvalidRequestError(
+            f"Invalid value for '{where}.cache_control': expected an object with a 'type'.",
+            param=f"{where}.cache_control",
+            code="invalid_value",
+        )
+    return cache
+
+
+def summary_text(item: dict[str, Any]) -> str:
+    """A reasoning item's text: its summary, else its raw content."""
+    parts = item.get("summary") or item.get("content") or []
+    return "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+
+
+class Turns(ABC):
+    """The system prompt and the turns of one request, built by ``read``."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.system: list[Block] = []
+        self.messages: list[dict[str, Any]] = []  # {"role": "user" | "assistant", "content": [blocks]}
+        self._results = 0  # blocks at the head of the last turn that answer tool calls
+        self._reasoning_only = False  # the last turn holds nothing but reasoning
+
+    # ---- one API's blocks -----------------------------------------------------------------------
+
+    @abstractmethod
+    def text(self, text: str) -> Block:
+        """A text block (never empty: neither API takes an empty one)."""
+
+    @abstractmethod
+    def image(self, part: dict[str, Any], where: str) -> Block:
+        """An ``input_image`` part."""
+
+    @abstractmethod
+    def file(self, part: dict[str, Any], where: str) -> Block:
+        """An ``input_file`` part."""
+
+    @abstractmethod
+    def tool_use(self, item: dict[str, Any], where: str) -> Block:
+        """A ``function_call`` item."""
+
+    @abstractmethod
+    def tool_result(self, item: dict[str, Any], where: str) -> Block:
+        """A ``function_call_output`` item."""
+
+    @abstractmethod
+    def reasoning(self, item: dict[str, Any]) -> Block | None:
+        """A reasoning item this API produced, as the block it came from; another provider's: None."""
+
+    @abstractmethod
+    def cached(self, block: Block, source: dict[str, Any], where: str) -> list[Block]:
+        """The block and what the source's ``cache_control`` (see ``cache_control``) asks for."""
+
+    # ---- the walk -------------------------------------------------------------------------------
+
+    def read(self, instructions: str | None, input_: str | list[dict[str, Any]] | None) -> None:
+        if instructions:
+            self.system.append(self.text(instructions))
+        for n, item in enumerate(required_input(input_, self.provider)):
+            where = f"input[{n}]"
+            kind = item["type"]
+            if kind == "message":
+                self._message(item, where)
+            elif kind == "function_call":
+                self.add("assistant", self.cached(self.tool_use(item, where), item, where))
+            elif kind == "function_call_output":
+                self.add("user", self.cached(self.tool_result(item, where), item, where), result=True)
+            elif kind == "reasoning":
+                block = self.reasoning(item)
+                if block is not None:
+                    self.add("assistant", [block], reasoning=True)
+            elif kind == "web_search_call":
+                continue  # not replayable (see the module docstring); the answer text stays
+            elif kind == "item_reference":
+                raise unsupported(f"{where}.type", self.provider, "item_reference: send the item itself")
+            else:
+                raise unsupported(f"{where}.type", self.provider, f"input items of type {kind!r}")
+        if self.messages and self.messages[-1]["role"] == "assistant" and self._reasoning_only:
+            self.messages.pop()  # reasoning with nothing after it: no model continues from it
+
+    def add(self, role: str, blocks: list[Block], *, result: bool = False, reasoning: bool = False) -> None:
+        """Append blocks to the conversation, merging same-role turns; ``result`` blocks (tool results
+        and what comes with them) go after the results already at the head of the user turn."""
+        if not blocks:
+            return
+        last = self.messages[-1] if self.messages else None
+        if last is None or last["role"] != role:
+            self.messages.append({"role": role, "content": list(blocks)})
+            self._results = len(blocks) if result else 0
+            self._reasoning_only = reasoning
+            return
+        content = last["content"]
+        if result:
+            content[self._results : self._results] = blocks
+            self._results += len(blocks)
+        else:
+            content.extend(blocks)
+        self._reasoning_only = self._reasoning_only and reasoning
+
+    def _message(self, item: dict[str, Any], where: str) -> None:
+        role = item["role"]
+        if role in ("system", "developer"):
+            for text, part, at in system_texts(item, where, self.provider):
+                self.system.extend(self.cached(self.text(text), part, at))
+            return
+        self.add("assistant" if role == "assistant" else "user", self.parts(item["content"], f"{where}.content"))
+
+    def parts(self, parts: list[dict[str, Any]], where: str, *, cached: bool = True) -> list[Block]:
+        """Content parts as blocks (empty text left out), with their cache marks when ``cached``."""
+        blocks: list[Block] = []
+        for j, part in enumerate(parts):
+            at = f"{where}[{j}]"
+            block = self.part(part, at)
+            if block is not None:
+                blocks.extend(self.cached(block, part, at) if cached else [block])
+        return blocks
+
+    def part(self, part: dict[str, Any], where: str) -> Block | None:
+        kind = part["type"]
+        if kind in TEXT_PARTS or kind == "refusal":
+            text = part.get("refusal") if kind == "refusal" else part.get("text")
+            return self.text(text) if text else None
+        if kind == "input_image":
+            return self.image(part, where)
+        if kind == "input_file":
+            return self.file(part, where)
+        raise unsupported(f"{where}.type", self.provider, f"content parts of type {kind!r}")
