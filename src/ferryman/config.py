@@ -78,6 +78,7 @@ class KeyEntry(Struct, forbid_unknown_fields=True):
 
 class ProviderEntry(Struct, forbid_unknown_fields=True):
     type: str | None = None
+    enabled: bool = True  # false leaves the entry out (how the built-in mock provider is turned off)
     base_url: str | None = None
     keys: list[KeyEntry] | None = None
     timeout: Positive | None = None
@@ -100,6 +101,9 @@ class ProviderEntry(Struct, forbid_unknown_fields=True):
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
     aws_session_token: str | None = None
+    # mock: milliseconds before the first token, and the pace of its output (default: at once, unpaced)
+    latency_ms: Annotated[float, Meta(ge=0)] | None = None
+    tokens_per_second: Positive | None = None
 
 
 class WeightedTarget(Struct, forbid_unknown_fields=True):
@@ -188,6 +192,8 @@ class ProviderConfig(Struct):
     aws_access_key_id: Secret | None = None
     aws_secret_access_key: Secret | None = None
     aws_session_token: Secret | None = None
+    latency_ms: float = 0.0
+    tokens_per_second: float | None = None
 
     def usable_keys(self, model: str) -> list[ApiKey]:
         return [k for k in self.keys if k.secret.is_set and (not k.models or model in k.models)]
@@ -242,7 +248,11 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
     providers: dict[str, ProviderConfig] = {}
     for name, raw_entry in fc.providers.items():
         entry = _convert(raw_entry, ProviderEntry, source, f"providers.{name}")
-        providers[name] = _resolve_provider(name, entry, environ, source)
+        if entry.enabled:
+            providers[name] = _resolve_provider(name, entry, environ, source)
+    for known in KNOWN_PROVIDERS.values():
+        if known.builtin and known.name not in fc.providers:
+            providers[known.name] = _resolve_provider(known.name, ProviderEntry(), environ, source)
 
     models: dict[str, ModelAlias] = {}
     for i, m in enumerate(fc.models):
@@ -278,7 +288,7 @@ def config_from_env(environ: Mapping[str, str]) -> Config:
     """Every known provider whose standard key variable is set, with ``*_BASE_URL`` overrides."""
     providers: dict[str, ProviderConfig] = {}
     for known in KNOWN_PROVIDERS.values():
-        if any(environ.get(name) for name in known.enabled_by):
+        if known.builtin or any(environ.get(name) for name in known.enabled_by):
             providers[known.name] = _resolve_provider(known.name, ProviderEntry(), environ, "environment")
     return Config(providers=providers, models={}, store=DEFAULT_STORE, source="environment")
 
@@ -294,6 +304,8 @@ def _resolve_provider(name: str, entry: ProviderEntry, environ: Mapping[str, str
         )
     if ptype not in PROVIDER_TYPES:
         raise ConfigError(f"{where}.type: unknown provider type {ptype!r} (one of: {', '.join(PROVIDER_TYPES)})")
+    if ptype != "mock" and (entry.latency_ms is not None or entry.tokens_per_second is not None):
+        raise ConfigError(f"{where}: 'latency_ms' and 'tokens_per_second' are settings of a 'mock' provider only")
 
     base_url = entry.base_url
     if base_url is None and known is not None:
@@ -335,6 +347,8 @@ def _resolve_provider(name: str, entry: ProviderEntry, environ: Mapping[str, str
         aws_access_key_id=_optional_secret(entry.aws_access_key_id, environ),
         aws_secret_access_key=_optional_secret(entry.aws_secret_access_key, environ),
         aws_session_token=_optional_secret(entry.aws_session_token, environ),
+        latency_ms=entry.latency_ms or 0.0,
+        tokens_per_second=entry.tokens_per_second,
         key_env=known.key_env if known else None,
         needs_key=known.needs_key if known else False,
     )

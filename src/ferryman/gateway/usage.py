@@ -1,6 +1,7 @@
 """usage.cost: USD prices of a reply, from the maintained ``genai-prices`` table or a config override.
 
-A model with no known price gets ``cost: null`` (unknown), never zero (free).
+A model with no known price gets ``cost: null`` (unknown), never zero (free); a provider type that
+costs nothing (``mock``) gets zeros.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ _PRICE_PROVIDER = {
     "perplexity": "perplexity",
     "openrouter": "openrouter",
 }
+
+# provider types whose every answer is free: priced at zero, not unknown (a config override still applies)
+_FREE_TYPES = frozenset({"mock"})
+_FREE = {"input_tokens_cost": 0.0, "output_tokens_cost": 0.0, "request_cost": 0.0, "total_cost": 0.0}
 
 
 def preload() -> None:
@@ -119,6 +124,8 @@ def compute_cost(
         extra = Decimal(str(override.request)) if override.request else Decimal(0)
         inp, out, total = _price(price, counts, None)
         total += extra
+    elif provider_type in _FREE_TYPES:
+        return dict(_FREE)
     else:
         price_provider = _PRICE_PROVIDER.get(provider_name) or _PRICE_PROVIDER.get(provider_type)
         found = next((f for m in models if (f := _find(price_provider, m)) is not None), None)

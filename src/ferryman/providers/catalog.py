@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # adapter types a provider entry may declare
-PROVIDER_TYPES = ("openai", "openai-chat", "anthropic", "gemini", "vertex", "bedrock", "azure")
+PROVIDER_TYPES = ("openai", "openai-chat", "anthropic", "gemini", "vertex", "bedrock", "azure", "mock")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,7 @@ class KnownProvider:
     prefixes: tuple[str, ...] = ()
     needs_key: bool = True
     also_enabled_by: tuple[str, ...] = ()  # env vars that enable it without a config file, besides key_env
+    builtin: bool = False  # always configured, unless its config entry says ``enabled: false``
 
     @property
     def enabled_by(self) -> tuple[str, ...]:
@@ -89,6 +90,8 @@ KNOWN_PROVIDERS: dict[str, KnownProvider] = {
         KnownProvider("ollama", "openai-chat", "http://localhost:11434/v1", None, needs_key=False),
         KnownProvider("lmstudio", "openai-chat", "http://localhost:1234/v1", None, needs_key=False),
         KnownProvider("vllm", "openai", None, "VLLM_API_KEY", needs_key=False),
+        # answers by itself (providers/mock/): Ferryman can be tried, tested and load-tested without a key
+        KnownProvider("mock", "mock", None, None, needs_key=False, builtin=True),
     )
 }
 

@@ -17,6 +17,7 @@ ADAPTERS: dict[str, str] = {
     "vertex": "ferryman.providers.gemini:VertexProvider",
     "bedrock": "ferryman.providers.bedrock:BedrockProvider",
     "azure": "ferryman.providers.azure:AzureProvider",
+    "mock": "ferryman.providers.mock:MockProvider",
 }
 
 
