@@ -406,6 +406,10 @@ def describe(config: Config) -> str:
     if not config.providers:
         lines.append("  (none)")
     for p in config.providers.values():
+        if p.type == "mock":
+            pace = f"{p.tokens_per_second:g} tokens/s" if p.tokens_per_second else "unpaced"
+            lines.append(f"  {p.name}: type=mock (answers by itself) latency_ms={p.latency_ms:g} {pace}")
+            continue
         lines.append(f"  {p.name}: type={p.type} base_url={p.base_url or '(provider default)'}")
         for k in p.keys:
             scope = f" models={list(k.models)}" if k.models else ""

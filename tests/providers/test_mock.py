@@ -12,7 +12,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from ferryman.config import ConfigError, config_from_dict
+from ferryman.config import ConfigError, config_from_dict, describe
 from tests.fakes.gateway import GatewayServer
 
 ZERO_COST = {"input_tokens_cost": 0.0, "output_tokens_cost": 0.0, "request_cost": 0.0, "total_cost": 0.0}
@@ -361,3 +361,13 @@ def test_pacing_settings_belong_to_mock_providers_only() -> None:
     config = config_from_dict({"providers": {"slow-mock": {"type": "mock", "tokens_per_second": 20}}}, {})
     assert config.providers["slow-mock"].tokens_per_second == 20
     assert config.providers["mock"].tokens_per_second is None  # the built-in one is still there
+    assert "slow-mock: type=mock (answers by itself) latency_ms=0 20 tokens/s" in describe(config)
+
+
+def test_a_pricing_override_prices_a_mock_model() -> None:
+    config = {"store": False, "pricing": {"mock/gpt-4o": {"input_mtok": 1_000_000, "output_mtok": 2_000_000}}}
+    with GatewayServer(config) as gw:
+        body = httpx.post(f"{gw.url}/v1/responses", json={"model": "mock/gpt-4o", "input": "12345678"}).json()
+    usage = body["usage"]
+    assert usage["cost"]["input_tokens_cost"] == usage["input_tokens"] * 1.0
+    assert usage["cost"]["total_cost"] == usage["input_tokens"] * 1.0 + usage["output_tokens"] * 2.0
