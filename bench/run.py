@@ -1,13 +1,14 @@
 """Ferryman overhead benchmark: what Ferryman adds over calling the upstream directly, side by side with
 LiteLLM proxy and nginx on the same fake upstream.
 
-    python bench/run.py [--duration 10] [--quick] [--workers 1] [--scaling]
+    python bench/run.py [--duration 10] [--quick] [--workers 1] [--scaling] [--mock]
 
 Starts the fake upstream (bench/upstream.py), Ferryman, LiteLLM proxy (when installed: the ``bench``
 extra) and nginx (when installed) as subprocesses, sends the same requests to each, prints one table and
 writes bench/results/latest.json. On a machine with two or more cores, the servers under test run on
 core 0; the upstream and the load generators (this process and wrk) share core 1. Only loopback
-addresses are used; everything stops by itself.
+addresses are used; everything stops by itself. ``--mock`` measures Ferryman alone, answering from its
+built-in mock provider: no upstream process, no comparison.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from servers import (
     free_port,
     litellm_command,
     litellm_config,
+    mock_config,
     nginx_config,
     pinned,
     process,
@@ -98,6 +100,7 @@ class Plan:
     litellm: bool
     nginx: bool
     scaling: bool
+    mock: bool  # Ferryman alone, answered by its mock provider (no upstream, no other server)
     store: bool  # Ferryman's default SQLite response store, in a temporary directory
     output: Path
 
@@ -124,6 +127,7 @@ def parse_args(argv: list[str] | None) -> Plan:
     p.add_argument("--no-nginx", action="store_true", help="leave nginx out even if installed")
     p.add_argument("--scaling", action="store_true", help="only: Ferryman req/s with 1..N workers, unpinned")
     p.add_argument("--no-store", action="store_true", help="run Ferryman with store: false")
+    p.add_argument("--mock", action="store_true", help="only: Ferryman alone, answered by its mock provider")
     p.add_argument("--no-wrk", action="store_true", help="use the aiohttp load generator even if wrk exists")
     p.add_argument("--output", type=Path, default=BENCH / "results" / "latest.json")
     a = p.parse_args(argv)
@@ -151,6 +155,7 @@ def parse_args(argv: list[str] | None) -> Plan:
         litellm=litellm,
         nginx=not a.no_nginx and NGINX is not None,
         scaling=a.scaling,
+        mock=a.mock,
         store=not a.no_store,
         output=a.output,
     )
@@ -350,8 +355,12 @@ def upstream_command(plan: Plan, port: int) -> list[str]:
     return cmd
 
 
-def ferryman_command(plan: Plan, workdir: Path, upstream: int, port: int, workers: int) -> list[str]:
-    config = ferryman_config(workdir, upstream, store=plan.store)
+def ferryman_command(plan: Plan, workdir: Path, upstream: int | None, port: int, workers: int) -> list[str]:
+    """``ferryman serve`` in front of the fake upstream, or (``upstream`` None) with the mock provider alone."""
+    if upstream is None:
+        config = mock_config(workdir, store=plan.store)
+    else:
+        config = ferryman_config(workdir, upstream, store=plan.store)
     cmd = [sys.executable, "-m", "ferryman", "serve", "--config", str(config), "--host", HOST]
     return cmd + ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
 
@@ -475,6 +484,26 @@ async def scaling(plan: Plan, workdir: Path) -> dict[str, Any]:
                 )
                 out["workers"][str(workers)] = result["ferryman"]
     return out
+
+
+async def mock_only(plan: Plan, cores: Cores, workdir: Path) -> dict[str, Any]:
+    """Ferryman answering from its mock provider: the whole request path but the upstream call, nothing else running."""
+    results: dict[str, Any] = {"meta": meta(plan, cores)}
+    results["meta"]["upstream"] = "none: the mock provider answers inside Ferryman"
+    port = free_port()
+    log = workdir / "ferryman-mock.log"
+    with process(pinned(ferryman_command(plan, workdir, None, port, plan.workers), cores.gateway), log, workdir) as fm:
+        await wait_ready(f"http://{HOST}:{port}/health", fm, log)
+        target = Target("ferryman", f"http://{HOST}:{port}", fm.pid)
+        await check_gateway(target, "fast")
+        results["json_c1"] = await step("non-stream, concurrency 1", sequential(plan, [target], "fast", stream=False))
+        results["stream_c1"] = await step("stream, concurrency 1", sequential(plan, [target], "fast", stream=True))
+        for c in plan.concurrency:
+            for kind, stream in (("json", False), ("stream", True)):
+                run = load(plan, [target], "fast", cores, workdir, stream=stream, concurrency=c)
+                results[f"{kind}_c{c}"] = await step(f"{kind}, concurrency {c}", run)
+        results["rss_after_run_mib"] = round(rss_mib(fm.pid), 1)
+    return results
 
 
 # ---- report --------------------------------------------------------------------------------------
@@ -617,6 +646,28 @@ def scaling_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def mock_table(results: dict[str, Any]) -> str:
+    meta = results["meta"]
+    lines = [
+        "Ferryman alone, answered by its built-in mock provider (no upstream process, nothing to compare with):",
+        f"{meta['cpus']} cores ({meta['cpu_model']}), {meta['pinning']}; workers={meta['workers']}, "
+        f"store: {meta['store']}, load generator: {meta['load_generator']}, commit {meta['commit']}",
+        "",
+    ]
+    for kind, label in (("json", "ms"), ("stream", "whole_ms")):
+        p = results[f"{kind}_c1"]["ferryman"][label]
+        lines.append(f"  {kind} c=1 (ms): p50 {p['p50']:.3f}  p90 {p['p90']:.3f}  p99 {p['p99']:.3f}")
+    for c in meta["concurrency"]:
+        for kind in ("json", "stream"):
+            r = results[f"{kind}_c{c}"]["ferryman"]
+            lines.append(
+                f"  {kind} c={c}: {r['rps']:,.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  "
+                f"errors {r['errors']}"
+            )
+    lines.append(f"  RSS after the run: {results['rss_after_run_mib']:.1f} MiB")
+    return "\n".join(lines)
+
+
 def git_commit() -> str:
     try:
         out = subprocess.run(
@@ -692,15 +743,16 @@ def main(argv: list[str] | None = None) -> int:
             if plan.scaling:
                 results = {"meta": meta(plan, Cores(None, None))}
                 results["scaling"] = uvloop.run(scaling(plan, Path(tmp)))
+            elif plan.mock:
+                results = uvloop.run(mock_only(plan, cores, Path(tmp)))
             else:
                 results = uvloop.run(measure(plan, cores, Path(tmp)))
         finally:
             for log in Path(tmp).glob("*.log"):  # kept beside the results, for a look when numbers are odd
                 shutil.copyfile(log, plan.output.parent / log.name)
-    print(scaling_table(results) if plan.scaling else table(results))
-    output = (
-        plan.output.with_name("scaling.json") if plan.scaling and plan.output.name == "latest.json" else plan.output
-    )
+    print(scaling_table(results) if plan.scaling else mock_table(results) if plan.mock else table(results))
+    special = "scaling" if plan.scaling else "mock" if plan.mock else None
+    output = plan.output.with_name(f"{special}.json") if special and plan.output.name == "latest.json" else plan.output
     output.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {output}")
     return 0

@@ -84,6 +84,16 @@ def ferryman_config(workdir: Path, upstream: int, *, store: bool) -> Path:
     return path
 
 
+def mock_config(workdir: Path, *, store: bool) -> Path:
+    """Ferryman with its built-in mock provider only: the ``fast`` alias answered inside the gateway, no upstream."""
+    lines = ["providers:", "  mock: {max_retries: 0}", "models:", f"  - {{name: fast, target: mock/{UPSTREAM_MODEL}}}"]
+    if not store:
+        lines.append("store: false")
+    path = workdir / "ferryman-mock.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def litellm_config(workdir: Path, upstream: int) -> Path:
     base = f"http://{HOST}:{upstream}"
     lines = ["model_list:"]

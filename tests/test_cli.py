@@ -63,3 +63,32 @@ def test_serve_refuses_a_bad_config(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "provider 'nowhere', which is not configured" in result.stderr
+
+
+def test_serve_with_no_config_and_no_keys_answers_mock_models(tmp_path: Path) -> None:
+    import ferryman
+
+    port = free_port()
+    src = str(Path(ferryman.__file__).resolve().parents[1])
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": src}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferryman", "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,  # the default store, ./ferryman.db, lands here
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="anything", max_retries=0)
+        assert client.responses.create(model="mock/echo", input="hello").output_text == "hello"
+        with client.responses.stream(model="mock/echo", input="one two three") as stream:
+            assert stream.get_final_response().output_text == "one two three"
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    hints = [line for line in err.decode().splitlines() if "mock/..." in line]
+    assert len(hints) == 1, err.decode()
+    assert "only mock/... models are available" in hints[0]
+    assert "OPENAI_API_KEY" in hints[0] and "--config" in hints[0]

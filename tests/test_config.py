@@ -205,7 +205,7 @@ def test_no_file_enables_every_provider_with_a_key() -> None:
     config = config_from_env(
         {"OPENAI_API_KEY": "sk-1", "GEMINI_API_KEY": "g-1", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "PATH": "/bin"}
     )
-    assert sorted(config.providers) == ["gemini", "openai"]
+    assert sorted(config.providers) == ["gemini", "mock", "openai"]  # mock is built in
     assert config.providers["openai"].base_url == "http://127.0.0.1:9/v1"
     assert config.providers["gemini"].base_url == "https://generativelanguage.googleapis.com"
 

@@ -58,10 +58,13 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"ferryman: invalid config: {exc}", file=sys.stderr)
         return 1
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not config.providers:
-        logging.getLogger("ferryman").warning(
-            "no providers configured: set OPENAI_API_KEY (or another provider's key) or pass --config"
-        )
+    if all(p.type == "mock" for p in config.providers.values()):
+        log = logging.getLogger("ferryman")
+        add = "set OPENAI_API_KEY (or another provider's key) or pass --config"
+        if config.providers:
+            log.warning("only mock/... models are available (e.g. mock/echo): to add a provider, %s", add)
+        else:
+            log.warning("no providers configured: %s", add)
     if args.config:
         os.environ["FERRYMAN_CONFIG"] = os.path.abspath(args.config)
     else:

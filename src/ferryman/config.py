@@ -159,7 +159,11 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
     fc = _convert(data, FileConfig, source, "")
     providers: dict[str, ProviderConfig] = {}
     for name, entry in fc.providers.items():
-        providers[name] = _resolve_provider(name, entry, environ, source)
+        if _enabled(entry, name, source):
+            providers[name] = _resolve_provider(name, entry, environ, source)
+    for known in KNOWN_PROVIDERS.values():
+        if known.builtin and known.name not in fc.providers:
+            providers[known.name] = _resolve_provider(known.name, {}, environ, source)
 
     models: dict[str, ModelAlias] = {}
     for i, m in enumerate(fc.models):
@@ -195,9 +199,17 @@ def config_from_env(environ: Mapping[str, str]) -> Config:
     """Every known provider whose standard key variable is set, with ``*_BASE_URL`` overrides."""
     providers: dict[str, ProviderConfig] = {}
     for known in KNOWN_PROVIDERS.values():
-        if any(environ.get(name) for name in known.enabled_by):
+        if known.builtin or any(environ.get(name) for name in known.enabled_by):
             providers[known.name] = _resolve_provider(known.name, {}, environ, "environment")
     return Config(providers=providers, models={}, store=DEFAULT_STORE, source="environment")
+
+
+def _enabled(entry: dict[str, Any], name: str, source: str) -> bool:
+    """``enabled: false`` leaves an entry out (how the built-in mock provider is turned off); the key is consumed."""
+    enabled = entry.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{source}: providers.{name}.enabled: expected true or false, got {enabled!r}")
+    return enabled
 
 
 def _resolve_provider(name: str, raw: dict[str, Any], environ: Mapping[str, str], source: str) -> ProviderConfig:
@@ -336,13 +348,13 @@ def describe(config: Config) -> str:
     if not config.providers:
         lines.append("  (none)")
     for p in config.providers.values():
-        lines.append(f"  {p.name}: type={p.type} base_url={p.base_url or '(provider default)'}")
+        lines.append(f"  {p.name}: {p.summary()}")
         for k in p.keys:
             scope = f" models={list(k.models)}" if k.models else ""
             lines.append(
                 f"    key {k.secret.source}: {'set' if k.secret.is_set else 'NOT SET'} **** weight={k.weight:g}{scope}"
             )
-        if not p.keys:
+        if not p.keys and p.needs_key:
             lines.append("    (no keys)")
         if p.headers:
             lines.append(f"    headers: {', '.join(sorted(p.headers))} (values hidden)")

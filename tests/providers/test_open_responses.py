@@ -159,3 +159,47 @@ def test_failed_and_incomplete_responses_follow_the_spec() -> None:
         for event in b.events():
             _check_event(event)
         _check_response(b.response())
+
+
+MOCK_REQUESTS = {
+    "text": {"input": "hi there"},
+    # (the builder echoes the request's reasoning and text.format as given; the spec wants every field of them)
+    "reasoning": {"input": "why?", "reasoning": {"effort": "low", "summary": "auto"}},
+    "tool_call": {
+        "input": "weather?",
+        "tools": [{"type": "function", "name": "f", "parameters": {"type": "object", "properties": {}}}],
+    },
+    "tool_result": {
+        "input": [
+            {"role": "user", "content": "weather?"},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
+        ]
+    },
+}
+
+
+@pytest.mark.parametrize("case", sorted(MOCK_REQUESTS))
+def test_mock_replies_and_streams_follow_the_spec(case: str) -> None:
+    import asyncio
+
+    from ferryman.providers.base import Call
+    from ferryman.providers.mock import MockProvider
+
+    mock = MockProvider(CONFIG.providers["mock"])
+
+    async def run(stream: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        body = {"model": "mock/m", "stream": stream, **MOCK_REQUESTS[case]}
+        raw, req = validate_request(msgspec.json.encode(body))
+        call = Call(req, raw, "m", None)
+        if not stream:
+            return [], (await mock.create(call)).body
+        events = [json.loads(ev.data) async for ev in (await mock.stream(call)).events]
+        return events, events[-1]["response"]
+
+    events, streamed = asyncio.run(run(stream=True))
+    assert events[-1]["type"] == "response.completed"
+    for event in events:
+        _check_event(event)
+    _check_response(streamed)
+    _check_response(asyncio.run(run(stream=False))[1])

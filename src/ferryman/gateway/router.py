@@ -115,10 +115,11 @@ class Router:
 
     def _not_configured(self, provider: str, name: str) -> InvalidRequestError:
         known = KNOWN_PROVIDERS[provider]
-        how = f"set {known.key_env}" if known.key_env else "add it under 'providers'"
+        how = f"set {known.key_env} or add it to the config" if known.key_env else "add it under 'providers'"
+        if known.builtin:
+            how = f"the config turns it off ('enabled: false' under 'providers.{provider}')"
         return InvalidRequestError(
-            f"The model {name!r} needs provider {provider!r}, which is not configured: {how} "
-            f"or add it to the config. {self._known()}",
+            f"The model {name!r} needs provider {provider!r}, which is not configured: {how}. {self._known()}",
             param="model",
             code="provider_not_configured",
         )

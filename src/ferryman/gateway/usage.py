@@ -1,6 +1,7 @@
 """usage.cost: USD prices of a reply, from the maintained ``genai-prices`` table or a config override.
 
-A model with no known price gets ``cost: null`` (unknown), never zero (free).
+A model with no known price gets ``cost: null`` (unknown), never zero (free); a provider type that
+costs nothing (``mock``) gets zeros.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def price_provider(provider_name: str, provider_type: str) -> str | None:
         return known.price_id
     spec = PROVIDERS.get(provider_type)
     return spec.price_id if spec is not None else None
+
+
+_FREE = {"input_tokens_cost": 0.0, "output_tokens_cost": 0.0, "request_cost": 0.0, "total_cost": 0.0}
 
 
 def preload() -> None:
@@ -106,6 +110,8 @@ def compute_cost(
         extra = Decimal(str(override.request)) if override.request else Decimal(0)
         inp, out, total = _price(price, counts, None)
         total += extra
+    elif (spec := PROVIDERS.get(provider_type)) is not None and spec.free:
+        return dict(_FREE)
     else:
         price_id = price_provider(provider_name, provider_type)
         found = next((f for m in models if (f := _find(price_id, m)) is not None), None)

@@ -22,6 +22,7 @@ class KnownProvider:
     price_id: str | None = None  # its genai-prices provider id, when not its type's (a Chat Completions host)
     needs_key: bool = True  # False: a server that takes no key (a keyless type, e.g. bedrock, never needs one)
     also_enabled_by: tuple[str, ...] = ()  # env vars that enable it without a config file, besides key_env
+    builtin: bool = False  # always configured, unless its config entry says ``enabled: false``
 
     @property
     def enabled_by(self) -> tuple[str, ...]:
@@ -105,6 +106,8 @@ KNOWN_PROVIDERS: dict[str, KnownProvider] = {
         KnownProvider("ollama", "openai-chat", "http://localhost:11434/v1", None, needs_key=False),
         KnownProvider("lmstudio", "openai-chat", "http://localhost:1234/v1", None, needs_key=False),
         KnownProvider("vllm", "openai", None, "VLLM_API_KEY", needs_key=False),
+        # answers by itself (providers/mock/): Ferryman can be tried, tested and load-tested without a key
+        KnownProvider("mock", "mock", None, None, needs_key=False, builtin=True),
     )
 }
 

@@ -54,6 +54,9 @@ PROVIDERS: dict[str, ProviderSpec] = {
             "azure",
             native_responses=True,
         ),
+        ProviderSpec(
+            "mock", "ferryman.providers.mock:MockProvider", "ferryman.providers.mock.config:MockConfig", free=True
+        ),
     )
 }
 

@@ -67,6 +67,10 @@ class ProviderConfig(Struct, forbid_unknown_fields=True):
     def usable_keys(self, model: str) -> list[ApiKey]:
         return [k for k in self.keys if k.secret.is_set and (not k.models or model in k.models)]
 
+    def summary(self) -> str:
+        """One line for ``ferryman config check`` (no secrets); a type with settings of its own adds them."""
+        return f"type={self.type} base_url={self.base_url or '(provider default)'}"
+
     def speaks_responses(self, model: str) -> bool:
         """Whether ``model`` takes the Responses API here, when the type speaks it (see Azure's ``chat:``)."""
         return True
@@ -91,6 +95,7 @@ class ProviderSpec:
     native_responses: bool = False  # speaks the Responses API and keeps its own previous_response_id chain
     needs_base_url: bool = False  # an entry not named after a known provider must give base_url
     keyless: bool = False  # may authenticate without an API key (cloud credentials)
+    free: bool = False  # every answer costs nothing: priced at zero, not unknown (a pricing override still wins)
 
     def adapter_class(self) -> Callable[[ProviderConfig], Provider]:
         cls: Callable[[ProviderConfig], Provider] = _load(self.adapter)
