@@ -84,7 +84,7 @@ def _reply(body: dict[str, Any], model: str, reply: Any) -> tuple[dict[str, Any]
     call = _call(body, model)
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     PROVIDER.parse_reply(reply, builder)
-    _check_events(builder.events())  # a whole reply makes the same calls; they must be sound too
+    _check_events(msgspec.to_builtins(builder.events()))  # a whole reply makes the same calls; they must be sound too
     out = builder.response()
     return out, Response.model_validate(out)
 
@@ -94,10 +94,10 @@ def _stream(body: dict[str, Any], model: str, blocks: list[str]) -> tuple[list[d
     call = _call({**body, "stream": True}, model)
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     builder.start()
-    events = builder.events()
+    events = msgspec.to_builtins(builder.events())
     for ev in SSEDecoder().feed(("\n\n".join(blocks) + "\n\n").encode()):
         PROVIDER.on_event(ev, builder)
-        events += builder.events()
+        events += msgspec.to_builtins(builder.events())
     _check_events(events)
     return events, Response.model_validate(events[-1]["response"])
 

@@ -82,11 +82,11 @@ def stream(c: Call, blocks: list[str], p: GeminiProvider = GEMINI) -> list[dict[
     """The recorded SSE through on_event, as the gateway pumps it; every event checked."""
     builder = ResponseBuilder(c.request, c.raw, c.deployment)
     builder.start()
-    events = builder.events()
+    events = msgspec.to_builtins(builder.events())
     decoder = SSEDecoder()
     for ev in decoder.feed(("\r\n\r\n".join(blocks) + "\r\n\r\n").encode()):
         p.on_event(SSEEvent(ev.event, ev.data), builder)
-        events += builder.events()
+        events += msgspec.to_builtins(builder.events())
         if builder.status != "in_progress":
             break
     check_events(events)

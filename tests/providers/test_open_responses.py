@@ -114,7 +114,7 @@ def test_translated_replies_and_streams_follow_the_spec(folder: str, name: str) 
                 adapter.on_event(event, builder)
         if builder.status == "in_progress":
             builder.finish("stop")
-        events = builder.events()
+        events = msgspec.to_builtins(builder.events())
         assert events[-1]["type"] in ("response.completed", "response.incomplete", "response.failed")
         for event in events:
             _check_event(event)
@@ -142,7 +142,7 @@ def test_bedrock_streams_follow_the_spec() -> None:
             adapter.on_event(SSEEvent(event_type, message.payload), builder)
         if builder.status == "in_progress":
             builder.finish("stop")
-        for event in builder.events():
+        for event in msgspec.to_builtins(builder.events()):
             _check_event(event)
         _check_response(builder.response())
 
@@ -156,6 +156,6 @@ def test_failed_and_incomplete_responses_follow_the_spec() -> None:
     failed.tool_call("1", "call_1", "f", "{}")
     failed.fail("server_error", "overloaded")
     for b in (builder, failed):
-        for event in b.events():
+        for event in msgspec.to_builtins(b.events()):
             _check_event(event)
         _check_response(b.response())

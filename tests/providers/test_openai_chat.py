@@ -105,7 +105,7 @@ def _reply(provider: str, body: dict[str, Any], model: str, reply: Any) -> tuple
     call = _call(body, model)
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     PROVIDERS[provider].parse_reply(reply, builder)
-    _check_events(builder.events())  # a whole reply makes the same calls; they must be sound too
+    _check_events(msgspec.to_builtins(builder.events()))  # a whole reply makes the same calls; they must be sound too
     out = builder.response()
     return out, Response.model_validate(out)
 
@@ -117,10 +117,10 @@ def _stream(
     call = _call({**body, "stream": True}, model)
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     builder.start()
-    events = builder.events()
+    events = msgspec.to_builtins(builder.events())
     for ev in SSEDecoder().feed(("\n\n".join(blocks) + "\n\n").encode()):
         PROVIDERS[provider].on_event(ev, builder)
-        events += builder.events()
+        events += msgspec.to_builtins(builder.events())
     _check_events(events)
     return events, Response.model_validate(events[-1]["response"])
 
