@@ -109,9 +109,10 @@ def test_translated_replies_and_streams_follow_the_spec(folder: str, name: str) 
     if "sse" in response:
         builder.start()
         decoder = SSEDecoder()
+        translator = adapter.translator(builder)
         for block in response["sse"]:
             for event in decoder.feed(block.encode() + b"\n\n"):
-                adapter.on_event(event, builder)
+                translator.feed(event)
         if builder.status == "in_progress":
             builder.finish("stop")
         events = msgspec.to_builtins(builder.events())
@@ -137,9 +138,10 @@ def test_bedrock_streams_follow_the_spec() -> None:
         builder.start()
         from ferryman.providers.base import SSEEvent
 
+        translator = adapter.translator(builder)
         for message in buffer:
             event_type = message.headers.get(":event-type")
-            adapter.on_event(SSEEvent(event_type, message.payload), builder)
+            translator.feed(SSEEvent(event_type, message.payload))
         if builder.status == "in_progress":
             builder.finish("stop")
         for event in msgspec.to_builtins(builder.events()):

@@ -62,7 +62,6 @@ class ResponseBuilder:
         self.usage: dict[str, Any] | None = None
         self.output: list[dict[str, Any]] = []
         self.extra: dict[str, Any] = {}  # provider-specific top-level fields (search_results, citations)
-        self.scratch: dict[str, Any] = {}  # an adapter's own state while it reads one stream
         self.stored: dict[str, Any] | None = None  # a stored response being replayed (its fields are echoed)
         self._seq = 0
         self._events: list[ev.Event] = []
