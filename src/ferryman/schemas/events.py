@@ -1,8 +1,9 @@
 """The Responses API's stream events, typed: one msgspec Struct per event, a tagged union on ``type``.
 
 Field names are the API's own (as the openai SDK's ``openai.types.responses`` and the Open Responses
-spec name them), and every field the SDK requires is always encoded: no ``omit_defaults``. The only
-optional field is ``extra_fields`` (Ferryman's per-event accounting), left out of the JSON unless set.
+spec name them), and every field the SDK requires is always encoded: no ``omit_defaults`` (the few
+defaults only let the resumer decode events of servers that leave a field out). ``extra_fields``
+(Ferryman's per-event accounting) is left out of the JSON unless set.
 The response snapshot, output items, content parts and annotations stay plain dicts for now: other
 code reads and stores them as such, and provider-specific items (``web_search_call``, ...) pass whole.
 
@@ -19,7 +20,7 @@ import msgspec
 
 
 class BaseEvent(msgspec.Struct, tag_field="type", kw_only=True):
-    sequence_number: int
+    sequence_number: int = -1  # always encoded; -1 only when a decoded event lacked one (older servers)
     extra_fields: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -102,12 +103,12 @@ class ContentPartDone(_InContent, tag="response.content_part.done"):
 
 class OutputTextDelta(_InContent, tag="response.output_text.delta"):
     delta: str
-    logprobs: list[dict[str, Any]]
+    logprobs: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
 class OutputTextDone(_InContent, tag="response.output_text.done"):
     text: str
-    logprobs: list[dict[str, Any]]
+    logprobs: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
 class OutputTextAnnotationAdded(_InContent, tag="response.output_text.annotation.added"):
