@@ -82,10 +82,6 @@ class ResponseBuilder:
         b.stored = stored
         b.id = str(stored.get("id") or b.id)
         b.created_at = stored.get("created_at") or b.created_at
-        b.usage = stored.get("usage")
-        b.completed_at = stored.get("completed_at")
-        b.incomplete_details = stored.get("incomplete_details")
-        b.error = stored.get("error")
         return b
 
     # ---- events ---------------------------------------------------------------------------------
@@ -468,18 +464,10 @@ class ResponseBuilder:
     def _replayed(self) -> dict[str, Any]:
         """The stored response being replayed, as it stood at this point of its stream."""
         assert self.stored is not None
-        terminal = self.status != "in_progress"
-        return {
-            **self.stored,
-            "id": self.id,
-            "created_at": self.created_at,
-            "status": self.status,
-            "completed_at": self.completed_at if terminal else None,
-            "error": self.error if terminal else None,
-            "incomplete_details": self.incomplete_details if terminal else None,
-            "output": list(self.output) if terminal else [],
-            "usage": self.usage if terminal else None,
-        }
+        body = {**self.stored, "id": self.id, "created_at": self.created_at, "status": self.status}
+        if self.status != "in_progress":
+            return {**body, "output": list(self.output)}
+        return {**body, "output": [], "completed_at": None, "error": None, "incomplete_details": None, "usage": None}
 
 
 def _echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
