@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.responses import ResponseStreamEvent
+from pydantic import TypeAdapter
 
+from ferryman.sse import SSEDecoder
 from tests.conftest import base_config
 from tests.fakes.gateway import GatewayServer, free_port
 from tests.fakes.upstream import FakeUpstream, Reply, load_fixture
@@ -225,6 +229,50 @@ def test_streamed_response_is_stored_and_replayed(fake: FakeUpstream, gw: Gatewa
     assert "".join(e.delta for e in replay if e.type == "response.output_text.delta") == "2+2 = 4"  # type: ignore[union-attr]
     assert [e.sequence_number for e in replay] == list(range(len(replay)))
     client.responses.delete(final.id)
+
+
+REPLAYED = (OK, "openai-responses/tool_call", "openai-responses/reasoning_summary", "openai-responses/web_search")
+STREAM_EVENTS: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
+
+
+def test_stored_responses_replay_as_the_events_that_built_them(fake: FakeUpstream, gw: GatewayServer) -> None:
+    """Text, a function call, reasoning with its summary parts, hosted web search: each replayed stream
+    is one the SDK accepts event by event, a function call's arguments.done names it, and the SDK
+    reassembles exactly the stored output."""
+    client = _client(gw)
+    for fixture in REPLAYED:
+        reply = _unique_reply(fixture)
+        # recorded before OpenAI reported cache writes, a field this SDK requires
+        reply.json["usage"]["input_tokens_details"].setdefault("cache_write_tokens", 0)
+        fake.add("/v1/responses", reply, times=1)
+        created = client.responses.create(model="openai/gpt-4o", input="hi")
+        stored = client.responses.retrieve(created.id)
+        resp = httpx.get(
+            f"{gw.url}/v1/responses/{created.id}?stream=true", headers={"authorization": "Bearer client-a"}
+        )
+        raw = [json.loads(ev.data) for ev in SSEDecoder().feed(resp.content)]
+        for event in raw:
+            STREAM_EVENTS.validate_python(event)  # raises if the SDK would not accept the event
+        assert [e["sequence_number"] for e in raw] == list(range(len(raw)))
+        calls = [i for i in stored.output if i.type == "function_call"]
+        done = [e for e in raw if e["type"] == "response.function_call_arguments.done"]
+        assert [(e["name"], e["arguments"]) for e in done] == [(c.name, c.arguments) for c in calls]
+        with client.responses.stream(response_id=created.id) as stream:
+            final = stream.get_final_response()
+        assert final.id == stored.id and final.status == stored.status and final.usage == stored.usage
+        reassembled = [_unparsed(i.model_dump()) for i in final.output]
+        assert reassembled == [i.model_dump() for i in stored.output], fixture
+        items_done = [e["item"] for e in raw if e["type"] == "response.output_item.done"]
+        assert items_done == [i.model_dump(exclude_unset=True) for i in stored.output], fixture
+        client.responses.delete(created.id)
+
+
+def _unparsed(item: dict[str, Any]) -> dict[str, Any]:
+    """An item the SDK's stream helper reassembled, without the ``parsed`` fields it adds."""
+    item.pop("parsed_arguments", None)
+    for part in item.get("content") or []:
+        part.pop("parsed", None)
+    return item
 
 
 def test_background_completes_and_can_be_polled(fake: FakeUpstream, gw: GatewayServer) -> None:

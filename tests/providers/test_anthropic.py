@@ -84,20 +84,21 @@ def _reply(body: dict[str, Any], model: str, reply: Any) -> tuple[dict[str, Any]
     call = _call(body, model)
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     PROVIDER.parse_reply(reply, builder)
-    _check_events(builder.events())  # a whole reply makes the same calls; they must be sound too
+    _check_events(msgspec.to_builtins(builder.events()))  # a whole reply makes the same calls; they must be sound too
     out = builder.response()
     return out, Response.model_validate(out)
 
 
 def _stream(body: dict[str, Any], model: str, blocks: list[str]) -> tuple[list[dict[str, Any]], Response]:
-    """Recorded SSE blocks through on_event: every event, and the final response."""
+    """Recorded SSE blocks through the adapter's translator: every event, and the final response."""
     call = _call({**body, "stream": True}, model)
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     builder.start()
-    events = builder.events()
+    events = msgspec.to_builtins(builder.events())
+    translator = PROVIDER.translator(builder)
     for ev in SSEDecoder().feed(("\n\n".join(blocks) + "\n\n").encode()):
-        PROVIDER.on_event(ev, builder)
-        events += builder.events()
+        translator.feed(ev)
+        events += msgspec.to_builtins(builder.events())
     _check_events(events)
     return events, Response.model_validate(events[-1]["response"])
 
@@ -886,7 +887,7 @@ def test_error_event_raises_with_status_and_type() -> None:
         b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
     )
     with pytest.raises(ProviderError) as info:
-        PROVIDER.on_event(ev, builder)
+        PROVIDER.translator(builder).feed(ev)
     assert (info.value.status, info.value.type, info.value.message) == (
         529,
         "overloaded_error",

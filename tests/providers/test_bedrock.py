@@ -86,7 +86,7 @@ def _reply(body: dict[str, Any], model: str, reply: Any) -> tuple[dict[str, Any]
     call = _call(body, model)
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     PROVIDER.parse_reply(reply, builder)
-    _check_events(builder.events())  # a whole reply makes the same calls; they must be sound too
+    _check_events(msgspec.to_builtins(builder.events()))  # a whole reply makes the same calls; they must be sound too
     out = builder.response()
     return out, Response.model_validate(out)
 
@@ -115,14 +115,15 @@ def _decode_stream(data: bytes, size: int = 7) -> list[SSEEvent]:
 
 
 def _stream(body: dict[str, Any], model: str, data: bytes) -> tuple[list[dict[str, Any]], Response]:
-    """A recorded event stream through stream_events and on_event: every event, and the final response."""
+    """A recorded event stream through stream_events and a translator: every event, and the final response."""
     call = _call({**body, "stream": True}, model)
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     builder.start()
-    events = builder.events()
+    events = msgspec.to_builtins(builder.events())
+    translator = PROVIDER.translator(builder)
     for ev in _decode_stream(data):
-        PROVIDER.on_event(ev, builder)
-        events += builder.events()
+        translator.feed(ev)
+        events += msgspec.to_builtins(builder.events())
         if builder.status != "in_progress":
             break
     _check_events(events)
@@ -581,7 +582,7 @@ def test_exception_frames_raise_with_status(kind: str, status: int, code: str | 
     [event, end] = _decode_stream(_exception(kind, {"message": "Something went wrong."}))
     assert end.event == "__end__"
     with pytest.raises(ProviderError) as info:
-        PROVIDER.on_event(event, builder)
+        PROVIDER.translator(builder).feed(event)
     assert (info.value.status, info.value.code, info.value.type) == (status, code, kind)
     assert info.value.message == "bedrock: Something went wrong."
     assert info.value.retryable is (status in (429, 500, 503))
@@ -592,7 +593,7 @@ def test_error_message_frame_raises() -> None:
     [event, _] = _decode_stream(frame)
     call = _call({"input": "q", "stream": True}, SONNET)
     with pytest.raises(ProviderError) as info:
-        PROVIDER.on_event(event, ResponseBuilder(call.request, call.raw, call.deployment))
+        PROVIDER.translator(ResponseBuilder(call.request, call.raw, call.deployment)).feed(event)
     assert info.value.status == 500 and info.value.message == "bedrock: boom"
 
 
@@ -1313,7 +1314,7 @@ def test_model_stream_error_keeps_a_retryable_original_status() -> None:
     frame = _exception("modelStreamErrorException", {"message": "Model failed.", "originalStatusCode": 529})
     [event, _] = _decode_stream(frame)
     with pytest.raises(ProviderError) as info:
-        PROVIDER.on_event(event, ResponseBuilder(call.request, call.raw, call.deployment))
+        PROVIDER.translator(ResponseBuilder(call.request, call.raw, call.deployment)).feed(event)
     assert info.value.status == 529 and info.value.retryable
 
 

@@ -35,7 +35,7 @@ def test_reasoning_text_tools_sequence() -> None:
     b.tool_call("2", "toolu_2", "f", "{}")
     b.set_usage(10, 20, cached_tokens=4, reasoning_tokens=5)
     b.finish("tool_calls")
-    events = b.events()
+    events = msgspec.to_builtins(b.events())
     _check_sequence(events)
     types = [e["type"] for e in events]
     assert types == [
@@ -84,7 +84,7 @@ def test_raw_reasoning_and_truncation() -> None:
     b.reasoning("thinking", summary=False)
     b.text("partial")
     b.finish("length")
-    events = b.events()
+    events = msgspec.to_builtins(b.events())
     _check_sequence(events)
     assert "response.reasoning_text.delta" in [e["type"] for e in events]
     final = Response.model_validate(events[-1]["response"])
@@ -101,7 +101,7 @@ def test_failure_and_whole_items() -> None:
     )
     b.text("so far")
     b.fail("server_error", "overloaded")
-    events = b.events()
+    events = msgspec.to_builtins(b.events())
     _check_sequence(events)
     final = Response.model_validate(events[-1]["response"])
     assert final.status == "failed" and final.error is not None and final.error.message == "overloaded"

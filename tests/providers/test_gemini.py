@@ -79,14 +79,15 @@ def reply(c: Call, body: Any, p: GeminiProvider = GEMINI) -> dict[str, Any]:
 
 
 def stream(c: Call, blocks: list[str], p: GeminiProvider = GEMINI) -> list[dict[str, Any]]:
-    """The recorded SSE through on_event, as the gateway pumps it; every event checked."""
+    """The recorded SSE through the adapter's translator, as the gateway pumps it; every event checked."""
     builder = ResponseBuilder(c.request, c.raw, c.deployment)
     builder.start()
-    events = builder.events()
+    events = msgspec.to_builtins(builder.events())
     decoder = SSEDecoder()
+    translator = p.translator(builder)
     for ev in decoder.feed(("\r\n\r\n".join(blocks) + "\r\n\r\n").encode()):
-        p.on_event(SSEEvent(ev.event, ev.data), builder)
-        events += builder.events()
+        translator.feed(SSEEvent(ev.event, ev.data))
+        events += msgspec.to_builtins(builder.events())
         if builder.status != "in_progress":
             break
     check_events(events)
@@ -932,7 +933,7 @@ def test_error_frame_inside_a_stream() -> None:
     builder = ResponseBuilder(c.request, c.raw, c.deployment)
     frame = {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
     with pytest.raises(ProviderError) as info:
-        GEMINI.on_event(SSEEvent(None, json.dumps(frame).encode()), builder)
+        GEMINI.translator(builder).feed(SSEEvent(None, json.dumps(frame).encode()))
     assert (info.value.status, info.value.code, info.value.provider) == (503, "unavailable", "gemini")
 
 

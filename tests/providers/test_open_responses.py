@@ -109,12 +109,13 @@ def test_translated_replies_and_streams_follow_the_spec(folder: str, name: str) 
     if "sse" in response:
         builder.start()
         decoder = SSEDecoder()
+        translator = adapter.translator(builder)
         for block in response["sse"]:
             for event in decoder.feed(block.encode() + b"\n\n"):
-                adapter.on_event(event, builder)
+                translator.feed(event)
         if builder.status == "in_progress":
             builder.finish("stop")
-        events = builder.events()
+        events = msgspec.to_builtins(builder.events())
         assert events[-1]["type"] in ("response.completed", "response.incomplete", "response.failed")
         for event in events:
             _check_event(event)
@@ -137,12 +138,13 @@ def test_bedrock_streams_follow_the_spec() -> None:
         builder.start()
         from ferryman.providers.base import SSEEvent
 
+        translator = adapter.translator(builder)
         for message in buffer:
             event_type = message.headers.get(":event-type")
-            adapter.on_event(SSEEvent(event_type, message.payload), builder)
+            translator.feed(SSEEvent(event_type, message.payload))
         if builder.status == "in_progress":
             builder.finish("stop")
-        for event in builder.events():
+        for event in msgspec.to_builtins(builder.events()):
             _check_event(event)
         _check_response(builder.response())
 
@@ -156,7 +158,7 @@ def test_failed_and_incomplete_responses_follow_the_spec() -> None:
     failed.tool_call("1", "call_1", "f", "{}")
     failed.fail("server_error", "overloaded")
     for b in (builder, failed):
-        for event in b.events():
+        for event in msgspec.to_builtins(b.events()):
             _check_event(event)
         _check_response(b.response())
 

@@ -105,7 +105,7 @@ def _reply(provider: str, body: dict[str, Any], model: str, reply: Any) -> tuple
     call = _call(body, model)
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     PROVIDERS[provider].parse_reply(reply, builder)
-    _check_events(builder.events())  # a whole reply makes the same calls; they must be sound too
+    _check_events(msgspec.to_builtins(builder.events()))  # a whole reply makes the same calls; they must be sound too
     out = builder.response()
     return out, Response.model_validate(out)
 
@@ -113,14 +113,15 @@ def _reply(provider: str, body: dict[str, Any], model: str, reply: Any) -> tuple
 def _stream(
     provider: str, body: dict[str, Any], model: str, blocks: list[str]
 ) -> tuple[list[dict[str, Any]], Response]:
-    """Recorded SSE blocks through on_event: every event, and the final response."""
+    """Recorded SSE blocks through the adapter's translator: every event, and the final response."""
     call = _call({**body, "stream": True}, model)
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     builder.start()
-    events = builder.events()
+    events = msgspec.to_builtins(builder.events())
+    translator = PROVIDERS[provider].translator(builder)
     for ev in SSEDecoder().feed(("\n\n".join(blocks) + "\n\n").encode()):
-        PROVIDERS[provider].on_event(ev, builder)
-        events += builder.events()
+        translator.feed(ev)
+        events += msgspec.to_builtins(builder.events())
     _check_events(events)
     return events, Response.model_validate(events[-1]["response"])
 
@@ -915,11 +916,11 @@ def test_stream_without_done_completes_after_a_finish_reason() -> None:
     blocks = _chunks({"content": "Hi"})[:-1]  # no [DONE]
     call = _call({"input": "q", "stream": True}, "m")
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
-    provider = PROVIDERS["local"]
+    translator = PROVIDERS["local"].translator(builder)
     for ev in SSEDecoder().feed(("\n\n".join(blocks) + "\n\n").encode()):
-        provider.on_event(ev, builder)
+        translator.feed(ev)
     assert builder.status == "in_progress"
-    provider.on_event(SSEEvent("ferryman-eof", b""), builder)  # what stream_events appends at the end
+    translator.feed(SSEEvent("ferryman-eof", b""))  # what stream_events appends at the end
     assert builder.status == "completed"
 
 
@@ -949,7 +950,7 @@ def test_error_frames_raise(frame: str, status: int, message: str | None, code: 
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     [event] = SSEDecoder().feed((frame + "\n\n").encode())
     with pytest.raises(ProviderError) as info:
-        PROVIDERS["local"].on_event(event, builder)
+        PROVIDERS["local"].translator(builder).feed(event)
     assert info.value.status == status and info.value.code == code
     if message is not None:
         assert info.value.message == message

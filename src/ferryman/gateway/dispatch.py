@@ -149,7 +149,7 @@ class Dispatcher:
                 continue
             if limiter is not None:
                 if stream:
-                    result._closers.append(limiter.release)  # type: ignore[union-attr]
+                    result.on_close(limiter.release)  # type: ignore[union-attr]
                 else:
                     limiter.release()
             if key is not None:

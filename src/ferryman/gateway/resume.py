@@ -1,7 +1,8 @@
 """Continue a stream that broke mid-way on the next target (config ``stream_resume: true``).
 
-While relaying, the ``Resumer`` watches the events go by: the items already done, the message
-whose text is still arriving, the last sequence number. If the upstream then breaks (connection
+While relaying, the ``Resumer`` watches the events go by, decoded as the typed events of
+``schemas.events`` (only on this path, which is off by default): the items already done, the
+message whose text is still arriving, the last sequence number. If the upstream then breaks (connection
 lost, idle timeout) with only text in progress, it asks the next target to continue: the same
 request plus the text produced so far as an assistant message (a prefix that providers which
 support prefill continue word for word). The continuation's events are rewritten into the
@@ -22,11 +23,30 @@ import msgspec
 
 from ferryman.gateway.router import Target
 from ferryman.providers.base import EventStream, SSEEvent
+from ferryman.schemas import events as ev
 
 OpenNext = Callable[[str], Awaitable[tuple[EventStream, Target] | None]]
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
+
+
+class _Sequenced(msgspec.Struct):
+    """Any event: only its sequence number (for event types the typed union does not hold)."""
+
+    sequence_number: int = -1
+
+
+_typed = msgspec.json.Decoder(ev.Event)
+_sequenced = msgspec.json.Decoder(_Sequenced)
+
+
+def _watched(data: bytes) -> ev.Event | _Sequenced:
+    """A relayed event, typed; one of a type the union lacks (a hosted tool's progress) as its number."""
+    try:
+        return _typed.decode(data)
+    except msgspec.ValidationError:
+        return _sequenced.decode(data)
 
 
 class Resumer:
@@ -46,17 +66,18 @@ class Resumer:
     def observe(self, etype: str | None, data: bytes) -> None:
         if etype is None or not etype.startswith("response."):
             return
-        obj = _decode(data)
-        self.sequence = obj.get("sequence_number", self.sequence)
-        if etype == "response.created":
-            self.response_id = obj["response"].get("id")
-        elif etype == "response.output_item.added":
-            self.open[obj["output_index"]] = obj["item"]
-        elif etype == "response.output_item.done":
-            self.open.pop(obj["output_index"], None)
-            self.done[obj["output_index"]] = obj["item"]
-        elif etype == "response.output_text.delta":
-            self.text.setdefault(obj["item_id"], []).append(obj["delta"])
+        event = _watched(data)
+        if event.sequence_number >= 0:
+            self.sequence = event.sequence_number
+        if isinstance(event, ev.OutputTextDelta):
+            self.text.setdefault(event.item_id, []).append(event.delta)
+        elif isinstance(event, ev.OutputItemAdded):
+            self.open[event.output_index] = event.item
+        elif isinstance(event, ev.OutputItemDone):
+            self.open.pop(event.output_index, None)
+            self.done[event.output_index] = event.item
+        elif isinstance(event, ev.ResponseCreated):
+            self.response_id = event.response.get("id")
 
     # ---- when it breaks -------------------------------------------------------------------------
 

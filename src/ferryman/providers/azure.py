@@ -109,14 +109,7 @@ class AzureProvider(OpenAIResponsesProvider):
         super().__init__(config)
         self.endpoint = _Endpoint(config)
         self.chat = AzureChatProvider(config, self.endpoint)
-
-    async def start(self) -> None:
-        await super().start()
-        self.chat._pool = self._pool  # one pool for both APIs of the resource
-
-    async def stop(self) -> None:
-        self.chat._pool = None
-        await super().stop()
+        self.chat.share_pool(self)  # one pool for both APIs of the resource
 
     def url(self) -> str:
         return self.endpoint.responses()

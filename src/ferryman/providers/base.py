@@ -10,7 +10,7 @@ before the first byte can still fall back to the next target.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -74,12 +74,16 @@ class EventStream:
 
     events: AsyncIterator[SSEEvent]
     sent: dict[str, Any]
-    _closers: list[Any] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)  # run by close(), in order
     # the same events grouped as they arrived, when the adapter can tell (one write per group)
     batches: AsyncIterator[list[SSEEvent]] | None = None
 
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when the stream is closed (after what the adapter registered)."""
+        self.closers.append(fn)
+
     async def close(self) -> None:
-        for closer in self._closers:
+        for closer in self.closers:
             closer()
 
 
@@ -102,11 +106,18 @@ class HttpProvider:
         self.config = config
         self.name = config.name
         self._pool: ConnectionPool | None = None
+        self._pool_owner: HttpProvider | None = None  # whose pool this adapter sends through, if not its own
         self._timeout = self._make_timeout(config.timeout, stream=False)
         self._stream_timeout = self._make_timeout(config.timeout, stream=True)
 
+    def share_pool(self, owner: HttpProvider) -> None:
+        """Send through ``owner``'s connection pool (another API of the same resource), which ``owner``
+        starts and stops; this adapter's own start and stop then leave it alone."""
+        self._pool_owner = owner
+
     async def start(self) -> None:
-        self._pool = ConnectionPool(self.config.max_connections)
+        if self._pool_owner is None:
+            self._pool = ConnectionPool(self.config.max_connections)
 
     async def stop(self) -> None:
         if self._pool is not None:
@@ -133,6 +144,8 @@ class HttpProvider:
 
     @property
     def pool(self) -> ConnectionPool:
+        if self._pool_owner is not None:
+            return self._pool_owner.pool
         if self._pool is None:
             raise RuntimeError(f"provider {self.name} used before start()")
         return self._pool
@@ -168,7 +181,7 @@ class HttpProvider:
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeoutError(f"{self.name}: the provider did not answer in time") from None
         except aiohttp.ClientError as exc:
-            raise UpstreamConnectionError(f"{self.name}: cannot reach the provider ({_describe(exc)})") from None
+            raise UpstreamConnectionError(f"{self.name}: cannot reach the provider ({describe(exc)})") from None
         if resp.status >= 400:
             try:
                 payload = await resp.read()
@@ -199,7 +212,7 @@ class HttpProvider:
 
     def http_error(self, resp: UpstreamResponse, payload: bytes) -> ProviderError:
         """The ProviderError for an error reply; adapters whose providers word errors their own way override it."""
-        return provider_error_from_body(self.name, resp.status, payload, _kept_headers(resp))
+        return provider_error_from_body(self.name, resp.status, payload, kept_headers(resp))
 
     async def read_json(self, resp: UpstreamResponse) -> tuple[Any, bytes]:
         """The whole body decoded, and as it came; a body that is not JSON is the provider's failure."""
@@ -217,12 +230,12 @@ class HttpProvider:
         except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeoutError(f"{self.name}: the provider did not finish its answer in time") from None
         except aiohttp.ClientError as exc:
-            raise UpstreamConnectionError(f"{self.name}: the connection broke mid-answer ({_describe(exc)})") from None
+            raise UpstreamConnectionError(f"{self.name}: the connection broke mid-answer ({describe(exc)})") from None
         finally:
             resp.release()
 
 
-def _kept_headers(resp: UpstreamResponse) -> dict[str, str]:
+def kept_headers(resp: UpstreamResponse) -> dict[str, str]:
     """Headers worth keeping from an error reply (the retry logic reads retry-after)."""
     out = {}
     for name in ("retry-after", "retry-after-ms", "x-request-id", "request-id"):
@@ -232,7 +245,8 @@ def _kept_headers(resp: UpstreamResponse) -> dict[str, str]:
     return out
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """An exception as a short text for an error message."""
     text = str(exc) or type(exc).__name__
     return text[:300]
 
@@ -243,4 +257,4 @@ def stream_failure(provider: str, exc: BaseException) -> FerrymanError:
         return exc
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return UpstreamTimeoutError(f"{provider}: the stream went silent for too long")
-    return UpstreamConnectionError(f"{provider}: the stream broke before it finished ({_describe(exc)})")
+    return UpstreamConnectionError(f"{provider}: the stream broke before it finished ({describe(exc)})")

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from ferryman.providers.base import SSEEvent
+from ferryman.schemas import events as ev
 from ferryman.schemas.responses import ResponsesRequest
 
 # finish reasons adapters report -> (status, incomplete_details.reason)
@@ -48,7 +49,7 @@ def new_id(prefix: str) -> str:
 
 
 class ResponseBuilder:
-    def __init__(self, req: ResponsesRequest, raw: dict[str, Any], model: str) -> None:
+    def __init__(self, req: ResponsesRequest | None, raw: dict[str, Any], model: str) -> None:
         self.req = req
         self.raw = raw
         self.model = model
@@ -61,67 +62,88 @@ class ResponseBuilder:
         self.usage: dict[str, Any] | None = None
         self.output: list[dict[str, Any]] = []
         self.extra: dict[str, Any] = {}  # provider-specific top-level fields (search_results, citations)
-        self.scratch: dict[str, Any] = {}  # an adapter's own state while it reads one stream
+        self.stored: dict[str, Any] | None = None  # a stored response being replayed (its fields are echoed)
         self._seq = 0
-        self._events: list[dict[str, Any]] = []
+        self._events: list[ev.Event] = []
         self._message: int | None = None  # output index of the open message
         self._reasoning: int | None = None  # output index of the open reasoning item
         self._reasoning_kind = "summary"
+        self._summary: list[dict[str, Any]] = []  # the open reasoning item's finished summary parts
         self._tools: dict[str, int] = {}  # adapter's key -> output index of an open function call
         self._texts: dict[int, list[str]] = {}  # output index -> text chunks of its open part
+        self._logprobs: list[dict[str, Any]] = []  # logprobs of the open message's text
         self.started = False
+
+    @classmethod
+    def replaying(cls, stored: dict[str, Any]) -> ResponseBuilder:
+        """A builder that re-creates ``stored`` (a finished response): same id, creation time, model and
+        echoed fields; the caller feeds its output items and ends with ``end(stored["status"])``."""
+        b = cls(None, {}, str(stored.get("model") or ""))
+        b.stored = stored
+        b.id = str(stored.get("id") or b.id)
+        b.created_at = stored.get("created_at") or b.created_at
+        return b
 
     # ---- events ---------------------------------------------------------------------------------
 
-    def _emit(self, type_: str, **fields: Any) -> None:
-        self._events.append({"type": type_, "sequence_number": self._seq, **fields})
+    def _next(self) -> int:
+        seq = self._seq
         self._seq += 1
+        return seq
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self) -> list[ev.Event]:
         """The events produced since the last call (the stream path relays them in order)."""
         out, self._events = self._events, []
         return out
 
     def sse(self) -> list[SSEEvent]:
-        return [SSEEvent(ev["type"], _encode(ev)) for ev in self.events()]
+        return [SSEEvent(ev.event_type(e), _encode(e)) for e in self.events()]
 
     def start(self) -> None:
         if self.started:
             return
         self.started = True
         snapshot = self.response()
-        self._emit("response.created", response=snapshot)
-        self._emit("response.in_progress", response=snapshot)
+        self._events.append(ev.ResponseCreated(sequence_number=self._next(), response=snapshot))
+        self._events.append(ev.ResponseInProgress(sequence_number=self._next(), response=snapshot))
 
     # ---- text -----------------------------------------------------------------------------------
 
-    def text(self, delta: str) -> None:
+    def text(
+        self, delta: str, *, logprobs: list[dict[str, Any]] | None = None, item: dict[str, Any] | None = None
+    ) -> None:
+        """Message text; ``item`` is the message a replay re-creates (kept when this opens a message)."""
         if not delta:
             return
         self.start()
         if self._message is None:
             self._close_reasoning()
-            self._message = self._open_item(
-                {"id": new_id("msg"), "type": "message", "status": "in_progress", "role": "assistant", "content": []}
-            )
+            base = {"id": new_id("msg"), "type": "message", "status": "in_progress", "role": "assistant"}
+            self._message = self._open_item({**base, **(item or {}), "content": []})
             part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
-            self._emit(
-                "response.content_part.added",
-                item_id=self.output[self._message]["id"],
-                output_index=self._message,
-                content_index=0,
-                part=part,
+            self._events.append(
+                ev.ContentPartAdded(
+                    sequence_number=self._next(),
+                    item_id=self.output[self._message]["id"],
+                    output_index=self._message,
+                    content_index=0,
+                    part=part,
+                )
             )
             self._texts[self._message] = []
         idx = self._message
         self._texts[idx].append(delta)
-        self._emit(
-            "response.output_text.delta",
-            item_id=self.output[idx]["id"],
-            output_index=idx,
-            content_index=0,
-            delta=delta,
-            logprobs=[],
+        if logprobs:
+            self._logprobs.extend(logprobs)
+        self._events.append(
+            ev.OutputTextDelta(
+                sequence_number=self._next(),
+                item_id=self.output[idx]["id"],
+                output_index=idx,
+                content_index=0,
+                delta=delta,
+                logprobs=logprobs or [],
+            )
         )
 
     def annotate(self, annotation: dict[str, Any]) -> None:
@@ -142,24 +164,32 @@ class ResponseBuilder:
         item = self.output[idx]
         text = "".join(self._texts.pop(idx))
         annotations = item.pop("_annotations", [])
-        part = {"type": "output_text", "annotations": annotations, "logprobs": [], "text": text}
-        self._emit(
-            "response.output_text.done", item_id=item["id"], output_index=idx, content_index=0, text=text, logprobs=[]
+        logprobs, self._logprobs = self._logprobs, []
+        part = {"type": "output_text", "annotations": annotations, "logprobs": logprobs, "text": text}
+        item_id = item["id"]
+        seq = self._next
+        self._events.append(
+            ev.OutputTextDone(
+                sequence_number=seq(), item_id=item_id, output_index=idx, content_index=0, text=text, logprobs=logprobs
+            )
         )
-        self._emit("response.content_part.done", item_id=item["id"], output_index=idx, content_index=0, part=part)
+        self._events.append(
+            ev.ContentPartDone(sequence_number=seq(), item_id=item_id, output_index=idx, content_index=0, part=part)
+        )
         item["content"] = [part]
         self._done_item(idx)
 
     # ---- reasoning ------------------------------------------------------------------------------
 
-    def reasoning(self, delta: str, *, summary: bool = True) -> None:
-        """Reasoning text: a summary (``reasoning_summary_text.*``) or raw (``reasoning_text.*``)."""
+    def reasoning(self, delta: str, *, summary: bool = True, item: dict[str, Any] | None = None) -> None:
+        """Reasoning text: a summary (``reasoning_summary_text.*``) or raw (``reasoning_text.*``);
+        ``item`` is the reasoning item a replay re-creates (kept when this opens one)."""
         self.start()
         kind = "summary" if summary else "text"
         if self._reasoning is not None and self._reasoning_kind != kind:
             self._close_reasoning()
         if self._reasoning is None:
-            self._open_reasoning(kind)
+            self._open_reasoning(kind, item)
         if not delta:
             return
         idx = self._reasoning
@@ -167,15 +197,29 @@ class ResponseBuilder:
         self._texts[idx].append(delta)
         item_id = self.output[idx]["id"]
         if kind == "summary":
-            self._emit(
-                "response.reasoning_summary_text.delta",
-                item_id=item_id,
-                output_index=idx,
-                summary_index=0,
-                delta=delta,
+            self._events.append(
+                ev.ReasoningSummaryTextDelta(
+                    sequence_number=self._next(),
+                    item_id=item_id,
+                    output_index=idx,
+                    summary_index=len(self._summary),
+                    delta=delta,
+                )
             )
         else:
-            self._emit("response.reasoning_text.delta", item_id=item_id, output_index=idx, content_index=0, delta=delta)
+            self._events.append(
+                ev.ReasoningTextDelta(
+                    sequence_number=self._next(), item_id=item_id, output_index=idx, content_index=0, delta=delta
+                )
+            )
+
+    def reasoning_part(self) -> None:
+        """Start the next summary part of the open reasoning item (a summary may have several)."""
+        idx = self._reasoning
+        if idx is None or self._reasoning_kind != "summary":
+            return
+        self._close_summary_part(idx)
+        self._open_summary_part(idx)
 
     def reasoning_signature(self, opaque: str) -> None:
         """Opaque state (a signature) for the open reasoning item, or for a new empty one."""
@@ -189,20 +233,48 @@ class ResponseBuilder:
     def close_reasoning(self) -> None:
         self._close_reasoning()
 
-    def _open_reasoning(self, kind: str) -> None:
+    def _open_reasoning(self, kind: str, item: dict[str, Any] | None = None) -> None:
         self._close_message()
         self._reasoning_kind = kind
-        idx = self._open_item({"id": new_id("rs"), "type": "reasoning", "summary": []})
+        base = {"id": new_id("rs"), "type": "reasoning"}
+        opened = {**base, **(item or {}), "summary": []}
+        opened.pop("content", None)
+        idx = self._open_item(opened)
         self._reasoning = idx
+        self._summary = []
         self._texts[idx] = []
         if kind == "summary":
-            self._emit(
-                "response.reasoning_summary_part.added",
+            self._open_summary_part(idx)
+
+    def _open_summary_part(self, idx: int) -> None:
+        self._events.append(
+            ev.ReasoningSummaryPartAdded(
+                sequence_number=self._next(),
                 item_id=self.output[idx]["id"],
                 output_index=idx,
-                summary_index=0,
+                summary_index=len(self._summary),
                 part={"type": "summary_text", "text": ""},
             )
+        )
+
+    def _close_summary_part(self, idx: int) -> None:
+        item_id = self.output[idx]["id"]
+        text = "".join(self._texts[idx])
+        self._texts[idx] = []
+        part = {"type": "summary_text", "text": text}
+        index = len(self._summary)
+        seq = self._next
+        self._events.append(
+            ev.ReasoningSummaryTextDone(
+                sequence_number=seq(), item_id=item_id, output_index=idx, summary_index=index, text=text
+            )
+        )
+        self._events.append(
+            ev.ReasoningSummaryPartDone(
+                sequence_number=seq(), item_id=item_id, output_index=idx, summary_index=index, part=part
+            )
+        )
+        self._summary.append(part)
 
     def _close_reasoning(self) -> None:
         idx = self._reasoning
@@ -210,38 +282,33 @@ class ResponseBuilder:
             return
         self._reasoning = None
         item = self.output[idx]
-        text = "".join(self._texts.pop(idx))
         if self._reasoning_kind == "summary":
-            part = {"type": "summary_text", "text": text}
-            self._emit(
-                "response.reasoning_summary_text.done", item_id=item["id"], output_index=idx, summary_index=0, text=text
-            )
-            self._emit(
-                "response.reasoning_summary_part.done", item_id=item["id"], output_index=idx, summary_index=0, part=part
-            )
-            item["summary"] = [part] if text else []
+            self._close_summary_part(idx)
+            self._texts.pop(idx)
+            item["summary"] = [part for part in self._summary if part["text"]]
         else:
-            self._emit("response.reasoning_text.done", item_id=item["id"], output_index=idx, content_index=0, text=text)
+            text = "".join(self._texts.pop(idx))
+            self._events.append(
+                ev.ReasoningTextDone(
+                    sequence_number=self._next(), item_id=item["id"], output_index=idx, content_index=0, text=text
+                )
+            )
             item["content"] = [{"type": "reasoning_text", "text": text}]
+        self._summary = []
         self._done_item(idx)
 
     # ---- tool calls -----------------------------------------------------------------------------
 
-    def tool_call(self, key: str, call_id: str, name: str, arguments: str = "") -> None:
-        """Open a function call; ``key`` is how the adapter refers to it (block index, call index)."""
+    def tool_call(
+        self, key: str, call_id: str, name: str, arguments: str = "", *, item: dict[str, Any] | None = None
+    ) -> None:
+        """Open a function call; ``key`` is how the adapter refers to it (block index, call index);
+        ``item`` is the function call a replay re-creates (its id and other fields are kept)."""
         self.start()
         self._close_message()
         self._close_reasoning()
-        idx = self._open_item(
-            {
-                "id": new_id("fc"),
-                "type": "function_call",
-                "status": "in_progress",
-                "call_id": call_id,
-                "name": name,
-                "arguments": "",
-            }
-        )
+        base = {"id": new_id("fc"), "type": "function_call", "status": "in_progress"}
+        idx = self._open_item({**base, **(item or {}), "call_id": call_id, "name": name, "arguments": ""})
         self._tools[key] = idx
         self._texts[idx] = []
         if arguments:
@@ -252,8 +319,10 @@ class ResponseBuilder:
             return
         idx = self._tools[key]
         self._texts[idx].append(delta)
-        self._emit(
-            "response.function_call_arguments.delta", item_id=self.output[idx]["id"], output_index=idx, delta=delta
+        self._events.append(
+            ev.FunctionCallArgumentsDelta(
+                sequence_number=self._next(), item_id=self.output[idx]["id"], output_index=idx, delta=delta
+            )
         )
 
     def close_tool(self, key: str) -> None:
@@ -263,12 +332,10 @@ class ResponseBuilder:
         item = self.output[idx]
         args = "".join(self._texts.pop(idx))
         item["arguments"] = args
-        self._emit(
-            "response.function_call_arguments.done",
-            item_id=item["id"],
-            output_index=idx,
-            name=item["name"],
-            arguments=args,
+        self._events.append(
+            ev.FunctionCallArgumentsDone(
+                sequence_number=self._next(), item_id=item["id"], output_index=idx, name=item["name"], arguments=args
+            )
         )
         self._done_item(idx)
 
@@ -288,14 +355,14 @@ class ResponseBuilder:
         added = dict(item)
         if status is not None and "status" in item:
             added["status"] = status
-        self._emit("response.output_item.added", output_index=idx, item=added)
+        self._events.append(ev.OutputItemAdded(sequence_number=self._next(), output_index=idx, item=added))
         return idx
 
     def _done_item(self, idx: int) -> None:
         item = self.output[idx]
         if "status" in item:
             item["status"] = "completed" if item["status"] in ("in_progress", None) else item["status"]
-        self._emit("response.output_item.done", output_index=idx, item=item)
+        self._events.append(ev.OutputItemDone(sequence_number=self._next(), output_index=idx, item=item))
 
     # ---- the end --------------------------------------------------------------------------------
 
@@ -327,23 +394,31 @@ class ResponseBuilder:
     def finish(self, reason: str | None = "stop") -> None:
         """Close what is open and emit the terminal event."""
         self.start()
-        self.close_all()
         status, why = FINISH.get(reason or "stop", ("completed", None))
-        self.status = status
-        self.completed_at = int(time.time())
         self.incomplete_details = {"reason": why} if why else None
-        self._emit(f"response.{status}", response=self.response())
+        self.completed_at = int(time.time())
+        self.end(status)
 
     def fail(self, code: str, message: str) -> None:
         self.start()
-        self.close_all()
-        self.status = "failed"
         self.completed_at = int(time.time())
         self.error = {"code": code, "message": message}
-        self._emit("response.failed", response=self.response())
+        self.end("failed")
+
+    def end(self, status: str) -> None:
+        """Close what is open and emit the terminal event for ``status`` (completed, incomplete, failed)."""
+        self.start()
+        self.close_all()
+        self.status = status
+        if self.completed_at is None:
+            self.completed_at = int(time.time())
+        terminal = ev.TERMINAL.get(status, ev.ResponseCompleted)
+        self._events.append(terminal(sequence_number=self._next(), response=self.response()))
 
     def response(self) -> dict[str, Any]:
         req = self.req
+        if req is None:
+            return self._replayed()
         text = self.raw.get("text") or {"format": {"type": "text"}}
         terminal = self.status != "in_progress"
         body: dict[str, Any] = {
@@ -382,6 +457,14 @@ class ResponseBuilder:
         }
         body.update(self.extra)
         return body
+
+    def _replayed(self) -> dict[str, Any]:
+        """The stored response being replayed, as it stood at this point of its stream."""
+        assert self.stored is not None
+        body = {**self.stored, "id": self.id, "created_at": self.created_at, "status": self.status}
+        if self.status != "in_progress":
+            return {**body, "output": list(self.output)}
+        return {**body, "output": [], "completed_at": None, "error": None, "incomplete_details": None, "usage": None}
 
 
 def _echo_tool(tool: dict[str, Any]) -> dict[str, Any]:

@@ -52,4 +52,4 @@ class OpenAIResponsesProvider(HttpProvider):
                 code="upstream_bad_response",
             )
         batches = iter_sse_batches(resp.content.iter_any())
-        return EventStream(events=flatten(batches), sent=sent, _closers=[resp.close], batches=batches)
+        return EventStream(events=flatten(batches), sent=sent, closers=[resp.close], batches=batches)

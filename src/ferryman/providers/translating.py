@@ -1,16 +1,17 @@
 """Base for adapters that translate: request out, reply and stream back through the ResponseBuilder.
 
 A subclass says how to build the native request (``native_request``, ``url``, ``auth_headers``),
-how to read a whole reply (``parse_reply``) and how to read one stream event (``on_event``); this
-class does the HTTP, the error mapping, and the pumping of builder events into the relay. A stream
-that ends without a terminal event, or an error frame raised by ``on_event`` as a ProviderError,
+how to read a whole reply (``parse_reply``) and how to read a stream (``translator``: one object per
+stream, which owns that stream's reading state and feeds the builder one native event at a time);
+this class does the HTTP, the error mapping, and the pumping of builder events into the relay. A
+stream that ends without a terminal event, or an error frame raised by ``feed`` as a ProviderError,
 reaches the client as an ``error`` event and ``response.failed`` (the relay's job).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -18,6 +19,12 @@ from ferryman.client import UpstreamResponse
 from ferryman.providers.base import Call, EventStream, HttpProvider, SSEEvent, UpstreamReply, stream_failure
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.sse import iter_sse
+
+
+class Translator(Protocol):
+    """One stream's reader: turns each native event into builder calls (``builder.finish`` on the last)."""
+
+    def feed(self, event: SSEEvent) -> None: ...
 
 
 class TranslatingProvider(HttpProvider):
@@ -33,8 +40,8 @@ class TranslatingProvider(HttpProvider):
         """Feed a whole reply into the builder and call ``builder.finish``."""
         raise NotImplementedError
 
-    def on_event(self, event: SSEEvent, builder: ResponseBuilder) -> None:
-        """Feed one stream event; call ``builder.finish`` on the last one."""
+    def translator(self, builder: ResponseBuilder) -> Translator:
+        """A new reader for one stream, feeding ``builder``."""
         raise NotImplementedError
 
     def stream_events(self, resp: UpstreamResponse) -> AsyncIterator[SSEEvent]:
@@ -88,24 +95,34 @@ class TranslatingProvider(HttpProvider):
     async def stream(self, call: Call) -> EventStream:
         resp, native = await self._send(call, stream=True)
         builder = ResponseBuilder(call.request, call.raw, call.deployment)
-        return EventStream(
-            events=self.relay(aiter(self.stream_events(resp)), builder), sent=native, _closers=[resp.close]
-        )
+        pump = self.relay(aiter(self.stream_events(resp)), builder, self.translator(builder))
+        return EventStream(events=pump, sent=native, closers=[resp.close])
 
+    @staticmethod
     async def relay(
-        self, rest: AsyncIterator[SSEEvent], builder: ResponseBuilder, first: SSEEvent | None = None
+        rest: AsyncIterator[SSEEvent],
+        builder: ResponseBuilder,
+        translator: Translator,
+        first: SSEEvent | None = None,
+        *,
+        start_first: bool = False,
     ) -> AsyncIterator[SSEEvent]:
-        """The shared pump: ``first`` (an event already read, not yet fed) goes in before ``response.created``
-        so the snapshot can name the model that answers; then every event until the response is done."""
-        if first is not None:
-            self.on_event(first, builder)
+        """The one stream pump: ``first`` (an event already read, not yet fed) goes in before
+        ``response.created``, so the snapshot can name the model that answers, or right after it with
+        ``start_first``; then every event until the response is done."""
+        if first is not None and not start_first:
+            translator.feed(first)
         builder.start()
         for ev in builder.sse():
             yield ev
+        if first is not None and start_first:
+            translator.feed(first)
+            for ev in builder.sse():
+                yield ev
         while builder.status == "in_progress":
             event = await anext(rest, None)
             if event is None:
                 return
-            self.on_event(event, builder)
+            translator.feed(event)
             for ev in builder.sse():
                 yield ev

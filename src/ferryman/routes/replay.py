@@ -1,4 +1,11 @@
-"""A finished response replayed as the event stream that would have produced it (GET ?stream=true)."""
+"""A finished response replayed as the event stream that would have produced it (GET ?stream=true).
+
+The replay is a fold of the stored output through the same ``ResponseBuilder`` that live translated
+streams go through, so its events are the ones a live stream has (``function_call_arguments.done``
+names its function, summaries keep their parts, ...). The builder keeps the stored response's id,
+creation time, usage, status and echoed fields, and each item's id and fields; what it cannot
+re-create delta by delta (a message with several parts or a refusal, hosted tool calls) goes whole.
+"""
 
 from __future__ import annotations
 
@@ -8,56 +15,56 @@ import msgspec
 
 from ferryman.gateway.streaming import SSE_HEADERS
 from ferryman.http import Send
+from ferryman.providers.builder import ResponseBuilder
+from ferryman.schemas.events import Event, event_type
 from ferryman.sse import encode_event
 
-TERMINAL_BY_STATUS = {
-    "completed": "response.completed",
-    "incomplete": "response.incomplete",
-    "failed": "response.failed",
-}
+
+def replay_events(response: dict[str, Any]) -> list[Event]:
+    builder = ResponseBuilder.replaying(response)
+    builder.start()
+    for index, item in enumerate(response.get("output") or []):
+        _feed(builder, item, str(index))
+    builder.end(response.get("status") or "completed")
+    return builder.events()
 
 
-def replay_events(response: dict[str, Any]) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
+def _feed(b: ResponseBuilder, item: dict[str, Any], key: str) -> None:
+    kind = item.get("type")
+    if kind == "message" and _one_text(item):
+        part = item["content"][0]
+        b.text(part["text"], logprobs=part.get("logprobs") or None, item=item)
+        for annotation in part.get("annotations") or []:
+            b.annotate(annotation)
+        b.close_all()
+    elif kind == "reasoning" and (item.get("summary") or item.get("content")) and _one_kind(item):
+        if item.get("content"):
+            b.reasoning(item["content"][0].get("text") or "", summary=False, item=item)
+        for i, part in enumerate(item.get("summary") or []):
+            if i:
+                b.reasoning_part()
+            b.reasoning(part.get("text") or "", item=item)
+        b.close_reasoning()
+    elif kind == "function_call":
+        b.tool_call(key, item.get("call_id") or "", item.get("name") or "", item=item)
+        b.tool_args(key, item.get("arguments") or "")
+        b.close_tool(key)
+    else:
+        b.add_item(item)
 
-    def emit(type_: str, **fields: Any) -> None:
-        events.append({"type": type_, "sequence_number": len(events), **fields})
 
-    start = {**response, "status": "in_progress", "output": []}
-    emit("response.created", response=start)
-    emit("response.in_progress", response=start)
-    for i, item in enumerate(response.get("output") or []):
-        kind = item.get("type")
-        item_id = item.get("id")
-        if kind == "message":
-            emit("response.output_item.added", output_index=i, item={**item, "status": "in_progress", "content": []})
-            for j, part in enumerate(item.get("content") or []):
-                text = part.get("text", "")
-                empty = {**part, "text": ""} if "text" in part else part
-                emit("response.content_part.added", item_id=item_id, output_index=i, content_index=j, part=empty)
-                if part.get("type") == "output_text":
-                    common = {"item_id": item_id, "output_index": i, "content_index": j, "logprobs": []}
-                    emit("response.output_text.delta", delta=text, **common)
-                    emit("response.output_text.done", text=text, **common)
-                emit("response.content_part.done", item_id=item_id, output_index=i, content_index=j, part=part)
-        elif kind == "function_call":
-            emit("response.output_item.added", output_index=i, item={**item, "status": "in_progress", "arguments": ""})
-            args = item.get("arguments", "")
-            emit("response.function_call_arguments.delta", item_id=item_id, output_index=i, delta=args)
-            emit("response.function_call_arguments.done", item_id=item_id, output_index=i, arguments=args)
-        elif kind == "reasoning":
-            emit("response.output_item.added", output_index=i, item={**item, "summary": []})
-            for j, part in enumerate(item.get("summary") or []):
-                common = {"item_id": item_id, "output_index": i, "summary_index": j}
-                emit("response.reasoning_summary_part.added", part={**part, "text": ""}, **common)
-                emit("response.reasoning_summary_text.delta", delta=part.get("text", ""), **common)
-                emit("response.reasoning_summary_text.done", text=part.get("text", ""), **common)
-                emit("response.reasoning_summary_part.done", part=part, **common)
-        else:
-            emit("response.output_item.added", output_index=i, item=item)
-        emit("response.output_item.done", output_index=i, item=item)
-    emit(TERMINAL_BY_STATUS.get(response.get("status", "completed"), "response.completed"), response=response)
-    return events
+def _one_text(item: dict[str, Any]) -> bool:
+    """A message the builder streams: one non-empty output_text part."""
+    content = item.get("content") or []
+    return len(content) == 1 and content[0].get("type") == "output_text" and bool(content[0].get("text"))
+
+
+def _one_kind(item: dict[str, Any]) -> bool:
+    """A reasoning item the builder streams: a summary, or one raw text part, not both."""
+    content = item.get("content") or []
+    if not content:
+        return True
+    return not item.get("summary") and len(content) == 1 and content[0].get("type") == "reasoning_text"
 
 
 async def replay_stream(
@@ -67,8 +74,8 @@ async def replay_stream(
     events = replay_events(response)
     if final_extra is not None:
         for i, ev in enumerate(events):
-            ev["extra_fields"] = {"chunk_index": i}
-        events[-1]["extra_fields"].update(final_extra)
+            ev.extra_fields = {"chunk_index": i}
+        events[-1].extra_fields = {"chunk_index": len(events) - 1, **final_extra}
     await send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *(headers or [])]})
-    body = b"".join(encode_event(ev["type"], msgspec.json.encode(ev)) for ev in events)
+    body = b"".join(encode_event(event_type(ev), msgspec.json.encode(ev)) for ev in events)
     await send({"type": "http.response.body", "body": body})

@@ -12,20 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from ferryman.providers.base import Call, EventStream, SSEEvent
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.translating import TranslatingProvider
 
 from .request import HINTS, TAG, native_request
-from .response import MessageReader, stream_error
+from .response import MessageReader, event_data, stream_error
 
 __all__ = ["HINTS", "TAG", "AnthropicProvider"]
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
-_SCRATCH = "anthropic"
 
 
 class AnthropicProvider(TranslatingProvider):
@@ -49,30 +46,18 @@ class AnthropicProvider(TranslatingProvider):
     def parse_reply(self, body: Any, builder: ResponseBuilder) -> None:
         MessageReader(builder, self.name).reply(body)
 
-    def on_event(self, event: SSEEvent, builder: ResponseBuilder) -> None:
-        reader = builder.scratch.get(_SCRATCH)
-        if reader is None:
-            reader = builder.scratch[_SCRATCH] = MessageReader(builder, self.name)
-        data = _data(event)
-        if data is not None:
-            reader.event(data)
+    def translator(self, builder: ResponseBuilder) -> MessageReader:
+        return MessageReader(builder, self.name)
 
     async def stream(self, call: Call) -> EventStream:
         resp, native = await self._send(call, stream=True)
         events, first = await self.first_event(resp, self._refuse_error)
         builder = ResponseBuilder(call.request, call.raw, call.deployment)
-        return EventStream(events=self.relay(events, builder, first), sent=native, _closers=[resp.close])
+        pump = self.relay(events, builder, self.translator(builder), first)
+        return EventStream(events=pump, sent=native, closers=[resp.close])
 
     def _refuse_error(self, first: SSEEvent) -> None:
         """An ``error`` event first: the plain HTTP error it stands for."""
-        data = _data(first)
+        data = event_data(first)
         if data is not None and data.get("type") == "error":
             raise stream_error(self.name, data)
-
-
-def _data(event: SSEEvent) -> dict[str, Any] | None:
-    try:
-        data = msgspec.json.decode(event.data)
-    except msgspec.DecodeError:
-        return None
-    return data if isinstance(data, dict) else None

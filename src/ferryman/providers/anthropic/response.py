@@ -35,6 +35,7 @@ from typing import Any
 
 import msgspec
 
+from ferryman.providers.base import SSEEvent
 from ferryman.providers.blocks import ContentBlock, close_block
 from ferryman.providers.builder import ResponseBuilder, new_id
 from ferryman.schemas.errors import ProviderError
@@ -98,6 +99,11 @@ class MessageReader:
         self.finish()
 
     # ---- stream events --------------------------------------------------------------------------
+
+    def feed(self, event: SSEEvent) -> None:
+        data = event_data(event)
+        if data is not None:
+            self.event(data)
 
     def event(self, data: dict[str, Any]) -> None:
         kind = data.get("type")
@@ -268,3 +274,12 @@ def stream_error(provider: str, data: dict[str, Any]) -> ProviderError:
     # the code lands in response.error.code, which clients validate against OpenAI's list
     code = "rate_limit_exceeded" if status == 429 else "server_error" if status >= 500 else None
     return ProviderError(provider, status, message, type=etype, code=code, body=data)
+
+
+def event_data(event: SSEEvent) -> dict[str, Any] | None:
+    """A stream event's JSON object (None for anything else, which carries nothing to translate)."""
+    try:
+        data = _decode(event.data)
+    except msgspec.DecodeError:
+        return None
+    return data if isinstance(data, dict) else None

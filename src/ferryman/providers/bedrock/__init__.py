@@ -38,7 +38,7 @@ from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserEr
 from botocore.session import get_session
 
 from ferryman.client import UpstreamResponse
-from ferryman.providers.base import Call, EventStream, SSEEvent, _describe, _kept_headers
+from ferryman.providers.base import Call, EventStream, SSEEvent, describe, kept_headers
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.translating import TranslatingProvider
 from ferryman.schemas.errors import (
@@ -50,13 +50,12 @@ from ferryman.schemas.errors import (
 
 from .config import BedrockConfig
 from .request import HINTS, TAG, native_request
-from .response import END, EXCEPTION, ConverseReader, stream_exception
+from .response import END, EXCEPTION, ConverseReader, event_payload, stream_exception
 
 __all__ = ["HINTS", "TAG", "BedrockProvider"]
 
 DEFAULT_REGION = "us-east-1"
 SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
-_SCRATCH = "bedrock"
 _ERROR_HEADERS = ("x-amzn-errortype", "x-amzn-requestid")
 
 
@@ -91,11 +90,8 @@ class BedrockProvider(TranslatingProvider):
     def parse_reply(self, body: Any, builder: ResponseBuilder) -> None:
         ConverseReader(builder, self.name).reply(body)
 
-    def on_event(self, event: SSEEvent, builder: ResponseBuilder) -> None:
-        reader = builder.scratch.get(_SCRATCH)
-        if reader is None:
-            reader = builder.scratch[_SCRATCH] = ConverseReader(builder, self.name)
-        reader.event(event.event, _payload(event, self.name))
+    def translator(self, builder: ResponseBuilder) -> ConverseReader:
+        return ConverseReader(builder, self.name)
 
     async def stream_events(self, resp: UpstreamResponse) -> AsyncIterator[SSEEvent]:
         """The eventstream frames as events: ``:event-type`` named, exceptions as ``exception:<type>``."""
@@ -106,7 +102,7 @@ class BedrockProvider(TranslatingProvider):
                 messages = list(buffer)
             except ParserError as exc:
                 raise UpstreamConnectionError(
-                    f"{self.name}: the provider sent a corrupt event stream ({_describe(exc)})",
+                    f"{self.name}: the provider sent a corrupt event stream ({describe(exc)})",
                     code="upstream_bad_response",
                 ) from None
             for message in messages:
@@ -160,7 +156,7 @@ class BedrockProvider(TranslatingProvider):
 
     def http_error(self, resp: UpstreamResponse, payload: bytes) -> ProviderError:
         """``{"message": ...}`` (or ``Message``) with the exception name in ``x-amzn-errortype``."""
-        kept = _kept_headers(resp)
+        kept = kept_headers(resp)
         for name in _ERROR_HEADERS:
             if resp.headers.get(name) is not None:
                 kept[name] = resp.headers[name]
@@ -182,28 +178,13 @@ class BedrockProvider(TranslatingProvider):
         resp, native = await self._send(call, stream=True)
         events, first = await self.first_event(resp, self._refuse_exception)
         builder = ResponseBuilder(call.request, call.raw, call.deployment)
-        return EventStream(events=self._relay(first, events, builder), sent=native, _closers=[resp.close])
+        pump = self.relay(events, builder, self.translator(builder), first, start_first=True)
+        return EventStream(events=pump, sent=native, closers=[resp.close])
 
     def _refuse_exception(self, first: SSEEvent) -> None:
         """An exception frame first: the plain HTTP error it stands for."""
         if first.event is not None and first.event.startswith(EXCEPTION):
-            raise stream_exception(self.name, first.event[len(EXCEPTION) :], _payload(first, self.name))
-
-    async def _relay(
-        self, first: SSEEvent | None, rest: AsyncIterator[SSEEvent], builder: ResponseBuilder
-    ) -> AsyncIterator[SSEEvent]:
-        """The shared pump's loop, starting with the event already read."""
-        builder.start()
-        for ev in builder.sse():
-            yield ev
-        event = first
-        while event is not None:
-            self.on_event(event, builder)
-            for ev in builder.sse():
-                yield ev
-            if builder.status != "in_progress":
-                return
-            event = await anext(rest, None)
+            raise stream_exception(self.name, first.event[len(EXCEPTION) :], event_payload(first, self.name))
 
 
 def _key(call: Call) -> str | None:
@@ -243,18 +224,3 @@ def _frame(message: EventStreamMessage) -> SSEEvent:
     text = headers.get(":error-message") or "the provider reported an error in the stream"
     code = str(headers.get(":error-code") or "internalServerException")
     return SSEEvent(EXCEPTION + code[:1].lower() + code[1:], msgspec.json.encode({"message": str(text)}))
-
-
-def _payload(event: SSEEvent, provider: str) -> dict[str, Any]:
-    if not event.data:
-        return {}
-    try:
-        data = msgspec.json.decode(event.data)
-    except msgspec.DecodeError:
-        if event.event is not None and event.event.startswith(EXCEPTION):
-            return {"message": event.data.decode("utf-8", "replace")[:2000]}
-        raise UpstreamConnectionError(
-            f"{provider}: the provider sent a stream event that is not JSON",
-            code="upstream_bad_response",
-        ) from None
-    return data if isinstance(data, dict) else {}

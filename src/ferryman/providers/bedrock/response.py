@@ -44,9 +44,10 @@ from typing import Any
 
 import msgspec
 
+from ferryman.providers.base import SSEEvent
 from ferryman.providers.blocks import ContentBlock, close_block
 from ferryman.providers.builder import ResponseBuilder, new_id
-from ferryman.schemas.errors import RETRYABLE_STATUSES, ProviderError
+from ferryman.schemas.errors import RETRYABLE_STATUSES, ProviderError, UpstreamConnectionError
 from ferryman.schemas.items import tag_opaque
 
 from .request import NOVA_GROUNDING, REDACTED, TAG
@@ -137,6 +138,9 @@ class ConverseReader:
         self.block_stop(index)
 
     # ---- stream events --------------------------------------------------------------------------
+
+    def feed(self, event: SSEEvent) -> None:
+        self.event(event.event, event_payload(event, self.provider))
 
     def event(self, name: str | None, data: dict[str, Any]) -> None:
         if name == "contentBlockDelta":
@@ -317,3 +321,19 @@ def stream_exception(provider: str, kind: str, data: dict[str, Any]) -> Provider
     # the code lands in response.error.code, which clients validate against OpenAI's list
     code = "rate_limit_exceeded" if status == 429 else "server_error" if status >= 500 else None
     return ProviderError(provider, status, message, type=kind, code=code, body=data)
+
+
+def event_payload(event: SSEEvent, provider: str) -> dict[str, Any]:
+    """An eventstream frame's JSON payload (an exception frame's text as its message)."""
+    if not event.data:
+        return {}
+    try:
+        data = _decode(event.data)
+    except msgspec.DecodeError:
+        if event.event is not None and event.event.startswith(EXCEPTION):
+            return {"message": event.data.decode("utf-8", "replace")[:2000]}
+        raise UpstreamConnectionError(
+            f"{provider}: the provider sent a stream event that is not JSON",
+            code="upstream_bad_response",
+        ) from None
+    return data if isinstance(data, dict) else {}

@@ -19,14 +19,11 @@ from __future__ import annotations
 import math
 import re
 from typing import Any
-from weakref import WeakKeyDictionary
 
-import msgspec
-
-from ferryman.providers.base import Call, EventStream, SSEEvent, UpstreamReply
+from ferryman.providers.base import Call, EventStream, UpstreamReply
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.translating import TranslatingProvider
-from ferryman.schemas.errors import FerrymanError, ProviderError, UpstreamConnectionError
+from ferryman.schemas.errors import FerrymanError, ProviderError
 
 from .auth import TokenSource
 from .config import GeminiConfig, VertexConfig
@@ -41,11 +38,6 @@ GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
 class GeminiProvider(TranslatingProvider):
     config: GeminiConfig
     default_version = "v1beta"
-
-    def __init__(self, config: GeminiConfig) -> None:
-        super().__init__(config)
-        # one Reader per stream: on_event only gets the builder, so the state hangs off it
-        self._readers: WeakKeyDictionary[ResponseBuilder, Reader] = WeakKeyDictionary()
 
     # ---- what TranslatingProvider asks for ------------------------------------------------------
 
@@ -64,19 +56,10 @@ class GeminiProvider(TranslatingProvider):
         return native_request(call.request, call.raw, self.name, self.model(call))
 
     def parse_reply(self, body: Any, builder: ResponseBuilder) -> None:
-        Reader(self.name).read(body, builder, whole=True)
+        Reader(self.name, builder).read(body, whole=True)
 
-    def on_event(self, event: SSEEvent, builder: ResponseBuilder) -> None:
-        reader = self._readers.get(builder)
-        if reader is None:
-            reader = self._readers[builder] = Reader(self.name)
-        try:
-            chunk = msgspec.json.decode(event.data)
-        except msgspec.DecodeError:
-            raise UpstreamConnectionError(
-                f"{self.name}: the provider sent a stream chunk that is not JSON", code="upstream_bad_response"
-            ) from None
-        reader.read(chunk, builder, whole=False)
+    def translator(self, builder: ResponseBuilder) -> Reader:
+        return Reader(self.name, builder)
 
     # ---- Google's error shape -------------------------------------------------------------------
 

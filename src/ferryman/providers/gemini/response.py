@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from ferryman.providers.base import SSEEvent
 from ferryman.providers.builder import ResponseBuilder, new_id
 from ferryman.schemas.errors import ProviderError, UpstreamConnectionError
 from ferryman.schemas.items import tag_opaque
@@ -52,8 +53,9 @@ _FAILED = frozenset(
 class Reader:
     """The reading state of one reply or one stream (which reasoning item is open, calls, grounding)."""
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, builder: ResponseBuilder) -> None:
         self.provider = provider
+        self.builder = builder
         self.reasoning_open = False  # the builder's open item is a reasoning item we may add to
         self.reasoning_signed = False  # ... and it already holds a signature
         self.calls = 0
@@ -61,8 +63,19 @@ class Reader:
         self.in_message = False
         self.grounding: dict[str, Any] | None = None
 
-    def read(self, body: Any, builder: ResponseBuilder, *, whole: bool) -> None:
+    def feed(self, event: SSEEvent) -> None:
+        """One stream chunk (a GenerateContentResponse as SSE data)."""
+        try:
+            chunk = msgspec.json.decode(event.data)
+        except msgspec.DecodeError:
+            raise UpstreamConnectionError(
+                f"{self.provider}: the provider sent a stream chunk that is not JSON", code="upstream_bad_response"
+            ) from None
+        self.read(chunk, whole=False)
+
+    def read(self, body: Any, *, whole: bool) -> None:
         """One GenerateContentResponse; a whole reply is always finished afterwards."""
+        builder = self.builder
         if not isinstance(body, dict):
             raise UpstreamConnectionError(
                 f"{self.provider}: the provider answered with an unexpected body", code="upstream_bad_response"

@@ -34,12 +34,9 @@ from ferryman.sse import iter_sse
 
 from .quirks import DEFAULT, QUIRKS, Quirks, quirks_for
 from .request import EXTENSIONS, HINTS, TAG, native_request
-from .response import ChatReader, stream_error, with_details
+from .response import EOF, ChatReader, with_details
 
 __all__ = ["DEFAULT", "EXTENSIONS", "HINTS", "QUIRKS", "TAG", "ChatCompletionsProvider", "Quirks", "quirks_for"]
-
-_SCRATCH = "openai-chat"
-_EOF = "ferryman-eof"  # marks the end of the upstream body for on_event
 
 
 class ChatCompletionsProvider(TranslatingProvider):
@@ -99,33 +96,14 @@ class ChatCompletionsProvider(TranslatingProvider):
     def parse_reply(self, body: Any, builder: ResponseBuilder) -> None:
         ChatReader(builder, self.name, self.quirks).reply(body)
 
-    def on_event(self, event: SSEEvent, builder: ResponseBuilder) -> None:
-        reader = builder.scratch.get(_SCRATCH)
-        if reader is None:
-            reader = builder.scratch[_SCRATCH] = ChatReader(builder, self.name, self.quirks)
-        if event.event == _EOF:
-            if reader.finished:  # no [DONE], but the answer was complete
-                reader.end()
-            return
-        data = event.data.strip()
-        if data == b"[DONE]":
-            reader.end()
-            return
-        try:
-            chunk = msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            return  # keep-alive noise
-        if not isinstance(chunk, dict):
-            return
-        if event.event == "error":
-            raise stream_error(self.name, chunk.get("error", chunk))
-        reader.chunk(chunk)
+    def translator(self, builder: ResponseBuilder) -> ChatReader:
+        return ChatReader(builder, self.name, self.quirks)
 
     def stream_events(self, resp: UpstreamResponse) -> AsyncIterator[SSEEvent]:
         async def events() -> AsyncIterator[SSEEvent]:
             async for event in iter_sse(resp.content.iter_any()):
                 yield event
-            yield SSEEvent(_EOF, b"")
+            yield SSEEvent(EOF, b"")
 
         return events()
 
@@ -137,9 +115,10 @@ class ChatCompletionsProvider(TranslatingProvider):
             body, _ = await self.read_json(resp)
             self.parse_reply(body, builder)
             return EventStream(events=_drain(builder), sent=native)
-        # an error chunk first raises in on_event, before any byte went out
-        events, _ = await self.first_event(resp, lambda ev: self.on_event(ev, builder))
-        return EventStream(events=self.relay(events, builder), sent=native, _closers=[resp.close])
+        # an error chunk first raises in feed, before any byte went out
+        translator = self.translator(builder)
+        events, _ = await self.first_event(resp, translator.feed)
+        return EventStream(events=self.relay(events, builder, translator), sent=native, closers=[resp.close])
 
 
 async def _drain(builder: ResponseBuilder) -> AsyncIterator[SSEEvent]:

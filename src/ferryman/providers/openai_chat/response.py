@@ -28,6 +28,7 @@ from typing import Any
 
 import msgspec
 
+from ferryman.providers.base import SSEEvent
 from ferryman.providers.builder import ResponseBuilder, new_id
 from ferryman.schemas.errors import ProviderError
 from ferryman.schemas.items import tag_opaque
@@ -51,6 +52,7 @@ FINISH = {
     "complete": "stop",
     "tool_call": "tool_calls",
 }
+EOF = "ferryman-eof"  # the event stream_events appends at the end of the upstream body
 SEED_FIELDS = ("search_results", "citations", "images", "related_questions")
 START, END = "<think>", "</think>"
 
@@ -123,7 +125,7 @@ def _partial(buf: str, tag: str) -> int:
 
 
 class ChatReader:
-    """Reads one reply or one stream into a builder (kept in ``builder.scratch`` for streams)."""
+    """Reads one reply or one stream into a builder (one reader per stream)."""
 
     def __init__(self, builder: ResponseBuilder, provider: str, quirks: Quirks) -> None:
         self.b = builder
@@ -164,6 +166,26 @@ class ChatReader:
         self.end()
 
     # ---- a stream -------------------------------------------------------------------------------
+
+    def feed(self, event: SSEEvent) -> None:
+        """One SSE event: a chunk, ``[DONE]``, an ``error`` event, or the end of the body (``EOF``)."""
+        if event.event == EOF:
+            if self.finished:  # no [DONE], but the answer was complete
+                self.end()
+            return
+        data = event.data.strip()
+        if data == b"[DONE]":
+            self.end()
+            return
+        try:
+            chunk = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            return  # keep-alive noise
+        if not isinstance(chunk, dict):
+            return
+        if event.event == "error":
+            raise stream_error(self.provider, chunk.get("error", chunk))
+        self.chunk(chunk)
 
     def chunk(self, data: dict[str, Any]) -> None:
         if data.get("error"):
