@@ -6,10 +6,9 @@ import asyncio
 import gzip
 from collections.abc import Awaitable, Callable
 
-import aiohttp
 import pytest
 
-from ferryman.client import ConnectionPool
+from ferryman.client import ClientConnectionError, ClientError, ConnectionPool, ServerTimeoutError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
 """Answers one request on a connection; returns False to close the connection after it."""
@@ -153,7 +152,7 @@ def test_disconnect_mid_body_is_a_client_error_and_frees_the_slot() -> None:
         async with Server(cut) as server:
             pool = ConnectionPool(1)
             for _ in range(2):  # the second request proves the one connection slot came back
-                with pytest.raises(aiohttp.ClientError):
+                with pytest.raises(ClientError):
                     await post(pool, server.url)
             return pool.open
 
@@ -171,7 +170,7 @@ def test_silence_past_the_read_timeout_raises_a_timeout() -> None:
             pool = ConnectionPool(10)
             resp = await pool.post(server.url, b"{}", {}, connect_timeout=5, total_timeout=None, read_timeout=0.2)
             got = []
-            with pytest.raises(aiohttp.ServerTimeoutError):
+            with pytest.raises(ServerTimeoutError):
                 async for piece in resp.content.iter_any():
                     got.append(piece)
             assert got == [b"abc"] and pool.open == 0
@@ -215,7 +214,7 @@ def test_gzip_body_is_decoded_and_refused_connection_is_a_client_error() -> None
             pool = ConnectionPool(10)
             assert await post(pool, server.url) == (200, b'{"ok":"compressed"}')
             url = server.url
-        with pytest.raises(aiohttp.ClientConnectionError):
+        with pytest.raises(ClientConnectionError):
             await post(ConnectionPool(10), url)  # the server is gone: nothing listens on that port
 
     asyncio.run(scenario())
@@ -256,7 +255,7 @@ def test_https_with_certificate_check_and_keep_alive() -> None:
             for _ in range(2):
                 assert await post(pool, url) == (200, b'{"ok":true}')
             pool.close()
-            with pytest.raises(aiohttp.ClientConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+            with pytest.raises(ClientConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
                 await post(ConnectionPool(10), url)  # the system's trust store does not know this CA
         finally:
             server.close()

@@ -5,8 +5,9 @@ encoded, a response read whole or relayed chunk by chunk, TLS, keep-alive, a cap
 timeouts) and so costs a fraction of a general-purpose client per request: profiling showed the general
 client to be a third of the gateway's CPU time per request.
 
-Failures are raised as aiohttp's exception classes (``ClientConnectionError``, ``ServerTimeoutError``,
-``ClientPayloadError``), which the error mapping of every adapter already understands.
+Failures are raised as this module's own small hierarchy under ``ClientError`` (``ClientConnectionError``,
+``ServerDisconnectedError``, ``ServerTimeoutError``, ``ClientPayloadError``, ``InvalidURL``), which the shared error
+mapping in ``providers/base.py`` turns into the gateway's errors.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import httptools
 import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -32,6 +32,30 @@ KEEPALIVE = 30.0  # an idle connection older than this is not reused (servers cl
 DNS_TTL = 300.0  # seconds a resolved provider address is reused for new connections
 
 _ssl_context: ssl.SSLContext | None = None
+
+
+class ClientError(Exception):
+    """An upstream call failed in the client: no answer, a broken one, or one that came too late."""
+
+
+class ClientConnectionError(ClientError):
+    """The provider cannot be reached, or the connection broke."""
+
+
+class ServerDisconnectedError(ClientConnectionError):
+    """The provider closed the connection before its answer was complete."""
+
+
+class ServerTimeoutError(ClientError):
+    """A connection, a free slot in the pool, or the answer did not come in time."""
+
+
+class ClientPayloadError(ClientError):
+    """The provider's answer is not valid HTTP."""
+
+
+class InvalidURL(ClientError, ValueError):
+    """Not an http:// or https:// URL with a host."""
 
 
 def default_ssl_context() -> ssl.SSLContext:
@@ -79,7 +103,7 @@ class _Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(aiohttp.ClientPayloadError(f"invalid HTTP response from the provider: {exc}"))
+            self._fail(ClientPayloadError(f"invalid HTTP response from the provider: {exc}"))
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -92,7 +116,7 @@ class _Connection(asyncio.Protocol):
             self._wake()
         elif self.got_bytes or self.waiter is not None:
             what = "closed the connection mid-answer" if self.got_bytes else "closed the connection"
-            self._fail(aiohttp.ServerDisconnectedError(f"the provider {what}"))
+            self._fail(ServerDisconnectedError(f"the provider {what}"))
 
     # ---- httptools callbacks ---------------------------------------------------------------------
 
@@ -204,7 +228,7 @@ class _Connection(asyncio.Protocol):
 
 def _expire(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
-        waiter.set_exception(aiohttp.ServerTimeoutError("the provider did not answer in time"))
+        waiter.set_exception(ServerTimeoutError("the provider did not answer in time"))
 
 
 class UpstreamResponse:
@@ -225,7 +249,7 @@ class UpstreamResponse:
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif encoding == "deflate":
             self._decoder = zlib.decompressobj()
-        self.content = self  # ``resp.content.iter_any()``, as adapters written for aiohttp read a stream
+        self.content = self  # adapters read a stream as ``resp.content.iter_any()``
 
     async def _next(self) -> bytes | None:
         """The next piece of the body as it arrives; None at its end."""
@@ -314,7 +338,7 @@ class ConnectionPool:
         u = url if isinstance(url, yarl.URL) else yarl.URL(url)
         scheme = u.scheme
         if scheme not in ("http", "https") or not u.raw_host:
-            raise aiohttp.InvalidURL(str(u))
+            raise InvalidURL(str(u))
         port = u.port or (443 if scheme == "https" else 80)
         key = (scheme, u.raw_host, port)
         deadline = None if total_timeout is None else self.loop.time() + total_timeout
@@ -399,9 +423,9 @@ class ConnectionPool:
                             self.dns.pop((name, port), None)  # perhaps moved: resolve afresh next time
                             raise
         except TimeoutError:
-            raise aiohttp.ServerTimeoutError(f"connecting to {host}:{port} timed out") from None
+            raise ServerTimeoutError(f"connecting to {host}:{port} timed out") from None
         except (OSError, ssl.SSLError) as exc:
-            raise aiohttp.ClientConnectionError(f"cannot connect to {host}:{port}: {exc}") from None
+            raise ClientConnectionError(f"cannot connect to {host}:{port}: {exc}") from None
 
     async def _resolve(self, name: str, port: int) -> list[str]:
         """The addresses of ``name``, from the cache for DNS_TTL seconds (a burst of new connections to a
@@ -459,7 +483,7 @@ def _head(u: yarl.URL, key: tuple[str, str, int], headers: dict[str, str], lengt
     lines = [f"POST {u.raw_path_qs or '/'} HTTP/1.1\r\nhost: {authority}\r\n"]
     for name, value in headers.items():
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-            raise aiohttp.ClientError(f"invalid header {name!r}")
+            raise ClientError(f"invalid header {name!r}")
         if name.lower() not in _OWN_HEADERS:
             lines.append(f"{name}: {value}\r\n")
     lines.append(f"content-length: {length}\r\n\r\n")

@@ -14,11 +14,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import aiohttp
 import msgspec
 import yarl
 
-from ferryman.client import ConnectionPool, UpstreamResponse
+from ferryman.client import ClientError, ConnectionPool, ServerTimeoutError, UpstreamResponse
 from ferryman.config import ApiKey, ProviderConfig
 from ferryman.schemas.errors import (
     AuthenticationError,
@@ -165,14 +164,14 @@ class HttpProvider:
                     resp = await pool.post(
                         url, body, headers, connect_timeout=t.connect, total_timeout=t.total, read_timeout=t.read
                     )
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+        except (TimeoutError, ServerTimeoutError):
             raise UpstreamTimeoutError(f"{self.name}: the provider did not answer in time") from None
-        except aiohttp.ClientError as exc:
+        except ClientError as exc:
             raise UpstreamConnectionError(f"{self.name}: cannot reach the provider ({_describe(exc)})") from None
         if resp.status >= 400:
             try:
                 payload = await resp.read()
-            except (TimeoutError, aiohttp.ClientError):
+            except (TimeoutError, ClientError):
                 payload = b""
             finally:
                 resp.release()
@@ -196,9 +195,9 @@ class HttpProvider:
     async def read_body(self, resp: UpstreamResponse) -> bytes:
         try:
             return await resp.read()
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+        except (TimeoutError, ServerTimeoutError):
             raise UpstreamTimeoutError(f"{self.name}: the provider did not finish its answer in time") from None
-        except aiohttp.ClientError as exc:
+        except ClientError as exc:
             raise UpstreamConnectionError(f"{self.name}: the connection broke mid-answer ({_describe(exc)})") from None
         finally:
             resp.release()
@@ -223,6 +222,6 @@ def stream_failure(provider: str, exc: BaseException) -> FerrymanError:
     """Map an exception raised while reading an open stream to the error event the client gets."""
     if isinstance(exc, FerrymanError):
         return exc
-    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+    if isinstance(exc, asyncio.TimeoutError | ServerTimeoutError):
         return UpstreamTimeoutError(f"{provider}: the stream went silent for too long")
     return UpstreamConnectionError(f"{provider}: the stream broke before it finished ({_describe(exc)})")
