@@ -16,6 +16,11 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]
 OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"ok":true}'
 
 
+async def ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    writer.write(OK)
+    return True
+
+
 async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
     length = 0
@@ -78,10 +83,6 @@ async def post(pool: ConnectionPool, url: str, *, read_timeout: float | None = N
 
 
 def test_keep_alive_reuses_one_connection_and_sends_a_complete_request() -> None:
-    async def ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        writer.write(OK)
-        return True
-
     async def scenario() -> Server:
         async with Server(ok) as server:
             pool = ConnectionPool(10)
@@ -288,3 +289,43 @@ def test_a_provider_name_is_resolved_once_for_many_connections() -> None:
             return lookups, server.connections
 
     assert asyncio.run(scenario()) == (1, 3)
+
+
+def test_waiting_for_a_pool_slot_is_bounded_by_the_total_timeout() -> None:
+    """One connection allowed and held: a second request with a total timeout fails with the client's timeout
+    error instead of waiting for a slot forever."""
+
+    async def scenario() -> None:
+        async with Server(ok) as server:
+            pool = ConnectionPool(1)
+            held = await pool.post(server.url, b"{}", {}, connect_timeout=5, total_timeout=None, read_timeout=5)
+            second = pool.post(server.url, b"{}", {}, connect_timeout=5, total_timeout=0.1, read_timeout=None)
+            with pytest.raises(ServerTimeoutError, match="no free connection"):
+                await asyncio.wait_for(second, 10)  # the guard only stops a hang: it raises a different error
+            assert not pool.waiters
+            held.release()
+            assert await post(pool, server.url) == (200, b'{"ok":true}')  # the slot is still usable
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_waiter_cancelled_after_its_wake_up_passes_it_on() -> None:
+    """Two requests wait for the one connection; the first of them is woken and cancelled before it runs: the
+    wake-up goes to the other, which gets the free connection."""
+
+    async def scenario() -> None:
+        async with Server(ok) as server:
+            pool = ConnectionPool(1)
+            held = await pool.post(server.url, b"{}", {}, connect_timeout=5, total_timeout=None, read_timeout=5)
+            woken = asyncio.create_task(post(pool, server.url))
+            third = asyncio.create_task(post(pool, server.url))
+            await asyncio.sleep(0)  # one step each: both reach the slot wait (nothing before it suspends)
+            assert len(pool.waiters) == 2
+            held.release()  # wakes the first waiter, which has not run yet...
+            woken.cancel()  # ...and is cancelled before it does
+            assert await asyncio.wait_for(third, 10) == (200, b'{"ok":true}')
+            assert woken.cancelled()
+            pool.close()
+
+    asyncio.run(scenario())

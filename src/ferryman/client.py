@@ -342,7 +342,7 @@ class ConnectionPool:
         port = u.port or (443 if scheme == "https" else 80)
         key = (scheme, u.raw_host, port)
         deadline = None if total_timeout is None else self.loop.time() + total_timeout
-        conn = await self._acquire(key, connect_timeout, deadline)
+        conn = await self._acquire(key, connect_timeout, deadline, read_timeout)
         try:
             conn.send(_head(u, key, headers, len(body)) + body)
             while not conn.head_done:
@@ -355,7 +355,7 @@ class ConnectionPool:
     # ---- the pool --------------------------------------------------------------------------------
 
     async def _acquire(
-        self, key: tuple[str, str, int], connect_timeout: float | None, deadline: float | None
+        self, key: tuple[str, str, int], connect_timeout: float | None, deadline: float | None, idle: float | None
     ) -> _Connection:
         while True:
             conn = self._idle_one(key)
@@ -363,14 +363,7 @@ class ConnectionPool:
                 return conn
             if self.open < self.limit or self._evict_one():
                 break
-            waiter = self.loop.create_future()
-            self.waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if not waiter.done() or waiter.cancelled():
-                    with contextlib.suppress(ValueError):
-                        self.waiters.remove(waiter)
+            await self._wait_for_slot(deadline if deadline is not None or idle is None else self.loop.time() + idle)
         conn = _Connection(self, key)
         self.open += 1
         try:
@@ -379,6 +372,26 @@ class ConnectionPool:
             conn.close()
             raise
         return conn
+
+    async def _wait_for_slot(self, limit: float | None) -> None:
+        """Until a connection is released or closed, at most until ``limit`` (loop time): the request's deadline,
+        or for a stream (which has none) one read timeout."""
+        waiter = self.loop.create_future()
+        self.waiters.append(waiter)
+        try:
+            async with asyncio.timeout_at(limit):
+                await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                self._wake_one()  # woken as we gave up: the free connection goes to the next in line
+            else:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(waiter)
+            if isinstance(exc, TimeoutError):
+                msg = f"no free connection to the provider in time (max_connections {self.limit})"
+                raise ServerTimeoutError(msg) from None
+            raise
 
     def _idle_one(self, key: tuple[str, str, int]) -> _Connection | None:
         idle = self.idle.get(key)
