@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import select
+import socket
+import threading
 from collections.abc import Awaitable, Callable
 
 import pytest
 
-from ferryman.client import ClientConnectionError, ClientError, ConnectionPool, ServerTimeoutError
+from ferryman.client import (
+    ClientConnectionError,
+    ClientError,
+    ConnectionPool,
+    ServerDisconnectedError,
+    ServerTimeoutError,
+)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
 """Answers one request on a connection; returns False to close the connection after it."""
@@ -329,3 +338,84 @@ def test_a_waiter_cancelled_after_its_wake_up_passes_it_on() -> None:
             pool.close()
 
     asyncio.run(scenario())
+
+
+def _read_request_blocking(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(v) for k, _, v in (line.partition(b":") for line in head.split(b"\r\n")) if k.lower() == b"content-length"
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
+def test_a_kept_alive_connection_the_server_closed_before_the_request_is_replaced() -> None:
+    """The server closes an idle kept-alive connection; its FIN has arrived but the client's event loop has not
+    read it yet when the next request is due. Nothing was written on it: the request goes out on a fresh
+    connection instead of failing (and costs no retry)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    close_idle, closed = threading.Event(), threading.Event()
+    heads: list[bytes] = []
+
+    def serve() -> None:  # on its own thread: it closes the connection while the client's loop is held still
+        for first in (True, False):
+            conn, _ = listener.accept()
+            with conn:
+                heads.append(_read_request_blocking(conn))
+                conn.sendall(OK)
+                if first:
+                    close_idle.wait(10)
+            if first:
+                closed.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    async def scenario() -> None:
+        pool = ConnectionPool(10)
+        url = f"http://127.0.0.1:{port}/v1/responses"
+        assert await post(pool, url) == (200, b'{"ok":true}')
+        (idle,) = pool.idle[("http", "127.0.0.1", port)]
+        assert idle.transport is not None
+        sock = idle.transport.get_extra_info("socket")
+        close_idle.set()
+        assert closed.wait(10)  # blocking on purpose: the loop must not see the close before the next request
+        assert select.select([sock], [], [], 10)[0]  # the FIN is in the socket's buffer, unread
+        assert await post(pool, url) == (200, b'{"ok":true}')
+        pool.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        listener.close()
+    thread.join(10)
+    assert len(heads) == 2  # one request per connection: the closed one never got the second
+
+
+def test_a_request_the_server_received_before_closing_is_not_sent_again() -> None:
+    """The server reads the request on a kept-alive connection and closes it without a byte of answer: it may
+    have acted on it, so the client reports the failure (the dispatcher's retry policy decides)."""
+    served: dict[int, int] = {}
+
+    async def once_per_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        served[id(writer)] = served.get(id(writer), 0) + 1
+        if served[id(writer)] > 1:
+            return False  # read the request, then close without answering
+        writer.write(OK)
+        return True
+
+    async def scenario() -> Server:
+        async with Server(once_per_connection) as server:
+            pool = ConnectionPool(10)
+            assert await post(pool, server.url) == (200, b'{"ok":true}')
+            with pytest.raises(ServerDisconnectedError):
+                await post(pool, server.url)
+            return server
+
+    server = asyncio.run(scenario())
+    assert (server.connections, len(server.heads)) == (1, 2)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import select
 import socket
 import ssl
 import zlib
@@ -75,6 +76,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.counted = True  # in pool.open until closed
         self.idle_since = 0.0
+        self.poller: Any = None  # select.poll of the socket, made the first time the connection is reused
         self.limit: float | None = None  # when the current wait times out (loop time)
         self.timer: asyncio.TimerHandle | None = None
         self.parser = httptools.HttpResponseParser(self)  # parses one response after another (keep-alive)
@@ -196,6 +198,22 @@ class _Connection(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+
+    def closed_by_server(self) -> bool:
+        """Whether this idle connection is done for: closing, or with something to read before any request, which
+        on an idle HTTP/1.1 connection can only be the server's close (FIN, TLS alert) that the event loop has not
+        read yet. Checked before a request is written on it, so a stale connection costs no retry."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return True
+        poller = self.poller
+        if poller is None:
+            sock = transport.get_extra_info("socket")
+            if sock is None or not hasattr(select, "poll"):
+                return False
+            poller = self.poller = select.poll()
+            poller.register(sock.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
 
     def take(self) -> bytes:
         """The body bytes that have arrived and not been taken yet."""
@@ -398,7 +416,7 @@ class ConnectionPool:
         now = self.loop.time()
         while idle:
             conn = idle.pop()
-            if conn.transport is not None and now - conn.idle_since < KEEPALIVE:
+            if now - conn.idle_since < KEEPALIVE and not conn.closed_by_server():
                 return conn
             conn.close()
         return None
