@@ -419,3 +419,36 @@ def test_a_request_the_server_received_before_closing_is_not_sent_again() -> Non
 
     server = asyncio.run(scenario())
     assert (server.connections, len(server.heads)) == (1, 2)
+
+
+def test_a_name_with_a_dead_address_first_connects_through_the_next_one() -> None:
+    """Happy Eyeballs: the first address never answers (its listener's backlog is full, so the SYN is dropped);
+    the second is tried HAPPY_EYEBALLS_DELAY later instead of after the connect timeout."""
+    dead = socket.socket()
+    filler = socket.socket()
+
+    async def scenario() -> None:
+        async with Server(ok) as server:
+            port = server.server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            dead.bind(("127.0.0.2", port))  # the same port on another loopback address
+            dead.listen(0)
+            filler.connect(("127.0.0.2", port))  # takes the only place in the accept queue: later SYNs are dropped
+            loop = asyncio.get_running_loop()
+
+            async def resolve(host: str, port: int, **kwargs: object) -> list[tuple[object, ...]]:
+                assert host == "provider.test"
+                return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in ("127.0.0.2", "127.0.0.1")]
+
+            loop.getaddrinfo = resolve  # type: ignore[method-assign,assignment]
+            pool = ConnectionPool(10)
+            url = f"http://provider.test:{port}/v1/responses"
+            resp = await pool.post(url, b"{}", {}, connect_timeout=5, total_timeout=5, read_timeout=None)
+            assert (resp.status, await resp.read()) == (200, b'{"ok":true}')
+            resp.release()
+            pool.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        filler.close()
+        dead.close()

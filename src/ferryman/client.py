@@ -31,6 +31,7 @@ HIGH_WATER = 1 << 20  # bytes buffered for a slow reader before the socket stops
 KEEPALIVE = 30.0  # an idle connection older than this is not reused (servers close theirs after ~60 s)
 
 DNS_TTL = 300.0  # seconds a resolved provider address is reused for new connections
+HAPPY_EYEBALLS_DELAY = 0.25  # seconds before the next address of a name is tried alongside (RFC 8305's default)
 
 _ssl_context: ssl.SSLContext | None = None
 
@@ -443,16 +444,23 @@ class ConnectionPool:
         try:
             async with asyncio.timeout(limit):
                 addresses = await self._resolve(name, port)
-                for i, address in enumerate(addresses):  # in the resolver's order, the next one if one fails
-                    try:
+                try:
+                    if len(addresses) == 1:
                         await self.loop.create_connection(
-                            lambda: conn, address, port, ssl=ssl_context, server_hostname=name if ssl_context else None
+                            lambda: conn,
+                            addresses[0],
+                            port,
+                            ssl=ssl_context,
+                            server_hostname=name if ssl_context else None,
                         )
-                        return
-                    except OSError:
-                        if i == len(addresses) - 1:
-                            self.dns.pop((name, port), None)  # perhaps moved: resolve afresh next time
-                            raise
+                    else:
+                        sock = await _happy_eyeballs(self.loop, addresses, port)
+                        await self.loop.create_connection(
+                            lambda: conn, sock=sock, ssl=ssl_context, server_hostname=name if ssl_context else None
+                        )
+                except OSError:
+                    self.dns.pop((name, port), None)  # perhaps moved: resolve afresh next time
+                    raise
         except TimeoutError:
             raise ServerTimeoutError(f"connecting to {host}:{port} timed out") from None
         except (OSError, ssl.SSLError) as exc:
@@ -471,7 +479,7 @@ class ConnectionPool:
         if cached is not None and cached[0] > now:
             return cached[1]
         infos = await self.loop.getaddrinfo(name, port, type=socket.SOCK_STREAM)
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        addresses = _interleave(list(dict.fromkeys(str(info[4][0]) for info in infos)))
         if not addresses:
             raise OSError(f"{name} has no address")
         self.dns[(name, port)] = (now + DNS_TTL, addresses)
@@ -506,6 +514,64 @@ class ConnectionPool:
             for conn in list(conns):
                 conn.close()
         self.idle.clear()
+
+
+def _interleave(addresses: list[str]) -> list[str]:
+    """The resolver's order, alternating address families from the first one's (RFC 8305's interleaving), so a
+    broken IPv6 (or IPv4) path delays the other family by one attempt, not by all of its addresses."""
+    first = [a for a in addresses if (":" in a) == (":" in addresses[0])]
+    other = [a for a in addresses if (":" in a) != (":" in addresses[0])]
+    if not other:
+        return addresses
+    mixed = [a for pair in zip(first, other, strict=False) for a in pair]
+    n = min(len(first), len(other))
+    return mixed + first[n:] + other[n:]
+
+
+async def _happy_eyeballs(loop: asyncio.AbstractEventLoop, addresses: list[str], port: int) -> socket.socket:
+    """Connect to one of several addresses (RFC 8305): a new attempt starts every HAPPY_EYEBALLS_DELAY seconds, or
+    as soon as the latest one fails, while the earlier ones go on; the first socket to connect wins, the rest are
+    cancelled (and closed)."""
+    todo = iter(addresses)
+    pending: set[asyncio.Task[socket.socket]] = set()
+    errors: list[str] = []
+    try:
+        while True:
+            address = next(todo, None)
+            if address is not None:
+                pending.add(loop.create_task(_connect_socket(loop, address, port)))
+            elif not pending:
+                raise OSError("; ".join(errors))
+            done, pending = await asyncio.wait(
+                pending,
+                timeout=HAPPY_EYEBALLS_DELAY if address is not None else None,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            winner: socket.socket | None = None
+            for task in done:
+                exc = task.exception()
+                if exc is not None:
+                    errors.append(str(exc))
+                elif winner is None:
+                    winner = task.result()
+                else:
+                    task.result().close()
+            if winner is not None:
+                return winner
+    finally:
+        for task in pending:
+            task.cancel()
+
+
+async def _connect_socket(loop: asyncio.AbstractEventLoop, address: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _head(u: yarl.URL, key: tuple[str, str, int], headers: dict[str, str], length: int) -> bytes:
