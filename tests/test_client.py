@@ -6,10 +6,12 @@ import asyncio
 import gzip
 import select
 import socket
+import ssl
 import threading
 from collections.abc import Awaitable, Callable
 
 import pytest
+import trustme
 
 from ferryman.client import (
     ClientConnectionError,
@@ -18,6 +20,7 @@ from ferryman.client import (
     ServerDisconnectedError,
     ServerTimeoutError,
 )
+from tests.fakes.proxy import FakeProxy
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
 """Answers one request on a connection; returns False to close the connection after it."""
@@ -42,14 +45,15 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
 class Server:
     """A loopback server answering each request with ``handler``; counts connections and keeps request heads."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, ssl_context: ssl.SSLContext | None = None) -> None:
         self.handler = handler
+        self.ssl_context = ssl_context  # HTTPS, as https://localhost:PORT
         self.connections = 0
         self.heads: list[bytes] = []
         self.server: asyncio.Server | None = None
 
     async def __aenter__(self) -> Server:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -60,6 +64,8 @@ class Server:
     def url(self) -> str:
         assert self.server is not None
         port = self.server.sockets[0].getsockname()[1]
+        if self.ssl_context is not None:
+            return f"https://localhost:{port}/v1/responses"
         return f"http://127.0.0.1:{port}/v1/responses"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -232,10 +238,6 @@ def test_gzip_body_is_decoded_and_refused_connection_is_a_client_error() -> None
 
 def test_https_with_certificate_check_and_keep_alive() -> None:
     """Every real provider is HTTPS: the pool verifies the server's certificate and reuses the TLS connection."""
-    import ssl
-
-    import trustme
-
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost").configure_cert(server_ctx)
@@ -452,3 +454,72 @@ def test_a_name_with_a_dead_address_first_connects_through_the_next_one() -> Non
     finally:
         filler.close()
         dead.close()
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No proxy variables but those the test sets."""
+    for name in ("http_proxy", "https_proxy", "no_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
+async def two_requests(server: Server, trusting: ssl.SSLContext | None) -> tuple[Server, str]:
+    """Two requests on one pool to a server that keeps the connection: the server and its URL."""
+    async with server:
+        pool = ConnectionPool(10, ssl_context=trusting)
+        for _ in range(2):
+            assert await post(pool, server.url) == (200, b'{"ok":true}')
+        pool.close()
+        return server, server.url
+
+
+def test_plain_http_goes_through_the_environments_http_proxy_in_absolute_form(no_proxy_env: pytest.MonkeyPatch) -> None:
+    with FakeProxy() as proxy:
+        no_proxy_env.setenv("HTTP_PROXY", proxy.url)
+        no_proxy_env.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # for https:// upstreams only: never used here
+        server, url = asyncio.run(two_requests(Server(ok), None))
+    assert proxy.forwarded == [f"POST {url} HTTP/1.1"] * 2 and proxy.tunnels == []
+    assert server.connections == 1 and server.heads[1].startswith(b"POST /v1/responses HTTP/1.1\r\n")
+
+
+def test_https_goes_through_a_connect_tunnel_with_tls_to_the_provider(no_proxy_env: pytest.MonkeyPatch) -> None:
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_ctx)
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+
+    with FakeProxy() as proxy:
+        no_proxy_env.setenv("https_proxy", proxy.url)
+        server, url = asyncio.run(two_requests(Server(ok, server_ctx), trusting))
+    assert (
+        proxy.tunnels == [url.removeprefix("https://").removesuffix("/v1/responses")] and proxy.forwarded == []
+    )  # one tunnel, kept alive
+    assert len(server.heads) == 2 and server.connections == 1
+
+
+def test_no_proxy_bypasses_the_environments_proxy(no_proxy_env: pytest.MonkeyPatch) -> None:
+    async def scenario() -> None:
+        async with Server(ok) as server:
+            assert await post(ConnectionPool(10), server.url) == (200, b'{"ok":true}')
+
+    with FakeProxy() as proxy:
+        no_proxy_env.setenv("HTTP_PROXY", proxy.url)
+        no_proxy_env.setenv("NO_PROXY", "example.com,127.0.0.1")
+        asyncio.run(scenario())
+    assert proxy.forwarded == [] and proxy.tunnels == []
+
+
+def test_a_pools_own_proxy_wins_over_the_environment_and_sends_its_credentials(
+    no_proxy_env: pytest.MonkeyPatch,
+) -> None:
+    async def scenario(proxy: str) -> None:
+        async with Server(ok) as server:
+            assert await post(ConnectionPool(10, proxy=proxy), server.url) == (200, b'{"ok":true}')
+
+    with FakeProxy() as proxy:
+        no_proxy_env.setenv("NO_PROXY", "*")
+        asyncio.run(scenario(f"http://user:p%40ss@127.0.0.1:{proxy.port}"))
+    assert len(proxy.forwarded) == 1 and proxy.authorizations == ["Basic dXNlcjpwQHNz"]  # user:p@ss

@@ -5,6 +5,15 @@ encoded, a response read whole or relayed chunk by chunk, TLS, keep-alive, a cap
 timeouts) and so costs a fraction of a general-purpose client per request: profiling showed the general
 client to be a third of the gateway's CPU time per request.
 
+Everything that is not the common path is paid for only when a new connection is made, never per request:
+- a name is resolved once per DNS_TTL; with several addresses they are tried Happy-Eyeballs style;
+- a provider's own TLS trust or client certificate is an ``ssl_context`` (``tls_context`` builds it);
+- proxies: the pool's own ``proxy``, else HTTPS_PROXY / HTTP_PROXY / NO_PROXY as urllib reads them, decided once
+  per upstream. Plain HTTP goes to the proxy with absolute-form targets; HTTPS through ``CONNECT`` and TLS inside.
+A request waiting for a free connection waits at most until its deadline. An idle connection the server has
+already closed is not reused (the request, never written on it, goes out on a fresh one); a request written and
+then cut is never sent again here: the server may have acted on it, and retrying is the dispatcher's decision.
+
 Failures are raised as this module's own small hierarchy under ``ClientError`` (``ClientConnectionError``,
 ``ServerDisconnectedError``, ``ServerTimeoutError``, ``ClientPayloadError``, ``InvalidURL``), which the shared error
 mapping in ``providers/base.py`` turns into the gateway's errors.
@@ -13,15 +22,18 @@ mapping in ``providers/base.py`` turns into the gateway's errors.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ipaddress
 import select
 import socket
 import ssl
+import urllib.parse
+import urllib.request
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, NamedTuple
 
 import httptools
 import yarl
@@ -34,6 +46,23 @@ DNS_TTL = 300.0  # seconds a resolved provider address is reused for new connect
 HAPPY_EYEBALLS_DELAY = 0.25  # seconds before the next address of a name is tried alongside (RFC 8305's default)
 
 _ssl_context: ssl.SSLContext | None = None
+
+
+def tls_context(
+    *, ca_bundle: str | None = None, client_cert: str | None = None, client_key: str | None = None, verify: bool = True
+) -> ssl.SSLContext | None:
+    """The TLS context of a provider with its own trust (``ca_bundle``: the CAs trusted instead of the system's)
+    or identity (a client certificate, its key in ``client_key`` or in the same file); None when it has neither,
+    for the shared default. ``verify=False`` checks neither the certificate nor the name."""
+    if ca_bundle is None and client_cert is None and verify:
+        return None
+    context = ssl.create_default_context(cafile=ca_bundle)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if client_cert is not None:
+        context.load_cert_chain(client_cert, client_key)
+    return context
 
 
 class ClientError(Exception):
@@ -78,6 +107,7 @@ class _Connection(asyncio.Protocol):
         self.counted = True  # in pool.open until closed
         self.idle_since = 0.0
         self.poller: Any = None  # select.poll of the socket, made the first time the connection is reused
+        self.via: _Proxy | None = None  # the HTTP proxy this plain-HTTP connection goes through (absolute-form)
         self.limit: float | None = None  # when the current wait times out (loop time)
         self.timer: asyncio.TimerHandle | None = None
         self.parser = httptools.HttpResponseParser(self)  # parses one response after another (keep-alive)
@@ -334,10 +364,14 @@ class UpstreamResponse:
 class ConnectionPool:
     """Keep-alive connections per (scheme, host, port), at most ``limit`` open at once (the rest wait)."""
 
-    def __init__(self, limit: int, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, limit: int, *, ssl_context: ssl.SSLContext | None = None, proxy: str | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         self.limit = limit
         self.ssl_context = ssl_context
+        # ``proxy`` carries every request; without it the environment's, read now as urllib reads it
+        self.proxy = proxy
+        self.env_proxies = {} if proxy else {k: v for k, v in urllib.request.getproxies().items() if k in _SCHEMES}
+        self.routes: dict[tuple[str, str, int], _Proxy | None] = {}  # the proxy (or none) per upstream
         self.idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self.open = 0  # connections that exist: in use, idle, or connecting
         self.waiters: deque[asyncio.Future[None]] = deque()
@@ -363,7 +397,7 @@ class ConnectionPool:
         deadline = None if total_timeout is None else self.loop.time() + total_timeout
         conn = await self._acquire(key, connect_timeout, deadline, read_timeout)
         try:
-            conn.send(_head(u, key, headers, len(body)) + body)
+            conn.send(_head(u, key, headers, len(body), conn.via) + body)
             while not conn.head_done:
                 await conn.wait(deadline, read_timeout)
         except BaseException:
@@ -443,28 +477,65 @@ class ConnectionPool:
         name = host[1:-1] if host.startswith("[") else host
         try:
             async with asyncio.timeout(limit):
-                addresses = await self._resolve(name, port)
-                try:
-                    if len(addresses) == 1:
-                        await self.loop.create_connection(
-                            lambda: conn,
-                            addresses[0],
-                            port,
-                            ssl=ssl_context,
-                            server_hostname=name if ssl_context else None,
-                        )
-                    else:
-                        sock = await _happy_eyeballs(self.loop, addresses, port)
-                        await self.loop.create_connection(
-                            lambda: conn, sock=sock, ssl=ssl_context, server_hostname=name if ssl_context else None
-                        )
-                except OSError:
-                    self.dns.pop((name, port), None)  # perhaps moved: resolve afresh next time
-                    raise
+                proxy = self._route(conn.key) if self.proxy or self.env_proxies else None
+                if proxy is None:
+                    await self._open(lambda: conn, name, port, ssl_context)
+                elif ssl_context is None:
+                    conn.via = proxy
+                    await self._open(lambda: conn, proxy.host, proxy.port, None)
+                else:
+                    tunnel = _Tunnel(self.loop)
+                    transport = await self._open(lambda: tunnel, proxy.host, proxy.port, None)
+                    try:
+                        await tunnel.establish(f"{host}:{port}", proxy)
+                        tls = await self.loop.start_tls(transport, conn, ssl_context, server_hostname=name)
+                    except BaseException:
+                        transport.close()
+                        raise
+                    assert tls is not None
+                    conn.connection_made(tls)
         except TimeoutError:
             raise ServerTimeoutError(f"connecting to {host}:{port} timed out") from None
         except (OSError, ssl.SSLError) as exc:
             raise ClientConnectionError(f"cannot connect to {host}:{port}: {exc}") from None
+
+    async def _open(
+        self,
+        factory: Callable[[], asyncio.Protocol],
+        name: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+    ) -> asyncio.Transport:
+        """A TCP (or TLS) connection to ``name``: its one address, or the first of several to connect."""
+        addresses = await self._resolve(name, port)
+        hostname = name if ssl_context else None
+        try:
+            if len(addresses) == 1:
+                transport, _ = await self.loop.create_connection(
+                    factory, addresses[0], port, ssl=ssl_context, server_hostname=hostname
+                )
+            else:
+                sock = await _happy_eyeballs(self.loop, addresses, port)
+                transport, _ = await self.loop.create_connection(
+                    factory, sock=sock, ssl=ssl_context, server_hostname=hostname
+                )
+        except OSError:
+            self.dns.pop((name, port), None)  # perhaps moved: resolve afresh next time
+            raise
+        return transport
+
+    def _route(self, key: tuple[str, str, int]) -> _Proxy | None:
+        """The proxy a new connection to this upstream goes through, if any: decided once per upstream."""
+        try:
+            return self.routes[key]
+        except KeyError:
+            pass
+        scheme, host, port = key
+        url = self.proxy or self.env_proxies.get(scheme)
+        if url and not self.proxy and urllib.request.proxy_bypass(f"{host.strip('[]')}:{port}"):
+            url = None  # NO_PROXY
+        route = self.routes[key] = _Proxy.parse(url) if url else None
+        return route
 
     async def _resolve(self, name: str, port: int) -> list[str]:
         """The addresses of ``name``, from the cache for DNS_TTL seconds (a burst of new connections to a
@@ -574,10 +645,14 @@ async def _connect_socket(loop: asyncio.AbstractEventLoop, address: str, port: i
     return sock
 
 
-def _head(u: yarl.URL, key: tuple[str, str, int], headers: dict[str, str], length: int) -> bytes:
+def _head(u: yarl.URL, key: tuple[str, str, int], headers: dict[str, str], length: int, via: _Proxy | None) -> bytes:
     scheme, host, port = key
     authority = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
-    lines = [f"POST {u.raw_path_qs or '/'} HTTP/1.1\r\nhost: {authority}\r\n"]
+    target = u.raw_path_qs or "/"
+    if via is None:
+        lines = [f"POST {target} HTTP/1.1\r\nhost: {authority}\r\n"]
+    else:  # through an HTTP proxy: the absolute URL, and the proxy's credentials
+        lines = [f"POST {scheme}://{authority}{target} HTTP/1.1\r\nhost: {authority}\r\n{via.authorization}"]
     for name, value in headers.items():
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
             raise ClientError(f"invalid header {name!r}")
@@ -587,4 +662,56 @@ def _head(u: yarl.URL, key: tuple[str, str, int], headers: dict[str, str], lengt
     return "".join(lines).encode("latin-1")
 
 
-_OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "proxy-authorization"})
+_SCHEMES = ("http", "https")
+
+
+class _Proxy(NamedTuple):
+    """An HTTP proxy: where it listens, and the ``proxy-authorization`` header line its URL's credentials make."""
+
+    host: str
+    port: int
+    authorization: str  # "" or "proxy-authorization: Basic ...\r\n"
+
+    @classmethod
+    def parse(cls, url: str) -> _Proxy:
+        u = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+        if u.scheme != "http" or not u.hostname:  # the URL itself is not shown: it may hold a password
+            raise ClientConnectionError(f"unsupported proxy {u.scheme}://{u.hostname or ''} (only http:// proxies)")
+        authorization = ""
+        if u.username is not None:
+            user = f"{urllib.parse.unquote(u.username)}:{urllib.parse.unquote(u.password or '')}"
+            authorization = f"proxy-authorization: Basic {base64.b64encode(user.encode()).decode()}\r\n"
+        return cls(u.hostname, u.port or 80, authorization)
+
+
+class _Tunnel(asyncio.Protocol):
+    """A connection to a proxy until it has answered ``CONNECT``; then TLS to the provider runs over it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.answer: asyncio.Future[bytes] = loop.create_future()
+        self.transport: asyncio.Transport | None = None
+        self.data = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+        if b"\r\n\r\n" in self.data and not self.answer.done():
+            self.answer.set_result(self.data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(ClientConnectionError("the proxy closed the connection before answering CONNECT"))
+
+    async def establish(self, authority: str, proxy: _Proxy) -> None:
+        assert self.transport is not None
+        self.transport.write(f"CONNECT {authority} HTTP/1.1\r\nhost: {authority}\r\n{proxy.authorization}\r\n".encode())
+        head, _, extra = (await self.answer).partition(b"\r\n\r\n")
+        status = head.split(b"\r\n", 1)[0].decode("latin-1")
+        code = status.split(" ", 2)[1] if status.count(" ") else ""
+        if not code.startswith("2") or extra:
+            raise ClientConnectionError(
+                f"the proxy {proxy.host}:{proxy.port} refused a tunnel to {authority}: {status}"
+            )

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
 import yaml
@@ -90,6 +91,12 @@ class ProviderEntry(Struct, forbid_unknown_fields=True):
     max_concurrency: Annotated[int, Meta(ge=1)] | None = None
     max_queue: Annotated[int, Meta(ge=0)] | None = None
     key_cooldown: Annotated[float, Meta(ge=0)] | None = None
+    # how the provider is reached: an HTTP proxy (else HTTPS_PROXY / HTTP_PROXY / NO_PROXY), its own trust and identity
+    proxy: str | None = None
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    verify_tls: bool = True
     # cloud specifics: Bedrock and Vertex (region), Vertex (project, credentials),
     # Azure (api_version, deployments), Bedrock SigV4 credentials (default: the AWS credential chain)
     region: str | None = None
@@ -180,6 +187,11 @@ class ProviderConfig(Struct):
     key_cooldown: float = DEFAULT_KEY_COOLDOWN
     key_env: str | None = None
     needs_key: bool = True
+    proxy: Secret | None = None  # http://[user:password@]host:port (may hold a password: never printed)
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    verify_tls: bool = True
     region: str | None = None
     project: str | None = None
     credentials: Secret | None = None  # Vertex: service-account JSON (a path or the JSON itself)
@@ -337,7 +349,36 @@ def _resolve_provider(name: str, entry: ProviderEntry, environ: Mapping[str, str
         aws_session_token=_optional_secret(entry.aws_session_token, environ),
         key_env=known.key_env if known else None,
         needs_key=known.needs_key if known else False,
+        proxy=_check_proxy(entry.proxy, environ, where),
+        **_check_tls(entry, where),
     )
+
+
+def _check_proxy(value: str | None, environ: Mapping[str, str], where: str) -> Secret | None:
+    proxy = _optional_secret(value, environ)
+    if proxy is None or not proxy.is_set:
+        return None
+    url = proxy.reveal() or ""
+    if not re.match(r"^http://[^/?#]+/?$", url):  # the value itself is not shown: it may hold a password
+        scheme = url.partition("://")[0] if "://" in url else "none"
+        raise ConfigError(
+            f"{where}.proxy: must be an http:// proxy URL, http://[user:password@]host:port (scheme given: {scheme!r})"
+        )
+    return proxy
+
+
+def _check_tls(entry: ProviderEntry, where: str) -> dict[str, Any]:
+    files = {"ca_bundle": entry.ca_bundle, "client_cert": entry.client_cert, "client_key": entry.client_key}
+    for key, path in files.items():
+        if path is not None and not Path(path).expanduser().is_file():
+            raise ConfigError(f"{where}.{key}: {path!r} is not a readable file")
+    if entry.client_key is not None and entry.client_cert is None:
+        raise ConfigError(f"{where}.client_key: needs client_cert (the certificate the key belongs to)")
+    if not entry.verify_tls and entry.ca_bundle is not None:
+        raise ConfigError(f"{where}.verify_tls: false ignores ca_bundle; give one or the other")
+    tls: dict[str, Any] = {key: None if path is None else str(Path(path).expanduser()) for key, path in files.items()}
+    tls["verify_tls"] = entry.verify_tls
+    return tls
 
 
 def _check_cache(cache: CacheEntry | None, providers: dict[str, ProviderConfig], source: str) -> CacheEntry | None:
@@ -402,6 +443,15 @@ def describe(config: Config) -> str:
             lines.append("    (no keys)")
         if p.headers:
             lines.append(f"    headers: {', '.join(sorted(p.headers))} (values hidden)")
+        if p.proxy is not None:
+            proxy = urlsplit(p.proxy.reveal() or "")
+            lines.append(
+                f"    proxy: http://{proxy.hostname}:{proxy.port or 80} ({p.proxy.source}, credentials hidden)"
+            )
+        if p.ca_bundle or p.client_cert:
+            lines.append(f"    tls: ca_bundle={p.ca_bundle or '(system)'} client_cert={p.client_cert or '(none)'}")
+        if not p.verify_tls:
+            lines.append("    tls: certificate NOT verified (verify_tls: false)")
     lines.append("models:")
     if not config.models:
         lines.append("  (none)")

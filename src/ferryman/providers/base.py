@@ -10,6 +10,7 @@ before the first byte can still fall back to the next target.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,8 +18,8 @@ from typing import Any, Protocol
 import msgspec
 import yarl
 
-from ferryman.client import ClientError, ConnectionPool, ServerTimeoutError, UpstreamResponse
-from ferryman.config import ApiKey, ProviderConfig
+from ferryman.client import ClientError, ConnectionPool, ServerTimeoutError, UpstreamResponse, tls_context
+from ferryman.config import ApiKey, ConfigError, ProviderConfig
 from ferryman.schemas.errors import (
     AuthenticationError,
     FerrymanError,
@@ -105,7 +106,15 @@ class HttpProvider:
         self._stream_timeout = self._make_timeout(config.timeout, stream=True)
 
     async def start(self) -> None:
-        self._pool = ConnectionPool(self.config.max_connections)
+        c = self.config
+        try:
+            context = tls_context(
+                ca_bundle=c.ca_bundle, client_cert=c.client_cert, client_key=c.client_key, verify=c.verify_tls
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"providers.{self.name}: cannot load its TLS files: {exc}") from None
+        proxy = c.proxy.reveal() if c.proxy is not None else None
+        self._pool = ConnectionPool(c.max_connections, ssl_context=context, proxy=proxy)
 
     async def stop(self) -> None:
         if self._pool is not None:
