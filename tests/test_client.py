@@ -302,15 +302,16 @@ def test_a_provider_name_is_resolved_once_for_many_connections() -> None:
     assert asyncio.run(scenario()) == (1, 3)
 
 
-def test_waiting_for_a_pool_slot_is_bounded_by_the_total_timeout() -> None:
-    """One connection allowed and held: a second request with a total timeout fails with the client's timeout
-    error instead of waiting for a slot forever."""
+@pytest.mark.parametrize("total, read", [(0.1, None), (None, 0.1)], ids=["total timeout", "stream: read timeout"])
+def test_waiting_for_a_pool_slot_is_bounded_by_the_timeout(total: float | None, read: float | None) -> None:
+    """One connection allowed and held: a second request with a total timeout (a stream: a read timeout) fails
+    with the client's timeout error instead of waiting for a slot forever."""
 
     async def scenario() -> None:
         async with Server(ok) as server:
             pool = ConnectionPool(1)
             held = await pool.post(server.url, b"{}", {}, connect_timeout=5, total_timeout=None, read_timeout=5)
-            second = pool.post(server.url, b"{}", {}, connect_timeout=5, total_timeout=0.1, read_timeout=None)
+            second = pool.post(server.url, b"{}", {}, connect_timeout=5, total_timeout=total, read_timeout=read)
             with pytest.raises(ServerTimeoutError, match="no free connection"):
                 await asyncio.wait_for(second, 10)  # the guard only stops a hang: it raises a different error
             assert not pool.waiters

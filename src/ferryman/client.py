@@ -410,13 +410,16 @@ class ConnectionPool:
     async def _acquire(
         self, key: tuple[str, str, int], connect_timeout: float | None, deadline: float | None, idle: float | None
     ) -> _Connection:
+        limit = deadline
         while True:
             conn = self._idle_one(key)
             if conn is not None:
                 return conn
             if self.open < self.limit or self._evict_one():
                 break
-            await self._wait_for_slot(deadline if deadline is not None or idle is None else self.loop.time() + idle)
+            if limit is None and idle is not None:
+                limit = self.loop.time() + idle  # a stream has no deadline: it waits as long as one silence
+            await self._wait_for_slot(limit)
         conn = _Connection(self, key)
         self.open += 1
         try:
