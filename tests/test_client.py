@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import select
+import socket
+import ssl
+import threading
 from collections.abc import Awaitable, Callable
 
-import aiohttp
 import pytest
+import trustme
 
-from ferryman.client import ConnectionPool
+from ferryman.client import (
+    ClientConnectionError,
+    ClientError,
+    ConnectionPool,
+    ServerDisconnectedError,
+    ServerTimeoutError,
+)
+from tests.fakes.proxy import FakeProxy
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
 """Answers one request on a connection; returns False to close the connection after it."""
 
 OK = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"ok":true}'
+
+
+async def ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    writer.write(OK)
+    return True
 
 
 async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
@@ -29,14 +45,15 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
 class Server:
     """A loopback server answering each request with ``handler``; counts connections and keeps request heads."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, ssl_context: ssl.SSLContext | None = None) -> None:
         self.handler = handler
+        self.ssl_context = ssl_context  # HTTPS, as https://localhost:PORT
         self.connections = 0
         self.heads: list[bytes] = []
         self.server: asyncio.Server | None = None
 
     async def __aenter__(self) -> Server:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -47,6 +64,8 @@ class Server:
     def url(self) -> str:
         assert self.server is not None
         port = self.server.sockets[0].getsockname()[1]
+        if self.ssl_context is not None:
+            return f"https://localhost:{port}/v1/responses"
         return f"http://127.0.0.1:{port}/v1/responses"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -79,10 +98,6 @@ async def post(pool: ConnectionPool, url: str, *, read_timeout: float | None = N
 
 
 def test_keep_alive_reuses_one_connection_and_sends_a_complete_request() -> None:
-    async def ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        writer.write(OK)
-        return True
-
     async def scenario() -> Server:
         async with Server(ok) as server:
             pool = ConnectionPool(10)
@@ -153,7 +168,7 @@ def test_disconnect_mid_body_is_a_client_error_and_frees_the_slot() -> None:
         async with Server(cut) as server:
             pool = ConnectionPool(1)
             for _ in range(2):  # the second request proves the one connection slot came back
-                with pytest.raises(aiohttp.ClientError):
+                with pytest.raises(ClientError):
                     await post(pool, server.url)
             return pool.open
 
@@ -171,7 +186,7 @@ def test_silence_past_the_read_timeout_raises_a_timeout() -> None:
             pool = ConnectionPool(10)
             resp = await pool.post(server.url, b"{}", {}, connect_timeout=5, total_timeout=None, read_timeout=0.2)
             got = []
-            with pytest.raises(aiohttp.ServerTimeoutError):
+            with pytest.raises(ServerTimeoutError):
                 async for piece in resp.content.iter_any():
                     got.append(piece)
             assert got == [b"abc"] and pool.open == 0
@@ -215,7 +230,7 @@ def test_gzip_body_is_decoded_and_refused_connection_is_a_client_error() -> None
             pool = ConnectionPool(10)
             assert await post(pool, server.url) == (200, b'{"ok":"compressed"}')
             url = server.url
-        with pytest.raises(aiohttp.ClientConnectionError):
+        with pytest.raises(ClientConnectionError):
             await post(ConnectionPool(10), url)  # the server is gone: nothing listens on that port
 
     asyncio.run(scenario())
@@ -223,10 +238,6 @@ def test_gzip_body_is_decoded_and_refused_connection_is_a_client_error() -> None
 
 def test_https_with_certificate_check_and_keep_alive() -> None:
     """Every real provider is HTTPS: the pool verifies the server's certificate and reuses the TLS connection."""
-    import ssl
-
-    import trustme
-
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost").configure_cert(server_ctx)
@@ -256,7 +267,7 @@ def test_https_with_certificate_check_and_keep_alive() -> None:
             for _ in range(2):
                 assert await post(pool, url) == (200, b'{"ok":true}')
             pool.close()
-            with pytest.raises(aiohttp.ClientConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+            with pytest.raises(ClientConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
                 await post(ConnectionPool(10), url)  # the system's trust store does not know this CA
         finally:
             server.close()
@@ -289,3 +300,227 @@ def test_a_provider_name_is_resolved_once_for_many_connections() -> None:
             return lookups, server.connections
 
     assert asyncio.run(scenario()) == (1, 3)
+
+
+@pytest.mark.parametrize("total, read", [(0.1, None), (None, 0.1)], ids=["total timeout", "stream: read timeout"])
+def test_waiting_for_a_pool_slot_is_bounded_by_the_timeout(total: float | None, read: float | None) -> None:
+    """One connection allowed and held: a second request with a total timeout (a stream: a read timeout) fails
+    with the client's timeout error instead of waiting for a slot forever."""
+
+    async def scenario() -> None:
+        async with Server(ok) as server:
+            pool = ConnectionPool(1)
+            held = await pool.post(server.url, b"{}", {}, connect_timeout=5, total_timeout=None, read_timeout=5)
+            second = pool.post(server.url, b"{}", {}, connect_timeout=5, total_timeout=total, read_timeout=read)
+            with pytest.raises(ServerTimeoutError, match="no free connection"):
+                await asyncio.wait_for(second, 10)  # the guard only stops a hang: it raises a different error
+            assert not pool.waiters
+            held.release()
+            assert await post(pool, server.url) == (200, b'{"ok":true}')  # the slot is still usable
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_waiter_cancelled_after_its_wake_up_passes_it_on() -> None:
+    """Two requests wait for the one connection; the first of them is woken and cancelled before it runs: the
+    wake-up goes to the other, which gets the free connection."""
+
+    async def scenario() -> None:
+        async with Server(ok) as server:
+            pool = ConnectionPool(1)
+            held = await pool.post(server.url, b"{}", {}, connect_timeout=5, total_timeout=None, read_timeout=5)
+            woken = asyncio.create_task(post(pool, server.url))
+            third = asyncio.create_task(post(pool, server.url))
+            await asyncio.sleep(0)  # one step each: both reach the slot wait (nothing before it suspends)
+            assert len(pool.waiters) == 2
+            held.release()  # wakes the first waiter, which has not run yet...
+            woken.cancel()  # ...and is cancelled before it does
+            assert await asyncio.wait_for(third, 10) == (200, b'{"ok":true}')
+            assert woken.cancelled()
+            pool.close()
+
+    asyncio.run(scenario())
+
+
+def _read_request_blocking(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(v) for k, _, v in (line.partition(b":") for line in head.split(b"\r\n")) if k.lower() == b"content-length"
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
+def test_a_kept_alive_connection_the_server_closed_before_the_request_is_replaced() -> None:
+    """The server closes an idle kept-alive connection; its FIN has arrived but the client's event loop has not
+    read it yet when the next request is due. Nothing was written on it: the request goes out on a fresh
+    connection instead of failing (and costs no retry)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    close_idle, closed = threading.Event(), threading.Event()
+    heads: list[bytes] = []
+
+    def serve() -> None:  # on its own thread: it closes the connection while the client's loop is held still
+        for first in (True, False):
+            conn, _ = listener.accept()
+            with conn:
+                heads.append(_read_request_blocking(conn))
+                conn.sendall(OK)
+                if first:
+                    close_idle.wait(10)
+            if first:
+                closed.set()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    async def scenario() -> None:
+        pool = ConnectionPool(10)
+        url = f"http://127.0.0.1:{port}/v1/responses"
+        assert await post(pool, url) == (200, b'{"ok":true}')
+        (idle,) = pool.idle[("http", "127.0.0.1", port)]
+        assert idle.transport is not None
+        sock = idle.transport.get_extra_info("socket")
+        close_idle.set()
+        assert closed.wait(10)  # blocking on purpose: the loop must not see the close before the next request
+        assert select.select([sock], [], [], 10)[0]  # the FIN is in the socket's buffer, unread
+        assert await post(pool, url) == (200, b'{"ok":true}')
+        pool.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        listener.close()
+    thread.join(10)
+    assert len(heads) == 2  # one request per connection: the closed one never got the second
+
+
+def test_a_request_the_server_received_before_closing_is_not_sent_again() -> None:
+    """The server reads the request on a kept-alive connection and closes it without a byte of answer: it may
+    have acted on it, so the client reports the failure (the dispatcher's retry policy decides)."""
+    served: dict[int, int] = {}
+
+    async def once_per_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        served[id(writer)] = served.get(id(writer), 0) + 1
+        if served[id(writer)] > 1:
+            return False  # read the request, then close without answering
+        writer.write(OK)
+        return True
+
+    async def scenario() -> Server:
+        async with Server(once_per_connection) as server:
+            pool = ConnectionPool(10)
+            assert await post(pool, server.url) == (200, b'{"ok":true}')
+            with pytest.raises(ServerDisconnectedError):
+                await post(pool, server.url)
+            return server
+
+    server = asyncio.run(scenario())
+    assert (server.connections, len(server.heads)) == (1, 2)
+
+
+def test_a_name_with_a_dead_address_first_connects_through_the_next_one() -> None:
+    """Happy Eyeballs: the first address never answers (its listener's backlog is full, so the SYN is dropped);
+    the second is tried HAPPY_EYEBALLS_DELAY later instead of after the connect timeout."""
+    dead = socket.socket()
+    filler = socket.socket()
+
+    async def scenario() -> None:
+        async with Server(ok) as server:
+            port = server.server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            dead.bind(("127.0.0.2", port))  # the same port on another loopback address
+            dead.listen(0)
+            filler.connect(("127.0.0.2", port))  # takes the only place in the accept queue: later SYNs are dropped
+            loop = asyncio.get_running_loop()
+
+            async def resolve(host: str, port: int, **kwargs: object) -> list[tuple[object, ...]]:
+                assert host == "provider.test"
+                return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in ("127.0.0.2", "127.0.0.1")]
+
+            loop.getaddrinfo = resolve  # type: ignore[method-assign,assignment]
+            pool = ConnectionPool(10)
+            url = f"http://provider.test:{port}/v1/responses"
+            resp = await pool.post(url, b"{}", {}, connect_timeout=5, total_timeout=5, read_timeout=None)
+            assert (resp.status, await resp.read()) == (200, b'{"ok":true}')
+            resp.release()
+            pool.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        filler.close()
+        dead.close()
+
+
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No proxy variables but those the test sets."""
+    for name in ("http_proxy", "https_proxy", "no_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
+async def two_requests(server: Server, trusting: ssl.SSLContext | None) -> tuple[Server, str]:
+    """Two requests on one pool to a server that keeps the connection: the server and its URL."""
+    async with server:
+        pool = ConnectionPool(10, ssl_context=trusting)
+        for _ in range(2):
+            assert await post(pool, server.url) == (200, b'{"ok":true}')
+        pool.close()
+        return server, server.url
+
+
+def test_plain_http_goes_through_the_environments_http_proxy_in_absolute_form(no_proxy_env: pytest.MonkeyPatch) -> None:
+    with FakeProxy() as proxy:
+        no_proxy_env.setenv("HTTP_PROXY", proxy.url)
+        no_proxy_env.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # for https:// upstreams only: never used here
+        server, url = asyncio.run(two_requests(Server(ok), None))
+    assert proxy.forwarded == [f"POST {url} HTTP/1.1"] * 2 and proxy.tunnels == []
+    assert server.connections == 1 and server.heads[1].startswith(b"POST /v1/responses HTTP/1.1\r\n")
+
+
+def test_https_goes_through_a_connect_tunnel_with_tls_to_the_provider(no_proxy_env: pytest.MonkeyPatch) -> None:
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_ctx)
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+
+    with FakeProxy() as proxy:
+        no_proxy_env.setenv("https_proxy", proxy.url)
+        server, url = asyncio.run(two_requests(Server(ok, server_ctx), trusting))
+    assert (
+        proxy.tunnels == [url.removeprefix("https://").removesuffix("/v1/responses")] and proxy.forwarded == []
+    )  # one tunnel, kept alive
+    assert len(server.heads) == 2 and server.connections == 1
+
+
+def test_no_proxy_bypasses_the_environments_proxy(no_proxy_env: pytest.MonkeyPatch) -> None:
+    async def scenario() -> None:
+        async with Server(ok) as server:
+            assert await post(ConnectionPool(10), server.url) == (200, b'{"ok":true}')
+
+    with FakeProxy() as proxy:
+        no_proxy_env.setenv("HTTP_PROXY", proxy.url)
+        no_proxy_env.setenv("NO_PROXY", "example.com,127.0.0.1")
+        asyncio.run(scenario())
+    assert proxy.forwarded == [] and proxy.tunnels == []
+
+
+def test_a_pools_own_proxy_wins_over_the_environment_and_sends_its_credentials(
+    no_proxy_env: pytest.MonkeyPatch,
+) -> None:
+    async def scenario(proxy: str) -> None:
+        async with Server(ok) as server:
+            assert await post(ConnectionPool(10, proxy=proxy), server.url) == (200, b'{"ok":true}')
+
+    with FakeProxy() as proxy:
+        no_proxy_env.setenv("NO_PROXY", "*")
+        asyncio.run(scenario(f"http://user:p%40ss@127.0.0.1:{proxy.port}"))
+    assert len(proxy.forwarded) == 1 and proxy.authorizations == ["Basic dXNlcjpwQHNz"]  # user:p@ss

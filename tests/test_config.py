@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ferryman.config import ConfigError, ProviderConfig, config_from_dict, config_from_env, load_config
+from ferryman.config import ConfigError, ProviderConfig, config_from_dict, config_from_env, describe, load_config
 from ferryman.providers.azure import AzureConfig
 from ferryman.providers.bedrock.config import BedrockConfig
 from ferryman.providers.gemini.config import GeminiConfig, VertexConfig
@@ -247,3 +247,34 @@ def test_config_check_rejects_a_bad_file(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("providers: [\n")
     assert "not valid YAML" in _cli("config", "check", str(broken)).stderr
+
+
+def test_tls_and_proxy_keys_are_checked_and_never_show_a_proxy_password(tmp_path: Path) -> None:
+    pem = tmp_path / "ca.pem"
+    pem.write_text("not checked here: loaded when the provider starts")
+
+    def provider(**entry: object) -> dict[str, object]:
+        return {"providers": {"up": {"type": "openai", "base_url": "https://up.example/v1", **entry}}}
+
+    config = config_from_dict(
+        provider(ca_bundle=str(pem), proxy="env.CORP_PROXY"), {"CORP_PROXY": "http://u:pw@p:3128"}
+    )
+    up = config.providers["up"]
+    assert (up.ca_bundle, up.verify_tls, up.proxy.reveal() if up.proxy else None) == (
+        str(pem),
+        True,
+        "http://u:pw@p:3128",
+    )
+    assert "pw" not in describe(config) and "proxy: http://p:3128 (env.CORP_PROXY" in describe(config)
+    refused = {
+        "ca_bundle": (provider(ca_bundle=str(tmp_path / "missing.pem")), "is not a readable file"),
+        "client_key": (provider(client_key=str(pem)), "needs client_cert"),
+        "verify_tls": (provider(verify_tls=False, ca_bundle=str(pem)), "false ignores ca_bundle"),
+        "proxy": (provider(proxy="socks5://u:secretpw@p:1080"), "must be an http:// proxy URL"),
+    }
+    for key, (data, message) in refused.items():
+        with pytest.raises(ConfigError, match=message) as caught:
+            config_from_dict(data, {})
+        assert f"providers.up.{key}" in str(caught.value) and "secretpw" not in str(caught.value)
+    with pytest.raises(ConfigError, match="verify_tls"):
+        config_from_dict(provider(verify_tls="no"), {})  # only a real false turns the check off

@@ -5,23 +5,36 @@ encoded, a response read whole or relayed chunk by chunk, TLS, keep-alive, a cap
 timeouts) and so costs a fraction of a general-purpose client per request: profiling showed the general
 client to be a third of the gateway's CPU time per request.
 
-Failures are raised as aiohttp's exception classes (``ClientConnectionError``, ``ServerTimeoutError``,
-``ClientPayloadError``), which the error mapping of every adapter already understands.
+Everything that is not the common path is paid for only when a new connection is made, never per request:
+- a name is resolved once per DNS_TTL; with several addresses they are tried Happy-Eyeballs style;
+- a provider's own TLS trust or client certificate is an ``ssl_context`` (``tls_context`` builds it);
+- proxies: the pool's own ``proxy``, else HTTPS_PROXY / HTTP_PROXY / NO_PROXY as urllib reads them, decided once
+  per upstream. Plain HTTP goes to the proxy with absolute-form targets; HTTPS through ``CONNECT`` and TLS inside.
+A request waiting for a free connection waits at most until its deadline. An idle connection the server has
+already closed is not reused (the request, never written on it, goes out on a fresh one); a request written and
+then cut is never sent again here: the server may have acted on it, and retrying is the dispatcher's decision.
+
+Failures are raised as this module's own small hierarchy under ``ClientError`` (``ClientConnectionError``,
+``ServerDisconnectedError``, ``ServerTimeoutError``, ``ClientPayloadError``, ``InvalidURL``), which the shared error
+mapping in ``providers/base.py`` turns into the gateway's errors.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ipaddress
+import select
 import socket
 import ssl
+import urllib.parse
+import urllib.request
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, NamedTuple
 
-import aiohttp
 import httptools
 import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -30,8 +43,50 @@ HIGH_WATER = 1 << 20  # bytes buffered for a slow reader before the socket stops
 KEEPALIVE = 30.0  # an idle connection older than this is not reused (servers close theirs after ~60 s)
 
 DNS_TTL = 300.0  # seconds a resolved provider address is reused for new connections
+HAPPY_EYEBALLS_DELAY = 0.25  # seconds before the next address of a name is tried alongside (RFC 8305's default)
 
 _ssl_context: ssl.SSLContext | None = None
+
+
+def tls_context(
+    *, ca_bundle: str | None = None, client_cert: str | None = None, client_key: str | None = None, verify: bool = True
+) -> ssl.SSLContext | None:
+    """The TLS context of a provider with its own trust (``ca_bundle``: the CAs trusted instead of the system's)
+    or identity (a client certificate, its key in ``client_key`` or in the same file); None when it has neither,
+    for the shared default. ``verify=False`` checks neither the certificate nor the name."""
+    if ca_bundle is None and client_cert is None and verify:
+        return None
+    context = ssl.create_default_context(cafile=ca_bundle)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if client_cert is not None:
+        context.load_cert_chain(client_cert, client_key)
+    return context
+
+
+class ClientError(Exception):
+    """An upstream call failed in the client: no answer, a broken one, or one that came too late."""
+
+
+class ClientConnectionError(ClientError):
+    """The provider cannot be reached, or the connection broke."""
+
+
+class ServerDisconnectedError(ClientConnectionError):
+    """The provider closed the connection before its answer was complete."""
+
+
+class ServerTimeoutError(ClientError):
+    """A connection, a free slot in the pool, or the answer did not come in time."""
+
+
+class ClientPayloadError(ClientError):
+    """The provider's answer is not valid HTTP."""
+
+
+class InvalidURL(ClientError, ValueError):
+    """Not an http:// or https:// URL with a host."""
 
 
 def default_ssl_context() -> ssl.SSLContext:
@@ -51,6 +106,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.counted = True  # in pool.open until closed
         self.idle_since = 0.0
+        self.poller: Any = None  # select.poll of the socket, made the first time the connection is reused
+        self.via: _Proxy | None = None  # the HTTP proxy this plain-HTTP connection goes through (absolute-form)
         self.limit: float | None = None  # when the current wait times out (loop time)
         self.timer: asyncio.TimerHandle | None = None
         self.parser = httptools.HttpResponseParser(self)  # parses one response after another (keep-alive)
@@ -79,7 +136,7 @@ class _Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(aiohttp.ClientPayloadError(f"invalid HTTP response from the provider: {exc}"))
+            self._fail(ClientPayloadError(f"invalid HTTP response from the provider: {exc}"))
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -92,7 +149,7 @@ class _Connection(asyncio.Protocol):
             self._wake()
         elif self.got_bytes or self.waiter is not None:
             what = "closed the connection mid-answer" if self.got_bytes else "closed the connection"
-            self._fail(aiohttp.ServerDisconnectedError(f"the provider {what}"))
+            self._fail(ServerDisconnectedError(f"the provider {what}"))
 
     # ---- httptools callbacks ---------------------------------------------------------------------
 
@@ -173,6 +230,22 @@ class _Connection(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
 
+    def closed_by_server(self) -> bool:
+        """Whether this idle connection is done for: closing, or with something to read before any request, which
+        on an idle HTTP/1.1 connection can only be the server's close (FIN, TLS alert) that the event loop has not
+        read yet. Checked before a request is written on it, so a stale connection costs no retry."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return True
+        poller = self.poller
+        if poller is None:
+            sock = transport.get_extra_info("socket")
+            if sock is None or not hasattr(select, "poll"):
+                return False
+            poller = self.poller = select.poll()
+            poller.register(sock.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+
     def take(self) -> bytes:
         """The body bytes that have arrived and not been taken yet."""
         chunks = self.chunks
@@ -204,7 +277,7 @@ class _Connection(asyncio.Protocol):
 
 def _expire(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
-        waiter.set_exception(aiohttp.ServerTimeoutError("the provider did not answer in time"))
+        waiter.set_exception(ServerTimeoutError("the provider did not answer in time"))
 
 
 class UpstreamResponse:
@@ -224,7 +297,7 @@ class UpstreamResponse:
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif encoding == "deflate":
             self._decoder = zlib.decompressobj()
-        self.content = self  # ``resp.content.iter_any()``, as adapters written for aiohttp read a stream
+        self.content = self  # adapters read a stream as ``resp.content.iter_any()``
 
     async def _next(self) -> bytes | None:
         """The next piece of the body as it arrives; None at its end."""
@@ -290,10 +363,14 @@ class UpstreamResponse:
 class ConnectionPool:
     """Keep-alive connections per (scheme, host, port), at most ``limit`` open at once (the rest wait)."""
 
-    def __init__(self, limit: int, *, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, limit: int, *, ssl_context: ssl.SSLContext | None = None, proxy: str | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         self.limit = limit
         self.ssl_context = ssl_context
+        # ``proxy`` carries every request; without it the environment's, read now as urllib reads it
+        self.proxy = proxy
+        self.env_proxies = {} if proxy else {k: v for k, v in urllib.request.getproxies().items() if k in _SCHEMES}
+        self.routes: dict[tuple[str, str, int], _Proxy | None] = {}  # the proxy (or none) per upstream
         self.idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self.open = 0  # connections that exist: in use, idle, or connecting
         self.waiters: deque[asyncio.Future[None]] = deque()
@@ -313,13 +390,13 @@ class ConnectionPool:
         u = url if isinstance(url, yarl.URL) else yarl.URL(url)
         scheme = u.scheme
         if scheme not in ("http", "https") or not u.raw_host:
-            raise aiohttp.InvalidURL(str(u))
+            raise InvalidURL(str(u))
         port = u.port or (443 if scheme == "https" else 80)
         key = (scheme, u.raw_host, port)
         deadline = None if total_timeout is None else self.loop.time() + total_timeout
-        conn = await self._acquire(key, connect_timeout, deadline)
+        conn = await self._acquire(key, connect_timeout, deadline, read_timeout)
         try:
-            conn.send(_head(u, key, headers, len(body)) + body)
+            conn.send(_head(u, key, headers, len(body), conn.via) + body)
             while not conn.head_done:
                 await conn.wait(deadline, read_timeout)
         except BaseException:
@@ -330,22 +407,18 @@ class ConnectionPool:
     # ---- the pool --------------------------------------------------------------------------------
 
     async def _acquire(
-        self, key: tuple[str, str, int], connect_timeout: float | None, deadline: float | None
+        self, key: tuple[str, str, int], connect_timeout: float | None, deadline: float | None, idle: float | None
     ) -> _Connection:
+        limit = deadline
         while True:
             conn = self._idle_one(key)
             if conn is not None:
                 return conn
             if self.open < self.limit or self._evict_one():
                 break
-            waiter = self.loop.create_future()
-            self.waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if not waiter.done() or waiter.cancelled():
-                    with contextlib.suppress(ValueError):
-                        self.waiters.remove(waiter)
+            if limit is None and idle is not None:
+                limit = self.loop.time() + idle  # a stream has no deadline: it waits as long as one silence
+            await self._wait_for_slot(limit)
         conn = _Connection(self, key)
         self.open += 1
         try:
@@ -355,12 +428,32 @@ class ConnectionPool:
             raise
         return conn
 
+    async def _wait_for_slot(self, limit: float | None) -> None:
+        """Until a connection is released or closed, at most until ``limit`` (loop time): the request's deadline,
+        or for a stream (which has none) one read timeout."""
+        waiter = self.loop.create_future()
+        self.waiters.append(waiter)
+        try:
+            async with asyncio.timeout_at(limit):
+                await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                self._wake_one()  # woken as we gave up: the free connection goes to the next in line
+            else:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(waiter)
+            if isinstance(exc, TimeoutError):
+                msg = f"no free connection to the provider in time (max_connections {self.limit})"
+                raise ServerTimeoutError(msg) from None
+            raise
+
     def _idle_one(self, key: tuple[str, str, int]) -> _Connection | None:
         idle = self.idle.get(key)
         now = self.loop.time()
         while idle:
             conn = idle.pop()
-            if conn.transport is not None and now - conn.idle_since < KEEPALIVE:
+            if now - conn.idle_since < KEEPALIVE and not conn.closed_by_server():
                 return conn
             conn.close()
         return None
@@ -386,21 +479,65 @@ class ConnectionPool:
         name = host[1:-1] if host.startswith("[") else host
         try:
             async with asyncio.timeout(limit):
-                addresses = await self._resolve(name, port)
-                for i, address in enumerate(addresses):  # in the resolver's order, the next one if one fails
+                proxy = self._route(conn.key) if self.proxy or self.env_proxies else None
+                if proxy is None:
+                    await self._open(lambda: conn, name, port, ssl_context)
+                elif ssl_context is None:
+                    conn.via = proxy
+                    await self._open(lambda: conn, proxy.host, proxy.port, None)
+                else:
+                    tunnel = _Tunnel(self.loop)
+                    transport = await self._open(lambda: tunnel, proxy.host, proxy.port, None)
                     try:
-                        await self.loop.create_connection(
-                            lambda: conn, address, port, ssl=ssl_context, server_hostname=name if ssl_context else None
-                        )
-                        return
-                    except OSError:
-                        if i == len(addresses) - 1:
-                            self.dns.pop((name, port), None)  # perhaps moved: resolve afresh next time
-                            raise
+                        await tunnel.establish(f"{host}:{port}", proxy)
+                        tls = await self.loop.start_tls(transport, conn, ssl_context, server_hostname=name)
+                    except BaseException:
+                        transport.close()
+                        raise
+                    assert tls is not None
+                    conn.connection_made(tls)
         except TimeoutError:
-            raise aiohttp.ServerTimeoutError(f"connecting to {host}:{port} timed out") from None
+            raise ServerTimeoutError(f"connecting to {host}:{port} timed out") from None
         except (OSError, ssl.SSLError) as exc:
-            raise aiohttp.ClientConnectionError(f"cannot connect to {host}:{port}: {exc}") from None
+            raise ClientConnectionError(f"cannot connect to {host}:{port}: {exc}") from None
+
+    async def _open(
+        self,
+        factory: Callable[[], asyncio.Protocol],
+        name: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+    ) -> asyncio.Transport:
+        """A TCP (or TLS) connection to ``name``: its one address, or the first of several to connect."""
+        addresses = await self._resolve(name, port)
+        hostname = name if ssl_context else None
+        try:
+            if len(addresses) == 1:
+                transport, _ = await self.loop.create_connection(
+                    factory, addresses[0], port, ssl=ssl_context, server_hostname=hostname
+                )
+            else:
+                sock = await _happy_eyeballs(self.loop, addresses, port)
+                transport, _ = await self.loop.create_connection(
+                    factory, sock=sock, ssl=ssl_context, server_hostname=hostname
+                )
+        except OSError:
+            self.dns.pop((name, port), None)  # perhaps moved: resolve afresh next time
+            raise
+        return transport
+
+    def _route(self, key: tuple[str, str, int]) -> _Proxy | None:
+        """The proxy a new connection to this upstream goes through, if any: decided once per upstream."""
+        try:
+            return self.routes[key]
+        except KeyError:
+            pass
+        scheme, host, port = key
+        url = self.proxy or self.env_proxies.get(scheme)
+        if url and not self.proxy and urllib.request.proxy_bypass(f"{host.strip('[]')}:{port}"):
+            url = None  # NO_PROXY
+        route = self.routes[key] = _Proxy.parse(url) if url else None
+        return route
 
     async def _resolve(self, name: str, port: int) -> list[str]:
         """The addresses of ``name``, from the cache for DNS_TTL seconds (a burst of new connections to a
@@ -415,7 +552,7 @@ class ConnectionPool:
         if cached is not None and cached[0] > now:
             return cached[1]
         infos = await self.loop.getaddrinfo(name, port, type=socket.SOCK_STREAM)
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        addresses = _interleave(list(dict.fromkeys(str(info[4][0]) for info in infos)))
         if not addresses:
             raise OSError(f"{name} has no address")
         self.dns[(name, port)] = (now + DNS_TTL, addresses)
@@ -452,17 +589,131 @@ class ConnectionPool:
         self.idle.clear()
 
 
-def _head(u: yarl.URL, key: tuple[str, str, int], headers: dict[str, str], length: int) -> bytes:
+def _interleave(addresses: list[str]) -> list[str]:
+    """The resolver's order, alternating address families from the first one's (RFC 8305's interleaving), so a
+    broken IPv6 (or IPv4) path delays the other family by one attempt, not by all of its addresses."""
+    first = [a for a in addresses if (":" in a) == (":" in addresses[0])]
+    other = [a for a in addresses if (":" in a) != (":" in addresses[0])]
+    if not other:
+        return addresses
+    mixed = [a for pair in zip(first, other, strict=False) for a in pair]
+    n = min(len(first), len(other))
+    return mixed + first[n:] + other[n:]
+
+
+async def _happy_eyeballs(loop: asyncio.AbstractEventLoop, addresses: list[str], port: int) -> socket.socket:
+    """Connect to one of several addresses (RFC 8305): a new attempt starts every HAPPY_EYEBALLS_DELAY seconds, or
+    as soon as the latest one fails, while the earlier ones go on; the first socket to connect wins, the rest are
+    cancelled (and closed)."""
+    todo = iter(addresses)
+    pending: set[asyncio.Task[socket.socket]] = set()
+    errors: list[str] = []
+    try:
+        while True:
+            address = next(todo, None)
+            if address is not None:
+                pending.add(loop.create_task(_connect_socket(loop, address, port)))
+            elif not pending:
+                raise OSError("; ".join(errors))
+            done, pending = await asyncio.wait(
+                pending,
+                timeout=HAPPY_EYEBALLS_DELAY if address is not None else None,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            winner: socket.socket | None = None
+            for task in done:
+                exc = task.exception()
+                if exc is not None:
+                    errors.append(str(exc))
+                elif winner is None:
+                    winner = task.result()
+                else:
+                    task.result().close()
+            if winner is not None:
+                return winner
+    finally:
+        for task in pending:
+            task.cancel()
+
+
+async def _connect_socket(loop: asyncio.AbstractEventLoop, address: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _head(u: yarl.URL, key: tuple[str, str, int], headers: dict[str, str], length: int, via: _Proxy | None) -> bytes:
     scheme, host, port = key
     authority = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
-    lines = [f"POST {u.raw_path_qs or '/'} HTTP/1.1\r\nhost: {authority}\r\n"]
+    target = u.raw_path_qs or "/"
+    if via is None:
+        lines = [f"POST {target} HTTP/1.1\r\nhost: {authority}\r\n"]
+    else:  # through an HTTP proxy: the absolute URL, and the proxy's credentials
+        lines = [f"POST {scheme}://{authority}{target} HTTP/1.1\r\nhost: {authority}\r\n{via.authorization}"]
     for name, value in headers.items():
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-            raise aiohttp.ClientError(f"invalid header {name!r}")
+            raise ClientError(f"invalid header {name!r}")
         if name.lower() not in _OWN_HEADERS:
             lines.append(f"{name}: {value}\r\n")
     lines.append(f"content-length: {length}\r\n\r\n")
     return "".join(lines).encode("latin-1")
 
 
-_OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "proxy-authorization"})
+_SCHEMES = ("http", "https")
+
+
+class _Proxy(NamedTuple):
+    """An HTTP proxy: where it listens, and the ``proxy-authorization`` header line its URL's credentials make."""
+
+    host: str
+    port: int
+    authorization: str  # "" or "proxy-authorization: Basic ...\r\n"
+
+    @classmethod
+    def parse(cls, url: str) -> _Proxy:
+        u = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+        if u.scheme != "http" or not u.hostname:  # the URL itself is not shown: it may hold a password
+            raise ClientConnectionError(f"unsupported proxy {u.scheme}://{u.hostname or ''} (only http:// proxies)")
+        authorization = ""
+        if u.username is not None:
+            user = f"{urllib.parse.unquote(u.username)}:{urllib.parse.unquote(u.password or '')}"
+            authorization = f"proxy-authorization: Basic {base64.b64encode(user.encode()).decode()}\r\n"
+        return cls(u.hostname, u.port or 80, authorization)
+
+
+class _Tunnel(asyncio.Protocol):
+    """A connection to a proxy until it has answered ``CONNECT``; then TLS to the provider runs over it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.answer: asyncio.Future[bytes] = loop.create_future()
+        self.transport: asyncio.Transport | None = None
+        self.data = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+        if b"\r\n\r\n" in self.data and not self.answer.done():
+            self.answer.set_result(self.data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(ClientConnectionError("the proxy closed the connection before answering CONNECT"))
+
+    async def establish(self, authority: str, proxy: _Proxy) -> None:
+        assert self.transport is not None
+        self.transport.write(f"CONNECT {authority} HTTP/1.1\r\nhost: {authority}\r\n{proxy.authorization}\r\n".encode())
+        head, _, extra = (await self.answer).partition(b"\r\n\r\n")
+        status = head.split(b"\r\n", 1)[0].decode("latin-1")
+        code = status.split(" ", 2)[1] if status.count(" ") else ""
+        if not code.startswith("2") or extra:
+            raise ClientConnectionError(
+                f"the proxy {proxy.host}:{proxy.port} refused a tunnel to {authority}: {status}"
+            )

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
 import yaml
@@ -258,7 +259,36 @@ def _resolve_provider(name: str, raw: dict[str, Any], environ: Mapping[str, str]
         config.base_url = config.base_url.rstrip("/")
     elif spec.needs_base_url:
         raise ConfigError(f"{source}: {where}.base_url: required for a {ptype!r} provider that is not a known one")
+    _check_proxy(config, f"{source}: {where}")
+    _check_tls(config, f"{source}: {where}")
     return config
+
+
+def _check_proxy(config: ProviderConfig, where: str) -> None:
+    proxy = config.proxy
+    if proxy is None or not proxy.is_set:
+        config.proxy = None
+        return
+    url = proxy.reveal() or ""
+    if not re.match(r"^http://[^/?#]+/?$", url):  # the value itself is not shown: it may hold a password
+        scheme = url.partition("://")[0] if "://" in url else "none"
+        raise ConfigError(
+            f"{where}.proxy: must be an http:// proxy URL, http://[user:password@]host:port (scheme given: {scheme!r})"
+        )
+
+
+def _check_tls(config: ProviderConfig, where: str) -> None:
+    for key in ("ca_bundle", "client_cert", "client_key"):
+        path = getattr(config, key)
+        if path is None:
+            continue
+        if not Path(path).expanduser().is_file():
+            raise ConfigError(f"{where}.{key}: {path!r} is not a readable file")
+        setattr(config, key, str(Path(path).expanduser()))
+    if config.client_key is not None and config.client_cert is None:
+        raise ConfigError(f"{where}.client_key: needs client_cert (the certificate the key belongs to)")
+    if not config.verify_tls and config.ca_bundle is not None:
+        raise ConfigError(f"{where}.verify_tls: false ignores ca_bundle; give one or the other")
 
 
 def _types_taking(key: str) -> list[str]:
@@ -358,6 +388,15 @@ def describe(config: Config) -> str:
             lines.append("    (no keys)")
         if p.headers:
             lines.append(f"    headers: {', '.join(sorted(p.headers))} (values hidden)")
+        if p.proxy is not None:
+            proxy = urlsplit(p.proxy.reveal() or "")
+            lines.append(
+                f"    proxy: http://{proxy.hostname}:{proxy.port or 80} ({p.proxy.source}, credentials hidden)"
+            )
+        if p.ca_bundle or p.client_cert:
+            lines.append(f"    tls: ca_bundle={p.ca_bundle or '(system)'} client_cert={p.client_cert or '(none)'}")
+        if not p.verify_tls:
+            lines.append("    tls: certificate NOT verified (verify_tls: false)")
     lines.append("models:")
     if not config.models:
         lines.append("  (none)")

@@ -16,6 +16,7 @@ import base64
 import json
 import os
 import socket
+import ssl
 import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, field, replace
@@ -77,7 +78,8 @@ class Received:
 
 
 class FakeUpstream:
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context  # serve HTTPS as https://localhost:PORT with this server context
         self.received: list[Received] = []
         self._queued: dict[str, deque[Reply]] = defaultdict(deque)
         self._default: dict[str, Reply] = {}
@@ -108,6 +110,8 @@ class FakeUpstream:
 
     @property
     def url(self) -> str:
+        if self.ssl_context is not None:
+            return f"https://localhost:{self.port}"
         return f"http://127.0.0.1:{self.port}"
 
     # ---- lifecycle ------------------------------------------------------------------------------
@@ -133,7 +137,7 @@ class FakeUpstream:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 

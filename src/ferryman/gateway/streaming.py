@@ -15,9 +15,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import msgspec
 
+from ferryman.client import ClientError
 from ferryman.gateway.resume import Resumer
 from ferryman.http import Receive, Send
 from ferryman.providers.base import EventStream, SSEEvent, stream_failure
@@ -126,7 +126,7 @@ class StreamRelay:
             try:
                 await self._relay()
                 return
-            except (TimeoutError, FerrymanError, OSError, aiohttp.ClientError) as exc:
+            except (TimeoutError, FerrymanError, OSError, ClientError) as exc:
                 if self.resumer is None or self.finished:
                     raise
                 failure = stream_failure(self.provider, exc)

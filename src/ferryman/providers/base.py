@@ -10,15 +10,15 @@ before the first byte can still fall back to the next target.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import aiohttp
 import msgspec
 import yarl
 
-from ferryman.client import ConnectionPool, UpstreamResponse
+from ferryman.client import ClientError, ConnectionPool, ServerTimeoutError, UpstreamResponse, tls_context
 from ferryman.providers.spec import ApiKey, ProviderConfig
 from ferryman.schemas.errors import (
     AuthenticationError,
@@ -116,8 +116,17 @@ class HttpProvider:
         self._pool_owner = owner
 
     async def start(self) -> None:
-        if self._pool_owner is None:
-            self._pool = ConnectionPool(self.config.max_connections)
+        if self._pool_owner is not None:
+            return
+        c = self.config
+        try:
+            context = tls_context(
+                ca_bundle=c.ca_bundle, client_cert=c.client_cert, client_key=c.client_key, verify=c.verify_tls
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"providers.{self.name}: cannot load its TLS files: {exc}") from None
+        proxy = c.proxy.reveal() if c.proxy is not None else None
+        self._pool = ConnectionPool(c.max_connections, ssl_context=context, proxy=proxy)
 
     async def stop(self) -> None:
         if self._pool is not None:
@@ -178,14 +187,14 @@ class HttpProvider:
                     resp = await pool.post(
                         url, body, headers, connect_timeout=t.connect, total_timeout=t.total, read_timeout=t.read
                     )
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+        except (TimeoutError, ServerTimeoutError):
             raise UpstreamTimeoutError(f"{self.name}: the provider did not answer in time") from None
-        except aiohttp.ClientError as exc:
+        except ClientError as exc:
             raise UpstreamConnectionError(f"{self.name}: cannot reach the provider ({describe(exc)})") from None
         if resp.status >= 400:
             try:
                 payload = await resp.read()
-            except (TimeoutError, aiohttp.ClientError):
+            except (TimeoutError, ClientError):
                 payload = b""
             finally:
                 resp.release()
@@ -227,9 +236,9 @@ class HttpProvider:
     async def read_body(self, resp: UpstreamResponse) -> bytes:
         try:
             return await resp.read()
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+        except (TimeoutError, ServerTimeoutError):
             raise UpstreamTimeoutError(f"{self.name}: the provider did not finish its answer in time") from None
-        except aiohttp.ClientError as exc:
+        except ClientError as exc:
             raise UpstreamConnectionError(f"{self.name}: the connection broke mid-answer ({describe(exc)})") from None
         finally:
             resp.release()
@@ -255,6 +264,6 @@ def stream_failure(provider: str, exc: BaseException) -> FerrymanError:
     """Map an exception raised while reading an open stream to the error event the client gets."""
     if isinstance(exc, FerrymanError):
         return exc
-    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+    if isinstance(exc, asyncio.TimeoutError | ServerTimeoutError):
         return UpstreamTimeoutError(f"{provider}: the stream went silent for too long")
     return UpstreamConnectionError(f"{provider}: the stream broke before it finished ({describe(exc)})")

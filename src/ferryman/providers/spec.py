@@ -60,6 +60,12 @@ class ProviderConfig(Struct, forbid_unknown_fields=True):
     max_concurrency: Annotated[int, Meta(ge=1)] | None = None
     max_queue: Annotated[int, Meta(ge=0)] = 1000
     key_cooldown: Annotated[float, Meta(ge=0)] = DEFAULT_KEY_COOLDOWN
+    # how the provider is reached: an HTTP proxy (else HTTPS_PROXY / HTTP_PROXY / NO_PROXY), its own trust and identity
+    proxy: Secret | None = None  # http://[user:password@]host:port (may hold a password: never printed)
+    ca_bundle: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    verify_tls: bool = True
     # set by the loader from the entry's name and the provider catalog, never written in the file
     key_env: str | None = None
     needs_key: bool = True

@@ -149,7 +149,7 @@ class BedrockProvider(TranslatingProvider):
     async def post(
         self, url: str | yarl.URL, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
     ) -> UpstreamResponse:
-        """Send the URL exactly as signed: aiohttp would otherwise turn ``%3A`` in the model id back
+        """Send the URL exactly as signed: parsed as not yet encoded, ``%3A`` in the model id would turn back
         into ``:``, and the wire path would no longer be the signed one."""
         target = url if isinstance(url, yarl.URL) else yarl.URL(url, encoded=True)
         return await super().post(target, body, headers, call, stream=stream)
