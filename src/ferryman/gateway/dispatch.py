@@ -98,7 +98,10 @@ class Dispatcher:
         for target in targets:
             req_t, raw_t = shape(target, req, raw) if shape is not None else (req, raw)
             try:
-                return await self._try_target(req_t, raw_t, target, attempts, timeout, stream=stream), target
+                tried = await self._try_target(
+                    req_t, raw_t, target, attempts, timeout, req.previous_response_id, stream=stream
+                )
+                return tried, target
             except FerrymanError as exc:
                 if not (exc.retryable or self._falls_back(exc)):
                     raise
@@ -113,6 +116,7 @@ class Dispatcher:
         target: Target,
         attempts: Attempts,
         timeout: float | None,
+        chained_to: str | None,
         *,
         stream: bool,
     ) -> UpstreamReply | EventStream:
@@ -124,7 +128,7 @@ class Dispatcher:
         attempt = 0
         while True:
             key = pool.pick(target.deployment, exclude=tried)
-            call = Call(req, raw, target.deployment, key, timeout)
+            call = Call(req, raw, target.deployment, key, timeout, chained_to)
             try:
                 if limiter is not None:
                     await limiter.acquire()

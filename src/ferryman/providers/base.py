@@ -49,6 +49,9 @@ class Call:
     deployment: str  # the model name the provider is asked for
     key: ApiKey | None
     timeout: float | None = None  # per-request override of the provider's total timeout
+    # the id the client chained this turn to, echoed in the response as OpenAI echoes it; its history is
+    # already in ``raw['input']`` when the gateway replayed it (``request.previous_response_id`` is then None)
+    previous_response_id: str | None = None
 
 
 @dataclass(slots=True)

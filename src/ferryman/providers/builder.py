@@ -49,10 +49,13 @@ def new_id(prefix: str) -> str:
 
 
 class ResponseBuilder:
-    def __init__(self, req: ResponsesRequest | None, raw: dict[str, Any], model: str) -> None:
+    def __init__(
+        self, req: ResponsesRequest | None, raw: dict[str, Any], model: str, previous_response_id: str | None = None
+    ) -> None:
         self.req = req
         self.raw = raw
         self.model = model
+        self.previous_response_id = previous_response_id or (req.previous_response_id if req is not None else None)
         self.id = new_id("resp")
         self.created_at = int(time.time())
         self.status = "in_progress"
@@ -436,7 +439,7 @@ class ResponseBuilder:
             "model": self.model,
             "output": list(self.output) if terminal else [],
             "parallel_tool_calls": True if req.parallel_tool_calls is None else req.parallel_tool_calls,
-            "previous_response_id": req.previous_response_id,
+            "previous_response_id": self.previous_response_id,
             "reasoning": self.raw.get("reasoning") or {"effort": None, "summary": None},
             "store": True if req.store is None else req.store,
             "temperature": 1.0 if req.temperature is None else req.temperature,

@@ -69,7 +69,7 @@ class TranslatingProvider(HttpProvider):
     async def create(self, call: Call) -> UpstreamReply:
         resp, native = await self._send(call, stream=False)
         body, payload = await self.read_json(resp)
-        builder = ResponseBuilder(call.request, call.raw, call.deployment)
+        builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
         self.parse_reply(body, builder)
         if builder.status == "in_progress":
             builder.finish("stop")
@@ -94,7 +94,7 @@ class TranslatingProvider(HttpProvider):
 
     async def stream(self, call: Call) -> EventStream:
         resp, native = await self._send(call, stream=True)
-        builder = ResponseBuilder(call.request, call.raw, call.deployment)
+        builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
         pump = self.relay(aiter(self.stream_events(resp)), builder, self.translator(builder))
         return EventStream(events=pump, sent=native, closers=[resp.close])
 

@@ -177,7 +177,7 @@ class BedrockProvider(TranslatingProvider):
     async def stream(self, call: Call) -> EventStream:
         resp, native = await self._send(call, stream=True)
         events, first = await self.first_event(resp, self._refuse_exception)
-        builder = ResponseBuilder(call.request, call.raw, call.deployment)
+        builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
         pump = self.relay(events, builder, self.translator(builder), first, start_first=True)
         return EventStream(events=pump, sent=native, closers=[resp.close])
 

@@ -53,7 +53,7 @@ class MockProvider:
         wait = self.latency + self._pace(answer.output_tokens)
         if wait:
             await self.sleep(wait)
-        builder = ResponseBuilder(call.request, call.raw, call.deployment)
+        builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
         for step, _ in _steps(answer):
             step(builder)
         _finish(builder, answer)
@@ -62,7 +62,7 @@ class MockProvider:
 
     async def stream(self, call: Call) -> EventStream:
         answer = self._answer(call)  # a failure asked for comes before the first byte, so it can fall back
-        builder = ResponseBuilder(call.request, call.raw, call.deployment)
+        builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
         return EventStream(events=self._events(answer, builder), sent=_sent(call))
 
     async def _events(self, answer: Answer, builder: ResponseBuilder) -> AsyncIterator[SSEEvent]:

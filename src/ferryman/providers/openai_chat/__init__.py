@@ -109,7 +109,7 @@ class ChatCompletionsProvider(TranslatingProvider):
 
     async def stream(self, call: Call) -> EventStream:
         resp, native = await self._send(call, stream=True)
-        builder = ResponseBuilder(call.request, call.raw, call.deployment)
+        builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
         if resp.headers.get("content-type", "").startswith("application/json"):
             # a server that ignored stream=true (or put an error in a 200): its whole answer, replayed
             body, _ = await self.read_json(resp)
