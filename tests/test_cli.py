@@ -92,3 +92,27 @@ def test_serve_with_no_config_and_no_keys_answers_mock_models(tmp_path: Path) ->
     assert len(hints) == 1, err.decode()
     assert "only mock/... models are available" in hints[0]
     assert "OPENAI_API_KEY" in hints[0] and "--config" in hints[0]
+
+
+def test_serve_warns_at_start_up_of_a_key_whose_variable_is_unset(tmp_path: Path) -> None:
+    config = tmp_path / "ferryman.yaml"
+    config.write_text(
+        "providers:\n  openai: {keys: [{value: env.FERRYMAN_TEST_UNSET_KEY}]}\n"
+        f"store: sqlite:///{tmp_path}/ferryman.db\n"
+    )
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "FERRYMAN_TEST_UNSET_KEY"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferryman", "serve", "--config", str(config), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    warnings = [line for line in err.decode().splitlines() if "FERRYMAN_TEST_UNSET_KEY" in line]
+    assert len(warnings) == 1, err.decode()
+    assert "WARNING" in warnings[0] and "provider 'openai'" in warnings[0] and "is not set" in warnings[0]

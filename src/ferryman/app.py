@@ -42,7 +42,9 @@ async def _settled(write: asyncio.Future[Any]) -> None:
 
 
 Handler = Callable[["Gateway", Scope, Receive, Send], Awaitable[None]]
-PREFIXES = ("/v1", "/openai/v1", "/litellm/v1")
+# every model route is served with and without ``/v1``: clients whose base URL has no ``/v1`` (LiteLLM's
+# ``litellm_proxy/`` provider with ``api_base=http://host:8080``) call ``/responses`` itself
+PREFIXES = ("/v1", "/openai/v1", "/litellm/v1", "", "/openai", "/litellm")
 HEALTH_BODY = b'{"status":"ok"}'
 
 
@@ -169,7 +171,7 @@ class Gateway:
                 return
 
 
-_STORED = re.compile(r"^(?:/v1|/openai/v1|/litellm/v1)/responses/([A-Za-z0-9_.:-]+)(/input_items|/cancel)?/?$")
+_STORED = re.compile(r"^(?:/openai|/litellm)?(?:/v1)?/responses/([A-Za-z0-9_.:-]+)(/input_items|/cancel)?/?$")
 
 
 def _stored_route(path: str) -> dict[str, Handler] | None:

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from ferryman.config import ConfigError, describe, load_config
+from ferryman.config import ConfigError, describe, load_config, unset_keys
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,11 +39,8 @@ def _check(path: str) -> int:
         print(f"ferryman: invalid config: {exc}", file=sys.stderr)
         return 1
     print(describe(config))
-    missing = [
-        f"{p.name} ({k.secret.source})" for p in config.providers.values() for k in p.keys if not k.secret.is_set
-    ]
-    if missing:
-        print(f"warning: keys not set: {', '.join(missing)}", file=sys.stderr)
+    for warning in unset_keys(config):
+        print(f"warning: {warning}", file=sys.stderr)
     print("config OK")
     return 0
 
@@ -58,8 +55,10 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"ferryman: invalid config: {exc}", file=sys.stderr)
         return 1
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger("ferryman")
+    for warning in unset_keys(config):
+        log.warning("%s", warning)
     if all(p.type == "mock" for p in config.providers.values()):
-        log = logging.getLogger("ferryman")
         add = "set OPENAI_API_KEY (or another provider's key) or pass --config"
         if config.providers:
             log.warning("only mock/... models are available (e.g. mock/echo): to add a provider, %s", add)

@@ -372,6 +372,17 @@ def _convert(
         raise ConfigError(f"{source}: {location}: {msg.replace('`', chr(39))}") from None
 
 
+def unset_keys(config: Config) -> list[str]:
+    """One line per configured key whose environment variable is not set (the provider cannot use that key)."""
+    return [
+        f"provider {p.name!r}: key {k.secret.source} is not set"
+        + (f" (set {k.secret.source.removeprefix('env.')})" if k.secret.source.startswith("env.") else "")
+        for p in config.providers.values()
+        for k in p.keys
+        if not k.secret.is_set
+    ]
+
+
 def describe(config: Config) -> str:
     """A human summary for ``ferryman config check``: providers, keys (redacted), aliases."""
     lines = [f"config: {config.source}", "providers:"]
