@@ -1,0 +1,78 @@
+"""The README's examples run as written on the README's own setup: `ferryman serve` with no config and no
+provider key. Each curl and Python block that talks to the gateway is taken from the README and run
+against a real `ferryman serve` (on a free port instead of 8080)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.gateway import free_port
+from tests.test_cli import _wait_healthy
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+DEFAULT = "127.0.0.1:8080"
+
+
+def _blocks(lang: str) -> list[str]:
+    return [
+        body for kind, body in BLOCK.findall(README.read_text(encoding="utf-8")) if kind == lang and DEFAULT in body
+    ]
+
+
+CURLS = [b for b in _blocks("bash") if b.lstrip().startswith("curl")]
+PYTHONS = _blocks("python")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`ferryman serve` as the README's first command starts it: no config file, no provider key."""
+    home = tmp_path_factory.mktemp("readme")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BEARER_TOKEN_BEDROCK"))}
+    env.pop("FERRYMAN_CONFIG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferryman", "serve", "--port", str(port)],
+        env=env,
+        cwd=home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+
+
+def test_the_readme_has_examples_to_run() -> None:
+    assert len(CURLS) >= 2 and len(PYTHONS) >= 1
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@pytest.mark.parametrize("block", CURLS, ids=[f"curl{i}" for i in range(len(CURLS))])
+def test_curl_example(served: str, block: str) -> None:
+    result = subprocess.run(["bash", "-c", block.replace(DEFAULT, served)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout[result.stdout.index("{") :])  # after the headers of `curl -i`
+    assert body["status"] == "completed", body
+    assert body["output"][0]["content"][0]["text"]
+
+
+@pytest.mark.parametrize("block", PYTHONS, ids=[f"python{i}" for i in range(len(PYTHONS))])
+def test_python_example(served: str, block: str, tmp_path: Path) -> None:
+    script = tmp_path / "example.py"
+    script.write_text(block.replace(DEFAULT, served), encoding="utf-8")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
