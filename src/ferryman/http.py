@@ -28,7 +28,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     msg = await receive()
     if msg["type"] == "http.disconnect":
         raise ClientGone
-    body = msg.get("body", b"")
+    body: bytes = msg.get("body", b"")
     if not msg.get("more_body"):
         if len(body) > limit:
             raise _too_large(limit)
@@ -55,7 +55,7 @@ def _too_large(limit: int) -> PayloadTooLargeError:
 def header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
-            return value.decode("latin-1")
+            return str(value.decode("latin-1"))
     return None
 
 

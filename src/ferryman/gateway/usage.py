@@ -168,7 +168,7 @@ def _current_price(found: tuple[Any, Any]) -> ModelPrice:
     cached = _prices.get(id(found))
     if cached is not None and now - cached[0] < _PRICE_TTL:
         return cached[1]
-    price = found[1].get_prices(datetime.now(tz=UTC))
+    price: ModelPrice = found[1].get_prices(datetime.now(tz=UTC))
     _prices[id(found)] = (now, price)
     return price
 

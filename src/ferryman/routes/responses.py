@@ -165,7 +165,7 @@ class _Call:
     async def _create(self, req: ResponsesRequest, raw: dict[str, Any]) -> dict[str, Any]:
         ctx = self.ctx
         reply = await self._dispatch(req, raw, stream=False)
-        response = reply.body
+        response: dict[str, Any] = reply.body
         add_cost(response, ctx, self.gw.config)
         response["extra_fields"] = ctx.extra_fields(sent=reply.sent, raw_response=reply.raw)
         return response

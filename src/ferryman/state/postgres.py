@@ -65,5 +65,5 @@ class PostgresStore:
         return [from_row(r) for r in rows]
 
     async def delete(self, response_id: str) -> bool:
-        status = await self.pool.execute(f"DELETE FROM {TABLE} WHERE id = $1", response_id)
+        status: str = await self.pool.execute(f"DELETE FROM {TABLE} WHERE id = $1", response_id)
         return status.endswith(" 1")

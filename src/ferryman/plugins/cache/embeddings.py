@@ -55,7 +55,7 @@ class LocalEmbedder:
 
 
 def _load_wordllama() -> Any:
-    import wordllama  # type: ignore[import-untyped]
+    import wordllama
     from wordllama import WordLlama
 
     # the weights and tokenizer ship in the package: never reach for the network

@@ -185,10 +185,11 @@ class ConverseReader:
                 self._text(delta["text"])
             return
         if isinstance(delta.get("toolUse"), dict):
-            block = self.blocks.get(index)
+            tool = self.blocks.get(index)
             partial = delta["toolUse"].get("input")
-            if block is None or not isinstance(partial, str) or not partial:
+            if tool is None or not isinstance(partial, str) or not partial:
                 return
+            block = tool
             if block.kind == "tool_use":
                 b.tool_args(str(index), partial)
                 block.fed = True

@@ -80,12 +80,16 @@ def _from_info(info: Any) -> tuple[Any, str | None]:
     if kind == "service_account":
         from google.oauth2 import service_account
 
-        creds = service_account.Credentials.from_service_account_info(info, scopes=list(SCOPES))
+        creds = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            info, scopes=list(SCOPES)
+        )
         return creds, info.get("project_id")
     if kind == "authorized_user":
         from google.oauth2 import credentials
 
-        user = credentials.Credentials.from_authorized_user_info(info, scopes=list(SCOPES))
+        user = credentials.Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+            info, scopes=list(SCOPES)
+        )
         return user, info.get("quota_project_id")
     raise ValueError(f"credentials of type {kind!r}: use a service account key (or ADC, with no 'credentials')")
 

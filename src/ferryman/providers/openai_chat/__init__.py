@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
+import yarl
 
 from ferryman.client import UpstreamResponse
 from ferryman.providers.base import Call, EventStream, SSEEvent
@@ -55,7 +56,7 @@ class ChatCompletionsProvider(TranslatingProvider):
         return native_request(call.request, call.raw, self.name, call.deployment, self.quirks, stream=stream)
 
     async def post(
-        self, url: str, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
+        self, url: str | yarl.URL, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
     ) -> UpstreamResponse:
         try:
             return await super().post(url, body, headers, call, stream=stream)

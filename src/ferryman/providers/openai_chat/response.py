@@ -403,7 +403,8 @@ class ChatReader:
             raise ProviderError(self.provider, 503, "the provider ran out of capacity mid-answer", code=reason)
 
     def _set_usage(self, u: dict[str, Any]) -> None:
-        tokens = u.get("tokens") if isinstance(u.get("tokens"), dict) else u  # Cohere native: usage.tokens
+        nested = u.get("tokens")
+        tokens: dict[str, Any] = nested if isinstance(nested, dict) else u  # Cohere native: usage.tokens
         prompt = _int(tokens.get("prompt_tokens", tokens.get("input_tokens")))
         completion = _int(tokens.get("completion_tokens", tokens.get("output_tokens")))
         pd = u.get("prompt_tokens_details") or {}
