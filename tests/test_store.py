@@ -405,7 +405,7 @@ def test_crash_mid_write_leaves_no_half_record(tmp_path: Path) -> None:
 def test_no_secrets_in_stored_records(fake: FakeUpstream, gw: GatewayServer, store_url: str) -> None:
     fake.add("/v1/responses", _unique_reply())
     created = _client(gw, "client-secret-key").responses.create(model="openai/gpt-4o", input="hi")
-    from ferryman.state.base import open_store
+    from ferryman.state import open_store
 
     async def raw_row() -> str:
         store = open_store(store_url)

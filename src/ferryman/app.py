@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import gc
 import logging
 import os
@@ -15,48 +12,34 @@ from typing import Any
 from ferryman.config import Config, load_config
 from ferryman.gateway import usage
 from ferryman.gateway.background import BackgroundRunner
+from ferryman.gateway.cost import CostHook
 from ferryman.gateway.dispatch import Dispatcher
+from ferryman.gateway.hooks import Hook
+from ferryman.gateway.pipeline import Pipeline
 from ferryman.gateway.router import Router
+from ferryman.gateway.storing import StoreHook
 from ferryman.http import ClientGone, Receive, Scope, Send, send_error, send_json
 from ferryman.plugins.cache import ResponseCache
+from ferryman.plugins.cache.hook import CacheHook
 from ferryman.providers.base import Provider
 from ferryman.providers.registry import build_provider
-from ferryman.routes import stored
-from ferryman.routes.responses import create_response
+from ferryman.routes.responses import ResponsesDoor
+from ferryman.routes.stored import StoredResponses
 from ferryman.schemas.errors import FerrymanError, MethodNotAllowedError, NotFoundError
-from ferryman.state.base import StoredResponse, open_store
+from ferryman.state import open_store
 from ferryman.state.pending import PendingWrites
 
 log = logging.getLogger("ferryman")
 
-
-def _log_failed_write(response_id: str, write: asyncio.Future[Any]) -> None:
-    if not write.cancelled() and (exc := write.exception()) is not None:
-        # the provider's answer is worth more than the record of it: the client has it anyway
-        log.error("could not store response %s", response_id, exc_info=exc)
-
-
-async def _settled(write: asyncio.Future[Any]) -> None:
-    with contextlib.suppress(Exception):  # logged by _log_failed_write
-        await write
-
-
-Handler = Callable[["Gateway", Scope, Receive, Send], Awaitable[None]]
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 # every model route is served with and without ``/v1``: clients whose base URL has no ``/v1`` (LiteLLM's
 # ``litellm_proxy/`` provider with ``api_base=http://host:8080``) call ``/responses`` itself
 PREFIXES = ("/v1", "/openai/v1", "/litellm/v1", "", "/openai", "/litellm")
 HEALTH_BODY = b'{"status":"ok"}'
 
 
-async def health(gw: Gateway, scope: Scope, receive: Receive, send: Send) -> None:
-    if not gw.ready:
-        await send_json(send, 503, b'{"status":"starting"}')
-        return
-    await send_json(send, 200, HEALTH_BODY)
-
-
 class Gateway:
-    """One gateway instance: its config, its provider adapters (with their pools), its routes."""
+    """One gateway instance: its config, its provider adapters (with their pools), its pipeline, its routes."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -68,10 +51,26 @@ class Gateway:
         self.cache: ResponseCache | None = (
             ResponseCache(config, self.providers, self.dispatcher.keys) if config.cache is not None else None
         )
+        # the pipeline's hooks, in order: ``before`` parts run top-down before dispatch, ``after`` parts
+        # top-down on the final response (cost first, so what is stored and cached is priced)
+        hooks: list[Hook] = [CostHook(config), StoreHook(config, self.store)]
+        if self.cache is not None:
+            hooks.append(CacheHook(self.cache))
+        self.pipeline = Pipeline(config, self.router, self.dispatcher, hooks, self.store, self.background)
         self.ready = False
-        self.routes: dict[str, dict[str, Handler]] = {"/health": {"GET": health}}
+        responses = ResponsesDoor(
+            self.pipeline, max_request_bytes=config.max_request_bytes, keepalive=config.stream_keepalive
+        )
+        self.stored = StoredResponses(self.store, self.background)
+        self.routes: dict[str, dict[str, Handler]] = {"/health": {"GET": self.health}}
         for prefix in PREFIXES:
-            self.routes[f"{prefix}/responses"] = {"POST": create_response}
+            self.routes[f"{prefix}/responses"] = {"POST": responses.create}
+
+    async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.ready:
+            await send_json(send, 503, b'{"status":"starting"}')
+            return
+        await send_json(send, 200, HEALTH_BODY)
 
     async def startup(self) -> None:
         if self.store is not None:
@@ -98,18 +97,6 @@ class Gateway:
         if self.cache is not None:
             await self.cache.close()
 
-    async def save(self, record: StoredResponse) -> None:
-        """Store a response; a failing store is logged, and the answer still reaches the client."""
-        await self.save_soon(record)
-
-    def save_soon(self, record: StoredResponse) -> Awaitable[None]:
-        """Start storing a response now; awaiting the result (after replying) waits for the commit. Never raises:
-        a failing store is logged, and the answer still reaches the client."""
-        assert self.store is not None
-        write = self.store.put_soon(record)
-        write.add_done_callback(functools.partial(_log_failed_write, record.id))
-        return _settled(write)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
@@ -120,7 +107,7 @@ class Gateway:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             handler = self._match(scope["path"], scope["method"])
-            await handler(self, scope, receive, send)
+            await handler(scope, receive, send)
         except ClientGone:
             return
         except FerrymanError as exc:
@@ -138,12 +125,28 @@ class Gateway:
             # the response had already started (a stream): its relay explained the failure itself
             log.warning("error after the response started: %s", exc.message)
 
+    def _stored_route(self, path: str) -> dict[str, Handler] | None:
+        m = _STORED.match(path)
+        if m is None:
+            return None
+        response_id, tail = m.group(1), m.group(2)
+        stored = self.stored
+
+        def bind(fn: Callable[[Scope, Receive, Send, str], Awaitable[None]]) -> Handler:
+            return lambda scope, receive, send: fn(scope, receive, send, response_id)
+
+        if tail == "/input_items":
+            return {"GET": bind(stored.input_items)}
+        if tail == "/cancel":
+            return {"POST": bind(stored.cancel)}
+        return {"GET": bind(stored.get), "DELETE": bind(stored.delete)}
+
     def _match(self, path: str, method: str) -> Handler:
         methods = self.routes.get(path)
         if methods is None and len(path) > 1 and path.endswith("/"):
             methods = self.routes.get(path.rstrip("/"))
         if methods is None:
-            methods = _stored_route(path)
+            methods = self._stored_route(path)
         if methods is None:
             raise NotFoundError(f"No route for {method} {path}.", code="route_not_found")
         handler = methods.get(method)
@@ -172,22 +175,6 @@ class Gateway:
 
 
 _STORED = re.compile(r"^(?:/openai|/litellm)?(?:/v1)?/responses/([A-Za-z0-9_.:-]+)(/input_items|/cancel)?/?$")
-
-
-def _stored_route(path: str) -> dict[str, Handler] | None:
-    m = _STORED.match(path)
-    if m is None:
-        return None
-    response_id, tail = m.group(1), m.group(2)
-
-    def bind(fn: Callable[..., Awaitable[None]]) -> Handler:
-        return lambda gw, scope, receive, send: fn(gw, scope, receive, send, response_id)
-
-    if tail == "/input_items":
-        return {"GET": bind(stored.list_input_items)}
-    if tail == "/cancel":
-        return {"POST": bind(stored.cancel_response)}
-    return {"GET": bind(stored.get_response), "DELETE": bind(stored.delete_response)}
 
 
 def create_app(config: Config) -> Gateway:

@@ -9,8 +9,15 @@ decodes an event it does not need to read.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
 
-from ferryman.providers.base import SSEEvent
+
+@dataclass(slots=True)
+class SSEEvent:
+    """One event: its name (the ``event:`` line, if any) and its data, as bytes ready to relay."""
+
+    event: str | None
+    data: bytes
 
 
 class SSEDecoder:

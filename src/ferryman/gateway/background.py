@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ferryman.providers.builder import new_id
+from ferryman.ids import new_id
 from ferryman.schemas.errors import FerrymanError
 from ferryman.state.base import ResponseStore, StoredResponse
 

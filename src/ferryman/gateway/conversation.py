@@ -16,7 +16,7 @@ import msgspec
 
 from ferryman.config import Config, ProviderConfig
 from ferryman.gateway.router import Target
-from ferryman.providers.builder import new_id
+from ferryman.ids import new_id
 from ferryman.providers.registry import PROVIDERS
 from ferryman.schemas.errors import NotFoundError
 from ferryman.schemas.items import input_items

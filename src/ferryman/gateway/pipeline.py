@@ -1,82 +1,232 @@
-"""What the gateway adds to every reply: usage.cost and extra_fields.
+"""The request pipeline every front door uses: hooks before, dispatch, hooks after.
 
-One ``RequestContext`` travels with a request from the front door to the last byte; it knows what
-the client asked for, what was tried, and which target finally served it.
+A door parses its wire format into an ``Exchange`` (``exchange``) and then asks for one of three
+things: an answer (``create``), an open stream (``stream``) or a background run (``background``).
+Each runs the hooks' ``before`` parts in order (the stored conversation, the cache, ...; one of them
+may answer by itself), calls the targets through the dispatcher (retries, fallbacks, keys, limits),
+and runs the hooks' ``after`` parts on the final response (cost, store, cache). What the ``after``
+parts hand back is awaited by the door once its reply has gone out.
+
+The core owns what every request needs whatever the hooks: routing to targets, the per-target shape
+of a continued conversation, ``truncation: "auto"`` (drop the oldest turns while the prompt is too
+long), and, for streams, the resumer that continues a broken stream on the next target.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from ferryman.config import Config
-from ferryman.gateway.dispatch import Attempts
-from ferryman.gateway.router import Target
-from ferryman.gateway.usage import compute_cost
+from ferryman.gateway.background import BackgroundRunner
+from ferryman.gateway.conversation import Conversation
+from ferryman.gateway.dispatch import Dispatcher, Shape
+from ferryman.gateway.exchange import Exchange, Headers
+from ferryman.gateway.hooks import Hook, Pending, overrides
+from ferryman.gateway.resume import OpenNext, Resumer
+from ferryman.gateway.router import Router, Target
+from ferryman.gateway.storing import BACKGROUND
+from ferryman.gateway.usage import context_window
+from ferryman.providers.base import EventStream
+from ferryman.schemas.errors import FerrymanError, InvalidRequestError, is_context_overflow
+from ferryman.schemas.items import input_items
+from ferryman.schemas.responses import ResponsesRequest
+from ferryman.state.base import owner_of
+from ferryman.state.pending import PendingWrites
 
 
 @dataclass(slots=True)
-class RequestContext:
-    model_requested: str
-    stream: bool
-    send_back_raw: bool
-    t0: float = field(default_factory=time.perf_counter)
-    attempts: Attempts = field(default_factory=Attempts)
-    target: Target | None = None
-    resumed: list[dict[str, Any]] | None = None  # a broken stream finished by another target
-    cache_debug: dict[str, Any] | None = None
+class OpenStream:
+    """An upstream stream that has started, and what the relay calls at its end."""
 
-    @property
-    def request_type(self) -> str:
-        return "responses_stream" if self.stream else "responses"
-
-    def latency_ms(self) -> float:
-        return round((time.perf_counter() - self.t0) * 1000, 3)
-
-    def extra_fields(self, *, sent: Any = None, raw_response: Any = None) -> dict[str, Any]:
-        target = self.target
-        extra: dict[str, Any] = {
-            "request_type": self.request_type,
-            "provider": target.provider if target else None,
-            "model_requested": self.model_requested,
-            "model_deployment": target.deployment if target else None,
-            "latency": self.latency_ms(),
-        }
-        if len(self.attempts.log) > 1:
-            extra["attempts"] = [{"target": label, "status": status} for label, status in self.attempts.log]
-        if self.resumed:
-            extra["resumed"] = self.resumed
-        if self.cache_debug is not None:
-            extra["cache_debug"] = self.cache_debug
-        if self.send_back_raw:
-            extra["raw_request"] = sent
-            if isinstance(raw_response, bytes | bytearray):
-                raw_response = msgspec.json.decode(raw_response)
-            extra["raw_response"] = raw_response
-        return extra
+    events: EventStream
+    resumer: Resumer | None
+    finalize: Callable[[dict[str, Any], int], dict[str, Any]]  # (final response, chunk index) -> event extras
+    on_final: Callable[[dict[str, Any]], Awaitable[Pending]]  # the after hooks, on the final response
 
 
-def add_cost(response: dict[str, Any], ctx: RequestContext, config: Config) -> None:
-    """Price ``response['usage']`` in place (``cost: null`` when the model has no known price)."""
-    usage = response.get("usage")
-    target = ctx.target
-    if not isinstance(usage, dict) or target is None:
-        return
-    provider = config.providers[target.provider]
-    answered = response.get("model")
-    models = (
-        (target.deployment, answered)
-        if isinstance(answered, str) and answered != target.deployment
-        else (target.deployment,)
-    )
-    usage["cost"] = compute_cost(
-        usage,
-        provider_name=provider.name,
-        provider_type=provider.type,
-        model=models,
-        output=response.get("output"),
-        overrides=config.pricing,
-    )
+class Pipeline:
+    def __init__(
+        self,
+        config: Config,
+        router: Router,
+        dispatcher: Dispatcher,
+        hooks: Sequence[Hook],
+        store: PendingWrites | None,
+        background: BackgroundRunner,
+    ) -> None:
+        self.config = config
+        self.router = router
+        self.dispatcher = dispatcher
+        self.store = store
+        self.background_runner = background
+        self.hooks = list(hooks)
+        self._before = [h for h in self.hooks if overrides(h, "before")]
+        self._after = [h for h in self.hooks if overrides(h, "after")]
+
+    # ---- what a door asks for -------------------------------------------------------------------
+
+    def exchange(
+        self,
+        request: ResponsesRequest,
+        raw: dict[str, Any],
+        headers: Headers,
+        *,
+        credential: str | None,
+        send_back_raw: bool = False,
+        timeout: float | None = None,
+    ) -> Exchange:
+        """The exchange for a parsed request: its targets resolved (an unknown model fails here)."""
+        ex = Exchange(
+            request,
+            raw,
+            headers,
+            owner=owner_of(credential) if self.store is not None else None,
+            stream=request.stream,
+            send_back_raw=send_back_raw or self.config.send_back_raw,
+            timeout=timeout,
+        )
+        ex.targets = self.router.targets(request.model, request.fallbacks)
+        return ex
+
+    async def prepare(self, ex: Exchange) -> None:
+        """The hooks' ``before`` parts, in order, until one answers (``ex.answer``)."""
+        for hook in self._before:
+            await hook.before(ex)
+            if ex.answer is not None:
+                return
+
+    async def finish(self, ex: Exchange, response: dict[str, Any]) -> Pending:
+        """The hooks' ``after`` parts on the final response; one awaitable for what they left pending."""
+        pending: list[Awaitable[None]] = []
+        for hook in self._after:
+            later = await hook.after(ex, response)
+            if later is not None:
+                pending.append(later)
+        if not pending:
+            return None
+        return pending[0] if len(pending) == 1 else _all(pending)
+
+    async def create(self, ex: Exchange) -> tuple[dict[str, Any], Pending]:
+        """A whole answer (from a hook or a provider), finished by the after hooks."""
+        response = ex.answer if ex.answer is not None else await self._create(ex, ex.request, ex.raw)
+        response["extra_fields"] = ex.extra_fields()
+        return response, await self.finish(ex, response)
+
+    async def stream(self, ex: Exchange) -> OpenStream:
+        """A provider's stream, open (its status checked: a failure up to here could still fall back)."""
+        events: EventStream = await self._dispatch(ex, ex.request, ex.raw, stream=True)
+        served = ex.target
+        assert served is not None
+        ex.sent = events.sent
+        resumer = None
+        rest = ex.targets[ex.targets.index(served) + 1 :]
+        if self.config.stream_resume and rest:
+            resumer = Resumer(self._continuation(ex, rest), served)
+
+        def finalize(response: dict[str, Any], index: int) -> dict[str, Any]:
+            if resumer is not None and resumer.resumed:
+                ex.target = resumer.served_by
+                ex.resumed = resumer.resumed
+            response["extra_fields"] = ex.extra_fields()
+            return {"chunk_index": index, **ex.extra_fields(with_raw=False)}
+
+        return OpenStream(events, resumer, finalize, lambda response: self.finish(ex, response))
+
+    async def background(self, ex: Exchange) -> dict[str, Any]:
+        """Stored as ``queued`` and returned at once; a gateway task calls the provider and stores the result."""
+        req = ex.request
+        if req.stream:
+            raise InvalidRequestError(
+                "'background' with 'stream' is not supported: poll GET /v1/responses/{id} or replay it "
+                "with ?stream=true once it is done.",
+                param="stream",
+                code="unsupported_parameter",
+            )
+        if req.store is False or self.store is None:
+            raise InvalidRequestError(
+                "'background' needs the response to be stored: set store to true (and configure a store).",
+                param="background",
+                code="invalid_value",
+            )
+        conversation = ex.conversation or Conversation(self.config, self.store, ex.owner)
+        skeleton = self.background_runner.skeleton(ex.raw)
+        record = conversation.record(req, ex.raw, skeleton, ex.targets[0])
+        assert record is not None
+        record.status = "queued"
+        await self.store.put(record)
+        ex.state[BACKGROUND] = record
+        raw = {k: v for k, v in ex.raw.items() if k != "background"}
+        run = msgspec.structs.replace(req, background=None)
+
+        async def work() -> dict[str, Any]:
+            response = await self._create(ex, run, raw)
+            response["extra_fields"] = ex.extra_fields()
+            await self.finish(ex, {**response, "id": record.id})
+            return response
+
+        self.background_runner.launch(record, work)
+        return skeleton
+
+    # ---- dispatch -------------------------------------------------------------------------------
+
+    async def _create(self, ex: Exchange, req: ResponsesRequest, raw: dict[str, Any]) -> dict[str, Any]:
+        reply = await self._dispatch(ex, req, raw, stream=False)
+        ex.sent, ex.raw_response = reply.sent, reply.raw
+        response: dict[str, Any] = reply.body
+        return response
+
+    async def _dispatch(self, ex: Exchange, req: ResponsesRequest, raw: dict[str, Any], *, stream: bool) -> Any:
+        """Call the targets; with truncation "auto", drop the oldest turns while the prompt is too long."""
+        run = self.dispatcher.open_stream if stream else self.dispatcher.create
+        conversation = ex.conversation
+        chained = conversation is not None and bool(conversation.chain)
+        shape: Shape | None = conversation.shape if conversation is not None and chained else None
+        truncating = req.truncation == "auto" and chained
+        if truncating:
+            self._fit_context(ex)
+        while True:
+            try:
+                result, ex.target = await run(req, raw, ex.targets, ex.attempts, ex.timeout, shape)
+                return result
+            except FerrymanError as exc:
+                if truncating and is_context_overflow(exc) and conversation is not None and conversation.drop_oldest():
+                    continue
+                exc.ferryman_attempts = ex.attempts  # type: ignore[attr-defined]
+                raise
+
+    def _fit_context(self, ex: Exchange) -> None:
+        first = ex.targets[0]
+        provider = self.config.providers[first.provider]
+        window = context_window(provider.name, provider.type, first.deployment)
+        if window and ex.conversation is not None:
+            ex.conversation.fit(ex.raw, window, reserve=ex.request.max_output_tokens or 4096)
+
+    def _continuation(self, ex: Exchange, targets: list[Target]) -> OpenNext:
+        """How a broken stream goes on: the same request, the text so far as an assistant prefix."""
+        conversation = ex.conversation
+        shape: Shape | None = conversation.shape if conversation is not None and conversation.chain else None
+
+        async def open_next(prefix: str) -> tuple[EventStream, Target] | None:
+            items = input_items(ex.raw.get("input"))
+            if prefix:
+                items.append(
+                    {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": prefix}]}
+                )
+            raw = {**ex.raw, "input": items, "stream": True}
+            raw.pop("fallbacks", None)
+            req = msgspec.convert(raw, ResponsesRequest)
+            try:
+                return await self.dispatcher.open_stream(req, raw, targets, ex.attempts, ex.timeout, shape)
+            except FerrymanError:
+                return None
+
+        return open_next
+
+
+async def _all(pending: list[Awaitable[None]]) -> None:
+    for later in pending:
+        await later

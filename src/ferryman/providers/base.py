@@ -29,6 +29,9 @@ from ferryman.schemas.errors import (
     provider_error_from_body,
 )
 from ferryman.schemas.responses import ResponsesRequest
+from ferryman.sse import SSEEvent
+
+__all__ = ["Call", "EventStream", "HttpProvider", "Provider", "SSEEvent", "UpstreamReply"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +64,6 @@ class UpstreamReply:
     body: dict[str, Any]
     sent: dict[str, Any]  # what was sent upstream (for raw_request; never holds credentials)
     raw: Any = None  # what the provider answered (for raw_response): bytes, decoded only when asked
-
-
-@dataclass(slots=True)
-class SSEEvent:
-    """One Responses stream event: its name and its JSON data, as bytes ready to relay."""
-
-    event: str | None
-    data: bytes
 
 
 @dataclass(slots=True)

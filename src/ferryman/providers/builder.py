@@ -12,12 +12,12 @@ sequencing is fixed here, once.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
 import msgspec
 
+from ferryman.ids import new_id
 from ferryman.providers.base import SSEEvent
 from ferryman.schemas import events as ev
 from ferryman.schemas.responses import ResponsesRequest
@@ -31,21 +31,6 @@ FINISH = {
 }
 
 _encode = msgspec.json.encode
-
-
-_ID_BYTES = 24
-_random = b""
-_taken = 0
-
-
-def new_id(prefix: str) -> str:
-    """``prefix_`` and 48 random hex digits (from os.urandom, drawn 6 KB at a time: one syscall per 256 ids)."""
-    global _random, _taken
-    if _taken + _ID_BYTES > len(_random):
-        _random, _taken = os.urandom(_ID_BYTES * 256), 0
-    chunk = _random[_taken : _taken + _ID_BYTES]
-    _taken += _ID_BYTES
-    return f"{prefix}_{chunk.hex()}"
 
 
 class ResponseBuilder:

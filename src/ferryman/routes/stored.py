@@ -6,49 +6,67 @@ anyone else gets the same 404 as for an unknown id, so ids cannot be probed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 import msgspec
 
+from ferryman.gateway.background import BackgroundRunner
 from ferryman.gateway.conversation import may_read
 from ferryman.http import Receive, Scope, Send, client_credential, send_json
+from ferryman.routes.replay import replay_stream
 from ferryman.schemas.errors import InvalidRequestError, NotFoundError
 from ferryman.state.base import StoredResponse, owner_of
-
-if TYPE_CHECKING:
-    from ferryman.app import Gateway
+from ferryman.state.pending import PendingWrites
 
 _encode = msgspec.json.encode
 
 
-async def _load(gw: Gateway, scope: Scope, response_id: str) -> StoredResponse:
-    record = await gw.store.get(response_id) if gw.store is not None else None
-    if record is None or not may_read(record, owner_of(client_credential(scope))):
-        raise NotFoundError(f"No response with id '{response_id}' found.", param="response_id", code="not_found")
-    return record
+class StoredResponses:
+    """The routes of stored responses: they need the store, and the background runner to cancel one."""
+
+    def __init__(self, store: PendingWrites | None, background: BackgroundRunner) -> None:
+        self.store = store
+        self.background = background
+
+    async def _load(self, scope: Scope, response_id: str) -> StoredResponse:
+        record = await self.store.get(response_id) if self.store is not None else None
+        if record is None or not may_read(record, owner_of(client_credential(scope))):
+            raise NotFoundError(f"No response with id '{response_id}' found.", param="response_id", code="not_found")
+        return record
+
+    async def get(self, scope: Scope, receive: Receive, send: Send, response_id: str) -> None:
+        await get_response(await self._load(scope, response_id), scope, send)
+
+    async def delete(self, scope: Scope, receive: Receive, send: Send, response_id: str) -> None:
+        await self._load(scope, response_id)
+        assert self.store is not None
+        await self.store.delete(response_id)
+        await send_json(send, 200, _encode({"id": response_id, "object": "response.deleted", "deleted": True}))
+
+    async def input_items(self, scope: Scope, receive: Receive, send: Send, response_id: str) -> None:
+        await list_input_items(await self._load(scope, response_id), scope, send)
+
+    async def cancel(self, scope: Scope, receive: Receive, send: Send, response_id: str) -> None:
+        record = await self._load(scope, response_id)
+        if not record.response.get("background"):
+            raise InvalidRequestError(
+                "Only responses created with background=true can be cancelled.",
+                param="response_id",
+                code="not_cancellable",
+            )
+        await send_json(send, 200, _encode(await self.background.cancel(record)))
 
 
-async def get_response(gw: Gateway, scope: Scope, receive: Receive, send: Send, response_id: str) -> None:
-    record = await _load(gw, scope, response_id)
+async def get_response(record: StoredResponse, scope: Scope, send: Send) -> None:
     query = parse_qs(scope.get("query_string", b"").decode())
     if query.get("stream", ["false"])[-1].lower() in ("1", "true"):
-        from ferryman.routes.replay import replay_stream
-
         await replay_stream(send, record.response)
         return
     await send_json(send, 200, _encode(record.response))
 
 
-async def delete_response(gw: Gateway, scope: Scope, receive: Receive, send: Send, response_id: str) -> None:
-    await _load(gw, scope, response_id)
-    assert gw.store is not None
-    await gw.store.delete(response_id)
-    await send_json(send, 200, _encode({"id": response_id, "object": "response.deleted", "deleted": True}))
-
-
-async def list_input_items(gw: Gateway, scope: Scope, receive: Receive, send: Send, response_id: str) -> None:
-    record = await _load(gw, scope, response_id)
+async def list_input_items(record: StoredResponse, scope: Scope, send: Send) -> None:
     query = parse_qs(scope.get("query_string", b"").decode())
     order = query.get("order", ["desc"])[-1]
     if order not in ("asc", "desc"):
@@ -77,13 +95,3 @@ async def list_input_items(gw: Gateway, scope: Scope, receive: Receive, send: Se
         "has_more": len(items) > limit,
     }
     await send_json(send, 200, _encode(body))
-
-
-async def cancel_response(gw: Gateway, scope: Scope, receive: Receive, send: Send, response_id: str) -> None:
-    record = await _load(gw, scope, response_id)
-    if not record.response.get("background"):
-        raise InvalidRequestError(
-            "Only responses created with background=true can be cancelled.", param="response_id", code="not_cancellable"
-        )
-    response = await gw.background.cancel(record)
-    await send_json(send, 200, _encode(response))

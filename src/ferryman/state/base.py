@@ -52,13 +52,3 @@ def owner_of(credential: str | None) -> str | None:
     if not credential:
         return None
     return hashlib.sha256(credential.encode()).hexdigest()[:32]
-
-
-def open_store(url: str) -> ResponseStore:
-    if url.startswith("sqlite"):
-        from ferryman.state.sqlite import SQLiteStore
-
-        return SQLiteStore(url)
-    from ferryman.state.postgres import PostgresStore
-
-    return PostgresStore(url)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,6 @@ import numpy as np
 
 from ferryman.config import CacheEntry, Config
 from ferryman.gateway.keys import KeyPool
-from ferryman.http import Scope, header
 from ferryman.plugins.cache.embeddings import Embedder, embedder_for
 from ferryman.plugins.cache.key import exact_key, semantic_parts
 from ferryman.plugins.cache.memory import MemoryBackend
@@ -41,6 +40,8 @@ from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.responses import ResponsesRequest
 
 log = logging.getLogger("ferryman.cache")
+
+Header = Callable[[bytes], str | None]  # a request header by its lower-case name
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -93,7 +94,8 @@ class ResponseCache:
 
     # ---- deciding -------------------------------------------------------------------------------
 
-    def plan(self, scope: Scope, raw: dict[str, Any], req: ResponsesRequest) -> Plan | None:
+    def plan(self, header: Header, raw: dict[str, Any], req: ResponsesRequest) -> Plan | None:
+        """Whether and how the cache applies to this request (``header`` reads the request's headers)."""
         if req.background:
             return None
         alias = self.config.models.get(req.model)
@@ -101,13 +103,13 @@ class ResponseCache:
             return None
         if req.temperature is not None and req.temperature > 0 and not self.settings.allow_sampling:
             return None
-        control = (header(scope, b"x-ferryman-cache") or "").lower().replace(" ", "").split(",")
+        control = (header(b"x-ferryman-cache") or "").lower().replace(" ", "").split(",")
         read, write = "no-cache" not in control, "no-store" not in control
         if not (read or write):
             return None
-        ttl = self._number(scope, b"x-ferryman-cache-ttl", self.settings.ttl, low=0.001)
-        namespace = header(scope, b"x-ferryman-cache-namespace") or ""
-        custom = header(scope, b"x-ferryman-cache-key")
+        ttl = self._number(header, b"x-ferryman-cache-ttl", self.settings.ttl, low=0.001)
+        namespace = header(b"x-ferryman-cache-namespace") or ""
+        custom = header(b"x-ferryman-cache-key")
         key = f"{namespace}|{custom or exact_key(raw)}"
         semantic = None
         threshold = 1.0
@@ -115,12 +117,12 @@ class ResponseCache:
             parts = semantic_parts(raw)
             if parts is not None:
                 semantic = (f"{namespace}|{parts[0]}", parts[1])
-            threshold = self._number(scope, b"x-ferryman-cache-threshold", self.settings.semantic.threshold, high=1)
+            threshold = self._number(header, b"x-ferryman-cache-threshold", self.settings.semantic.threshold, high=1)
         return Plan(key, read, write, ttl, semantic, threshold)
 
     @staticmethod
-    def _number(scope: Scope, name: bytes, default: float, low: float = 0.0, high: float | None = None) -> float:
-        value = header(scope, name)
+    def _number(header: Header, name: bytes, default: float, low: float = 0.0, high: float | None = None) -> float:
+        value = header(name)
         if value is None:
             return default
         try:

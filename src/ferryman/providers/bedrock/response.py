@@ -44,9 +44,10 @@ from typing import Any
 
 import msgspec
 
+from ferryman.ids import new_id
 from ferryman.providers.base import SSEEvent
 from ferryman.providers.blocks import ContentBlock, close_block
-from ferryman.providers.builder import ResponseBuilder, new_id
+from ferryman.providers.builder import ResponseBuilder
 from ferryman.schemas.errors import RETRYABLE_STATUSES, ProviderError, UpstreamConnectionError
 from ferryman.schemas.items import tag_opaque
 

@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from functools import partial
 from typing import Any
 
+from ferryman.ids import new_id
 from ferryman.providers.base import Call, EventStream, SSEEvent, UpstreamReply
-from ferryman.providers.builder import ResponseBuilder, new_id
+from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.mock import tokens
 from ferryman.providers.mock.answer import Answer, compose
 from ferryman.providers.mock.config import MockConfig

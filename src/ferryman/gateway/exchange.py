@@ -1,0 +1,86 @@
+"""One request on its way through the pipeline: what its front door parsed, and what the hooks learn.
+
+A door builds an ``Exchange`` from its wire format (the canonical request, the request's headers, the
+caller's credential hash and the options the door read); the pipeline's hooks and its dispatch fill in
+the rest: the targets, the conversation it continues, the target that served it, every attempt, and
+what the gateway says about it in ``extra_fields``. Nothing here knows a wire format.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from ferryman.gateway.conversation import Conversation
+from ferryman.gateway.dispatch import Attempts
+from ferryman.gateway.router import Target
+from ferryman.schemas.responses import ResponsesRequest
+
+Headers = Sequence[tuple[bytes, bytes]]  # lower-case names, as ASGI gives them
+
+
+@dataclass(slots=True)
+class Exchange:
+    request: ResponsesRequest
+    raw: dict[str, Any]  # the decoded body, as the client sent it
+    headers: Headers
+    owner: str | None  # who may read what this request stores (a hash of the caller's credential)
+    stream: bool
+    send_back_raw: bool = False
+    timeout: float | None = None  # per-request upstream timeout
+    t0: float = field(default_factory=time.perf_counter)
+    targets: list[Target] = field(default_factory=list)
+    conversation: Conversation | None = None
+    attempts: Attempts = field(default_factory=Attempts)
+    target: Target | None = None  # who served it (or, for a cache hit, who served the cached answer)
+    answer: dict[str, Any] | None = None  # set by a hook that answers by itself (a cache hit)
+    resumed: list[dict[str, Any]] | None = None  # a broken stream finished by another target
+    cache_debug: dict[str, Any] | None = None
+    sent: Any = None  # what was sent upstream, for raw_request
+    raw_response: Any = None  # what the provider answered, for raw_response
+    state: dict[str, Any] = field(default_factory=dict)  # each hook's own per-request state, under its name
+
+    def header(self, name: bytes) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode("latin-1")
+        return None
+
+    @property
+    def model_requested(self) -> str:
+        return self.request.model
+
+    @property
+    def request_type(self) -> str:
+        return "responses_stream" if self.stream else "responses"
+
+    def latency_ms(self) -> float:
+        return round((time.perf_counter() - self.t0) * 1000, 3)
+
+    def extra_fields(self, *, with_raw: bool = True) -> dict[str, Any]:
+        """What Ferryman says about the request: who served it, how fast, what was tried."""
+        target = self.target
+        extra: dict[str, Any] = {
+            "request_type": self.request_type,
+            "provider": target.provider if target else None,
+            "model_requested": self.model_requested,
+            "model_deployment": target.deployment if target else None,
+            "latency": self.latency_ms(),
+        }
+        if len(self.attempts.log) > 1:
+            extra["attempts"] = [{"target": label, "status": status} for label, status in self.attempts.log]
+        if self.resumed:
+            extra["resumed"] = self.resumed
+        if self.cache_debug is not None:
+            extra["cache_debug"] = self.cache_debug
+        if self.send_back_raw and with_raw:
+            extra["raw_request"] = self.sent
+            raw_response = self.raw_response
+            if isinstance(raw_response, bytes | bytearray):
+                raw_response = msgspec.json.decode(raw_response)
+            extra["raw_response"] = raw_response
+        return extra

@@ -1,0 +1,41 @@
+"""The contract of a pipeline hook: what runs before a request is dispatched, and after its answer.
+
+A hook subclasses ``Hook`` and overrides what it needs; the pipeline calls only what a hook overrides,
+so a hook that has nothing to do on a path costs nothing there.
+
+- ``before(ex)``: in list order, before any upstream call. It may refuse the request (raise a
+  ``FerrymanError``), prepare it (load the conversation it continues), or answer it by itself (set
+  ``ex.answer``: a cache hit); once a hook has answered, the later ``before`` hooks are skipped and no
+  provider is called.
+- ``after(ex, response)``: in list order, with the final response object (a JSON reply's body, a
+  stream's last event's response, an answer a hook gave) before it goes out; it may change it (the
+  cost) or keep it (the store, the cache). What it returns, if anything, is awaited once the client
+  has the whole reply, so a database write never holds the reply back.
+
+Per-event work on streams stays in the relay (``gateway/streaming.py``), which reads as little of
+each event as it can; hooks see a stream once, at its end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from ferryman.gateway.exchange import Exchange
+
+Pending = Awaitable[None] | None
+
+
+class Hook:
+    name = "hook"
+
+    async def before(self, ex: Exchange) -> None:
+        return None
+
+    async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
+        return None
+
+
+def overrides(hook: Hook, method: str) -> bool:
+    """Whether ``hook`` does something in ``method`` (the pipeline skips the no-op defaults)."""
+    return getattr(type(hook), method) is not getattr(Hook, method)

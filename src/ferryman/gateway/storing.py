@@ -1,0 +1,75 @@
+"""The store hook: a request that continues a stored response gets its conversation (before), and every
+answer is kept (after) unless the request said ``store: false``.
+
+The write starts before the reply goes out and is awaited after it (``state/pending.py``), so the
+client never waits for the database; a failed write is logged, and the client has its answer anyway.
+An answer from the cache is kept as a response its provider never saw (``native_chain`` off). A
+background response is written by its runner, under the id the client already has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from typing import Any
+
+from ferryman.config import Config
+from ferryman.gateway.conversation import Conversation
+from ferryman.gateway.exchange import Exchange
+from ferryman.gateway.hooks import Hook, Pending
+from ferryman.state.base import StoredResponse
+from ferryman.state.pending import PendingWrites
+
+log = logging.getLogger("ferryman")
+
+BACKGROUND = "background"  # Exchange.state key: the record a background run will write when it is done
+
+
+class StoreHook(Hook):
+    name = "store"
+
+    def __init__(self, config: Config, store: PendingWrites | None) -> None:
+        self.config = config
+        self.store = store
+
+    async def before(self, ex: Exchange) -> None:
+        conversation = Conversation(self.config, self.store, ex.owner if self.store is not None else None)
+        ex.conversation = conversation
+        await conversation.load(ex.request, ex.targets[0])
+
+    async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
+        conversation, target = ex.conversation, ex.target
+        if conversation is None or target is None or target.provider not in self.config.providers:
+            return None
+        record = conversation.record(ex.request, ex.raw, response, target)
+        if record is None:
+            return None
+        queued: StoredResponse | None = ex.state.get(BACKGROUND)
+        if queued is not None:  # the runner writes it, under the id the client was given
+            queued.provider, queued.provider_type = record.provider, record.provider_type
+            queued.native_chain = False  # the provider stored it under its own id, not ours
+            return None
+        if ex.answer is not None:
+            record.native_chain = False  # the provider never saw this id
+        return self.save_soon(record)
+
+    def save_soon(self, record: StoredResponse) -> Pending:
+        """Start storing a response now; awaiting the result (after replying) waits for the commit. Never
+        raises: a failing store is logged, and the answer still reaches the client."""
+        assert self.store is not None
+        write = self.store.put_soon(record)
+        write.add_done_callback(functools.partial(_log_failed_write, record.id))
+        return _settled(write)
+
+
+def _log_failed_write(response_id: str, write: asyncio.Future[Any]) -> None:
+    if not write.cancelled() and (exc := write.exception()) is not None:
+        # the provider's answer is worth more than the record of it: the client has it anyway
+        log.error("could not store response %s", response_id, exc_info=exc)
+
+
+async def _settled(write: asyncio.Future[Any]) -> None:
+    with contextlib.suppress(Exception):  # logged by _log_failed_write
+        await write
