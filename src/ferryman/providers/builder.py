@@ -407,7 +407,7 @@ class ResponseBuilder:
         req = self.req
         if req is None:
             return self._replayed()
-        text = self.raw.get("text") or {"format": {"type": "text"}}
+        text = _echo_text(self.raw.get("text"))
         terminal = self.status != "in_progress"
         body: dict[str, Any] = {
             "id": self.id,
@@ -425,7 +425,7 @@ class ResponseBuilder:
             "output": list(self.output) if terminal else [],
             "parallel_tool_calls": True if req.parallel_tool_calls is None else req.parallel_tool_calls,
             "previous_response_id": self.previous_response_id,
-            "reasoning": self.raw.get("reasoning") or {"effort": None, "summary": None},
+            "reasoning": _echo_reasoning(self.raw.get("reasoning")),
             "store": True if req.store is None else req.store,
             "temperature": 1.0 if req.temperature is None else req.temperature,
             "top_p": 1.0 if req.top_p is None else req.top_p,
@@ -453,6 +453,35 @@ class ResponseBuilder:
         if self.status != "in_progress":
             return {**body, "output": list(self.output)}
         return {**body, "output": [], "completed_at": None, "error": None, "incomplete_details": None, "usage": None}
+
+
+def _echo_reasoning(reasoning: Any) -> dict[str, Any]:
+    """The request's reasoning as the response echoes it: ``effort`` and ``summary`` always there."""
+    if not isinstance(reasoning, dict):
+        return {"effort": None, "summary": None}
+    return {"effort": reasoning.get("effort"), "summary": reasoning.get("summary"), **reasoning}
+
+
+def _echo_text(text: Any) -> dict[str, Any]:
+    """The request's ``text`` as the response echoes it: a json_schema format flat, with every field
+    (its Chat Completions shape, nested under ``json_schema``, is accepted and echoed flat)."""
+    if not isinstance(text, dict):
+        return {"format": {"type": "text"}}
+    fmt = text.get("format")
+    if not isinstance(fmt, dict):
+        return {**text, "format": {"type": "text"}}
+    if fmt.get("type") != "json_schema":
+        return text
+    nested = fmt.get("json_schema")
+    inner: dict[str, Any] = nested if isinstance(nested, dict) else {}
+    flat = {
+        "type": "json_schema",
+        "name": fmt.get("name") or inner.get("name") or "response",
+        "description": fmt.get("description", inner.get("description")),
+        "schema": fmt.get("schema", inner.get("schema")),
+        "strict": bool(fmt.get("strict", inner.get("strict", False))),
+    }
+    return {**text, "format": flat}
 
 
 def _echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
