@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-import yarl
 
 from ferryman.client import UpstreamResponse
 from ferryman.providers.base import Call, EventStream, SSEEvent
@@ -55,13 +54,8 @@ class ChatCompletionsProvider(TranslatingProvider):
     def native_request(self, call: Call, *, stream: bool) -> dict[str, Any]:
         return native_request(call.request, call.raw, self.name, call.deployment, self.quirks, stream=stream)
 
-    async def post(
-        self, url: str | yarl.URL, body: bytes, headers: dict[str, str], call: Call, *, stream: bool
-    ) -> UpstreamResponse:
-        try:
-            return await super().post(url, body, headers, call, stream=stream)
-        except ProviderError as exc:
-            raise self._readable(exc) from None
+    def http_error(self, resp: UpstreamResponse, payload: bytes) -> ProviderError:
+        return self._readable(super().http_error(resp, payload))
 
     def _readable(self, exc: ProviderError) -> ProviderError:
         """The provider's error with the details its body holds beside (or instead of) a message."""
