@@ -227,20 +227,68 @@ def test_streamed_response_is_stored_and_replayed(fake: FakeUpstream, gw: Gatewa
     client.responses.delete(final.id)
 
 
+def _poll_until_done(client: openai.OpenAI, response_id: str) -> Any:
+    """Poll a background response as a client does, until it has left ``queued`` / ``in_progress``."""
+    deadline = time.monotonic() + 10
+    while (polled := client.responses.retrieve(response_id)).status in ("queued", "in_progress"):
+        assert time.monotonic() < deadline, "the background response never finished"
+        time.sleep(0.05)
+    return polled
+
+
 def test_background_completes_and_can_be_polled(fake: FakeUpstream, gw: GatewayServer) -> None:
     fake.add("/v1/responses", _unique_reply(delay=0.3))
     client = _client(gw)
     queued = client.responses.create(model="openai/gpt-4o", input="hi", background=True)
     assert queued.status == "queued" and queued.background
     assert "background" not in (fake.received[-1].json if fake.received else {})
-    deadline = time.monotonic() + 10
-    while (polled := client.responses.retrieve(queued.id)).status in ("queued", "in_progress"):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    polled = _poll_until_done(client, queued.id)
     assert polled.status == "completed"
     assert polled.output_text == "The capital of France is Paris."
     assert polled.id == queued.id
     assert "background" not in fake.requests_to("/v1/responses")[-1].json
+
+
+def test_conversation_continues_after_a_background_response(fake: FakeUpstream, gw: GatewayServer) -> None:
+    """The provider stored a background response under its own id, never Ferryman's: the next turn replays it."""
+    fake.add("/v1/responses", _unique_reply())
+    client = _client(gw)
+    queued = client.responses.create(model="openai/gpt-4o", input="What is the capital of France?", background=True)
+    assert _poll_until_done(client, queued.id).status == "completed"
+    fake.add("/v1/responses", _unique_reply())
+    client.responses.create(model="openai/gpt-4o", input="And of Italy?", previous_response_id=queued.id)
+    sent = fake.requests_to("/v1/responses")[-1].json
+    assert "previous_response_id" not in sent  # OpenAI has never heard of Ferryman's id: it would answer 404
+    assert _user_texts(sent) == ["What is the capital of France?", "And of Italy?"]
+    assert sent["input"][1]["role"] == "assistant"
+    assert sent["input"][1]["content"][0]["text"] == "The capital of France is Paris."
+
+
+def test_a_second_put_of_an_id_replaces_every_field(store_url: str) -> None:
+    """Writing a record again (a background response when it ends) keeps nothing of the first write."""
+    from ferryman.state.base import StoredResponse, open_store
+
+    rid = f"resp_{uuid.uuid4().hex}"
+    first = StoredResponse(
+        rid, "owner-a", 1, "resp_before", "openai", "openai", True, "queued", {"a": 1}, [{"id": "m1"}], {"r": 1}
+    )
+    second = StoredResponse(
+        rid, "owner-b", 2, "resp_other", "other", "azure", False, "completed", {"b": 2}, [{"id": "m2"}], {"r": 2}
+    )
+
+    async def scenario() -> StoredResponse | None:
+        store = open_store(store_url)
+        await store.start()
+        try:
+            await store.put(first)
+            await store.put(second)
+            got = await store.get(rid)
+            await store.delete(rid)
+            return got
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == second
 
 
 def test_background_cancel(fake: FakeUpstream, gw: GatewayServer) -> None:
