@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -404,7 +404,10 @@ def test_crash_mid_write_leaves_no_half_record(tmp_path: Path) -> None:
 
 def test_no_secrets_in_stored_records(fake: FakeUpstream, gw: GatewayServer, store_url: str) -> None:
     fake.add("/v1/responses", _unique_reply())
-    created = _client(gw, "client-secret-key").responses.create(model="openai/gpt-4o", input="hi")
+    client = _client(gw, "client-secret-key")
+    created = client.responses.create(model="openai/gpt-4o", input="hi")
+    # the reply is sent before its record commits; reading it back through the gateway waits for that commit
+    assert client.responses.retrieve(created.id).id == created.id
     from ferryman.state.base import open_store
 
     async def raw_row() -> str:
@@ -536,33 +539,72 @@ def test_pending_writes_are_waited_for_by_reads_and_deletes_in_this_and_another_
 
     url = f"sqlite:///{tmp_path}/pending.db"
 
-    class SlowStore(SQLiteStore):
-        async def put(self, record: StoredResponse) -> None:
-            await asyncio.sleep(0.02)  # a write still in flight when the next request comes in
-            await super().put(record)
+    class HeldWrites(SQLiteStore):
+        """Each write waits for ``release(id)``: a write still in flight when the next request comes in."""
+
+        def __init__(self, url: str) -> None:
+            super().__init__(url)
+            self.gates: dict[str, asyncio.Event] = {}
+
+        def put_nowait(self, record: StoredResponse) -> asyncio.Future[Any]:
+            self.gates[record.id] = asyncio.Event()
+            return asyncio.ensure_future(self._put_when_released(record))
+
+        async def _put_when_released(self, record: StoredResponse) -> None:
+            await self.gates[record.id].wait()
+            await SQLiteStore.put_nowait(self, record)
+
+        def release(self, response_id: str) -> None:
+            self.gates[response_id].set()
+
+    class LooksBeforeTheCommit(SQLiteStore):
+        """Another worker's store: its first look comes before the write commits, its next look after."""
+
+        def __init__(self, url: str) -> None:
+            super().__init__(url)
+            self.commit_after_looking: Callable[[], Awaitable[None]] | None = None
+
+        async def chain(self, response_id: str) -> list[StoredResponse]:
+            found = await super().chain(response_id)
+            if self.commit_after_looking is not None:
+                commit, self.commit_after_looking = self.commit_after_looking, None
+                await commit()
+            return found
 
     def record(rid: str) -> StoredResponse:
         return StoredResponse(rid, None, 0, None, "openai", "openai", False, "completed", {}, [], {"id": rid})
 
     async def scenario() -> None:
-        here, other = PendingWrites(SlowStore(url)), PendingWrites(SQLiteStore(url))
+        loop = asyncio.get_running_loop()
+        held, looker = HeldWrites(url), LooksBeforeTheCommit(url)
+        here, other = PendingWrites(held, grace=0), PendingWrites(looker)  # here: no grace re-read to hide a miss
         await here.start()
         await other.start()
         try:
             here.put_soon(record("resp_a"))
-            got = await here.get("resp_a")  # same process: waits for the write
+            reading = asyncio.ensure_future(here.get("resp_a"))
+            loop.call_soon(held.release, "resp_a")  # runs after the read has begun (callbacks run in order)
+            got = await reading  # same process: waits for the write
             assert got is not None and got.response == {"id": "resp_a"}
 
-            here.put_soon(record("resp_b"))
+            write_b = here.put_soon(record("resp_b"))
+
+            async def commit_b() -> None:
+                held.release("resp_b")
+                await write_b
+
+            looker.commit_after_looking = commit_b
             assert [r.id for r in await other.chain("resp_b")] == ["resp_b"]  # another worker: the grace re-read
 
             here.put_soon(record("resp_c"))
-            assert await here.delete("resp_c") is True  # the delete runs after the write, not before it
+            deleting = asyncio.ensure_future(here.delete("resp_c"))
+            loop.call_soon(held.release, "resp_c")
+            assert await deleting is True  # the delete runs after the write, not before it
             assert await other.get("resp_c") is None
 
             start = time.monotonic()
-            assert await here.get("resp_missing") is None
-            assert time.monotonic() - start < 1.0
+            assert await other.get("resp_missing") is None
+            assert time.monotonic() - start < 1.0  # only the grace: nothing pending to wait for
         finally:
             await here.close()
             await other.close()
