@@ -122,3 +122,39 @@ def test_stream_error_status_before_first_byte_is_json(fake: FakeUpstream, clien
         list(client.responses.create(model="smart", input="hi", stream=True))
     assert info.value.status_code == status
     assert info.value.message.startswith("openai: busy") or "busy" in info.value.message
+
+
+def _unusual(block: str, i: int) -> str:
+    """The recorded event with no "event:" line and its data's first bytes other than '{"type":"'."""
+    data = _data(block)
+    if i % 2 == 0:  # "type" first, after whitespace
+        return "data: { " + json.dumps(data)[1:]
+    moved = {"sequence_number": data.pop("sequence_number"), **data}  # "type" second
+    return "data: " + json.dumps(moved, separators=(",", ":"))
+
+
+def test_events_whose_type_is_not_the_first_key_are_recognised(fake: FakeUpstream, client: openai.OpenAI) -> None:
+    blocks = [_unusual(b, i) for i, b in enumerate(TEXT_STREAM)]
+    assert blocks[-1].startswith('data: {"sequence_number":13,"type":"response.completed"')
+    fake.add("/v1/responses", Reply(sse=blocks))
+    events = list(client.responses.create(model="smart", input="hi", stream=True))
+    types = [e.type for e in events]
+    assert types == [_data(b)["type"] for b in TEXT_STREAM]  # one terminal event, no error after it
+    final = events[-1].response  # type: ignore[union-attr]
+    assert final.usage is not None and final.usage.cost is not None  # type: ignore[attr-defined]
+    stored = client.responses.retrieve(final.id)
+    assert stored.output_text == "2+2 = 4"
+
+
+def test_gateway_error_events_continue_a_long_streams_sequence(fake: FakeUpstream, client: openai.OpenAI) -> None:
+    head, delta = TEXT_STREAM[:4], TEXT_STREAM[4]
+    numbered = [
+        "event: response.output_text.delta\ndata: " + json.dumps(dict(_data(delta), sequence_number=n))
+        for n in range(len(head), len(head) + 1500)
+    ]
+    fake.add("/v1/responses", Reply(sse=[*head, *numbered], drop_after_events=len(head) + len(numbered)))
+    events = list(client.responses.create(model="smart", input="hi", stream=True))
+    assert [e.type for e in events[-3:]] == ["response.output_text.delta", "error", "response.failed"]
+    last = events[-3].sequence_number
+    assert last == len(head) + 1499
+    assert [e.sequence_number for e in events[-2:]] == [last + 1, last + 2]
