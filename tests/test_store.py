@@ -237,11 +237,12 @@ def _poll_until_done(client: openai.OpenAI, response_id: str) -> Any:
 
 
 def test_background_completes_and_can_be_polled(fake: FakeUpstream, gw: GatewayServer) -> None:
-    fake.add("/v1/responses", _unique_reply(delay=0.3))
+    fake.add("/v1/responses", _unique_reply(held=True))  # the provider answers once the test lets it
     client = _client(gw)
     queued = client.responses.create(model="openai/gpt-4o", input="hi", background=True)
     assert queued.status == "queued" and queued.background
-    assert "background" not in (fake.received[-1].json if fake.received else {})
+    assert client.responses.retrieve(queued.id).status == "queued"  # the provider is still at work
+    fake.release()
     polled = _poll_until_done(client, queued.id)
     assert polled.status == "completed"
     assert polled.output_text == "The capital of France is Paris."
@@ -292,12 +293,12 @@ def test_a_second_put_of_an_id_replaces_every_field(store_url: str) -> None:
 
 
 def test_background_cancel(fake: FakeUpstream, gw: GatewayServer) -> None:
-    fake.add("/v1/responses", _unique_reply(delay=1.0))
+    fake.add("/v1/responses", _unique_reply(held=True))  # the provider answers only if the test lets it
     client = _client(gw)
     queued = client.responses.create(model="openai/gpt-4o", input="hi", background=True)
     cancelled = client.responses.cancel(queued.id)
     assert cancelled.status == "cancelled"
-    time.sleep(1.3)  # past the provider's answer
+    assert fake.left_unanswered.wait(5), "the gateway kept waiting for the provider after the cancel"
     assert client.responses.retrieve(queued.id).status == "cancelled"
     fake.add("/v1/responses", _unique_reply())
     done = client.responses.create(model="openai/gpt-4o", input="hi")

@@ -9,7 +9,8 @@ under test talks to it exactly as to a provider: pooled connections, streaming, 
     ... fake.received[-1].json ...
 
 A stream can wait for the test instead of the clock: ``Reply(sse=..., hold_before_events=(0, 5))``
-pauses before events 0 and 5 until ``fake.release()`` (one call per hold; calls made early are kept).
+pauses before events 0 and 5 until ``fake.release()`` (one call per hold; calls made early are kept);
+``Reply(held=True)`` waits for one before answering at all.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Reply:
     drop_before_response: bool = False  # close the connection without answering
     drop_after_events: int | None = None  # close the connection after N stream events
     hold_before_events: tuple[int, ...] = ()  # pause before each of these events until FakeUpstream.release()
+    held: bool = False  # answer only after FakeUpstream.release()
 
     @classmethod
     def fixture(cls, name: str, **overrides: Any) -> Reply:
@@ -90,6 +92,7 @@ class FakeUpstream:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.stream_closed = threading.Event()  # set when a client goes away mid-stream
+        self.left_unanswered = threading.Event()  # set when a client goes away while its reply is held
         self._releases: asyncio.Semaphore | None = None  # one permit per release() not yet used by a hold
 
     # ---- scripting ------------------------------------------------------------------------------
@@ -107,6 +110,7 @@ class FakeUpstream:
         self._queued.clear()
         self._default.clear()
         self.stream_closed.clear()
+        self.left_unanswered.clear()
         if self._loop is not None:  # releases left over from another test do not carry over
             asyncio.run_coroutine_threadsafe(self._new_releases(), self._loop).result(10)
 
@@ -196,6 +200,13 @@ class FakeUpstream:
             await asyncio.sleep(reply.delay)
         if reply.hang:
             await asyncio.sleep(3600)
+        if reply.held:
+            assert self._releases is not None
+            try:
+                await self._releases.acquire()
+            except asyncio.CancelledError:
+                self.left_unanswered.set()
+                raise
         if reply.drop_before_response:
             request.transport.close()  # type: ignore[union-attr]
             raise asyncio.CancelledError
