@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -275,29 +275,79 @@ def _unparsed(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
+def _poll_until_done(client: openai.OpenAI, response_id: str) -> Any:
+    """Poll a background response as a client does, until it has left ``queued`` / ``in_progress``."""
+    deadline = time.monotonic() + 10
+    while (polled := client.responses.retrieve(response_id)).status in ("queued", "in_progress"):
+        assert time.monotonic() < deadline, "the background response never finished"
+        time.sleep(0.05)
+    return polled
+
+
 def test_background_completes_and_can_be_polled(fake: FakeUpstream, gw: GatewayServer) -> None:
-    fake.add("/v1/responses", _unique_reply(delay=0.3))
+    fake.add("/v1/responses", _unique_reply(held=True))  # the provider answers once the test lets it
     client = _client(gw)
     queued = client.responses.create(model="openai/gpt-4o", input="hi", background=True)
     assert queued.status == "queued" and queued.background
-    assert "background" not in (fake.received[-1].json if fake.received else {})
-    deadline = time.monotonic() + 10
-    while (polled := client.responses.retrieve(queued.id)).status in ("queued", "in_progress"):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    assert client.responses.retrieve(queued.id).status == "queued"  # the provider is still at work
+    fake.release()
+    polled = _poll_until_done(client, queued.id)
     assert polled.status == "completed"
     assert polled.output_text == "The capital of France is Paris."
     assert polled.id == queued.id
     assert "background" not in fake.requests_to("/v1/responses")[-1].json
 
 
+def test_conversation_continues_after_a_background_response(fake: FakeUpstream, gw: GatewayServer) -> None:
+    """The provider stored a background response under its own id, never Ferryman's: the next turn replays it."""
+    fake.add("/v1/responses", _unique_reply())
+    client = _client(gw)
+    queued = client.responses.create(model="openai/gpt-4o", input="What is the capital of France?", background=True)
+    assert _poll_until_done(client, queued.id).status == "completed"
+    fake.add("/v1/responses", _unique_reply())
+    client.responses.create(model="openai/gpt-4o", input="And of Italy?", previous_response_id=queued.id)
+    sent = fake.requests_to("/v1/responses")[-1].json
+    assert "previous_response_id" not in sent  # OpenAI has never heard of Ferryman's id: it would answer 404
+    assert _user_texts(sent) == ["What is the capital of France?", "And of Italy?"]
+    assert sent["input"][1]["role"] == "assistant"
+    assert sent["input"][1]["content"][0]["text"] == "The capital of France is Paris."
+
+
+def test_a_second_put_of_an_id_replaces_every_field(store_url: str) -> None:
+    """Writing a record again (a background response when it ends) keeps nothing of the first write."""
+    from ferryman.state import open_store
+    from ferryman.state.base import StoredResponse
+
+    rid = f"resp_{uuid.uuid4().hex}"
+    first = StoredResponse(
+        rid, "owner-a", 1, "resp_before", "openai", "openai", True, "queued", {"a": 1}, [{"id": "m1"}], {"r": 1}
+    )
+    second = StoredResponse(
+        rid, "owner-b", 2, "resp_other", "other", "azure", False, "completed", {"b": 2}, [{"id": "m2"}], {"r": 2}
+    )
+
+    async def scenario() -> StoredResponse | None:
+        store = open_store(store_url)
+        await store.start()
+        try:
+            await store.put(first)
+            await store.put(second)
+            got = await store.get(rid)
+            await store.delete(rid)
+            return got
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == second
+
+
 def test_background_cancel(fake: FakeUpstream, gw: GatewayServer) -> None:
-    fake.add("/v1/responses", _unique_reply(delay=1.0))
+    fake.add("/v1/responses", _unique_reply(held=True))  # the provider answers only if the test lets it
     client = _client(gw)
     queued = client.responses.create(model="openai/gpt-4o", input="hi", background=True)
     cancelled = client.responses.cancel(queued.id)
     assert cancelled.status == "cancelled"
-    time.sleep(1.3)  # past the provider's answer
+    assert fake.left_unanswered.wait(5), "the gateway kept waiting for the provider after the cancel"
     assert client.responses.retrieve(queued.id).status == "cancelled"
     fake.add("/v1/responses", _unique_reply())
     done = client.responses.create(model="openai/gpt-4o", input="hi")
@@ -404,7 +454,10 @@ def test_crash_mid_write_leaves_no_half_record(tmp_path: Path) -> None:
 
 def test_no_secrets_in_stored_records(fake: FakeUpstream, gw: GatewayServer, store_url: str) -> None:
     fake.add("/v1/responses", _unique_reply())
-    created = _client(gw, "client-secret-key").responses.create(model="openai/gpt-4o", input="hi")
+    client = _client(gw, "client-secret-key")
+    created = client.responses.create(model="openai/gpt-4o", input="hi")
+    # the reply is sent before its record commits; reading it back through the gateway waits for that commit
+    assert client.responses.retrieve(created.id).id == created.id
     from ferryman.state import open_store
 
     async def raw_row() -> str:
@@ -536,33 +589,72 @@ def test_pending_writes_are_waited_for_by_reads_and_deletes_in_this_and_another_
 
     url = f"sqlite:///{tmp_path}/pending.db"
 
-    class SlowStore(SQLiteStore):
-        async def put(self, record: StoredResponse) -> None:
-            await asyncio.sleep(0.02)  # a write still in flight when the next request comes in
-            await super().put(record)
+    class HeldWrites(SQLiteStore):
+        """Each write waits for ``release(id)``: a write still in flight when the next request comes in."""
+
+        def __init__(self, url: str) -> None:
+            super().__init__(url)
+            self.gates: dict[str, asyncio.Event] = {}
+
+        def put_nowait(self, record: StoredResponse) -> asyncio.Future[Any]:
+            self.gates[record.id] = asyncio.Event()
+            return asyncio.ensure_future(self._put_when_released(record))
+
+        async def _put_when_released(self, record: StoredResponse) -> None:
+            await self.gates[record.id].wait()
+            await SQLiteStore.put_nowait(self, record)
+
+        def release(self, response_id: str) -> None:
+            self.gates[response_id].set()
+
+    class LooksBeforeTheCommit(SQLiteStore):
+        """Another worker's store: its first look comes before the write commits, its next look after."""
+
+        def __init__(self, url: str) -> None:
+            super().__init__(url)
+            self.commit_after_looking: Callable[[], Awaitable[None]] | None = None
+
+        async def chain(self, response_id: str) -> list[StoredResponse]:
+            found = await super().chain(response_id)
+            if self.commit_after_looking is not None:
+                commit, self.commit_after_looking = self.commit_after_looking, None
+                await commit()
+            return found
 
     def record(rid: str) -> StoredResponse:
         return StoredResponse(rid, None, 0, None, "openai", "openai", False, "completed", {}, [], {"id": rid})
 
     async def scenario() -> None:
-        here, other = PendingWrites(SlowStore(url)), PendingWrites(SQLiteStore(url))
+        loop = asyncio.get_running_loop()
+        held, looker = HeldWrites(url), LooksBeforeTheCommit(url)
+        here, other = PendingWrites(held, grace=0), PendingWrites(looker)  # here: no grace re-read to hide a miss
         await here.start()
         await other.start()
         try:
             here.put_soon(record("resp_a"))
-            got = await here.get("resp_a")  # same process: waits for the write
+            reading = asyncio.ensure_future(here.get("resp_a"))
+            loop.call_soon(held.release, "resp_a")  # runs after the read has begun (callbacks run in order)
+            got = await reading  # same process: waits for the write
             assert got is not None and got.response == {"id": "resp_a"}
 
-            here.put_soon(record("resp_b"))
+            write_b = here.put_soon(record("resp_b"))
+
+            async def commit_b() -> None:
+                held.release("resp_b")
+                await write_b
+
+            looker.commit_after_looking = commit_b
             assert [r.id for r in await other.chain("resp_b")] == ["resp_b"]  # another worker: the grace re-read
 
             here.put_soon(record("resp_c"))
-            assert await here.delete("resp_c") is True  # the delete runs after the write, not before it
+            deleting = asyncio.ensure_future(here.delete("resp_c"))
+            loop.call_soon(held.release, "resp_c")
+            assert await deleting is True  # the delete runs after the write, not before it
             assert await other.get("resp_c") is None
 
             start = time.monotonic()
-            assert await here.get("resp_missing") is None
-            assert time.monotonic() - start < 1.0
+            assert await other.get("resp_missing") is None
+            assert time.monotonic() - start < 1.0  # only the grace: nothing pending to wait for
         finally:
             await here.close()
             await other.close()

@@ -7,6 +7,10 @@ under test talks to it exactly as to a provider: pooled connections, streaming, 
     fake.add("/v1/responses", Reply.fixture("openai-responses/text_basic"))
     fake.add("/v1/responses", Reply(status=503), times=2)   # queued replies are used first
     ... fake.received[-1].json ...
+
+A stream can wait for the test instead of the clock: ``Reply(sse=..., hold_before_events=(0, 5))``
+pauses before events 0 and 5 until ``fake.release()`` (one call per hold; calls made early are kept);
+``Reply(held=True)`` waits for one before answering at all.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class Reply:
     hang: bool = False  # never answer
     drop_before_response: bool = False  # close the connection without answering
     drop_after_events: int | None = None  # close the connection after N stream events
+    hold_before_events: tuple[int, ...] = ()  # pause before each of these events until FakeUpstream.release()
+    held: bool = False  # answer only after FakeUpstream.release()
 
     @classmethod
     def fixture(cls, name: str, **overrides: Any) -> Reply:
@@ -88,6 +94,8 @@ class FakeUpstream:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.stream_closed = threading.Event()  # set when a client goes away mid-stream
+        self.left_unanswered = threading.Event()  # set when a client goes away while its reply is held
+        self._releases: asyncio.Semaphore | None = None  # one permit per release() not yet used by a hold
 
     # ---- scripting ------------------------------------------------------------------------------
 
@@ -104,6 +112,17 @@ class FakeUpstream:
         self._queued.clear()
         self._default.clear()
         self.stream_closed.clear()
+        self.left_unanswered.clear()
+        if self._loop is not None:  # releases left over from another test do not carry over
+            asyncio.run_coroutine_threadsafe(self._new_releases(), self._loop).result(10)
+
+    def release(self) -> None:
+        """Let a held stream go on past one hold point (kept for the next hold if none is waiting yet)."""
+        assert self._loop is not None and self._releases is not None
+        self._loop.call_soon_threadsafe(self._releases.release)
+
+    async def _new_releases(self) -> None:
+        self._releases = asyncio.Semaphore(0)
 
     def requests_to(self, path: str) -> list[Received]:
         return [r for r in self.received if r.path == path]
@@ -133,9 +152,14 @@ class FakeUpstream:
         return self
 
     async def _start(self) -> None:
+        await self._new_releases()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        # handler_cancellation: a client that goes away cancels its handler, as a provider stops answering;
+        # a stream held for the test notices it without writing
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=0.5, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
@@ -180,6 +204,13 @@ class FakeUpstream:
             await asyncio.sleep(reply.delay)
         if reply.hang:
             await asyncio.sleep(3600)
+        if reply.held:
+            assert self._releases is not None
+            try:
+                await self._releases.acquire()
+            except asyncio.CancelledError:
+                self.left_unanswered.set()
+                raise
         if reply.drop_before_response:
             request.transport.close()  # type: ignore[union-attr]
             raise asyncio.CancelledError
@@ -202,6 +233,9 @@ class FakeUpstream:
                 if reply.drop_after_events is not None and i >= reply.drop_after_events:
                     request.transport.close()  # type: ignore[union-attr]
                     return resp
+                if i in reply.hold_before_events:
+                    assert self._releases is not None
+                    await self._releases.acquire()
                 if i and reply.event_delay:
                     await asyncio.sleep(reply.event_delay)
                 await resp.write(block.encode() + b"\n\n")

@@ -2,9 +2,12 @@
 
 Every event gets ``extra_fields.chunk_index`` spliced into its JSON without decoding it; only the
 final event (``response.completed`` / ``incomplete`` / ``failed``) is decoded, priced and given the
-full ``extra_fields``. While the upstream is silent (a reasoning model thinking) SSE comments keep
-proxies from cutting the connection. A client that goes away cancels the upstream request. A failure
-after the first byte becomes an ``error`` event and a ``response.failed``, never a silent cut.
+full ``extra_fields``. An event's type comes from its ``event:`` line or its data's first key; only
+when neither names it are the type and sequence number read (nothing else is built). While the
+upstream is silent (a reasoning model thinking) SSE comments keep proxies from cutting the
+connection. A client that goes away cancels the upstream request. A failure after the first byte
+becomes an ``error`` event and a ``response.failed``, never a silent cut; they carry on the
+sequence numbers from the last event relayed.
 """
 
 from __future__ import annotations
@@ -35,16 +38,34 @@ _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
 
+class _Head(msgspec.Struct):
+    """The two fields of an event the relay reads; msgspec skips every other field without building it."""
+
+    type: str | None = None
+    sequence_number: int | None = None
+
+
+_read_head = msgspec.json.Decoder(_Head).decode
+_NO_HEAD = _Head()
+
+
+def _head(data: bytes) -> _Head:
+    try:
+        return _read_head(data)
+    except msgspec.DecodeError:  # not an object, or fields of other types: nothing to read
+        return _NO_HEAD
+
+
 def _event_type(ev: SSEEvent) -> str | None:
     if ev.event:
         return ev.event
-    # no "event:" line: the type is the data's first key in every provider we relay
+    # no "event:" line: the type is most often the data's first key, read straight from the bytes
     head = ev.data[:48]
     if head.startswith(b'{"type":"'):
         end = head.find(b'"', 9)
         if end > 0:
             return head[9:end].decode()
-    return None
+    return _head(ev.data).type  # elsewhere in the object (or after whitespace)
 
 
 def with_chunk_index(data: bytes, index: int) -> bytes:
@@ -84,7 +105,8 @@ class StreamRelay:
         self.lock = asyncio.Lock()
         self.last_write = time.monotonic()
         self.index = 0
-        self.sequence = -1
+        self.sequence = -1  # the upstream's sequence number on response.created
+        self.last_sent = b""  # the data of the last event relayed: its sequence number is read if the stream fails
         self.snapshot: dict[str, Any] | None = None  # the response from response.created
         self.finished = False
         self.resumer = resumer
@@ -176,6 +198,7 @@ class StreamRelay:
             if etype == "error":
                 self.finished = True
         self.index += 1
+        self.last_sent = ev.data
         return encode_event(ev.event, data)
 
     def _remember(self, data: bytes) -> bytes:
@@ -202,7 +225,8 @@ class StreamRelay:
 
     async def _fail(self, exc: FerrymanError) -> None:
         """Explain a failure after the first byte: an ``error`` event, then ``response.failed``."""
-        seq = self.sequence + 1000  # past anything the upstream numbered
+        last = _head(self.last_sent).sequence_number
+        seq = max(self.sequence, last if last is not None else -1) + 1  # the upstream's numbering carries on
         error_event = {
             "type": "error",
             "code": exc.code,

@@ -8,15 +8,11 @@ from __future__ import annotations
 import asyncpg
 
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
-from ferryman.state.sql import CHAIN, COLUMNS, CREATE, TABLE, from_row, to_row
+from ferryman.state.sql import CHAIN, COLUMNS, CREATE, TABLE, from_row, to_row, upsert
 
 _LOCK_KEY = 0x466572727921  # "Ferry!"
 
-_UPSERT = (
-    f"INSERT INTO {TABLE} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-    "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, response = EXCLUDED.response, "
-    "input_items = EXCLUDED.input_items, request = EXCLUDED.request"
-)
+_UPSERT = upsert(lambda n: f"${n}")
 
 
 def asyncpg_dsn(url: str) -> str:

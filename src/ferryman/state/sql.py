@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -26,10 +27,31 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 )
 """
 
-COLUMNS = (
-    "id, owner, created_at, previous_response_id, provider, provider_type, native_chain, status, request, "
-    "input_items, response"
-)
+NAMES = (
+    "id",
+    "owner",
+    "created_at",
+    "previous_response_id",
+    "provider",
+    "provider_type",
+    "native_chain",
+    "status",
+    "request",
+    "input_items",
+    "response",
+)  # the order of to_row / from_row
+COLUMNS = ", ".join(NAMES)
+
+
+def upsert(mark: Callable[[int], str]) -> str:
+    """Insert a record, or rewrite every column of the one with its id (a background response ends so).
+
+    ``mark(n)`` is the dialect's placeholder for the n-th parameter, counted from 1.
+    """
+    values = ", ".join(mark(n) for n in range(1, len(NAMES) + 1))
+    updates = ", ".join(f"{name} = excluded.{name}" for name in NAMES if name != "id")
+    return f"INSERT INTO {TABLE} ({COLUMNS}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {updates}"
+
 
 # predecessors first; depth-bounded so a corrupt cycle cannot loop
 CHAIN = f"""
@@ -40,7 +62,7 @@ WITH RECURSIVE chain(id, prev, depth) AS (
     FROM {TABLE} t JOIN chain ON t.id = chain.prev
     WHERE chain.depth < 10000
 )
-SELECT {", ".join("t." + c.strip() for c in COLUMNS.split(","))}
+SELECT {", ".join("t." + name for name in NAMES)}
 FROM chain JOIN {TABLE} t ON t.id = chain.id
 ORDER BY chain.depth DESC
 """

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferryman.state.base import StoredResponse
-from ferryman.state.sql import CHAIN, COLUMNS, CREATE, TABLE, from_row, to_row
+from ferryman.state.sql import CHAIN, COLUMNS, CREATE, TABLE, from_row, to_row, upsert
 
-_PUT = f"INSERT OR REPLACE INTO {TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_PUT = upsert(lambda n: "?")
 _GET = f"SELECT {COLUMNS} FROM {TABLE} WHERE id = ?"
 _DELETE = f"DELETE FROM {TABLE} WHERE id = ?"
 _CHAIN = CHAIN.format(p1="?")
