@@ -124,10 +124,12 @@ def test_key_cooldown_and_recovery(fake: FakeUpstream) -> None:
     keys = [{"value": "sk-main", "weight": 1000}, {"value": "sk-spare", "weight": 1}]
     fake.add("/v1/responses", Reply(status=429, json={"error": {"message": "quota"}}), times=1)
     fake.add("/v1/responses", Reply.fixture(OK))
-    with GatewayServer(_with_backup(fake, keys=keys, key_cooldown=0.5)) as gw:
+    with GatewayServer(_with_backup(fake, keys=keys, key_cooldown=30)) as gw:
         first = _post(gw, {"model": "openai/gpt-4o"})
         during = [_post(gw, {"model": "openai/gpt-4o"}) for _ in range(5)]
-        time.sleep(0.6)
+        pool = gw.app.dispatcher.keys["openai"]
+        clock = pool.clock
+        pool.clock = lambda: clock() + 31  # the cool-down is over, without the test waiting it out
         after = [_post(gw, {"model": "openai/gpt-4o"}) for _ in range(5)]
     assert first.status_code == 200 and all(r.status_code == 200 for r in during + after)
     auth = [r.headers["Authorization"] for r in fake.requests_to("/v1/responses")]
@@ -172,11 +174,26 @@ def test_spread_target_failing_moves_to_the_other(fake: FakeUpstream) -> None:
     assert resp.json()["extra_fields"]["provider"] == "backup"
 
 
+def _until_received(fake: FakeUpstream, n: int) -> None:
+    """Wait until the fake upstream has received ``n`` requests (a condition, polled; bounded)."""
+    deadline = time.monotonic() + 10
+    while len(fake.received) < n:
+        assert time.monotonic() < deadline, "the request never reached the upstream"
+        time.sleep(0.005)
+
+
 def test_concurrency_limit_queues_then_refuses(fake: FakeUpstream) -> None:
-    fake.add("/v1/responses", Reply.fixture(OK, delay=0.5))
+    fake.add("/v1/responses", Reply.fixture(OK, held=True), times=1)  # holds the only slot until released
+    fake.add("/v1/responses", Reply.fixture(OK))
     config = _with_backup(fake, max_concurrency=1, max_queue=1)
     with GatewayServer(config) as gw, concurrent.futures.ThreadPoolExecutor(3) as pool:
-        futures = [pool.submit(_post, gw, {"model": "openai/gpt-4o"}) for _ in range(3)]
+        futures = [pool.submit(_post, gw, {"model": "openai/gpt-4o"})]
+        _until_received(fake, 1)
+        futures += [pool.submit(_post, gw, {"model": "openai/gpt-4o"}) for _ in range(2)]
+        # one of the two takes the queue's only place; the other is refused at once
+        done, _ = concurrent.futures.wait(futures[1:], return_when=concurrent.futures.FIRST_COMPLETED)
+        assert next(iter(done)).result().status_code == 429
+        fake.release()
         results = [f.result() for f in futures]
     statuses = sorted(r.status_code for r in results)
     assert statuses == [200, 200, 429]
@@ -187,14 +204,15 @@ def test_concurrency_limit_queues_then_refuses(fake: FakeUpstream) -> None:
 
 
 def test_queue_full_moves_to_a_fallback_with_room(fake: FakeUpstream) -> None:
-    fake.add("/v1/responses", Reply.fixture(OK, delay=0.5))
+    fake.add("/v1/responses", Reply.fixture(OK, held=True))
     fake.add("/backup/v1/responses", Reply.fixture(OK))
     config = _with_backup(fake, max_concurrency=1, max_queue=0)
     with GatewayServer(config) as gw, concurrent.futures.ThreadPoolExecutor(2) as pool:
         body = {"model": "openai/gpt-4o", "fallbacks": ["backup/gpt-4o"]}
         slow = pool.submit(_post, gw, body)
-        time.sleep(0.15)
+        _until_received(fake, 1)  # it holds openai's only slot
         quick = _post(gw, body)
+        fake.release()
         assert slow.result().json()["extra_fields"]["provider"] == "openai"
     assert quick.json()["extra_fields"]["provider"] == "backup"
 
