@@ -19,7 +19,7 @@ from ferryman.gateway.router import Target
 from ferryman.ids import new_id
 from ferryman.providers.registry import PROVIDERS
 from ferryman.schemas.errors import NotFoundError
-from ferryman.schemas.items import input_items, input_list
+from ferryman.schemas.items import input_list
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.state.base import ResponseStore, StoredResponse
 
@@ -126,8 +126,7 @@ class Conversation:
         if req.store is False or self.store is None or not isinstance(response.get("id"), str):
             return None
         provider = self.config.providers[target.provider]
-        sent: list[dict[str, Any]] = msgspec.to_builtins(input_items(req.input))
-        items = [dict(item, id=item.get("id") or new_id("msg")) for item in sent]
+        items = [dict(item, id=item.get("id") or new_id("msg")) for item in input_list(req.input)]
         return StoredResponse(
             id=response["id"],
             owner=self.owner,

@@ -6,7 +6,8 @@ content), full message items, function calls and their outputs, reasoning items 
 becomes an ``InputMessage`` with a list of parts), checking it on the way: a bad value is a 400 whose
 ``param`` names its place (``input[3].role``). Items of other types stay the dicts the client sent;
 adapters that cannot represent an item report it with ``param`` pointing at it (``input[3]``).
-Only translating adapters call it, once per request: the passthrough forwards ``input`` untouched.
+Translating adapters call it once per request (and the response cache, to key on the input); the
+passthrough forwards ``input`` untouched, and the gateway adds to it undecoded (``input_list``).
 
 Reasoning items carry provider-specific opaque state in ``encrypted_content``. Adapters that produce
 it prefix it with their tag (``"anthropic:<signature>"``) via ``tag_opaque``; ``opaque_for`` gives an
