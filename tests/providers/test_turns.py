@@ -12,8 +12,16 @@ import pytest
 
 from ferryman.providers.claude import fit_budget
 from ferryman.providers.media import data_url, file_bytes, image_url
-from ferryman.providers.turns import Turns, cache_control, summary_text
+from ferryman.providers.turns import Marked, Turns, cache_control, summary_text
 from ferryman.schemas.errors import InvalidRequestError
+from ferryman.schemas.input import (
+    FunctionCallOutput,
+    InputFile,
+    InputFunctionCall,
+    InputImage,
+    InputReasoning,
+    InputText,
+)
 from ferryman.schemas.items import opaque_for
 
 
@@ -21,23 +29,23 @@ class Plain(Turns):
     def text(self, text: str) -> dict[str, Any]:
         return {"text": text}
 
-    def image(self, part: dict[str, Any], where: str) -> dict[str, Any]:
+    def image(self, part: InputImage, where: str) -> dict[str, Any]:
         return {"image": image_url(part, where, self.provider)}
 
-    def file(self, part: dict[str, Any], where: str) -> dict[str, Any]:
-        return {"file": part.get("filename")}
+    def file(self, part: InputFile, where: str) -> dict[str, Any]:
+        return {"file": part.filename}
 
-    def tool_use(self, item: dict[str, Any], where: str) -> dict[str, Any]:
-        return {"use": item["call_id"]}
+    def tool_use(self, item: InputFunctionCall, where: str) -> dict[str, Any]:
+        return {"use": item.call_id}
 
-    def tool_result(self, item: dict[str, Any], where: str) -> dict[str, Any]:
-        return {"result": item["call_id"]}
+    def tool_result(self, item: FunctionCallOutput, where: str) -> dict[str, Any]:
+        return {"result": item.call_id}
 
-    def reasoning(self, item: dict[str, Any]) -> dict[str, Any] | None:
-        state = opaque_for("plain", item.get("encrypted_content"))
+    def reasoning(self, item: InputReasoning) -> dict[str, Any] | None:
+        state = opaque_for("plain", item.encrypted_content)
         return None if state is None else {"thought": summary_text(item), "sig": state}
 
-    def cached(self, block: dict[str, Any], source: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    def cached(self, block: dict[str, Any], source: Marked, where: str) -> list[dict[str, Any]]:
         cache = cache_control(source, where)
         return [block] if cache is None else [block, {"mark": cache["type"]}]
 
@@ -191,9 +199,7 @@ def test_parts_keep_their_paths_and_marks() -> None:
         ]
     )
     assert built.messages[0]["content"] == [{"image": "https://x/a.png"}, {"mark": "e"}, {"file": "a.pdf"}]
-    assert built.parts([{"type": "input_text", "text": "t", "cache_control": {"type": "e"}}], "x", cached=False) == [
-        {"text": "t"}
-    ]
+    assert built.parts([InputText(text="t", cache_control={"type": "e"})], "x", cached=False) == [{"text": "t"}]
     with pytest.raises(InvalidRequestError) as info:
         turns([{"role": "user", "content": [{"type": "input_text", "text": "a"}, {"type": "input_image"}]}])
     assert info.value.param == "input[0].content[1].image_url" and info.value.code == "missing_required_parameter"
@@ -212,14 +218,15 @@ def test_data_urls() -> None:
 
 
 def test_image_urls_and_file_data() -> None:
-    assert image_url({"image_url": "https://x/a.png", "file_id": "file-1"}, "w", "p") == "https://x/a.png"
+    assert image_url(InputImage(image_url="https://x/a.png", file_id="file-1"), "w", "p") == "https://x/a.png"
     with pytest.raises(InvalidRequestError) as info:
-        image_url({"file_id": "file-1"}, "w", "p")
+        image_url(InputImage(file_id="file-1"), "w", "p")
     assert info.value.param == "w.file_id" and info.value.code == "unsupported_parameter"
-    assert file_bytes({"file_data": "aGk=", "filename": "notes.txt"}, "w") == ("text/plain", "aGk=")
-    assert file_bytes({"file_data": "JVBE"}, "w") == ("application/pdf", "JVBE")  # no name, no type: a PDF
-    assert file_bytes({"file_data": "data:text/csv;base64,YSxi", "filename": "x.pdf"}, "w") == ("text/csv", "YSxi")
-    assert file_bytes({"file_url": "https://x/a.pdf"}, "w") is None
+    assert file_bytes(InputFile(file_data="aGk=", filename="notes.txt"), "w") == ("text/plain", "aGk=")
+    assert file_bytes(InputFile(file_data="JVBE"), "w") == ("application/pdf", "JVBE")  # no name, no type: a PDF
+    csv = InputFile(file_data="data:text/csv;base64,YSxi", filename="x.pdf")
+    assert file_bytes(csv, "w") == ("text/csv", "YSxi")
+    assert file_bytes(InputFile(file_url="https://x/a.pdf"), "w") is None
 
 
 # ---- Claude thinking budgets ------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from ferryman.gateway.router import Target
 from ferryman.ids import new_id
 from ferryman.providers.registry import PROVIDERS
 from ferryman.schemas.errors import NotFoundError
-from ferryman.schemas.items import input_items
+from ferryman.schemas.items import input_list
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.state.base import ResponseStore, StoredResponse
 
@@ -74,7 +74,7 @@ class Conversation:
             return req, raw  # the provider holds the chain itself (and truncates it itself)
         native = speaks_responses(self.config.providers[target.provider], target.deployment)
         raw2 = {k: v for k, v in raw.items() if k != "previous_response_id"}
-        raw2["input"] = self._history(native) + input_items(raw.get("input"))
+        raw2["input"] = self._history(native) + input_list(raw.get("input"))
         return msgspec.convert(raw2, ResponsesRequest), raw2
 
     def _history(self, native: bool) -> list[dict[str, Any]]:
@@ -126,7 +126,7 @@ class Conversation:
         if req.store is False or self.store is None or not isinstance(response.get("id"), str):
             return None
         provider = self.config.providers[target.provider]
-        items = [dict(item, id=item.get("id") or new_id("msg")) for item in input_items(req.input)]
+        items = [dict(item, id=item.get("id") or new_id("msg")) for item in input_list(req.input)]
         return StoredResponse(
             id=response["id"],
             owner=self.owner,

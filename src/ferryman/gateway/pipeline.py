@@ -32,7 +32,7 @@ from ferryman.gateway.storing import BACKGROUND
 from ferryman.gateway.usage import context_window
 from ferryman.providers.base import EventStream
 from ferryman.schemas.errors import FerrymanError, InvalidRequestError, is_context_overflow
-from ferryman.schemas.items import input_items
+from ferryman.schemas.items import input_list
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.state.base import owner_of
 from ferryman.state.pending import PendingWrites
@@ -211,7 +211,7 @@ class Pipeline:
         shape: Shape | None = conversation.shape if conversation is not None and conversation.chain else None
 
         async def open_next(prefix: str) -> tuple[EventStream, Target] | None:
-            items = input_items(ex.raw.get("input"))
+            items = input_list(ex.raw.get("input"))
             if prefix:
                 items.append(
                     {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": prefix}]}

@@ -1,7 +1,7 @@
 """Continue a stream that broke mid-way on the next target (config ``stream_resume: true``).
 
-While relaying, the ``Resumer`` watches the events go by, decoded as the typed events of
-``schemas.events`` (only on this path, which is off by default): the items already done, the
+While relaying, the ``Resumer`` watches the events go by, decoding only the fields it needs (only on
+this path, which is off by default; items stay dicts, hosted-tool ones too): the items already done, the
 message whose text is still arriving, the last sequence number. If the upstream then breaks (connection
 lost, idle timeout) with only text in progress, it asks the next target to continue: the same
 request plus the text produced so far as an assistant message (a prefix that providers which
@@ -23,7 +23,6 @@ import msgspec
 
 from ferryman.gateway.router import Target
 from ferryman.providers.base import EventStream, SSEEvent
-from ferryman.schemas import events as ev
 
 OpenNext = Callable[[str], Awaitable[tuple[EventStream, Target] | None]]
 
@@ -31,22 +30,19 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
 
-class _Sequenced(msgspec.Struct):
-    """Any event: only its sequence number (for event types the typed union does not hold)."""
+class _Watched(msgspec.Struct):
+    """Any event, as far as the resumer reads it (the fields an event type lacks stay None)."""
 
+    type: str = ""
     sequence_number: int = -1
+    output_index: int = -1
+    item_id: str = ""
+    delta: str | None = None
+    item: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
 
 
-_typed = msgspec.json.Decoder(ev.Event)
-_sequenced = msgspec.json.Decoder(_Sequenced)
-
-
-def _watched(data: bytes) -> ev.Event | _Sequenced:
-    """A relayed event, typed; one of a type the union lacks (a hosted tool's progress) as its number."""
-    try:
-        return _typed.decode(data)
-    except msgspec.ValidationError:
-        return _sequenced.decode(data)
+_watched = msgspec.json.Decoder(_Watched).decode
 
 
 class Resumer:
@@ -66,17 +62,21 @@ class Resumer:
     def observe(self, etype: str | None, data: bytes) -> None:
         if etype is None or not etype.startswith("response."):
             return
-        event = _watched(data)
+        try:
+            event = _watched(data)
+        except msgspec.ValidationError:
+            return  # a field of an unexpected type: nothing this resumer can use
         if event.sequence_number >= 0:
             self.sequence = event.sequence_number
-        if isinstance(event, ev.OutputTextDelta):
+        kind = event.type or etype
+        if kind == "response.output_text.delta" and event.delta is not None:
             self.text.setdefault(event.item_id, []).append(event.delta)
-        elif isinstance(event, ev.OutputItemAdded):
+        elif kind == "response.output_item.added" and event.item is not None:
             self.open[event.output_index] = event.item
-        elif isinstance(event, ev.OutputItemDone):
+        elif kind == "response.output_item.done" and event.item is not None:
             self.open.pop(event.output_index, None)
             self.done[event.output_index] = event.item
-        elif isinstance(event, ev.ResponseCreated):
+        elif kind == "response.created" and event.response is not None:
             self.response_id = event.response.get("id")
 
     # ---- when it breaks -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ sequencing is fixed here, once.
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -20,6 +21,15 @@ import msgspec
 from ferryman.ids import new_id
 from ferryman.providers.base import SSEEvent
 from ferryman.schemas import events as ev
+from ferryman.schemas.output import (
+    AnyOutputItem,
+    FunctionCall,
+    Message,
+    OutputText,
+    Reasoning,
+    ReasoningText,
+    SummaryText,
+)
 from ferryman.schemas.responses import ResponsesRequest
 
 # finish reasons adapters report -> (status, incomplete_details.reason)
@@ -31,6 +41,7 @@ FINISH = {
 }
 
 _encode = msgspec.json.encode
+_builtins = msgspec.to_builtins
 
 
 class ResponseBuilder:
@@ -48,7 +59,7 @@ class ResponseBuilder:
         self.incomplete_details: dict[str, Any] | None = None
         self.error: dict[str, Any] | None = None
         self.usage: dict[str, Any] | None = None
-        self.output: list[dict[str, Any]] = []
+        self.output: list[AnyOutputItem] = []
         self.extra: dict[str, Any] = {}  # provider-specific top-level fields (search_results, citations)
         self.stored: dict[str, Any] | None = None  # a stored response being replayed (its fields are echoed)
         self._seq = 0
@@ -56,10 +67,11 @@ class ResponseBuilder:
         self._message: int | None = None  # output index of the open message
         self._reasoning: int | None = None  # output index of the open reasoning item
         self._reasoning_kind = "summary"
-        self._summary: list[dict[str, Any]] = []  # the open reasoning item's finished summary parts
+        self._summary: list[SummaryText] = []  # the open reasoning item's finished summary parts
         self._tools: dict[str, int] = {}  # adapter's key -> output index of an open function call
         self._texts: dict[int, list[str]] = {}  # output index -> text chunks of its open part
         self._logprobs: list[dict[str, Any]] = []  # logprobs of the open message's text
+        self._annotations: list[dict[str, Any]] = []  # annotations of the open message's text
         self.started = False
 
     @classmethod
@@ -95,27 +107,46 @@ class ResponseBuilder:
         self._events.append(ev.ResponseCreated(sequence_number=self._next(), response=snapshot))
         self._events.append(ev.ResponseInProgress(sequence_number=self._next(), response=snapshot))
 
+    # ---- typed access to the open items ---------------------------------------------------------
+
+    def _item(self, idx: int) -> Message | Reasoning | FunctionCall:
+        item = self.output[idx]
+        assert not isinstance(item, dict)  # the builder's own items are typed; only add_item's are not
+        return item
+
+    def _open_message(self, idx: int) -> Message:
+        item = self.output[idx]
+        assert isinstance(item, Message)
+        return item
+
+    def _open_reasoning_item(self, idx: int) -> Reasoning:
+        item = self.output[idx]
+        assert isinstance(item, Reasoning)
+        return item
+
     # ---- text -----------------------------------------------------------------------------------
 
-    def text(
-        self, delta: str, *, logprobs: list[dict[str, Any]] | None = None, item: dict[str, Any] | None = None
-    ) -> None:
-        """Message text; ``item`` is the message a replay re-creates (kept when this opens a message)."""
+    def text(self, delta: str, *, logprobs: list[dict[str, Any]] | None = None, item: Message | None = None) -> None:
+        """Message text; ``item`` is the message a replay re-creates (its id, status and phase are kept
+        when this opens a message)."""
         if not delta:
             return
         self.start()
         if self._message is None:
             self._close_reasoning()
-            base = {"id": new_id("msg"), "type": "message", "status": "in_progress", "role": "assistant"}
-            self._message = self._open_item({**base, **(item or {}), "content": []})
-            part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
+            if item is None:
+                opened = Message(id=new_id("msg"))
+            else:
+                opened = Message(id=item.id, status=item.status, role=item.role, phase=item.phase)
+            self._message = self._open_item(opened)
+            self._annotations = []
             self._events.append(
                 ev.ContentPartAdded(
                     sequence_number=self._next(),
-                    item_id=self.output[self._message]["id"],
+                    item_id=opened.id,
                     output_index=self._message,
                     content_index=0,
-                    part=part,
+                    part=OutputText(),
                 )
             )
             self._texts[self._message] = []
@@ -126,7 +157,7 @@ class ResponseBuilder:
         self._events.append(
             ev.OutputTextDelta(
                 sequence_number=self._next(),
-                item_id=self.output[idx]["id"],
+                item_id=self._item(idx).id,
                 output_index=idx,
                 content_index=0,
                 delta=delta,
@@ -137,11 +168,11 @@ class ResponseBuilder:
     def annotate(self, annotation: dict[str, Any]) -> None:
         """An annotation (url_citation, ...) on the open message's text, or on the last message's."""
         if self._message is not None:
-            self.output[self._message].setdefault("_annotations", []).append(annotation)
+            self._annotations.append(annotation)
             return
         for item in reversed(self.output):
-            if item["type"] == "message" and item["content"]:
-                item["content"][0]["annotations"].append(annotation)
+            if isinstance(item, Message) and item.content and isinstance(item.content[0], OutputText):
+                item.content[0].annotations.append(annotation)
                 return
 
     def _close_message(self) -> None:
@@ -149,27 +180,26 @@ class ResponseBuilder:
         if idx is None:
             return
         self._message = None
-        item = self.output[idx]
+        item = self._open_message(idx)
         text = "".join(self._texts.pop(idx))
-        annotations = item.pop("_annotations", [])
         logprobs, self._logprobs = self._logprobs, []
-        part = {"type": "output_text", "annotations": annotations, "logprobs": logprobs, "text": text}
-        item_id = item["id"]
+        part = OutputText(annotations=self._annotations, logprobs=logprobs, text=text)
+        self._annotations = []
         seq = self._next
         self._events.append(
             ev.OutputTextDone(
-                sequence_number=seq(), item_id=item_id, output_index=idx, content_index=0, text=text, logprobs=logprobs
+                sequence_number=seq(), item_id=item.id, output_index=idx, content_index=0, text=text, logprobs=logprobs
             )
         )
         self._events.append(
-            ev.ContentPartDone(sequence_number=seq(), item_id=item_id, output_index=idx, content_index=0, part=part)
+            ev.ContentPartDone(sequence_number=seq(), item_id=item.id, output_index=idx, content_index=0, part=part)
         )
-        item["content"] = [part]
+        item.content = [part]
         self._done_item(idx)
 
     # ---- reasoning ------------------------------------------------------------------------------
 
-    def reasoning(self, delta: str, *, summary: bool = True, item: dict[str, Any] | None = None) -> None:
+    def reasoning(self, delta: str, *, summary: bool = True, item: Reasoning | None = None) -> None:
         """Reasoning text: a summary (``reasoning_summary_text.*``) or raw (``reasoning_text.*``);
         ``item`` is the reasoning item a replay re-creates (kept when this opens one)."""
         self.start()
@@ -183,7 +213,7 @@ class ResponseBuilder:
         idx = self._reasoning
         assert idx is not None
         self._texts[idx].append(delta)
-        item_id = self.output[idx]["id"]
+        item_id = self._item(idx).id
         if kind == "summary":
             self._events.append(
                 ev.ReasoningSummaryTextDelta(
@@ -215,18 +245,19 @@ class ResponseBuilder:
         if self._reasoning is None:
             self._open_reasoning(self._reasoning_kind)
         assert self._reasoning is not None
-        item = self.output[self._reasoning]
-        item["encrypted_content"] = (item.get("encrypted_content") or "") + opaque
+        item = self._open_reasoning_item(self._reasoning)
+        item.encrypted_content = (item.encrypted_content or "") + opaque
 
     def close_reasoning(self) -> None:
         self._close_reasoning()
 
-    def _open_reasoning(self, kind: str, item: dict[str, Any] | None = None) -> None:
+    def _open_reasoning(self, kind: str, item: Reasoning | None = None) -> None:
         self._close_message()
         self._reasoning_kind = kind
-        base = {"id": new_id("rs"), "type": "reasoning"}
-        opened = {**base, **(item or {}), "summary": []}
-        opened.pop("content", None)
+        if item is None:
+            opened = Reasoning(id=new_id("rs"))
+        else:
+            opened = Reasoning(id=item.id, encrypted_content=item.encrypted_content, status=item.status)
         idx = self._open_item(opened)
         self._reasoning = idx
         self._summary = []
@@ -238,18 +269,18 @@ class ResponseBuilder:
         self._events.append(
             ev.ReasoningSummaryPartAdded(
                 sequence_number=self._next(),
-                item_id=self.output[idx]["id"],
+                item_id=self._item(idx).id,
                 output_index=idx,
                 summary_index=len(self._summary),
-                part={"type": "summary_text", "text": ""},
+                part=SummaryText(),
             )
         )
 
     def _close_summary_part(self, idx: int) -> None:
-        item_id = self.output[idx]["id"]
+        item_id = self._item(idx).id
         text = "".join(self._texts[idx])
         self._texts[idx] = []
-        part = {"type": "summary_text", "text": text}
+        part = SummaryText(text=text)
         index = len(self._summary)
         seq = self._next
         self._events.append(
@@ -269,34 +300,37 @@ class ResponseBuilder:
         if idx is None:
             return
         self._reasoning = None
-        item = self.output[idx]
+        item = self._open_reasoning_item(idx)
         if self._reasoning_kind == "summary":
             self._close_summary_part(idx)
             self._texts.pop(idx)
-            item["summary"] = [part for part in self._summary if part["text"]]
+            item.summary = [part for part in self._summary if part.text]
         else:
             text = "".join(self._texts.pop(idx))
             self._events.append(
                 ev.ReasoningTextDone(
-                    sequence_number=self._next(), item_id=item["id"], output_index=idx, content_index=0, text=text
+                    sequence_number=self._next(), item_id=item.id, output_index=idx, content_index=0, text=text
                 )
             )
-            item["content"] = [{"type": "reasoning_text", "text": text}]
+            item.content = [ReasoningText(text=text)]
         self._summary = []
         self._done_item(idx)
 
     # ---- tool calls -----------------------------------------------------------------------------
 
     def tool_call(
-        self, key: str, call_id: str, name: str, arguments: str = "", *, item: dict[str, Any] | None = None
+        self, key: str, call_id: str, name: str, arguments: str = "", *, item: FunctionCall | None = None
     ) -> None:
         """Open a function call; ``key`` is how the adapter refers to it (block index, call index);
-        ``item`` is the function call a replay re-creates (its id and other fields are kept)."""
+        ``item`` is the function call a replay re-creates (its id and status are kept)."""
         self.start()
         self._close_message()
         self._close_reasoning()
-        base = {"id": new_id("fc"), "type": "function_call", "status": "in_progress"}
-        idx = self._open_item({**base, **(item or {}), "call_id": call_id, "name": name, "arguments": ""})
+        if item is None:
+            opened = FunctionCall(id=new_id("fc"), call_id=call_id, name=name)
+        else:
+            opened = FunctionCall(id=item.id, status=item.status, call_id=call_id, name=name)
+        idx = self._open_item(opened)
         self._tools[key] = idx
         self._texts[idx] = []
         if arguments:
@@ -309,7 +343,7 @@ class ResponseBuilder:
         self._texts[idx].append(delta)
         self._events.append(
             ev.FunctionCallArgumentsDelta(
-                sequence_number=self._next(), item_id=self.output[idx]["id"], output_index=idx, delta=delta
+                sequence_number=self._next(), item_id=self._item(idx).id, output_index=idx, delta=delta
             )
         )
 
@@ -318,38 +352,48 @@ class ResponseBuilder:
         if idx is None:
             return
         item = self.output[idx]
+        assert isinstance(item, FunctionCall)
         args = "".join(self._texts.pop(idx))
-        item["arguments"] = args
+        item.arguments = args
         self._events.append(
             ev.FunctionCallArgumentsDone(
-                sequence_number=self._next(), item_id=item["id"], output_index=idx, name=item["name"], arguments=args
+                sequence_number=self._next(), item_id=item.id, output_index=idx, name=item.name, arguments=args
             )
         )
         self._done_item(idx)
 
     # ---- whole items ----------------------------------------------------------------------------
 
-    def add_item(self, item: dict[str, Any]) -> None:
+    def add_item(self, item: AnyOutputItem) -> None:
         """A complete item (web_search_call, a redacted reasoning item, ...), added and done at once."""
         self.start()
         self._close_message()
         self._close_reasoning()
-        idx = self._open_item(item, status=item.get("status"))
+        idx = self._open_item(item, status=None)
         self._done_item(idx)
 
-    def _open_item(self, item: dict[str, Any], status: str | None = "in_progress") -> int:
+    def _open_item(self, item: AnyOutputItem, status: str | None = "in_progress") -> int:
+        """Append ``item``; its ``output_item.added`` shows it as it stands now, with ``status`` (when
+        given and the item has one)."""
         idx = len(self.output)
         self.output.append(item)
-        added = dict(item)
-        if status is not None and "status" in item:
-            added["status"] = status
+        added: AnyOutputItem
+        if isinstance(item, dict):
+            added = dict(item)
+        else:
+            added = copy.copy(item)  # the item changes as it fills; the event shows it as it was
+            if status is not None and isinstance(added.status, str):
+                added.status = status
         self._events.append(ev.OutputItemAdded(sequence_number=self._next(), output_index=idx, item=added))
         return idx
 
     def _done_item(self, idx: int) -> None:
         item = self.output[idx]
-        if "status" in item:
-            item["status"] = "completed" if item["status"] in ("in_progress", None) else item["status"]
+        if isinstance(item, dict):
+            if "status" in item:
+                item["status"] = "completed" if item["status"] in ("in_progress", None) else item["status"]
+        elif item.status == "in_progress":
+            item.status = "completed"
         self._events.append(ev.OutputItemDone(sequence_number=self._next(), output_index=idx, item=item))
 
     # ---- the end --------------------------------------------------------------------------------
@@ -422,7 +466,7 @@ class ResponseBuilder:
             "max_output_tokens": req.max_output_tokens,
             "max_tool_calls": req.max_tool_calls,
             "model": self.model,
-            "output": list(self.output) if terminal else [],
+            "output": _builtins(self.output) if terminal else [],
             "parallel_tool_calls": True if req.parallel_tool_calls is None else req.parallel_tool_calls,
             "previous_response_id": self.previous_response_id,
             "reasoning": _echo_reasoning(self.raw.get("reasoning")),
@@ -451,7 +495,7 @@ class ResponseBuilder:
         assert self.stored is not None
         body = {**self.stored, "id": self.id, "created_at": self.created_at, "status": self.status}
         if self.status != "in_progress":
-            return {**body, "output": list(self.output)}
+            return {**body, "output": _builtins(self.output)}
         return {**body, "output": [], "completed_at": None, "error": None, "incomplete_details": None, "usage": None}
 
 

@@ -1,8 +1,9 @@
 """Images and files in Responses content parts: where their bytes or URL are, and of what type.
 
 Every translating adapter reads ``input_image`` and ``input_file`` parts the same way before it
-gives them its own wire shape: an image is a URL (``image_url``, or the Chat Completions shape
-``{"url": ...}``), a file is base64 ``file_data`` (bare, or a ``data:`` URL) or a ``file_url``.
+gives them its own wire shape: an image is a URL (``image_url``; ``input_items`` unwraps the Chat
+Completions shape ``{"url": ...}``), a file is base64 ``file_data`` (bare, or a ``data:`` URL) or a
+``file_url``.
 Nothing here fetches anything: URLs are passed on for the provider to read.
 """
 
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 import base64
 import mimetypes
-from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from ferryman.schemas.errors import InvalidRequestError
+from ferryman.schemas.input import InputFile, InputImage
 from ferryman.schemas.items import unsupported
 
 
@@ -30,14 +31,11 @@ def data_url(url: str, where: str, *, default: str = "text/plain") -> tuple[str,
     return media, base64.b64encode(unquote_to_bytes(payload)).decode()
 
 
-def image_url(part: dict[str, Any], where: str, provider: str) -> str:
+def image_url(part: InputImage, where: str, provider: str) -> str:
     """An ``input_image``'s URL; a 400 for an OpenAI file id or no image at all."""
-    url = part.get("image_url")
-    if isinstance(url, dict):  # the Chat Completions shape, {"url": ...}
-        url = url.get("url")
-    if isinstance(url, str) and url:
-        return url
-    if part.get("file_id"):
+    if part.image_url:
+        return part.image_url
+    if part.file_id:
         raise unsupported(f"{where}.file_id", provider, "OpenAI file ids; send the image as image_url")
     raise InvalidRequestError(
         f"Missing required parameter: '{where}.image_url'.",
@@ -46,24 +44,24 @@ def image_url(part: dict[str, Any], where: str, provider: str) -> str:
     )
 
 
-def file_bytes(part: dict[str, Any], where: str, *, default: str = "text/plain") -> tuple[str, str] | None:
+def file_bytes(part: InputFile, where: str, *, default: str = "text/plain") -> tuple[str, str] | None:
     """An ``input_file``'s ``file_data`` as (media type, base64 data), None when it has none.
 
     The type is the data URL's (``default`` when it names none), else the filename's, else PDF (what
     a bare ``file_data`` is in OpenAI's own examples).
     """
-    data = part.get("file_data")
-    if not isinstance(data, str) or not data:
+    data = part.file_data
+    if not data:
         return None
     if data.startswith("data:"):
         return data_url(data, where, default=default)
-    return guess_type(part.get("filename")) or "application/pdf", data
+    return guess_type(part.filename) or "application/pdf", data
 
 
-def no_file(part: dict[str, Any], where: str, provider: str, *, send: str) -> InvalidRequestError:
+def no_file(part: InputFile, where: str, provider: str, *, send: str) -> InvalidRequestError:
     """The 400 for an ``input_file`` with no source the provider takes: an OpenAI file id (``send``
     says what to send instead), or nothing at all."""
-    if part.get("file_id"):
+    if part.file_id:
         return unsupported(f"{where}.file_id", provider, f"OpenAI file ids; send {send}")
     return InvalidRequestError(
         f"Missing required parameter: '{where}.file_data'.",
@@ -72,8 +70,8 @@ def no_file(part: dict[str, Any], where: str, provider: str, *, send: str) -> In
     )
 
 
-def guess_type(name: Any) -> str | None:
+def guess_type(name: str | None) -> str | None:
     """The media type a file name or URL path suggests, if any."""
-    if not isinstance(name, str) or not name:
+    if not name:
         return None
     return mimetypes.guess_type(name)[0]

@@ -25,12 +25,25 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from ferryman.schemas.errors import InvalidRequestError
-from ferryman.schemas.items import TEXT_PARTS, input_items, unsupported
+from ferryman.schemas.input import (
+    FunctionCallOutput,
+    InputFile,
+    InputFunctionCall,
+    InputImage,
+    InputItem,
+    InputMessage,
+    InputPart,
+    InputReasoning,
+    ItemReference,
+)
+from ferryman.schemas.items import input_items, part_text, unsupported
 
 Block = dict[str, Any]
+# what can carry a cache mark: a content part (a typed one, or one of another type as sent) or an item
+Marked = InputPart | InputFunctionCall | FunctionCallOutput
 
 
-def required_input(input_: str | list[dict[str, Any]] | None, provider: str) -> list[dict[str, Any]]:
+def required_input(input_: str | list[dict[str, Any]] | None, provider: str) -> list[InputItem]:
     """The input items of a request to a provider that needs at least one message; no input is a 400.
 
     Providers that translate the request (Anthropic, Bedrock, Gemini, Chat Completions servers) all
@@ -48,39 +61,32 @@ def required_input(input_: str | list[dict[str, Any]] | None, provider: str) -> 
     return items
 
 
-def system_texts(item: dict[str, Any], where: str, provider: str) -> list[tuple[str, dict[str, Any], str]]:
+def system_texts(item: InputMessage, where: str, provider: str) -> list[tuple[str, InputPart, str]]:
     """A system / developer message's texts, each with its part and path, empty ones left out.
 
     System prompts take text only: any other part is a 400 naming it.
     """
-    texts = []
-    for j, part in enumerate(item["content"]):
+    texts: list[tuple[str, InputPart, str]] = []
+    for j, part in enumerate(item.content):
         at = f"{where}.content[{j}]"
-        if part.get("type") not in TEXT_PARTS:
+        text = part_text(part)
+        if text is None or isinstance(part, dict):
             raise unsupported(f"{at}.type", provider, "the system prompt takes text only")
-        if part.get("text"):
-            texts.append((part["text"], part, at))
+        if text:
+            texts.append((text, part, at))
     return texts
 
 
-def cache_control(source: dict[str, Any], where: str) -> dict[str, Any] | None:
-    """The ``cache_control`` an item or content part carries (checked to be an object with a type)."""
-    cache = source.get("cache_control")
-    if cache is None:
-        return None
-    if not isinstance(cache, dict) or not isinstance(cache.get("type"), str):
-        raise InvalidRequestError(
-            f"Invalid value for '{where}.cache_control': expected an object with a 'type'.",
-            param=f"{where}.cache_control",
-            code="invalid_value",
-        )
-    return cache
+def cache_control(source: Marked, where: str) -> dict[str, Any] | None:
+    """The ``cache_control`` a part or item carries (``input_items`` checked it is an object with a
+    type; a part of a type Ferryman does not translate carries none)."""
+    return None if isinstance(source, dict) else source.cache_control
 
 
-def summary_text(item: dict[str, Any]) -> str:
+def summary_text(item: InputReasoning) -> str:
     """A reasoning item's text: its summary, else its raw content."""
-    parts = item.get("summary") or item.get("content") or []
-    return "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+    parts = item.summary or item.content or []
+    return "".join(p.text for p in parts)
 
 
 class Turns(ABC):
@@ -100,27 +106,27 @@ class Turns(ABC):
         """A text block (never empty: neither API takes an empty one)."""
 
     @abstractmethod
-    def image(self, part: dict[str, Any], where: str) -> Block:
+    def image(self, part: InputImage, where: str) -> Block:
         """An ``input_image`` part."""
 
     @abstractmethod
-    def file(self, part: dict[str, Any], where: str) -> Block:
+    def file(self, part: InputFile, where: str) -> Block:
         """An ``input_file`` part."""
 
     @abstractmethod
-    def tool_use(self, item: dict[str, Any], where: str) -> Block:
+    def tool_use(self, item: InputFunctionCall, where: str) -> Block:
         """A ``function_call`` item."""
 
     @abstractmethod
-    def tool_result(self, item: dict[str, Any], where: str) -> Block:
+    def tool_result(self, item: FunctionCallOutput, where: str) -> Block:
         """A ``function_call_output`` item."""
 
     @abstractmethod
-    def reasoning(self, item: dict[str, Any]) -> Block | None:
+    def reasoning(self, item: InputReasoning) -> Block | None:
         """A reasoning item this API produced, as the block it came from; another provider's: None."""
 
     @abstractmethod
-    def cached(self, block: Block, source: dict[str, Any], where: str) -> list[Block]:
+    def cached(self, block: Block, source: Marked, where: str) -> list[Block]:
         """The block and what the source's ``cache_control`` (see ``cache_control``) asks for."""
 
     # ---- the walk -------------------------------------------------------------------------------
@@ -130,23 +136,22 @@ class Turns(ABC):
             self.system.append(self.text(instructions))
         for n, item in enumerate(required_input(input_, self.provider)):
             where = f"input[{n}]"
-            kind = item["type"]
-            if kind == "message":
+            if isinstance(item, InputMessage):
                 self._message(item, where)
-            elif kind == "function_call":
+            elif isinstance(item, InputFunctionCall):
                 self.add("assistant", self.cached(self.tool_use(item, where), item, where))
-            elif kind == "function_call_output":
+            elif isinstance(item, FunctionCallOutput):
                 self.add("user", self.cached(self.tool_result(item, where), item, where), result=True)
-            elif kind == "reasoning":
+            elif isinstance(item, InputReasoning):
                 block = self.reasoning(item)
                 if block is not None:
                     self.add("assistant", [block], reasoning=True)
-            elif kind == "web_search_call":
-                continue  # not replayable (see the module docstring); the answer text stays
-            elif kind == "item_reference":
+            elif isinstance(item, ItemReference):
                 raise unsupported(f"{where}.type", self.provider, "item_reference: send the item itself")
+            elif item.get("type") == "web_search_call":
+                continue  # not replayable (see the module docstring); the answer text stays
             else:
-                raise unsupported(f"{where}.type", self.provider, f"input items of type {kind!r}")
+                raise unsupported(f"{where}.type", self.provider, f"input items of type {item.get('type')!r}")
         if self.messages and self.messages[-1]["role"] == "assistant" and self._reasoning_only:
             self.messages.pop()  # reasoning with nothing after it: no model continues from it
 
@@ -169,15 +174,15 @@ class Turns(ABC):
             content.extend(blocks)
         self._reasoning_only = self._reasoning_only and reasoning
 
-    def _message(self, item: dict[str, Any], where: str) -> None:
-        role = item["role"]
+    def _message(self, item: InputMessage, where: str) -> None:
+        role = item.role
         if role in ("system", "developer"):
             for text, part, at in system_texts(item, where, self.provider):
                 self.system.extend(self.cached(self.text(text), part, at))
             return
-        self.add("assistant" if role == "assistant" else "user", self.parts(item["content"], f"{where}.content"))
+        self.add("assistant" if role == "assistant" else "user", self.parts(item.content, f"{where}.content"))
 
-    def parts(self, parts: list[dict[str, Any]], where: str, *, cached: bool = True) -> list[Block]:
+    def parts(self, parts: list[InputPart], where: str, *, cached: bool = True) -> list[Block]:
         """Content parts as blocks (empty text left out), with their cache marks when ``cached``."""
         blocks: list[Block] = []
         for j, part in enumerate(parts):
@@ -187,13 +192,12 @@ class Turns(ABC):
                 blocks.extend(self.cached(block, part, at) if cached else [block])
         return blocks
 
-    def part(self, part: dict[str, Any], where: str) -> Block | None:
-        kind = part["type"]
-        if kind in TEXT_PARTS or kind == "refusal":
-            text = part.get("refusal") if kind == "refusal" else part.get("text")
-            return self.text(text) if text else None
-        if kind == "input_image":
+    def part(self, part: InputPart, where: str) -> Block | None:
+        if isinstance(part, InputImage):
             return self.image(part, where)
-        if kind == "input_file":
+        if isinstance(part, InputFile):
             return self.file(part, where)
-        raise unsupported(f"{where}.type", self.provider, f"content parts of type {kind!r}")
+        if isinstance(part, dict):
+            raise unsupported(f"{where}.type", self.provider, f"content parts of type {part.get('type')!r}")
+        text = part_text(part)
+        return self.text(text) if text else None

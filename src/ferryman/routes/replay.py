@@ -17,6 +17,7 @@ from ferryman.gateway.streaming import SSE_HEADERS
 from ferryman.http import Send
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.schemas.events import Event, event_type
+from ferryman.schemas.output import FunctionCall, Message, OutputText, Reasoning, typed_output
 from ferryman.sse import encode_event
 
 
@@ -29,42 +30,41 @@ def replay_events(response: dict[str, Any]) -> list[Event]:
     return builder.events()
 
 
-def _feed(b: ResponseBuilder, item: dict[str, Any], key: str) -> None:
-    kind = item.get("type")
-    if kind == "message" and _one_text(item):
-        part = item["content"][0]
-        b.text(part["text"], logprobs=part.get("logprobs") or None, item=item)
-        for annotation in part.get("annotations") or []:
+def _feed(b: ResponseBuilder, stored: dict[str, Any], key: str) -> None:
+    item = typed_output(stored)
+    if isinstance(item, Message) and _one_text(item):
+        part = item.content[0]
+        assert isinstance(part, OutputText)
+        b.text(part.text, logprobs=part.logprobs or None, item=item)
+        for annotation in part.annotations:
             b.annotate(annotation)
         b.close_all()
-    elif kind == "reasoning" and (item.get("summary") or item.get("content")) and _one_kind(item):
-        if item.get("content"):
-            b.reasoning(item["content"][0].get("text") or "", summary=False, item=item)
-        for i, part in enumerate(item.get("summary") or []):
+    elif isinstance(item, Reasoning) and (item.summary or item.content) and _one_kind(item):
+        if item.content:
+            b.reasoning(item.content[0].text, summary=False, item=item)
+        for i, summary in enumerate(item.summary):
             if i:
                 b.reasoning_part()
-            b.reasoning(part.get("text") or "", item=item)
+            b.reasoning(summary.text, item=item)
         b.close_reasoning()
-    elif kind == "function_call":
-        b.tool_call(key, item.get("call_id") or "", item.get("name") or "", item=item)
-        b.tool_args(key, item.get("arguments") or "")
+    elif isinstance(item, FunctionCall):
+        b.tool_call(key, item.call_id, item.name, item=item)
+        b.tool_args(key, item.arguments)
         b.close_tool(key)
     else:
-        b.add_item(item)
+        b.add_item(stored)
 
 
-def _one_text(item: dict[str, Any]) -> bool:
+def _one_text(item: Message) -> bool:
     """A message the builder streams: one non-empty output_text part."""
-    content = item.get("content") or []
-    return len(content) == 1 and content[0].get("type") == "output_text" and bool(content[0].get("text"))
+    return len(item.content) == 1 and isinstance(item.content[0], OutputText) and bool(item.content[0].text)
 
 
-def _one_kind(item: dict[str, Any]) -> bool:
+def _one_kind(item: Reasoning) -> bool:
     """A reasoning item the builder streams: a summary, or one raw text part, not both."""
-    content = item.get("content") or []
-    if not content:
+    if not item.content:
         return True
-    return not item.get("summary") and len(content) == 1 and content[0].get("type") == "reasoning_text"
+    return not item.summary and len(item.content) == 1
 
 
 async def replay_stream(

@@ -4,12 +4,14 @@ Field names are the API's own (as the openai SDK's ``openai.types.responses`` an
 spec name them), and every field the SDK requires is always encoded: no ``omit_defaults`` (the few
 defaults only let the resumer decode events of servers that leave a field out). ``extra_fields``
 (Ferryman's per-event accounting) is left out of the JSON unless set.
-The response snapshot, output items, content parts and annotations stay plain dicts for now: other
-code reads and stores them as such, and provider-specific items (``web_search_call``, ...) pass whole.
+Output items and content parts are the typed ones of ``schemas/output.py``; an item a provider
+passes whole (``web_search_call``, ...) is a plain dict beside them. The response snapshot and
+annotations stay plain dicts: the gateway reads and stores the response as such.
 
-``ResponseBuilder`` creates these and encodes them with msgspec (faster than encoding dicts); the
-stream resumer decodes with ``msgspec.json.decode(data, type=Event)`` on its own (off by default)
-path. The passthrough relay never decodes into them.
+``ResponseBuilder`` creates these and encodes them with msgspec (faster than encoding dicts). They
+are built to be encoded: an item is a typed item or a dict, a union msgspec cannot decode into, so
+whoever watches a relayed stream decodes the few fields it needs on its own (see
+``gateway/resume.py``). The passthrough relay never decodes events.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+
+from ferryman.schemas.output import AnyOutputItem, MessagePart, SummaryText
 
 
 class BaseEvent(msgspec.Struct, tag_field="type", kw_only=True):
@@ -30,7 +34,7 @@ class _Lifecycle(BaseEvent):
 
 class _Item(BaseEvent):
     output_index: int
-    item: dict[str, Any]
+    item: AnyOutputItem
 
 
 class _InItem(BaseEvent):
@@ -94,11 +98,11 @@ class OutputItemDone(_Item, tag="response.output_item.done"):
 
 
 class ContentPartAdded(_InContent, tag="response.content_part.added"):
-    part: dict[str, Any]
+    part: MessagePart
 
 
 class ContentPartDone(_InContent, tag="response.content_part.done"):
-    part: dict[str, Any]
+    part: MessagePart
 
 
 class OutputTextDelta(_InContent, tag="response.output_text.delta"):
@@ -120,11 +124,11 @@ class OutputTextAnnotationAdded(_InContent, tag="response.output_text.annotation
 
 
 class ReasoningSummaryPartAdded(_InSummary, tag="response.reasoning_summary_part.added"):
-    part: dict[str, Any]
+    part: SummaryText
 
 
 class ReasoningSummaryPartDone(_InSummary, tag="response.reasoning_summary_part.done"):
-    part: dict[str, Any]
+    part: SummaryText
 
 
 class ReasoningSummaryTextDelta(_InSummary, tag="response.reasoning_summary_text.delta"):

@@ -1,10 +1,13 @@
-"""Responses input items in one canonical form, for adapters that translate them.
+"""Responses input items in one canonical, typed form, for adapters that translate them.
 
 ``input`` may be a string, or a list mixing "easy" messages (``{"role", "content"}`` with string
-content), full message items, function calls and their outputs, and reasoning items. ``input_items``
-turns it into a list of plain dicts that always carry ``type`` and, for messages, a list of typed
-content parts, so an adapter handles one shape. Items an adapter cannot represent are reported with
-``param`` pointing at them (``input[3]``).
+content), full message items, function calls and their outputs, reasoning items and item references.
+``input_items`` turns it into the typed items of ``schemas/input.py`` (a string or an easy message
+becomes an ``InputMessage`` with a list of parts), checking it on the way: a bad value is a 400 whose
+``param`` names its place (``input[3].role``). Items of other types stay the dicts the client sent;
+adapters that cannot represent an item report it with ``param`` pointing at it (``input[3]``).
+Translating adapters call it once per request (and the response cache, to key on the input); the
+passthrough forwards ``input`` untouched, and the gateway adds to it undecoded (``input_list``).
 
 Reasoning items carry provider-specific opaque state in ``encrypted_content``. Adapters that produce
 it prefix it with their tag (``"anthropic:<signature>"``) via ``tag_opaque``; ``opaque_for`` gives an
@@ -18,95 +21,239 @@ from typing import Any
 import msgspec
 
 from ferryman.schemas.errors import InvalidRequestError
+from ferryman.schemas.input import (
+    AssistantRefusal,
+    AssistantText,
+    FunctionCallOutput,
+    InputFile,
+    InputFunctionCall,
+    InputImage,
+    InputItem,
+    InputMessage,
+    InputPart,
+    InputReasoning,
+    InputText,
+    ItemReference,
+)
+from ferryman.schemas.output import ReasoningText, SummaryText
 
 MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
 # the type names OpenAI has given its hosted web search tool
 WEB_SEARCH_TOOLS = frozenset(
     {"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"}
 )
+# text-like part types taken as text in a message (the Chat Completions "text" and reasoning parts too)
 TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
 
+_encode = msgspec.json.encode
 
-def input_items(input_: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+
+def input_list(input_: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """``input`` as a list of item dicts as sent, its easy messages (a string, string content) in the
+    full message form; nothing checked, nothing else decoded: for code that adds items to a request
+    that may go on to an OpenAI-native provider untouched."""
     if input_ is None:
         return []
     if isinstance(input_, str):
-        return [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": input_}]}]
-    out = []
-    for i, item in enumerate(input_):
-        out.append(_item(item, f"input[{i}]"))
-    return out
+        return [_easy({"role": "user"}, input_)]
+    return [_easy(item, item["content"]) if _is_easy(item) else item for item in input_]
 
 
-def _item(item: dict[str, Any], where: str) -> dict[str, Any]:
+def _is_easy(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("content"), str) and item.get("type", "message") == "message"
+
+
+def _easy(item: dict[str, Any], text: str) -> dict[str, Any]:
+    """A message with string content, its content as the one text part it stands for."""
+    part = "output_text" if item.get("role") == "assistant" else "input_text"
+    return {**item, "type": "message", "content": [{"type": part, "text": text}]}
+
+
+def input_items(input_: str | list[dict[str, Any]] | None) -> list[InputItem]:
+    if input_ is None:
+        return []
+    if isinstance(input_, str):
+        return [InputMessage(role="user", content=[InputText(text=input_)])]
+    return [_item(item, f"input[{i}]") for i, item in enumerate(input_)]
+
+
+def _item(item: Any, where: str) -> InputItem:
+    if not isinstance(item, dict):
+        raise invalid(where, "expected an object")
     kind = item.get("type")
     if kind is None or kind == "message":
-        role = item.get("role")
-        if role not in MESSAGE_ROLES:
-            raise InvalidRequestError(
-                f"Invalid value for '{where}.role': expected one of {sorted(MESSAGE_ROLES)}, got {role!r}.",
-                param=f"{where}.role",
-                code="invalid_value",
-            )
-        return {**item, "type": "message", "content": _parts(item.get("content"), role, f"{where}.content")}
+        return _message(item, where)
     if kind == "function_call":
-        _require(item, ("call_id", "name"), where)
-        return {**item, "arguments": item.get("arguments") or ""}
-    if kind == "function_call_output":
-        _require(item, ("call_id",), where)
-        return item
-    if kind in ("reasoning", "item_reference") or isinstance(kind, str):
-        return item
-    raise InvalidRequestError(f"Invalid value for '{where}.type'.", param=f"{where}.type", code="invalid_value")
-
-
-def _parts(content: Any, role: str, where: str) -> list[dict[str, Any]]:
-    text_type = "output_text" if role == "assistant" else "input_text"
-    if isinstance(content, str):
-        return [{"type": text_type, "text": content}]
-    if not isinstance(content, list):
-        raise InvalidRequestError(
-            f"Invalid value for '{where}': expected a string or a list of content parts.",
-            param=where,
-            code="invalid_value",
+        return InputFunctionCall(
+            call_id=_required(item, "call_id", where),
+            name=_required(item, "name", where),
+            arguments=_arguments(item.get("arguments")),
+            id=_str(item.get("id")),
+            status=_str(item.get("status")),
+            cache_control=_cache_control(item, where),
         )
-    return content_parts(content, where)
+    if kind == "function_call_output":
+        return FunctionCallOutput(
+            call_id=_required(item, "call_id", where),
+            output=_output(item.get("output"), f"{where}.output"),
+            id=_str(item.get("id")),
+            status=_str(item.get("status")),
+            cache_control=_cache_control(item, where),
+        )
+    if kind == "reasoning":
+        content = item.get("content")
+        return InputReasoning(
+            summary=[SummaryText(text=t) for t in _texts(item.get("summary"), f"{where}.summary")],
+            content=None if content is None else [ReasoningText(text=t) for t in _texts(content, f"{where}.content")],
+            encrypted_content=_str(item.get("encrypted_content")),
+            id=_str(item.get("id")),
+            status=_str(item.get("status")),
+        )
+    if kind == "item_reference":
+        return ItemReference(id=_required(item, "id", where))
+    if isinstance(kind, str):
+        return item  # an item Ferryman does not translate, as sent
+    raise invalid(f"{where}.type", "expected a string")
 
 
-def content_parts(content: list[Any], where: str) -> list[dict[str, Any]]:
-    """A list of content parts, each checked to be an object with a ``type`` (else a 400 naming it)."""
-    for j, part in enumerate(content):
-        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            raise InvalidRequestError(
-                f"Invalid value for '{where}[{j}]': a content part needs a 'type'.",
-                param=f"{where}[{j}]",
-                code="invalid_value",
+def _message(item: dict[str, Any], where: str) -> InputMessage:
+    role = item.get("role")
+    if role not in MESSAGE_ROLES:
+        raise invalid(f"{where}.role", f"expected one of {sorted(MESSAGE_ROLES)}, got {role!r}")
+    assistant = role == "assistant"
+    content = item.get("content")
+    at = f"{where}.content"
+    if isinstance(content, str):
+        parts: list[InputPart] = [AssistantText(text=content) if assistant else InputText(text=content)]
+    elif isinstance(content, list):
+        parts = [_part(part, f"{at}[{j}]", assistant) for j, part in enumerate(content)]
+    else:
+        raise invalid(at, "expected a string or a list of content parts")
+    return InputMessage(role=role, content=parts, id=_str(item.get("id")), status=_str(item.get("status")))
+
+
+def _part(given: Any, where: str, assistant: bool = False) -> InputPart:
+    """A content part; a text-like part of another name (``text``, ``summary_text``) is the role's text."""
+    part: dict[str, Any] = given if isinstance(given, dict) else {}
+    kind = part.get("type")
+    if not isinstance(kind, str):
+        raise invalid(where, "a content part needs a 'type'")
+    cache = _cache_control(part, where)
+    if kind in TEXT_PARTS:
+        text = _str(part.get("text")) or ""
+        if kind == "output_text" or (assistant and kind != "input_text"):
+            return AssistantText(
+                text=text,
+                annotations=_list(part.get("annotations")),
+                logprobs=_list(part.get("logprobs")),
+                cache_control=cache,
             )
-    return content
+        return InputText(text=text, cache_control=cache)
+    if kind == "refusal":
+        return AssistantRefusal(refusal=_str(part.get("refusal")) or "", cache_control=cache)
+    if kind == "input_image":
+        url = part.get("image_url")
+        if isinstance(url, dict):  # the Chat Completions shape, {"url": ...}
+            url = url.get("url")
+        return InputImage(
+            image_url=_str(url), file_id=_str(part.get("file_id")), detail=_str(part.get("detail")), cache_control=cache
+        )
+    if kind == "input_file":
+        return InputFile(
+            file_data=_str(part.get("file_data")),
+            file_url=_str(part.get("file_url")),
+            filename=_str(part.get("filename")),
+            file_id=_str(part.get("file_id")),
+            cache_control=cache,
+        )
+    return part  # a part Ferryman does not translate (input_audio, ...), as sent
 
 
-def _require(item: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
-    for key in keys:
-        if not isinstance(item.get(key), str):
-            raise InvalidRequestError(
-                f"Missing required parameter: '{where}.{key}'.",
-                param=f"{where}.{key}",
-                code="missing_required_parameter",
-            )
+def _output(output: Any, where: str) -> str | list[InputPart] | dict[str, Any]:
+    """A function call's output: text, content parts, or a JSON object (anything else as JSON text)."""
+    if isinstance(output, str | dict):
+        return output
+    if isinstance(output, list):
+        return [_part(part, f"{where}[{j}]") for j, part in enumerate(output)]
+    return "" if output is None else _encode(output).decode()
 
 
-def text_of(parts: list[dict[str, Any]]) -> str:
-    """The concatenated text of text-like content parts."""
-    return "".join(p.get("text", "") for p in parts if p.get("type") in TEXT_PARTS)
+def _arguments(args: Any) -> str:
+    if isinstance(args, str):
+        return args
+    return "" if args is None else _encode(args).decode()
 
 
-def function_output_text(output: Any) -> str:
-    """function_call_output.output may be a string or a list of content parts."""
+def _texts(parts: Any, where: str) -> list[str]:
+    """The texts of a reasoning item's summary or content parts (each an object with a string text)."""
+    if parts is None:
+        return []
+    if not isinstance(parts, list):
+        raise invalid(where, "expected a list")
+    texts = []
+    for j, part in enumerate(parts):
+        text = part.get("text") if isinstance(part, dict) else None
+        if not isinstance(text, str):
+            raise invalid(f"{where}[{j}]", "expected an object with a 'text'")
+        texts.append(text)
+    return texts
+
+
+def _cache_control(source: dict[str, Any], where: str) -> dict[str, Any] | None:
+    """The ``cache_control`` an item or content part carries, checked to be an object with a type."""
+    cache = source.get("cache_control")
+    if cache is None:
+        return None
+    if not isinstance(cache, dict) or not isinstance(cache.get("type"), str):
+        raise invalid(f"{where}.cache_control", "expected an object with a 'type'")
+    return cache
+
+
+def _required(item: dict[str, Any], key: str, where: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str):
+        raise InvalidRequestError(
+            f"Missing required parameter: '{where}.{key}'.",
+            param=f"{where}.{key}",
+            code="missing_required_parameter",
+        )
+    return value
+
+
+def invalid(param: str, why: str) -> InvalidRequestError:
+    """The 400 for a bad value at ``param``, saying why."""
+    return InvalidRequestError(f"Invalid value for '{param}': {why}.", param=param, code="invalid_value")
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _list(value: Any) -> list[Any] | None:
+    return value if isinstance(value, list) else None
+
+
+def part_text(part: InputPart) -> str | None:
+    """A text or refusal part's text (None for images, files and parts of other types)."""
+    if isinstance(part, InputText | AssistantText):
+        return part.text
+    if isinstance(part, AssistantRefusal):
+        return part.refusal
+    return None
+
+
+def text_of(parts: list[InputPart]) -> str:
+    """The concatenated text of the text parts (refusals, images and files left out)."""
+    return "".join(p.text for p in parts if isinstance(p, InputText | AssistantText))
+
+
+def function_output_text(output: str | list[InputPart] | dict[str, Any]) -> str:
+    """function_call_output.output as text: its text parts when a list, JSON when an object."""
     if isinstance(output, str):
         return output
     if isinstance(output, list):
-        return text_of([p for p in output if isinstance(p, dict)])
-    return "" if output is None else str(output)
+        return text_of(output)
+    return _encode(output).decode()
 
 
 def tag_opaque(tag: str, value: str) -> str:
@@ -119,21 +266,16 @@ def opaque_for(tag: str, value: Any) -> str | None:
     return None
 
 
-def call_arguments(item: dict[str, Any], where: str, provider: str) -> dict[str, Any]:
-    """A ``function_call``'s ``arguments`` (a JSON string, or already an object) as the object a provider
-    takes; empty means no arguments. Anything else is a 400 saying ``provider`` needs a JSON object."""
-    args: Any = item["arguments"]
-    if isinstance(args, str):
-        try:
-            args = msgspec.json.decode(args) if args.strip() else {}
-        except msgspec.DecodeError:
-            args = None
+def call_arguments(item: InputFunctionCall, where: str, provider: str) -> dict[str, Any]:
+    """A ``function_call``'s ``arguments`` (JSON text) as the object a provider takes; empty means no
+    arguments. Anything else is a 400 saying ``provider`` needs a JSON object."""
+    args: Any
+    try:
+        args = msgspec.json.decode(item.arguments) if item.arguments.strip() else {}
+    except msgspec.DecodeError:
+        args = None
     if not isinstance(args, dict):
-        raise InvalidRequestError(
-            f"Invalid value for '{where}.arguments': {provider} needs a JSON object.",
-            param=f"{where}.arguments",
-            code="invalid_value",
-        )
+        raise invalid(f"{where}.arguments", f"{provider} needs a JSON object")
     return args
 
 

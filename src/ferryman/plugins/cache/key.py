@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from ferryman.schemas.input import InputMessage, InputText
 from ferryman.schemas.items import input_items, text_of
 
 IGNORED = frozenset(
@@ -51,9 +52,10 @@ def semantic_parts(raw: dict[str, Any]) -> tuple[str, str] | None:
     None when the request does not end with a user message that has text (nothing to compare).
     """
     items = input_items(raw.get("input"))
-    if not items or items[-1].get("type") != "message" or items[-1].get("role") != "user":
+    last = items[-1] if items else None
+    if not isinstance(last, InputMessage) or last.role != "user":
         return None
-    text = text_of(items[-1]["content"]).strip()
-    if not text or any(p.get("type") not in ("input_text", "text") for p in items[-1]["content"]):
+    text = text_of(last.content).strip()
+    if not text or not all(isinstance(p, InputText) for p in last.content):
         return None  # images and files are not compared by meaning
     return _digest({"settings": _settings(raw), "history": items[:-1]}), text

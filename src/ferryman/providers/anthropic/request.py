@@ -72,16 +72,10 @@ import msgspec
 from ferryman.providers.claude import ADAPTIVE_EFFORT, EFFORT_BUDGETS, adaptive, effort_of, fit_budget
 from ferryman.providers.media import data_url, file_bytes, image_url, no_file
 from ferryman.providers.text_format import json_schema, structured
-from ferryman.providers.turns import Turns, cache_control, summary_text
+from ferryman.providers.turns import Marked, Turns, cache_control, summary_text
 from ferryman.schemas.errors import InvalidRequestError
-from ferryman.schemas.items import (
-    WEB_SEARCH_TOOLS,
-    call_arguments,
-    content_parts,
-    opaque_for,
-    refuse_openai_only,
-    unsupported,
-)
+from ferryman.schemas.input import FunctionCallOutput, InputFile, InputFunctionCall, InputImage, InputReasoning
+from ferryman.schemas.items import WEB_SEARCH_TOOLS, call_arguments, opaque_for, refuse_openai_only, unsupported
 from ferryman.schemas.responses import ResponsesRequest
 
 TAG = "anthropic"  # reasoning state: a thinking block's signature
@@ -314,7 +308,7 @@ class _Turns(Turns):
     def text(self, text: str) -> dict[str, Any]:
         return {"type": "text", "text": text}
 
-    def image(self, part: dict[str, Any], where: str) -> dict[str, Any]:
+    def image(self, part: InputImage, where: str) -> dict[str, Any]:
         url = image_url(part, where, self.provider)
         if url.startswith("data:"):
             media, data = data_url(url, where)
@@ -329,8 +323,8 @@ class _Turns(Turns):
             raise unsupported(where, self.provider, f"images of type {media!r} (JPEG, PNG, GIF and WebP only)")
         return {"type": "image", "source": {"type": "base64", "media_type": media, "data": data}}
 
-    def file(self, part: dict[str, Any], where: str) -> dict[str, Any]:
-        filename = part.get("filename")
+    def file(self, part: InputFile, where: str) -> dict[str, Any]:
+        filename = part.filename
         found = file_bytes(part, where)
         block: dict[str, Any]
         if found is not None:
@@ -344,32 +338,32 @@ class _Turns(Turns):
                 block = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": text}}
             else:
                 raise unsupported(where, self.provider, f"files of type {media!r} (PDF, text and images only)")
-        elif isinstance(part.get("file_url"), str) and part["file_url"]:
-            block = {"type": "document", "source": {"type": "url", "url": part["file_url"]}}
+        elif part.file_url:
+            block = {"type": "document", "source": {"type": "url", "url": part.file_url}}
         else:
             raise no_file(part, where, self.provider, send="file_data or file_url")
-        if isinstance(filename, str) and filename:
+        if filename:
             block["title"] = filename
         return block
 
-    def tool_use(self, item: dict[str, Any], where: str) -> dict[str, Any]:
+    def tool_use(self, item: InputFunctionCall, where: str) -> dict[str, Any]:
         args = call_arguments(item, where, "Anthropic")
-        return {"type": "tool_use", "id": item["call_id"], "name": item["name"], "input": args}
+        return {"type": "tool_use", "id": item.call_id, "name": item.name, "input": args}
 
-    def tool_result(self, item: dict[str, Any], where: str) -> dict[str, Any]:
-        content = self._tool_output(item.get("output"), f"{where}.output")
-        return {"type": "tool_result", "tool_use_id": item["call_id"], "content": content}
-
-    def _tool_output(self, output: Any, where: str) -> str | list[dict[str, Any]]:
+    def tool_result(self, item: FunctionCallOutput, where: str) -> dict[str, Any]:
+        output = item.output
+        content: str | list[dict[str, Any]]
         if isinstance(output, str):
-            return output
-        if isinstance(output, list):
-            return self.parts(content_parts(output, where), where)
-        return "" if output is None else msgspec.json.encode(output).decode()
+            content = output
+        elif isinstance(output, list):
+            content = self.parts(output, f"{where}.output")
+        else:
+            content = msgspec.json.encode(output).decode()
+        return {"type": "tool_result", "tool_use_id": item.call_id, "content": content}
 
-    def reasoning(self, item: dict[str, Any]) -> dict[str, Any] | None:
+    def reasoning(self, item: InputReasoning) -> dict[str, Any] | None:
         """Our own thinking back as the block it came from; another provider's: None."""
-        state = item.get("encrypted_content")
+        state = item.encrypted_content
         signature = opaque_for(TAG, state)
         if signature is not None:
             return {"type": "thinking", "thinking": summary_text(item), "signature": signature}
@@ -378,7 +372,7 @@ class _Turns(Turns):
             return {"type": "redacted_thinking", "data": data}
         return None
 
-    def cached(self, block: dict[str, Any], source: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    def cached(self, block: dict[str, Any], source: Marked, where: str) -> list[dict[str, Any]]:
         cache = cache_control(source, where)
         if cache is not None:
             block["cache_control"] = {k: v for k, v in cache.items() if k in ("type", "ttl") and v is not None}

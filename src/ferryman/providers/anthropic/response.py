@@ -41,6 +41,7 @@ from ferryman.providers.blocks import ContentBlock, close_block
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.schemas.errors import ProviderError
 from ferryman.schemas.items import tag_opaque
+from ferryman.schemas.output import Reasoning
 
 from .request import REDACTED_TAG, TAG
 
@@ -150,9 +151,7 @@ class MessageReader:
             block.signature = cb.get("signature") or ""
         elif kind == "redacted_thinking":
             self._not_text()
-            item = {"id": new_id("rs"), "type": "reasoning", "summary": []}
-            item["encrypted_content"] = tag_opaque(REDACTED_TAG, cb.get("data") or "")
-            b.add_item(item)
+            b.add_item(Reasoning(id=new_id("rs"), encrypted_content=tag_opaque(REDACTED_TAG, cb.get("data") or "")))
         elif kind == "tool_use":
             self._not_text()
             b.tool_call(str(index), cb.get("id") or new_id("toolu"), cb.get("name") or "")

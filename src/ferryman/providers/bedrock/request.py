@@ -80,17 +80,10 @@ import msgspec
 from ferryman.providers.claude import ADAPTIVE_EFFORT, EFFORT_BUDGETS, adaptive, effort_of, fit_budget
 from ferryman.providers.media import data_url, file_bytes, image_url, no_file
 from ferryman.providers.text_format import json_schema, structured
-from ferryman.providers.turns import Turns, cache_control, summary_text
+from ferryman.providers.turns import Marked, Turns, cache_control, summary_text
 from ferryman.schemas.errors import InvalidRequestError
-from ferryman.schemas.items import (
-    WEB_SEARCH_TOOLS,
-    call_arguments,
-    content_parts,
-    function_output_text,
-    opaque_for,
-    refuse_openai_only,
-    unsupported,
-)
+from ferryman.schemas.input import FunctionCallOutput, InputFile, InputFunctionCall, InputImage, InputReasoning
+from ferryman.schemas.items import WEB_SEARCH_TOOLS, call_arguments, opaque_for, refuse_openai_only, unsupported
 from ferryman.schemas.responses import ResponsesRequest
 
 TAG = "bedrock"  # reasoning state: "bedrock:<signature>" or "bedrock:redacted:<base64 data>"
@@ -391,7 +384,7 @@ class _Turns(Turns):
     def text(self, text: str) -> dict[str, Any]:
         return {"text": text}
 
-    def image(self, part: dict[str, Any], where: str) -> dict[str, Any]:
+    def image(self, part: InputImage, where: str) -> dict[str, Any]:
         url = image_url(part, where, self.provider)
         if url.startswith("data:"):
             media, data = data_url(url, where)
@@ -414,17 +407,17 @@ class _Turns(Turns):
             raise unsupported(where, self.provider, f"images of {shown} (PNG, JPEG, GIF and WebP only)")
         return {"image": {"format": fmt, "source": source}}
 
-    def file(self, part: dict[str, Any], where: str) -> dict[str, Any]:
-        filename = part.get("filename") if isinstance(part.get("filename"), str) else None
+    def file(self, part: InputFile, where: str) -> dict[str, Any]:
+        filename = part.filename
         found = file_bytes(part, where)
-        url = part.get("file_url")
+        url = part.file_url
         if found is not None:
             media, data = found
             source: dict[str, Any] = {"bytes": data}
-        elif isinstance(url, str) and url.startswith("s3://"):
+        elif url and url.startswith("s3://"):
             media = _EXTENSIONS.get(_extension(filename or url), "")
             source = {"s3Location": {"uri": url}}
-        elif isinstance(url, str) and url:
+        elif url:
             raise unsupported(f"{where}.file_url", self.provider, "Converse takes file bytes or s3:// URIs, not URLs")
         else:
             raise no_file(part, where, self.provider, send="file_data")
@@ -449,33 +442,33 @@ class _Turns(Turns):
         self.documents.add(name)
         return name
 
-    def tool_use(self, item: dict[str, Any], where: str) -> dict[str, Any]:
+    def tool_use(self, item: InputFunctionCall, where: str) -> dict[str, Any]:
         args = call_arguments(item, where, "Bedrock")
         self.tool_blocks = True
-        return {"toolUse": {"toolUseId": item["call_id"], "name": item["name"], "input": args}}
+        return {"toolUse": {"toolUseId": item.call_id, "name": item.name, "input": args}}
 
-    def tool_result(self, item: dict[str, Any], where: str) -> dict[str, Any]:
-        content = self._tool_output(item.get("output"), f"{where}.output")
-        self.tool_blocks = True
-        return {"toolResult": {"toolUseId": item["call_id"], "content": content, "status": "success"}}
-
-    def _tool_output(self, output: Any, where: str) -> list[dict[str, Any]]:
+    def tool_result(self, item: FunctionCallOutput, where: str) -> dict[str, Any]:
+        output = item.output
+        content: list[dict[str, Any]]
         if isinstance(output, list):  # no cache points inside a tool result
-            return self.parts(content_parts(output, where), where, cached=False)
-        if output is None or isinstance(output, str):
-            return [{"text": function_output_text(output)}]
-        return [{"json": output}] if isinstance(output, dict) else [{"text": msgspec.json.encode(output).decode()}]
+            content = self.parts(output, f"{where}.output", cached=False)
+        elif isinstance(output, str):
+            content = [{"text": output}]
+        else:
+            content = [{"json": output}]
+        self.tool_blocks = True
+        return {"toolResult": {"toolUseId": item.call_id, "content": content, "status": "success"}}
 
-    def reasoning(self, item: dict[str, Any]) -> dict[str, Any] | None:
+    def reasoning(self, item: InputReasoning) -> dict[str, Any] | None:
         """Our own reasoning back as the block it came from; another provider's: None."""
-        state = opaque_for(TAG, item.get("encrypted_content"))
+        state = opaque_for(TAG, item.encrypted_content)
         if state is None:
             return None
         if state.startswith(REDACTED):
             return {"reasoningContent": {"redactedContent": state[len(REDACTED) :]}}
         return {"reasoningContent": {"reasoningText": {"text": summary_text(item), "signature": state}}}
 
-    def cached(self, block: dict[str, Any], source: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    def cached(self, block: dict[str, Any], source: Marked, where: str) -> list[dict[str, Any]]:
         """A cache mark is a ``cachePoint`` block after the block it closes."""
         cache = cache_control(source, where)
         if cache is None:

@@ -50,6 +50,7 @@ from ferryman.providers.blocks import ContentBlock, close_block
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.schemas.errors import RETRYABLE_STATUSES, ProviderError, UpstreamConnectionError
 from ferryman.schemas.items import tag_opaque
+from ferryman.schemas.output import Reasoning
 
 from .request import NOVA_GROUNDING, REDACTED, TAG
 
@@ -230,9 +231,8 @@ class ConverseReader:
         if rc.get("redactedContent") is not None:
             self._not_text()
             data = rc["redactedContent"]
-            item = {"id": new_id("rs"), "type": "reasoning", "summary": []}
-            item["encrypted_content"] = tag_opaque(TAG, REDACTED + (data if isinstance(data, str) else ""))
-            b.add_item(item)
+            opaque = tag_opaque(TAG, REDACTED + (data if isinstance(data, str) else ""))
+            b.add_item(Reasoning(id=new_id("rs"), encrypted_content=opaque))
             return
         block = self._block(index, "thinking")
         if block.kind != "thinking":

@@ -62,12 +62,24 @@ from ferryman.providers.media import data_url, file_bytes, guess_type
 from ferryman.providers.text_format import json_schema
 from ferryman.providers.turns import required_input
 from ferryman.schemas.errors import InvalidRequestError
+from ferryman.schemas.input import (
+    AssistantText,
+    FunctionCallOutput,
+    InputFile,
+    InputFunctionCall,
+    InputImage,
+    InputMessage,
+    InputPart,
+    InputReasoning,
+    InputText,
+    ItemReference,
+)
 from ferryman.schemas.items import (
-    TEXT_PARTS,
     WEB_SEARCH_TOOLS,
     call_arguments,
     function_output_text,
     opaque_for,
+    part_text,
     refuse_openai_only,
     unsupported,
 )
@@ -174,41 +186,40 @@ class _Request:
 
     def _input(self) -> None:
         items = required_input(self.req.input, self.provider)
-        names = {i["call_id"]: i["name"] for i in items if i.get("type") == "function_call"}
+        names = {i.call_id: i.name for i in items if isinstance(i, InputFunctionCall)}
         for n, item in enumerate(items):
             where = f"input[{n}]"
-            kind = item["type"]
-            if kind == "message":
+            if isinstance(item, InputMessage):
                 self._message(item, where)
-            elif kind == "function_call":
+            elif isinstance(item, InputFunctionCall):
                 self._function_call(item, where)
-            elif kind == "function_call_output":
+            elif isinstance(item, FunctionCallOutput):
                 self._function_output(item, where, names)
-            elif kind == "reasoning":
-                sig = opaque_for(TAG, item.get("encrypted_content"))
+            elif isinstance(item, InputReasoning):
+                sig = opaque_for(TAG, item.encrypted_content)
                 if sig:
                     self._flush_signature()  # one still waiting stays with its own turn
                     self.pending = sig  # the part that follows in this model turn carries it
-            elif kind == "web_search_call":
+            elif isinstance(item, ItemReference):
+                raise unsupported(where, self.provider, "item_reference: send the item itself")
+            elif item.get("type") == "web_search_call":
                 continue  # our own grounding, replayed: Gemini searches again if it needs to
-            elif kind == "image_generation_call" and isinstance(item.get("result"), str):
+            elif item.get("type") == "image_generation_call" and isinstance(item.get("result"), str):
                 fmt = item.get("output_format") or "png"
                 self._model({"inlineData": {"mimeType": f"image/{fmt}", "data": item["result"]}})
-            elif kind == "item_reference":
-                raise unsupported(where, self.provider, "item_reference: send the item itself")
             else:
-                raise unsupported(f"{where}.type", self.provider, f"input items of type {kind!r}")
+                raise unsupported(f"{where}.type", self.provider, f"input items of type {item.get('type')!r}")
         self._flush_signature()
 
-    def _message(self, item: dict[str, Any], where: str) -> None:
-        role = item["role"]
-        parts = item["content"]
+    def _message(self, item: InputMessage, where: str) -> None:
+        role = item.role
+        parts = item.content
         if role in ("system", "developer"):
             for j, part in enumerate(parts):
-                if part.get("type") not in TEXT_PARTS:
+                if not isinstance(part, InputText | AssistantText):
                     raise unsupported(f"{where}.content[{j}]", self.provider, "system instructions take text only")
-                if part.get("text"):
-                    self.system.append({"text": part["text"]})
+                if part.text:
+                    self.system.append({"text": part.text})
             return
         for j, part in enumerate(parts):
             native = self._part(part, f"{where}.content[{j}]")
@@ -219,29 +230,25 @@ class _Request:
             else:
                 self._user(native)
 
-    def _part(self, part: dict[str, Any], where: str) -> dict[str, Any] | None:
-        kind = part["type"]
-        if kind in TEXT_PARTS or kind == "refusal":
-            text = part.get("text") if kind != "refusal" else part.get("refusal")
-            return {"text": text} if text else None
-        if kind == "input_image":
-            detail = part.get("detail")
-            if detail in ("low", "high"):
-                self.details.add(detail)
-            url = part.get("image_url")
-            if isinstance(url, str) and url:
-                return self._media(url, where, default_mime="image/jpeg")
-            return self._file_id(part.get("file_id"), where)
-        if kind == "input_file":
+    def _part(self, part: InputPart, where: str) -> dict[str, Any] | None:
+        if isinstance(part, InputImage):
+            if part.detail in ("low", "high"):
+                self.details.add(part.detail)
+            if part.image_url:
+                return self._media(part.image_url, where, default_mime="image/jpeg")
+            return self._file_id(part.file_id, where)
+        if isinstance(part, InputFile):
             found = file_bytes(part, where, default="application/pdf")
             if found is not None:
                 mime, data = found
                 return {"inlineData": {"mimeType": mime, "data": data}}
-            url = part.get("file_url")
-            if isinstance(url, str) and url:
-                return self._media(url, where, default_mime=guess_type(part.get("filename")) or "application/pdf")
-            return self._file_id(part.get("file_id"), where)
-        raise unsupported(f"{where}.type", self.provider, f"content parts of type {kind!r}")
+            if part.file_url:
+                return self._media(part.file_url, where, default_mime=guess_type(part.filename) or "application/pdf")
+            return self._file_id(part.file_id, where)
+        if isinstance(part, dict):
+            raise unsupported(f"{where}.type", self.provider, f"content parts of type {part.get('type')!r}")
+        text = part_text(part)
+        return {"text": text} if text else None
 
     def _media(self, url: str, where: str, *, default_mime: str) -> dict[str, Any]:
         if url.startswith("data:"):
@@ -257,8 +264,8 @@ class _Request:
             mime = "video/mp4"
         return {"fileData": {"mimeType": mime, "fileUri": url}}
 
-    def _file_id(self, file_id: Any, where: str) -> dict[str, Any]:
-        if isinstance(file_id, str) and (
+    def _file_id(self, file_id: str | None, where: str) -> dict[str, Any]:
+        if file_id is not None and (
             file_id.startswith(("gs://", "https://generativelanguage.googleapis.com/")) or file_id.startswith("files/")
         ):
             uri = file_id if "://" in file_id else f"https://generativelanguage.googleapis.com/v1beta/{file_id}"
@@ -266,30 +273,30 @@ class _Request:
         why = "only Gemini Files API and gs:// URIs; send the image or file itself"
         raise unsupported(f"{where}.file_id", self.provider, why)
 
-    def _function_call(self, item: dict[str, Any], where: str) -> None:
+    def _function_call(self, item: InputFunctionCall, where: str) -> None:
         args = call_arguments(item, where, "Gemini")
-        part: dict[str, Any] = {"functionCall": {"name": item["name"], "args": args, "id": item["call_id"]}}
+        part: dict[str, Any] = {"functionCall": {"name": item.name, "args": args, "id": item.call_id}}
         first = not self._in_model_turn() or not self.model_has_call
         self._model(part)
         if first and "thoughtSignature" not in part and self.traits.checks_signatures:
             part["thoughtSignature"] = SKIP_SIGNATURE
         self.model_has_call = True
 
-    def _function_output(self, item: dict[str, Any], where: str, names: dict[str, str]) -> None:
-        name = names.get(item["call_id"])
+    def _function_output(self, item: FunctionCallOutput, where: str, names: dict[str, str]) -> None:
+        name = names.get(item.call_id)
         if name is None:
             raise InvalidRequestError(
-                f"'{where}.call_id' ({item['call_id']}) matches no function_call in the input; Gemini needs the "
+                f"'{where}.call_id' ({item.call_id}) matches no function_call in the input; Gemini needs the "
                 "call itself in the conversation to name the function.",
                 param=f"{where}.call_id",
                 code="invalid_value",
             )
-        output = item.get("output")
-        response = {"id": item["call_id"], "name": name, "response": {"output": function_output_text(output)}}
+        output = item.output
+        response = {"id": item.call_id, "name": name, "response": {"output": function_output_text(output)}}
         self._user({"functionResponse": response})
         if isinstance(output, list):  # images and files a tool returned follow its response
             for j, part in enumerate(output):
-                if isinstance(part, dict) and part.get("type") not in TEXT_PARTS:
+                if not isinstance(part, InputText | AssistantText):
                     native = self._part(part, f"{where}.output[{j}]")
                     if native is not None:
                         self._user(native)

@@ -16,7 +16,6 @@ item, the output from what is said.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 
@@ -24,6 +23,7 @@ from ferryman.providers.base import Call
 from ferryman.providers.mock import tokens
 from ferryman.providers.mock.values import example_value
 from ferryman.schemas.errors import ProviderError
+from ferryman.schemas.input import FunctionCallOutput, InputFunctionCall, InputItem, InputMessage
 from ferryman.schemas.items import function_output_text, input_items, text_of
 from ferryman.schemas.responses import ResponsesRequest, Tool
 
@@ -80,28 +80,26 @@ def compose(provider: str, call: Call) -> Answer:
     return Answer(used, reasoning, _formatted(req, text))
 
 
-def _read(items: list[dict[str, Any]]) -> _Turn:
+def _read(items: list[InputItem]) -> _Turn:
     said, names, result, tool = "", {}, None, None
     for item in items:
-        kind = item["type"]
-        if kind == "message" and item["role"] == "user":
-            said, result, tool = text_of(item["content"]), None, None
-        elif kind == "function_call":
-            names[item["call_id"]] = item["name"]
-        elif kind == "function_call_output":
-            result = function_output_text(item.get("output"))
-            tool = names.get(item["call_id"], "the tool")
+        if isinstance(item, InputMessage) and item.role == "user":
+            said, result, tool = text_of(item.content), None, None
+        elif isinstance(item, InputFunctionCall):
+            names[item.call_id] = item.name
+        elif isinstance(item, FunctionCallOutput):
+            result = function_output_text(item.output)
+            tool = names.get(item.call_id, "the tool")
     return _Turn(said, tool, result)
 
 
-def _item_text(item: dict[str, Any]) -> str:
-    kind = item["type"]
-    if kind == "message":
-        return text_of(item["content"])
-    if kind == "function_call":
-        return str(item["name"]) + str(item["arguments"])
-    if kind == "function_call_output":
-        return function_output_text(item.get("output"))
+def _item_text(item: InputItem) -> str:
+    if isinstance(item, InputMessage):
+        return text_of(item.content)
+    if isinstance(item, InputFunctionCall):
+        return item.name + item.arguments
+    if isinstance(item, FunctionCallOutput):
+        return function_output_text(item.output)
     return ""
 
 

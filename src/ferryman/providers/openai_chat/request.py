@@ -78,12 +78,23 @@ from ferryman.providers.media import image_url
 from ferryman.providers.text_format import json_schema, structured
 from ferryman.providers.turns import required_input
 from ferryman.schemas.errors import InvalidRequestError
+from ferryman.schemas.input import (
+    AssistantText,
+    FunctionCallOutput,
+    InputFile,
+    InputFunctionCall,
+    InputImage,
+    InputMessage,
+    InputPart,
+    InputReasoning,
+    InputText,
+    ItemReference,
+)
 from ferryman.schemas.items import (
-    TEXT_PARTS,
     WEB_SEARCH_TOOLS,
-    content_parts,
     function_output_text,
     opaque_for,
+    part_text,
     refuse_openai_only,
     unsupported,
 )
@@ -172,28 +183,27 @@ class _Request:
     def _input(self) -> None:
         for n, item in enumerate(required_input(self.req.input, self.provider)):
             where = f"input[{n}]"
-            kind = item["type"]
-            if kind == "message":
+            if isinstance(item, InputMessage):
                 self._message(item, where)
-            elif kind == "function_call":
+            elif isinstance(item, InputFunctionCall):
                 call = {
-                    "id": item["call_id"],
+                    "id": item.call_id,
                     "type": "function",
-                    "function": {"name": item["name"], "arguments": item["arguments"]},
+                    "function": {"name": item.name, "arguments": item.arguments},
                 }
                 self._assistant(new=False)["tool_calls"].append(call)
-            elif kind == "function_call_output":
+            elif isinstance(item, FunctionCallOutput):
                 self._tool_output(item, where)
-            elif kind == "reasoning":
+            elif isinstance(item, InputReasoning):
                 state = _our_state(item, self.provider)
                 if state is not None and self.q.replay is not None:
                     self.pending.append((_reasoning_text(item), state))
-            elif kind == "web_search_call":
-                continue  # see the module docstring: not replayable, the answer text stays
-            elif kind == "item_reference":
+            elif isinstance(item, ItemReference):
                 raise unsupported(f"{where}.type", self.provider, "item_reference: send the item itself")
+            elif item.get("type") == "web_search_call":
+                continue  # see the module docstring: not replayable, the answer text stays
             else:
-                raise unsupported(f"{where}.type", self.provider, f"input items of type {kind!r}")
+                raise unsupported(f"{where}.type", self.provider, f"input items of type {item.get('type')!r}")
         self._flush_media()
         # reasoning with nothing after it (an interrupted turn) has no message to ride on: left out
 
@@ -217,66 +227,66 @@ class _Request:
         self._append(message)
         return message
 
-    def _message(self, item: dict[str, Any], where: str) -> None:
-        role = item["role"]
-        parts = item["content"]
+    def _message(self, item: InputMessage, where: str) -> None:
+        role = item.role
+        parts = item.content
         if role in ("system", "developer"):
             texts = []
             for j, part in enumerate(parts):
-                if part["type"] not in TEXT_PARTS:
+                text = part_text(part)
+                if text is None or not isinstance(part, InputText | AssistantText):
                     raise unsupported(f"{where}.content[{j}].type", self.provider, "system messages take text only")
-                texts.append(part.get("text") or "")
+                texts.append(text)
             self._append({"role": "system", "content": "\n\n".join(texts)})
         elif role == "assistant":
             texts = []
             for j, part in enumerate(parts):
-                kind = part["type"]
-                if kind in TEXT_PARTS or kind == "refusal":
-                    texts.append((part.get("refusal") if kind == "refusal" else part.get("text")) or "")
-                else:
+                text = part_text(part)
+                if text is None:
+                    kind = part.get("type") if isinstance(part, dict) else part.__struct_config__.tag
                     raise unsupported(f"{where}.content[{j}].type", self.provider, f"assistant parts of type {kind!r}")
+                texts.append(text)
             self._assistant(new=True)["_texts"].extend(t for t in texts if t)
         else:
             chat_parts = [self._part(part, f"{where}.content[{j}]") for j, part in enumerate(parts)]
             self._append({"role": "user", "content": _compact(chat_parts)})
 
-    def _part(self, part: dict[str, Any], where: str) -> dict[str, Any]:
-        kind = part["type"]
-        if kind in TEXT_PARTS:
-            out: dict[str, Any] = {"type": "text", "text": part.get("text") or ""}
-            cache = part.get("cache_control")
-            if cache is not None and self.q.cache_control:
-                out["cache_control"] = cache
+    def _part(self, part: InputPart, where: str) -> dict[str, Any]:
+        if isinstance(part, InputText | AssistantText):
+            out: dict[str, Any] = {"type": "text", "text": part.text}
+            if part.cache_control is not None and self.q.cache_control:
+                out["cache_control"] = part.cache_control
             return out
-        if kind == "input_image":
+        if isinstance(part, InputImage):
             return self._image(part, where)
-        if kind == "input_file":
+        if isinstance(part, InputFile):
             return self._file(part, where)
+        kind = part.get("type") if isinstance(part, dict) else part.__struct_config__.tag
         raise unsupported(f"{where}.type", self.provider, f"content parts of type {kind!r}")
 
-    def _image(self, part: dict[str, Any], where: str) -> dict[str, Any]:
+    def _image(self, part: InputImage, where: str) -> dict[str, Any]:
         url = image_url(part, where, self.provider)
         if not url.startswith(("http://", "https://", "data:")):
             raise unsupported(f"{where}.image_url", self.provider, "image URLs must be http(s) or data: URLs")
         image: dict[str, Any] = {"url": url}
-        if part.get("detail") is not None:
-            image["detail"] = part["detail"]
+        if part.detail is not None:
+            image["detail"] = part.detail
         return {"type": "image_url", "image_url": image}
 
-    def _file(self, part: dict[str, Any], where: str) -> dict[str, Any]:
-        if part.get("file_id"):
+    def _file(self, part: InputFile, where: str) -> dict[str, Any]:
+        if part.file_id:
             raise unsupported(f"{where}.file_id", self.provider, "OpenAI file ids; send file_data or file_url")
-        data, url, name = part.get("file_data"), part.get("file_url"), part.get("filename")
-        if self.q.files == "file" and isinstance(data, str) and data:
+        data, url, name = part.file_data, part.file_url, part.filename
+        if self.q.files == "file" and data:
             if not data.startswith("data:"):  # Responses allows bare base64; Chat Completions wants a data URL
                 data = f"data:application/pdf;base64,{data}"
             file: dict[str, Any] = {"file_data": data}
-            if isinstance(name, str) and name:
+            if name:
                 file["filename"] = name
             return {"type": "file", "file": file}
-        if self.q.files == "document_url" and isinstance(url, str) and url:
+        if self.q.files == "document_url" and url:
             doc: dict[str, Any] = {"type": "document_url", "document_url": url}
-            if isinstance(name, str) and name:
+            if name:
                 doc["document_name"] = name
             return doc
         if not data and not url:
@@ -288,16 +298,14 @@ class _Request:
         takes = {"file": "file_data only", "document_url": "file_url only"}.get(self.q.files or "", "no files")
         raise unsupported(where, self.provider, f"this provider takes {takes}")
 
-    def _tool_output(self, item: dict[str, Any], where: str) -> None:
-        output = item.get("output")
+    def _tool_output(self, item: FunctionCallOutput, where: str) -> None:
+        output = item.output
         text = function_output_text(output)
         if isinstance(output, list):
-            for j, part in enumerate(content_parts(output, f"{where}.output")):
-                if part["type"] not in TEXT_PARTS:
+            for j, part in enumerate(output):
+                if part_text(part) is None or isinstance(part, dict):
                     self.media.append(self._part(part, f"{where}.output[{j}]"))
-        elif output is not None and not isinstance(output, str):
-            text = msgspec.json.encode(output).decode()
-        self.messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": text})
+        self.messages.append({"role": "tool", "tool_call_id": item.call_id, "content": text})
 
     # ---- tools ----------------------------------------------------------------------------------
 
@@ -484,9 +492,9 @@ def _finish(message: dict[str, Any], q: Quirks) -> dict[str, Any]:
     return out
 
 
-def _our_state(item: dict[str, Any], provider: str) -> dict[str, Any] | None:
+def _our_state(item: InputReasoning, provider: str) -> dict[str, Any] | None:
     """The state this adapter put in a reasoning item, if it came from this very provider entry."""
-    opaque = opaque_for(TAG, item.get("encrypted_content"))
+    opaque = opaque_for(TAG, item.encrypted_content)
     if opaque is None:
         return None
     try:
@@ -498,6 +506,6 @@ def _our_state(item: dict[str, Any], provider: str) -> dict[str, Any] | None:
     return state
 
 
-def _reasoning_text(item: dict[str, Any]) -> str:
-    parts = item.get("content") or item.get("summary") or []
-    return "".join(p.get("text", "") for p in parts if isinstance(p, dict))
+def _reasoning_text(item: InputReasoning) -> str:
+    parts = item.content or item.summary
+    return "".join(p.text for p in parts)

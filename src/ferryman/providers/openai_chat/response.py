@@ -33,6 +33,7 @@ from ferryman.providers.base import SSEEvent
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.schemas.errors import ProviderError
 from ferryman.schemas.items import tag_opaque
+from ferryman.schemas.output import Message, OutputText, Refusal
 
 from .quirks import Quirks
 from .request import TAG
@@ -210,16 +211,15 @@ class ChatReader:
                 self._reason(piece) if is_reasoning else self._text(piece)
         if self.refusal:
             self._seal()
-            part = {"type": "refusal", "refusal": "".join(self.refusal)}
-            self.b.add_item(
-                {"id": new_id("msg"), "type": "message", "status": "completed", "role": "assistant", "content": [part]}
-            )
+            part = Refusal(refusal="".join(self.refusal))
+            self.b.add_item(Message(id=new_id("msg"), status="completed", content=[part]))
         self._seal()
         if self.usage is not None:
             self._set_usage(self.usage)
+        self.b.close_all()
+        self._attach_logprobs()  # onto the closed message, before the final response is taken
         reason = self.finish_reason
         self.b.finish(FINISH.get(reason.lower(), "stop") if isinstance(reason, str) else "stop")
-        self._attach_logprobs()
 
     @property
     def finished(self) -> bool:
@@ -390,8 +390,8 @@ class ChatReader:
         if not self.logprobs:
             return
         for item in reversed(self.b.output):
-            if item.get("type") == "message" and item["content"] and item["content"][0].get("type") == "output_text":
-                item["content"][0]["logprobs"] = [_logprob(lp) for lp in self.logprobs]
+            if isinstance(item, Message) and item.content and isinstance(item.content[0], OutputText):
+                item.content[0].logprobs = [_logprob(lp) for lp in self.logprobs]
                 return
 
     def _check_finish(self) -> None:
