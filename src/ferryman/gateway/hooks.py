@@ -7,13 +7,14 @@ so a hook that has nothing to do on a path costs nothing there.
   ``FerrymanError``), prepare it (load the conversation it continues), or answer it by itself (set
   ``ex.answer``: a cache hit); once a hook has answered, the later ``before`` hooks are skipped and no
   provider is called.
+- ``on_event(ex, event_type)``: for a relayed stream, each event as it goes out, by its type (the
+  relay reads no more of an event than its type; a hook that needs more waits for ``after``). It is
+  synchronous and must be cheap: it runs on every event of every stream. Time to first token,
+  event counts, per-event metrics live here.
 - ``after(ex, response)``: in list order, with the final response object (a JSON reply's body, a
   stream's last event's response, an answer a hook gave) before it goes out; it may change it (the
   cost) or keep it (the store, the cache). What it returns, if anything, is awaited once the client
   has the whole reply, so a database write never holds the reply back.
-
-Per-event work on streams stays in the relay (``gateway/streaming.py``), which reads as little of
-each event as it can; hooks see a stream once, at its end.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class Hook:
     name = "hook"
 
     async def before(self, ex: Exchange) -> None:
+        return None
+
+    def on_event(self, ex: Exchange, event_type: str | None) -> None:
         return None
 
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:

@@ -46,6 +46,7 @@ class OpenStream:
     resumer: Resumer | None
     finalize: Callable[[dict[str, Any], int], dict[str, Any]]  # (final response, chunk index) -> event extras
     on_final: Callable[[dict[str, Any]], Awaitable[Pending]]  # the after hooks, on the final response
+    on_event: Callable[[str | None], None] | None  # the on_event hooks, by event type; None when there are none
 
 
 class Pipeline:
@@ -63,9 +64,19 @@ class Pipeline:
         self.dispatcher = dispatcher
         self.store = store
         self.background_runner = background
-        self.hooks = list(hooks)
-        self._before = [h for h in self.hooks if overrides(h, "before")]
-        self._after = [h for h in self.hooks if overrides(h, "after")]
+        self.hooks: list[Hook] = []
+        self._before: list[Hook] = []
+        self._events: list[Hook] = []
+        self._after: list[Hook] = []
+        for hook in hooks:
+            self.add(hook)
+
+    def add(self, hook: Hook) -> None:
+        """Append a hook (its parts run after those of the hooks already there)."""
+        self.hooks.append(hook)
+        for part, hooks in (("before", self._before), ("on_event", self._events), ("after", self._after)):
+            if overrides(hook, part):
+                hooks.append(hook)
 
     # ---- what a door asks for -------------------------------------------------------------------
 
@@ -134,7 +145,21 @@ class Pipeline:
             response["extra_fields"] = ex.extra_fields()
             return {"chunk_index": index, **ex.extra_fields(with_raw=False)}
 
-        return OpenStream(events, resumer, finalize, lambda response: self.finish(ex, response))
+        return OpenStream(events, resumer, finalize, lambda response: self.finish(ex, response), self._watch(ex))
+
+    def _watch(self, ex: Exchange) -> Callable[[str | None], None] | None:
+        watchers = self._events
+        if not watchers:
+            return None
+        if len(watchers) == 1:
+            hook = watchers[0]
+            return lambda event_type: hook.on_event(ex, event_type)
+
+        def each(event_type: str | None) -> None:
+            for hook in watchers:
+                hook.on_event(ex, event_type)
+
+        return each
 
     async def background(self, ex: Exchange) -> dict[str, Any]:
         """Stored as ``queued`` and returned at once; a gateway task calls the provider and stores the result."""

@@ -95,6 +95,7 @@ class StreamRelay:
         finalize: Callable[[dict[str, Any], int], dict[str, Any]],
         resumer: Resumer | None = None,
         on_final: Callable[[dict[str, Any]], Awaitable[Awaitable[None] | None]] | None = None,
+        on_event: Callable[[str | None], None] | None = None,
     ) -> None:
         self.send = send
         self.receive = receive
@@ -111,6 +112,7 @@ class StreamRelay:
         self.finished = False
         self.resumer = resumer
         self.on_final = on_final  # with the final response; what it returns is awaited once the client has the end
+        self.on_event = on_event  # each relayed event's type (None when no hook watches events)
         self.kept: Awaitable[None] | None = None
 
     async def run(self, headers: list[tuple[bytes, bytes]]) -> None:
@@ -188,6 +190,8 @@ class StreamRelay:
                 return None
             ev = rewritten
             resumer.observe(etype, ev.data)
+        if self.on_event is not None:
+            self.on_event(etype)
         if etype in TERMINAL:
             data = await self._final(ev.data)
             self.finished = True

@@ -87,5 +87,6 @@ class ResponsesDoor:
             finalize=opened.finalize,
             resumer=opened.resumer,
             on_final=opened.on_final,
+            on_event=opened.on_event,
         )
         await relay.run([_attempts_header(ex)])

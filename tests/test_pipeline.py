@@ -1,0 +1,118 @@
+"""The pipeline's hook contract, driven through real HTTP: a hook added to a running gateway refuses,
+answers, watches stream events and sees the final response, in the order the contract promises."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from ferryman.gateway.exchange import Exchange
+from ferryman.gateway.hooks import Hook, Pending
+from ferryman.schemas.errors import FerrymanError
+from tests.conftest import base_config
+from tests.fakes.gateway import GatewayServer
+from tests.fakes.upstream import FakeUpstream, Reply
+
+OK = "openai-responses/text_basic"
+STREAM = "openai-responses/text_stream"
+
+
+class Watcher(Hook):
+    """Records what the pipeline shows it; refuses or answers when the request's metadata asks."""
+
+    name = "watcher"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any]] = []
+
+    async def before(self, ex: Exchange) -> None:
+        self.seen.append(("before", ex.request.model))
+        wish = (ex.request.metadata or {}).get("hook")
+        if wish == "refuse":
+            raise FerrymanError("refused by policy", status=403, type="permission_error", code="policy_refused")
+        if wish == "answer":
+            ex.answer = {
+                "id": "resp_from_hook",
+                "object": "response",
+                "created_at": 1,
+                "status": "completed",
+                "model": "hook",
+                "output": [
+                    {
+                        "id": "msg_hook",
+                        "type": "message",
+                        "role": "assistant",
+                        "status": "completed",
+                        "content": [{"type": "output_text", "text": "from the hook", "annotations": []}],
+                    }
+                ],
+                "usage": None,
+            }
+
+    def on_event(self, ex: Exchange, event_type: str | None) -> None:
+        self.seen.append(("event", event_type))
+
+    async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
+        usage = response.get("usage") or {}
+        self.seen.append(("after", (response["status"], "cost" in usage, "extra_fields" in response)))
+        return None
+
+
+@pytest.fixture
+def watched(fake: FakeUpstream) -> Iterator[tuple[GatewayServer, Watcher]]:
+    watcher = Watcher()
+    with GatewayServer(base_config(fake)) as gw:
+        gw.app.pipeline.add(watcher)
+        yield gw, watcher
+
+
+def _sdk(gw: GatewayServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gw.url}/v1", api_key="k", max_retries=0)
+
+
+def test_before_and_after_see_a_reply_after_the_cost_hook(
+    fake: FakeUpstream, watched: tuple[GatewayServer, Watcher]
+) -> None:
+    gw, watcher = watched
+    fake.add("/v1/responses", Reply.fixture(OK))
+    _sdk(gw).responses.create(model="openai/gpt-4o", input="hi")
+    assert watcher.seen == [("before", "openai/gpt-4o"), ("after", ("completed", True, True))]
+
+
+def test_a_hook_refuses_before_any_upstream_call(fake: FakeUpstream, watched: tuple[GatewayServer, Watcher]) -> None:
+    gw, _ = watched
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        _sdk(gw).responses.create(model="openai/gpt-4o", input="hi", metadata={"hook": "refuse"})
+    assert refused.value.body["code"] == "policy_refused"  # type: ignore[index]
+    assert fake.received == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_hook_answers_and_no_provider_is_called(
+    fake: FakeUpstream, watched: tuple[GatewayServer, Watcher], stream: bool
+) -> None:
+    gw, watcher = watched
+    sdk = _sdk(gw)
+    if stream:
+        with sdk.responses.stream(model="openai/gpt-4o", input="hi", metadata={"hook": "answer"}) as s:
+            answer = s.get_final_response()
+    else:
+        answer = sdk.responses.create(model="openai/gpt-4o", input="hi", metadata={"hook": "answer"})
+    assert answer.output_text == "from the hook"
+    assert fake.received == []
+    assert watcher.seen[-1] == ("after", ("completed", False, True))  # no cost for what no provider did
+
+
+def test_on_event_sees_every_relayed_event_in_order(fake: FakeUpstream, watched: tuple[GatewayServer, Watcher]) -> None:
+    gw, watcher = watched
+    fake.add("/v1/responses", Reply.fixture(STREAM))
+    with _sdk(gw).responses.stream(model="openai/gpt-4o", input="hi") as s:
+        relayed = [event.type for event in s]
+    events = [value for part, value in watcher.seen if part == "event"]
+    assert events == relayed
+    parts = [part for part, _ in watcher.seen]
+    assert parts[0] == "before" and parts[-1] == "after"  # after sees the terminal event's response
+    assert parts.index("after") > len(events)
