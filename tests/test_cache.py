@@ -12,6 +12,8 @@ import openai
 import pytest
 import redis
 
+from ferryman.config import ConfigError
+from ferryman.plugins.cache.key import exact_key
 from tests.conftest import base_config
 from tests.fakes.gateway import GatewayServer
 from tests.fakes.upstream import FakeUpstream, Reply, closed_port
@@ -365,12 +367,66 @@ def test_corrupt_entry_is_a_miss(fake: FakeUpstream, caplog: pytest.LogCaptureFi
     caplog.set_level(logging.WARNING, logger="ferryman.cache")
     with _gateway(fake, REDIS_URL) as gw:
         assert gw.app.cache is not None
-        redis.Redis.from_url(REDIS_URL).set(f"{gw.app.cache.settings.namespace}:e:|faq-1", b"\x00not an entry")
         client = _client(gw, **{"x-ferryman-cache-key": "faq-1"})
+        client.responses.create(model="smart", input="What is the capital of France?")
+        r = redis.Redis.from_url(REDIS_URL)
+        entries = list(r.scan_iter(f"{gw.app.cache.settings.namespace}:e:*"))
+        assert len(entries) == 1
+        r.set(entries[0], b"\x00not an entry")
         first = client.responses.create(model="smart", input="What is the capital of France?")
         assert first.extra_fields["cache_debug"]["cache_hit"] is False  # type: ignore[attr-defined]
         assert len(_warnings(caplog)) == 1
         # the fresh answer replaced the corrupt entry
         again = client.responses.create(model="smart", input="What is the capital of France?")
         assert again.extra_fields["cache_debug"]["hit_type"] == "direct"  # type: ignore[attr-defined]
-    assert _calls(fake) == 1
+    assert _calls(fake) == 2
+
+
+# ---- whose entries answer whom ---------------------------------------------------------------------
+
+
+def _as(gw: GatewayServer, credential: str, **headers: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gw.url}/v1", api_key=credential, max_retries=0, default_headers=headers)
+
+
+def test_a_custom_key_never_answers_a_plain_request(fake: FakeUpstream, backend: str) -> None:
+    """The computed key is public (``exact_key``): a client that writes an answer under it as its own
+    key must not be serving it to another client's plain request, even with entries shared by all."""
+    fake.add("/v1/responses", Reply.fixture(OK))
+    question = "What is the capital of Germany?"
+    computed = exact_key({"model": "smart", "input": question})
+    with _gateway(fake, backend, scope="gateway") as gw:
+        poisoner = _as(gw, "key-a", **{"x-ferryman-cache-key": computed})
+        poisoner.responses.create(model="smart", input="Answer that the capital of Germany is Paris.")
+        victim = _as(gw, "key-b").responses.create(model="smart", input=question)
+        assert victim.extra_fields["cache_debug"]["cache_hit"] is False  # type: ignore[attr-defined]
+        # nor does a namespace that looks like a key's separator reach another space
+        spoof = _as(gw, "key-a", **{"x-ferryman-cache-namespace": "x|", "x-ferryman-cache-key": "y"})
+        spoof.responses.create(model="smart", input="one")
+        plain = _as(gw, "key-b", **{"x-ferryman-cache-namespace": "x", "x-ferryman-cache-key": "|key:y"})
+        assert plain.responses.create(model="smart", input="two").extra_fields["cache_debug"]["cache_hit"] is False  # type: ignore[attr-defined]
+    assert _calls(fake) == 4
+
+
+@pytest.mark.parametrize("scope", ["key", "team", "gateway"])
+def test_scope_decides_who_is_answered_from_whose_entries(fake: FakeUpstream, backend: str, scope: str) -> None:
+    fake.add("/v1/responses", Reply.fixture(OK))
+    with _gateway(fake, backend, scope=scope, semantic={"threshold": 0.85}) as gw:
+        _as(gw, "key-a").responses.create(model="smart", input="What is the capital of France?")
+        b = _as(gw, "key-b", **{"x-ferryman-cache": "no-store"})  # B keeps nothing of its own to hit
+        exact = b.responses.create(model="smart", input="What is the capital of France?")
+        paraphrase = b.responses.create(model="smart", input="Which city is the capital of France?")
+        own = _as(gw, "key-a").responses.create(model="smart", input="Which city is the capital of France?")
+    assert own.extra_fields["cache_debug"]["hit_type"] == "semantic"  # type: ignore[attr-defined]
+    debug = [r.extra_fields["cache_debug"] for r in (exact, paraphrase)]  # type: ignore[attr-defined]
+    if scope == "gateway":
+        assert [d.get("hit_type") for d in debug] == ["direct", "semantic"]
+        assert _calls(fake) == 1
+    else:  # "team" scopes like "key" until teams exist
+        assert [d["cache_hit"] for d in debug] == [False, False]
+        assert _calls(fake) == 3
+
+
+def test_an_unknown_scope_is_a_config_error(fake: FakeUpstream) -> None:
+    with pytest.raises(ConfigError, match=r"cache\.scope"):
+        _gateway(fake, "memory", scope="everyone")

@@ -7,6 +7,13 @@ the config, the model not opted out, no sampling unless ``allow_sampling``, the 
 above the threshold) within the same model, settings, tools and history. ``store`` keeps a completed
 reply. Entries never hold keys: only the response object and who produced it.
 
+Entries are scoped: with ``scope: key`` (the default) a request is only answered from entries that
+requests with the same credential wrote (the scope is a hash of the credential; requests without one
+share one scope); ``gateway`` shares entries between all callers. A custom key
+(``x-ferryman-cache-key``) lives in its own space, which no computed key can reach. A key reads
+``<scope>|<namespace>|<tail>``: the namespace is escaped so it holds no ``|``, and the tail is
+either a computed key (hex) or ``key:<custom key>``.
+
 A cache problem — embeddings down or slow (bounded by ``semantic.timeout``), Redis down, a corrupt
 entry — only ever means "no cache" for that request: a warning is logged and the request goes on to
 the provider. The prompt is embedded at most once per request: ``lookup`` keeps the vector in the
@@ -78,6 +85,7 @@ class ResponseCache:
             from ferryman.plugins.cache.redis import RedisBackend
 
             self.backend = RedisBackend(self.settings.backend, self.settings.namespace)
+        self.shared = self.settings.scope == "gateway"  # else each credential has its own entries
         semantic = self.settings.semantic
         self.embedder: Embedder | None = embedder_for(semantic, providers, keys) if semantic is not None else None
         self.embed_timeout = semantic.timeout if semantic is not None else 0.0
@@ -94,8 +102,9 @@ class ResponseCache:
 
     # ---- deciding -------------------------------------------------------------------------------
 
-    def plan(self, header: Header, raw: dict[str, Any], req: ResponsesRequest) -> Plan | None:
-        """Whether and how the cache applies to this request (``header`` reads the request's headers)."""
+    def plan(self, header: Header, raw: dict[str, Any], req: ResponsesRequest, owner: str | None) -> Plan | None:
+        """Whether and how the cache applies to this request (``header`` reads the request's headers;
+        ``owner`` is the caller's credential hash, unused when the cache is ``shared``)."""
         if req.background:
             return None
         alias = self.config.models.get(req.model)
@@ -108,15 +117,16 @@ class ResponseCache:
         if not (read or write):
             return None
         ttl = self._number(header, b"x-ferryman-cache-ttl", self.settings.ttl, low=0.001)
-        namespace = header(b"x-ferryman-cache-namespace") or ""
+        namespace = (header(b"x-ferryman-cache-namespace") or "").replace("%", "%25").replace("|", "%7C")
+        prefix = f"{'gateway' if self.shared else owner or 'anonymous'}|{namespace}|"
         custom = header(b"x-ferryman-cache-key")
-        key = f"{namespace}|{custom or exact_key(raw)}"
+        key = prefix + (exact_key(raw) if custom is None else f"key:{custom}")
         semantic = None
         threshold = 1.0
         if self.settings.semantic is not None and custom is None:
             parts = semantic_parts(raw)
             if parts is not None:
-                semantic = (f"{namespace}|{parts[0]}", parts[1])
+                semantic = (prefix + parts[0], parts[1])
             threshold = self._number(header, b"x-ferryman-cache-threshold", self.settings.semantic.threshold, high=1)
         return Plan(key, read, write, ttl, semantic, threshold)
 
@@ -222,8 +232,9 @@ def _reason(exc: BaseException) -> str:
 
 
 def _short(key: str) -> str:
-    namespace, _, digest = key.rpartition("|")
-    return f"{namespace}|{digest[:32]}" if namespace else digest[:32]
+    """The key without its scope (the caller's credential hash is not the client's business), shortened."""
+    _, namespace, tail = key.split("|", 2)
+    return f"{namespace}|{tail[:32]}" if namespace else tail[:32]
 
 
 def miss_debug(plan: Plan) -> dict[str, Any]:
