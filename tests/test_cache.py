@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from ferryman.config import ConfigError
 from ferryman.plugins.cache.key import exact_key
 from tests.conftest import base_config
 from tests.fakes.gateway import GatewayServer
+from tests.fakes.redis_server import FakeRedis
 from tests.fakes.upstream import FakeUpstream, Reply, closed_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -430,3 +432,72 @@ def test_scope_decides_who_is_answered_from_whose_entries(fake: FakeUpstream, ba
 def test_an_unknown_scope_is_a_config_error(fake: FakeUpstream) -> None:
     with pytest.raises(ConfigError, match=r"cache\.scope"):
         _gateway(fake, "memory", scope="everyone")
+
+
+# ---- a Redis that hangs: one short timeout, then the breaker skips it --------------------------------
+
+
+def _wait(task: asyncio.Task[None] | None) -> None:
+    """Wait, from the test's thread, for a task on the gateway's event loop to end."""
+    assert task is not None
+
+    async def ended() -> None:
+        await asyncio.wait([task])
+
+    asyncio.run_coroutine_threadsafe(ended(), task.get_loop()).result(10)
+
+
+def _seen(server: FakeRedis) -> tuple[int, int]:
+    return server.connections, len(server.commands)
+
+
+def test_a_hanging_redis_is_skipped_until_a_background_probe_finds_it_back(
+    fake: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.add("/v1/responses", Reply.fixture(OK))
+    caplog.set_level(logging.INFO, logger="ferryman.cache")
+    with FakeRedis() as silent, _gateway(fake, silent.url, redis_timeout=0.1, redis_cooldown=3600) as gw:
+        client = _client(gw)
+        assert client.responses.create(model="smart", input="Anyone there?").output_text
+        assert silent.connections == 1  # one call, bounded and not retried
+        seen = _seen(silent)
+        for question in ("Anyone there?", "Still nobody?", "Hello?"):
+            assert client.responses.create(model="smart", input=question).output_text
+        assert _seen(silent) == seen  # the breaker is open: not a connection, not a command
+        assert [m for m in _warnings(caplog) if "Redis unavailable" in m] == _warnings(caplog)[:1]
+        assert len(_warnings(caplog)) == 1
+
+        # Redis answers again; once the cool-down has passed, a request starts one probe off its path
+        silent.answer()
+        assert gw.app.cache is not None
+        breaker = gw.app.cache.backend.breaker
+        clock = breaker.clock
+        breaker.clock = lambda: clock() + 3601
+        client.responses.create(model="smart", input="Back yet?")
+        _wait(breaker.probe_task)
+        assert breaker.closed and silent.names()[seen[1] :].count("PING") == 1
+        assert "GET" not in silent.names()[seen[1] :]  # that request itself skipped the cache
+        client.responses.create(model="smart", input="Back now?")
+        hit = client.responses.create(model="smart", input="Back now?")
+        assert hit.extra_fields["cache_debug"]["hit_type"] == "direct"  # type: ignore[attr-defined]
+    assert _calls(fake) == 6
+    assert len(_warnings(caplog)) == 1
+
+
+def test_a_hanging_vector_search_skips_the_semantic_cache_too(fake: FakeUpstream) -> None:
+    fake.add("/v1/responses", Reply.fixture(OK))
+    fake.add(EMBEDDINGS, _embedding([0.6, 0.8, 0.0]))
+    semantic = {"threshold": 0.85, "embeddings": f"openai/{EMBEDDING_MODEL}"}
+    with (
+        FakeRedis(hang=["HGETALL"]) as redis_server,
+        _gateway(fake, redis_server.url, redis_timeout=0.1, redis_cooldown=3600, semantic=semantic) as gw,
+    ):
+        client = _client(gw)
+        assert client.responses.create(model="smart", input="What is the capital of France?").output_text
+        assert "HGETALL" in redis_server.names() and "SET" not in redis_server.names()  # stopped there
+        seen, embedded = _seen(redis_server), len(fake.requests_to(EMBEDDINGS))
+        assert client.responses.create(model="smart", input="Which city is the capital of France?").output_text
+        assert _seen(redis_server) == seen
+        assert len(fake.requests_to(EMBEDDINGS)) == embedded  # nothing is embedded for a skipped cache
+        assert gw.app.cache is not None and not gw.app.cache.backend.breaker.closed
+    assert _calls(fake) == 2

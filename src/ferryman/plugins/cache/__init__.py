@@ -14,10 +14,11 @@ share one scope); ``gateway`` shares entries between all callers. A custom key
 ``<scope>|<namespace>|<tail>``: the namespace is escaped so it holds no ``|``, and the tail is
 either a computed key (hex) or ``key:<custom key>``.
 
-A cache problem — embeddings down or slow (bounded by ``semantic.timeout``), Redis down, a corrupt
-entry — only ever means "no cache" for that request: a warning is logged and the request goes on to
-the provider. The prompt is embedded at most once per request: ``lookup`` keeps the vector in the
-``Plan`` and ``store`` reuses it (a failed embedding is not tried again).
+A cache problem — embeddings down or slow (bounded by ``semantic.timeout``), Redis down or hanging
+(bounded by ``redis_timeout``, then skipped by a circuit breaker), a corrupt entry — only ever means
+"no cache" for that request: a warning is logged (once per breaker opening for Redis) and the request
+goes on to the provider. The prompt is embedded at most once per request: ``lookup`` keeps the vector
+in the ``Plan`` and ``store`` reuses it (a failed embedding is not tried again).
 
 Request headers: ``x-ferryman-cache: no-cache`` (do not answer from the cache; the fresh answer is
 stored) or ``no-store`` (do not store this answer), ``x-ferryman-cache-ttl: seconds``,
@@ -39,6 +40,7 @@ import numpy as np
 
 from ferryman.config import CacheEntry, Config
 from ferryman.gateway.keys import KeyPool
+from ferryman.plugins.cache.breaker import CacheUnavailable
 from ferryman.plugins.cache.embeddings import Embedder, embedder_for
 from ferryman.plugins.cache.key import exact_key, semantic_parts
 from ferryman.plugins.cache.memory import MemoryBackend
@@ -84,7 +86,10 @@ class ResponseCache:
         else:
             from ferryman.plugins.cache.redis import RedisBackend
 
-            self.backend = RedisBackend(self.settings.backend, self.settings.namespace)
+            settings = self.settings
+            self.backend = RedisBackend(
+                settings.backend, settings.namespace, settings.redis_timeout, settings.redis_cooldown
+            )
         self.shared = self.settings.scope == "gateway"  # else each credential has its own entries
         semantic = self.settings.semantic
         self.embedder: Embedder | None = embedder_for(semantic, providers, keys) if semantic is not None else None
@@ -171,6 +176,8 @@ class ResponseCache:
             if value is None:
                 return None
             return self._hit(value, found[0], "semantic", plan, similarity=found[1])
+        except CacheUnavailable:  # the backend failed or is skipped: its breaker has said so once
+            return None
         except Exception as exc:  # noqa: BLE001 - a cache problem only means no cache for this request
             log.warning("cache: lookup failed (%s); answering without the cache", _reason(exc))
             return None
@@ -223,6 +230,8 @@ class ResponseCache:
             vector = await self._embedding(plan)
             if vector is not None:
                 await self.backend.add_vector(scope, plan.key, vector, plan.ttl)
+        except CacheUnavailable:
+            return
         except Exception as exc:  # noqa: BLE001 - a failed store only costs a future hit
             log.warning("cache: could not store a reply (%s)", _reason(exc))
 
