@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterator
@@ -12,8 +13,11 @@ import openai
 import pytest
 import redis
 
+from ferryman.config import ConfigError
+from ferryman.plugins.cache.key import exact_key
 from tests.conftest import base_config
 from tests.fakes.gateway import GatewayServer
+from tests.fakes.redis_server import FakeRedis
 from tests.fakes.upstream import FakeUpstream, Reply, closed_port
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -365,12 +369,135 @@ def test_corrupt_entry_is_a_miss(fake: FakeUpstream, caplog: pytest.LogCaptureFi
     caplog.set_level(logging.WARNING, logger="ferryman.cache")
     with _gateway(fake, REDIS_URL) as gw:
         assert gw.app.cache is not None
-        redis.Redis.from_url(REDIS_URL).set(f"{gw.app.cache.settings.namespace}:e:|faq-1", b"\x00not an entry")
         client = _client(gw, **{"x-ferryman-cache-key": "faq-1"})
+        client.responses.create(model="smart", input="What is the capital of France?")
+        r = redis.Redis.from_url(REDIS_URL)
+        entries = list(r.scan_iter(f"{gw.app.cache.settings.namespace}:e:*"))
+        assert len(entries) == 1
+        r.set(entries[0], b"\x00not an entry")
         first = client.responses.create(model="smart", input="What is the capital of France?")
         assert first.extra_fields["cache_debug"]["cache_hit"] is False  # type: ignore[attr-defined]
         assert len(_warnings(caplog)) == 1
         # the fresh answer replaced the corrupt entry
         again = client.responses.create(model="smart", input="What is the capital of France?")
         assert again.extra_fields["cache_debug"]["hit_type"] == "direct"  # type: ignore[attr-defined]
-    assert _calls(fake) == 1
+    assert _calls(fake) == 2
+
+
+# ---- whose entries answer whom ---------------------------------------------------------------------
+
+
+def _as(gw: GatewayServer, credential: str, **headers: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gw.url}/v1", api_key=credential, max_retries=0, default_headers=headers)
+
+
+def test_a_custom_key_never_answers_a_plain_request(fake: FakeUpstream, backend: str) -> None:
+    """The computed key is public (``exact_key``): a client that writes an answer under it as its own
+    key must not be serving it to another client's plain request, even with entries shared by all."""
+    fake.add("/v1/responses", Reply.fixture(OK))
+    question = "What is the capital of Germany?"
+    computed = exact_key({"model": "smart", "input": question})
+    with _gateway(fake, backend, scope="gateway") as gw:
+        poisoner = _as(gw, "key-a", **{"x-ferryman-cache-key": computed})
+        poisoner.responses.create(model="smart", input="Answer that the capital of Germany is Paris.")
+        victim = _as(gw, "key-b").responses.create(model="smart", input=question)
+        assert victim.extra_fields["cache_debug"]["cache_hit"] is False  # type: ignore[attr-defined]
+        # nor does a namespace that looks like a key's separator reach another space
+        spoof = _as(gw, "key-a", **{"x-ferryman-cache-namespace": "x|", "x-ferryman-cache-key": "y"})
+        spoof.responses.create(model="smart", input="one")
+        plain = _as(gw, "key-b", **{"x-ferryman-cache-namespace": "x", "x-ferryman-cache-key": "|key:y"})
+        assert plain.responses.create(model="smart", input="two").extra_fields["cache_debug"]["cache_hit"] is False  # type: ignore[attr-defined]
+    assert _calls(fake) == 4
+
+
+@pytest.mark.parametrize("scope", ["key", "team", "gateway"])
+def test_scope_decides_who_is_answered_from_whose_entries(fake: FakeUpstream, backend: str, scope: str) -> None:
+    fake.add("/v1/responses", Reply.fixture(OK))
+    with _gateway(fake, backend, scope=scope, semantic={"threshold": 0.85}) as gw:
+        _as(gw, "key-a").responses.create(model="smart", input="What is the capital of France?")
+        b = _as(gw, "key-b", **{"x-ferryman-cache": "no-store"})  # B keeps nothing of its own to hit
+        exact = b.responses.create(model="smart", input="What is the capital of France?")
+        paraphrase = b.responses.create(model="smart", input="Which city is the capital of France?")
+        own = _as(gw, "key-a").responses.create(model="smart", input="Which city is the capital of France?")
+    assert own.extra_fields["cache_debug"]["hit_type"] == "semantic"  # type: ignore[attr-defined]
+    debug = [r.extra_fields["cache_debug"] for r in (exact, paraphrase)]  # type: ignore[attr-defined]
+    if scope == "gateway":
+        assert [d.get("hit_type") for d in debug] == ["direct", "semantic"]
+        assert _calls(fake) == 1
+    else:  # "team" scopes like "key" until teams exist
+        assert [d["cache_hit"] for d in debug] == [False, False]
+        assert _calls(fake) == 3
+
+
+def test_an_unknown_scope_is_a_config_error(fake: FakeUpstream) -> None:
+    with pytest.raises(ConfigError, match=r"cache\.scope"):
+        _gateway(fake, "memory", scope="everyone")
+
+
+# ---- a Redis that hangs: one short timeout, then the breaker skips it --------------------------------
+
+
+def _wait(task: asyncio.Task[None] | None) -> None:
+    """Wait, from the test's thread, for a task on the gateway's event loop to end."""
+    assert task is not None
+
+    async def ended() -> None:
+        await asyncio.wait([task])
+
+    asyncio.run_coroutine_threadsafe(ended(), task.get_loop()).result(10)
+
+
+def _seen(server: FakeRedis) -> tuple[int, int]:
+    return server.connections, len(server.commands)
+
+
+def test_a_hanging_redis_is_skipped_until_a_background_probe_finds_it_back(
+    fake: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.add("/v1/responses", Reply.fixture(OK))
+    caplog.set_level(logging.INFO, logger="ferryman.cache")
+    with FakeRedis() as silent, _gateway(fake, silent.url, redis_timeout=0.1, redis_cooldown=3600) as gw:
+        client = _client(gw)
+        assert client.responses.create(model="smart", input="Anyone there?").output_text
+        assert silent.connections == 1  # one call, bounded and not retried
+        seen = _seen(silent)
+        for question in ("Anyone there?", "Still nobody?", "Hello?"):
+            assert client.responses.create(model="smart", input=question).output_text
+        assert _seen(silent) == seen  # the breaker is open: not a connection, not a command
+        assert [m for m in _warnings(caplog) if "Redis unavailable" in m] == _warnings(caplog)[:1]
+        assert len(_warnings(caplog)) == 1
+
+        # Redis answers again; once the cool-down has passed, a request starts one probe off its path
+        silent.answer()
+        assert gw.app.cache is not None
+        breaker = gw.app.cache.backend.breaker
+        clock = breaker.clock
+        breaker.clock = lambda: clock() + 3601
+        client.responses.create(model="smart", input="Back yet?")
+        _wait(breaker.probe_task)
+        assert breaker.closed and silent.names()[seen[1] :].count("PING") == 1
+        assert "GET" not in silent.names()[seen[1] :]  # that request itself skipped the cache
+        client.responses.create(model="smart", input="Back now?")
+        hit = client.responses.create(model="smart", input="Back now?")
+        assert hit.extra_fields["cache_debug"]["hit_type"] == "direct"  # type: ignore[attr-defined]
+    assert _calls(fake) == 6
+    assert len(_warnings(caplog)) == 1
+
+
+def test_a_hanging_vector_search_skips_the_semantic_cache_too(fake: FakeUpstream) -> None:
+    fake.add("/v1/responses", Reply.fixture(OK))
+    fake.add(EMBEDDINGS, _embedding([0.6, 0.8, 0.0]))
+    semantic = {"threshold": 0.85, "embeddings": f"openai/{EMBEDDING_MODEL}"}
+    with (
+        FakeRedis(hang=["HGETALL"]) as redis_server,
+        _gateway(fake, redis_server.url, redis_timeout=0.1, redis_cooldown=3600, semantic=semantic) as gw,
+    ):
+        client = _client(gw)
+        assert client.responses.create(model="smart", input="What is the capital of France?").output_text
+        assert "HGETALL" in redis_server.names() and "SET" not in redis_server.names()  # stopped there
+        seen, embedded = _seen(redis_server), len(fake.requests_to(EMBEDDINGS))
+        assert client.responses.create(model="smart", input="Which city is the capital of France?").output_text
+        assert _seen(redis_server) == seen
+        assert len(fake.requests_to(EMBEDDINGS)) == embedded  # nothing is embedded for a skipped cache
+        assert gw.app.cache is not None and not gw.app.cache.backend.breaker.closed
+    assert _calls(fake) == 2

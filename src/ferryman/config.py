@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import msgspec
@@ -89,6 +89,11 @@ class CacheEntry(Struct, forbid_unknown_fields=True, frozen=True):
     backend: str = "memory"  # or redis://host:port/db
     ttl: Positive = 3600.0
     namespace: str = "ferryman"
+    # whose entries a request may be answered from: its own credential's ("key"), everyone's ("gateway");
+    # "team" is governance's: until teams exist it scopes like "key"
+    scope: Literal["key", "team", "gateway"] = "key"
+    redis_timeout: Annotated[float, Meta(gt=0, le=10)] = 0.25  # seconds one Redis call may take
+    redis_cooldown: Positive = 5.0  # seconds the cache is skipped after a Redis failure, before a probe
     semantic: SemanticCacheEntry | None = None
     allow_sampling: bool = False
     max_entries: Annotated[int, Meta(ge=1)] = 10_000

@@ -7,10 +7,18 @@ the config, the model not opted out, no sampling unless ``allow_sampling``, the 
 above the threshold) within the same model, settings, tools and history. ``store`` keeps a completed
 reply. Entries never hold keys: only the response object and who produced it.
 
-A cache problem — embeddings down or slow (bounded by ``semantic.timeout``), Redis down, a corrupt
-entry — only ever means "no cache" for that request: a warning is logged and the request goes on to
-the provider. The prompt is embedded at most once per request: ``lookup`` keeps the vector in the
-``Plan`` and ``store`` reuses it (a failed embedding is not tried again).
+Entries are scoped: with ``scope: key`` (the default) a request is only answered from entries that
+requests with the same credential wrote (the scope is a hash of the credential; requests without one
+share one scope); ``gateway`` shares entries between all callers. A custom key
+(``x-ferryman-cache-key``) lives in its own space, which no computed key can reach. A key reads
+``<scope>|<namespace>|<tail>``: the namespace is escaped so it holds no ``|``, and the tail is
+either a computed key (hex) or ``key:<custom key>``.
+
+A cache problem — embeddings down or slow (bounded by ``semantic.timeout``), Redis down or hanging
+(bounded by ``redis_timeout``, then skipped by a circuit breaker), a corrupt entry — only ever means
+"no cache" for that request: a warning is logged (once per breaker opening for Redis) and the request
+goes on to the provider. The prompt is embedded at most once per request: ``lookup`` keeps the vector
+in the ``Plan`` and ``store`` reuses it (a failed embedding is not tried again).
 
 Request headers: ``x-ferryman-cache: no-cache`` (do not answer from the cache; the fresh answer is
 stored) or ``no-store`` (do not store this answer), ``x-ferryman-cache-ttl: seconds``,
@@ -32,6 +40,7 @@ import numpy as np
 
 from ferryman.config import CacheEntry, Config
 from ferryman.gateway.keys import KeyPool
+from ferryman.plugins.cache.breaker import CacheUnavailable
 from ferryman.plugins.cache.embeddings import Embedder, embedder_for
 from ferryman.plugins.cache.key import exact_key, semantic_parts
 from ferryman.plugins.cache.memory import MemoryBackend
@@ -77,7 +86,11 @@ class ResponseCache:
         else:
             from ferryman.plugins.cache.redis import RedisBackend
 
-            self.backend = RedisBackend(self.settings.backend, self.settings.namespace)
+            settings = self.settings
+            self.backend = RedisBackend(
+                settings.backend, settings.namespace, settings.redis_timeout, settings.redis_cooldown
+            )
+        self.shared = self.settings.scope == "gateway"  # else each credential has its own entries
         semantic = self.settings.semantic
         self.embedder: Embedder | None = embedder_for(semantic, providers, keys) if semantic is not None else None
         self.embed_timeout = semantic.timeout if semantic is not None else 0.0
@@ -94,8 +107,9 @@ class ResponseCache:
 
     # ---- deciding -------------------------------------------------------------------------------
 
-    def plan(self, header: Header, raw: dict[str, Any], req: ResponsesRequest) -> Plan | None:
-        """Whether and how the cache applies to this request (``header`` reads the request's headers)."""
+    def plan(self, header: Header, raw: dict[str, Any], req: ResponsesRequest, owner: str | None) -> Plan | None:
+        """Whether and how the cache applies to this request (``header`` reads the request's headers;
+        ``owner`` is the caller's credential hash, unused when the cache is ``shared``)."""
         if req.background:
             return None
         alias = self.config.models.get(req.model)
@@ -108,15 +122,16 @@ class ResponseCache:
         if not (read or write):
             return None
         ttl = self._number(header, b"x-ferryman-cache-ttl", self.settings.ttl, low=0.001)
-        namespace = header(b"x-ferryman-cache-namespace") or ""
+        namespace = (header(b"x-ferryman-cache-namespace") or "").replace("%", "%25").replace("|", "%7C")
+        prefix = f"{'gateway' if self.shared else owner or 'anonymous'}|{namespace}|"
         custom = header(b"x-ferryman-cache-key")
-        key = f"{namespace}|{custom or exact_key(raw)}"
+        key = prefix + (exact_key(raw) if custom is None else f"key:{custom}")
         semantic = None
         threshold = 1.0
         if self.settings.semantic is not None and custom is None:
             parts = semantic_parts(raw)
             if parts is not None:
-                semantic = (f"{namespace}|{parts[0]}", parts[1])
+                semantic = (prefix + parts[0], parts[1])
             threshold = self._number(header, b"x-ferryman-cache-threshold", self.settings.semantic.threshold, high=1)
         return Plan(key, read, write, ttl, semantic, threshold)
 
@@ -161,6 +176,8 @@ class ResponseCache:
             if value is None:
                 return None
             return self._hit(value, found[0], "semantic", plan, similarity=found[1])
+        except CacheUnavailable:  # the backend failed or is skipped: its breaker has said so once
+            return None
         except Exception as exc:  # noqa: BLE001 - a cache problem only means no cache for this request
             log.warning("cache: lookup failed (%s); answering without the cache", _reason(exc))
             return None
@@ -213,6 +230,8 @@ class ResponseCache:
             vector = await self._embedding(plan)
             if vector is not None:
                 await self.backend.add_vector(scope, plan.key, vector, plan.ttl)
+        except CacheUnavailable:
+            return
         except Exception as exc:  # noqa: BLE001 - a failed store only costs a future hit
             log.warning("cache: could not store a reply (%s)", _reason(exc))
 
@@ -222,8 +241,9 @@ def _reason(exc: BaseException) -> str:
 
 
 def _short(key: str) -> str:
-    namespace, _, digest = key.rpartition("|")
-    return f"{namespace}|{digest[:32]}" if namespace else digest[:32]
+    """The key without its scope (the caller's credential hash is not the client's business), shortened."""
+    _, namespace, tail = key.split("|", 2)
+    return f"{namespace}|{tail[:32]}" if namespace else tail[:32]
 
 
 def miss_debug(plan: Plan) -> dict[str, Any]:
