@@ -4,6 +4,7 @@ raw reply, reaches the client with ``****`` where the key was; log records are s
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -20,9 +21,14 @@ import pytest
 
 from ferryman.app import create_app
 from ferryman.config import config_from_dict, describe
+from ferryman.providers.bedrock import BedrockProvider
+from ferryman.providers.bedrock.config import BedrockConfig
+from ferryman.providers.gemini.auth import TokenSource
 from ferryman.scrub import MASK, Scrubber, mask_url_passwords, scrub
+from ferryman.secret import Secret
 from tests.fakes.gateway import GatewayServer
 from tests.fakes.upstream import FakeUpstream, Reply, load_fixture
+from tests.providers.test_gemini import SERVICE_ACCOUNT, FakeRefresh
 
 OPENAI_KEY = "sk-proj-echo-openai-0123456789"
 ANTHROPIC_KEY = "sk-ant-echo-anthropic-0123456789"
@@ -305,9 +311,10 @@ def test_short_values_are_left_alone_and_the_longest_match_wins() -> None:
     scrubber.add(["short", "abcdefgh", "abcdefgh-longer", None, ""])
     assert scrubber.text("short abcdefgh abcdefgh-longer") == "short **** ****"
     assert scrubber.bytes(b"x abcdefgh-longer y") == b"x **** y"
-    scrubber.replace("token", ["token-number-one"])
-    scrubber.replace("token", ["token-number-two"])
-    assert scrubber.text("token-number-one token-number-two") == "token-number-one ****"
+    for n in ("one", "two", "three"):
+        scrubber.rotate("token", [f"token-number-{n}"])
+    assert scrubber.text("token-number-one token-number-two token-number-three") == "token-number-one **** ****"
+    assert scrubber.text("abcdefgh") == "****"  # a rotating slot leaves the others alone
 
 
 def test_every_configured_secret_is_registered(fake: FakeUpstream, tmp_path: Path) -> None:
@@ -324,6 +331,33 @@ def test_every_configured_secret_is_registered(fake: FakeUpstream, tmp_path: Pat
     text = scrub(" | ".join([*hidden, json.dumps(pem)[1:-1]]))  # as a JSON body would echo it
     assert text == " | ".join([MASK] * (len(hidden) + 1)), text
     assert scrub("x-team: team-one") == "x-team: team-one"  # a header that names no credential is no secret
+
+
+# ---- tokens obtained at run time ---------------------------------------------------------------------
+
+
+def test_a_vertex_access_token_is_scrubbed_once_fetched(monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeRefresh().install(monkeypatch)
+    source = TokenSource("vertex-echo", Secret(json.dumps(SERVICE_ACCOUNT), "literal"))
+    token = asyncio.run(source.token())
+    assert token.startswith("fake-token-")
+    assert scrub(f"invalid credentials: Bearer {token}") == f"invalid credentials: Bearer {MASK}"
+
+
+def test_aws_credentials_from_the_chain_are_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDCHAINECHO")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-from-the-chain-0123")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-from-the-chain-0123")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    provider = BedrockProvider(BedrockConfig(name="bedrock-chain", type="bedrock", base_url=None, keys=[]))
+
+    async def run() -> None:
+        await provider.start()
+        await provider.stop()
+
+    asyncio.run(run())
+    text = "x-amz-security-token: session-token-from-the-chain-0123 (secret-from-the-chain-0123)"
+    assert scrub(text) == f"x-amz-security-token: {MASK} ({MASK})"
 
 
 # ---- config check prints no password inside a URL (serve: tests/test_cli.py) -----------------------

@@ -87,6 +87,7 @@ class Scrubber:
 
     def __init__(self) -> None:
         self._slots: dict[str, frozenset[str]] = {}
+        self._latest: dict[str, frozenset[str]] = {}  # what each rotating slot got last
         self._lock = threading.Lock()
         self._text: re.Pattern[str] | None = None
         self._bytes: re.Pattern[bytes] | None = None
@@ -96,10 +97,14 @@ class Scrubber:
         with self._lock:
             self._set(slot, self._slots.get(slot, frozenset()) | _kept(values))
 
-    def replace(self, slot: str, values: Iterable[str | None]) -> None:
-        """Hide ``values`` instead of what ``slot`` held (a token that was refreshed)."""
+    def rotate(self, slot: str, values: Iterable[str | None]) -> None:
+        """Hide ``values``, and the ones they replace in ``slot`` (a refreshed token: requests still in
+        flight carry the old one), but no older ones: a token refreshed every hour costs nothing over time."""
         with self._lock:
-            self._set(slot, _kept(values))
+            latest = _kept(values)
+            before = self._latest.get(slot, frozenset())
+            self._latest[slot] = latest
+            self._set(slot, before | latest)
 
     def _set(self, slot: str, secrets: frozenset[str]) -> None:
         if self._slots.get(slot) == secrets:
