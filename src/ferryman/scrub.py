@@ -6,12 +6,11 @@ credentials, proxy and store passwords, the tokens it obtains at run time) is re
 start-up or when the token is fetched, and one compiled pattern replaces each of them wherever text
 leaves the gateway on a path that can carry upstream words: error messages and bodies (every
 ``FerrymanError``), ``raw_request``/``raw_response``, a relayed upstream ``error`` / ``response.failed``
-event, and every log
-record (a log record factory, so records of every logger and handler pass through it).
+event, and every log record (a log record factory, so records of every logger and handler pass).
 
 It is cheap where it matters: nothing runs on a successful response or stream (only errors, the opt-in
-raw fields and log records are scanned, by one regex pass). A value shorter than ``MIN_LENGTH`` characters is not
-scrubbed: it would mangle ordinary words and such a value is no real secret.
+raw fields and log records are scanned, by one regex pass). A value shorter than ``MIN_LENGTH``
+characters is not scrubbed: it would mangle ordinary words and such a value is no real secret.
 
 The registry is process-wide (logging is process-wide too): a process serving several gateways (the
 tests do) scrubs the secrets of all of them.
