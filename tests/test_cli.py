@@ -94,20 +94,25 @@ def test_serve_with_no_config_and_no_keys_answers_mock_models(tmp_path: Path) ->
     assert "OPENAI_API_KEY" in hints[0] and "--config" in hints[0]
 
 
-def test_serve_warns_at_start_up_of_a_key_whose_variable_is_unset(tmp_path: Path) -> None:
-    config = tmp_path / "ferryman.yaml"
-    config.write_text(
-        "providers:\n  openai: {keys: [{value: env.FERRYMAN_TEST_UNSET_KEY}]}\n"
-        f"store: sqlite:///{tmp_path}/ferryman.db\n"
-    )
+def _serve(config: Path, env: dict[str, str]) -> tuple[int, subprocess.Popen[bytes]]:
+    """``ferryman serve --config CONFIG`` on a free port, its output kept."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "FERRYMAN_TEST_UNSET_KEY"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ferryman", "serve", "--config", str(config), "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    return port, proc
+
+
+def test_serve_warns_at_start_up_of_a_key_whose_variable_is_unset(tmp_path: Path) -> None:
+    config = tmp_path / "ferryman.yaml"
+    config.write_text(
+        "providers:\n  openai: {keys: [{value: env.FERRYMAN_TEST_UNSET_KEY}]}\n"
+        f"store: sqlite:///{tmp_path}/ferryman.db\n"
+    )
+    port, proc = _serve(config, {k: v for k, v in os.environ.items() if k != "FERRYMAN_TEST_UNSET_KEY"})
     try:
         _wait_healthy(f"http://127.0.0.1:{port}", proc)
     finally:
@@ -116,3 +121,24 @@ def test_serve_warns_at_start_up_of_a_key_whose_variable_is_unset(tmp_path: Path
     warnings = [line for line in err.decode().splitlines() if "FERRYMAN_TEST_UNSET_KEY" in line]
     assert len(warnings) == 1, err.decode()
     assert "WARNING" in warnings[0] and "provider 'openai'" in warnings[0] and "is not set" in warnings[0]
+
+
+def test_serve_start_up_lines_mask_the_store_password(fake: FakeUpstream, tmp_path: Path) -> None:
+    password, key = "store-password-serve-01", "sk-serve-echo-0123456789"
+    config = tmp_path / "ferryman.yaml"
+    config.write_text(
+        f"store: postgresql://postgres:{password}@127.0.0.1:5432/test\n"
+        f"providers:\n  openai: {{base_url: '{fake.url}/v1', keys: [{{value: {key}}}], max_retries: 0}}\n"
+    )
+    port, proc = _serve(config, {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        fake.add("/v1/responses", Reply(status=401, json={"error": {"message": f"Incorrect API key: {key}"}}))
+        assert httpx.post(f"{url}/v1/responses", json={"model": "openai/gpt-4o", "input": "hi"}).status_code == 401
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    text = err.decode()
+    assert "store postgresql://postgres:****@127.0.0.1:5432/test" in text, text
+    assert password not in text and key not in text

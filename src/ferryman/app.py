@@ -9,7 +9,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ferryman.config import Config, load_config
+from ferryman.config import Config, load_config, secret_values
 from ferryman.gateway import usage
 from ferryman.gateway.background import BackgroundRunner
 from ferryman.gateway.cost import CostHook
@@ -26,6 +26,7 @@ from ferryman.providers.registry import build_provider
 from ferryman.routes.responses import ResponsesDoor
 from ferryman.routes.stored import StoredResponses
 from ferryman.schemas.errors import FerrymanError, MethodNotAllowedError, NotFoundError
+from ferryman.scrub import protect
 from ferryman.state import open_store
 from ferryman.state.pending import PendingWrites
 
@@ -42,6 +43,7 @@ class Gateway:
     """One gateway instance: its config, its provider adapters (with their pools), its pipeline, its routes."""
 
     def __init__(self, config: Config) -> None:
+        protect(secret_values(config))  # before anything can fail or log: its secrets never leave as text
         self.config = config
         self.providers: dict[str, Provider] = {name: build_provider(p) for name, p in config.providers.items()}
         self.router = Router(config)

@@ -7,7 +7,8 @@ import logging
 import os
 import sys
 
-from ferryman.config import ConfigError, describe, load_config, unset_keys
+from ferryman.config import ConfigError, describe, load_config, secret_values, unset_keys
+from ferryman.scrub import mask_url_passwords, protect
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,8 +55,11 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"ferryman: invalid config: {exc}", file=sys.stderr)
         return 1
+    protect(secret_values(config))  # every log line of this process is scrubbed of the config's secrets
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("ferryman")
+    store = mask_url_passwords(config.store) if config.store else "(none)"
+    log.info("config %s: providers %s; store %s", config.source, ", ".join(config.providers) or "(none)", store)
     for warning in unset_keys(config):
         log.warning("%s", warning)
     if all(p.type == "mock" for p in config.providers.values()):

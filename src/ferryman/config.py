@@ -27,6 +27,7 @@ from msgspec import Meta, Struct
 from ferryman.providers.catalog import KNOWN_PROVIDERS
 from ferryman.providers.registry import PROVIDERS
 from ferryman.providers.spec import DERIVED_FIELDS, ApiKey, Positive, ProviderConfig
+from ferryman.scrub import mask_url_passwords, secret_parts, url_password
 from ferryman.secret import Secret, resolve_secret
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "describe",
     "load_config",
     "resolve_secret",
+    "secret_values",
 ]
 
 
@@ -421,4 +423,30 @@ def describe(config: Config) -> str:
         spread = ", ".join(f"{t} ({w:g})" for t, w in m.targets) if len(m.targets) > 1 else m.target
         lines.append(f"  {m.name} -> {spread}{fb}")
     lines.append(f"store: {config.store or '(none)'}")
-    return "\n".join(lines)
+    return mask_url_passwords("\n".join(lines))  # a store or base_url with user:password@ shows user:****@
+
+
+# a configured header whose name says it carries a credential (its value is scrubbed like a key)
+_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|password|cookie|signature", re.IGNORECASE)
+
+
+def secret_values(config: Config) -> list[str]:
+    """Every secret the config holds, for ``ferryman.scrub``: each provider's keys and ``Secret`` fields
+    (AWS credentials, a proxy URL and its password, Vertex credentials' private key), credential-like
+    header values, and the passwords in a base_url, the store URL and the cache's Redis URL."""
+    values: list[str | None] = []
+    for p in config.providers.values():
+        secrets = [k.secret for k in p.keys]
+        secrets += [v for f in msgspec.structs.fields(p) if isinstance(v := getattr(p, f.name), Secret)]
+        for secret in secrets:
+            value = secret.reveal()
+            if value:
+                values += secret_parts(value)
+        for name, v in p.headers.items():
+            if _CREDENTIAL_HEADER.search(name) and v.strip():
+                values += [v, v.split()[-1]]  # "Bearer xyz" and xyz
+        values.append(url_password(p.base_url or ""))
+    values.append(url_password(config.store or ""))
+    if config.cache is not None:
+        values.append(url_password(config.cache.backend))
+    return [v for v in values if v]

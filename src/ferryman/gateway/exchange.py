@@ -19,6 +19,7 @@ from ferryman.gateway.conversation import Conversation
 from ferryman.gateway.dispatch import Attempts
 from ferryman.gateway.router import Target
 from ferryman.schemas.responses import ResponsesRequest
+from ferryman.scrub import scrub_data
 
 Headers = Sequence[tuple[bytes, bytes]]  # lower-case names, as ASGI gives them
 
@@ -77,10 +78,10 @@ class Exchange:
             extra["resumed"] = self.resumed
         if self.cache_debug is not None:
             extra["cache_debug"] = self.cache_debug
-        if self.send_back_raw and with_raw:
-            extra["raw_request"] = self.sent
+        if self.send_back_raw and with_raw:  # opt-in, so scrubbed: an upstream may echo the key it was sent
+            extra["raw_request"] = scrub_data(self.sent)
             raw_response = self.raw_response
             if isinstance(raw_response, bytes | bytearray):
                 raw_response = msgspec.json.decode(raw_response)
-            extra["raw_response"] = raw_response
+            extra["raw_response"] = scrub_data(raw_response)
         return extra

@@ -25,6 +25,7 @@ from ferryman.gateway.resume import Resumer
 from ferryman.http import Receive, Send
 from ferryman.providers.base import EventStream, SSEEvent, stream_failure
 from ferryman.schemas.errors import FerrymanError, UpstreamConnectionError
+from ferryman.scrub import scrub_bytes
 from ferryman.sse import KEEPALIVE, encode_event
 
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
@@ -193,14 +194,16 @@ class StreamRelay:
         if self.on_event is not None:
             self.on_event(etype)
         if etype in TERMINAL:
-            data = await self._final(ev.data)
+            # a failure's words are the upstream's, which may echo the key it was sent
+            data = await self._final(ev.data if etype == "response.completed" else scrub_bytes(ev.data))
             self.finished = True
         elif etype == "response.created" and self.snapshot is None:
             data = self._remember(ev.data)
+        elif etype == "error":
+            data = with_chunk_index(scrub_bytes(ev.data), self.index)
+            self.finished = True
         else:
             data = with_chunk_index(ev.data, self.index)
-            if etype == "error":
-                self.finished = True
         self.index += 1
         self.last_sent = ev.data
         return encode_event(ev.event, data)

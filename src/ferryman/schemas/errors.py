@@ -3,6 +3,8 @@
 Every failure a client can see is a ``FerrymanError``; the front door turns it into an OpenAI-style
 JSON body ``{"error": {"message", "type", "param", "code"}}`` with the error's HTTP status, and a
 stream turns it into an ``error`` event. Nothing else ever reaches a client, so no stack trace can.
+Its message and param (and a provider error's body) are scrubbed of every configured secret when the
+error is made (``ferryman.scrub``): a provider that echoes the key it was sent shows the client ``****``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+
+from ferryman.scrub import scrub, scrub_data
 
 # statuses a caller may retry, on the same target or on the next one
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
@@ -35,9 +39,10 @@ class FerrymanError(Exception):
         type: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        message = scrub(message)
         super().__init__(message)
         self.message = message
-        self.param = param
+        self.param = scrub(param) if param else param
         if code is not None:
             self.code = code
         if status is not None:
@@ -154,8 +159,8 @@ class ProviderError(FerrymanError):
             headers=headers,
         )
         self.provider = provider
-        self.provider_message = message
-        self.body = body
+        self.provider_message = scrub(message)
+        self.body = scrub_data(body)
 
     @property
     def retryable(self) -> bool:

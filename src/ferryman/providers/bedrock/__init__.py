@@ -47,6 +47,7 @@ from ferryman.schemas.errors import (
     UpstreamConnectionError,
     provider_error_from_body,
 )
+from ferryman.scrub import SECRETS
 
 from .config import BedrockConfig
 from .request import HINTS, TAG, native_request
@@ -77,6 +78,7 @@ class BedrockProvider(TranslatingProvider):
             # no API key and no explicit credentials: the AWS chain, which may read files or call IMDS
             self._credentials = await asyncio.to_thread(_chain_credentials)
             self._chain_tried = True
+            await asyncio.to_thread(self._hide_credentials)
 
     # ---- what TranslatingProvider asks for ------------------------------------------------------
 
@@ -126,6 +128,15 @@ class BedrockProvider(TranslatingProvider):
             self._credentials = await asyncio.to_thread(_chain_credentials)
         elif getattr(creds, "refresh_needed", None) is not None and creds.refresh_needed():
             await asyncio.to_thread(creds.get_frozen_credentials)
+        else:
+            return
+        await asyncio.to_thread(self._hide_credentials)
+
+    def _hide_credentials(self) -> None:
+        """The chain's credentials (they rotate) are scrubbed as configured ones are (blocking: a refresh may run)."""
+        frozen = self._credentials.get_frozen_credentials() if self._credentials is not None else None
+        if frozen is not None:
+            SECRETS.rotate(f"aws:{id(self)}", [frozen.secret_key, frozen.token])
 
     def sign(self, url: str, body: bytes, headers: dict[str, str], call: Call) -> dict[str, str]:
         if any(name.lower() == "authorization" for name in headers):

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ferryman.schemas.errors import ProviderError
+from ferryman.scrub import SECRETS
 from ferryman.secret import Secret
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -45,6 +46,7 @@ class TokenSource:
                         type="authentication_error",
                         code="vertex_credentials",
                     ) from None
+                SECRETS.rotate(f"vertex-token:{id(self)}", [self._creds.token])  # an echo of it shows ****
             return str(self._creds.token)
 
     def _refresh(self) -> None:
