@@ -62,9 +62,10 @@ class BackgroundRunner:
             return
         except FerrymanError as exc:
             response = {**record.response, "status": "failed", "error": {"code": exc.code, "message": exc.message}}
-        except Exception as exc:  # noqa: BLE001 - a background failure is recorded, never lost
-            log.exception("background response %s failed", record.id)
-            response = {**record.response, "status": "failed", "error": {"code": "internal_error", "message": str(exc)}}
+        except Exception:  # noqa: BLE001 - a background failure is recorded, never lost
+            log.exception("background response %s failed", record.id)  # the details go to the (scrubbed) log only
+            error = {"code": "internal_error", "message": "Ferryman hit an internal error."}
+            response = {**record.response, "status": "failed", "error": error}
         current = await self.store.get(record.id)
         if current is None or current.status == "cancelled":
             return
