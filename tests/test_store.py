@@ -171,14 +171,79 @@ def test_same_openai_provider_uses_its_own_chain(fake: FakeUpstream, gw: Gateway
     assert sent["input"] == "again"
 
 
-def test_unknown_previous_id_goes_to_openai_as_is(fake: FakeUpstream, gw: GatewayServer) -> None:
-    """A response OpenAI stored before Ferryman was in the path: only OpenAI knows it."""
+def test_a_never_seen_id_is_404_unless_forwarding_is_configured(fake: FakeUpstream, store_url: str) -> None:
+    """A response OpenAI stored before Ferryman was in the path: only OpenAI knows it. It goes there,
+    with the gateway's key, only when ``forward_unknown_response_ids`` says so."""
     recorded = load_fixture("openai-responses/previous_response_id")["request"]["body"]
+    never_seen = recorded["previous_response_id"]
+    config = _config(fake, store_url)
+    with GatewayServer(config) as gw, pytest.raises(openai.NotFoundError) as info:
+        _client(gw).responses.create(model="openai/gpt-4.1", input=recorded["input"], previous_response_id=never_seen)
+    assert info.value.body["param"] == "previous_response_id"  # type: ignore[index]
+    assert fake.requests_to("/v1/responses") == []
     fake.add("/v1/responses", _unique_reply("openai-responses/previous_response_id"))
-    _client(gw).responses.create(
-        model="openai/gpt-4.1", input=recorded["input"], previous_response_id=recorded["previous_response_id"]
-    )
-    assert fake.requests_to("/v1/responses")[-1].json["previous_response_id"] == recorded["previous_response_id"]
+    with GatewayServer({**config, "forward_unknown_response_ids": True}) as gw:
+        _client(gw).responses.create(model="openai/gpt-4.1", input=recorded["input"], previous_response_id=never_seen)
+    assert fake.requests_to("/v1/responses")[-1].json["previous_response_id"] == never_seen
+
+
+def test_a_deleted_id_is_404_for_everyone_and_never_forwarded(fake: FakeUpstream, store_url: str) -> None:
+    """A deletes its OpenAI-served response: neither B nor A may chain to it, not even with forwarding
+    on and not after a restart (the store keeps a tombstone), and the provider hears nothing of it."""
+    config = {**_config(fake, store_url), "forward_unknown_response_ids": True}
+    fake.add("/v1/responses", _unique_reply())
+    with GatewayServer(config) as gw:
+        created = _client(gw, "client-a").responses.create(model="openai/gpt-4o", input="hi")
+        _client(gw, "client-a").responses.delete(created.id)
+    calls = len(fake.requests_to("/v1/responses"))
+    with GatewayServer(config) as gw:
+        for key in ("client-b", "client-a"):
+            client = _client(gw, key)
+            with pytest.raises(openai.NotFoundError):
+                client.responses.create(model="openai/gpt-4o", input="more", previous_response_id=created.id)
+            with pytest.raises(openai.NotFoundError):
+                client.responses.retrieve(created.id)
+    assert len(fake.requests_to("/v1/responses")) == calls
+
+
+def test_someone_elses_id_is_never_forwarded(fake: FakeUpstream, store_url: str) -> None:
+    config = {**_config(fake, store_url), "forward_unknown_response_ids": True}
+    fake.add("/v1/responses", _unique_reply())
+    with GatewayServer(config) as gw:
+        created = _client(gw, "client-a").responses.create(model="openai/gpt-4o", input="hi")
+        with pytest.raises(openai.NotFoundError):
+            _client(gw, "client-b").responses.create(
+                model="openai/gpt-4o", input="more", previous_response_id=created.id
+            )
+    assert len(fake.requests_to("/v1/responses")) == 1
+
+
+def test_someone_elses_id_takes_the_same_path_as_an_unknown_one(fake: FakeUpstream, gw: GatewayServer) -> None:
+    """Ids cannot be probed by timing: a record of another owner is a miss like no record at all, and
+    both wait the store's re-read grace once (and look again) before the 404."""
+    fake.add("/v1/responses", _unique_reply())
+    created = _client(gw, "client-a").responses.create(model="openai/gpt-4o", input="hi")
+    waits: list[float] = []
+
+    async def recorded_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    assert gw.app.store is not None
+    gw.app.store.sleep = recorded_sleep
+    intruder = _client(gw, "client-b").responses
+    probes: list[Callable[[str], object]] = [
+        intruder.retrieve,
+        intruder.input_items.list,
+        intruder.delete,
+        lambda rid: intruder.create(model="openai/gpt-4o", input="x", previous_response_id=rid),
+    ]
+    for response_id in (created.id, f"resp_{uuid.uuid4().hex}"):
+        for probe in probes:
+            waits.clear()
+            with pytest.raises(openai.NotFoundError):
+                probe(response_id)
+            assert waits == [gw.app.store.grace], response_id
+    assert len(fake.requests_to("/v1/responses")) == 1
 
 
 def test_restart_keeps_stored_responses(fake: FakeUpstream, store_url: str) -> None:
