@@ -746,3 +746,94 @@ def test_a_failing_store_is_logged_and_the_reply_still_arrives(
                 time.sleep(0.02)
     failed = next(r for r in caplog.records if "could not store response" in r.getMessage())
     assert created.id in failed.getMessage() and "no such table" in str(failed.exc_info[1])
+
+
+# ---- store.sync: when the commit happens --------------------------------------------------------
+
+
+class _HeldStore:
+    """A store whose writes commit only when the test releases them."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, Any] = {}
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def put(self, record: Any) -> None:
+        self.started.set()
+        await self.release.wait()
+        self.records[record.id] = record
+
+
+@pytest.mark.parametrize("sync", ["before_reply", "after_reply"])
+def test_the_store_hook_holds_the_reply_for_the_commit_only_before_reply(fake: FakeUpstream, sync: str) -> None:
+    """``before_reply``: the hook (run before the reply or a stream's terminal event goes out) returns
+    only once the record is committed. ``after_reply``: it returns at once, with the write to await later."""
+    import msgspec
+
+    from ferryman.config import config_from_dict
+    from ferryman.gateway.exchange import Exchange
+    from ferryman.gateway.router import Target
+    from ferryman.gateway.storing import StoreHook
+    from ferryman.schemas.responses import ResponsesRequest
+    from ferryman.state.pending import PendingWrites
+
+    async def scenario() -> None:
+        config = config_from_dict(base_config(fake, store={"url": "sqlite:///unused.db", "sync": sync}), {})
+        held = _HeldStore()
+        hook = StoreHook(config, PendingWrites(held))  # type: ignore[arg-type]
+        raw = {"model": "openai/gpt-4o", "input": "hi"}
+        ex = Exchange(msgspec.convert(raw, ResponsesRequest), raw, [], owner=None, stream=False)
+        ex.targets = [Target("openai", "gpt-4o")]
+        await hook.before(ex)
+        ex.target = ex.targets[0]
+        after = asyncio.ensure_future(hook.after(ex, {"id": "resp_held", "status": "completed", "output": []}))
+        await held.started.wait()
+        await asyncio.sleep(0)
+        if sync == "before_reply":
+            assert not after.done()  # the reply waits: the write cannot commit until released
+            held.release.set()
+            assert await after is None
+            assert "resp_held" in held.records
+        else:
+            assert after.done()
+            pending = after.result()
+            assert pending is not None and held.records == {}  # the reply goes out before the commit
+            held.release.set()
+            await pending
+            assert "resp_held" in held.records
+
+    asyncio.run(scenario())
+
+
+def _read_directly(store_url: str, response_id: str) -> Any:
+    """The record as the database holds it, read through a store of its own (not the gateway's)."""
+    from ferryman.state import open_store
+
+    async def read() -> Any:
+        store = open_store(store_url)
+        await store.start()
+        try:
+            return await store.get(response_id)
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def test_before_reply_a_response_is_in_the_database_when_the_client_has_it(fake: FakeUpstream, store_url: str) -> None:
+    config = _config(fake, store_url)
+    config["store"] = {"url": store_url, "sync": "before_reply"}
+    with GatewayServer(config) as gw:
+        client = _client(gw)
+        fake.add("/v1/responses", _unique_reply())
+        created = client.responses.create(model="openai/gpt-4o", input="hi")
+        assert _read_directly(store_url, created.id) is not None
+        fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream"))
+        with client.responses.stream(model="openai/gpt-4o", input="What is 2+2?") as stream:
+            for event in stream:
+                if event.type == "response.completed":  # read the moment the terminal event is here
+                    stored = _read_directly(store_url, event.response.id)
+                    break
+        assert stored is not None and stored.status == "completed"
+        client.responses.delete(stored.id)

@@ -3,8 +3,9 @@
 Every call is a job for that thread. Jobs that queue up while the thread is busy are run together:
 the writes among them in one transaction, and all their results handed back to the event loop in one
 wake-up. Under load that is one commit and one thread hop for many responses, instead of two hops
-each; a lone request pays one hop. A job's caller is answered only after its transaction committed,
-so a response the client has seen end is always in the store.
+each; a lone request pays one hop. A job's caller is answered only after its transaction committed;
+whether the client's reply waits for that is the config's ``store.sync`` (``gateway/storing.py``).
+Commits are durable across a crash of the process, not of the machine (WAL, ``synchronous=NORMAL``).
 """
 
 from __future__ import annotations
