@@ -837,3 +837,54 @@ def test_before_reply_a_response_is_in_the_database_when_the_client_has_it(fake:
                     break
         assert stored is not None and stored.status == "completed"
         client.responses.delete(stored.id)
+
+
+def test_store_config_forms(fake: FakeUpstream) -> None:
+    from ferryman.config import ConfigError, config_from_dict
+
+    short = config_from_dict(base_config(fake, store="sqlite:///./x.db"), {})
+    assert (short.store, short.store_sync, short.forward_unknown_response_ids) == (
+        "sqlite:///./x.db",
+        "before_reply",
+        False,
+    )
+    long = config_from_dict(base_config(fake, store={"url": "postgresql://db/x", "sync": "after_reply"}), {})
+    assert (long.store, long.store_sync) == ("postgresql://db/x", "after_reply")
+    assert config_from_dict(base_config(fake, store={"sync": "after_reply"}), {}).store == "sqlite:///./ferryman.db"
+    assert config_from_dict(base_config(fake, store=False), {}).store is None
+    for bad in ({"url": "sqlite:///x.db", "sync": "never"}, {"url": "mysql://x"}, {"path": "x.db"}):
+        with pytest.raises(ConfigError):
+            config_from_dict(base_config(fake, store=bad), {})
+
+
+def test_a_store_of_schema_version_1_is_migrated_and_keeps_tombstones(tmp_path: Path) -> None:
+    """A SQLite file written before tombstones existed (schema 1, ``user_version`` 0) opens, keeps its
+    records, and from then on remembers deleted ids, holding nothing of their content."""
+    import sqlite3
+
+    from ferryman.state import open_store
+    from ferryman.state.base import SCHEMA_VERSION, StoredResponse
+    from ferryman.state.sql import DELETED, MIGRATIONS, TABLE, to_row, upsert
+
+    path = tmp_path / "old.db"
+    record = StoredResponse("resp_old", "owner-a", 1, None, "openai", "openai", True, "completed", {}, [], {"r": 1})
+    with sqlite3.connect(path) as db:
+        for statement in MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute(upsert(lambda n: "?"), to_row(record))
+
+    async def scenario() -> tuple[bool, bool, bool, bool]:
+        store = open_store(f"sqlite:///{path}")
+        await store.start()
+        try:
+            kept = await store.get("resp_old") == record
+            deleted = await store.delete("resp_old")
+            return kept, deleted, await store.seen("resp_old"), await store.seen("resp_never")
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == (True, True, True, False)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == 0
+        assert db.execute(f"SELECT id, owner FROM {DELETED}").fetchall() == [("resp_old", "owner-a")]
