@@ -8,12 +8,14 @@ rewritten back), and the client must get the recorded reply plus Ferryman's addi
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 from openai.types.responses import ResponseCompletedEvent, ResponseStreamEvent
 
+from tests.conftest import base_config
 from tests.fakes.gateway import GatewayServer
 from tests.fakes.upstream import FakeUpstream, Reply, load_fixture
 
@@ -31,6 +33,14 @@ OK_FIXTURES = [
     "web_search",
 ]
 STREAM_FIXTURES = ["text_stream", "tool_call_stream", "reasoning_stream", "web_search_stream"]
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream: FakeUpstream) -> Iterator[GatewayServer]:
+    """Some recordings continue responses OpenAI stored before they were made: only OpenAI knows those
+    ids, so this module's gateway forwards the ids it never saw (``forward_unknown_response_ids``)."""
+    with GatewayServer(base_config(upstream, stream_keepalive=0.2, forward_unknown_response_ids=True)) as server:
+        yield server
 
 
 def _client(gateway: GatewayServer, prefix: str) -> openai.OpenAI:

@@ -171,14 +171,79 @@ def test_same_openai_provider_uses_its_own_chain(fake: FakeUpstream, gw: Gateway
     assert sent["input"] == "again"
 
 
-def test_unknown_previous_id_goes_to_openai_as_is(fake: FakeUpstream, gw: GatewayServer) -> None:
-    """A response OpenAI stored before Ferryman was in the path: only OpenAI knows it."""
+def test_a_never_seen_id_is_404_unless_forwarding_is_configured(fake: FakeUpstream, store_url: str) -> None:
+    """A response OpenAI stored before Ferryman was in the path: only OpenAI knows it. It goes there,
+    with the gateway's key, only when ``forward_unknown_response_ids`` says so."""
     recorded = load_fixture("openai-responses/previous_response_id")["request"]["body"]
+    never_seen = recorded["previous_response_id"]
+    config = _config(fake, store_url)
+    with GatewayServer(config) as gw, pytest.raises(openai.NotFoundError) as info:
+        _client(gw).responses.create(model="openai/gpt-4.1", input=recorded["input"], previous_response_id=never_seen)
+    assert info.value.body["param"] == "previous_response_id"  # type: ignore[index]
+    assert fake.requests_to("/v1/responses") == []
     fake.add("/v1/responses", _unique_reply("openai-responses/previous_response_id"))
-    _client(gw).responses.create(
-        model="openai/gpt-4.1", input=recorded["input"], previous_response_id=recorded["previous_response_id"]
-    )
-    assert fake.requests_to("/v1/responses")[-1].json["previous_response_id"] == recorded["previous_response_id"]
+    with GatewayServer({**config, "forward_unknown_response_ids": True}) as gw:
+        _client(gw).responses.create(model="openai/gpt-4.1", input=recorded["input"], previous_response_id=never_seen)
+    assert fake.requests_to("/v1/responses")[-1].json["previous_response_id"] == never_seen
+
+
+def test_a_deleted_id_is_404_for_everyone_and_never_forwarded(fake: FakeUpstream, store_url: str) -> None:
+    """A deletes its OpenAI-served response: neither B nor A may chain to it, not even with forwarding
+    on and not after a restart (the store keeps a tombstone), and the provider hears nothing of it."""
+    config = {**_config(fake, store_url), "forward_unknown_response_ids": True}
+    fake.add("/v1/responses", _unique_reply())
+    with GatewayServer(config) as gw:
+        created = _client(gw, "client-a").responses.create(model="openai/gpt-4o", input="hi")
+        _client(gw, "client-a").responses.delete(created.id)
+    calls = len(fake.requests_to("/v1/responses"))
+    with GatewayServer(config) as gw:
+        for key in ("client-b", "client-a"):
+            client = _client(gw, key)
+            with pytest.raises(openai.NotFoundError):
+                client.responses.create(model="openai/gpt-4o", input="more", previous_response_id=created.id)
+            with pytest.raises(openai.NotFoundError):
+                client.responses.retrieve(created.id)
+    assert len(fake.requests_to("/v1/responses")) == calls
+
+
+def test_someone_elses_id_is_never_forwarded(fake: FakeUpstream, store_url: str) -> None:
+    config = {**_config(fake, store_url), "forward_unknown_response_ids": True}
+    fake.add("/v1/responses", _unique_reply())
+    with GatewayServer(config) as gw:
+        created = _client(gw, "client-a").responses.create(model="openai/gpt-4o", input="hi")
+        with pytest.raises(openai.NotFoundError):
+            _client(gw, "client-b").responses.create(
+                model="openai/gpt-4o", input="more", previous_response_id=created.id
+            )
+    assert len(fake.requests_to("/v1/responses")) == 1
+
+
+def test_someone_elses_id_takes_the_same_path_as_an_unknown_one(fake: FakeUpstream, gw: GatewayServer) -> None:
+    """Ids cannot be probed by timing: a record of another owner is a miss like no record at all, and
+    both wait the store's re-read grace once (and look again) before the 404."""
+    fake.add("/v1/responses", _unique_reply())
+    created = _client(gw, "client-a").responses.create(model="openai/gpt-4o", input="hi")
+    waits: list[float] = []
+
+    async def recorded_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    assert gw.app.store is not None
+    gw.app.store.sleep = recorded_sleep
+    intruder = _client(gw, "client-b").responses
+    probes: list[Callable[[str], object]] = [
+        intruder.retrieve,
+        intruder.input_items.list,
+        intruder.delete,
+        lambda rid: intruder.create(model="openai/gpt-4o", input="x", previous_response_id=rid),
+    ]
+    for response_id in (created.id, f"resp_{uuid.uuid4().hex}"):
+        for probe in probes:
+            waits.clear()
+            with pytest.raises(openai.NotFoundError):
+                probe(response_id)
+            assert waits == [gw.app.store.grace], response_id
+    assert len(fake.requests_to("/v1/responses")) == 1
 
 
 def test_restart_keeps_stored_responses(fake: FakeUpstream, store_url: str) -> None:
@@ -681,3 +746,145 @@ def test_a_failing_store_is_logged_and_the_reply_still_arrives(
                 time.sleep(0.02)
     failed = next(r for r in caplog.records if "could not store response" in r.getMessage())
     assert created.id in failed.getMessage() and "no such table" in str(failed.exc_info[1])
+
+
+# ---- store.sync: when the commit happens --------------------------------------------------------
+
+
+class _HeldStore:
+    """A store whose writes commit only when the test releases them."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, Any] = {}
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def put(self, record: Any) -> None:
+        self.started.set()
+        await self.release.wait()
+        self.records[record.id] = record
+
+
+@pytest.mark.parametrize("sync", ["before_reply", "after_reply"])
+def test_the_store_hook_holds_the_reply_for_the_commit_only_before_reply(fake: FakeUpstream, sync: str) -> None:
+    """``before_reply``: the hook (run before the reply or a stream's terminal event goes out) returns
+    only once the record is committed. ``after_reply``: it returns at once, with the write to await later."""
+    import msgspec
+
+    from ferryman.config import config_from_dict
+    from ferryman.gateway.exchange import Exchange
+    from ferryman.gateway.router import Target
+    from ferryman.gateway.storing import StoreHook
+    from ferryman.schemas.responses import ResponsesRequest
+    from ferryman.state.pending import PendingWrites
+
+    async def scenario() -> None:
+        config = config_from_dict(base_config(fake, store={"url": "sqlite:///unused.db", "sync": sync}), {})
+        held = _HeldStore()
+        hook = StoreHook(config, PendingWrites(held))  # type: ignore[arg-type]
+        raw = {"model": "openai/gpt-4o", "input": "hi"}
+        ex = Exchange(msgspec.convert(raw, ResponsesRequest), raw, [], owner=None, stream=False)
+        ex.targets = [Target("openai", "gpt-4o")]
+        await hook.before(ex)
+        ex.target = ex.targets[0]
+        after = asyncio.ensure_future(hook.after(ex, {"id": "resp_held", "status": "completed", "output": []}))
+        await held.started.wait()
+        await asyncio.sleep(0)
+        if sync == "before_reply":
+            assert not after.done()  # the reply waits: the write cannot commit until released
+            held.release.set()
+            assert await after is None
+            assert "resp_held" in held.records
+        else:
+            assert after.done()
+            pending = after.result()
+            assert pending is not None and held.records == {}  # the reply goes out before the commit
+            held.release.set()
+            await pending
+            assert "resp_held" in held.records
+
+    asyncio.run(scenario())
+
+
+def _read_directly(store_url: str, response_id: str) -> Any:
+    """The record as the database holds it, read through a store of its own (not the gateway's)."""
+    from ferryman.state import open_store
+
+    async def read() -> Any:
+        store = open_store(store_url)
+        await store.start()
+        try:
+            return await store.get(response_id)
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def test_before_reply_a_response_is_in_the_database_when_the_client_has_it(fake: FakeUpstream, store_url: str) -> None:
+    config = _config(fake, store_url)
+    config["store"] = {"url": store_url, "sync": "before_reply"}
+    with GatewayServer(config) as gw:
+        client = _client(gw)
+        fake.add("/v1/responses", _unique_reply())
+        created = client.responses.create(model="openai/gpt-4o", input="hi")
+        assert _read_directly(store_url, created.id) is not None
+        fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream"))
+        with client.responses.stream(model="openai/gpt-4o", input="What is 2+2?") as stream:
+            for event in stream:
+                if event.type == "response.completed":  # read the moment the terminal event is here
+                    stored = _read_directly(store_url, event.response.id)
+                    break
+        assert stored is not None and stored.status == "completed"
+        client.responses.delete(stored.id)
+
+
+def test_store_config_forms(fake: FakeUpstream) -> None:
+    from ferryman.config import ConfigError, config_from_dict
+
+    short = config_from_dict(base_config(fake, store="sqlite:///./x.db"), {})
+    assert (short.store, short.store_sync, short.forward_unknown_response_ids) == (
+        "sqlite:///./x.db",
+        "before_reply",
+        False,
+    )
+    long = config_from_dict(base_config(fake, store={"url": "postgresql://db/x", "sync": "after_reply"}), {})
+    assert (long.store, long.store_sync) == ("postgresql://db/x", "after_reply")
+    assert config_from_dict(base_config(fake, store={"sync": "after_reply"}), {}).store == "sqlite:///./ferryman.db"
+    assert config_from_dict(base_config(fake, store=False), {}).store is None
+    for bad in ({"url": "sqlite:///x.db", "sync": "never"}, {"url": "mysql://x"}, {"path": "x.db"}):
+        with pytest.raises(ConfigError):
+            config_from_dict(base_config(fake, store=bad), {})
+
+
+def test_a_store_of_schema_version_1_is_migrated_and_keeps_tombstones(tmp_path: Path) -> None:
+    """A SQLite file written before tombstones existed (schema 1, ``user_version`` 0) opens, keeps its
+    records, and from then on remembers deleted ids, holding nothing of their content."""
+    import sqlite3
+
+    from ferryman.state import open_store
+    from ferryman.state.base import SCHEMA_VERSION, StoredResponse
+    from ferryman.state.sql import DELETED, MIGRATIONS, TABLE, to_row, upsert
+
+    path = tmp_path / "old.db"
+    record = StoredResponse("resp_old", "owner-a", 1, None, "openai", "openai", True, "completed", {}, [], {"r": 1})
+    with sqlite3.connect(path) as db:
+        for statement in MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute(upsert(lambda n: "?"), to_row(record))
+
+    async def scenario() -> tuple[bool, bool, bool, bool]:
+        store = open_store(f"sqlite:///{path}")
+        await store.start()
+        try:
+            kept = await store.get("resp_old") == record
+            deleted = await store.delete("resp_old")
+            return kept, deleted, await store.seen("resp_old"), await store.seen("resp_never")
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == (True, True, True, False)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == 0
+        assert db.execute(f"SELECT id, owner FROM {DELETED}").fetchall() == [("resp_old", "owner-a")]

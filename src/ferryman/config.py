@@ -53,6 +53,8 @@ class ConfigError(Exception):
 
 
 DEFAULT_STORE = "sqlite:///./ferryman.db"
+StoreSync = Literal["before_reply", "after_reply"]
+DEFAULT_STORE_SYNC: StoreSync = "before_reply"
 
 
 # ---- file schema (what users write) -------------------------------------------------------------
@@ -102,11 +104,19 @@ class CacheEntry(Struct, forbid_unknown_fields=True, frozen=True):
     max_bytes: Annotated[int, Meta(ge=1024)] = 256 * 1024 * 1024
 
 
+class StoreEntry(Struct, forbid_unknown_fields=True, frozen=True):
+    """``store: {url, sync}``, the long form of ``store: URL``."""
+
+    url: str = DEFAULT_STORE
+    sync: StoreSync = DEFAULT_STORE_SYNC  # when the commit happens: before the reply goes out, or after
+
+
 class FileConfig(Struct, forbid_unknown_fields=True):
     # entries are checked one by one, so an error can name the provider it is in
     providers: dict[str, dict[str, Any]] = {}
     models: list[ModelEntry] = []
-    store: str | bool = DEFAULT_STORE  # false: keep nothing
+    store: str | bool | StoreEntry = DEFAULT_STORE  # false: keep nothing
+    forward_unknown_response_ids: bool = False  # a previous_response_id Ferryman never saw goes to OpenAI as is
     send_back_raw: bool = False
     stream_keepalive: Positive = 15.0
     max_request_bytes: Annotated[int, Meta(ge=1024)] = 32 * 1024 * 1024
@@ -134,6 +144,8 @@ class Config(Struct):
     providers: dict[str, ProviderConfig]
     models: dict[str, ModelAlias]
     store: str | None = None
+    store_sync: StoreSync = DEFAULT_STORE_SYNC
+    forward_unknown_response_ids: bool = False
     send_back_raw: bool = False
     stream_keepalive: float = 15.0
     max_request_bytes: int = 32 * 1024 * 1024
@@ -185,13 +197,16 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
             _check_target(ref, providers, where)
         models[m.name] = ModelAlias(m.name, targets, list(m.fallbacks), m.cache)
 
-    store = None if fc.store is False else (DEFAULT_STORE if fc.store is True else fc.store)
+    store_entry = fc.store if isinstance(fc.store, StoreEntry) else StoreEntry()
+    store = fc.store if isinstance(fc.store, str) else (None if fc.store is False else store_entry.url)
     if store is not None and not re.match(r"^(sqlite|postgres|postgresql)(\+\w+)?://", store):
         raise ConfigError(f"{source}: store: {store!r} is not a store URL (sqlite:///path or postgresql://...)")
     return Config(
         providers=providers,
         models=models,
         store=store,
+        store_sync=store_entry.sync,
+        forward_unknown_response_ids=fc.forward_unknown_response_ids,
         send_back_raw=fc.send_back_raw,
         stream_keepalive=fc.stream_keepalive,
         max_request_bytes=fc.max_request_bytes,

@@ -5,6 +5,11 @@ continues a stored response it rebuilds the history (each earlier turn's input i
 items, oldest first; instructions are not carried over, as OpenAI documents) and sends it to the
 provider in full. An OpenAI-native target whose provider already holds the previous response (it
 served it with ``store`` on) gets the request as is and uses its own chain.
+
+A ``previous_response_id`` this client may not read (someone else's, deleted, or never seen) is a 404,
+and no provider hears of it. Only with ``forward_unknown_response_ids`` does an id Ferryman never saw
+(neither stored nor deleted) go as is to an OpenAI-native first target, with the gateway's key: one
+OpenAI stored before Ferryman was in the path.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from ferryman.providers.registry import PROVIDERS
 from ferryman.schemas.errors import NotFoundError
 from ferryman.schemas.items import input_list
 from ferryman.schemas.responses import ResponsesRequest
-from ferryman.state.base import ResponseStore, StoredResponse
+from ferryman.state.base import StoredResponse
+from ferryman.state.pending import PendingWrites
 
 _GATEWAY_ONLY = ("fallbacks", "input", "stream")
 
@@ -41,7 +47,7 @@ def speaks_responses(provider: ProviderConfig, model: str) -> bool:
 class Conversation:
     """One request's view of its stored past, shaping the request for each target."""
 
-    def __init__(self, config: Config, store: ResponseStore | None, owner: str | None) -> None:
+    def __init__(self, config: Config, store: PendingWrites | None, owner: str | None) -> None:
         self.config = config
         self.store = store
         self.owner = owner
@@ -53,15 +59,21 @@ class Conversation:
         prev = req.previous_response_id
         if not prev:
             return
-        chain = await self.store.chain(prev) if self.store is not None else []
-        foreign = bool(chain) and not may_read(chain[-1], self.owner)
-        # unknown here may still be known to an OpenAI-native provider; someone else's never goes on
-        first = self.config.providers[first_target.provider]
-        if foreign or (not chain and not speaks_responses(first, first_target.deployment)):
+        # someone else's record reads as none (after the same wait), so the 404s cannot be told apart
+        chain = await self.store.chain_owned(prev, self.owner) if self.store is not None else []
+        if not chain and not await self._forwardable(prev, first_target):
             raise NotFoundError(
                 f"Previous response with id '{prev}' not found.", param="previous_response_id", code="not_found"
             )
         self.chain = _without_cycles(chain)
+
+    async def _forwardable(self, prev: str, first_target: Target) -> bool:
+        """Whether an id with nothing readable here goes to the provider as is: only when configured, to
+        an OpenAI-native first target, and never one Ferryman has seen (another owner's, or deleted)."""
+        first = self.config.providers[first_target.provider]
+        if not self.config.forward_unknown_response_ids or not speaks_responses(first, first_target.deployment):
+            return False
+        return self.store is None or not await self.store.seen(prev)
 
     def shape(
         self, target: Target, req: ResponsesRequest, raw: dict[str, Any]
@@ -157,7 +169,3 @@ def _without_cycles(chain: list[StoredResponse]) -> list[StoredResponse]:
 
 def _chars(value: Any) -> int:
     return len(msgspec.json.encode(value)) if value else 0
-
-
-def may_read(record: StoredResponse, owner: str | None) -> bool:
-    return record.owner is None or record.owner == owner

@@ -14,7 +14,8 @@ so a hook that has nothing to do on a path costs nothing there.
 - ``after(ex, response)``: in list order, with the final response object (a JSON reply's body, a
   stream's last event's response, an answer a hook gave) before it goes out; it may change it (the
   cost) or keep it (the store, the cache). What it returns, if anything, is awaited once the client
-  has the whole reply, so a database write never holds the reply back.
+  has the whole reply, so work it leaves pending (the store's commit with ``store.sync: after_reply``)
+  never holds the reply back; what it awaits itself (the commit with ``before_reply``) does.
 """
 
 from __future__ import annotations

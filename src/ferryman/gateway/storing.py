@@ -1,10 +1,21 @@
 """The store hook: a request that continues a stored response gets its conversation (before), and every
 answer is kept (after) unless the request said ``store: false``.
 
-The write starts before the reply goes out and is awaited after it (``state/pending.py``), so the
-client never waits for the database; a failed write is logged, and the client has its answer anyway.
-An answer from the cache is kept as a response its provider never saw (``native_chain`` off). A
-background response is written by its runner, under the id the client already has.
+When the commit happens is the config's ``store.sync``:
+
+- ``before_reply`` (the default): the hook awaits the commit before the reply goes out (for a stream,
+  before its terminal event), so a response the client has is in the database, whatever happens to
+  the process next (SQLite commits with ``synchronous=NORMAL``: an OS crash or power loss may still
+  take the last commits; PostgreSQL as it is configured). The client waits for that commit: a thread
+  hop and a commit with SQLite (the writes of concurrent requests committed together), a round trip
+  with PostgreSQL.
+- ``after_reply``: the write starts before the reply goes out and is awaited after it
+  (``state/pending.py``), so the client never waits for the database; a process killed between the
+  two loses that record although the client has the answer.
+
+Either way a failed write is logged, and the client has its answer anyway. An answer from the cache
+is kept as a response its provider never saw (``native_chain`` off). A background response is written
+by its runner, under the id the client already has.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from ferryman.config import Config
@@ -53,11 +65,15 @@ class StoreHook(Hook):
             return None
         if ex.answer is not None:
             record.native_chain = False  # the provider never saw this id
-        return self.save_soon(record)
+        saved = self.save_soon(record)
+        if self.config.store_sync == "before_reply":
+            await saved
+            return None
+        return saved
 
-    def save_soon(self, record: StoredResponse) -> Pending:
-        """Start storing a response now; awaiting the result (after replying) waits for the commit. Never
-        raises: a failing store is logged, and the answer still reaches the client."""
+    def save_soon(self, record: StoredResponse) -> Awaitable[None]:
+        """Start storing a response now; awaiting the result waits for the commit. Never raises: a
+        failing store is logged, and the answer still reaches the client."""
         assert self.store is not None
         write = self.store.put_soon(record)
         write.add_done_callback(functools.partial(_log_failed_write, record.id))

@@ -1,7 +1,8 @@
 """GET / DELETE /v1/responses/{id}, GET .../input_items, POST .../cancel (every route prefix).
 
 Only the owner of a stored response (the client credential that created it) may read or delete it;
-anyone else gets the same 404 as for an unknown id, so ids cannot be probed.
+anyone else gets the same 404 as for an unknown or deleted id, after the same wait (the store's
+``get_owned``), so ids cannot be probed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from urllib.parse import parse_qs
 import msgspec
 
 from ferryman.gateway.background import BackgroundRunner
-from ferryman.gateway.conversation import may_read
 from ferryman.http import Receive, Scope, Send, client_credential, send_json
 from ferryman.routes.replay import replay_stream
 from ferryman.schemas.errors import InvalidRequestError, NotFoundError
@@ -30,8 +30,9 @@ class StoredResponses:
         self.background = background
 
     async def _load(self, scope: Scope, response_id: str) -> StoredResponse:
-        record = await self.store.get(response_id) if self.store is not None else None
-        if record is None or not may_read(record, owner_of(client_credential(scope))):
+        owner = owner_of(client_credential(scope))
+        record = await self.store.get_owned(response_id, owner) if self.store is not None else None
+        if record is None:
             raise NotFoundError(f"No response with id '{response_id}' found.", param="response_id", code="not_found")
         return record
 

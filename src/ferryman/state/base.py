@@ -5,6 +5,9 @@ carry no credentials), the input items it was given, the response object, who ow
 the client's credential, never the credential) and how it chains (``previous_response_id``).
 Backends: SQLite (embedded default) and PostgreSQL (shared by many gateway processes). Both write a
 record in one statement, so a crash never leaves half a response behind.
+
+Deleting a record keeps a tombstone (its id, its owner, when; nothing of its content), so an id
+Ferryman has seen stays known after it is gone: it is never taken for one only a provider knows.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: responses; 2: tombstones of deleted ones
 
 
 @dataclass(slots=True)
@@ -44,7 +47,16 @@ class ResponseStore(Protocol):
     async def chain(self, response_id: str) -> list[StoredResponse]:
         """The record and its predecessors, oldest first (empty when the id is unknown)."""
 
-    async def delete(self, response_id: str) -> bool: ...
+    async def delete(self, response_id: str) -> bool:
+        """Remove a record, leaving its tombstone; False when there was no record."""
+
+    async def seen(self, response_id: str) -> bool:
+        """Whether the id is stored, or was and has been deleted (a tombstone)."""
+
+
+def may_read(record: StoredResponse, owner: str | None) -> bool:
+    """Whether a client (by its owner tag) may read a record: its own, or one nobody owns."""
+    return record.owner is None or record.owner == owner
 
 
 def owner_of(credential: str | None) -> str | None:

@@ -5,14 +5,21 @@ Migrations run at start-up under an advisory lock, so processes starting togethe
 
 from __future__ import annotations
 
+import time
+
 import asyncpg
 
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
-from ferryman.state.sql import CHAIN, COLUMNS, CREATE, TABLE, from_row, to_row, upsert
+from ferryman.state.sql import CHAIN, COLUMNS, SEEN, TABLE, TOMBSTONE, from_row, migrations_after, to_row, upsert
 
 _LOCK_KEY = 0x466572727921  # "Ferry!"
 
 _UPSERT = upsert(lambda n: f"${n}")
+# one statement: the record goes and its tombstone comes, or neither
+_DELETE = f"WITH gone AS (DELETE FROM {TABLE} WHERE id = $1 RETURNING id, owner) " + TOMBSTONE.format(
+    p1="$1", p2="$2::BIGINT", rows="gone"
+)
+_SEEN = SEEN.format(p1="$1")
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -34,8 +41,8 @@ class PostgresStore:
             await conn.execute("CREATE TABLE IF NOT EXISTS ferryman_schema (version INT NOT NULL)")
             current = await conn.fetchval("SELECT max(version) FROM ferryman_schema")
             if current is None or current < SCHEMA_VERSION:
-                await conn.execute(CREATE)
-                await conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_prev ON {TABLE}(previous_response_id)")
+                for statement in migrations_after(current or 0):
+                    await conn.execute(statement)
                 await conn.execute("INSERT INTO ferryman_schema (version) VALUES ($1)", SCHEMA_VERSION)
 
     async def close(self) -> None:
@@ -61,5 +68,8 @@ class PostgresStore:
         return [from_row(r) for r in rows]
 
     async def delete(self, response_id: str) -> bool:
-        status: str = await self.pool.execute(f"DELETE FROM {TABLE} WHERE id = $1", response_id)
+        status: str = await self.pool.execute(_DELETE, response_id, int(time.time()))
         return status.endswith(" 1")
+
+    async def seen(self, response_id: str) -> bool:
+        return await self.pool.fetchval(_SEEN, response_id) is not None

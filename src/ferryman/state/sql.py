@@ -7,9 +7,10 @@ from typing import Any
 
 import msgspec
 
-from ferryman.state.base import StoredResponse
+from ferryman.state.base import SCHEMA_VERSION, StoredResponse
 
 TABLE = "ferryman_responses"
+DELETED = "ferryman_deleted"  # tombstones: the id, its owner and when; no content
 
 CREATE = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -26,6 +27,19 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     response TEXT NOT NULL
 )
 """
+
+# what each schema version adds, in order (every statement idempotent: a half-run migration reruns)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (CREATE, f"CREATE INDEX IF NOT EXISTS {TABLE}_prev ON {TABLE}(previous_response_id)"),
+    (f"CREATE TABLE IF NOT EXISTS {DELETED} (id TEXT PRIMARY KEY, owner TEXT, deleted_at BIGINT NOT NULL)",),
+)
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+def migrations_after(version: int) -> list[str]:
+    """The statements that bring a schema at ``version`` (0: none yet) to ``SCHEMA_VERSION``."""
+    return [statement for step in MIGRATIONS[version:] for statement in step]
+
 
 NAMES = (
     "id",
@@ -66,6 +80,14 @@ SELECT {", ".join("t." + name for name in NAMES)}
 FROM chain JOIN {TABLE} t ON t.id = chain.id
 ORDER BY chain.depth DESC
 """
+
+# a record's tombstone, from the record (``{p1}``: its id, ``{p2}``: the time; ``{rows}``: where it is read)
+TOMBSTONE = f"""
+INSERT INTO {DELETED} (id, owner, deleted_at) SELECT id, owner, {{p2}} FROM {{rows}} WHERE id = {{p1}}
+ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, deleted_at = excluded.deleted_at
+"""
+
+SEEN = f"SELECT 1 FROM {TABLE} WHERE id = {{p1}} UNION ALL SELECT 1 FROM {DELETED} WHERE id = {{p1}}"
 
 _enc = msgspec.json.encode
 _dec = msgspec.json.decode

@@ -3,8 +3,9 @@
 Every call is a job for that thread. Jobs that queue up while the thread is busy are run together:
 the writes among them in one transaction, and all their results handed back to the event loop in one
 wake-up. Under load that is one commit and one thread hop for many responses, instead of two hops
-each; a lone request pays one hop. A job's caller is answered only after its transaction committed,
-so a response the client has seen end is always in the store.
+each; a lone request pays one hop. A job's caller is answered only after its transaction committed;
+whether the client's reply waits for that is the config's ``store.sync`` (``gateway/storing.py``).
+Commits are durable across a crash of the process, not of the machine (WAL, ``synchronous=NORMAL``).
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferryman.state.base import StoredResponse
-from ferryman.state.sql import CHAIN, COLUMNS, CREATE, TABLE, from_row, to_row, upsert
+from ferryman.state.base import SCHEMA_VERSION, StoredResponse
+from ferryman.state.sql import CHAIN, COLUMNS, SEEN, TABLE, TOMBSTONE, from_row, migrations_after, to_row, upsert
 
 _PUT = upsert(lambda n: "?")
 _GET = f"SELECT {COLUMNS} FROM {TABLE} WHERE id = ?"
-_DELETE = f"DELETE FROM {TABLE} WHERE id = ?"
+_TOMBSTONE = TOMBSTONE.format(p1="?1", p2="?2", rows=TABLE)
+_DELETE = f"DELETE FROM {TABLE} WHERE id = ?1"
+_SEEN = SEEN.format(p1="?1")
 _CHAIN = CHAIN.format(p1="?")
 
 
@@ -86,8 +90,7 @@ class SQLiteStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
             db.execute("PRAGMA busy_timeout=5000")  # several workers may share the file
-            db.execute(CREATE)
-            db.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_prev ON {TABLE}(previous_response_id)")
+            _migrate(db)
         except BaseException:
             db.close()
             raise
@@ -172,13 +175,39 @@ class SQLiteStore:
         return [from_row(r) for r in rows]
 
     async def delete(self, response_id: str) -> bool:
-        count = await self._submit(lambda db: db.execute(_DELETE, (response_id,)).rowcount, write=True)
-        return (count or 0) > 0
+        def run(db: sqlite3.Connection) -> int:
+            db.execute(_TOMBSTONE, (response_id, int(time.time())))
+            return int(db.execute(_DELETE, (response_id,)).rowcount or 0)
+
+        count: int = await self._submit(run, write=True)
+        return count > 0
+
+    async def seen(self, response_id: str) -> bool:
+        row = await self._submit(lambda db: db.execute(_SEEN, (response_id,)).fetchone(), write=False)
+        return row is not None
 
     async def ids(self) -> list[str]:
         """Every stored response id (for maintenance and tests)."""
         rows = await self._submit(lambda db: db.execute(f"SELECT id FROM {TABLE}").fetchall(), write=False)
         return [r[0] for r in rows]
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring the file's schema (its ``user_version``) up to ``SCHEMA_VERSION``, in one transaction."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version >= SCHEMA_VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait (busy_timeout), then see it done
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        for statement in migrations_after(version):
+            db.execute(statement)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def _run_one(db: sqlite3.Connection, job: _Job) -> None:
