@@ -278,3 +278,13 @@ def test_tls_and_proxy_keys_are_checked_and_never_show_a_proxy_password(tmp_path
         assert f"providers.up.{key}" in str(caught.value) and "secretpw" not in str(caught.value)
     with pytest.raises(ConfigError, match="verify_tls"):
         config_from_dict(provider(verify_tls="no"), {})  # only a real false turns the check off
+
+
+def test_config_check_says_how_responses_are_stored() -> None:
+    config = config_from_dict(
+        {"store": {"url": "sqlite:///./x.db", "sync": "after_reply"}, "forward_unknown_response_ids": True}, {}
+    )
+    text = describe(config)
+    assert "store: sqlite:///./x.db (sync: after_reply)" in text
+    assert "never saw: forwarded" in text
+    assert "store: (none)" in describe(config_from_dict({"store": False}, {}))

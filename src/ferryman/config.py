@@ -437,7 +437,12 @@ def describe(config: Config) -> str:
         fb = f" fallbacks={m.fallbacks}" if m.fallbacks else ""
         spread = ", ".join(f"{t} ({w:g})" for t, w in m.targets) if len(m.targets) > 1 else m.target
         lines.append(f"  {m.name} -> {spread}{fb}")
-    lines.append(f"store: {config.store or '(none)'}")
+    if config.store:
+        lines.append(f"store: {config.store} (sync: {config.store_sync})")
+        if config.forward_unknown_response_ids:
+            lines.append("  previous_response_id that Ferryman never saw: forwarded to OpenAI-native providers")
+    else:
+        lines.append("store: (none)")
     return mask_url_passwords("\n".join(lines))  # a store or base_url with user:password@ shows user:****@
 
 
