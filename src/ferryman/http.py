@@ -1,4 +1,4 @@
-"""Thin ASGI helpers: read a bounded body, send a JSON reply, read a header.
+"""Thin ASGI helpers: read a bounded body, notice a client that leaves, send a JSON reply, read a header.
 
 Ferryman speaks ASGI directly rather than through a web framework: its front door has a handful of
 routes, and every microsecond between the socket and the provider is overhead a user pays.
@@ -6,7 +6,9 @@ routes, and every microsecond between the socket and the provider is overhead a 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
+from types import TracebackType
 from typing import Any
 
 from ferryman.schemas.errors import FerrymanError, PayloadTooLargeError
@@ -21,7 +23,59 @@ CLIENT_ERROR_HEADERS = frozenset({"retry-after", "retry-after-ms", "allow"})
 
 
 class ClientGone(Exception):
-    """The client disconnected before its request body arrived."""
+    """The client disconnected before its answer: nothing more is sent to it."""
+
+
+# seconds a request runs before a task starts watching for its client to leave: a request answered sooner
+# (most of them, against a fast provider) costs one timer, not a task
+WATCH_AFTER = 0.1
+
+
+class LeaveWatch:
+    """``with LeaveWatch(receive, wanted):`` cancels the block if the client disconnects while ``wanted()``.
+
+    ``wanted`` says whether the work still serves only the client: true while the provider's answer has
+    not arrived (the upstream call is cancelled, its connection closed, nothing is stored), false once it
+    has (what is paid for is finished: priced and stored, its reply dropped). A cancellation the watch
+    caused leaves the block as ``ClientGone``. ``receive`` is read only after ``WATCH_AFTER`` seconds,
+    once the body has been read; a client that left earlier is noticed then.
+    """
+
+    __slots__ = ("left", "receive", "task", "timer", "wanted", "watcher")
+
+    def __init__(self, receive: Receive, wanted: Callable[[], bool]) -> None:
+        self.receive = receive
+        self.wanted = wanted
+        self.left = False
+        self.task: asyncio.Task[Any] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.watcher: asyncio.Task[None] | None = None
+
+    def __enter__(self) -> LeaveWatch:
+        self.task = asyncio.current_task()
+        self.timer = asyncio.get_running_loop().call_later(WATCH_AFTER, self._start)
+        return self
+
+    def _start(self) -> None:
+        self.timer = None
+        self.watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        if self.wanted() and self.task is not None:
+            self.left = True
+            self.task.cancel()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.watcher is not None:
+            self.watcher.cancel()
+        if self.left and self.task is not None:
+            self.task.uncancel()
+            if kind is asyncio.CancelledError:
+                raise ClientGone from None
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:
