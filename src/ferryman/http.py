@@ -78,7 +78,39 @@ class LeaveWatch:
                 raise ClientGone from None
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
+class BodyBudget:
+    """The request bytes the gateway holds at once, across requests (``server.max_request_bytes_in_flight``).
+
+    ``read_body`` takes a body's bytes from it as they arrive; the caller gives them back when the request
+    is over (a body and what it was parsed into live that long). A body that would go past the budget is
+    refused with 503 and ``retry-after`` before more of it is read: many large bodies at once cannot take
+    the process's memory.
+    """
+
+    __slots__ = ("held", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, size: int) -> None:
+        held = self.held + size
+        if held > self.limit:
+            raise FerrymanError(
+                f"Ferryman is holding as many request bytes as it may ({self.limit}, "
+                "server.max_request_bytes_in_flight); retry shortly.",
+                status=503,
+                code="gateway_busy",
+                headers={"retry-after": "1"},
+            )
+        self.held = held
+
+    def give(self, size: int) -> None:
+        self.held -= size
+
+
+async def read_body(receive: Receive, limit: int, budget: BodyBudget) -> bytes:
+    """The whole body, at most ``limit`` bytes, taken from ``budget`` (the caller gives back its length)."""
     msg = await receive()
     if msg["type"] == "http.disconnect":
         raise ClientGone
@@ -86,20 +118,27 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     if not msg.get("more_body"):
         if len(body) > limit:
             raise _too_large(limit)
+        budget.take(len(body))
         return body
     parts = [body]
     size = len(body)
-    while True:
-        msg = await receive()
-        if msg["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = msg.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        parts.append(chunk)
-        if not msg.get("more_body"):
-            return b"".join(parts)
+    budget.take(size)
+    try:
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = msg.get("body", b"")
+            if size + len(chunk) > limit:
+                raise _too_large(limit)
+            budget.take(len(chunk))
+            size += len(chunk)
+            parts.append(chunk)
+            if not msg.get("more_body"):
+                return b"".join(parts)
+    except BaseException:
+        budget.give(size)
+        raise
 
 
 def _too_large(limit: int) -> PayloadTooLargeError:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import msgspec
 
 from ferryman.gateway.exchange import Exchange
+from ferryman.gateway.hooks import Pending
 from ferryman.gateway.pipeline import OpenStream, Pipeline
 from ferryman.gateway.streaming import StreamRelay
-from ferryman.http import LeaveWatch, Receive, Scope, Send, client_credential, header, read_body, send_json
+from ferryman.http import BodyBudget, LeaveWatch, Receive, Scope, Send, client_credential, header, read_body, send_json
 from ferryman.routes.replay import replay_stream
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.responses import validate_request
@@ -45,13 +46,23 @@ def _attempts_header(ex: Exchange) -> tuple[bytes, bytes]:
 
 
 class ResponsesDoor:
-    def __init__(self, pipeline: Pipeline, *, max_request_bytes: int, keepalive: float) -> None:
+    def __init__(self, pipeline: Pipeline, *, max_request_bytes: int, keepalive: float, budget: BodyBudget) -> None:
         self.pipeline = pipeline
         self.max_request_bytes = max_request_bytes
         self.keepalive = keepalive
+        self.budget = budget
 
     async def create(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await read_body(receive, self.max_request_bytes)
+        body = await read_body(receive, self.max_request_bytes, self.budget)
+        try:
+            pending = await self._answer(scope, receive, send, body)
+        finally:
+            self.budget.give(len(body))  # the reply is out: the body, and what it was parsed into, are let go
+        if pending is not None:
+            await pending
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> Pending:
+        """Answers the request; what is left to finish after the reply (the store's commit) is returned."""
         raw, req = validate_request(body)
         raw_flag = header(scope, b"x-ferryman-send-back-raw")
         pipeline = self.pipeline
@@ -69,19 +80,18 @@ class ResponsesDoor:
             await pipeline.prepare(ex)
             if req.background and ex.answer is None:
                 await send_json(send, 200, msgspec.json.encode(await pipeline.background(ex)))
-                return
+                return None
             opened = await pipeline.stream(ex) if req.stream and ex.answer is None else None
             if opened is None:
                 response, pending = await pipeline.create(ex)
         if opened is not None:
             await self._relay(ex, opened, send, receive)
-            return
+            return None
         if req.stream:
             await replay_stream(send, response, response["extra_fields"], [_attempts_header(ex)])
         else:
             await send_json(send, 200, msgspec.json.encode(response), [_attempts_header(ex)])
-        if pending is not None:
-            await pending
+        return pending
 
     async def _relay(self, ex: Exchange, opened: OpenStream, send: Send, receive: Receive) -> None:
         assert ex.target is not None
