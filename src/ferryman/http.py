@@ -81,8 +81,8 @@ class LeaveWatch:
 class BodyBudget:
     """The request bytes the gateway holds at once, across requests (``server.max_request_bytes_in_flight``).
 
-    ``read_body`` takes a body's bytes from it as they arrive; the caller gives them back when the request
-    is over (a body and what it was parsed into live that long). A body that would go past the budget is
+    ``read_body`` takes a body's bytes from it as they arrive; the caller gives them back once its reply
+    has been sent (a body and what it was parsed into live that long). A body that would go past the budget is
     refused with 503 and ``retry-after`` before more of it is read: many large bodies at once cannot take
     the process's memory.
     """
