@@ -18,7 +18,7 @@ from ferryman.gateway.hooks import Hook
 from ferryman.gateway.pipeline import Pipeline
 from ferryman.gateway.router import Router
 from ferryman.gateway.storing import StoreHook
-from ferryman.http import ClientGone, Receive, Scope, Send, send_error, send_json
+from ferryman.http import BodyBudget, ClientGone, Receive, Scope, Send, send_error, send_json
 from ferryman.plugins.cache import ResponseCache
 from ferryman.plugins.cache.hook import CacheHook
 from ferryman.providers.base import Provider
@@ -60,8 +60,12 @@ class Gateway:
             hooks.append(CacheHook(self.cache))
         self.pipeline = Pipeline(config, self.router, self.dispatcher, hooks, self.store, self.background)
         self.ready = False
+        self.server_limits = config.server  # read by the connection protocol (connection.py)
         responses = ResponsesDoor(
-            self.pipeline, max_request_bytes=config.max_request_bytes, keepalive=config.stream_keepalive
+            self.pipeline,
+            max_request_bytes=config.max_request_bytes,
+            keepalive=config.stream_keepalive,
+            budget=BodyBudget(config.server.max_request_bytes_in_flight),
         )
         self.stored = StoredResponses(self.store, self.background)
         self.routes: dict[str, dict[str, Handler]] = {"/health": {"GET": self.health}}

@@ -79,7 +79,8 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         loop="uvloop" if _has("uvloop") else "asyncio",
-        http="httptools" if _has("httptools") else "h11",
+        # uvicorn's httptools protocol with header, body and idle timeouts and the connection cap (``server:``)
+        http="ferryman.connection:Connection",
         log_level=args.log_level,
         access_log=False,
         proxy_headers=False,  # nothing reads the client address; the middleware cost every request

@@ -39,6 +39,7 @@ __all__ = [
     "PriceEntry",
     "ProviderConfig",
     "Secret",
+    "ServerLimits",
     "config_from_dict",
     "config_from_env",
     "describe",
@@ -111,6 +112,16 @@ class StoreEntry(Struct, forbid_unknown_fields=True, frozen=True):
     sync: StoreSync = DEFAULT_STORE_SYNC  # when the commit happens: before the reply goes out, or after
 
 
+class ServerLimits(Struct, forbid_unknown_fields=True, frozen=True):
+    """The ``server:`` section: how long a client may take, and how much of the gateway it may hold."""
+
+    header_timeout: Positive = 30.0  # seconds from a request's first byte to the end of its headers
+    body_timeout: Positive = 60.0  # seconds from the end of the headers to the end of the body
+    idle_timeout: Positive = 5.0  # seconds a connection may stay silent before (the next) request
+    max_connections: Annotated[int, Meta(ge=1)] = 10_000  # open connections per process; past it, 503
+    max_request_bytes_in_flight: Annotated[int, Meta(ge=1024)] = 256 * 1024 * 1024  # bodies held at once; 503
+
+
 class FileConfig(Struct, forbid_unknown_fields=True):
     # entries are checked one by one, so an error can name the provider it is in
     providers: dict[str, dict[str, Any]] = {}
@@ -124,6 +135,7 @@ class FileConfig(Struct, forbid_unknown_fields=True):
     fallback_on: list[int | str] = []
     stream_resume: bool = False
     cache: CacheEntry | None = None
+    server: ServerLimits = ServerLimits()
 
 
 # ---- resolved config (what the gateway uses) ----------------------------------------------------
@@ -153,6 +165,7 @@ class Config(Struct):
     fallback_on: frozenset[int | str] = frozenset()
     stream_resume: bool = False
     cache: CacheEntry | None = None
+    server: ServerLimits = ServerLimits()
     source: str = "environment"
 
 
@@ -201,6 +214,11 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
     store = fc.store if isinstance(fc.store, str) else (None if fc.store is False else store_entry.url)
     if store is not None and not re.match(r"^(sqlite|postgres|postgresql)(\+\w+)?://", store):
         raise ConfigError(f"{source}: store: {store!r} is not a store URL (sqlite:///path or postgresql://...)")
+    if fc.server.max_request_bytes_in_flight < fc.max_request_bytes:
+        raise ConfigError(
+            f"{source}: server.max_request_bytes_in_flight ({fc.server.max_request_bytes_in_flight}) is below "
+            f"max_request_bytes ({fc.max_request_bytes}): a body of the largest accepted size could never be read"
+        )
     return Config(
         providers=providers,
         models=models,
@@ -214,6 +232,7 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         fallback_on=frozenset(fc.fallback_on),
         stream_resume=fc.stream_resume,
         cache=_check_cache(fc.cache, providers, source),
+        server=fc.server,
         source=source,
     )
 

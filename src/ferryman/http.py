@@ -1,4 +1,4 @@
-"""Thin ASGI helpers: read a bounded body, send a JSON reply, read a header.
+"""Thin ASGI helpers: read a bounded body, notice a client that leaves, send a JSON reply, read a header.
 
 Ferryman speaks ASGI directly rather than through a web framework: its front door has a handful of
 routes, and every microsecond between the socket and the provider is overhead a user pays.
@@ -6,7 +6,9 @@ routes, and every microsecond between the socket and the provider is overhead a 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
+from types import TracebackType
 from typing import Any
 
 from ferryman.schemas.errors import FerrymanError, PayloadTooLargeError
@@ -21,10 +23,94 @@ CLIENT_ERROR_HEADERS = frozenset({"retry-after", "retry-after-ms", "allow"})
 
 
 class ClientGone(Exception):
-    """The client disconnected before its request body arrived."""
+    """The client disconnected before its answer: nothing more is sent to it."""
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
+# seconds a request runs before a task starts watching for its client to leave: a request answered sooner
+# (most of them, against a fast provider) costs one timer, not a task
+WATCH_AFTER = 0.1
+
+
+class LeaveWatch:
+    """``with LeaveWatch(receive, wanted):`` cancels the block if the client disconnects while ``wanted()``.
+
+    ``wanted`` says whether the work still serves only the client: true while the provider's answer has
+    not arrived (the upstream call is cancelled, its connection closed, nothing is stored), false once it
+    has (what is paid for is finished: priced and stored, its reply dropped). A cancellation the watch
+    caused leaves the block as ``ClientGone``. ``receive`` is read only after ``WATCH_AFTER`` seconds,
+    once the body has been read; a client that left earlier is noticed then.
+    """
+
+    __slots__ = ("left", "receive", "task", "timer", "wanted", "watcher")
+
+    def __init__(self, receive: Receive, wanted: Callable[[], bool]) -> None:
+        self.receive = receive
+        self.wanted = wanted
+        self.left = False
+        self.task: asyncio.Task[Any] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.watcher: asyncio.Task[None] | None = None
+
+    def __enter__(self) -> LeaveWatch:
+        self.task = asyncio.current_task()
+        self.timer = asyncio.get_running_loop().call_later(WATCH_AFTER, self._start)
+        return self
+
+    def _start(self) -> None:
+        self.timer = None
+        self.watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        if self.wanted() and self.task is not None:
+            self.left = True
+            self.task.cancel()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.watcher is not None:
+            self.watcher.cancel()
+        if self.left and self.task is not None:
+            self.task.uncancel()
+            if kind is asyncio.CancelledError:
+                raise ClientGone from None
+
+
+class BodyBudget:
+    """The request bytes the gateway holds at once, across requests (``server.max_request_bytes_in_flight``).
+
+    ``read_body`` takes a body's bytes from it as they arrive; the caller gives them back once its reply
+    has been sent (a body and what it was parsed into live that long). A body that would go past the budget is
+    refused with 503 and ``retry-after`` before more of it is read: many large bodies at once cannot take
+    the process's memory.
+    """
+
+    __slots__ = ("held", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, size: int) -> None:
+        held = self.held + size
+        if held > self.limit:
+            raise FerrymanError(
+                f"Ferryman is holding as many request bytes as it may ({self.limit}, "
+                "server.max_request_bytes_in_flight); retry shortly.",
+                status=503,
+                code="gateway_busy",
+                headers={"retry-after": "1"},
+            )
+        self.held = held
+
+    def give(self, size: int) -> None:
+        self.held -= size
+
+
+async def read_body(receive: Receive, limit: int, budget: BodyBudget) -> bytes:
+    """The whole body, at most ``limit`` bytes, taken from ``budget`` (the caller gives back its length)."""
     msg = await receive()
     if msg["type"] == "http.disconnect":
         raise ClientGone
@@ -32,20 +118,27 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     if not msg.get("more_body"):
         if len(body) > limit:
             raise _too_large(limit)
+        budget.take(len(body))
         return body
     parts = [body]
     size = len(body)
-    while True:
-        msg = await receive()
-        if msg["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = msg.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        parts.append(chunk)
-        if not msg.get("more_body"):
-            return b"".join(parts)
+    budget.take(size)
+    try:
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = msg.get("body", b"")
+            if size + len(chunk) > limit:
+                raise _too_large(limit)
+            budget.take(len(chunk))
+            size += len(chunk)
+            parts.append(chunk)
+            if not msg.get("more_body"):
+                return b"".join(parts)
+    except BaseException:
+        budget.give(size)
+        raise
 
 
 def _too_large(limit: int) -> PayloadTooLargeError:

@@ -30,7 +30,8 @@ class GatewayServer:
                 host="127.0.0.1",
                 port=self.port,
                 loop="uvloop",
-                http="httptools",
+                http="ferryman.connection:Connection",  # as ``ferryman serve`` runs it
+                proxy_headers=False,
                 log_level="warning",
                 access_log=False,
                 lifespan="on",

@@ -3,7 +3,9 @@
 It parses the body once into the canonical request, reads its own headers (``x-ferryman-timeout``,
 ``x-ferryman-send-back-raw``), hands the exchange to the pipeline, and renders what comes back: a JSON
 reply, a relayed event stream, a stream replayed from an answer a hook gave (a cache hit), or the
-queued response of a background run. Everything in between is the pipeline's.
+queued response of a background run. Everything in between is the pipeline's. A client that leaves
+before the provider's answer is in cancels the call (``LeaveWatch``); once a stream has begun its relay
+watches for that.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import msgspec
 
 from ferryman.gateway.exchange import Exchange
-from ferryman.gateway.pipeline import Pipeline
+from ferryman.gateway.hooks import Pending
+from ferryman.gateway.pipeline import OpenStream, Pipeline
 from ferryman.gateway.streaming import StreamRelay
-from ferryman.http import Receive, Scope, Send, client_credential, header, read_body, send_json
+from ferryman.http import BodyBudget, LeaveWatch, Receive, Scope, Send, client_credential, header, read_body, send_json
 from ferryman.routes.replay import replay_stream
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.responses import validate_request
@@ -43,13 +46,23 @@ def _attempts_header(ex: Exchange) -> tuple[bytes, bytes]:
 
 
 class ResponsesDoor:
-    def __init__(self, pipeline: Pipeline, *, max_request_bytes: int, keepalive: float) -> None:
+    def __init__(self, pipeline: Pipeline, *, max_request_bytes: int, keepalive: float, budget: BodyBudget) -> None:
         self.pipeline = pipeline
         self.max_request_bytes = max_request_bytes
         self.keepalive = keepalive
+        self.budget = budget
 
     async def create(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await read_body(receive, self.max_request_bytes)
+        body = await read_body(receive, self.max_request_bytes, self.budget)
+        try:
+            pending = await self._answer(scope, receive, send, body)
+        finally:
+            self.budget.give(len(body))  # the reply is out: the body, and what it was parsed into, are let go
+        if pending is not None:
+            await pending
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> Pending:
+        """Answers the request; what is left to finish after the reply (the store's commit) is returned."""
         raw, req = validate_request(body)
         raw_flag = header(scope, b"x-ferryman-send-back-raw")
         pipeline = self.pipeline
@@ -61,22 +74,26 @@ class ResponsesDoor:
             send_back_raw=raw_flag is not None and raw_flag.lower() in _TRUE,
             timeout=_timeout_header(scope),
         )
-        await pipeline.prepare(ex)
-        if req.background and ex.answer is None:
-            await send_json(send, 200, msgspec.json.encode(await pipeline.background(ex)))
-        elif req.stream and ex.answer is None:
-            await self._relay(ex, send, receive)
+        # until the provider's answer is in (``ex.target`` is set with it), a client that leaves cancels the
+        # call; a background run is not the client's to cancel
+        with LeaveWatch(receive, lambda: ex.target is None and not req.background):
+            await pipeline.prepare(ex)
+            if req.background and ex.answer is None:
+                await send_json(send, 200, msgspec.json.encode(await pipeline.background(ex)))
+                return None
+            opened = await pipeline.stream(ex) if req.stream and ex.answer is None else None
+            if opened is None:
+                response, pending = await pipeline.create(ex)
+        if opened is not None:
+            await self._relay(ex, opened, send, receive)
+            return None
+        if req.stream:
+            await replay_stream(send, response, response["extra_fields"], [_attempts_header(ex)])
         else:
-            response, pending = await pipeline.create(ex)
-            if req.stream:
-                await replay_stream(send, response, response["extra_fields"], [_attempts_header(ex)])
-            else:
-                await send_json(send, 200, msgspec.json.encode(response), [_attempts_header(ex)])
-            if pending is not None:
-                await pending
+            await send_json(send, 200, msgspec.json.encode(response), [_attempts_header(ex)])
+        return pending
 
-    async def _relay(self, ex: Exchange, send: Send, receive: Receive) -> None:
-        opened = await self.pipeline.stream(ex)
+    async def _relay(self, ex: Exchange, opened: OpenStream, send: Send, receive: Receive) -> None:
         assert ex.target is not None
         relay = StreamRelay(
             send,
