@@ -55,12 +55,6 @@ def gateway(upstream: FakeUpstream) -> Iterator[GatewayServer]:
     server.stop()
 
 
-@pytest.fixture
-def http(gateway: GatewayServer, fake: FakeUpstream) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway.url, timeout=30) as c:
-        yield c
-
-
 def refused(http: httpx.Client, fake: FakeUpstream, body: Any, param: str | None) -> dict[str, Any]:
     """POST ``body``: a 400 in the OpenAI error shape naming ``param``, and nothing sent upstream."""
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
