@@ -77,6 +77,7 @@ class Received:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    raw_path: str = ""  # the path as sent, percent-encoding kept
 
     @property
     def json(self) -> Any:
@@ -193,7 +194,9 @@ class FakeUpstream:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        self.received.append(Received(request.method, request.path, dict(request.query), dict(request.headers), body))
+        self.received.append(
+            Received(request.method, request.path, dict(request.query), dict(request.headers), body, request.raw_path)
+        )
         reply = self._next(request.path)
         if reply is None:
             return web.json_response(

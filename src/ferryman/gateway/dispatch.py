@@ -20,6 +20,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from ferryman.config import ApiKey, Config
 from ferryman.gateway.keys import COOLING_STATUSES, KeyPool
@@ -33,6 +34,8 @@ T = TypeVar("T")
 # per target, the request as that target should get it (a stored conversation replayed or not)
 Shape = Callable[[Target, ResponsesRequest, dict[str, Any]], tuple[ResponsesRequest, dict[str, Any]]]
 
+# what a target label keeps as is in the x-ferryman-attempts header (the rest is percent-encoded)
+_LABEL_SAFE = "/:@.+=!*'()$&;"
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 8.0
 RETRY_AFTER_CAP = 30.0
@@ -45,7 +48,9 @@ class Attempts:
     log: list[tuple[str, int]] = field(default_factory=list)
 
     def header(self) -> str:
-        return ",".join(f"{label}:{status}" for label, status in self.log)
+        """``label:status`` per attempt; a label is client text, so it is percent-encoded to a header-safe
+        ASCII token whatever it holds (a model name was checked at the door, an alias's was not)."""
+        return ",".join(f"{quote(label, safe=_LABEL_SAFE)}:{status}" for label, status in self.log)
 
 
 class Dispatcher:

@@ -29,6 +29,7 @@ from urllib.parse import quote
 from ferryman.providers.base import Call, EventStream, UpstreamReply
 from ferryman.providers.openai import OpenAIResponsesProvider
 from ferryman.providers.openai_chat import QUIRKS, ChatCompletionsProvider
+from ferryman.providers.paths import path_segment
 from ferryman.providers.spec import ProviderConfig
 from ferryman.schemas.errors import FerrymanError
 
@@ -85,7 +86,7 @@ class _Endpoint:
     def chat(self, deployment: str) -> str:
         if self.v1:
             return f"{self._root()}{V1_SUFFIX}/chat/completions{self.query}"
-        return f"{self._root()}/openai/deployments/{quote(deployment, safe='')}/chat/completions{self.query}"
+        return f"{self._root()}/openai/deployments/{path_segment(deployment)}/chat/completions{self.query}"
 
 
 class AzureChatProvider(ChatCompletionsProvider):

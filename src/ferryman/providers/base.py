@@ -51,7 +51,7 @@ class Call:
     raw: dict[str, Any]  # the client's decoded body; adapters copy before changing it
     deployment: str  # the model name the provider is asked for
     key: ApiKey | None
-    timeout: float | None = None  # per-request override of the provider's total timeout
+    timeout: float | None = None  # per-request total timeout: shortens the provider's, never lengthens it
     # the id the client chained this turn to, echoed in the response as OpenAI echoes it; its history is
     # already in ``raw['input']`` when the gateway replayed it (``request.previous_response_id`` is then None)
     previous_response_id: str | None = None
@@ -158,7 +158,7 @@ class HttpProvider:
         return self._pool
 
     def timeout(self, call: Call, *, stream: bool) -> Timeouts:
-        if call.timeout is None:  # the common case: one object per provider, not one per request
+        if call.timeout is None or call.timeout >= self.config.timeout:  # a request may only shorten it
             return self._stream_timeout if stream else self._timeout
         return self._make_timeout(call.timeout, stream=stream)
 

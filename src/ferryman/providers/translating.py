@@ -18,6 +18,7 @@ import msgspec
 from ferryman.client import UpstreamResponse
 from ferryman.providers.base import Call, EventStream, HttpProvider, SSEEvent, UpstreamReply, stream_failure
 from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.malformed import reading
 from ferryman.sse import iter_sse
 
 
@@ -70,7 +71,8 @@ class TranslatingProvider(HttpProvider):
         resp, native = await self._send(call, stream=False)
         body, payload = await self.read_json(resp)
         builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
-        self.parse_reply(body, builder)
+        with reading(self.name, "the reply"):
+            self.parse_reply(body, builder)
         if builder.status == "in_progress":
             builder.finish("stop")
         builder.events()  # a whole reply needs no events
@@ -86,7 +88,8 @@ class TranslatingProvider(HttpProvider):
         try:
             first = await anext(events, None)
             if first is not None and check is not None:
-                check(first)
+                with reading(self.name, "the first stream event"):
+                    check(first)
         except Exception as exc:  # noqa: BLE001 - every failure reaches the dispatcher as a FerrymanError
             resp.close()
             raise stream_failure(self.name, exc) from None
@@ -98,8 +101,8 @@ class TranslatingProvider(HttpProvider):
         pump = self.relay(aiter(self.stream_events(resp)), builder, self.translator(builder))
         return EventStream(events=pump, sent=native, closers=[resp.close])
 
-    @staticmethod
     async def relay(
+        self,
         rest: AsyncIterator[SSEEvent],
         builder: ResponseBuilder,
         translator: Translator,
@@ -111,18 +114,22 @@ class TranslatingProvider(HttpProvider):
         ``response.created``, so the snapshot can name the model that answers, or right after it with
         ``start_first``; then every event until the response is done."""
         if first is not None and not start_first:
-            translator.feed(first)
+            self._feed(translator, first)
         builder.start()
         for ev in builder.sse():
             yield ev
         if first is not None and start_first:
-            translator.feed(first)
+            self._feed(translator, first)
             for ev in builder.sse():
                 yield ev
         while builder.status == "in_progress":
             event = await anext(rest, None)
             if event is None:
                 return
-            translator.feed(event)
+            self._feed(translator, event)
             for ev in builder.sse():
                 yield ev
+
+    def _feed(self, translator: Translator, event: SSEEvent) -> None:
+        with reading(self.name, f"the stream event {(event.event or 'message')[:64]!r}"):
+            translator.feed(event)

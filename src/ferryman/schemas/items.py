@@ -48,15 +48,16 @@ TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "re
 _encode = msgspec.json.encode
 
 
-def input_list(input_: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def input_list(input_: Any) -> list[dict[str, Any]]:
     """``input`` as a list of item dicts as sent, its easy messages (a string, string content) in the
-    full message form; nothing checked, nothing else decoded: for code that adds items to a request
-    that may go on to an OpenAI-native provider untouched."""
-    if input_ is None:
-        return []
+    full message form; nothing else decoded: for code that adds items to a request that may go on to
+    an OpenAI-native provider untouched. Total: it never raises, whatever ``input`` holds (what is not
+    an item is left out), so the store path after a paid answer cannot fail on it."""
     if isinstance(input_, str):
         return [_easy({"role": "user"}, input_)]
-    return [_easy(item, item["content"]) if _is_easy(item) else item for item in input_]
+    if not isinstance(input_, list):
+        return []
+    return [_easy(item, item["content"]) if _is_easy(item) else item for item in input_ if isinstance(item, dict)]
 
 
 def _is_easy(item: Any) -> bool:
@@ -69,6 +70,61 @@ def _easy(item: dict[str, Any], text: str) -> dict[str, Any]:
     return {**item, "type": "message", "content": [{"type": part, "text": text}]}
 
 
+def check_input(input_: str | list[dict[str, Any]] | None) -> None:
+    """Check ``input`` at the door, before any upstream call, whatever the target: every item and part
+    has the shape ``input_items`` needs and a string where Ferryman reads one (a 400 naming the place
+    otherwise). Nothing is built: a request to an OpenAI-native provider still decodes no item."""
+    if not isinstance(input_, list):
+        return
+    for i, item in enumerate(input_):
+        where = f"input[{i}]"
+        kind = _kind(item, where)
+        if not isinstance(item.get("id", ""), str):
+            raise invalid(f"{where}.id", "expected a string")
+        if kind == "message":
+            _role(item, where)
+            content = item.get("content")
+            if isinstance(content, list):
+                for j, part in enumerate(content):
+                    _check_part(part, f"{where}.content[{j}]")
+            elif not isinstance(content, str):
+                raise invalid(f"{where}.content", "expected a string or a list of content parts")
+        elif kind in _REQUIRED:
+            for key in _REQUIRED[kind]:
+                _required(item, key, where)
+            output = item.get("output")
+            if kind == "function_call_output" and isinstance(output, list):
+                for j, part in enumerate(output):
+                    _check_part(part, f"{where}.output[{j}]")
+        elif kind == "reasoning":
+            _texts(item.get("summary"), f"{where}.summary")
+            _texts(item.get("content"), f"{where}.content")
+
+
+# the string fields an item of each type must carry
+_REQUIRED = {"function_call": ("call_id", "name"), "function_call_output": ("call_id",), "item_reference": ("id",)}
+
+
+def _kind(item: Any, where: str) -> str:
+    """An item's type (``message`` when left out, as for an easy message)."""
+    if not isinstance(item, dict):
+        raise invalid(where, "expected an object")
+    kind = item.get("type", "message")
+    if kind is None:
+        return "message"
+    if not isinstance(kind, str):
+        raise invalid(f"{where}.type", "expected a string")
+    return kind
+
+
+def _role(item: dict[str, Any], where: str) -> str:
+    role = item.get("role")
+    if not isinstance(role, str) or role not in MESSAGE_ROLES:
+        shown = role if isinstance(role, str) else type(role).__name__
+        raise invalid(f"{where}.role", f"expected one of {sorted(MESSAGE_ROLES)}, got {shown!r}")
+    return role
+
+
 def input_items(input_: str | list[dict[str, Any]] | None) -> list[InputItem]:
     if input_ is None:
         return []
@@ -77,11 +133,10 @@ def input_items(input_: str | list[dict[str, Any]] | None) -> list[InputItem]:
     return [_item(item, f"input[{i}]") for i, item in enumerate(input_)]
 
 
-def _item(item: Any, where: str) -> InputItem:
-    if not isinstance(item, dict):
-        raise invalid(where, "expected an object")
-    kind = item.get("type")
-    if kind is None or kind == "message":
+def _item(given: Any, where: str) -> InputItem:
+    kind = _kind(given, where)
+    item: dict[str, Any] = given
+    if kind == "message":
         return _message(item, where)
     if kind == "function_call":
         return InputFunctionCall(
@@ -111,15 +166,11 @@ def _item(item: Any, where: str) -> InputItem:
         )
     if kind == "item_reference":
         return ItemReference(id=_required(item, "id", where))
-    if isinstance(kind, str):
-        return item  # an item Ferryman does not translate, as sent
-    raise invalid(f"{where}.type", "expected a string")
+    return item  # an item Ferryman does not translate, as sent
 
 
 def _message(item: dict[str, Any], where: str) -> InputMessage:
-    role = item.get("role")
-    if role not in MESSAGE_ROLES:
-        raise invalid(f"{where}.role", f"expected one of {sorted(MESSAGE_ROLES)}, got {role!r}")
+    role = _role(item, where)
     assistant = role == "assistant"
     content = item.get("content")
     at = f"{where}.content"
@@ -132,15 +183,26 @@ def _message(item: dict[str, Any], where: str) -> InputMessage:
     return InputMessage(role=role, content=parts, id=_str(item.get("id")), status=_str(item.get("status")))
 
 
-def _part(given: Any, where: str, assistant: bool = False) -> InputPart:
-    """A content part; a text-like part of another name (``text``, ``summary_text``) is the role's text."""
+def _check_part(given: Any, where: str) -> tuple[dict[str, Any], str]:
+    """A content part and its type, checked: a string type, a string text, a well-formed cache mark."""
     part: dict[str, Any] = given if isinstance(given, dict) else {}
     kind = part.get("type")
     if not isinstance(kind, str):
         raise invalid(where, "a content part needs a 'type'")
-    cache = _cache_control(part, where)
+    _cache_control(part, where)
     if kind in TEXT_PARTS:
-        text = _str(part.get("text")) or ""
+        _text(part, "text", where)
+    elif kind == "refusal":
+        _text(part, "refusal", where)
+    return part, kind
+
+
+def _part(given: Any, where: str, assistant: bool = False) -> InputPart:
+    """A content part; a text-like part of another name (``text``, ``summary_text``) is the role's text."""
+    part, kind = _check_part(given, where)
+    cache = part.get("cache_control")
+    if kind in TEXT_PARTS:
+        text = part.get("text") or ""
         if kind == "output_text" or (assistant and kind != "input_text"):
             return AssistantText(
                 text=text,
@@ -150,7 +212,7 @@ def _part(given: Any, where: str, assistant: bool = False) -> InputPart:
             )
         return InputText(text=text, cache_control=cache)
     if kind == "refusal":
-        return AssistantRefusal(refusal=_str(part.get("refusal")) or "", cache_control=cache)
+        return AssistantRefusal(refusal=part.get("refusal") or "", cache_control=cache)
     if kind == "input_image":
         url = part.get("image_url")
         if isinstance(url, dict):  # the Chat Completions shape, {"url": ...}
@@ -218,6 +280,16 @@ def _required(item: dict[str, Any], key: str, where: str) -> str:
             code="missing_required_parameter",
         )
     return value
+
+
+def _text(part: dict[str, Any], key: str, where: str) -> str:
+    """A text part's text: a string, empty when left out."""
+    text = part.get(key)
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise invalid(f"{where}.{key}", "expected a string")
+    return text
 
 
 def invalid(param: str, why: str) -> InvalidRequestError:

@@ -18,9 +18,15 @@ import msgspec
 from msgspec import Meta, Struct
 
 from ferryman.schemas.errors import InvalidRequestError
+from ferryman.schemas.items import check_input
 
 NonNegInt = Annotated[int, Meta(ge=0)]
 PosInt = Annotated[int, Meta(ge=1)]
+# a model name: printable and bounded (it is echoed in headers and logs, and may become part of a URL)
+MAX_MODEL_CHARS = 256
+_MODEL_NAME = re.compile(rf"[^\x00-\x1f\x7f-\x9f\u2028\u2029]{{1,{MAX_MODEL_CHARS}}}")
+# how deep a request body's JSON may nest (objects and arrays); deeper is a 400, never a RecursionError
+MAX_JSON_DEPTH = 64
 
 
 class CacheControl(Struct, omit_defaults=True):
@@ -115,20 +121,78 @@ _MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
 def validate_request(body: bytes) -> tuple[dict[str, Any], ResponsesRequest]:
-    """Decode and validate a request body; raise InvalidRequestError naming the bad field."""
-    try:
-        raw = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequestError(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+    """Decode and validate a request body; raise InvalidRequestError naming the bad field.
+
+    Everything Ferryman itself reads is checked here, before any upstream call, whatever the target:
+    the fields (types and ranges), the input items' shape (``check_input``), the function tools'
+    names, and how deep the JSON nests."""
+    raw = decode_json(body)
     if not isinstance(raw, dict):
         raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
     try:
         req = msgspec.convert(raw, ResponsesRequest)
     except msgspec.ValidationError as exc:
         raise _validation_error(str(exc)) from None
-    if not req.model:
-        raise InvalidRequestError("'model' must be a non-empty string.", param="model", code="invalid_value")
+    _check_model(req.model, "model")
+    for i, name in enumerate(req.fallbacks or ()):
+        _check_model(name, f"fallbacks[{i}]")
+    check_input(req.input)
+    if req.tools:
+        _check_tools(req.tools)
     return raw, req
+
+
+def decode_json(body: bytes) -> Any:
+    """A body as JSON, nesting at most ``MAX_JSON_DEPTH`` deep (a 400 otherwise)."""
+    try:
+        raw = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequestError(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+    except RecursionError:
+        raise _too_deep() from None
+    # a body with fewer brackets than the limit cannot nest deeper: most bodies stop at this count
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _deeper_than(raw, MAX_JSON_DEPTH):
+        raise _too_deep()
+    return raw
+
+
+def _too_deep() -> InvalidRequestError:
+    return InvalidRequestError(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.", code="invalid_json")
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` containers deep (iteratively: no recursion)."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        below: list[Any] = []
+        for v in level:
+            if isinstance(v, dict):
+                below.extend(x for x in v.values() if isinstance(x, dict | list))
+            elif isinstance(v, list):
+                below.extend(x for x in v if isinstance(x, dict | list))
+        if not below:
+            return False
+        level = below
+    return True
+
+
+def _check_model(name: str, param: str) -> None:
+    if _MODEL_NAME.fullmatch(name) is None:
+        raise InvalidRequestError(
+            f"Invalid value for '{param}': a model name is 1 to {MAX_MODEL_CHARS} printable characters "
+            "(no control characters).",
+            param=param,
+            code="invalid_value",
+        )
+
+
+def _check_tools(tools: list[Tool]) -> None:
+    for i, tool in enumerate(tools):
+        if tool.type == "function" and not tool.name:
+            param = f"tools[{i}].name"
+            raise InvalidRequestError(
+                f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+            )
 
 
 def _validation_error(text: str) -> InvalidRequestError:

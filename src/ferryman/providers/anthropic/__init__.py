@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferryman.providers.base import Call, EventStream, SSEEvent
+from ferryman.providers.base import Call, EventStream
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.translating import TranslatingProvider
 
 from .request import HINTS, TAG, native_request
-from .response import MessageReader, event_data, stream_error
+from .response import MessageReader
 
 __all__ = ["HINTS", "TAG", "AnthropicProvider"]
 
@@ -51,13 +51,10 @@ class AnthropicProvider(TranslatingProvider):
 
     async def stream(self, call: Call) -> EventStream:
         resp, native = await self._send(call, stream=True)
-        events, first = await self.first_event(resp, self._refuse_error)
         builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
-        pump = self.relay(events, builder, self.translator(builder), first)
-        return EventStream(events=pump, sent=native, closers=[resp.close])
-
-    def _refuse_error(self, first: SSEEvent) -> None:
-        """An ``error`` event first: the plain HTTP error it stands for."""
-        data = event_data(first)
-        if data is not None and data.get("type") == "error":
-            raise stream_error(self.name, data)
+        translator = self.translator(builder)
+        # the first event is read before the client gets a byte, so an ``error`` event there (or one
+        # that is not Anthropic's) is the plain HTTP error it stands for; read before response.created,
+        # the snapshot names the model that answers
+        events, _ = await self.first_event(resp, translator.feed)
+        return EventStream(events=self.relay(events, builder, translator), sent=native, closers=[resp.close])

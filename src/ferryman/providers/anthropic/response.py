@@ -39,6 +39,7 @@ from ferryman.ids import new_id
 from ferryman.providers.base import SSEEvent
 from ferryman.providers.blocks import ContentBlock, close_block
 from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.malformed import expect, malformed
 from ferryman.schemas.errors import ProviderError
 from ferryman.schemas.items import tag_opaque
 from ferryman.schemas.output import Reasoning
@@ -88,13 +89,14 @@ class MessageReader:
     # ---- a whole reply --------------------------------------------------------------------------
 
     def reply(self, body: Any) -> None:
-        if not isinstance(body, dict):
-            raise ProviderError(self.provider, 502, "the provider answered with an unexpected body")
+        expect(self.provider, body, dict, "the reply")
         if body.get("type") == "error":
             raise stream_error(self.provider, body)
+        if body.get("type", "message") != "message":
+            raise malformed(self.provider, "the reply is not a message ('type' is not \"message\")")
         self._model(body)
-        for index, block in enumerate(body.get("content") or []):
-            self.block_start(index, block)
+        for index, block in enumerate(expect(self.provider, body.get("content"), list, "'content'")):
+            self.block_start(index, expect(self.provider, block, dict, f"'content[{index}]'"))
             self.block_stop(index)
         self.usage = dict(body.get("usage") or {})
         self.stop_reason = body.get("stop_reason")
@@ -103,9 +105,12 @@ class MessageReader:
     # ---- stream events --------------------------------------------------------------------------
 
     def feed(self, event: SSEEvent) -> None:
+        if not event.data.strip():
+            return  # an empty event: keep-alive
         data = event_data(event)
-        if data is not None:
-            self.event(data)
+        if data is None:
+            raise malformed(self.provider, "a stream event is not a JSON object")
+        self.event(data)
 
     def event(self, data: dict[str, Any]) -> None:
         kind = data.get("type")

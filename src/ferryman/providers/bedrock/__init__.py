@@ -27,7 +27,6 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
 
 import msgspec
 import yarl
@@ -40,6 +39,7 @@ from botocore.session import get_session
 from ferryman.client import UpstreamResponse
 from ferryman.providers.base import Call, EventStream, SSEEvent, describe, kept_headers
 from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.paths import path_segment
 from ferryman.providers.translating import TranslatingProvider
 from ferryman.schemas.errors import (
     AuthenticationError,
@@ -84,7 +84,7 @@ class BedrockProvider(TranslatingProvider):
 
     def url(self, call: Call, *, stream: bool) -> str:
         action = "converse-stream" if stream else "converse"
-        return f"{self.base_url}/model/{quote(call.deployment, safe='')}/{action}"
+        return f"{self.base_url}/model/{path_segment(call.deployment)}/{action}"
 
     def native_request(self, call: Call, *, stream: bool) -> dict[str, Any]:
         return native_request(call.request, call.raw, self.name, call.deployment)

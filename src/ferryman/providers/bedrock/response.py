@@ -48,7 +48,8 @@ from ferryman.ids import new_id
 from ferryman.providers.base import SSEEvent
 from ferryman.providers.blocks import ContentBlock, close_block
 from ferryman.providers.builder import ResponseBuilder
-from ferryman.schemas.errors import RETRYABLE_STATUSES, ProviderError, UpstreamConnectionError
+from ferryman.providers.malformed import expect, malformed
+from ferryman.schemas.errors import RETRYABLE_STATUSES, ProviderError
 from ferryman.schemas.items import tag_opaque
 from ferryman.schemas.output import Reasoning
 
@@ -100,14 +101,12 @@ class ConverseReader:
     # ---- a whole reply --------------------------------------------------------------------------
 
     def reply(self, body: Any) -> None:
-        if not isinstance(body, dict):
-            raise ProviderError(self.provider, 502, "the provider answered with an unexpected body")
-        output = body.get("output")
-        message = output.get("message") if isinstance(output, dict) else None
-        content = message.get("content") if isinstance(message, dict) else None
-        for index, block in enumerate(content if isinstance(content, list) else []):
-            if isinstance(block, dict):
-                self.whole_block(index, block)
+        expect(self.provider, body, dict, "the reply")
+        output = expect(self.provider, body.get("output"), dict, "'output'")
+        message = expect(self.provider, output.get("message"), dict, "'output.message'")
+        content = expect(self.provider, message.get("content"), list, "'output.message.content'")
+        for index, block in enumerate(content):
+            self.whole_block(index, expect(self.provider, block, dict, f"'output.message.content[{index}]'"))
         self.stop_reason = body.get("stopReason")
         self.usage = body.get("usage") if isinstance(body.get("usage"), dict) else None
         self.finish()
@@ -334,8 +333,5 @@ def event_payload(event: SSEEvent, provider: str) -> dict[str, Any]:
     except msgspec.DecodeError:
         if event.event is not None and event.event.startswith(EXCEPTION):
             return {"message": event.data.decode("utf-8", "replace")[:2000]}
-        raise UpstreamConnectionError(
-            f"{provider}: the provider sent a stream event that is not JSON",
-            code="upstream_bad_response",
-        ) from None
-    return data if isinstance(data, dict) else {}
+        raise malformed(provider, "a stream event is not JSON") from None
+    return expect(provider, data, dict, "a stream event")  # type: ignore[no-any-return]

@@ -22,6 +22,7 @@ from typing import Any
 
 from ferryman.providers.base import Call, EventStream, UpstreamReply
 from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.paths import path_segment, path_segments
 from ferryman.providers.translating import TranslatingProvider
 from ferryman.schemas.errors import FerrymanError, ProviderError
 
@@ -33,6 +34,7 @@ from .response import Reader
 __all__ = ["HINTS", "GeminiProvider", "VertexProvider"]
 
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
+_KEEP = "@"  # a partner model's version on Vertex (claude-sonnet-4@20250514) stays as Google writes it
 
 
 class GeminiProvider(TranslatingProvider):
@@ -47,7 +49,7 @@ class GeminiProvider(TranslatingProvider):
     def url(self, call: Call, *, stream: bool) -> str:
         base = self.config.base_url or GEMINI_BASE_URL
         version = self.config.api_version or self.default_version
-        return f"{base}/{version}/models/{self.model(call)}:{_method(stream)}"
+        return f"{base}/{version}/models/{path_segment(self.model(call), keep=_KEEP)}:{_method(stream)}"
 
     def auth_headers(self, secret: str) -> dict[str, str]:
         return {"x-goog-api-key": secret}
@@ -99,13 +101,13 @@ class VertexProvider(GeminiProvider):
         model = self.model(call)
         project = self.config.project or self.tokens.project
         if project is None:  # express mode: an API key that names no project
-            return f"{host}/{version}/publishers/google/models/{model}:{_method(stream)}"
+            return f"{host}/{version}/publishers/google/models/{path_segment(model, keep=_KEEP)}:{_method(stream)}"
         if model.isdigit():  # a tuned model's endpoint
             path = f"endpoints/{model}"
         elif "/" in model:  # a full resource path below the location (publishers/x/models/y)
-            path = model
+            path = path_segments(model, keep=_KEEP)
         else:
-            path = f"publishers/google/models/{model}"
+            path = f"publishers/google/models/{path_segment(model, keep=_KEEP)}"
         return f"{host}/{version}/projects/{project}/locations/{self.location}/{path}:{_method(stream)}"
 
     def headers(self, call: Call) -> dict[str, str]:

@@ -26,7 +26,8 @@ import msgspec
 from ferryman.ids import new_id
 from ferryman.providers.base import SSEEvent
 from ferryman.providers.builder import ResponseBuilder
-from ferryman.schemas.errors import ProviderError, UpstreamConnectionError
+from ferryman.providers.malformed import expect, malformed
+from ferryman.schemas.errors import ProviderError
 from ferryman.schemas.items import tag_opaque
 
 TAG = "gemini"
@@ -69,43 +70,36 @@ class Reader:
         try:
             chunk = msgspec.json.decode(event.data)
         except msgspec.DecodeError:
-            raise UpstreamConnectionError(
-                f"{self.provider}: the provider sent a stream chunk that is not JSON", code="upstream_bad_response"
-            ) from None
+            raise malformed(self.provider, "a stream chunk is not JSON") from None
         self.read(chunk, whole=False)
 
     def read(self, body: Any, *, whole: bool) -> None:
         """One GenerateContentResponse; a whole reply is always finished afterwards."""
         builder = self.builder
-        if not isinstance(body, dict):
-            raise UpstreamConnectionError(
-                f"{self.provider}: the provider answered with an unexpected body", code="upstream_bad_response"
-            )
+        expect(self.provider, body, dict, "the reply" if whole else "a stream chunk")
         error = body.get("error")
         if isinstance(error, dict):  # an error frame inside a stream
             raise stream_error(self.provider, error)
         usage = body.get("usageMetadata")
         if isinstance(usage, dict):
             _usage(usage, builder)
-        candidates = body.get("candidates")
-        candidate = candidates[0] if isinstance(candidates, list) and candidates else None
-        if not isinstance(candidate, dict):
+        candidates = expect(self.provider, body.get("candidates") or [], list, "'candidates'")
+        candidate = expect(self.provider, candidates[0], dict, "'candidates[0]'") if candidates else None
+        if candidate is None:
             feedback = body.get("promptFeedback")
             if isinstance(feedback, dict) and feedback.get("blockReason"):
                 builder.finish("content_filter")  # the prompt itself was blocked
             elif whole:
-                builder.finish("stop")
+                raise malformed(self.provider, "the reply has no 'candidates'")
             return
         grounding = candidate.get("groundingMetadata")
         if isinstance(grounding, dict) and (grounding.get("groundingChunks") or grounding.get("webSearchQueries")):
             self.grounding = grounding
             if whole:  # a whole reply can list the search first, as OpenAI does
                 self._search_call(builder)
-        content = candidate.get("content")
-        parts = content.get("parts") if isinstance(content, dict) else None
-        for part in parts if isinstance(parts, list) else ():
-            if isinstance(part, dict):
-                self._part(part, builder)
+        content = expect(self.provider, candidate.get("content") or {}, dict, "'candidates[0].content'")
+        for part in expect(self.provider, content.get("parts") or [], list, "'candidates[0].content.parts'"):
+            self._part(expect(self.provider, part, dict, "a part"), builder)
         reason = candidate.get("finishReason")
         if reason or whole:
             self._finish(str(reason or "STOP"), candidate, builder, searched=whole)

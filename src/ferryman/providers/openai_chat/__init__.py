@@ -27,6 +27,7 @@ import msgspec
 from ferryman.client import UpstreamResponse
 from ferryman.providers.base import Call, EventStream, SSEEvent
 from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.malformed import reading
 from ferryman.providers.spec import ProviderConfig
 from ferryman.providers.translating import TranslatingProvider
 from ferryman.schemas.errors import FerrymanError, ProviderError
@@ -108,7 +109,8 @@ class ChatCompletionsProvider(TranslatingProvider):
         if resp.headers.get("content-type", "").startswith("application/json"):
             # a server that ignored stream=true (or put an error in a 200): its whole answer, replayed
             body, _ = await self.read_json(resp)
-            self.parse_reply(body, builder)
+            with reading(self.name, "the reply"):
+                self.parse_reply(body, builder)
             return EventStream(events=_drain(builder), sent=native)
         # an error chunk first raises in feed, before any byte went out
         translator = self.translator(builder)

@@ -31,6 +31,7 @@ import msgspec
 from ferryman.ids import new_id
 from ferryman.providers.base import SSEEvent
 from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.malformed import expect, malformed
 from ferryman.schemas.errors import ProviderError
 from ferryman.schemas.items import tag_opaque
 from ferryman.schemas.output import Message, OutputText, Refusal
@@ -131,6 +132,7 @@ class ChatReader:
 
     def __init__(self, builder: ResponseBuilder, provider: str, quirks: Quirks) -> None:
         self.b = builder
+        self.chunks = 0  # stream chunks read
         self.provider = provider
         self.q = quirks
         self.think = ThinkSplitter() if quirks.think_tags else None
@@ -148,19 +150,20 @@ class ChatReader:
     # ---- a whole reply --------------------------------------------------------------------------
 
     def reply(self, body: Any) -> None:
-        if not isinstance(body, dict):
-            raise ProviderError(self.provider, 502, "the provider answered with an unexpected body")
+        expect(self.provider, body, dict, "the reply")
         if body.get("error"):
             raise stream_error(self.provider, body["error"])
         self._top(body)
         if "choices" not in body and isinstance(body.get("message"), dict):  # Cohere's native v2 reply
             choice: dict[str, Any] = {"message": body["message"], "finish_reason": body.get("finish_reason")}
         else:
-            choices = body.get("choices") or [{}]
-            choice = choices[0] if isinstance(choices[0], dict) else {}
+            choices = expect(self.provider, body.get("choices"), list, "'choices'")
+            if not choices:
+                raise malformed(self.provider, "'choices' is empty")
+            choice = expect(self.provider, choices[0], dict, "'choices[0]'")
         if choice.get("error"):
             raise stream_error(self.provider, choice["error"])
-        message = choice.get("message") or {}
+        message = expect(self.provider, choice.get("message") or {}, dict, "'choices[0].message'")
         self._delta(message, whole=True)
         self._logprobs(choice.get("logprobs"))
         self.finish_reason = choice.get("finish_reason")
@@ -177,23 +180,27 @@ class ChatReader:
             return
         data = event.data.strip()
         if data == b"[DONE]":
+            if not self.chunks:
+                raise malformed(self.provider, "the stream ended ([DONE]) before any chunk")
             self.end()
             return
+        if not data:
+            return  # an empty event: keep-alive
         try:
             chunk = msgspec.json.decode(data)
         except msgspec.DecodeError:
-            return  # keep-alive noise
-        if not isinstance(chunk, dict):
-            return
+            raise malformed(self.provider, "a stream chunk is not JSON") from None
+        expect(self.provider, chunk, dict, "a stream chunk")
         if event.event == "error":
             raise stream_error(self.provider, chunk.get("error", chunk))
+        self.chunks += 1
         self.chunk(chunk)
 
     def chunk(self, data: dict[str, Any]) -> None:
         if data.get("error"):
             raise stream_error(self.provider, data["error"])
         self._top(data)
-        for choice in data.get("choices") or []:
+        for choice in expect(self.provider, data.get("choices") or [], list, "a stream chunk's 'choices'"):
             if not isinstance(choice, dict) or (choice.get("index") or 0) != 0:
                 continue  # Responses has one output; n > 1 is never asked for
             if choice.get("error"):
