@@ -195,3 +195,30 @@ TERMINAL: dict[str, type[TerminalEvent]] = {
 def event_type(event: BaseEvent) -> str:
     """The event's ``type`` (its tag), which is also its SSE ``event:`` name."""
     return event.__struct_config__.tag  # type: ignore[return-value]
+
+
+class EventHead(msgspec.Struct):
+    """The two fields of a relayed event the gateway reads; msgspec skips every other field without building it."""
+
+    type: str | None = None
+    sequence_number: int | None = None
+
+
+class MalformedEvent(ValueError):
+    """An event's data is not a JSON object in UTF-8."""
+
+
+_decode_head = msgspec.json.Decoder(EventHead).decode
+
+
+def read_head(data: bytes) -> EventHead:
+    """An event's type and sequence number, and the proof that it is a well-formed JSON object in UTF-8: the decode
+    checks the JSON (skipping values costs a scan, builds nothing); msgspec does not check the UTF-8 of the strings
+    it skips, so bytes that are not all ASCII are checked apart (a fast C loop)."""
+    try:
+        head = _decode_head(data)
+        if not data.isascii():
+            data.decode()
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise MalformedEvent("an event that is not a JSON object in UTF-8") from None
+    return head
