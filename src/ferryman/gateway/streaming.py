@@ -148,7 +148,12 @@ class StreamRelay:
         async for batch in batches:
             out = []
             for ev in batch:
-                chunk = await self._one(ev)
+                try:
+                    chunk = await self._one(ev)
+                except Exception:
+                    if out:  # the events before the broken one are the client's
+                        await self._write(b"".join(out))
+                    raise
                 if chunk is not None:
                     out.append(chunk)
                 if self.ended:

@@ -3,8 +3,8 @@
 The client's body is forwarded with only ``model`` swapped and gateway-only fields removed, and the
 stream is relayed event by event as it arrives. Nothing is translated, so nothing is lost.
 
-A stream is returned once its first events have arrived and are well-formed: a provider that goes
-silent or sends garbage before them fails here, with a status the dispatcher can still fall back on.
+A stream is returned once its first event has arrived and is well-formed: a provider that goes
+silent or sends garbage before it fails here, with a status the dispatcher can still fall back on.
 Its body is not capped as a whole (the relay holds one event at a time); one event is, at
 ``max_upstream_bytes``.
 """
@@ -66,8 +66,7 @@ class OpenAIResponsesProvider(HttpProvider):
                 raise UpstreamConnectionError(
                     f"{self.name}: the stream ended before its first event", code="upstream_stream_incomplete"
                 )
-            for ev in first:
-                read_head(ev.data)
+            read_head(first[0].data)  # the first event decides the status; the relay reads every later one
         except Exception as exc:  # noqa: BLE001 - every failure reaches the dispatcher as a FerrymanError
             resp.close()
             raise stream_failure(self.name, exc) from None

@@ -11,7 +11,7 @@ annotations stay plain dicts: the gateway reads and stores the response as such.
 ``ResponseBuilder`` creates these and encodes them with msgspec (faster than encoding dicts). They
 are built to be encoded: an item is a typed item or a dict, a union msgspec cannot decode into, so
 whoever watches a relayed stream decodes the few fields it needs on its own (see
-``gateway/resume.py``). The passthrough relay never decodes events.
+``gateway/resume.py``). The passthrough relay decodes only each event's head (``read_head``).
 """
 
 from __future__ import annotations
