@@ -146,7 +146,7 @@ class StreamRelay:
         stream = self.stream
         batches = stream.batches if stream.batches is not None else _singles(stream.events)
         async for batch in batches:
-            out = []
+            out: list[bytes] = []
             for ev in batch:
                 try:
                     chunk = await self._one(ev)
