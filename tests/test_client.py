@@ -14,6 +14,8 @@ import pytest
 import trustme
 
 from ferryman.client import (
+    INFLATE_CHUNK,
+    BodyTooLarge,
     ClientConnectionError,
     ClientError,
     ConnectionPool,
@@ -232,6 +234,52 @@ def test_gzip_body_is_decoded_and_refused_connection_is_a_client_error() -> None
             url = server.url
         with pytest.raises(ClientConnectionError):
             await post(ConnectionPool(10), url)  # the server is gone: nothing listens on that port
+
+    asyncio.run(scenario())
+
+
+def test_gzip_bomb_and_endless_body_stop_at_max_bytes_and_close_the_connection() -> None:
+    """A small gzip body that inflates past the cap, or a body that never ends, is cut at ``max_bytes``: never
+    inflated whole, never read whole, its connection closed (not pooled). A body up to the cap inflates whole,
+    in pieces of at most INFLATE_CHUNK."""
+    bomb = gzip.compress(b"\0" * (64 << 20))  # 64 MiB in ~64 KB
+    fine = gzip.compress(bytes(range(256)) * (3 * INFLATE_CHUNK // 256 + 7))
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        head = server.heads[-1]
+        if b"/endless" in head:
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n")
+            while not writer.is_closing():
+                writer.write(b"x" * 65536)
+                await writer.drain()
+            return False
+        body = bomb if b"/bomb" in head else fine
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+        return True
+
+    async def read(pool: ConnectionPool, url: str, *, stream: bool) -> list[bytes]:
+        resp = await pool.post(
+            url, b"{}", {}, connect_timeout=5, total_timeout=30, read_timeout=None, max_bytes=4 * INFLATE_CHUNK
+        )
+        try:
+            return [piece async for piece in resp.content.iter_any()] if stream else [await resp.read()]
+        finally:
+            resp.release()
+
+    server = Server(serve)
+
+    async def scenario() -> None:
+        async with server:
+            pool = ConnectionPool(10)
+            for stream in (False, True):
+                pieces = await read(pool, f"{server.url}/fine", stream=stream)
+                assert b"".join(pieces) == gzip.decompress(fine)
+                assert max(map(len, pieces)) <= (INFLATE_CHUNK if stream else len(gzip.decompress(fine)))
+                assert pool.open == 1  # read whole: pooled
+                for path in ("/bomb", "/endless"):
+                    with pytest.raises(BodyTooLarge, match=f"larger than {4 * INFLATE_CHUNK} bytes"):
+                        await read(pool, f"{server.url}{path}", stream=stream)
+                    assert pool.open == 0  # cut short: closed, not pooled
 
     asyncio.run(scenario())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ferryman.gateway.streaming import with_chunk_index
-from ferryman.sse import SSEDecoder
+from ferryman.sse import EventTooLarge, SSEDecoder
 from tests.fakes.upstream import load_fixture
 
 
@@ -34,3 +34,19 @@ def test_chunk_index_splice() -> None:
     assert with_chunk_index(b'{"type":"x"}', 3) == b'{"type":"x","extra_fields":{"chunk_index":3}}'
     assert with_chunk_index(b"{ }", 0) == b'{"extra_fields":{"chunk_index":0}}'
     assert with_chunk_index(b"[DONE]", 1) == b"[DONE]"
+
+
+@pytest.mark.parametrize("size", [1, 5, 4096])
+def test_an_event_past_max_event_is_refused_an_event_up_to_it_passes(size: int) -> None:
+    event = b"data: " + b"x" * 990 + b"\r\n\r\n"  # 1000 bytes with its blank line
+    chunks = [event[i : i + size] for i in range(0, len(event), size)]
+    d = SSEDecoder(max_event=1000)
+    assert [e.data for c in chunks for e in d.feed(c)] == [b"x" * 990]
+    endless = SSEDecoder(max_event=1000)  # a line that never ends
+    with pytest.raises(EventTooLarge, match="larger than 1000 bytes"):
+        for _ in range(2000):
+            endless.feed(b"data: " if _ == 0 else b"y" * size)
+    many_lines = SSEDecoder(max_event=1000)  # an event of many lines that never ends
+    with pytest.raises(EventTooLarge):
+        for _ in range(2000):
+            many_lines.feed(b"data: y\n")

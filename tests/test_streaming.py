@@ -32,9 +32,10 @@ def _failed_event(reason: str) -> str:
 
 
 def test_keepalive_comments_while_upstream_is_silent(fake: FakeUpstream, gateway: GatewayServer) -> None:
-    # the session gateway sends keep-alives after 0.2 s of silence; the upstream holds its first event
-    # until the client has seen two of them (a gateway that sends none makes the read time out)
-    fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream", hold_before_events=(0,)))
+    # the session gateway sends keep-alives after 0.2 s of silence; the upstream holds its second event
+    # until the client has seen two of them (a gateway that sends none makes the read time out); the first
+    # event is awaited before the status line, so that a silent or broken upstream still gets an error status
+    fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream", hold_before_events=(1,)))
     with httpx.stream(
         "POST", f"{gateway.url}/v1/responses", json={"model": "smart", "input": "hi", "stream": True}
     ) as r:
@@ -44,9 +45,9 @@ def test_keepalive_comments_while_upstream_is_silent(fake: FakeUpstream, gateway
             seen.append(next(lines))
         fake.release()
         seen += lines
-    first_event = next(i for i, line in enumerate(seen) if line.startswith("event: "))
-    assert set(seen[:first_event]) == {": keep-alive", ""}
-    assert seen[first_event] == "event: response.created"
+    events = [i for i, line in enumerate(seen) if line.startswith("event: ")]
+    assert seen[events[0]] == "event: response.created"
+    assert set(seen[events[0] + 2 : events[1]]) == {": keep-alive", ""}
     assert [line for line in seen if line][-1].endswith("}")
     assert "event: response.completed" in seen
 
@@ -88,8 +89,8 @@ class _Watched(httpx.SyncByteStream):
 
 
 def test_keepalive_does_not_disturb_the_sdk(fake: FakeUpstream, gateway: GatewayServer) -> None:
-    # held before the first event and mid-stream: each hold ends only once a keep-alive reached the SDK
-    fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream", hold_before_events=(0, 6)))
+    # held after the first event and mid-stream: each hold ends only once a keep-alive reached the SDK
+    fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream", hold_before_events=(1, 6)))
     with httpx.Client(transport=_ReleaseOnKeepalive(fake)) as http:
         client = openai.OpenAI(
             base_url=f"{gateway.url}/v1", api_key="client-key", max_retries=0, timeout=10, http_client=http

@@ -14,9 +14,13 @@ A request waiting for a free connection waits at most until its deadline. An idl
 already closed is not reused (the request, never written on it, goes out on a fresh one); a request written and
 then cut is never sent again here: the server may have acted on it, and retrying is the dispatcher's decision.
 
+A response may be given a cap (``max_bytes``): past it, on the wire or once inflated (gzip and deflate are
+inflated piece by piece, at most INFLATE_CHUNK bytes at a time, never the whole of a bomb), reading stops with
+``BodyTooLarge`` and the connection is closed, not pooled.
+
 Failures are raised as this module's own small hierarchy under ``ClientError`` (``ClientConnectionError``,
-``ServerDisconnectedError``, ``ServerTimeoutError``, ``ClientPayloadError``, ``InvalidURL``), which the shared error
-mapping in ``providers/base.py`` turns into the gateway's errors.
+``ServerDisconnectedError``, ``ServerTimeoutError``, ``ClientPayloadError``, ``BodyTooLarge``, ``InvalidURL``), which
+the shared error mapping in ``providers/base.py`` turns into the gateway's errors.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ HIGH_WATER = 1 << 20  # bytes buffered for a slow reader before the socket stops
 KEEPALIVE = 30.0  # an idle connection older than this is not reused (servers close theirs after ~60 s)
 
 DNS_TTL = 300.0  # seconds a resolved provider address is reused for new connections
+INFLATE_CHUNK = 1 << 20  # most bytes one compressed piece is inflated into at a time
 HAPPY_EYEBALLS_DELAY = 0.25  # seconds before the next address of a name is tried alongside (RFC 8305's default)
 
 _ssl_context: ssl.SSLContext | None = None
@@ -83,6 +88,14 @@ class ServerTimeoutError(ClientError):
 
 class ClientPayloadError(ClientError):
     """The provider's answer is not valid HTTP."""
+
+
+class BodyTooLarge(ClientError):
+    """The answer grew past the cap its reader set (``max_bytes``), as sent or once inflated."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the answer is larger than {limit} bytes")
+        self.limit = limit
 
 
 class InvalidURL(ClientError, ValueError):
@@ -281,13 +294,28 @@ def _expire(waiter: asyncio.Future[None]) -> None:
 
 
 class UpstreamResponse:
-    """An open response: status and headers have arrived; the body is read with ``read()`` or ``content``."""
+    """An open response: status and headers have arrived; the body is read with ``read()`` or ``content``.
 
-    __slots__ = ("status", "headers", "_conn", "_deadline", "_idle", "_decoder", "content")
+    ``max_bytes`` (None: no cap) bounds the body read through it, as sent and once inflated; a reader that
+    holds only a piece at a time (a stream relayed as it comes) may lift it by setting it to None."""
 
-    def __init__(self, conn: _Connection, deadline: float | None, idle: float | None) -> None:
+    __slots__ = (
+        "status",
+        "headers",
+        "max_bytes",
+        "_conn",
+        "_deadline",
+        "_idle",
+        "_decoder",
+        "_tail",
+        "_seen",
+        "content",
+    )
+
+    def __init__(self, conn: _Connection, deadline: float | None, idle: float | None, max_bytes: int | None) -> None:
         self.status = conn.status
         self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict(conn.raw_headers))
+        self.max_bytes = max_bytes
         self._conn: _Connection | None = conn
         self._deadline = deadline
         self._idle = idle
@@ -297,6 +325,8 @@ class UpstreamResponse:
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif encoding == "deflate":
             self._decoder = zlib.decompressobj()
+        self._tail: bytes | None = None  # compressed bytes not inflated yet (b"": output zlib still holds)
+        self._seen = 0  # body bytes handed out so far (inflated)
         self.content = self  # adapters read a stream as ``resp.content.iter_any()``
 
     async def _next(self) -> bytes | None:
@@ -305,9 +335,11 @@ class UpstreamResponse:
         if conn is None:
             return None
         while True:
+            if self._tail is not None:
+                return self._count(self._inflate(self._tail))
             if conn.chunks:
                 data = conn.take()
-                return self._decoder.decompress(data) if self._decoder is not None else data
+                return self._count(data if self._decoder is None else self._inflate(data))
             if conn.complete:
                 self._finish()
                 return None
@@ -318,14 +350,38 @@ class UpstreamResponse:
                 conn.close()
                 raise
 
+    def _inflate(self, data: bytes) -> bytes:
+        """At most INFLATE_CHUNK bytes of ``data`` inflated; what is left (input, or output zlib holds) is taken
+        by the next call."""
+        decoder = self._decoder
+        out: bytes = decoder.decompress(data, INFLATE_CHUNK)
+        tail = decoder.unconsumed_tail
+        self._tail = tail if tail or (len(out) == INFLATE_CHUNK and not decoder.eof) else None
+        return out
+
+    def _count(self, data: bytes) -> bytes:
+        """``data``, counted against ``max_bytes``; past it the connection is closed and BodyTooLarge raised."""
+        limit = self.max_bytes
+        if limit is not None:
+            self._seen += len(data)
+            if self._seen > limit:
+                conn, self._conn = self._conn, None
+                self._tail = None
+                if conn is not None:
+                    conn.close()
+                raise BodyTooLarge(limit)
+        return data
+
+    def _flush(self) -> bytes:
+        return b"" if self._decoder is None else self._count(self._decoder.flush())
+
     async def iter_any(self) -> AsyncIterator[bytes]:
         while True:
             data = await self._next()
             if data is None:
-                if self._decoder is not None:
-                    tail = self._decoder.flush()
-                    if tail:
-                        yield tail
+                tail = self._flush()
+                if tail:
+                    yield tail
                 return
             if data:
                 yield data
@@ -337,8 +393,9 @@ class UpstreamResponse:
             if data is None:
                 break
             parts.append(data)
-        if self._decoder is not None:
-            parts.append(self._decoder.flush())
+        tail = self._flush()
+        if tail:
+            parts.append(tail)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _finish(self) -> None:
@@ -385,8 +442,9 @@ class ConnectionPool:
         connect_timeout: float | None,
         total_timeout: float | None,
         read_timeout: float | None,
+        max_bytes: int | None = None,
     ) -> UpstreamResponse:
-        """Send a POST and return once the status line and headers are in."""
+        """Send a POST and return once the status line and headers are in (its body capped at ``max_bytes``)."""
         u = url if isinstance(url, yarl.URL) else yarl.URL(url)
         scheme = u.scheme
         if scheme not in ("http", "https") or not u.raw_host:
@@ -402,7 +460,7 @@ class ConnectionPool:
         except BaseException:
             conn.close()
             raise
-        return UpstreamResponse(conn, deadline, read_timeout)
+        return UpstreamResponse(conn, deadline, read_timeout, max_bytes)
 
     # ---- the pool --------------------------------------------------------------------------------
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from typing import Any
 
+import httpx
 import uvicorn
 
 from ferryman.app import create_app
@@ -63,3 +65,18 @@ class GatewayServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def wait_until_serving(url: str, proc: subprocess.Popen[Any], within: float = 30) -> None:
+    """Until a ``ferryman serve`` process answers ``GET /health`` at ``url`` (it fails the test if it exits or
+    does not answer ``within`` seconds)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("ferryman serve did not start")
+        time.sleep(0.05)

@@ -2,11 +2,13 @@
 
 Every event gets ``extra_fields.chunk_index`` spliced into its JSON without decoding it; only the
 final event (``response.completed`` / ``incomplete`` / ``failed``) is decoded, priced and given the
-full ``extra_fields``. An event's type comes from its ``event:`` line or its data's first key; only
-when neither names it are the type and sequence number read (nothing else is built). While the
-upstream is silent (a reasoning model thinking) SSE comments keep proxies from cutting the
-connection. A client that goes away cancels the upstream request. A failure after the first byte
-becomes an ``error`` event and a ``response.failed``, never a silent cut; they carry on the
+full ``extra_fields``. Each event's type and sequence number are read with a head-only decode
+(``read_head``: nothing else is built), which also proves the event is a JSON object in UTF-8: an
+event that is not ends the stream as ``upstream_bad_response``, never reaching the client as is.
+The terminal event ends the stream: nothing after it is read, the upstream is closed at once.
+While the upstream is silent (a reasoning model thinking) SSE comments keep proxies from cutting
+the connection. A client that goes away cancels the upstream request. A failure after the first
+byte becomes an ``error`` event and a ``response.failed``, never a silent cut; they carry on the
 sequence numbers from the last event relayed.
 """
 
@@ -25,8 +27,9 @@ from ferryman.gateway.resume import Resumer
 from ferryman.http import Receive, Send
 from ferryman.providers.base import EventStream, SSEEvent, stream_failure
 from ferryman.schemas.errors import FerrymanError, UpstreamConnectionError
+from ferryman.schemas.events import MalformedEvent, read_head
 from ferryman.scrub import scrub_bytes
-from ferryman.sse import KEEPALIVE, encode_event
+from ferryman.sse import KEEPALIVE, EventTooLarge, encode_event
 
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 SSE_HEADERS = [
@@ -39,36 +42,6 @@ _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
 
-class _Head(msgspec.Struct):
-    """The two fields of an event the relay reads; msgspec skips every other field without building it."""
-
-    type: str | None = None
-    sequence_number: int | None = None
-
-
-_read_head = msgspec.json.Decoder(_Head).decode
-_NO_HEAD = _Head()
-
-
-def _head(data: bytes) -> _Head:
-    try:
-        return _read_head(data)
-    except msgspec.DecodeError:  # not an object, or fields of other types: nothing to read
-        return _NO_HEAD
-
-
-def _event_type(ev: SSEEvent) -> str | None:
-    if ev.event:
-        return ev.event
-    # no "event:" line: the type is most often the data's first key, read straight from the bytes
-    head = ev.data[:48]
-    if head.startswith(b'{"type":"'):
-        end = head.find(b'"', 9)
-        if end > 0:
-            return head[9:end].decode()
-    return _head(ev.data).type  # elsewhere in the object (or after whitespace)
-
-
 def with_chunk_index(data: bytes, index: int) -> bytes:
     """Splice ``"extra_fields":{"chunk_index":N}`` into a JSON object without parsing it."""
     body = data.rstrip()
@@ -77,6 +50,13 @@ def with_chunk_index(data: bytes, index: int) -> bytes:
     tail = b'"extra_fields":{"chunk_index":%d}}' % index
     inner = body[:-1].rstrip()
     return inner + (tail if inner.endswith(b"{") else b"," + tail)
+
+
+def _sequence(data: bytes) -> int | None:
+    try:
+        return read_head(data).sequence_number
+    except MalformedEvent:
+        return None
 
 
 async def _singles(events: AsyncIterator[SSEEvent]) -> AsyncIterator[list[SSEEvent]]:
@@ -110,7 +90,8 @@ class StreamRelay:
         self.sequence = -1  # the upstream's sequence number on response.created
         self.last_sent = b""  # the data of the last event relayed: its sequence number is read if the stream fails
         self.snapshot: dict[str, Any] | None = None  # the response from response.created
-        self.finished = False
+        self.finished = False  # the client has the stream's end (a terminal event, or an upstream ``error``)
+        self.ended = False  # the terminal event is relayed: the stream is over
         self.resumer = resumer
         self.on_final = on_final  # with the final response; what it returns is awaited once the client has the end
         self.on_event = on_event  # each relayed event's type (None when no hook watches events)
@@ -151,7 +132,7 @@ class StreamRelay:
             try:
                 await self._relay()
                 return
-            except (TimeoutError, FerrymanError, OSError, ClientError) as exc:
+            except (TimeoutError, FerrymanError, OSError, ClientError, MalformedEvent, EventTooLarge) as exc:
                 if self.resumer is None or self.finished:
                     raise
                 failure = stream_failure(self.provider, exc)
@@ -168,13 +149,22 @@ class StreamRelay:
         stream = self.stream
         batches = stream.batches if stream.batches is not None else _singles(stream.events)
         async for batch in batches:
-            out = []
+            out: list[bytes] = []
             for ev in batch:
-                chunk = await self._one(ev)
+                try:
+                    chunk = await self._one(ev)
+                except Exception:
+                    if out:  # the events before the broken one are the client's
+                        await self._write(b"".join(out))
+                    raise
                 if chunk is not None:
                     out.append(chunk)
+                if self.ended:
+                    break  # the terminal event: whatever follows it is not the client's
             if out:
                 await self._write(out[0] if len(out) == 1 else b"".join(out))
+            if self.ended:
+                return  # not one more read: an upstream lingering after its end is closed by run()
         if not self.finished:
             raise UpstreamConnectionError(
                 f"{self.provider}: the stream ended before the response was complete",
@@ -183,7 +173,8 @@ class StreamRelay:
 
     async def _one(self, ev: SSEEvent) -> bytes | None:
         """One event as the client gets it (None: dropped by a resumed stream's rewriting)."""
-        etype = _event_type(ev)
+        head = read_head(ev.data)  # every event: a malformed one is not relayed
+        etype = ev.event or head.type
         resumer = self.resumer
         if resumer is not None:
             rewritten = resumer.rewrite(ev, etype)
@@ -196,7 +187,7 @@ class StreamRelay:
         if etype in TERMINAL:
             # a failure's words are the upstream's, which may echo the key it was sent
             data = await self._final(ev.data if etype == "response.completed" else scrub_bytes(ev.data))
-            self.finished = True
+            self.finished = self.ended = True
         elif etype == "response.created" and self.snapshot is None:
             data = self._remember(ev.data)
         elif etype == "error":
@@ -232,7 +223,7 @@ class StreamRelay:
 
     async def _fail(self, exc: FerrymanError) -> None:
         """Explain a failure after the first byte: an ``error`` event, then ``response.failed``."""
-        last = _head(self.last_sent).sequence_number
+        last = _sequence(self.last_sent)
         seq = max(self.sequence, last if last is not None else -1) + 1  # the upstream's numbering carries on
         error_event = {
             "type": "error",

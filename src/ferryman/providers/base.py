@@ -18,7 +18,14 @@ from typing import Any, Protocol
 import msgspec
 import yarl
 
-from ferryman.client import ClientError, ConnectionPool, ServerTimeoutError, UpstreamResponse, tls_context
+from ferryman.client import (
+    BodyTooLarge,
+    ClientError,
+    ConnectionPool,
+    ServerTimeoutError,
+    UpstreamResponse,
+    tls_context,
+)
 from ferryman.providers.spec import ApiKey, ProviderConfig
 from ferryman.schemas.errors import (
     AuthenticationError,
@@ -28,8 +35,9 @@ from ferryman.schemas.errors import (
     UpstreamTimeoutError,
     provider_error_from_body,
 )
+from ferryman.schemas.events import MalformedEvent
 from ferryman.schemas.responses import ResponsesRequest
-from ferryman.sse import SSEEvent
+from ferryman.sse import EventTooLarge, SSEEvent
 
 __all__ = ["Call", "EventStream", "HttpProvider", "Provider", "SSEEvent", "UpstreamReply"]
 
@@ -175,16 +183,21 @@ class HttpProvider:
         first_byte = self.config.first_byte_timeout
         t = self.timeout(call, stream=stream)
         pool = self.pool
+        sending = pool.post(
+            url,
+            body,
+            headers,
+            connect_timeout=t.connect,
+            total_timeout=t.total,
+            read_timeout=t.read,
+            max_bytes=self.config.max_upstream_bytes,
+        )
         try:
             if first_byte is None:
-                resp = await pool.post(
-                    url, body, headers, connect_timeout=t.connect, total_timeout=t.total, read_timeout=t.read
-                )
+                resp = await sending
             else:  # the status line must arrive in time, whatever the total timeout
                 async with asyncio.timeout(first_byte):
-                    resp = await pool.post(
-                        url, body, headers, connect_timeout=t.connect, total_timeout=t.total, read_timeout=t.read
-                    )
+                    resp = await sending
         except (TimeoutError, ServerTimeoutError):
             raise UpstreamTimeoutError(f"{self.name}: the provider did not answer in time") from None
         except ClientError as exc:
@@ -236,6 +249,8 @@ class HttpProvider:
             return await resp.read()
         except (TimeoutError, ServerTimeoutError):
             raise UpstreamTimeoutError(f"{self.name}: the provider did not finish its answer in time") from None
+        except BodyTooLarge as exc:
+            raise too_large(self.name, exc.limit, "answer") from None
         except ClientError as exc:
             raise UpstreamConnectionError(f"{self.name}: the connection broke mid-answer ({describe(exc)})") from None
         finally:
@@ -258,10 +273,25 @@ def describe(exc: BaseException) -> str:
     return text[:300]
 
 
+def too_large(provider: str, limit: int, what: str) -> UpstreamConnectionError:
+    """The provider sent more than ``max_upstream_bytes`` lets the gateway hold: 502 ``upstream_too_large``."""
+    return UpstreamConnectionError(
+        f"{provider}: the provider's {what} is larger than {limit} bytes, the cap set by"
+        f" providers.{provider}.max_upstream_bytes",
+        code="upstream_too_large",
+    )
+
+
 def stream_failure(provider: str, exc: BaseException) -> FerrymanError:
     """Map an exception raised while reading an open stream to the error event the client gets."""
     if isinstance(exc, FerrymanError):
         return exc
+    if isinstance(exc, MalformedEvent):
+        return UpstreamConnectionError(f"{provider}: the stream sent {exc}", code="upstream_bad_response")
+    if isinstance(exc, EventTooLarge):
+        return too_large(provider, exc.limit, "stream event")
+    if isinstance(exc, BodyTooLarge):
+        return too_large(provider, exc.limit, "stream")
     if isinstance(exc, asyncio.TimeoutError | ServerTimeoutError):
         return UpstreamTimeoutError(f"{provider}: the stream went silent for too long")
     return UpstreamConnectionError(f"{provider}: the stream broke before it finished ({describe(exc)})")

@@ -2,16 +2,23 @@
 
 The client's body is forwarded with only ``model`` swapped and gateway-only fields removed, and the
 stream is relayed event by event as it arrives. Nothing is translated, so nothing is lost.
+
+A stream is returned once its first event has arrived and is well-formed: a provider that goes
+silent or sends garbage before it fails here, with a status the dispatcher can still fall back on.
+Its body is not capped as a whole (the relay holds one event at a time); one event is, at
+``max_upstream_bytes``.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 
-from ferryman.providers.base import Call, EventStream, HttpProvider, UpstreamReply
+from ferryman.providers.base import Call, EventStream, HttpProvider, SSEEvent, UpstreamReply, stream_failure
 from ferryman.schemas.errors import UpstreamConnectionError
+from ferryman.schemas.events import read_head
 from ferryman.schemas.responses import native_openai_body
 from ferryman.sse import flatten, iter_sse_batches
 
@@ -51,5 +58,23 @@ class OpenAIResponsesProvider(HttpProvider):
                 f" ({payload[:200].decode('utf-8', 'replace')})",
                 code="upstream_bad_response",
             )
-        batches = iter_sse_batches(resp.content.iter_any())
+        resp.max_bytes = None  # relayed as it comes: only one event is held, capped below
+        rest = iter_sse_batches(resp.content.iter_any(), self.config.max_upstream_bytes)
+        try:
+            first = await anext(rest, None)
+            if first is None:
+                raise UpstreamConnectionError(
+                    f"{self.name}: the stream ended before its first event", code="upstream_stream_incomplete"
+                )
+            read_head(first[0].data)  # the first event decides the status; the relay reads every later one
+        except Exception as exc:  # noqa: BLE001 - every failure reaches the dispatcher as a FerrymanError
+            resp.close()
+            raise stream_failure(self.name, exc) from None
+        batches = _chain(first, rest)
         return EventStream(events=flatten(batches), sent=sent, closers=[resp.close], batches=batches)
+
+
+async def _chain(first: list[SSEEvent], rest: AsyncIterator[list[SSEEvent]]) -> AsyncIterator[list[SSEEvent]]:
+    yield first
+    async for batch in rest:
+        yield batch

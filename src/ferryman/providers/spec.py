@@ -31,6 +31,7 @@ DEFAULT_TIMEOUT = 600.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_KEY_COOLDOWN = 60.0
+DEFAULT_MAX_UPSTREAM_BYTES = 64 * 1024 * 1024
 
 Positive = Annotated[float, Meta(gt=0)]
 
@@ -60,6 +61,9 @@ class ProviderConfig(Struct, forbid_unknown_fields=True):
     max_concurrency: Annotated[int, Meta(ge=1)] | None = None
     max_queue: Annotated[int, Meta(ge=0)] = 1000
     key_cooldown: Annotated[float, Meta(ge=0)] = DEFAULT_KEY_COOLDOWN
+    # the most the gateway holds of one answer: a whole reply (as sent and inflated), one stream event, and the
+    # whole of a stream it translates (its builder keeps the response); past it the answer fails as too large
+    max_upstream_bytes: Annotated[int, Meta(ge=1024)] = DEFAULT_MAX_UPSTREAM_BYTES
     # how the provider is reached: an HTTP proxy (else HTTPS_PROXY / HTTP_PROXY / NO_PROXY), its own trust and identity
     proxy: Secret | None = None  # http://[user:password@]host:port (may hold a password: never printed)
     ca_bundle: str | None = None

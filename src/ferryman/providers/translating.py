@@ -5,7 +5,10 @@ how to read a whole reply (``parse_reply``) and how to read a stream (``translat
 stream, which owns that stream's reading state and feeds the builder one native event at a time);
 this class does the HTTP, the error mapping, and the pumping of builder events into the relay. A
 stream that ends without a terminal event, or an error frame raised by ``feed`` as a ProviderError,
-reaches the client as an ``error`` event and ``response.failed`` (the relay's job).
+reaches the client as an ``error`` event and ``response.failed`` (the relay's job). The builder keeps
+the whole response, so a translated stream is capped as a whole, like a reply, at ``max_upstream_bytes``
+(the cap ``post`` sets on the response), and ends at the builder's terminal state: nothing after
+it is read.
 """
 
 from __future__ import annotations
@@ -97,8 +100,9 @@ class TranslatingProvider(HttpProvider):
 
     async def stream(self, call: Call) -> EventStream:
         resp, native = await self._send(call, stream=True)
+        events, first = await self.first_event(resp)  # silence before it is a timeout the dispatcher sees
         builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
-        pump = self.relay(aiter(self.stream_events(resp)), builder, self.translator(builder))
+        pump = self.relay(events, builder, self.translator(builder), first, start_first=True)
         return EventStream(events=pump, sent=native, closers=[resp.close])
 
     async def relay(

@@ -11,7 +11,7 @@ annotations stay plain dicts: the gateway reads and stores the response as such.
 ``ResponseBuilder`` creates these and encodes them with msgspec (faster than encoding dicts). They
 are built to be encoded: an item is a typed item or a dict, a union msgspec cannot decode into, so
 whoever watches a relayed stream decodes the few fields it needs on its own (see
-``gateway/resume.py``). The passthrough relay never decodes events.
+``gateway/resume.py``). The passthrough relay decodes only each event's head (``read_head``).
 """
 
 from __future__ import annotations
@@ -195,3 +195,30 @@ TERMINAL: dict[str, type[TerminalEvent]] = {
 def event_type(event: BaseEvent) -> str:
     """The event's ``type`` (its tag), which is also its SSE ``event:`` name."""
     return event.__struct_config__.tag  # type: ignore[return-value]
+
+
+class EventHead(msgspec.Struct):
+    """The two fields of a relayed event the gateway reads; msgspec skips every other field without building it."""
+
+    type: str | None = None
+    sequence_number: int | None = None
+
+
+class MalformedEvent(ValueError):
+    """An event's data is not a JSON object in UTF-8."""
+
+
+_decode_head = msgspec.json.Decoder(EventHead).decode
+
+
+def read_head(data: bytes) -> EventHead:
+    """An event's type and sequence number, and the proof that it is a well-formed JSON object in UTF-8: the decode
+    checks the JSON (skipping values costs a scan, builds nothing); msgspec does not check the UTF-8 of the strings
+    it skips, so bytes that are not all ASCII are checked apart (a fast C loop)."""
+    try:
+        head = _decode_head(data)
+        if not data.isascii():
+            data.decode()
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        raise MalformedEvent("an event that is not a JSON object in UTF-8") from None
+    return head
