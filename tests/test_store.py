@@ -845,12 +845,12 @@ def test_store_config_forms(fake: FakeUpstream) -> None:
     short = config_from_dict(base_config(fake, store="sqlite:///./x.db"), {})
     assert (short.store, short.store_sync, short.forward_unknown_response_ids) == (
         "sqlite:///./x.db",
-        "before_reply",
+        "after_reply",
         False,
     )
-    long = config_from_dict(base_config(fake, store={"url": "postgresql://db/x", "sync": "after_reply"}), {})
-    assert (long.store, long.store_sync) == ("postgresql://db/x", "after_reply")
-    assert config_from_dict(base_config(fake, store={"sync": "after_reply"}), {}).store == "sqlite:///./ferryman.db"
+    long = config_from_dict(base_config(fake, store={"url": "postgresql://db/x", "sync": "before_reply"}), {})
+    assert (long.store, long.store_sync) == ("postgresql://db/x", "before_reply")
+    assert config_from_dict(base_config(fake, store={"sync": "before_reply"}), {}).store == "sqlite:///./ferryman.db"
     assert config_from_dict(base_config(fake, store=False), {}).store is None
     for bad in ({"url": "sqlite:///x.db", "sync": "never"}, {"url": "mysql://x"}, {"path": "x.db"}):
         with pytest.raises(ConfigError):

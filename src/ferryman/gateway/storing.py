@@ -3,13 +3,13 @@ answer is kept (after) unless the request said ``store: false``.
 
 When the commit happens is the config's ``store.sync``:
 
-- ``before_reply`` (the default): the hook awaits the commit before the reply goes out (for a stream,
+- ``before_reply``: the hook awaits the commit before the reply goes out (for a stream,
   before its terminal event), so a response the client has is in the database, whatever happens to
   the process next (SQLite commits with ``synchronous=NORMAL``: an OS crash or power loss may still
   take the last commits; PostgreSQL as it is configured). The client waits for that commit: a thread
   hop and a commit with SQLite (the writes of concurrent requests committed together), a round trip
   with PostgreSQL.
-- ``after_reply``: the write starts before the reply goes out and is awaited after it
+- ``after_reply`` (the default): the write starts before the reply goes out and is awaited after it
   (``state/pending.py``), so the client never waits for the database; a process killed between the
   two loses that record although the client has the answer.
 
