@@ -173,8 +173,13 @@ class StreamRelay:
 
     async def _one(self, ev: SSEEvent) -> bytes | None:
         """One event as the client gets it (None: dropped by a resumed stream's rewriting)."""
-        head = read_head(ev.data)  # every event: a malformed one is not relayed
-        etype = ev.event or head.type
+        if self.stream.built and ev.event:
+            etype: str | None = ev.event  # the builder's own event: nothing to read or check
+        else:
+            head = read_head(
+                ev.data
+            )  # an upstream's event, read whatever its event: line: a malformed one is not relayed
+            etype = ev.event or head.type
         resumer = self.resumer
         if resumer is not None:
             rewritten = resumer.rewrite(ev, etype)

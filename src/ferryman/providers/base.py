@@ -83,6 +83,9 @@ class EventStream:
     closers: list[Callable[[], None]] = field(default_factory=list)  # run by close(), in order
     # the same events grouped as they arrived, when the adapter can tell (one write per group)
     batches: AsyncIterator[list[SSEEvent]] | None = None
+    # made by Ferryman's own ResponseBuilder (a translated stream): well-formed by construction and named
+    # by their ``event:`` line, so the relay neither reads nor checks their data
+    built: bool = False
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when the stream is closed (after what the adapter registered)."""

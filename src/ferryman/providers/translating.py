@@ -103,7 +103,7 @@ class TranslatingProvider(HttpProvider):
         events, first = await self.first_event(resp)  # silence before it is a timeout the dispatcher sees
         builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
         pump = self.relay(events, builder, self.translator(builder), first, start_first=True)
-        return EventStream(events=pump, sent=native, closers=[resp.close])
+        return EventStream(events=pump, sent=native, closers=[resp.close], built=True)
 
     async def relay(
         self,

@@ -57,4 +57,6 @@ class AnthropicProvider(TranslatingProvider):
         # that is not Anthropic's) is the plain HTTP error it stands for; read before response.created,
         # the snapshot names the model that answers
         events, _ = await self.first_event(resp, translator.feed)
-        return EventStream(events=self.relay(events, builder, translator), sent=native, closers=[resp.close])
+        return EventStream(
+            events=self.relay(events, builder, translator), sent=native, closers=[resp.close], built=True
+        )

@@ -190,7 +190,7 @@ class BedrockProvider(TranslatingProvider):
         events, first = await self.first_event(resp, self._refuse_exception)
         builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
         pump = self.relay(events, builder, self.translator(builder), first, start_first=True)
-        return EventStream(events=pump, sent=native, closers=[resp.close])
+        return EventStream(events=pump, sent=native, closers=[resp.close], built=True)
 
     def _refuse_exception(self, first: SSEEvent) -> None:
         """An exception frame first: the plain HTTP error it stands for."""

@@ -64,7 +64,7 @@ class MockProvider:
     async def stream(self, call: Call) -> EventStream:
         answer = self._answer(call)  # a failure asked for comes before the first byte, so it can fall back
         builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
-        return EventStream(events=self._events(answer, builder), sent=_sent(call))
+        return EventStream(events=self._events(answer, builder), sent=_sent(call), built=True)
 
     async def _events(self, answer: Answer, builder: ResponseBuilder) -> AsyncIterator[SSEEvent]:
         builder.start()

@@ -111,11 +111,13 @@ class ChatCompletionsProvider(TranslatingProvider):
             body, _ = await self.read_json(resp)
             with reading(self.name, "the reply"):
                 self.parse_reply(body, builder)
-            return EventStream(events=_drain(builder), sent=native)
+            return EventStream(events=_drain(builder), sent=native, built=True)
         # an error chunk first raises in feed, before any byte went out
         translator = self.translator(builder)
         events, _ = await self.first_event(resp, translator.feed)
-        return EventStream(events=self.relay(events, builder, translator), sent=native, closers=[resp.close])
+        return EventStream(
+            events=self.relay(events, builder, translator), sent=native, closers=[resp.close], built=True
+        )
 
 
 async def _drain(builder: ResponseBuilder) -> AsyncIterator[SSEEvent]:
