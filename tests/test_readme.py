@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.codex import run_codex
 from tests.fakes.gateway import free_port
 from tests.test_cli import _wait_healthy
 
@@ -30,7 +31,9 @@ def _blocks(lang: str) -> list[str]:
 
 
 CURLS = [b for b in _blocks("bash") if b.lstrip().startswith("curl")]
-PYTHONS = _blocks("python")
+AGENTS_SDK = next(b for b in _blocks("python") if "from agents import" in b)  # has a test of its own below
+PYTHONS = [b for b in _blocks("python") if b is not AGENTS_SDK]
+CODEX_CONFIG = next(b for b in _blocks("toml") if "[model_providers." in b)
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +79,27 @@ def test_python_example(served: str, block: str, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
+
+
+def test_the_agents_sdk_example_calls_its_tool_and_answers(served: str, tmp_path: Path) -> None:
+    script = tmp_path / "agent.py"
+    script.write_text(AGENTS_SDK.replace(DEFAULT, served), encoding="utf-8")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("get_weather returned: sunny in ")  # the mock's answer after the tool's result
+    assert lines[1:4] == ["tool_called", "tool_output", "message_output_created"]
+    assert lines[4].startswith("get_weather returned: sunny in ")
+
+
+def test_the_codex_config_runs_codex_on_the_mock(served: str, tmp_path: Path) -> None:
+    """The README's `config.toml` as written (but the port): `codex exec` gets the mock's call of its shell tool,
+    runs it (the mock's made-up command, which the shell does not find) and reports the result."""
+    model = re.search(r'^model = "(.+)"$', CODEX_CONFIG, re.M)
+    assert model is not None
+
+    run = run_codex(tmp_path, CODEX_CONFIG.replace(DEFAULT, served), "Say hello", model=model.group(1))
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.last_message.startswith("exec_command returned:")
+    assert "command not found" in run.last_message  # the shell's own words: the command ran

@@ -11,6 +11,9 @@ under test talks to it exactly as to a provider: pooled connections, streaming, 
 A stream can wait for the test instead of the clock: ``Reply(sse=..., hold_before_events=(0, 5))``
 pauses before events 0 and 5 until ``fake.release()`` (one call per hold; calls made early are kept);
 ``Reply(held=True)`` waits for one before answering at all.
+
+A reply can also be chosen from the request, as a model in an agent loop answers differently once a tool's
+result has come back: ``fake.add(path, lambda received: Reply(...))``.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import socket
 import ssl
 import threading
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiohttp import web
 
@@ -84,12 +88,15 @@ class Received:
         return json.loads(self.body) if self.body else None
 
 
+ReplySource: TypeAlias = Reply | Callable[[Received], Reply]  # a reply, or what picks one from the request
+
+
 class FakeUpstream:
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self.ssl_context = ssl_context  # serve HTTPS as https://localhost:PORT with this server context
         self.received: list[Received] = []
-        self._queued: dict[str, deque[Reply]] = defaultdict(deque)
-        self._default: dict[str, Reply] = {}
+        self._queued: dict[str, deque[ReplySource]] = defaultdict(deque)
+        self._default: dict[str, ReplySource] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -100,8 +107,9 @@ class FakeUpstream:
 
     # ---- scripting ------------------------------------------------------------------------------
 
-    def add(self, path: str, reply: Reply, times: int | None = None) -> FakeUpstream:
-        """Serve ``reply`` at ``path``: ``times`` times before the default, or as the default."""
+    def add(self, path: str, reply: ReplySource, times: int | None = None) -> FakeUpstream:
+        """Serve ``reply`` at ``path``: ``times`` times before the default, or as the default. A callable is
+        given each request and returns the reply to it."""
         if times is None:
             self._default[path] = reply
         else:
@@ -186,18 +194,18 @@ class FakeUpstream:
 
     # ---- serving --------------------------------------------------------------------------------
 
-    def _next(self, path: str) -> Reply | None:
-        queue = self._queued.get(path)
-        if queue:
-            return queue.popleft()
-        return self._default.get(path)
+    def _next(self, received: Received) -> Reply | None:
+        queue = self._queued.get(received.path)
+        source = queue.popleft() if queue else self._default.get(received.path)
+        return source if source is None or isinstance(source, Reply) else source(received)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        self.received.append(
-            Received(request.method, request.path, dict(request.query), dict(request.headers), body, request.raw_path)
+        received = Received(
+            request.method, request.path, dict(request.query), dict(request.headers), body, request.raw_path
         )
-        reply = self._next(request.path)
+        self.received.append(received)
+        reply = self._next(received)
         if reply is None:
             return web.json_response(
                 {"error": {"message": f"fake upstream: nothing scripted for {request.path}", "type": "not_found"}},
