@@ -768,7 +768,7 @@ def test_hints_are_accepted_and_not_sent() -> None:
         ({"prompt": {"id": "pmpt_1"}}, "prompt"),
         ({"conversation": "conv_1"}, "conversation"),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].type"),
-        ({"input": [{"type": "computer_call_output", "call_id": "c"}]}, "input[0].type"),
+        ({"input": [{"type": "made_up_item", "call_id": "c"}]}, "input[0].type"),
         (
             {"input": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
             "input[0].content[0].type",

@@ -25,6 +25,8 @@ reasoning, encrypted_content             assistant ``thinking`` block {thinking:
   ``anthropic:<signature>``              signature}, exactly as received, in its original place
 reasoning, ``anthropic-redacted:<data>`` assistant ``redacted_thinking`` block {data}
 reasoning of another provider            left out (its state means nothing to Anthropic)
+OpenAI tool items (local_shell_call,     function calls where ``tools`` offers one of their name,
+  shell_call, computer_call, mcp_call ...) else labelled text, or left out (``providers/history.py``)
 web_search_call (replayed output)        left out: Anthropic replays a search only with its
                                          encrypted results, which a Responses item cannot carry;
                                          the answer text that used them is kept
@@ -140,7 +142,7 @@ class _Request:
     def build(self, stream: bool) -> dict[str, Any]:
         self._refuse()
         turns = _Turns(self.provider)
-        turns.read(self.req.instructions, self.req.input)
+        turns.read(self.req.instructions, self.req.input, self.req.tools)
         body: dict[str, Any] = {"model": self.model, "messages": turns.messages}
         if turns.system:
             cached = any("cache_control" in block for block in turns.system)

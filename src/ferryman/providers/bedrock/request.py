@@ -28,6 +28,8 @@ reasoning, ``bedrock:<signature>``       assistant ``{reasoningContent: {reasoni
                                          signature}}}`` exactly as received, in its place
 reasoning, ``bedrock:redacted:<data>``   assistant ``{reasoningContent: {redactedContent}}``
 reasoning of another provider            left out (its state means nothing to Bedrock)
+OpenAI tool items (local_shell_call,     function calls where ``tools`` offers one of their name,
+  shell_call, computer_call, mcp_call ...) else labelled text, or left out (``providers/history.py``)
 web_search_call (replayed output)        left out (not replayable; the answer text stays)
 tools[type=function]                     ``toolConfig.tools[].toolSpec {name, description,
                                          inputSchema: {json}, strict (when true)}``
@@ -191,7 +193,7 @@ class _Request:
 
     def build(self) -> dict[str, Any]:
         self._refuse()
-        self.turns.read(self.req.instructions, self.req.input)
+        self.turns.read(self.req.instructions, self.req.input, self.req.tools)
         body: dict[str, Any] = {"messages": self.turns.messages, "system": self.turns.system}
         inference: dict[str, Any] = {}
         if self.req.max_output_tokens is not None:

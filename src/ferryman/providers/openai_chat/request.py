@@ -28,6 +28,8 @@ reasoning ``openai-chat:{provider...}``  sent back on the next assistant message
                                          a Mistral ``thinking`` chunk, OpenRouter
                                          ``reasoning_details``; otherwise left out
 reasoning of another provider            left out (its state means nothing here)
+OpenAI tool items (local_shell_call,     function calls where ``tools`` offers one of their name,
+  shell_call, computer_call, mcp_call ...) else labelled text, or left out (``providers/history.py``)
 web_search_call (replayed output)        left out (a chat server cannot replay it; the answer stays)
 tools[type=function]                     ``{"type": "function", "function": {name, description,
                                          parameters, strict}}``
@@ -181,8 +183,7 @@ class _Request:
     # ---- input ----------------------------------------------------------------------------------
 
     def _input(self) -> None:
-        for n, item in enumerate(required_input(self.req.input, self.provider)):
-            where = f"input[{n}]"
+        for where, item in required_input(self.req.input, self.provider, self.req.tools):
             if isinstance(item, InputMessage):
                 self._message(item, where)
             elif isinstance(item, InputFunctionCall):
@@ -200,8 +201,6 @@ class _Request:
                     self.pending.append((_reasoning_text(item), state))
             elif isinstance(item, ItemReference):
                 raise unsupported(f"{where}.type", self.provider, "item_reference: send the item itself")
-            elif item.get("type") == "web_search_call":
-                continue  # see the module docstring: not replayable, the answer text stays
             else:
                 raise unsupported(f"{where}.type", self.provider, f"input items of type {item.get('type')!r}")
         self._flush_media()
