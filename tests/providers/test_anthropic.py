@@ -185,12 +185,18 @@ CASES: dict[str, dict[str, Any]] = {
         "max_output_tokens": 8192,
         "temperature": 1.0,
     },
-    "thinking": {"input": "How do I cross the street?", "reasoning": {"effort": "low"}, "max_output_tokens": 4096},
+    "thinking": {
+        "input": "How do I cross the street?",
+        "reasoning": {"effort": "low"},
+        "max_output_tokens": 4096,
+        "include": ["reasoning.encrypted_content"],
+    },
     "thinking_stream": {
         "input": "Two names for a pet pelican, be brief",
         "reasoning": {"max_tokens": 1024},
         "max_output_tokens": 8192,
         "temperature": 1.0,
+        "include": ["reasoning.encrypted_content"],
     },
     "structured_output_json_schema": {
         "input": "Tell me about London",
@@ -269,6 +275,7 @@ def _thinking_turn() -> dict[str, Any]:
         ],
         "reasoning": {"effort": "low"},
         "max_output_tokens": 4096,
+        "include": ["reasoning.encrypted_content"],
     }
 
 
@@ -989,6 +996,7 @@ def test_e2e_reasoning_create_and_next_turn(sdk: openai.OpenAI, fake: FakeUpstre
         ],
         reasoning={"effort": "low"},
         max_output_tokens=4096,
+        include=["reasoning.encrypted_content"],
     )
     assert second.output_text.startswith("# How to Cross a River")
     assert _comparable(_sent(fake)) == _comparable(_fixture("thinking_multi_turn")["request"]["body"])

@@ -541,7 +541,8 @@ REASONING_STREAM = [
 
 
 def test_reasoning_stream_with_signature_and_redacted_block() -> None:
-    events, resp = _stream({"input": "q", "reasoning": {"effort": "low"}}, SONNET, b"".join(REASONING_STREAM))
+    body = {"input": "q", "reasoning": {"effort": "low"}, "include": ["reasoning.encrypted_content"]}
+    events, resp = _stream(body, SONNET, b"".join(REASONING_STREAM))
     reasoning, redacted, message = resp.output
     assert reasoning.type == "reasoning" and reasoning.summary[0].text == "Let me think."  # type: ignore[union-attr]
     assert reasoning.encrypted_content == "bedrock:EqoBSig=="  # type: ignore[union-attr]
@@ -1207,7 +1208,15 @@ def test_e2e_reasoning_create_and_next_turn(sdk: openai.OpenAI, fake: FakeUpstre
 
 def test_e2e_raw_stream_reasoning(sdk: openai.OpenAI, fake: FakeUpstream) -> None:
     fake.add(_path(SONNET, stream=True), Reply(eventstream=b"".join(REASONING_STREAM)))
-    events = list(sdk.responses.create(model=f"bedrock/{SONNET}", stream=True, input="q", reasoning={"effort": "low"}))
+    events = list(
+        sdk.responses.create(
+            model=f"bedrock/{SONNET}",
+            stream=True,
+            input="q",
+            reasoning={"effort": "low"},
+            include=["reasoning.encrypted_content"],
+        )
+    )
     assert any(e.type == "response.reasoning_summary_text.delta" for e in events)
     final = events[-1]
     assert final.type == "response.completed"

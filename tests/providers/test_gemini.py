@@ -360,7 +360,12 @@ def test_thinking() -> None:
 
 
 def test_thinking_signature_goes_back_on_the_text_part() -> None:
-    first = call("gemini-3-pro-preview", input="How do I cross the street?", reasoning={"summary": "auto"})
+    first = call(
+        "gemini-3-pro-preview",
+        input="How do I cross the street?",
+        reasoning={"summary": "auto"},
+        include=["reasoning.encrypted_content"],
+    )
     out = reply(first, fx("thinking")["response"]["body"])
     second = call(
         "gemini-3-pro-preview",
@@ -653,7 +658,7 @@ def test_trailing_signature_round_trip() -> None:
             "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 1, "thoughtsTokenCount": 9},
         },
     ]
-    c = call("gemini-3-flash-preview", input="hi", stream=True)
+    c = call("gemini-3-flash-preview", input="hi", stream=True, include=["reasoning.encrypted_content"])
     final = final_of(stream(c, [f"data: {json.dumps(ch)}" for ch in chunks]))
     assert [i["type"] for i in final["output"]] == ["message", "reasoning"]
     assert final["output"][1]["encrypted_content"] == "gemini:U0lH"
@@ -1102,6 +1107,7 @@ def test_e2e_raw_stream_with_reasoning(fake: FakeUpstream, sdk: openai.OpenAI) -
             model="gemini/gemini-2.5-pro",
             input="How do I cross the street?",
             reasoning={"summary": "auto"},
+            include=["reasoning.encrypted_content"],
             stream=True,
         )
     )

@@ -33,6 +33,7 @@ from tests.fakes.gateway import GatewayServer
 from tests.fakes.upstream import FIXTURES, FakeUpstream, Reply, load_fixture
 
 EVENTS = TypeAdapter(ResponseStreamEvent)
+INCLUDE = {"include": ["reasoning.encrypted_content"]}  # reasoning items carry the provider's state back
 SECRET = "sk-chat-test-secret-0123456789"
 # recording folder -> the provider entry name whose quirks it exercises
 FOLDERS = {
@@ -327,7 +328,11 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "groq-chat/text_basic": {"instructions": "You are a helpful assistant.", "input": "What is the capital of France?"},
     "groq-chat/tool_call": {"input": "What's the weather in Paris?", "tools": [WEATHER_TOOL], "tool_choice": "auto"},
-    "groq-chat/reasoning": {"input": "What is 2+2? Reply with just the number.", "reasoning": {"effort": "medium"}},
+    "groq-chat/reasoning": {
+        "input": "What is 2+2? Reply with just the number.",
+        "reasoning": {"effort": "medium"},
+        **INCLUDE,
+    },
     "groq-chat/structured_output_json_schema": {
         "input": "What is the largest city in Mexico?",
         "text": {
@@ -397,7 +402,7 @@ def _mistral_thinking_turn() -> dict[str, Any]:
             {"index": 0, "message": {"role": "assistant", "content": recorded["content"]}, "finish_reason": "stop"}
         ],
     }
-    first, _ = _reply("mistral", {"input": "How do I cross the street?"}, "magistral-medium-latest", reply)
+    first, _ = _reply("mistral", {"input": "How do I cross the street?", **INCLUDE}, "magistral-medium-latest", reply)
     return {
         "input": [
             {"role": "user", "content": "How do I cross the street?"},
@@ -426,7 +431,7 @@ def _groq_reasoning_turn() -> dict[str, Any]:
             }
         ],
     }
-    first, _ = _reply("groq", {"input": BAD_ARGS}, "openai/gpt-oss-120b", reply)
+    first, _ = _reply("groq", {"input": BAD_ARGS, "tools": [NAME_TOOL]}, "openai/gpt-oss-120b", reply)
     assert [item["type"] for item in first["output"]] == ["reasoning", "function_call"]
     return {
         "instructions": CONCISE,
@@ -735,7 +740,7 @@ def test_mistral_thinking_stream() -> None:
         {"content": "Four."},
         usage={"prompt_tokens": 5, "completion_tokens": 7},
     )
-    _, resp = _stream("mistral", {"input": "2+2?"}, "magistral-small-latest", blocks)
+    _, resp = _stream("mistral", {"input": "2+2?", **INCLUDE}, "magistral-small-latest", blocks)
     reasoning, _message = resp.output
     assert reasoning.content is not None and reasoning.content[0].text == "Let me think."
     assert _state(reasoning.model_dump()) == {
@@ -808,7 +813,7 @@ def test_openrouter_reasoning_details_round_trip() -> None:
             "completion_tokens_details": {"reasoning_tokens": 4},
         },
     )
-    body = {"input": "Hi", "reasoning": {"max_tokens": 2000}}
+    body = {"input": "Hi", "reasoning": {"max_tokens": 2000}, **INCLUDE}
     _, resp = _stream("openrouter", body, "anthropic/claude-sonnet-4.5", blocks)
     reasoning, _msg = resp.output
     assert reasoning.content is not None and reasoning.content[0].text == "Thinking."

@@ -91,7 +91,7 @@ HINTS = frozenset(
         "service_tier",
         "store",
         "metadata",  # Anthropic's metadata takes only user_id (from safety_identifier / user)
-        "include",  # thinking signatures are always returned as encrypted_content
+        "include",  # reasoning.encrypted_content is honoured by the builder (keeps_reasoning_state)
         "prompt_cache_key",
         "prompt_cache_retention",
         "truncation",

@@ -101,7 +101,7 @@ HINTS = frozenset(
         "metadata",  # kept by the gateway; Bedrock's requestMetadata has stricter key/value rules
         "user",
         "safety_identifier",
-        "include",  # reasoning signatures are always returned as encrypted_content
+        "include",  # reasoning.encrypted_content is honoured by the builder (keeps_reasoning_state)
         "prompt_cache_key",
         "prompt_cache_retention",
         "truncation",

@@ -115,7 +115,7 @@ HINTS = frozenset(
         "store",  # Responses' store is the gateway's; chat's store means something else
         "metadata",
         "user",  # forwarded where the server takes it
-        "include",  # reasoning always comes back as it is sent
+        "include",  # reasoning.encrypted_content is honoured by the builder (keeps_reasoning_state)
         "prompt_cache_key",  # forwarded to OpenAI / Azure
         "prompt_cache_retention",
         "safety_identifier",  # forwarded to OpenAI / Azure
