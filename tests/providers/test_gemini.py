@@ -1234,3 +1234,11 @@ def test_call_with_a_key_on_the_call() -> None:
     headers = GEMINI.headers(keyed)
     assert headers["x-goog-api-key"] == "k-123"
     assert "k-123" not in GEMINI.url(keyed, stream=True)
+
+
+@pytest.mark.parametrize("model", ["gemini-2.0-flash", "gemini-1.5-pro", "gemma-3-27b-it"])
+def test_reasoning_on_a_model_that_does_not_think_is_a_hint(model: str) -> None:
+    body = native(call(model, input="x", reasoning={"effort": "high", "summary": "auto"}))
+    assert "thinkingConfig" not in body.get("generationConfig", {})
+    thinking = native(call("gemini-2.5-flash", input="x", reasoning={"effort": "high"}))["generationConfig"]
+    assert thinking["thinkingConfig"] == {"thinkingBudget": 24576, "includeThoughts": True}

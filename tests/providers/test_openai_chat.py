@@ -1093,7 +1093,8 @@ def test_allowed_tools_narrow_the_list_elsewhere() -> None:
     ],
 )
 def test_reasoning(provider: str, reasoning: dict[str, Any], expected: dict[str, Any]) -> None:
-    native = _native(provider, {"input": "q", "reasoning": reasoning})
+    model = {"openai": "gpt-5", "groq": "openai/gpt-oss-120b"}.get(provider, "m")  # models that reason
+    native = _native(provider, {"input": "q", "reasoning": reasoning}, model)
     keys = ("reasoning_effort", "reasoning_format", "thinking", "reasoning")
     assert {k: native[k] for k in keys if k in native} == expected
 
@@ -1186,7 +1187,6 @@ def test_hints_are_accepted() -> None:
         ("groq", {"tools": [{"type": "web_search"}]}, "tools[0].type"),
         ("perplexity", {"tools": [WEATHER_TOOL]}, "tools[0].type"),
         ("openai", {"tools": [WEATHER_TOOL], "tool_choice": {"type": "web_search"}}, "tool_choice.type"),
-        ("groq", {"reasoning": {"max_tokens": 1000}}, "reasoning.max_tokens"),
         ("deepseek", {"text": {"format": {"type": "json_schema", "name": "x", "schema": CITY}}}, "text.format"),
         ("perplexity", {"text": {"format": {"type": "json_object"}}}, "text.format"),
         ("groq", {"top_logprobs": 2}, "top_logprobs"),
@@ -1482,3 +1482,19 @@ def test_e2e_max_output_tokens_truncation(sdk: openai.OpenAI, fake: FakeUpstream
     assert events[-1].response.incomplete_details.reason == "max_output_tokens"  # type: ignore[union-attr]
     sent = _sent(fake)
     assert sent["max_tokens"] == 8 and "stream_options" not in sent  # Mistral's quirks
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [("groq", "llama-3.3-70b-versatile"), ("groq", "meta-llama/llama-4-scout-17b-16e-instruct"), ("openai", "gpt-4o")],
+)
+def test_reasoning_on_a_model_that_does_not_reason_is_a_hint(provider: str, model: str) -> None:
+    for reasoning in ({"effort": "high"}, {"effort": "none"}, {"max_tokens": 1000}):
+        native = _native(provider, {"input": "q", "reasoning": reasoning}, model)
+        assert not {"reasoning_effort", "reasoning_format", "reasoning", "thinking"} & set(native)
+
+
+def test_a_budget_is_still_refused_on_a_groq_model_that_reasons() -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        _native("groq", {"input": "q", "reasoning": {"max_tokens": 1000}}, "openai/gpt-oss-120b")
+    assert info.value.param == "reasoning.max_tokens"

@@ -36,6 +36,8 @@ tools[].strict (all function tools)     mode VALIDATED instead of AUTO (Gemini 2
 reasoning.effort                        ``thinkingConfig.thinkingLevel`` (Gemini 3+) or
                                         ``thinkingBudget`` (2.5); ``none`` -> budget 0 / lowest level
 reasoning.max_tokens                    ``thinkingConfig.thinkingBudget``
+reasoning.* on a model that does not    nothing (a hint: Gemini before 2.5 and Gemma take no
+  think                                 ``thinkingConfig``)
 reasoning.summary / effort set          ``thinkingConfig.includeThoughts: true``
 text.format json_schema                 ``responseMimeType: application/json`` + ``responseJsonSchema``
 text.format json_object                 ``responseMimeType: application/json``
@@ -136,6 +138,9 @@ class ModelTraits:
         self.minimal_level = not (major >= 3 and "pro" in model)  # Gemini 3 Pro starts at LOW
         self.validated_mode = (major, minor) >= (2, 5)
         self.checks_signatures = major >= 3
+        # Gemini 2.5 and newer think (an unversioned name, an alias, is given the benefit of the doubt);
+        # Gemini 2.0 / 1.5 and Gemma refuse a thinkingConfig
+        self.thinks = (major, minor) >= (2, 5) if m else "gemma" not in model
 
 
 def native_request(req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str) -> dict[str, Any]:
@@ -470,6 +475,8 @@ class _Request:
                 param="reasoning.effort",
                 code="invalid_value",
             )
+        if not self.traits.thinks:
+            return None  # a hint the model cannot take
         if budget is not None:
             config["thinkingBudget"] = budget
         elif effort is not None:

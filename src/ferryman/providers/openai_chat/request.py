@@ -42,7 +42,9 @@ tool_choice {type: allowed_tools}        OpenAI: ``{"type": "allowed_tools", ...
 parallel_tool_calls (with tools)         ``parallel_tool_calls`` (quirk; a hint where not taken)
 reasoning.effort                         ``reasoning_effort`` (quirk ``efforts`` renames levels);
                                          DeepSeek adds ``thinking: {type}``; OpenRouter
-                                         ``reasoning: {effort}``; Groq adds ``reasoning_format``
+                                         ``reasoning: {effort}``; Groq adds ``reasoning_format``;
+                                         nothing for a model the quirk ``reasoning_models`` leaves
+                                         out (Groq's Llama, OpenAI's gpt-4o: a hint, not a 400)
 reasoning.max_tokens                     OpenRouter ``reasoning: {max_tokens}``; 0 elsewhere is
                                          effort ``none``
 text.format json_schema                  ``response_format {type: json_schema, json_schema: {name,
@@ -72,6 +74,7 @@ where the provider has no such knob, a non-zero ``reasoning.max_tokens`` outside
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -380,6 +383,9 @@ class _Request:
         reasoning = self.req.reasoning
         if reasoning is None:
             return
+        pattern = self.q.reasoning_models
+        if pattern is not None and re.search(pattern, self.model) is None:
+            return  # a model that does not reason: the setting is a hint
         effort, budget = reasoning.effort, reasoning.max_tokens
         if self.q.reasoning_object:
             if budget:
