@@ -185,12 +185,18 @@ CASES: dict[str, dict[str, Any]] = {
         "max_output_tokens": 8192,
         "temperature": 1.0,
     },
-    "thinking": {"input": "How do I cross the street?", "reasoning": {"effort": "low"}, "max_output_tokens": 4096},
+    "thinking": {
+        "input": "How do I cross the street?",
+        "reasoning": {"effort": "low"},
+        "max_output_tokens": 4096,
+        "include": ["reasoning.encrypted_content"],
+    },
     "thinking_stream": {
         "input": "Two names for a pet pelican, be brief",
         "reasoning": {"max_tokens": 1024},
         "max_output_tokens": 8192,
         "temperature": 1.0,
+        "include": ["reasoning.encrypted_content"],
     },
     "structured_output_json_schema": {
         "input": "Tell me about London",
@@ -269,6 +275,7 @@ def _thinking_turn() -> dict[str, Any]:
         ],
         "reasoning": {"effort": "low"},
         "max_output_tokens": 4096,
+        "include": ["reasoning.encrypted_content"],
     }
 
 
@@ -768,7 +775,7 @@ def test_hints_are_accepted_and_not_sent() -> None:
         ({"prompt": {"id": "pmpt_1"}}, "prompt"),
         ({"conversation": "conv_1"}, "conversation"),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].type"),
-        ({"input": [{"type": "computer_call_output", "call_id": "c"}]}, "input[0].type"),
+        ({"input": [{"type": "made_up_item", "call_id": "c"}]}, "input[0].type"),
         (
             {"input": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
             "input[0].content[0].type",
@@ -989,6 +996,7 @@ def test_e2e_reasoning_create_and_next_turn(sdk: openai.OpenAI, fake: FakeUpstre
         ],
         reasoning={"effort": "low"},
         max_output_tokens=4096,
+        include=["reasoning.encrypted_content"],
     )
     assert second.output_text.startswith("# How to Cross a River")
     assert _comparable(_sent(fake)) == _comparable(_fixture("thinking_multi_turn")["request"]["body"])
@@ -1125,3 +1133,63 @@ def test_e2e_conversation_started_on_openai(sdk: openai.OpenAI, fake: FakeUpstre
         {"role": "assistant", "content": [{"type": "text", "text": first.output_text}]},
         {"role": "user", "content": [{"type": "text", "text": "And Italy?"}]},
     ]
+
+
+def test_prompt_cache_key_sets_breakpoints_on_the_last_message_and_system() -> None:
+    body: dict[str, Any] = {
+        "instructions": "sys",
+        "input": [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"},
+            {"role": "user", "content": "c"},
+        ],
+        "prompt_cache_key": "agent-session-1",
+    }
+    assert "cache_control" not in _native({**body, "prompt_cache_key": None})["messages"][2]["content"][0]
+    native = _native(body)
+    mark = {"type": "ephemeral"}
+    assert native["system"] == [{"type": "text", "text": "sys", "cache_control": mark}]
+    assert native["messages"][2]["content"] == [{"type": "text", "text": "c", "cache_control": mark}]
+    assert "cache_control" not in native["messages"][0]["content"][0]  # only the ends
+
+
+def test_prompt_cache_key_stays_within_four_breakpoints() -> None:
+    marked = {"type": "input_text", "text": "m", "cache_control": {"type": "ephemeral"}}
+    tool = {**WEATHER_TOOL, "cache_control": {"type": "ephemeral"}}
+    body = {
+        "instructions": "sys",
+        "input": [{"role": "user", "content": [marked, marked, {"type": "input_text", "text": "last"}]}],
+        "tools": [tool],
+        "prompt_cache_key": "k",
+    }
+    native = _native(body)
+    blocks = [*native["tools"], *native["system"], *native["messages"][0]["content"]]
+    assert sum("cache_control" in b for b in blocks) == 4
+    assert native["messages"][0]["content"][-1]["cache_control"] == {"type": "ephemeral"}  # the last message first
+    assert "cache_control" not in native["system"][0]
+
+
+def test_prompt_cache_key_skips_thinking_blocks() -> None:
+    thought = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "anthropic:sig"}
+    call = {"type": "function_call", "call_id": "toolu_1", "name": "get_weather", "arguments": "{}"}
+    body = {
+        "input": [{"role": "user", "content": "q"}, thought, call],
+        "tools": [WEATHER_TOOL],
+        "prompt_cache_key": "k",
+    }
+    [_, assistant] = _native(body)["messages"]
+    assert [("cache_control" in b, b["type"]) for b in assistant["content"]] == [
+        (False, "thinking"),
+        (True, "tool_use"),
+    ]
+
+
+@pytest.mark.parametrize("model", ["claude-3-5-sonnet-latest", "claude-3-opus-20240229", "claude-3-5-haiku-20241022"])
+def test_reasoning_on_a_model_that_does_not_think_is_a_hint(model: str) -> None:
+    native = _native({"input": "x", "reasoning": {"effort": "high"}}, model)
+    assert "thinking" not in native and "output_config" not in native
+    assert native["max_tokens"] == 4096
+    assert (
+        _native({"input": "x", "reasoning": {"effort": "high"}}, "claude-3-7-sonnet-latest")["thinking"]["type"]
+        == "enabled"
+    )

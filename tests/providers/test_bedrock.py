@@ -541,7 +541,8 @@ REASONING_STREAM = [
 
 
 def test_reasoning_stream_with_signature_and_redacted_block() -> None:
-    events, resp = _stream({"input": "q", "reasoning": {"effort": "low"}}, SONNET, b"".join(REASONING_STREAM))
+    body = {"input": "q", "reasoning": {"effort": "low"}, "include": ["reasoning.encrypted_content"]}
+    events, resp = _stream(body, SONNET, b"".join(REASONING_STREAM))
     reasoning, redacted, message = resp.output
     assert reasoning.type == "reasoning" and reasoning.summary[0].text == "Let me think."  # type: ignore[union-attr]
     assert reasoning.encrypted_content == "bedrock:EqoBSig=="  # type: ignore[union-attr]
@@ -849,10 +850,10 @@ def test_unsupported_fields_are_refused(body: dict[str, Any], param: str) -> Non
     assert info.value.param == param and "'bedrock'" in info.value.message
 
 
-def test_reasoning_refused_where_bedrock_has_no_setting() -> None:
-    with pytest.raises(InvalidRequestError) as info:
-        _native({"input": "q", "reasoning": {"effort": "high"}}, "mistral.mistral-large-3-675b-instruct")
-    assert info.value.param == "reasoning.effort"
+def test_reasoning_effort_is_a_hint_where_bedrock_has_no_setting() -> None:
+    for model in ("mistral.mistral-large-3-675b-instruct", "anthropic.claude-3-5-sonnet-20240620-v1:0"):
+        native = _native({"input": "q", "reasoning": {"effort": "high"}}, model)
+        assert "additionalModelRequestFields" not in native
     with pytest.raises(InvalidRequestError) as info:
         _native({"input": "q", "reasoning": {"max_tokens": 2000}}, "us.amazon.nova-2-lite-v1:0")
     assert info.value.param == "reasoning.max_tokens"
@@ -866,12 +867,28 @@ def test_hints_are_ignored_not_refused() -> None:
         "metadata": {"k": "v"},
         "user": "u1",
         "include": ["reasoning.encrypted_content"],
-        "prompt_cache_key": "k",
         "safety_identifier": "s",
         "truncation": "auto",
         "text": {"verbosity": "low"},
+        "client_metadata": {"x-codex-turn": "1"},
     }
     assert _native({"input": "q", **hinted}) == _native({"input": "q"})
+    llama = "meta.llama3-3-70b-instruct-v1:0"  # takes no cachePoint: prompt_cache_key is a hint there
+    assert _native({"input": "q", "prompt_cache_key": "k"}, llama) == _native({"input": "q"}, llama)
+
+
+def test_prompt_cache_key_sets_cache_points() -> None:
+    body = {"instructions": "sys", "input": [{"role": "user", "content": "q"}], "prompt_cache_key": "k"}
+    native = _native(body)
+    point = {"cachePoint": {"type": "default"}}
+    assert native["system"] == [{"text": "sys"}, point]
+    assert native["messages"] == [{"role": "user", "content": [{"text": "q"}, point]}]
+    # marks the client set count against Bedrock's four: three on parts leave room for one
+    marked = {"type": "input_text", "text": "m", "cache_control": {"type": "ephemeral"}}
+    parts = [marked, marked, marked, {"type": "input_text", "text": "last"}]
+    native = _native({**body, "input": [{"role": "user", "content": parts}]})
+    assert native["messages"][0]["content"][-1] == point and native["system"] == [{"text": "sys"}]
+    assert sum("cachePoint" in b for b in native["messages"][0]["content"]) == 4
 
 
 def test_foreign_reasoning_is_left_out() -> None:
@@ -1207,7 +1224,15 @@ def test_e2e_reasoning_create_and_next_turn(sdk: openai.OpenAI, fake: FakeUpstre
 
 def test_e2e_raw_stream_reasoning(sdk: openai.OpenAI, fake: FakeUpstream) -> None:
     fake.add(_path(SONNET, stream=True), Reply(eventstream=b"".join(REASONING_STREAM)))
-    events = list(sdk.responses.create(model=f"bedrock/{SONNET}", stream=True, input="q", reasoning={"effort": "low"}))
+    events = list(
+        sdk.responses.create(
+            model=f"bedrock/{SONNET}",
+            stream=True,
+            input="q",
+            reasoning={"effort": "low"},
+            include=["reasoning.encrypted_content"],
+        )
+    )
     assert any(e.type == "response.reasoning_summary_text.delta" for e in events)
     final = events[-1]
     assert final.type == "response.completed"

@@ -360,7 +360,12 @@ def test_thinking() -> None:
 
 
 def test_thinking_signature_goes_back_on_the_text_part() -> None:
-    first = call("gemini-3-pro-preview", input="How do I cross the street?", reasoning={"summary": "auto"})
+    first = call(
+        "gemini-3-pro-preview",
+        input="How do I cross the street?",
+        reasoning={"summary": "auto"},
+        include=["reasoning.encrypted_content"],
+    )
     out = reply(first, fx("thinking")["response"]["body"])
     second = call(
         "gemini-3-pro-preview",
@@ -653,7 +658,7 @@ def test_trailing_signature_round_trip() -> None:
             "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 1, "thoughtsTokenCount": 9},
         },
     ]
-    c = call("gemini-3-flash-preview", input="hi", stream=True)
+    c = call("gemini-3-flash-preview", input="hi", stream=True, include=["reasoning.encrypted_content"])
     final = final_of(stream(c, [f"data: {json.dumps(ch)}" for ch in chunks]))
     assert [i["type"] for i in final["output"]] == ["message", "reasoning"]
     assert final["output"][1]["encrypted_content"] == "gemini:U0lH"
@@ -838,7 +843,7 @@ def test_schema_cleaning() -> None:
         ({"prompt": {"id": "pmpt_1"}}, "prompt"),
         ({"conversation": "conv_1"}, "conversation"),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0]"),
-        ({"input": [{"type": "computer_call_output", "call_id": "c"}]}, "input[0].type"),
+        ({"input": [{"type": "made_up_item", "call_id": "c"}]}, "input[0].type"),
         (
             {"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "file-abc"}]}]},
             "input[0].content[0].file_id",
@@ -1102,6 +1107,7 @@ def test_e2e_raw_stream_with_reasoning(fake: FakeUpstream, sdk: openai.OpenAI) -
             model="gemini/gemini-2.5-pro",
             input="How do I cross the street?",
             reasoning={"summary": "auto"},
+            include=["reasoning.encrypted_content"],
             stream=True,
         )
     )
@@ -1228,3 +1234,11 @@ def test_call_with_a_key_on_the_call() -> None:
     headers = GEMINI.headers(keyed)
     assert headers["x-goog-api-key"] == "k-123"
     assert "k-123" not in GEMINI.url(keyed, stream=True)
+
+
+@pytest.mark.parametrize("model", ["gemini-2.0-flash", "gemini-1.5-pro", "gemma-3-27b-it"])
+def test_reasoning_on_a_model_that_does_not_think_is_a_hint(model: str) -> None:
+    body = native(call(model, input="x", reasoning={"effort": "high", "summary": "auto"}))
+    assert "thinkingConfig" not in body.get("generationConfig", {})
+    thinking = native(call("gemini-2.5-flash", input="x", reasoning={"effort": "high"}))["generationConfig"]
+    assert thinking["thinkingConfig"] == {"thinkingBudget": 24576, "includeThoughts": True}

@@ -33,6 +33,7 @@ from tests.fakes.gateway import GatewayServer
 from tests.fakes.upstream import FIXTURES, FakeUpstream, Reply, load_fixture
 
 EVENTS = TypeAdapter(ResponseStreamEvent)
+INCLUDE = {"include": ["reasoning.encrypted_content"]}  # reasoning items carry the provider's state back
 SECRET = "sk-chat-test-secret-0123456789"
 # recording folder -> the provider entry name whose quirks it exercises
 FOLDERS = {
@@ -327,7 +328,11 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "groq-chat/text_basic": {"instructions": "You are a helpful assistant.", "input": "What is the capital of France?"},
     "groq-chat/tool_call": {"input": "What's the weather in Paris?", "tools": [WEATHER_TOOL], "tool_choice": "auto"},
-    "groq-chat/reasoning": {"input": "What is 2+2? Reply with just the number.", "reasoning": {"effort": "medium"}},
+    "groq-chat/reasoning": {
+        "input": "What is 2+2? Reply with just the number.",
+        "reasoning": {"effort": "medium"},
+        **INCLUDE,
+    },
     "groq-chat/structured_output_json_schema": {
         "input": "What is the largest city in Mexico?",
         "text": {
@@ -397,7 +402,7 @@ def _mistral_thinking_turn() -> dict[str, Any]:
             {"index": 0, "message": {"role": "assistant", "content": recorded["content"]}, "finish_reason": "stop"}
         ],
     }
-    first, _ = _reply("mistral", {"input": "How do I cross the street?"}, "magistral-medium-latest", reply)
+    first, _ = _reply("mistral", {"input": "How do I cross the street?", **INCLUDE}, "magistral-medium-latest", reply)
     return {
         "input": [
             {"role": "user", "content": "How do I cross the street?"},
@@ -426,7 +431,7 @@ def _groq_reasoning_turn() -> dict[str, Any]:
             }
         ],
     }
-    first, _ = _reply("groq", {"input": BAD_ARGS}, "openai/gpt-oss-120b", reply)
+    first, _ = _reply("groq", {"input": BAD_ARGS, "tools": [NAME_TOOL]}, "openai/gpt-oss-120b", reply)
     assert [item["type"] for item in first["output"]] == ["reasoning", "function_call"]
     return {
         "instructions": CONCISE,
@@ -735,7 +740,7 @@ def test_mistral_thinking_stream() -> None:
         {"content": "Four."},
         usage={"prompt_tokens": 5, "completion_tokens": 7},
     )
-    _, resp = _stream("mistral", {"input": "2+2?"}, "magistral-small-latest", blocks)
+    _, resp = _stream("mistral", {"input": "2+2?", **INCLUDE}, "magistral-small-latest", blocks)
     reasoning, _message = resp.output
     assert reasoning.content is not None and reasoning.content[0].text == "Let me think."
     assert _state(reasoning.model_dump()) == {
@@ -808,7 +813,7 @@ def test_openrouter_reasoning_details_round_trip() -> None:
             "completion_tokens_details": {"reasoning_tokens": 4},
         },
     )
-    body = {"input": "Hi", "reasoning": {"max_tokens": 2000}}
+    body = {"input": "Hi", "reasoning": {"max_tokens": 2000}, **INCLUDE}
     _, resp = _stream("openrouter", body, "anthropic/claude-sonnet-4.5", blocks)
     reasoning, _msg = resp.output
     assert reasoning.content is not None and reasoning.content[0].text == "Thinking."
@@ -1088,7 +1093,8 @@ def test_allowed_tools_narrow_the_list_elsewhere() -> None:
     ],
 )
 def test_reasoning(provider: str, reasoning: dict[str, Any], expected: dict[str, Any]) -> None:
-    native = _native(provider, {"input": "q", "reasoning": reasoning})
+    model = {"openai": "gpt-5", "groq": "openai/gpt-oss-120b"}.get(provider, "m")  # models that reason
+    native = _native(provider, {"input": "q", "reasoning": reasoning}, model)
     keys = ("reasoning_effort", "reasoning_format", "thinking", "reasoning")
     assert {k: native[k] for k in keys if k in native} == expected
 
@@ -1181,7 +1187,6 @@ def test_hints_are_accepted() -> None:
         ("groq", {"tools": [{"type": "web_search"}]}, "tools[0].type"),
         ("perplexity", {"tools": [WEATHER_TOOL]}, "tools[0].type"),
         ("openai", {"tools": [WEATHER_TOOL], "tool_choice": {"type": "web_search"}}, "tool_choice.type"),
-        ("groq", {"reasoning": {"max_tokens": 1000}}, "reasoning.max_tokens"),
         ("deepseek", {"text": {"format": {"type": "json_schema", "name": "x", "schema": CITY}}}, "text.format"),
         ("perplexity", {"text": {"format": {"type": "json_object"}}}, "text.format"),
         ("groq", {"top_logprobs": 2}, "top_logprobs"),
@@ -1477,3 +1482,19 @@ def test_e2e_max_output_tokens_truncation(sdk: openai.OpenAI, fake: FakeUpstream
     assert events[-1].response.incomplete_details.reason == "max_output_tokens"  # type: ignore[union-attr]
     sent = _sent(fake)
     assert sent["max_tokens"] == 8 and "stream_options" not in sent  # Mistral's quirks
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [("groq", "llama-3.3-70b-versatile"), ("groq", "meta-llama/llama-4-scout-17b-16e-instruct"), ("openai", "gpt-4o")],
+)
+def test_reasoning_on_a_model_that_does_not_reason_is_a_hint(provider: str, model: str) -> None:
+    for reasoning in ({"effort": "high"}, {"effort": "none"}, {"max_tokens": 1000}):
+        native = _native(provider, {"input": "q", "reasoning": reasoning}, model)
+        assert not {"reasoning_effort", "reasoning_format", "reasoning", "thinking"} & set(native)
+
+
+def test_a_budget_is_still_refused_on_a_groq_model_that_reasons() -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        _native("groq", {"input": "q", "reasoning": {"max_tokens": 1000}}, "openai/gpt-oss-120b")
+    assert info.value.param == "reasoning.max_tokens"

@@ -172,7 +172,7 @@ def test_replayed_web_search_is_left_out_and_unknown_items_and_parts_are_refused
     assert built.messages == [{"role": "user", "content": [{"text": "q"}]}]
     for items, param in [
         ([{"type": "item_reference", "id": "msg_1"}], "input[0].type"),
-        ([{"role": "user", "content": "q"}, {"type": "computer_call", "call_id": "c"}], "input[1].type"),
+        ([{"role": "user", "content": "q"}, {"type": "made_up_item", "call_id": "c"}], "input[1].type"),
         ([{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}], "input[0].content[0].type"),
     ]:
         with pytest.raises(InvalidRequestError) as info:

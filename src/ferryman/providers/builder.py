@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import msgspec
+from msgspec import UNSET
 
 from ferryman.ids import new_id
 from ferryman.providers.base import SSEEvent
@@ -42,6 +43,20 @@ FINISH = {
 
 _encode = msgspec.json.encode
 _builtins = msgspec.to_builtins
+ENCRYPTED_REASONING = "reasoning.encrypted_content"
+
+
+def keeps_reasoning_state(req: ResponsesRequest | None) -> bool:
+    """Whether reasoning items carry the provider's opaque state (``encrypted_content``) back.
+
+    OpenAI returns it only when ``include`` asks for ``reasoning.encrypted_content``; so does
+    Ferryman, and also whenever the request offers tools: Anthropic, Bedrock and Gemini refuse a
+    replayed tool call whose thinking lost its signature, and Ferryman (unlike OpenAI) cannot find
+    a replayed reasoning item by its id. A stored response replayed (no request) keeps what it has.
+    """
+    if req is None:
+        return True
+    return bool(req.tools) or (req.include is not None and ENCRYPTED_REASONING in req.include)
 
 
 class ResponseBuilder:
@@ -73,6 +88,7 @@ class ResponseBuilder:
         self._logprobs: list[dict[str, Any]] = []  # logprobs of the open message's text
         self._annotations: list[dict[str, Any]] = []  # annotations of the open message's text
         self.started = False
+        self.opaque = keeps_reasoning_state(req)  # reasoning items carry encrypted_content
 
     @classmethod
     def replaying(cls, stored: dict[str, Any]) -> ResponseBuilder:
@@ -240,7 +256,10 @@ class ResponseBuilder:
         self._open_summary_part(idx)
 
     def reasoning_signature(self, opaque: str) -> None:
-        """Opaque state (a signature) for the open reasoning item, or for a new empty one."""
+        """Opaque state (a signature) for the open reasoning item, or for a new empty one; nothing when
+        the client did not ask for it (``keeps_reasoning_state``)."""
+        if not self.opaque:
+            return
         self.start()
         if self._reasoning is None:
             self._open_reasoning(self._reasoning_kind)
@@ -369,6 +388,8 @@ class ResponseBuilder:
         self.start()
         self._close_message()
         self._close_reasoning()
+        if isinstance(item, Reasoning) and not self.opaque:
+            item.encrypted_content = UNSET
         idx = self._open_item(item, status=None)
         self._done_item(idx)
 

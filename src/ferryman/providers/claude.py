@@ -44,6 +44,13 @@ def adaptive(model: str) -> bool:
     return claude_version(model) >= (4, 6)
 
 
+def thinks(model: str) -> bool:
+    """Whether the model takes a thinking setting: Claude 3.7 and newer (a name without a version
+    is given the benefit of the doubt)."""
+    version = claude_version(model)
+    return version == (0, 0) or version >= (3, 7)
+
+
 def effort_of(reasoning: Reasoning, provider: str) -> str | None:
     """``reasoning.effort``, None for none; an effort level not in ``EFFORT_BUDGETS`` is a 400."""
     effort = reasoning.effort if reasoning.effort != "none" else None

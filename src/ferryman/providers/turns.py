@@ -11,8 +11,8 @@ input items is one walk for both:
   first), a reasoning item a block of the assistant turn in its place, so that reasoning and the
   function call after it share one assistant turn;
 - reasoning with nothing after it (an interrupted turn) is dropped: no model continues from it;
-- a replayed ``web_search_call`` is left out (neither API can replay a search from a Responses item;
-  the answer text that used it stays); ``item_reference`` and unknown items are refused.
+- OpenAI's tool items (``web_search_call``, ``local_shell_call``, ...) come as function calls, labelled
+  text or not at all, by the rules of ``history.py``; ``item_reference`` and unknown items are refused.
 
 What differs is the shape of a block (``{"type": "text", "text"}`` against ``{"text"}``,
 ``tool_use`` against ``toolUse``, ``cache_control`` inside a block against a ``cachePoint`` block
@@ -24,33 +24,43 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from ferryman.providers.history import Placed, offered_functions, plain_items
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.input import (
     FunctionCallOutput,
     InputFile,
     InputFunctionCall,
     InputImage,
-    InputItem,
     InputMessage,
     InputPart,
     InputReasoning,
     ItemReference,
 )
 from ferryman.schemas.items import input_items, part_text, unsupported
+from ferryman.schemas.responses import Tool
 
 Block = dict[str, Any]
 # what can carry a cache mark: a content part (a typed one, or one of another type as sent) or an item
 Marked = InputPart | InputFunctionCall | FunctionCallOutput
 
 
-def required_input(input_: str | list[dict[str, Any]] | None, provider: str) -> list[InputItem]:
+def required_input(
+    input_: str | list[dict[str, Any]] | None,
+    provider: str,
+    tools: list[Tool] | None = None,
+    keep: frozenset[str] = frozenset(),
+) -> list[Placed]:
     """The input items of a request to a provider that needs at least one message; no input is a 400.
+
+    OpenAI's tool items come back in the forms every adapter takes (``history.plain_items``: as
+    function calls where ``tools`` offers a function of their name, else as labelled text, or left
+    out); kinds in ``keep`` go on as sent.
 
     Providers that translate the request (Anthropic, Bedrock, Gemini, Chat Completions servers) all
     reject an empty conversation, each in its own words: this says so before anything is sent. A
     ``previous_response_id`` has already been resolved into the input by then.
     """
-    items = input_items(input_)
+    items = plain_items(input_items(input_), offered_functions(tools), keep)
     if not items:
         raise InvalidRequestError(
             f"Missing required parameter: 'input'. Provider {provider!r} needs at least one input message, and"
@@ -131,11 +141,12 @@ class Turns(ABC):
 
     # ---- the walk -------------------------------------------------------------------------------
 
-    def read(self, instructions: str | None, input_: str | list[dict[str, Any]] | None) -> None:
+    def read(
+        self, instructions: str | None, input_: str | list[dict[str, Any]] | None, tools: list[Tool] | None = None
+    ) -> None:
         if instructions:
             self.system.append(self.text(instructions))
-        for n, item in enumerate(required_input(input_, self.provider)):
-            where = f"input[{n}]"
+        for where, item in required_input(input_, self.provider, tools):
             if isinstance(item, InputMessage):
                 self._message(item, where)
             elif isinstance(item, InputFunctionCall):
@@ -148,8 +159,6 @@ class Turns(ABC):
                     self.add("assistant", [block], reasoning=True)
             elif isinstance(item, ItemReference):
                 raise unsupported(f"{where}.type", self.provider, "item_reference: send the item itself")
-            elif item.get("type") == "web_search_call":
-                continue  # not replayable (see the module docstring); the answer text stays
             else:
                 raise unsupported(f"{where}.type", self.provider, f"input items of type {item.get('type')!r}")
         if self.messages and self.messages[-1]["role"] == "assistant" and self._reasoning_only:

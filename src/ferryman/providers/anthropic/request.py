@@ -25,6 +25,8 @@ reasoning, encrypted_content             assistant ``thinking`` block {thinking:
   ``anthropic:<signature>``              signature}, exactly as received, in its original place
 reasoning, ``anthropic-redacted:<data>`` assistant ``redacted_thinking`` block {data}
 reasoning of another provider            left out (its state means nothing to Anthropic)
+OpenAI tool items (local_shell_call,     function calls where ``tools`` offers one of their name,
+  shell_call, computer_call, mcp_call ...) else labelled text, or left out (``providers/history.py``)
 web_search_call (replayed output)        left out: Anthropic replays a search only with its
                                          encrypted results, which a Responses item cannot carry;
                                          the answer text that used them is kept
@@ -32,6 +34,9 @@ tools[type=function]                     ``tools[]`` {name, description, input_s
 tools[type=web_search*]                  ``web_search_20250305`` tool; ``filters.allowed_domains``
                                          -> ``allowed_domains``, ``user_location`` -> the same
 tools[].cache_control                    the tool's ``cache_control``
+prompt_cache_key (present)               ``cache_control: {type: ephemeral}`` on the last message's
+                                         last block and the last system block, where no mark is,
+                                         within Anthropic's 4 (agents send it to ask for caching)
 max_tool_calls                           web search ``max_uses`` (it caps built-in tool calls;
                                          without a built-in tool there is nothing to cap)
 tool_choice auto / none / required       ``{"type": "auto" | "none" | "any"}``
@@ -44,6 +49,8 @@ reasoning.effort (Claude 4.6 and newer)  ``thinking: {type: adaptive}`` + ``outp
 reasoning.effort (older models)          ``thinking: {type: enabled, budget_tokens}``: minimal/low
                                          1024, medium 4096, high 16384, xhigh/max 24576
 reasoning.effort none                    no ``thinking``
+reasoning.* on a model that does not     nothing (a hint: Claude before 3.7 takes no ``thinking``)
+  think (claude-3-5-*, claude-3-*)
 reasoning.max_tokens                     ``thinking: {type: enabled, budget_tokens}`` (0: none)
 text.format json_schema                  ``output_config.format {type: json_schema, schema}``
                                          (``description`` into the schema; ``name`` is a label)
@@ -69,7 +76,7 @@ from typing import Any
 
 import msgspec
 
-from ferryman.providers.claude import ADAPTIVE_EFFORT, EFFORT_BUDGETS, adaptive, effort_of, fit_budget
+from ferryman.providers.claude import ADAPTIVE_EFFORT, EFFORT_BUDGETS, adaptive, effort_of, fit_budget, thinks
 from ferryman.providers.media import data_url, file_bytes, image_url, no_file
 from ferryman.providers.text_format import json_schema, structured
 from ferryman.providers.turns import Marked, Turns, cache_control, summary_text
@@ -89,8 +96,8 @@ HINTS = frozenset(
         "service_tier",
         "store",
         "metadata",  # Anthropic's metadata takes only user_id (from safety_identifier / user)
-        "include",  # thinking signatures are always returned as encrypted_content
-        "prompt_cache_key",
+        "include",  # reasoning.encrypted_content is honoured by the builder (keeps_reasoning_state)
+        "prompt_cache_key",  # its value is OpenAI's routing hint; its presence sets cache breakpoints
         "prompt_cache_retention",
         "truncation",
         "background",
@@ -120,6 +127,7 @@ class ModelTraits:
 
     def __init__(self, model: str) -> None:
         self.adaptive = adaptive(model)
+        self.thinks = thinks(model)
 
 
 def native_request(
@@ -140,12 +148,14 @@ class _Request:
     def build(self, stream: bool) -> dict[str, Any]:
         self._refuse()
         turns = _Turns(self.provider)
-        turns.read(self.req.instructions, self.req.input)
+        turns.read(self.req.instructions, self.req.input, self.req.tools)
         body: dict[str, Any] = {"model": self.model, "messages": turns.messages}
+        tools, choice = self._tools()
+        if self.req.prompt_cache_key:
+            auto_breakpoints(tools, turns.system, turns.messages)
         if turns.system:
             cached = any("cache_control" in block for block in turns.system)
             body["system"] = turns.system if cached else "\n\n".join(block["text"] for block in turns.system)
-        tools, choice = self._tools()
         if tools:
             body["tools"] = tools
             if choice is not None:
@@ -254,6 +264,8 @@ class _Request:
         if reasoning is None:
             return None, None
         effort = effort_of(reasoning, self.provider)
+        if not self.traits.thinks:
+            return None, None  # a hint the model cannot take
         if effort is not None and self.traits.adaptive:
             output_config["effort"] = ADAPTIVE_EFFORT[effort]
         if reasoning.max_tokens is not None:  # an explicit budget wins over the effort's
@@ -300,6 +312,27 @@ class _Request:
         user = req.safety_identifier or req.user
         if user:
             body["metadata"] = {"user_id": user}
+
+
+MAX_BREAKPOINTS = 4  # Anthropic's limit of cache_control marks in one request
+EPHEMERAL = {"type": "ephemeral"}
+_UNMARKABLE = frozenset({"thinking", "redacted_thinking"})  # blocks Anthropic takes no cache_control on
+
+
+def auto_breakpoints(tools: list[dict[str, Any]], system: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
+    """``prompt_cache_key`` asks for prompt caching: mark the end of the conversation and of the system
+    prompt (in that order of worth: the last message's mark caches everything before it) as
+    Anthropic's cache breakpoints, where no mark is already, within its limit of four."""
+    blocks = [*tools, *system, *(b for m in messages for b in m["content"])]
+    used = sum("cache_control" in b for b in blocks)
+    last = messages[-1]["content"] if messages else []
+    ends = [b for b in reversed(last) if b.get("type") not in _UNMARKABLE][:1] + system[-1:]
+    for block in ends:
+        if used >= MAX_BREAKPOINTS:
+            return
+        if "cache_control" not in block:
+            block["cache_control"] = dict(EPHEMERAL)
+            used += 1
 
 
 class _Turns(Turns):

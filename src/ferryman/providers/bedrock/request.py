@@ -28,6 +28,8 @@ reasoning, ``bedrock:<signature>``       assistant ``{reasoningContent: {reasoni
                                          signature}}}`` exactly as received, in its place
 reasoning, ``bedrock:redacted:<data>``   assistant ``{reasoningContent: {redactedContent}}``
 reasoning of another provider            left out (its state means nothing to Bedrock)
+OpenAI tool items (local_shell_call,     function calls where ``tools`` offers one of their name,
+  shell_call, computer_call, mcp_call ...) else labelled text, or left out (``providers/history.py``)
 web_search_call (replayed output)        left out (not replayable; the answer text stays)
 tools[type=function]                     ``toolConfig.tools[].toolSpec {name, description,
                                          inputSchema: {json}, strict (when true)}``
@@ -52,6 +54,10 @@ reasoning.effort, Amazon Nova            ``additionalModelRequestFields.reasonin
 reasoning.effort, OpenAI (gpt-oss)       ``additionalModelRequestFields.reasoning_effort``
 reasoning.effort, Qwen                   ``additionalModelRequestFields.reasoning_config`` low/high
 reasoning.effort none                    no thinking setting
+reasoning.* on a model that does not     nothing (a hint): Claude before 3.7, families with no
+  think                                  documented thinking setting (Llama, Mistral, ARNs)
+prompt_cache_key (present; Claude 3.5    a ``cachePoint`` after the last message and after the
+  Haiku / 3.7+, Nova)                    system prompt, where none is, within Bedrock's 4
 text.format json_schema                  ``outputConfig.textFormat {type: json_schema, structure:
                                          {jsonSchema: {schema: <JSON text>, name, description}}}``
 max_output_tokens                        ``inferenceConfig.maxTokens`` (absent: the model's own
@@ -77,7 +83,15 @@ from typing import Any
 
 import msgspec
 
-from ferryman.providers.claude import ADAPTIVE_EFFORT, EFFORT_BUDGETS, adaptive, effort_of, fit_budget
+from ferryman.providers.claude import (
+    ADAPTIVE_EFFORT,
+    EFFORT_BUDGETS,
+    adaptive,
+    claude_version,
+    effort_of,
+    fit_budget,
+    thinks,
+)
 from ferryman.providers.media import data_url, file_bytes, image_url, no_file
 from ferryman.providers.text_format import json_schema, structured
 from ferryman.providers.turns import Marked, Turns, cache_control, summary_text
@@ -99,7 +113,7 @@ HINTS = frozenset(
         "metadata",  # kept by the gateway; Bedrock's requestMetadata has stricter key/value rules
         "user",
         "safety_identifier",
-        "include",  # reasoning signatures are always returned as encrypted_content
+        "include",  # reasoning.encrypted_content is honoured by the builder (keeps_reasoning_state)
         "prompt_cache_key",
         "prompt_cache_retention",
         "truncation",
@@ -158,8 +172,8 @@ class ModelFamily:
 
     ``us.anthropic.claude-sonnet-4-5-20250929-v1:0``, ``anthropic.claude-opus-4-6-v1``,
     ``global.amazon.nova-2-lite-v1:0``, ``openai.gpt-oss-120b-1:0``, an inference profile ARN
-    ending in such an id. An application inference profile ARN names no family: thinking is
-    then refused, since there is no telling which request field the model behind it reads.
+    ending in such an id. An application inference profile ARN names no family: a reasoning
+    effort is then not sent (a hint), since there is no telling which request field the model reads.
     """
 
     def __init__(self, model: str) -> None:
@@ -174,6 +188,9 @@ class ModelFamily:
         self.claude = self.vendor == "anthropic" or "claude" in name
         self.nova = self.vendor == "amazon" and name.startswith("amazon.nova")
         self.adaptive = self.claude and adaptive(name)
+        self.thinks = thinks(name) if self.claude else True
+        # models that take cachePoint blocks (Claude 3.5 Haiku, 3.7 and newer; Amazon Nova)
+        self.caches = self.nova or (self.claude and (claude_version(name) >= (3, 5) or claude_version(name) == (0, 0)))
 
 
 def native_request(req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str) -> dict[str, Any]:
@@ -191,14 +208,16 @@ class _Request:
 
     def build(self) -> dict[str, Any]:
         self._refuse()
-        self.turns.read(self.req.instructions, self.req.input)
+        self.turns.read(self.req.instructions, self.req.input, self.req.tools)
         body: dict[str, Any] = {"messages": self.turns.messages, "system": self.turns.system}
+        tool_config = self._tool_config()
+        if self.req.prompt_cache_key and self.family.caches:
+            auto_cache_points(tool_config, self.turns.system, self.turns.messages)
         inference: dict[str, Any] = {}
         if self.req.max_output_tokens is not None:
             inference["maxTokens"] = self.req.max_output_tokens
         self._sampling(inference)
         body["inferenceConfig"] = inference
-        tool_config = self._tool_config()
         if tool_config is not None:
             body["toolConfig"] = tool_config
         extra = self._thinking()
@@ -320,7 +339,7 @@ class _Request:
                 "reasoning.max_tokens", self.provider, "a thinking budget is a Claude setting; use reasoning.effort"
             )
         if family.claude:
-            return self._claude_thinking(effort)
+            return self._claude_thinking(effort) if family.thinks else {}  # old Claude: a hint
         if effort is None:
             return {}
         if family.nova:
@@ -329,9 +348,7 @@ class _Request:
             return {"reasoning_effort": THREE_LEVELS[effort]}
         if family.vendor == "qwen":
             return {"reasoning_config": QWEN_LEVELS[effort]}
-        raise unsupported(
-            "reasoning.effort", self.provider, f"no documented thinking setting for model {family.name!r} on Bedrock"
-        )
+        return {}  # a model with no documented thinking setting: the effort is a hint
 
     def _claude_thinking(self, effort: str | None) -> dict[str, Any]:
         reasoning = self.req.reasoning
@@ -475,6 +492,28 @@ class _Turns(Turns):
             return [block]
         ttl = cache.get("ttl")
         return [block, {"cachePoint": _point(ttl if isinstance(ttl, str) else None)}]
+
+
+MAX_CACHE_POINTS = 4  # Bedrock's limit of cachePoint blocks in one request
+
+
+def auto_cache_points(
+    tool_config: dict[str, Any] | None, system: list[dict[str, Any]], messages: list[dict[str, Any]]
+) -> None:
+    """``prompt_cache_key`` asks for prompt caching: a ``cachePoint`` after the last message and after
+    the system prompt (in that order of worth), where none is already, within Bedrock's limit of four."""
+    tools = tool_config.get("tools", []) if tool_config else []
+    blocks = [*tools, *system, *(b for m in messages for b in m["content"])]
+    used = sum("cachePoint" in b for b in blocks)
+    ends = [messages[-1]["content"]] if messages else []
+    if system:
+        ends.append(system)
+    for content in ends:
+        if used >= MAX_CACHE_POINTS:
+            return
+        if "cachePoint" not in content[-1]:
+            content.append({"cachePoint": {"type": "default"}})
+            used += 1
 
 
 def _narrow(tools: list[dict[str, Any]], allowed: list[Any]) -> None:

@@ -22,7 +22,8 @@ reasoning (encrypted_content gemini:*)  its ``thoughtSignature`` on the next fun
                                         of that model turn (none follows: on the turn's last text);
                                         other providers' reasoning is left out; a Gemini 3 turn's
                                         first unsigned call gets Google's documented placeholder
-web_search_call (replayed output)       nothing: Google Search grounding is not replayable
+OpenAI tool items (local_shell_call ...)  function calls / labelled text / left out (``history.py``);
+                                        web_search_call left out (grounding is not replayable)
 image_generation_call (replayed)        model part ``inlineData``
 tools[type=function]                    ``tools[].functionDeclarations[]`` (schema cleaned, schema.py)
 tools[type=web_search*]                 ``tools[].googleSearch {}``
@@ -35,6 +36,8 @@ tools[].strict (all function tools)     mode VALIDATED instead of AUTO (Gemini 2
 reasoning.effort                        ``thinkingConfig.thinkingLevel`` (Gemini 3+) or
                                         ``thinkingBudget`` (2.5); ``none`` -> budget 0 / lowest level
 reasoning.max_tokens                    ``thinkingConfig.thinkingBudget``
+reasoning.* on a model that does not    nothing (a hint: Gemini before 2.5 and Gemma take no
+  think                                 ``thinkingConfig``)
 reasoning.summary / effort set          ``thinkingConfig.includeThoughts: true``
 text.format json_schema                 ``responseMimeType: application/json`` + ``responseJsonSchema``
 text.format json_object                 ``responseMimeType: application/json``
@@ -120,6 +123,8 @@ _LEVELS = {"none": "MINIMAL", "minimal": "MINIMAL", "low": "LOW", "medium": "MED
 _VERSION = re.compile(r"gemini-(\d+)(?:\.(\d+))?")
 # the documented placeholder for a function call whose signature was never seen (history from
 # another provider, a fallback mid-conversation): Gemini 3 rejects a first call without one
+# OpenAI tool items Gemini takes as they are (see history.py for the others)
+_NATIVE_ITEMS = frozenset({"image_generation_call"})
 SKIP_SIGNATURE = base64.b64encode(b"skip_thought_signature_validator").decode()
 
 
@@ -133,6 +138,9 @@ class ModelTraits:
         self.minimal_level = not (major >= 3 and "pro" in model)  # Gemini 3 Pro starts at LOW
         self.validated_mode = (major, minor) >= (2, 5)
         self.checks_signatures = major >= 3
+        # Gemini 2.5 and newer think (an unversioned name, an alias, is given the benefit of the doubt);
+        # Gemini 2.0 / 1.5 and Gemma refuse a thinkingConfig
+        self.thinks = (major, minor) >= (2, 5) if m else "gemma" not in model
 
 
 def native_request(req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str) -> dict[str, Any]:
@@ -185,10 +193,9 @@ class _Request:
     # ---- input ----------------------------------------------------------------------------------
 
     def _input(self) -> None:
-        items = required_input(self.req.input, self.provider)
-        names = {i.call_id: i.name for i in items if isinstance(i, InputFunctionCall)}
-        for n, item in enumerate(items):
-            where = f"input[{n}]"
+        items = required_input(self.req.input, self.provider, self.req.tools, _NATIVE_ITEMS)
+        names = {i.call_id: i.name for _, i in items if isinstance(i, InputFunctionCall)}
+        for where, item in items:
             if isinstance(item, InputMessage):
                 self._message(item, where)
             elif isinstance(item, InputFunctionCall):
@@ -202,8 +209,6 @@ class _Request:
                     self.pending = sig  # the part that follows in this model turn carries it
             elif isinstance(item, ItemReference):
                 raise unsupported(where, self.provider, "item_reference: send the item itself")
-            elif item.get("type") == "web_search_call":
-                continue  # our own grounding, replayed: Gemini searches again if it needs to
             elif item.get("type") == "image_generation_call" and isinstance(item.get("result"), str):
                 fmt = item.get("output_format") or "png"
                 self._model({"inlineData": {"mimeType": f"image/{fmt}", "data": item["result"]}})
@@ -470,6 +475,8 @@ class _Request:
                 param="reasoning.effort",
                 code="invalid_value",
             )
+        if not self.traits.thinks:
+            return None  # a hint the model cannot take
         if budget is not None:
             config["thinkingBudget"] = budget
         elif effort is not None:

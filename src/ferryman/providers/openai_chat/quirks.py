@@ -33,6 +33,9 @@ class Quirks:
     reasoning_object: bool = False  # OpenRouter: ``reasoning: {effort | max_tokens}``, a budget too
     thinking_toggle: bool = False  # DeepSeek: ``thinking: {type: enabled|disabled}`` beside the effort
     reasoning_format: str | None = None  # Groq: ask for reasoning in its own field, not in <think> tags
+    # the models that take a reasoning setting (a regular expression searched in the model name);
+    # None: every model. To the others reasoning.* is a hint, not sent (Groq refuses it for Llama)
+    reasoning_models: str | None = None
     replay: Replay | None = None  # how our reasoning items are sent back; None: left out
     think_tags: bool = True  # <think>...</think> at the start of the content is reasoning
     reasoning_in_completion: bool = True  # completion_tokens already counts reasoning tokens
@@ -56,6 +59,7 @@ _FRONTIER = {"minimal": "low", "xhigh": "high", "max": "high"}  # for servers th
 
 OPENAI = Quirks(
     max_tokens_field="max_completion_tokens",
+    reasoning_models=r"(^|/)(o\d|gpt-5|codex)",  # gpt-4o, gpt-4.1 refuse reasoning_effort
     allowed_tools=True,
     web_search="openai",
     verbosity=True,
@@ -66,7 +70,7 @@ OPENAI = Quirks(
 
 QUIRKS: dict[str, Quirks] = {
     "openai": OPENAI,
-    "azure": replace(OPENAI, web_search=None),
+    "azure": replace(OPENAI, web_search=None, reasoning_models=None),  # deployments are named freely
     "mistral": Quirks(
         stream_usage=False,  # Mistral sends usage on its last chunk unasked
         efforts=MappingProxyType(_FRONTIER),
@@ -79,6 +83,7 @@ QUIRKS: dict[str, Quirks] = {
         max_tokens_field="max_completion_tokens",
         stream_usage=False,  # usage comes in x_groq on the last chunk
         reasoning_format="parsed",
+        reasoning_models=r"gpt-oss|qwen3|deepseek-r1|kimi-k2|magistral",  # Llama refuses reasoning_effort
         replay="think",
         logprobs=False,
         files=None,

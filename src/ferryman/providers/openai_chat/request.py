@@ -28,6 +28,8 @@ reasoning ``openai-chat:{provider...}``  sent back on the next assistant message
                                          a Mistral ``thinking`` chunk, OpenRouter
                                          ``reasoning_details``; otherwise left out
 reasoning of another provider            left out (its state means nothing here)
+OpenAI tool items (local_shell_call,     function calls where ``tools`` offers one of their name,
+  shell_call, computer_call, mcp_call ...) else labelled text, or left out (``providers/history.py``)
 web_search_call (replayed output)        left out (a chat server cannot replay it; the answer stays)
 tools[type=function]                     ``{"type": "function", "function": {name, description,
                                          parameters, strict}}``
@@ -40,7 +42,9 @@ tool_choice {type: allowed_tools}        OpenAI: ``{"type": "allowed_tools", ...
 parallel_tool_calls (with tools)         ``parallel_tool_calls`` (quirk; a hint where not taken)
 reasoning.effort                         ``reasoning_effort`` (quirk ``efforts`` renames levels);
                                          DeepSeek adds ``thinking: {type}``; OpenRouter
-                                         ``reasoning: {effort}``; Groq adds ``reasoning_format``
+                                         ``reasoning: {effort}``; Groq adds ``reasoning_format``;
+                                         nothing for a model the quirk ``reasoning_models`` leaves
+                                         out (Groq's Llama, OpenAI's gpt-4o: a hint, not a 400)
 reasoning.max_tokens                     OpenRouter ``reasoning: {max_tokens}``; 0 elsewhere is
                                          effort ``none``
 text.format json_schema                  ``response_format {type: json_schema, json_schema: {name,
@@ -70,6 +74,7 @@ where the provider has no such knob, a non-zero ``reasoning.max_tokens`` outside
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -113,7 +118,7 @@ HINTS = frozenset(
         "store",  # Responses' store is the gateway's; chat's store means something else
         "metadata",
         "user",  # forwarded where the server takes it
-        "include",  # reasoning always comes back as it is sent
+        "include",  # reasoning.encrypted_content is honoured by the builder (keeps_reasoning_state)
         "prompt_cache_key",  # forwarded to OpenAI / Azure
         "prompt_cache_retention",
         "safety_identifier",  # forwarded to OpenAI / Azure
@@ -181,8 +186,7 @@ class _Request:
     # ---- input ----------------------------------------------------------------------------------
 
     def _input(self) -> None:
-        for n, item in enumerate(required_input(self.req.input, self.provider)):
-            where = f"input[{n}]"
+        for where, item in required_input(self.req.input, self.provider, self.req.tools):
             if isinstance(item, InputMessage):
                 self._message(item, where)
             elif isinstance(item, InputFunctionCall):
@@ -200,8 +204,6 @@ class _Request:
                     self.pending.append((_reasoning_text(item), state))
             elif isinstance(item, ItemReference):
                 raise unsupported(f"{where}.type", self.provider, "item_reference: send the item itself")
-            elif item.get("type") == "web_search_call":
-                continue  # see the module docstring: not replayable, the answer text stays
             else:
                 raise unsupported(f"{where}.type", self.provider, f"input items of type {item.get('type')!r}")
         self._flush_media()
@@ -381,6 +383,9 @@ class _Request:
         reasoning = self.req.reasoning
         if reasoning is None:
             return
+        pattern = self.q.reasoning_models
+        if pattern is not None and re.search(pattern, self.model) is None:
+            return  # a model that does not reason: the setting is a hint
         effort, budget = reasoning.effort, reasoning.max_tokens
         if self.q.reasoning_object:
             if budget:
