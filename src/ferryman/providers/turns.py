@@ -24,13 +24,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from ferryman.providers.tools import ToolNames, offered_call, offered_output
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.input import (
+    CustomToolCallOutput,
     FunctionCallOutput,
+    InputCustomToolCall,
     InputFile,
     InputFunctionCall,
     InputImage,
-    InputItem,
     InputMessage,
     InputPart,
     InputReasoning,
@@ -43,21 +45,40 @@ Block = dict[str, Any]
 Marked = InputPart | InputFunctionCall | FunctionCallOutput
 
 
-def required_input(input_: str | list[dict[str, Any]] | None, provider: str) -> list[InputItem]:
+# an input item as a translating adapter reads it: custom tool calls and outputs are function ones by then
+OfferedItem = InputMessage | InputFunctionCall | FunctionCallOutput | InputReasoning | ItemReference | dict[str, Any]
+
+
+def required_input(
+    input_: str | list[dict[str, Any]] | None, provider: str, names: ToolNames | None = None
+) -> list[OfferedItem]:
     """The input items of a request to a provider that needs at least one message; no input is a 400.
+
+    Function and custom tool calls of the history come as the function calls the provider made, under
+    the names their tools are offered under (``names``, from the request's tools), and custom tool call
+    outputs as function call outputs (``providers/tools.py``).
 
     Providers that translate the request (Anthropic, Bedrock, Gemini, Chat Completions servers) all
     reject an empty conversation, each in its own words: this says so before anything is sent. A
     ``previous_response_id`` has already been resolved into the input by then.
     """
-    items = input_items(input_)
-    if not items:
+    given = input_items(input_)
+    if not given:
         raise InvalidRequestError(
             f"Missing required parameter: 'input'. Provider {provider!r} needs at least one input message, and"
             " neither 'input' nor a previous response gives one.",
             param="input",
             code="missing_required_parameter",
         )
+    names = names if names is not None else ToolNames()
+    items: list[OfferedItem] = []
+    for item in given:
+        if isinstance(item, InputFunctionCall | InputCustomToolCall):
+            items.append(offered_call(item, names))
+        elif isinstance(item, CustomToolCallOutput):
+            items.append(offered_output(item))
+        else:
+            items.append(item)
     return items
 
 
@@ -131,10 +152,12 @@ class Turns(ABC):
 
     # ---- the walk -------------------------------------------------------------------------------
 
-    def read(self, instructions: str | None, input_: str | list[dict[str, Any]] | None) -> None:
+    def read(
+        self, instructions: str | None, input_: str | list[dict[str, Any]] | None, names: ToolNames | None = None
+    ) -> None:
         if instructions:
             self.system.append(self.text(instructions))
-        for n, item in enumerate(required_input(input_, self.provider)):
+        for n, item in enumerate(required_input(input_, self.provider, names)):
             where = f"input[{n}]"
             if isinstance(item, InputMessage):
                 self._message(item, where)

@@ -80,8 +80,8 @@ import msgspec
 from ferryman.providers.claude import ADAPTIVE_EFFORT, EFFORT_BUDGETS, adaptive, effort_of, fit_budget
 from ferryman.providers.media import data_url, file_bytes, image_url, no_file
 from ferryman.providers.text_format import json_schema, structured
+from ferryman.providers.tools import Function, Hosted, Toolset
 from ferryman.providers.turns import Marked, Turns, cache_control, summary_text
-from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.input import FunctionCallOutput, InputFile, InputFunctionCall, InputImage, InputReasoning
 from ferryman.schemas.items import WEB_SEARCH_TOOLS, call_arguments, opaque_for, refuse_openai_only, unsupported
 from ferryman.schemas.responses import ResponsesRequest
@@ -176,22 +176,28 @@ class ModelFamily:
         self.adaptive = self.claude and adaptive(name)
 
 
-def native_request(req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str) -> dict[str, Any]:
-    """The Converse body (the same for Converse and ConverseStream); raises for what Bedrock cannot do."""
-    return _Request(req, raw, provider, model).build()
+def native_request(
+    req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str, dropped: list[str] | None = None
+) -> dict[str, Any]:
+    """The Converse body (the same for Converse and ConverseStream); raises for what Bedrock cannot do (a
+    tool it cannot run is added to ``dropped`` and left out instead, when ``dropped`` is a list)."""
+    return _Request(req, raw, provider, model, dropped).build()
 
 
 class _Request:
-    def __init__(self, req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str) -> None:
+    def __init__(
+        self, req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str, dropped: list[str] | None
+    ) -> None:
         self.req = req
         self.raw = raw
         self.provider = provider
         self.family = ModelFamily(model)
         self.turns = _Turns(provider)
+        self.toolset = Toolset(req.tools, raw.get("tools"), provider, dropped)
 
     def build(self) -> dict[str, Any]:
         self._refuse()
-        self.turns.read(self.req.instructions, self.req.input)
+        self.turns.read(self.req.instructions, self.req.input, self.toolset.names)
         body: dict[str, Any] = {"messages": self.turns.messages, "system": self.turns.system}
         inference: dict[str, Any] = {}
         if self.req.max_output_tokens is not None:
@@ -227,21 +233,27 @@ class _Request:
     def _tool_config(self) -> dict[str, Any] | None:
         tools: list[dict[str, Any]] = []
         typed = self.req.tools or []
-        for i, tool in enumerate(self.raw.get("tools") or []):
-            kind = tool.get("type")
-            if kind == "function":
-                spec: dict[str, Any] = {"name": tool["name"]}
-                if tool.get("description"):  # Converse rejects an empty description
-                    spec["description"] = tool["description"]
-                spec["inputSchema"] = {"json": tool.get("parameters") or {"type": "object", "properties": {}}}
-                if tool.get("strict") is True:
+        for entry in self.toolset.entries:
+            if isinstance(entry, Function):
+                spec: dict[str, Any] = {"name": entry.name}
+                if entry.description:  # Converse rejects an empty description
+                    spec["description"] = entry.description
+                spec["inputSchema"] = {"json": entry.parameters or {"type": "object", "properties": {}}}
+                if entry.strict is True:
                     spec["strict"] = True
                 tools.append({"toolSpec": spec})
-            elif kind in WEB_SEARCH_TOOLS:
-                tools.append(self._web_search(tool, i))
+            elif entry.kind in WEB_SEARCH_TOOLS and self.family.nova:
+                tools.append(self._web_search(entry))
+            elif entry.kind in WEB_SEARCH_TOOLS:
+                self.toolset.drop(
+                    entry, "hosted web search on Bedrock is Amazon Nova's web grounding; this model has none"
+                )
+                continue
             else:
-                raise unsupported(f"tools[{i}].type", self.provider, f"tools of type {kind!r}")
-            cache = typed[i].cache_control if i < len(typed) else None
+                self.toolset.drop(entry)
+                continue
+            i = entry.index
+            cache = typed[i].cache_control if i < len(typed) and (isinstance(entry, Hosted) or entry.last) else None
             if cache is not None:
                 tools.append({"cachePoint": _point(cache.ttl)})
         choice = self._tool_choice(tools)
@@ -252,15 +264,11 @@ class _Request:
             config["toolChoice"] = choice
         return config
 
-    def _web_search(self, tool: dict[str, Any], i: int) -> dict[str, Any]:
-        if not self.family.nova:
+    def _web_search(self, entry: Hosted) -> dict[str, Any]:
+        if entry.tool.get("filters"):
             raise unsupported(
-                f"tools[{i}].type",
-                self.provider,
-                "hosted web search on Bedrock is Amazon Nova's web grounding; this model has none",
+                f"tools[{entry.index}].filters", self.provider, "Nova web grounding takes no domain filters"
             )
-        if tool.get("filters"):
-            raise unsupported(f"tools[{i}].filters", self.provider, "Nova web grounding takes no domain filters")
         return {"systemTool": {"name": NOVA_GROUNDING}}
 
     def _tool_choice(self, tools: list[dict[str, Any]]) -> dict[str, Any] | str | None:
@@ -283,17 +291,11 @@ class _Request:
                 raise unsupported("tool_choice", self.provider, f"tool_choice {choice!r}")
             return {"any": {}}
         kind = choice.get("type")
-        if kind == "function":
-            name = choice.get("name")
-            if not any(t.get("toolSpec", {}).get("name") == name for t in tools):
-                raise InvalidRequestError(
-                    f"Invalid value for 'tool_choice.name': no function tool named {name!r} in 'tools'.",
-                    param="tool_choice.name",
-                    code="invalid_value",
-                )
-            return {"tool": {"name": name}}
+        if kind in ("function", "custom"):
+            return {"tool": {"name": self.toolset.chosen(choice)}}
         if kind == "allowed_tools":
-            _narrow(tools, choice.get("tools") or [])
+            listed = choice.get("tools") or []
+            _narrow(tools, listed, self.toolset.allowed(listed))
             return {"any": {}} if choice.get("mode") == "required" else self._auto()
         raise unsupported("tool_choice.type", self.provider, f"tool_choice of type {kind!r}")
 
@@ -477,9 +479,9 @@ class _Turns(Turns):
         return [block, {"cachePoint": _point(ttl if isinstance(ttl, str) else None)}]
 
 
-def _narrow(tools: list[dict[str, Any]], allowed: list[Any]) -> None:
-    """Keep only the allowed tools (Converse has no allowed-subset choice of its own)."""
-    names = {a.get("name") for a in allowed if isinstance(a, dict) and a.get("type") == "function"}
+def _narrow(tools: list[dict[str, Any]], allowed: list[Any], names: set[str]) -> None:
+    """Keep only the allowed tools (``names``: the offered names of the functions among them; Converse
+    has no allowed-subset choice of its own)."""
     search = any(isinstance(a, dict) and a.get("type") in WEB_SEARCH_TOOLS for a in allowed)
     tools[:] = [
         t
