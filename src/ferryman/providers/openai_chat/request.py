@@ -387,8 +387,11 @@ class _Request:
             names = self.toolset.allowed(choice.get("tools") or [])
             mode = "required" if choice.get("mode") == "required" else "auto"
             if self.q.allowed_tools:
-                offered = [t["function"]["name"] for t in tools if t["function"]["name"] in names]
-                named = [{"type": "function", "function": {"name": name}} for name in offered]
+                named = [
+                    {"type": "function", "function": {"name": t["function"]["name"]}}
+                    for t in tools
+                    if t["function"]["name"] in names
+                ]
                 return {"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": named}}
             tools[:] = [t for t in tools if t["function"]["name"] in names]
             return self.q.required_choice if mode == "required" else "auto"
