@@ -39,7 +39,7 @@ from ferryman.schemas.events import MalformedEvent
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.sse import EventTooLarge, SSEEvent
 
-__all__ = ["Call", "EventStream", "HttpProvider", "Provider", "SSEEvent", "UpstreamReply"]
+__all__ = ["Call", "Compat", "EventStream", "HttpProvider", "Provider", "SSEEvent", "UpstreamReply"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,15 @@ class Call:
     def dropping(self) -> list[str] | None:
         """The list an adapter adds what it left out to; None when it must refuse instead."""
         return self.dropped if self.drop_unsupported else None
+
+
+@dataclass(slots=True)
+class Compat:
+    """A request's ``compat.drop_unsupported`` (from the config, its model alias or its header), and what
+    the provider that answered it left out (``Call.dropped`` of the call that succeeded)."""
+
+    drop_unsupported: bool = False
+    dropped: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
