@@ -29,13 +29,18 @@ web_search_call (replayed output)        left out: Anthropic replays a search on
                                          encrypted results, which a Responses item cannot carry;
                                          the answer text that used them is kept
 tools[type=function]                     ``tools[]`` {name, description, input_schema, strict}
+tools[type=custom / namespace]           functions, as ``providers/tools.py`` offers them (custom:
+                                         one string parameter ``input``; namespace members:
+                                         ``<namespace>__<name>``); calls come back as
+                                         ``custom_tool_call`` / ``function_call`` with ``namespace``
+custom_tool_call / _output               ``tool_use`` {input: {input}} / ``tool_result``
 tools[type=web_search*]                  ``web_search_20250305`` tool; ``filters.allowed_domains``
                                          -> ``allowed_domains``, ``user_location`` -> the same
 tools[].cache_control                    the tool's ``cache_control``
 max_tool_calls                           web search ``max_uses`` (it caps built-in tool calls;
                                          without a built-in tool there is nothing to cap)
 tool_choice auto / none / required       ``{"type": "auto" | "none" | "any"}``
-tool_choice {type: function, name}       ``{"type": "tool", name}``
+tool_choice {type: function|custom, name} ``{"type": "tool", name}`` (the offered name)
 tool_choice {type: web_search*}          ``{"type": "tool", "name": "web_search"}``
 tool_choice {type: allowed_tools}        ``tools`` narrowed to the allowed ones; auto / any
 parallel_tool_calls: false               ``tool_choice.disable_parallel_tool_use: true``
@@ -58,7 +63,8 @@ Refused (400 ``unsupported_parameter``): ``top_logprobs`` > 0 (no logprobs), ``t
 ``prompt``, ``conversation``, ``context_management``, a ``previous_response_id`` the gateway did not
 resolve, ``item_reference`` and unknown input items or content parts (``input_audio``, ...), OpenAI
 ``file_id``s, images other than JPEG/PNG/GIF/WebP, files other than PDF/text/images, tools other than
-function and web search, a hosted tool other than web search in ``tool_choice``.
+function, custom, namespace and web search (left out instead with ``compat.drop_unsupported``), a
+hosted tool other than web search in ``tool_choice``.
 """
 
 from __future__ import annotations

@@ -31,12 +31,16 @@ reasoning of another provider            left out (its state means nothing to Be
 web_search_call (replayed output)        left out (not replayable; the answer text stays)
 tools[type=function]                     ``toolConfig.tools[].toolSpec {name, description,
                                          inputSchema: {json}, strict (when true)}``
+tools[type=custom / namespace]           ``toolSpec`` functions, as ``providers/tools.py`` offers
+                                         them; calls come back as ``custom_tool_call`` /
+                                         ``function_call`` with ``namespace``
+custom_tool_call / _output               ``toolUse`` {input: {input}} / ``toolResult``
 tools[].cache_control                    a ``{cachePoint}`` entry after that tool
 tools[type=web_search*] (Amazon Nova)    ``{systemTool: {name: nova_grounding}}`` (Nova web
                                          grounding; other models have no hosted search)
 tool_choice auto / required              ``toolChoice {auto: {}}`` (Claude, Nova, Mistral; other
                                          models get none, their default) / ``{any: {}}``
-tool_choice {type: function, name}       ``toolChoice {tool: {name}}``
+tool_choice {type: function|custom}      ``toolChoice {tool: {name}}`` (the offered name)
 tool_choice {type: allowed_tools}        tools narrowed to the allowed ones; auto / any
 tool_choice none                         no ``toolConfig`` at all (Converse has no "none"); with
                                          tool calls in the input, where Converse needs the tools,
@@ -66,7 +70,8 @@ Refused (400 ``unsupported_parameter``): ``top_logprobs`` > 0 (no logprobs), ``t
 models other than Claude, unknown ``reasoning.effort`` values, ``prompt``, ``conversation``,
 ``context_management``, an unresolved ``previous_response_id``, ``item_reference`` and unknown input
 items or content parts (``input_audio``, ...), http(s) image and file URLs, OpenAI ``file_id``s,
-image and document types Converse does not take, tools other than function (and web search on Nova),
+image and document types Converse does not take, tools other than function, custom, namespace (and web
+search on Nova; these are left out instead with ``compat.drop_unsupported``),
 hosted tools in ``tool_choice``, web search ``filters``.
 """
 

@@ -25,10 +25,14 @@ reasoning (encrypted_content gemini:*)  its ``thoughtSignature`` on the next fun
 web_search_call (replayed output)       nothing: Google Search grounding is not replayable
 image_generation_call (replayed)        model part ``inlineData``
 tools[type=function]                    ``tools[].functionDeclarations[]`` (schema cleaned, schema.py)
+tools[type=custom / namespace]          ``functionDeclarations``, as ``providers/tools.py`` offers them;
+                                        calls come back as ``custom_tool_call`` / ``function_call``
+                                        with ``namespace``
+custom_tool_call / _output              ``functionCall`` {args: {input}} / ``functionResponse``
 tools[type=web_search*]                 ``tools[].googleSearch {}``
 tool_choice auto/none/required          ``toolConfig.functionCallingConfig.mode`` AUTO/NONE/ANY
                                         (none also leaves googleSearch out)
-tool_choice {type: function, name}      mode ANY + ``allowedFunctionNames``
+tool_choice {type: function|custom}     mode ANY + ``allowedFunctionNames`` (the offered name)
 tool_choice {type: allowed_tools}       ANY + allowedFunctionNames (required) / declarations
                                         narrowed (auto)
 tools[].strict (all function tools)     mode VALIDATED instead of AUTO (Gemini 2.5 and newer)
@@ -46,7 +50,8 @@ top_logprobs 0                          nothing (top_logprobs > 0: 400, see belo
 Refused (400 ``unsupported_parameter``): ``top_logprobs`` > 0 (Gemini's logprobs cannot be carried
 back yet), ``max_tool_calls``, ``background: true``, a ``previous_response_id`` the gateway did not
 resolve, ``prompt``, ``conversation``, ``context_management``, ``item_reference`` and unknown input
-items or content parts, OpenAI ``file_id``s, tools other than function/web_search, web_search
+items or content parts, OpenAI ``file_id``s, tools other than function/custom/namespace/web_search
+(left out instead with ``compat.drop_unsupported``), web_search
 ``filters``/``user_location``, a hosted tool in ``tool_choice``, ``tool_choice: required`` without
 function tools.
 """

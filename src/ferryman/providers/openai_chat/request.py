@@ -34,7 +34,11 @@ tools[type=function]                     ``{"type": "function", "function": {nam
 tools[type=web_search*] (quirk)          ``web_search_options {search_context_size,
                                          user_location}`` (OpenAI, OpenRouter, Perplexity)
 tool_choice auto / none / required       the same (``required`` is ``any`` on Mistral)
-tool_choice {type: function, name}       ``{"type": "function", "function": {name}}``
+tools[type=custom / namespace]           functions, as ``providers/tools.py`` offers them; calls
+                                         come back as ``custom_tool_call`` / ``function_call`` with
+                                         ``namespace``
+custom_tool_call / _output               ``tool_calls[]`` {arguments: {input}} / ``role: tool``
+tool_choice {type: function|custom}      ``{"type": "function", "function": {name}}`` (offered name)
 tool_choice {type: allowed_tools}        OpenAI: ``{"type": "allowed_tools", ...}``; others: the
                                          tool list narrowed, auto / required
 parallel_tool_calls (with tools)         ``parallel_tool_calls`` (quirk; a hint where not taken)
@@ -61,8 +65,9 @@ presence_penalty                         they are
 Refused (400 ``unsupported_parameter``): ``prompt``, ``conversation``, ``context_management``, a
 ``previous_response_id`` the gateway did not resolve, ``max_tool_calls`` (chat servers cannot cap
 tool calls), ``item_reference`` and unknown input items or content parts, OpenAI ``file_id``s,
-files a provider cannot take (quirk ``files``), tools other than function (and web search where
-the quirk allows it), any tool for Perplexity, hosted tools in ``tool_choice``, ``reasoning.effort``
+files a provider cannot take (quirk ``files``), tools other than function, custom, namespace (and web search where
+the quirk allows it), any tool for Perplexity (these are left out instead with
+``compat.drop_unsupported``), hosted tools in ``tool_choice``, ``reasoning.effort``
 where the provider has no such knob, a non-zero ``reasoning.max_tokens`` outside OpenRouter,
 ``text.format`` kinds the provider lacks (DeepSeek: json_schema; Perplexity: json_object),
 ``top_logprobs`` where logprobs are not offered.
