@@ -49,8 +49,6 @@ CUSTOM_PARAMETERS: dict[str, Any] = {
     "required": [CUSTOM_INPUT],
     "additionalProperties": False,
 }
-# the kinds this module offers as functions; any other tool is hosted
-FUNCTION_KINDS = frozenset({"function", "custom", "namespace"})
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
