@@ -77,3 +77,28 @@ def test_summary_parts_logprobs_annotations_and_refusals_replay_as_stored() -> N
     assert [(d["delta"], d["logprobs"]) for d in deltas] == [("Hi", [LOGPROB])]
     assert [e["item"] for e in events if e["type"] == "response.output_item.done"] == output
     Response.model_validate(events[-1]["response"])
+
+
+def test_namespaced_and_custom_tool_calls_replay_as_stored() -> None:
+    output = [
+        {
+            "id": "fc_1",
+            "type": "function_call",
+            "call_id": "call_1",
+            "name": "find",
+            "arguments": '{"id": 7}',
+            "status": "completed",
+            "namespace": "crm",
+        },
+        {"id": "ctc_1", "type": "custom_tool_call", "call_id": "call_2", "name": "apply_patch", "input": "patch"},
+    ]
+    events = msgspec.to_builtins(replay_events(_stored(output)))
+    for event in events:
+        EVENTS.validate_python(event)
+    assert [e["item"] for e in events if e["type"] == "response.output_item.done"] == output
+    added = [e["item"] for e in events if e["type"] == "response.output_item.added"]
+    assert added[0]["namespace"] == "crm" and added[1]["input"] == ""  # added before its input streams
+    [delta] = [e["delta"] for e in events if e["type"] == "response.custom_tool_call_input.delta"]
+    [done] = [e["input"] for e in events if e["type"] == "response.custom_tool_call_input.done"]
+    assert delta == done == "patch"
+    assert events[-1]["response"]["output"] == output

@@ -35,6 +35,7 @@ __all__ = [
     "CacheEntry",
     "Config",
     "ConfigError",
+    "CompatEntry",
     "ModelAlias",
     "PriceEntry",
     "ProviderConfig",
@@ -66,12 +67,21 @@ class WeightedTarget(Struct, forbid_unknown_fields=True):
     weight: Annotated[float, Meta(ge=0)] = 1.0
 
 
+class CompatEntry(Struct, forbid_unknown_fields=True, frozen=True):
+    """How faithful a translated request must be."""
+
+    # a tool the provider cannot run (web_search on a Chat Completions server, ...): left out and named in
+    # extra_fields.dropped and x-ferryman-dropped, instead of a 400
+    drop_unsupported: bool = False
+
+
 class ModelEntry(Struct, forbid_unknown_fields=True):
     name: str
     target: str | None = None
     targets: list[WeightedTarget] = []  # spread load: one is picked by weight, the others follow it
     fallbacks: list[str] = []
     cache: bool | None = None
+    compat: CompatEntry | None = None  # for requests to this alias, instead of the top-level one
 
 
 class PriceEntry(Struct, forbid_unknown_fields=True, frozen=True):
@@ -136,6 +146,7 @@ class FileConfig(Struct, forbid_unknown_fields=True):
     stream_resume: bool = False
     cache: CacheEntry | None = None
     server: ServerLimits = ServerLimits()
+    compat: CompatEntry = CompatEntry()
 
 
 # ---- resolved config (what the gateway uses) ----------------------------------------------------
@@ -146,6 +157,7 @@ class ModelAlias(Struct):
     targets: list[tuple[str, float]]  # (provider/model, weight); one entry for a plain alias
     fallbacks: list[str] = []
     cache: bool | None = None
+    compat: CompatEntry | None = None
 
     @property
     def target(self) -> str:
@@ -166,6 +178,7 @@ class Config(Struct):
     stream_resume: bool = False
     cache: CacheEntry | None = None
     server: ServerLimits = ServerLimits()
+    compat: CompatEntry = CompatEntry()
     source: str = "environment"
 
 
@@ -208,7 +221,7 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         targets = [(m.target, 1.0)] if m.target is not None else [(t.target, t.weight) for t in m.targets]
         for ref in (*(t for t, _ in targets), *m.fallbacks):
             _check_target(ref, providers, where)
-        models[m.name] = ModelAlias(m.name, targets, list(m.fallbacks), m.cache)
+        models[m.name] = ModelAlias(m.name, targets, list(m.fallbacks), m.cache, m.compat)
 
     store_entry = fc.store if isinstance(fc.store, StoreEntry) else StoreEntry()
     store = fc.store if isinstance(fc.store, str) else (None if fc.store is False else store_entry.url)
@@ -233,6 +246,7 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         stream_resume=fc.stream_resume,
         cache=_check_cache(fc.cache, providers, source),
         server=fc.server,
+        compat=fc.compat,
         source=source,
     )
 

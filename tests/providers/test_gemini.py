@@ -835,7 +835,7 @@ def test_schema_cleaning() -> None:
     [
         ({"top_logprobs": 3}, "top_logprobs"),
         ({"max_tool_calls": 2}, "max_tool_calls"),
-        ({"tools": [{"type": "code_interpreter", "container": {"type": "auto"}}]}, "tools[0]"),
+        ({"tools": [{"type": "code_interpreter", "container": {"type": "auto"}}]}, "tools[0].type"),
         ({"tools": [{"type": "web_search", "filters": {"allowed_domains": ["a.com"]}}]}, "tools[0].filters"),
         ({"tools": [{"type": "web_search", "user_location": {"type": "approximate"}}]}, "tools[0].user_location"),
         ({"tools": [{"type": "web_search"}], "tool_choice": {"type": "web_search"}}, "tool_choice"),

@@ -371,3 +371,27 @@ def test_a_pricing_override_prices_a_mock_model() -> None:
     usage = body["usage"]
     assert usage["cost"]["input_tokens_cost"] == usage["input_tokens"] * 1.0
     assert usage["cost"]["total_cost"] == usage["input_tokens"] * 1.0 + usage["output_tokens"] * 2.0
+
+
+def test_custom_and_namespaced_tools(sdk: openai.OpenAI) -> None:
+    """The mock offers custom and namespaced tools as a translating provider does: its calls come back
+    as a custom_tool_call and a function_call with its namespace, and their outputs are reported."""
+    tools: Any = [
+        {"type": "custom", "name": "apply_patch", "description": "Apply a patch."},
+        {"type": "namespace", "name": "crm", "description": "CRM", "tools": [{"type": "function", "name": "find"}]},
+    ]
+    custom = sdk.responses.create(model="mock/gpt-4o", input="patch it", tools=tools)
+    [call] = custom.output
+    assert call.type == "custom_tool_call" and call.name == "apply_patch" and call.input
+    choice: Any = {"type": "function", "name": "find", "namespace": "crm"}
+    with sdk.responses.stream(model="mock/gpt-4o", input="find", tools=tools, tool_choice=choice) as stream:
+        final = stream.get_final_response()
+    [found] = final.output
+    assert found.type == "function_call" and (found.name, found.namespace) == ("find", "crm")
+    history: Any = [
+        {"role": "user", "content": "patch it"},
+        call.model_dump(exclude_none=True),
+        {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "patched"},
+    ]
+    answer = sdk.responses.create(model="mock/gpt-4o", input=history, tools=tools)
+    assert answer.output_text == "apply_patch returned: patched"

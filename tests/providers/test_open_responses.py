@@ -229,3 +229,48 @@ def test_mock_replies_and_streams_follow_the_spec(case: str) -> None:
         _check_event(event)
     _check_response(streamed)
     _check_response(asyncio.run(run(stream=False))[1])
+
+
+def test_namespaced_and_custom_tool_calls_follow_the_spec_and_the_sdk() -> None:
+    """A namespaced function call is a core item (its ``namespace`` an addition the spec's model lets
+    through); a custom tool call and its ``response.custom_tool_call_input.*`` events are OpenAI's, not
+    the core spec's, so those are checked with the openai SDK's own types, and everything with both."""
+    from openai.types.responses import Response, ResponseStreamEvent
+    from pydantic import TypeAdapter
+
+    sdk_event = TypeAdapter(ResponseStreamEvent)
+    tools = [
+        {"type": "custom", "name": "apply_patch"},
+        {"type": "namespace", "name": "crm", "description": "CRM", "tools": [{"type": "function", "name": "find"}]},
+    ]
+    raw, req = validate_request(msgspec.json.encode({"model": "x/m", "input": "hi", "stream": True, "tools": tools}))
+    builder = ResponseBuilder(req, raw, "m")
+    builder.tool_call("0", "call_1", "crm__find", '{"id": 7}')
+    builder.tool_call("1", "call_2", "apply_patch", '{"input": "patch"}')
+    builder.finish("tool_calls")
+    events = msgspec.to_builtins(builder.events())
+    custom = [e for e in events if e["type"].startswith("response.custom_tool_call_input")]
+    assert [e["type"] for e in custom] == [
+        "response.custom_tool_call_input.delta",
+        "response.custom_tool_call_input.done",
+    ]
+    for event in events:
+        sdk_event.validate_python(event)
+        if event in custom or event.get("item", {}).get("type") == "custom_tool_call":
+            continue
+        if "response" in event:  # the core spec has no custom tools: the echo and the output without them
+            out = [i for i in event["response"]["output"] if i["type"] != "custom_tool_call"]
+            event = {**event, "response": {**event["response"], "output": out, "tools": []}}
+        _check_event(event)
+    response = builder.response()
+    function, call = response["output"]
+    assert function["namespace"] == "crm" and function["name"] == "find"
+    assert call == {
+        "type": "custom_tool_call",
+        "id": call["id"],
+        "call_id": "call_2",
+        "name": "apply_patch",
+        "input": "patch",
+    }
+    Response.model_validate(response)
+    _check_response({**response, "output": [function], "tools": []})

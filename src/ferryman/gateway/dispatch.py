@@ -26,7 +26,7 @@ from ferryman.config import ApiKey, Config
 from ferryman.gateway.keys import COOLING_STATUSES, KeyPool
 from ferryman.gateway.limits import Limiter
 from ferryman.gateway.router import Router, Target
-from ferryman.providers.base import Call, EventStream, Provider, UpstreamReply
+from ferryman.providers.base import Call, Compat, EventStream, Provider, UpstreamReply
 from ferryman.schemas.errors import FerrymanError
 from ferryman.schemas.responses import ResponsesRequest
 
@@ -74,8 +74,9 @@ class Dispatcher:
         attempts: Attempts,
         timeout: float | None,
         shape: Shape | None = None,
+        compat: Compat | None = None,
     ) -> tuple[UpstreamReply, Target]:
-        return await self._run(req, raw, targets, attempts, timeout, shape, stream=False)  # type: ignore[return-value]
+        return await self._run(req, raw, targets, attempts, timeout, shape, compat, stream=False)  # type: ignore[return-value]
 
     async def open_stream(
         self,
@@ -85,8 +86,9 @@ class Dispatcher:
         attempts: Attempts,
         timeout: float | None,
         shape: Shape | None = None,
+        compat: Compat | None = None,
     ) -> tuple[EventStream, Target]:
-        return await self._run(req, raw, targets, attempts, timeout, shape, stream=True)  # type: ignore[return-value]
+        return await self._run(req, raw, targets, attempts, timeout, shape, compat, stream=True)  # type: ignore[return-value]
 
     async def _run(
         self,
@@ -96,15 +98,17 @@ class Dispatcher:
         attempts: Attempts,
         timeout: float | None,
         shape: Shape | None,
+        compat: Compat | None,
         *,
         stream: bool,
     ) -> tuple[UpstreamReply | EventStream, Target]:
         last: FerrymanError | None = None
+        compat = compat if compat is not None else Compat()
         for target in targets:
             req_t, raw_t = shape(target, req, raw) if shape is not None else (req, raw)
             try:
                 tried = await self._try_target(
-                    req_t, raw_t, target, attempts, timeout, req.previous_response_id, stream=stream
+                    req_t, raw_t, target, attempts, timeout, req.previous_response_id, compat, stream=stream
                 )
                 return tried, target
             except FerrymanError as exc:
@@ -122,6 +126,7 @@ class Dispatcher:
         attempts: Attempts,
         timeout: float | None,
         chained_to: str | None,
+        compat: Compat,
         *,
         stream: bool,
     ) -> UpstreamReply | EventStream:
@@ -133,7 +138,7 @@ class Dispatcher:
         attempt = 0
         while True:
             key = pool.pick(target.deployment, exclude=tried)
-            call = Call(req, raw, target.deployment, key, timeout, chained_to)
+            call = Call(req, raw, target.deployment, key, timeout, chained_to, compat.drop_unsupported)
             try:
                 if limiter is not None:
                     await limiter.acquire()
@@ -164,6 +169,7 @@ class Dispatcher:
             if key is not None:
                 pool.succeeded(key)
             attempts.log.append((target.label, 200))
+            compat.dropped = call.dropped
             return result
 
     def _falls_back(self, exc: FerrymanError) -> bool:

@@ -18,6 +18,7 @@ import msgspec
 from ferryman.gateway.conversation import Conversation
 from ferryman.gateway.dispatch import Attempts
 from ferryman.gateway.router import Target
+from ferryman.providers.base import Compat
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.scrub import scrub_data
 
@@ -44,6 +45,7 @@ class Exchange:
     sent: Any = None  # what was sent upstream, for raw_request
     raw_response: Any = None  # what the provider answered, for raw_response
     state: dict[str, Any] = field(default_factory=dict)  # each hook's own per-request state, under its name
+    compat: Compat = field(default_factory=Compat)  # drop what a provider cannot run; what was dropped
 
     def header(self, name: bytes) -> str | None:
         for key, value in self.headers:
@@ -76,6 +78,8 @@ class Exchange:
             extra["attempts"] = [{"target": label, "status": status} for label, status in self.attempts.log]
         if self.resumed:
             extra["resumed"] = self.resumed
+        if self.compat.dropped:
+            extra["dropped"] = self.compat.dropped
         if self.cache_debug is not None:
             extra["cache_debug"] = self.cache_debug
         if self.send_back_raw and with_raw:  # opt-in, so scrubbed: an upstream may echo the key it was sent

@@ -89,8 +89,11 @@ class Pipeline:
         credential: str | None,
         send_back_raw: bool = False,
         timeout: float | None = None,
+        drop_unsupported: bool | None = None,
     ) -> Exchange:
-        """The exchange for a parsed request: its targets resolved (an unknown model fails here)."""
+        """The exchange for a parsed request: its targets resolved (an unknown model fails here).
+        ``drop_unsupported`` (the request's own, from its header) wins over its model alias's
+        ``compat``, which wins over the config's."""
         ex = Exchange(
             request,
             raw,
@@ -101,6 +104,11 @@ class Pipeline:
             timeout=timeout,
         )
         ex.targets = self.router.targets(request.model, request.fallbacks)
+        if drop_unsupported is None:
+            alias = self.config.models.get(request.model)
+            compat = alias.compat if alias is not None and alias.compat is not None else self.config.compat
+            drop_unsupported = compat.drop_unsupported
+        ex.compat.drop_unsupported = drop_unsupported
         return ex
 
     async def prepare(self, ex: Exchange) -> None:
@@ -215,7 +223,7 @@ class Pipeline:
             self._fit_context(ex)
         while True:
             try:
-                result, ex.target = await run(req, raw, ex.targets, ex.attempts, ex.timeout, shape)
+                result, ex.target = await run(req, raw, ex.targets, ex.attempts, ex.timeout, shape, ex.compat)
                 return result
             except FerrymanError as exc:
                 if truncating and is_context_overflow(exc) and conversation is not None and conversation.drop_oldest():
@@ -245,7 +253,7 @@ class Pipeline:
             raw.pop("fallbacks", None)
             req = msgspec.convert(raw, ResponsesRequest)
             try:
-                return await self.dispatcher.open_stream(req, raw, targets, ex.attempts, ex.timeout, shape)
+                return await self.dispatcher.open_stream(req, raw, targets, ex.attempts, ex.timeout, shape, ex.compat)
             except FerrymanError:
                 return None
 

@@ -39,7 +39,7 @@ from ferryman.schemas.events import MalformedEvent
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.sse import EventTooLarge, SSEEvent
 
-__all__ = ["Call", "EventStream", "HttpProvider", "Provider", "SSEEvent", "UpstreamReply"]
+__all__ = ["Call", "Compat", "EventStream", "HttpProvider", "Provider", "SSEEvent", "UpstreamReply"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +63,24 @@ class Call:
     # the id the client chained this turn to, echoed in the response as OpenAI echoes it; its history is
     # already in ``raw['input']`` when the gateway replayed it (``request.previous_response_id`` is then None)
     previous_response_id: str | None = None
+    # compat.drop_unsupported: a tool the provider cannot run is left out (and named in ``dropped``, as
+    # ``tools[8] (web_search)``) instead of refused with a 400
+    drop_unsupported: bool = False
+    dropped: list[str] = field(default_factory=list)
+
+    @property
+    def dropping(self) -> list[str] | None:
+        """The list an adapter adds what it left out to; None when it must refuse instead."""
+        return self.dropped if self.drop_unsupported else None
+
+
+@dataclass(slots=True)
+class Compat:
+    """A request's ``compat.drop_unsupported`` (from the config, its model alias or its header), and what
+    the provider that answered it left out (``Call.dropped`` of the call that succeeded)."""
+
+    drop_unsupported: bool = False
+    dropped: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

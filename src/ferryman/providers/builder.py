@@ -21,9 +21,11 @@ from msgspec import UNSET
 
 from ferryman.ids import new_id
 from ferryman.providers.base import SSEEvent
+from ferryman.providers.tools import ToolNames, custom_input
 from ferryman.schemas import events as ev
 from ferryman.schemas.output import (
     AnyOutputItem,
+    CustomToolCall,
     FunctionCall,
     Message,
     OutputText,
@@ -83,7 +85,8 @@ class ResponseBuilder:
         self._reasoning: int | None = None  # output index of the open reasoning item
         self._reasoning_kind = "summary"
         self._summary: list[SummaryText] = []  # the open reasoning item's finished summary parts
-        self._tools: dict[str, int] = {}  # adapter's key -> output index of an open function call
+        self._tools: dict[str, int] = {}  # adapter's key -> output index of an open function or custom tool call
+        self._names: ToolNames | None = None  # the names the request's tools were offered under (made when needed)
         self._texts: dict[int, list[str]] = {}  # output index -> text chunks of its open part
         self._logprobs: list[dict[str, Any]] = []  # logprobs of the open message's text
         self._annotations: list[dict[str, Any]] = []  # annotations of the open message's text
@@ -125,7 +128,7 @@ class ResponseBuilder:
 
     # ---- typed access to the open items ---------------------------------------------------------
 
-    def _item(self, idx: int) -> Message | Reasoning | FunctionCall:
+    def _item(self, idx: int) -> Message | Reasoning | FunctionCall | CustomToolCall:
         item = self.output[idx]
         assert not isinstance(item, dict)  # the builder's own items are typed; only add_item's are not
         return item
@@ -338,17 +341,40 @@ class ResponseBuilder:
     # ---- tool calls -----------------------------------------------------------------------------
 
     def tool_call(
-        self, key: str, call_id: str, name: str, arguments: str = "", *, item: FunctionCall | None = None
+        self,
+        key: str,
+        call_id: str,
+        name: str,
+        arguments: str = "",
+        *,
+        item: FunctionCall | CustomToolCall | None = None,
     ) -> None:
-        """Open a function call; ``key`` is how the adapter refers to it (block index, call index);
-        ``item`` is the function call a replay re-creates (its id and status are kept)."""
+        """Open a tool call the provider made under ``name``, the name its tool was offered under
+        (``providers/tools.py``): a namespaced function's call gets the member's name and its
+        ``namespace``, a custom tool's call is a ``custom_tool_call`` (its input read from the arguments
+        when the call closes). ``key`` is how the adapter refers to it (block index, call index);
+        ``item`` is the call a replay re-creates (its id, status and namespace are kept)."""
         self.start()
         self._close_message()
         self._close_reasoning()
-        if item is None:
-            opened = FunctionCall(id=new_id("fc"), call_id=call_id, name=name)
+        opened: FunctionCall | CustomToolCall
+        if item is not None:
+            opened = msgspec.structs.replace(item, call_id=call_id, name=name)
+            if isinstance(opened, FunctionCall):
+                opened.arguments = ""
+            else:
+                opened.input = ""
         else:
-            opened = FunctionCall(id=item.id, status=item.status, call_id=call_id, name=name)
+            if self._names is None:
+                self._names = ToolNames.of(self.raw.get("tools"))
+            meant = self._names.original(name)
+            space = meant.namespace if meant is not None and meant.namespace is not None else UNSET
+            if meant is not None and meant.custom:
+                opened = CustomToolCall(id=new_id("ctc"), call_id=call_id, name=meant.name, namespace=space)
+            else:
+                opened = FunctionCall(
+                    id=new_id("fc"), call_id=call_id, name=meant.name if meant else name, namespace=space
+                )
         idx = self._open_item(opened)
         self._tools[key] = idx
         self._texts[idx] = []
@@ -360,25 +386,39 @@ class ResponseBuilder:
             return
         idx = self._tools[key]
         self._texts[idx].append(delta)
-        self._events.append(
-            ev.FunctionCallArgumentsDelta(
-                sequence_number=self._next(), item_id=self._item(idx).id, output_index=idx, delta=delta
+        item = self.output[idx]
+        if isinstance(item, FunctionCall):  # a custom tool's input is read whole from the arguments at close
+            self._events.append(
+                ev.FunctionCallArgumentsDelta(
+                    sequence_number=self._next(), item_id=item.id, output_index=idx, delta=delta
+                )
             )
-        )
 
     def close_tool(self, key: str) -> None:
         idx = self._tools.pop(key, None)
         if idx is None:
             return
         item = self.output[idx]
-        assert isinstance(item, FunctionCall)
         args = "".join(self._texts.pop(idx))
-        item.arguments = args
-        self._events.append(
-            ev.FunctionCallArgumentsDone(
-                sequence_number=self._next(), item_id=item.id, output_index=idx, name=item.name, arguments=args
+        seq = self._next
+        if isinstance(item, CustomToolCall):
+            text = args if self.req is None else custom_input(args)  # a replay's input is the input itself
+            item.input = text
+            if text:
+                self._events.append(
+                    ev.CustomToolCallInputDelta(sequence_number=seq(), item_id=item.id, output_index=idx, delta=text)
+                )
+            self._events.append(
+                ev.CustomToolCallInputDone(sequence_number=seq(), item_id=item.id, output_index=idx, input=text)
             )
-        )
+        else:
+            assert isinstance(item, FunctionCall)
+            item.arguments = args
+            self._events.append(
+                ev.FunctionCallArgumentsDone(
+                    sequence_number=seq(), item_id=item.id, output_index=idx, name=item.name, arguments=args
+                )
+            )
         self._done_item(idx)
 
     # ---- whole items ----------------------------------------------------------------------------
@@ -403,7 +443,7 @@ class ResponseBuilder:
             added = dict(item)
         else:
             added = copy.copy(item)  # the item changes as it fills; the event shows it as it was
-            if status is not None and isinstance(added.status, str):
+            if status is not None and not isinstance(added, CustomToolCall) and isinstance(added.status, str):
                 added.status = status
         self._events.append(ev.OutputItemAdded(sequence_number=self._next(), output_index=idx, item=added))
         return idx
@@ -413,7 +453,7 @@ class ResponseBuilder:
         if isinstance(item, dict):
             if "status" in item:
                 item["status"] = "completed" if item["status"] in ("in_progress", None) else item["status"]
-        elif item.status == "in_progress":
+        elif not isinstance(item, CustomToolCall) and item.status == "in_progress":
             item.status = "completed"
         self._events.append(ev.OutputItemDone(sequence_number=self._next(), output_index=idx, item=item))
 

@@ -24,10 +24,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from ferryman.providers.history import Placed, offered_functions, plain_items
+from ferryman.providers.history import offered_functions, plain_items
+from ferryman.providers.tools import ToolNames, offered_call, offered_output
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.input import (
+    CustomToolCallOutput,
     FunctionCallOutput,
+    InputCustomToolCall,
     InputFile,
     InputFunctionCall,
     InputImage,
@@ -44,30 +47,47 @@ Block = dict[str, Any]
 Marked = InputPart | InputFunctionCall | FunctionCallOutput
 
 
+# an input item as a translating adapter reads it: custom tool calls and outputs are function ones by then
+OfferedItem = InputMessage | InputFunctionCall | FunctionCallOutput | InputReasoning | ItemReference | dict[str, Any]
+Offered = tuple[str, OfferedItem]  # the item and the place in ``input`` it came from ("input[3]")
+
+
 def required_input(
     input_: str | list[dict[str, Any]] | None,
     provider: str,
     tools: list[Tool] | None = None,
+    names: ToolNames | None = None,
     keep: frozenset[str] = frozenset(),
-) -> list[Placed]:
+) -> list[Offered]:
     """The input items of a request to a provider that needs at least one message; no input is a 400.
 
     OpenAI's tool items come back in the forms every adapter takes (``history.plain_items``: as
     function calls where ``tools`` offers a function of their name, else as labelled text, or left
-    out); kinds in ``keep`` go on as sent.
+    out); kinds in ``keep`` go on as sent. Function and custom tool calls of the history come as the
+    function calls the provider made, under the names their tools are offered under (``names``, from
+    the request's tools), and custom tool call outputs as function call outputs (``providers/tools.py``).
 
     Providers that translate the request (Anthropic, Bedrock, Gemini, Chat Completions servers) all
     reject an empty conversation, each in its own words: this says so before anything is sent. A
     ``previous_response_id`` has already been resolved into the input by then.
     """
-    items = plain_items(input_items(input_), offered_functions(tools), keep)
-    if not items:
+    given = plain_items(input_items(input_), offered_functions(tools), keep)
+    if not given:
         raise InvalidRequestError(
             f"Missing required parameter: 'input'. Provider {provider!r} needs at least one input message, and"
             " neither 'input' nor a previous response gives one.",
             param="input",
             code="missing_required_parameter",
         )
+    names = names if names is not None else ToolNames()
+    items: list[Offered] = []
+    for where, item in given:
+        if isinstance(item, InputFunctionCall | InputCustomToolCall):
+            items.append((where, offered_call(item, names)))
+        elif isinstance(item, CustomToolCallOutput):
+            items.append((where, offered_output(item)))
+        else:
+            items.append((where, item))
     return items
 
 
@@ -142,11 +162,15 @@ class Turns(ABC):
     # ---- the walk -------------------------------------------------------------------------------
 
     def read(
-        self, instructions: str | None, input_: str | list[dict[str, Any]] | None, tools: list[Tool] | None = None
+        self,
+        instructions: str | None,
+        input_: str | list[dict[str, Any]] | None,
+        tools: list[Tool] | None = None,
+        names: ToolNames | None = None,
     ) -> None:
         if instructions:
             self.system.append(self.text(instructions))
-        for where, item in required_input(input_, self.provider, tools):
+        for where, item in required_input(input_, self.provider, tools, names):
             if isinstance(item, InputMessage):
                 self._message(item, where)
             elif isinstance(item, InputFunctionCall):

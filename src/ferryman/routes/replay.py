@@ -17,7 +17,7 @@ from ferryman.gateway.streaming import SSE_HEADERS
 from ferryman.http import Send
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.schemas.events import Event, event_type
-from ferryman.schemas.output import FunctionCall, Message, OutputText, Reasoning, typed_output
+from ferryman.schemas.output import CustomToolCall, FunctionCall, Message, OutputText, Reasoning, typed_output
 from ferryman.sse import encode_event
 
 
@@ -47,9 +47,9 @@ def _feed(b: ResponseBuilder, stored: dict[str, Any], key: str) -> None:
                 b.reasoning_part()
             b.reasoning(summary.text, item=item)
         b.close_reasoning()
-    elif isinstance(item, FunctionCall):
+    elif isinstance(item, FunctionCall | CustomToolCall):
         b.tool_call(key, item.call_id, item.name, item=item)
-        b.tool_args(key, item.arguments)
+        b.tool_args(key, item.arguments if isinstance(item, FunctionCall) else item.input)
         b.close_tool(key)
     else:
         b.add_item(stored)

@@ -1,7 +1,8 @@
 """POST /v1/responses (every prefix): the OpenAI Responses front door.
 
 It parses the body once into the canonical request, reads its own headers (``x-ferryman-timeout``,
-``x-ferryman-send-back-raw``), hands the exchange to the pipeline, and renders what comes back: a JSON
+``x-ferryman-send-back-raw``, ``x-ferryman-drop-unsupported``), hands the exchange to the pipeline,
+and renders what comes back (with the ``x-ferryman-attempts`` and ``x-ferryman-dropped`` headers): a JSON
 reply, a relayed event stream, a stream replayed from an answer a hook gave (a cache hit), or the
 queued response of a background run. Everything in between is the pipeline's. A client that leaves
 before the provider's answer is in cancels the call (``LeaveWatch``); once a stream has begun its relay
@@ -9,6 +10,8 @@ watches for that.
 """
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 import msgspec
 
@@ -22,6 +25,7 @@ from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.responses import validate_request
 
 _TRUE = {"1", "true", "yes", "on"}
+_DROPPED_SAFE = " []()_-.:/"
 
 
 def _timeout_header(scope: Scope) -> float | None:
@@ -41,8 +45,20 @@ def _timeout_header(scope: Scope) -> float | None:
     return seconds
 
 
-def _attempts_header(ex: Exchange) -> tuple[bytes, bytes]:
-    return (b"x-ferryman-attempts", ex.attempts.header().encode())
+def _flag_header(scope: Scope, name: bytes) -> bool | None:
+    """A true/false header (``1``/``true``/``yes``/``on`` is true, anything else false); None when absent."""
+    value = header(scope, name)
+    return None if value is None else value.strip().lower() in _TRUE
+
+
+def _gateway_headers(ex: Exchange) -> list[tuple[bytes, bytes]]:
+    """What the gateway says about the request in the reply's headers: the attempts, and what was dropped."""
+    headers = [(b"x-ferryman-attempts", ex.attempts.header().encode())]
+    if ex.compat.dropped:  # tool types are client text: percent-encoded to a header-safe ASCII token
+        headers.append(
+            (b"x-ferryman-dropped", ", ".join(quote(d, safe=_DROPPED_SAFE) for d in ex.compat.dropped).encode())
+        )
+    return headers
 
 
 class ResponsesDoor:
@@ -64,15 +80,15 @@ class ResponsesDoor:
     async def _answer(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> Pending:
         """Answers the request; what is left to finish after the reply (the store's commit) is returned."""
         raw, req = validate_request(body)
-        raw_flag = header(scope, b"x-ferryman-send-back-raw")
         pipeline = self.pipeline
         ex = pipeline.exchange(
             req,
             raw,
             scope["headers"],
             credential=client_credential(scope),
-            send_back_raw=raw_flag is not None and raw_flag.lower() in _TRUE,
+            send_back_raw=bool(_flag_header(scope, b"x-ferryman-send-back-raw")),
             timeout=_timeout_header(scope),
+            drop_unsupported=_flag_header(scope, b"x-ferryman-drop-unsupported"),
         )
         # until the provider's answer is in (``ex.target`` is set with it), a client that leaves cancels the
         # call; a background run is not the client's to cancel
@@ -88,9 +104,9 @@ class ResponsesDoor:
             await self._relay(ex, opened, send, receive)
             return None
         if req.stream:
-            await replay_stream(send, response, response["extra_fields"], [_attempts_header(ex)])
+            await replay_stream(send, response, response["extra_fields"], _gateway_headers(ex))
         else:
-            await send_json(send, 200, msgspec.json.encode(response), [_attempts_header(ex)])
+            await send_json(send, 200, msgspec.json.encode(response), _gateway_headers(ex))
         return pending
 
     async def _relay(self, ex: Exchange, opened: OpenStream, send: Send, receive: Receive) -> None:
@@ -106,4 +122,4 @@ class ResponsesDoor:
             on_final=opened.on_final,
             on_event=opened.on_event,
         )
-        await relay.run([_attempts_header(ex)])
+        await relay.run(_gateway_headers(ex))

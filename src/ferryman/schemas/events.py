@@ -159,6 +159,14 @@ class FunctionCallArgumentsDone(_InItem, tag="response.function_call_arguments.d
     arguments: str
 
 
+class CustomToolCallInputDelta(_InItem, tag="response.custom_tool_call_input.delta"):
+    delta: str
+
+
+class CustomToolCallInputDone(_InItem, tag="response.custom_tool_call_input.done"):
+    input: str
+
+
 TerminalEvent = ResponseCompleted | ResponseIncomplete | ResponseFailed
 Event = (
     ResponseCreated
@@ -183,6 +191,8 @@ Event = (
     | ReasoningTextDone
     | FunctionCallArgumentsDelta
     | FunctionCallArgumentsDone
+    | CustomToolCallInputDelta
+    | CustomToolCallInputDone
 )
 
 TERMINAL: dict[str, type[TerminalEvent]] = {

@@ -4,9 +4,10 @@
 way); adapters that pass the request on as OpenAI's own (the passthrough) never build them.
 
 Items are tagged on ``type``: messages (with their content parts), function calls and their outputs,
-reasoning items and item references. Any other item (``web_search_call``, ``computer_call``, ...)
-stays the plain dict the client sent, so providers that take it get it whole and the others refuse
-it naming ``input[i]``; content parts of other types (``input_audio``, ...) likewise stay dicts.
+custom tool calls and their outputs, reasoning items and item references. Any other item
+(``web_search_call``, ``computer_call``, ...) stays the plain dict the client sent, so providers that
+take it get it whole and the others refuse it naming ``input[i]``; content parts of other types
+(``input_audio``, ...) likewise stay dicts.
 
 ``omit_defaults``: an optional field left out by the client stays out of the JSON, so a stored
 request's items list as they were sent. ``cache_control`` (a prompt-caching mark some providers
@@ -84,6 +85,7 @@ class InputFunctionCall(_Typed, tag="function_call"):
     call_id: str
     name: str
     arguments: str = ""  # JSON text (an object sent in its place is encoded to it)
+    namespace: str | None = None  # the namespace tool the function belongs to
     id: str | None = None
     status: str | None = None
     cache_control: CacheControl | None = None
@@ -95,6 +97,24 @@ class FunctionCallOutput(_Typed, tag="function_call_output"):
     id: str | None = None
     status: str | None = None
     cache_control: CacheControl | None = None
+
+
+class InputCustomToolCall(_Typed, tag="custom_tool_call"):
+    """A call of a custom tool (free-form text ``input``) the model made earlier."""
+
+    call_id: str
+    name: str
+    input: str = ""
+    namespace: str | None = None
+    id: str | None = None
+    status: str | None = None
+
+
+class CustomToolCallOutput(_Typed, tag="custom_tool_call_output"):
+    call_id: str
+    output: str | list[InputPart] = ""  # text or content parts
+    id: str | None = None
+    status: str | None = None
 
 
 class InputReasoning(_Typed, tag="reasoning"):
@@ -109,6 +129,14 @@ class ItemReference(_Typed, tag="item_reference"):
     id: str
 
 
-TypedInputItem = InputMessage | InputFunctionCall | FunctionCallOutput | InputReasoning | ItemReference
+TypedInputItem = (
+    InputMessage
+    | InputFunctionCall
+    | FunctionCallOutput
+    | InputCustomToolCall
+    | CustomToolCallOutput
+    | InputReasoning
+    | ItemReference
+)
 # an input item; one of another type stays the dict the client sent
 InputItem = TypedInputItem | dict[str, Any]

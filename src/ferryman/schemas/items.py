@@ -1,7 +1,8 @@
 """Responses input items in one canonical, typed form, for adapters that translate them.
 
 ``input`` may be a string, or a list mixing "easy" messages (``{"role", "content"}`` with string
-content), full message items, function calls and their outputs, reasoning items and item references.
+content), full message items, function and custom tool calls and their outputs, reasoning items and item
+references.
 ``input_items`` turns it into the typed items of ``schemas/input.py`` (a string or an easy message
 becomes an ``InputMessage`` with a list of parts), checking it on the way: a bad value is a 400 whose
 ``param`` names its place (``input[3].role``). Items of other types stay the dicts the client sent;
@@ -24,7 +25,9 @@ from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.input import (
     AssistantRefusal,
     AssistantText,
+    CustomToolCallOutput,
     FunctionCallOutput,
+    InputCustomToolCall,
     InputFile,
     InputFunctionCall,
     InputImage,
@@ -93,7 +96,7 @@ def check_input(input_: str | list[dict[str, Any]] | None) -> None:
             for key in _REQUIRED[kind]:
                 _required(item, key, where)
             output = item.get("output")
-            if kind == "function_call_output" and isinstance(output, list):
+            if kind in ("function_call_output", "custom_tool_call_output") and isinstance(output, list):
                 for j, part in enumerate(output):
                     _check_part(part, f"{where}.output[{j}]")
         elif kind == "reasoning":
@@ -102,7 +105,13 @@ def check_input(input_: str | list[dict[str, Any]] | None) -> None:
 
 
 # the string fields an item of each type must carry
-_REQUIRED = {"function_call": ("call_id", "name"), "function_call_output": ("call_id",), "item_reference": ("id",)}
+_REQUIRED = {
+    "function_call": ("call_id", "name"),
+    "function_call_output": ("call_id",),
+    "custom_tool_call": ("call_id", "name"),
+    "custom_tool_call_output": ("call_id",),
+    "item_reference": ("id",),
+}
 
 
 def _kind(item: Any, where: str) -> str:
@@ -143,6 +152,7 @@ def _item(given: Any, where: str) -> InputItem:
             call_id=_required(item, "call_id", where),
             name=_required(item, "name", where),
             arguments=_arguments(item.get("arguments")),
+            namespace=_str(item.get("namespace")),
             id=_str(item.get("id")),
             status=_str(item.get("status")),
             cache_control=_cache_control(item, where),
@@ -154,6 +164,23 @@ def _item(given: Any, where: str) -> InputItem:
             id=_str(item.get("id")),
             status=_str(item.get("status")),
             cache_control=_cache_control(item, where),
+        )
+    if kind == "custom_tool_call":
+        return InputCustomToolCall(
+            call_id=_required(item, "call_id", where),
+            name=_required(item, "name", where),
+            input=_str(item.get("input")) or "",
+            namespace=_str(item.get("namespace")),
+            id=_str(item.get("id")),
+            status=_str(item.get("status")),
+        )
+    if kind == "custom_tool_call_output":
+        output = _output(item.get("output"), f"{where}.output")
+        return CustomToolCallOutput(
+            call_id=_required(item, "call_id", where),
+            output=output if not isinstance(output, dict) else _encode(output).decode(),
+            id=_str(item.get("id")),
+            status=_str(item.get("status")),
         )
     if kind == "reasoning":
         content = item.get("content")

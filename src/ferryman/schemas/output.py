@@ -1,7 +1,8 @@
 """The Responses API's output items, typed: msgspec Structs, a tagged union on ``type``.
 
 These are the items ``ResponseBuilder`` creates: messages (``output_text`` and ``refusal`` parts),
-reasoning (summary parts, raw ``reasoning_text`` content, ``encrypted_content``) and function calls.
+reasoning (summary parts, raw ``reasoning_text`` content, ``encrypted_content``), function calls (with the
+``namespace`` of a namespaced function) and custom tool calls.
 Field names are the API's own (the openai SDK's ``openai.types.responses`` and the Open Responses
 spec), and every field they require is always encoded; the optional ones (a reasoning item's
 ``content``, ``encrypted_content`` and ``status``, a message's ``phase``) are ``UNSET`` until set, so
@@ -72,9 +73,20 @@ class FunctionCall(_Typed, tag="function_call"):
     name: str
     arguments: str = ""
     status: str = "in_progress"
+    namespace: str | UnsetType = UNSET  # the namespace tool the function belongs to
 
 
-OutputItem = Message | Reasoning | FunctionCall
+class CustomToolCall(_Typed, tag="custom_tool_call"):
+    """A call of a custom tool: its free-form text ``input`` (the API gives this item no status)."""
+
+    id: str
+    call_id: str
+    name: str
+    input: str = ""
+    namespace: str | UnsetType = UNSET
+
+
+OutputItem = Message | Reasoning | FunctionCall | CustomToolCall
 # what a response's ``output`` holds: the builder's typed items and provider items passed whole
 AnyOutputItem = OutputItem | dict[str, Any]
 
@@ -97,5 +109,5 @@ def typed_output(item: dict[str, Any]) -> OutputItem | None:
 
 _FIELDS: dict[str, frozenset[str]] = {
     cls.__struct_config__.tag: frozenset({"type", *cls.__struct_fields__})  # type: ignore[misc]
-    for cls in (Message, Reasoning, FunctionCall)
+    for cls in (Message, Reasoning, FunctionCall, CustomToolCall)
 }

@@ -124,8 +124,8 @@ def validate_request(body: bytes) -> tuple[dict[str, Any], ResponsesRequest]:
     """Decode and validate a request body; raise InvalidRequestError naming the bad field.
 
     Everything Ferryman itself reads is checked here, before any upstream call, whatever the target:
-    the fields (types and ranges), the input items' shape (``check_input``), the function tools'
-    names, and how deep the JSON nests."""
+    the fields (types and ranges), the input items' shape (``check_input``), the names of the function,
+    custom and namespace tools (and a namespace's members), and how deep the JSON nests."""
     raw = decode_json(body)
     if not isinstance(raw, dict):
         raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
@@ -138,7 +138,7 @@ def validate_request(body: bytes) -> tuple[dict[str, Any], ResponsesRequest]:
         _check_model(name, f"fallbacks[{i}]")
     check_input(req.input)
     if req.tools:
-        _check_tools(req.tools)
+        _check_tools(raw["tools"])
     return raw, req
 
 
@@ -186,13 +186,41 @@ def _check_model(name: str, param: str) -> None:
         )
 
 
-def _check_tools(tools: list[Tool]) -> None:
+def _check_tools(tools: list[dict[str, Any]]) -> None:
+    """Function and custom tools need a name; a namespace tool a name and a list of named function or
+    custom tools (what Ferryman reads to offer them to a provider and to map its calls back)."""
     for i, tool in enumerate(tools):
-        if tool.type == "function" and not tool.name:
-            param = f"tools[{i}].name"
-            raise InvalidRequestError(
-                f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
-            )
+        kind = tool.get("type")
+        if kind in ("function", "custom", "namespace"):
+            _name(tool, f"tools[{i}]")
+        if kind == "namespace":
+            members = tool.get("tools")
+            if not isinstance(members, list):
+                raise _missing(f"tools[{i}].tools") if members is None else _invalid(f"tools[{i}].tools", "a list")
+            for j, member in enumerate(members):
+                where = f"tools[{i}].tools[{j}]"
+                if not isinstance(member, dict) or not isinstance(member.get("type"), str):
+                    raise _invalid(where, "an object with a 'type'")
+                if member["type"] in ("function", "custom"):
+                    _name(member, where)
+
+
+def _name(tool: dict[str, Any], where: str) -> None:
+    name = tool.get("name")
+    if not name:
+        raise _missing(f"{where}.name")
+    if not isinstance(name, str):
+        raise _invalid(f"{where}.name", "a string")
+
+
+def _missing(param: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+    )
+
+
+def _invalid(param: str, expected: str) -> InvalidRequestError:
+    return InvalidRequestError(f"Invalid value for '{param}': expected {expected}.", param=param, code="invalid_value")
 
 
 def _validation_error(text: str) -> InvalidRequestError:

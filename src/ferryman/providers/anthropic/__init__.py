@@ -41,7 +41,7 @@ class AnthropicProvider(TranslatingProvider):
         return headers
 
     def native_request(self, call: Call, *, stream: bool) -> dict[str, Any]:
-        return native_request(call.request, call.raw, self.name, call.deployment, stream=stream)
+        return native_request(call.request, call.raw, self.name, call.deployment, stream=stream, dropped=call.dropping)
 
     def parse_reply(self, body: Any, builder: ResponseBuilder) -> None:
         MessageReader(builder, self.name).reply(body)

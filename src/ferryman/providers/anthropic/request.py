@@ -31,6 +31,11 @@ web_search_call (replayed output)        left out: Anthropic replays a search on
                                          encrypted results, which a Responses item cannot carry;
                                          the answer text that used them is kept
 tools[type=function]                     ``tools[]`` {name, description, input_schema, strict}
+tools[type=custom / namespace]           functions, as ``providers/tools.py`` offers them (custom:
+                                         one string parameter ``input``; namespace members:
+                                         ``<namespace>__<name>``); calls come back as
+                                         ``custom_tool_call`` / ``function_call`` with ``namespace``
+custom_tool_call / _output               ``tool_use`` {input: {input}} / ``tool_result``
 tools[type=web_search*]                  ``web_search_20250305`` tool; ``filters.allowed_domains``
                                          -> ``allowed_domains``, ``user_location`` -> the same
 tools[].cache_control                    the tool's ``cache_control``
@@ -40,7 +45,7 @@ prompt_cache_key (present)               ``cache_control: {type: ephemeral}`` on
 max_tool_calls                           web search ``max_uses`` (it caps built-in tool calls;
                                          without a built-in tool there is nothing to cap)
 tool_choice auto / none / required       ``{"type": "auto" | "none" | "any"}``
-tool_choice {type: function, name}       ``{"type": "tool", name}``
+tool_choice {type: function|custom, name} ``{"type": "tool", name}`` (the offered name)
 tool_choice {type: web_search*}          ``{"type": "tool", "name": "web_search"}``
 tool_choice {type: allowed_tools}        ``tools`` narrowed to the allowed ones; auto / any
 parallel_tool_calls: false               ``tool_choice.disable_parallel_tool_use: true``
@@ -65,7 +70,8 @@ Refused (400 ``unsupported_parameter``): ``top_logprobs`` > 0 (no logprobs), ``t
 ``prompt``, ``conversation``, ``context_management``, a ``previous_response_id`` the gateway did not
 resolve, ``item_reference`` and unknown input items or content parts (``input_audio``, ...), OpenAI
 ``file_id``s, images other than JPEG/PNG/GIF/WebP, files other than PDF/text/images, tools other than
-function and web search, a hosted tool other than web search in ``tool_choice``.
+function, custom, namespace and web search (left out instead with ``compat.drop_unsupported``), a
+hosted tool other than web search in ``tool_choice``.
 """
 
 from __future__ import annotations
@@ -79,6 +85,7 @@ import msgspec
 from ferryman.providers.claude import ADAPTIVE_EFFORT, EFFORT_BUDGETS, adaptive, effort_of, fit_budget, thinks
 from ferryman.providers.media import data_url, file_bytes, image_url, no_file
 from ferryman.providers.text_format import json_schema, structured
+from ferryman.providers.tools import Function, Hosted, Toolset
 from ferryman.providers.turns import Marked, Turns, cache_control, summary_text
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.input import FunctionCallOutput, InputFile, InputFunctionCall, InputImage, InputReasoning
@@ -131,24 +138,34 @@ class ModelTraits:
 
 
 def native_request(
-    req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str, *, stream: bool
+    req: ResponsesRequest,
+    raw: dict[str, Any],
+    provider: str,
+    model: str,
+    *,
+    stream: bool,
+    dropped: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The Messages API body; raises InvalidRequestError for what Anthropic cannot do."""
-    return _Request(req, raw, provider, model).build(stream)
+    """The Messages API body; raises InvalidRequestError for what Anthropic cannot do (a tool it cannot
+    run is added to ``dropped`` and left out instead, when ``dropped`` is a list)."""
+    return _Request(req, raw, provider, model, dropped).build(stream)
 
 
 class _Request:
-    def __init__(self, req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str) -> None:
+    def __init__(
+        self, req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str, dropped: list[str] | None
+    ) -> None:
         self.req = req
         self.raw = raw
         self.provider = provider
         self.model = model
         self.traits = ModelTraits(model)
+        self.toolset = Toolset(req.tools, raw.get("tools"), provider, dropped)
 
     def build(self, stream: bool) -> dict[str, Any]:
         self._refuse()
         turns = _Turns(self.provider)
-        turns.read(self.req.instructions, self.req.input, self.req.tools)
+        turns.read(self.req.instructions, self.req.input, self.req.tools, self.toolset.names)
         body: dict[str, Any] = {"model": self.model, "messages": turns.messages}
         tools, choice = self._tools()
         if self.req.prompt_cache_key:
@@ -187,20 +204,21 @@ class _Request:
     def _tools(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         tools: list[dict[str, Any]] = []
         typed = self.req.tools or []
-        for i, tool in enumerate(self.raw.get("tools") or []):
-            kind = tool.get("type")
-            if kind == "function":
-                native: dict[str, Any] = {"name": tool["name"]}
-                if tool.get("description") is not None:
-                    native["description"] = tool["description"]
-                native["input_schema"] = tool.get("parameters") or {"type": "object", "properties": {}}
-                if tool.get("strict") is not None:
-                    native["strict"] = tool["strict"]
-            elif kind in WEB_SEARCH_TOOLS:
-                native = self._web_search(tool)
+        for entry in self.toolset.entries:
+            if isinstance(entry, Function):
+                native: dict[str, Any] = {"name": entry.name}
+                if entry.description is not None:
+                    native["description"] = entry.description
+                native["input_schema"] = entry.parameters or {"type": "object", "properties": {}}
+                if entry.strict is not None:
+                    native["strict"] = entry.strict
+            elif entry.kind in WEB_SEARCH_TOOLS:
+                native = self._web_search(entry.tool)
             else:
-                raise unsupported(f"tools[{i}].type", self.provider, f"tools of type {kind!r}")
-            cache = typed[i].cache_control if i < len(typed) else None
+                self.toolset.drop(entry)
+                continue
+            i = entry.index
+            cache = typed[i].cache_control if i < len(typed) and (isinstance(entry, Hosted) or entry.last) else None
             if cache is not None:
                 native["cache_control"] = msgspec.to_builtins(cache)
             tools.append(native)
@@ -233,15 +251,8 @@ class _Request:
                 raise unsupported("tool_choice", self.provider, f"tool_choice {choice!r}")
             return {"type": mapped}
         kind = choice.get("type")
-        if kind == "function":
-            name = choice.get("name")
-            if not any(t.get("name") == name and "input_schema" in t for t in tools):
-                raise InvalidRequestError(
-                    f"Invalid value for 'tool_choice.name': no function tool named {name!r} in 'tools'.",
-                    param="tool_choice.name",
-                    code="invalid_value",
-                )
-            return {"type": "tool", "name": name}
+        if kind in ("function", "custom"):
+            return {"type": "tool", "name": self.toolset.chosen(choice)}
         if kind in WEB_SEARCH_TOOLS:
             return {"type": "tool", "name": "web_search"}
         if kind == "allowed_tools":
@@ -249,10 +260,9 @@ class _Request:
             return {"type": "any" if choice.get("mode") == "required" else "auto"}
         raise unsupported("tool_choice.type", self.provider, f"tool_choice of type {kind!r}")
 
-    @staticmethod
-    def _narrow(tools: list[dict[str, Any]], allowed: list[Any]) -> None:
+    def _narrow(self, tools: list[dict[str, Any]], allowed: list[Any]) -> None:
         """Keep only the allowed tools (Anthropic has no allowed-subset choice of its own)."""
-        names = {a.get("name") for a in allowed if isinstance(a, dict) and a.get("type") == "function"}
+        names = self.toolset.allowed(allowed)
         search = any(isinstance(a, dict) and a.get("type") in WEB_SEARCH_TOOLS for a in allowed)
         tools[:] = [t for t in tools if (t.get("type") == WEB_SEARCH_TOOL and search) or t.get("name") in names]
 

@@ -87,7 +87,7 @@ class BedrockProvider(TranslatingProvider):
         return f"{self.base_url}/model/{path_segment(call.deployment)}/{action}"
 
     def native_request(self, call: Call, *, stream: bool) -> dict[str, Any]:
-        return native_request(call.request, call.raw, self.name, call.deployment)
+        return native_request(call.request, call.raw, self.name, call.deployment, call.dropping)
 
     def parse_reply(self, body: Any, builder: ResponseBuilder) -> None:
         ConverseReader(builder, self.name).reply(body)

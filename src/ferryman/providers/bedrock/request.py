@@ -33,12 +33,16 @@ OpenAI tool items (local_shell_call,     function calls where ``tools`` offers o
 web_search_call (replayed output)        left out (not replayable; the answer text stays)
 tools[type=function]                     ``toolConfig.tools[].toolSpec {name, description,
                                          inputSchema: {json}, strict (when true)}``
+tools[type=custom / namespace]           ``toolSpec`` functions, as ``providers/tools.py`` offers
+                                         them; calls come back as ``custom_tool_call`` /
+                                         ``function_call`` with ``namespace``
+custom_tool_call / _output               ``toolUse`` {input: {input}} / ``toolResult``
 tools[].cache_control                    a ``{cachePoint}`` entry after that tool
 tools[type=web_search*] (Amazon Nova)    ``{systemTool: {name: nova_grounding}}`` (Nova web
                                          grounding; other models have no hosted search)
 tool_choice auto / required              ``toolChoice {auto: {}}`` (Claude, Nova, Mistral; other
                                          models get none, their default) / ``{any: {}}``
-tool_choice {type: function, name}       ``toolChoice {tool: {name}}``
+tool_choice {type: function|custom}      ``toolChoice {tool: {name}}`` (the offered name)
 tool_choice {type: allowed_tools}        tools narrowed to the allowed ones; auto / any
 tool_choice none                         no ``toolConfig`` at all (Converse has no "none"); with
                                          tool calls in the input, where Converse needs the tools,
@@ -72,7 +76,8 @@ Refused (400 ``unsupported_parameter``): ``top_logprobs`` > 0 (no logprobs), ``t
 models other than Claude, unknown ``reasoning.effort`` values, ``prompt``, ``conversation``,
 ``context_management``, an unresolved ``previous_response_id``, ``item_reference`` and unknown input
 items or content parts (``input_audio``, ...), http(s) image and file URLs, OpenAI ``file_id``s,
-image and document types Converse does not take, tools other than function (and web search on Nova),
+image and document types Converse does not take, tools other than function, custom, namespace (and web
+search on Nova; these are left out instead with ``compat.drop_unsupported``),
 hosted tools in ``tool_choice``, web search ``filters``.
 """
 
@@ -94,8 +99,8 @@ from ferryman.providers.claude import (
 )
 from ferryman.providers.media import data_url, file_bytes, image_url, no_file
 from ferryman.providers.text_format import json_schema, structured
+from ferryman.providers.tools import Function, Hosted, Toolset
 from ferryman.providers.turns import Marked, Turns, cache_control, summary_text
-from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.input import FunctionCallOutput, InputFile, InputFunctionCall, InputImage, InputReasoning
 from ferryman.schemas.items import WEB_SEARCH_TOOLS, call_arguments, opaque_for, refuse_openai_only, unsupported
 from ferryman.schemas.responses import ResponsesRequest
@@ -193,22 +198,28 @@ class ModelFamily:
         self.caches = self.nova or (self.claude and (claude_version(name) >= (3, 5) or claude_version(name) == (0, 0)))
 
 
-def native_request(req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str) -> dict[str, Any]:
-    """The Converse body (the same for Converse and ConverseStream); raises for what Bedrock cannot do."""
-    return _Request(req, raw, provider, model).build()
+def native_request(
+    req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str, dropped: list[str] | None = None
+) -> dict[str, Any]:
+    """The Converse body (the same for Converse and ConverseStream); raises for what Bedrock cannot do (a
+    tool it cannot run is added to ``dropped`` and left out instead, when ``dropped`` is a list)."""
+    return _Request(req, raw, provider, model, dropped).build()
 
 
 class _Request:
-    def __init__(self, req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str) -> None:
+    def __init__(
+        self, req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str, dropped: list[str] | None
+    ) -> None:
         self.req = req
         self.raw = raw
         self.provider = provider
         self.family = ModelFamily(model)
         self.turns = _Turns(provider)
+        self.toolset = Toolset(req.tools, raw.get("tools"), provider, dropped)
 
     def build(self) -> dict[str, Any]:
         self._refuse()
-        self.turns.read(self.req.instructions, self.req.input, self.req.tools)
+        self.turns.read(self.req.instructions, self.req.input, self.req.tools, self.toolset.names)
         body: dict[str, Any] = {"messages": self.turns.messages, "system": self.turns.system}
         tool_config = self._tool_config()
         if self.req.prompt_cache_key and self.family.caches:
@@ -246,21 +257,27 @@ class _Request:
     def _tool_config(self) -> dict[str, Any] | None:
         tools: list[dict[str, Any]] = []
         typed = self.req.tools or []
-        for i, tool in enumerate(self.raw.get("tools") or []):
-            kind = tool.get("type")
-            if kind == "function":
-                spec: dict[str, Any] = {"name": tool["name"]}
-                if tool.get("description"):  # Converse rejects an empty description
-                    spec["description"] = tool["description"]
-                spec["inputSchema"] = {"json": tool.get("parameters") or {"type": "object", "properties": {}}}
-                if tool.get("strict") is True:
+        for entry in self.toolset.entries:
+            if isinstance(entry, Function):
+                spec: dict[str, Any] = {"name": entry.name}
+                if entry.description:  # Converse rejects an empty description
+                    spec["description"] = entry.description
+                spec["inputSchema"] = {"json": entry.parameters or {"type": "object", "properties": {}}}
+                if entry.strict is True:
                     spec["strict"] = True
                 tools.append({"toolSpec": spec})
-            elif kind in WEB_SEARCH_TOOLS:
-                tools.append(self._web_search(tool, i))
+            elif entry.kind in WEB_SEARCH_TOOLS and self.family.nova:
+                tools.append(self._web_search(entry))
+            elif entry.kind in WEB_SEARCH_TOOLS:
+                self.toolset.drop(
+                    entry, "hosted web search on Bedrock is Amazon Nova's web grounding; this model has none"
+                )
+                continue
             else:
-                raise unsupported(f"tools[{i}].type", self.provider, f"tools of type {kind!r}")
-            cache = typed[i].cache_control if i < len(typed) else None
+                self.toolset.drop(entry)
+                continue
+            i = entry.index
+            cache = typed[i].cache_control if i < len(typed) and (isinstance(entry, Hosted) or entry.last) else None
             if cache is not None:
                 tools.append({"cachePoint": _point(cache.ttl)})
         choice = self._tool_choice(tools)
@@ -271,15 +288,11 @@ class _Request:
             config["toolChoice"] = choice
         return config
 
-    def _web_search(self, tool: dict[str, Any], i: int) -> dict[str, Any]:
-        if not self.family.nova:
+    def _web_search(self, entry: Hosted) -> dict[str, Any]:
+        if entry.tool.get("filters"):
             raise unsupported(
-                f"tools[{i}].type",
-                self.provider,
-                "hosted web search on Bedrock is Amazon Nova's web grounding; this model has none",
+                f"tools[{entry.index}].filters", self.provider, "Nova web grounding takes no domain filters"
             )
-        if tool.get("filters"):
-            raise unsupported(f"tools[{i}].filters", self.provider, "Nova web grounding takes no domain filters")
         return {"systemTool": {"name": NOVA_GROUNDING}}
 
     def _tool_choice(self, tools: list[dict[str, Any]]) -> dict[str, Any] | str | None:
@@ -302,17 +315,11 @@ class _Request:
                 raise unsupported("tool_choice", self.provider, f"tool_choice {choice!r}")
             return {"any": {}}
         kind = choice.get("type")
-        if kind == "function":
-            name = choice.get("name")
-            if not any(t.get("toolSpec", {}).get("name") == name for t in tools):
-                raise InvalidRequestError(
-                    f"Invalid value for 'tool_choice.name': no function tool named {name!r} in 'tools'.",
-                    param="tool_choice.name",
-                    code="invalid_value",
-                )
-            return {"tool": {"name": name}}
+        if kind in ("function", "custom"):
+            return {"tool": {"name": self.toolset.chosen(choice)}}
         if kind == "allowed_tools":
-            _narrow(tools, choice.get("tools") or [])
+            listed = choice.get("tools") or []
+            _narrow(tools, listed, self.toolset.allowed(listed))
             return {"any": {}} if choice.get("mode") == "required" else self._auto()
         raise unsupported("tool_choice.type", self.provider, f"tool_choice of type {kind!r}")
 
@@ -516,9 +523,9 @@ def auto_cache_points(
             used += 1
 
 
-def _narrow(tools: list[dict[str, Any]], allowed: list[Any]) -> None:
-    """Keep only the allowed tools (Converse has no allowed-subset choice of its own)."""
-    names = {a.get("name") for a in allowed if isinstance(a, dict) and a.get("type") == "function"}
+def _narrow(tools: list[dict[str, Any]], allowed: list[Any], names: set[str]) -> None:
+    """Keep only the allowed tools (``names``: the offered names of the functions among them; Converse
+    has no allowed-subset choice of its own)."""
     search = any(isinstance(a, dict) and a.get("type") in WEB_SEARCH_TOOLS for a in allowed)
     tools[:] = [
         t

@@ -55,7 +55,7 @@ class GeminiProvider(TranslatingProvider):
         return {"x-goog-api-key": secret}
 
     def native_request(self, call: Call, *, stream: bool) -> dict[str, Any]:
-        return native_request(call.request, call.raw, self.name, self.model(call))
+        return native_request(call.request, call.raw, self.name, self.model(call), call.dropping)
 
     def parse_reply(self, body: Any, builder: ResponseBuilder) -> None:
         Reader(self.name, builder).read(body, whole=True)

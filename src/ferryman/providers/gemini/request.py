@@ -26,10 +26,14 @@ OpenAI tool items (local_shell_call ...)  function calls / labelled text / left 
                                         web_search_call left out (grounding is not replayable)
 image_generation_call (replayed)        model part ``inlineData``
 tools[type=function]                    ``tools[].functionDeclarations[]`` (schema cleaned, schema.py)
+tools[type=custom / namespace]          ``functionDeclarations``, as ``providers/tools.py`` offers them;
+                                        calls come back as ``custom_tool_call`` / ``function_call``
+                                        with ``namespace``
+custom_tool_call / _output              ``functionCall`` {args: {input}} / ``functionResponse``
 tools[type=web_search*]                 ``tools[].googleSearch {}``
 tool_choice auto/none/required          ``toolConfig.functionCallingConfig.mode`` AUTO/NONE/ANY
                                         (none also leaves googleSearch out)
-tool_choice {type: function, name}      mode ANY + ``allowedFunctionNames``
+tool_choice {type: function|custom}     mode ANY + ``allowedFunctionNames`` (the offered name)
 tool_choice {type: allowed_tools}       ANY + allowedFunctionNames (required) / declarations
                                         narrowed (auto)
 tools[].strict (all function tools)     mode VALIDATED instead of AUTO (Gemini 2.5 and newer)
@@ -49,7 +53,8 @@ top_logprobs 0                          nothing (top_logprobs > 0: 400, see belo
 Refused (400 ``unsupported_parameter``): ``top_logprobs`` > 0 (Gemini's logprobs cannot be carried
 back yet), ``max_tool_calls``, ``background: true``, a ``previous_response_id`` the gateway did not
 resolve, ``prompt``, ``conversation``, ``context_management``, ``item_reference`` and unknown input
-items or content parts, OpenAI ``file_id``s, tools other than function/web_search, web_search
+items or content parts, OpenAI ``file_id``s, tools other than function/custom/namespace/web_search
+(left out instead with ``compat.drop_unsupported``), web_search
 ``filters``/``user_location``, a hosted tool in ``tool_choice``, ``tool_choice: required`` without
 function tools.
 """
@@ -63,6 +68,7 @@ from urllib.parse import urlparse
 
 from ferryman.providers.media import data_url, file_bytes, guess_type
 from ferryman.providers.text_format import json_schema
+from ferryman.providers.tools import Function, Toolset
 from ferryman.providers.turns import required_input
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.input import (
@@ -143,17 +149,28 @@ class ModelTraits:
         self.thinks = (major, minor) >= (2, 5) if m else "gemma" not in model
 
 
-def native_request(req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str) -> dict[str, Any]:
-    """The GenerateContentRequest body; raises InvalidRequestError for what Gemini cannot do."""
-    return _Request(req, raw, provider, ModelTraits(model)).build()
+def native_request(
+    req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str, dropped: list[str] | None = None
+) -> dict[str, Any]:
+    """The GenerateContentRequest body; raises InvalidRequestError for what Gemini cannot do (a tool it
+    cannot run is added to ``dropped`` and left out instead, when ``dropped`` is a list)."""
+    return _Request(req, raw, provider, ModelTraits(model), dropped).build()
 
 
 class _Request:
-    def __init__(self, req: ResponsesRequest, raw: dict[str, Any], provider: str, traits: ModelTraits) -> None:
+    def __init__(
+        self,
+        req: ResponsesRequest,
+        raw: dict[str, Any],
+        provider: str,
+        traits: ModelTraits,
+        dropped: list[str] | None = None,
+    ) -> None:
         self.req = req
         self.raw = raw
         self.provider = provider
         self.traits = traits
+        self.toolset = Toolset(req.tools, raw.get("tools"), provider, dropped)
         self.contents: list[dict[str, Any]] = []
         self.system: list[dict[str, Any]] = []
         self.pending: str | None = None  # a signature waiting for the next part of a model turn
@@ -193,7 +210,7 @@ class _Request:
     # ---- input ----------------------------------------------------------------------------------
 
     def _input(self) -> None:
-        items = required_input(self.req.input, self.provider, self.req.tools, _NATIVE_ITEMS)
+        items = required_input(self.req.input, self.provider, self.req.tools, self.toolset.names, _NATIVE_ITEMS)
         names = {i.call_id: i.name for _, i in items if isinstance(i, InputFunctionCall)}
         for where, item in items:
             if isinstance(item, InputMessage):
@@ -349,31 +366,23 @@ class _Request:
         declarations: list[dict[str, Any]] = []
         strict: list[bool] = []
         search = False
-        raw_tools = self.raw.get("tools") or []
-        for i, tool in enumerate(self.req.tools or []):
-            raw_tool = raw_tools[i] if i < len(raw_tools) and isinstance(raw_tools[i], dict) else {}
-            if tool.type == "function":
-                if not tool.name:
-                    raise InvalidRequestError(
-                        f"Missing required parameter: 'tools[{i}].name'.",
-                        param=f"tools[{i}].name",
-                        code="missing_required_parameter",
-                    )
-                decl: dict[str, Any] = {"name": tool.name, "description": tool.description or ""}
-                params = function_parameters(tool.parameters)
+        for entry in self.toolset.entries:
+            if isinstance(entry, Function):
+                decl: dict[str, Any] = {"name": entry.name, "description": entry.description or ""}
+                params = function_parameters(entry.parameters)
                 if params is not None:
                     decl["parameters"] = params
                 declarations.append(decl)
-                strict.append(tool.strict is True)
-            elif tool.type in WEB_SEARCH_TOOLS:
-                filters = raw_tool.get("filters")
+                strict.append(entry.strict is True)
+            elif entry.kind in WEB_SEARCH_TOOLS:
+                i, filters = entry.index, entry.tool.get("filters")
                 if isinstance(filters, dict) and any(filters.values()):
                     raise unsupported(f"tools[{i}].filters", self.provider, "Google Search takes no domain filters")
-                if raw_tool.get("user_location"):
+                if entry.tool.get("user_location"):
                     raise unsupported(f"tools[{i}].user_location", self.provider, "Google Search takes no location")
                 search = True
             else:
-                raise unsupported(f"tools[{i}]", self.provider, f"tools of type {tool.type!r}")
+                self.toolset.drop(entry)
         declarations, search, config = self._tool_choice(declarations, search, all(strict) and bool(strict))
         tools: list[dict[str, Any]] = []
         if declarations:
@@ -398,18 +407,11 @@ class _Request:
                 why = "Gemini cannot be made to search; 'required' needs function tools"
                 raise unsupported("tool_choice", self.provider, why)
             mode = "ANY"
-        elif isinstance(choice, dict) and choice.get("type") == "function":
-            name = choice.get("name")
-            if not isinstance(name, str) or name not in names:
-                raise InvalidRequestError(
-                    f"Invalid value for 'tool_choice.name': no function tool named {name!r}.",
-                    param="tool_choice.name",
-                    code="invalid_value",
-                )
-            mode, allowed = "ANY", [name]
+        elif isinstance(choice, dict) and choice.get("type") in ("function", "custom"):
+            mode, allowed = "ANY", [self.toolset.chosen(choice)]
         elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
             listed = [t for t in choice.get("tools") or [] if isinstance(t, dict)]
-            picked = [t.get("name") for t in listed if t.get("type") == "function"]
+            picked = self.toolset.allowed(listed)
             search = search and any(t.get("type") in WEB_SEARCH_TOOLS for t in listed)
             if choice.get("mode") == "required":
                 if not picked:

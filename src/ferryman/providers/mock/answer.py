@@ -1,8 +1,11 @@
 """What the mock says to a request, decided from the request alone (the same request, the same answer).
 
-- After a tool result (a ``function_call_output`` after the last user message): text reporting it.
+- After a tool result (a ``function_call_output`` or ``custom_tool_call_output`` after the last user
+  message): text reporting it.
 - With function tools: a call of the first one (or the one ``tool_choice`` names), its arguments made
-  from the tool's JSON schema; ``tool_choice: "none"`` answers in text.
+  from the tool's JSON schema; ``tool_choice: "none"`` answers in text. Custom and namespaced tools are
+  offered to it as to any translating provider (``providers/tools.py``), so a custom tool's call is a
+  ``custom_tool_call`` and a namespaced function's call carries its ``namespace``.
 - Otherwise text quoting the last user message (``You said: "..."``); the model ``echo`` repeats it
   (or the tool result) as it is.
 - ``text.format`` ``json_schema``: JSON made from the schema instead of that text; ``json_object``:
@@ -16,16 +19,25 @@ item, the output from what is said.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
 from ferryman.providers.base import Call
 from ferryman.providers.mock import tokens
 from ferryman.providers.mock.values import example_value
-from ferryman.schemas.errors import ProviderError
-from ferryman.schemas.input import FunctionCallOutput, InputFunctionCall, InputItem, InputMessage
+from ferryman.providers.tools import Function, Toolset
+from ferryman.schemas.errors import InvalidRequestError, ProviderError
+from ferryman.schemas.input import (
+    CustomToolCallOutput,
+    FunctionCallOutput,
+    InputCustomToolCall,
+    InputFunctionCall,
+    InputItem,
+    InputMessage,
+)
 from ferryman.schemas.items import function_output_text, input_items, text_of
-from ferryman.schemas.responses import ResponsesRequest, Tool
+from ferryman.schemas.responses import ResponsesRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +78,11 @@ def compose(provider: str, call: Call) -> Answer:
     turn = _read(items)
     used = tokens.estimate((req.instructions or "") + "".join(_item_text(i) for i in items))
     think = req.reasoning is not None
-    tool = None if turn.result is not None else _chosen_tool(provider, req)
+    tool = None if turn.result is not None else _chosen_tool(provider, req, call.raw)
     if tool is not None:
         arguments = msgspec.json.encode(example_value(tool.parameters or {})).decode()
         reasoning = f'The user said "{turn.said}"; I will call {tool.name}.' if think else ""
-        return Answer(used, reasoning, tool_call=ToolCall(tool.name or "", arguments))
+        return Answer(used, reasoning, tool_call=ToolCall(tool.name, arguments))
     if turn.result is not None:
         text = turn.result if call.deployment == "echo" else f"{turn.tool} returned: {turn.result}"
         reasoning = f"{turn.tool} returned a result; I will report it." if think else ""
@@ -85,9 +97,9 @@ def _read(items: list[InputItem]) -> _Turn:
     for item in items:
         if isinstance(item, InputMessage) and item.role == "user":
             said, result, tool = text_of(item.content), None, None
-        elif isinstance(item, InputFunctionCall):
+        elif isinstance(item, InputFunctionCall | InputCustomToolCall):
             names[item.call_id] = item.name
-        elif isinstance(item, FunctionCallOutput):
+        elif isinstance(item, FunctionCallOutput | CustomToolCallOutput):
             result = function_output_text(item.output)
             tool = names.get(item.call_id, "the tool")
     return _Turn(said, tool, result)
@@ -98,30 +110,34 @@ def _item_text(item: InputItem) -> str:
         return text_of(item.content)
     if isinstance(item, InputFunctionCall):
         return item.name + item.arguments
-    if isinstance(item, FunctionCallOutput):
+    if isinstance(item, InputCustomToolCall):
+        return item.name + item.input
+    if isinstance(item, FunctionCallOutput | CustomToolCallOutput):
         return function_output_text(item.output)
     return ""
 
 
-def _chosen_tool(provider: str, req: ResponsesRequest) -> Tool | None:
-    functions = [t for t in req.tools or () if t.type == "function" and t.name]
+def _chosen_tool(provider: str, req: ResponsesRequest, raw: dict[str, Any]) -> Function | None:
+    """The function (as offered, see ``providers/tools.py``) the mock calls; hosted tools are not called."""
+    toolset = Toolset(req.tools, raw.get("tools"), provider, [])
+    functions = [entry for entry in toolset.entries if isinstance(entry, Function)]
     choice = req.tool_choice
     if not functions or choice == "none":
         return None
     if not isinstance(choice, dict):
         return functions[0]
     if choice.get("type") == "allowed_tools":
-        allowed = {t.get("name") for t in choice.get("tools") or () if isinstance(t, dict)}
+        allowed = toolset.allowed(choice.get("tools") or [])
         return next((t for t in functions if t.name in allowed), None)
-    name = choice.get("name")
-    if choice.get("type") != "function" or not isinstance(name, str):
+    if choice.get("type") not in ("function", "custom") or not isinstance(choice.get("name"), str):
         return functions[0]
-    chosen = next((t for t in functions if t.name == name), None)
-    if chosen is None:
+    try:
+        name = toolset.chosen(choice)
+    except InvalidRequestError:
         raise ProviderError(
-            provider, 400, f"tool_choice names function {name!r}, which is not in tools", param="tool_choice"
-        )
-    return chosen
+            provider, 400, f"tool_choice names tool {choice['name']!r}, which is not in tools", param="tool_choice"
+        ) from None
+    return next(t for t in functions if t.name == name)
 
 
 def _formatted(req: ResponsesRequest, text: str) -> str:

@@ -53,7 +53,9 @@ class ChatCompletionsProvider(TranslatingProvider):
         return f"{self.config.base_url.rstrip('/')}/chat/completions"
 
     def native_request(self, call: Call, *, stream: bool) -> dict[str, Any]:
-        return native_request(call.request, call.raw, self.name, call.deployment, self.quirks, stream=stream)
+        return native_request(
+            call.request, call.raw, self.name, call.deployment, self.quirks, stream=stream, dropped=call.dropping
+        )
 
     def http_error(self, resp: UpstreamResponse, payload: bytes) -> ProviderError:
         return self._readable(super().http_error(resp, payload))

@@ -36,7 +36,11 @@ tools[type=function]                     ``{"type": "function", "function": {nam
 tools[type=web_search*] (quirk)          ``web_search_options {search_context_size,
                                          user_location}`` (OpenAI, OpenRouter, Perplexity)
 tool_choice auto / none / required       the same (``required`` is ``any`` on Mistral)
-tool_choice {type: function, name}       ``{"type": "function", "function": {name}}``
+tools[type=custom / namespace]           functions, as ``providers/tools.py`` offers them; calls
+                                         come back as ``custom_tool_call`` / ``function_call`` with
+                                         ``namespace``
+custom_tool_call / _output               ``tool_calls[]`` {arguments: {input}} / ``role: tool``
+tool_choice {type: function|custom}      ``{"type": "function", "function": {name}}`` (offered name)
 tool_choice {type: allowed_tools}        OpenAI: ``{"type": "allowed_tools", ...}``; others: the
                                          tool list narrowed, auto / required
 parallel_tool_calls (with tools)         ``parallel_tool_calls`` (quirk; a hint where not taken)
@@ -65,8 +69,9 @@ presence_penalty                         they are
 Refused (400 ``unsupported_parameter``): ``prompt``, ``conversation``, ``context_management``, a
 ``previous_response_id`` the gateway did not resolve, ``max_tool_calls`` (chat servers cannot cap
 tool calls), ``item_reference`` and unknown input items or content parts, OpenAI ``file_id``s,
-files a provider cannot take (quirk ``files``), tools other than function (and web search where
-the quirk allows it), any tool for Perplexity, hosted tools in ``tool_choice``, ``reasoning.effort``
+files a provider cannot take (quirk ``files``), tools other than function, custom, namespace (and web search where
+the quirk allows it), any tool for Perplexity (these are left out instead with
+``compat.drop_unsupported``), hosted tools in ``tool_choice``, ``reasoning.effort``
 where the provider has no such knob, a non-zero ``reasoning.max_tokens`` outside OpenRouter,
 ``text.format`` kinds the provider lacks (DeepSeek: json_schema; Perplexity: json_object),
 ``top_logprobs`` where logprobs are not offered.
@@ -81,6 +86,7 @@ import msgspec
 
 from ferryman.providers.media import image_url
 from ferryman.providers.text_format import json_schema, structured
+from ferryman.providers.tools import Function, Toolset
 from ferryman.providers.turns import required_input
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.input import (
@@ -139,19 +145,36 @@ _USER_LOCATION = ("city", "country", "region", "timezone")
 
 
 def native_request(
-    req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str, quirks: Quirks, *, stream: bool
+    req: ResponsesRequest,
+    raw: dict[str, Any],
+    provider: str,
+    model: str,
+    quirks: Quirks,
+    *,
+    stream: bool,
+    dropped: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The Chat Completions body; raises InvalidRequestError for what the provider cannot do."""
-    return _Request(req, raw, provider, model, quirks).build(stream)
+    """The Chat Completions body; raises InvalidRequestError for what the provider cannot do (a tool it
+    cannot run is added to ``dropped`` and left out instead, when ``dropped`` is a list)."""
+    return _Request(req, raw, provider, model, quirks, dropped).build(stream)
 
 
 class _Request:
-    def __init__(self, req: ResponsesRequest, raw: dict[str, Any], provider: str, model: str, quirks: Quirks) -> None:
+    def __init__(
+        self,
+        req: ResponsesRequest,
+        raw: dict[str, Any],
+        provider: str,
+        model: str,
+        quirks: Quirks,
+        dropped: list[str] | None = None,
+    ) -> None:
         self.req = req
         self.raw = raw
         self.provider = provider
         self.model = model
         self.q = quirks
+        self.toolset = Toolset(req.tools, raw.get("tools"), provider, dropped)
         self.messages: list[dict[str, Any]] = []
         self.pending: list[tuple[str, dict[str, Any]]] = []  # our reasoning, waiting for its message
         self.media: list[dict[str, Any]] = []  # tool outputs' images and files, for a user message
@@ -186,7 +209,7 @@ class _Request:
     # ---- input ----------------------------------------------------------------------------------
 
     def _input(self) -> None:
-        for where, item in required_input(self.req.input, self.provider, self.req.tools):
+        for where, item in required_input(self.req.input, self.provider, self.req.tools, self.toolset.names):
             if isinstance(item, InputMessage):
                 self._message(item, where)
             elif isinstance(item, InputFunctionCall):
@@ -313,18 +336,25 @@ class _Request:
 
     def _tools(self, body: dict[str, Any]) -> None:
         tools: list[dict[str, Any]] = []
-        for i, tool in enumerate(self.raw.get("tools") or []):
-            kind = tool.get("type")
-            if kind == "function" and self.q.tools:
-                fn: dict[str, Any] = {"name": tool["name"]}
-                for key in ("description", "parameters", "strict"):
-                    if tool.get(key) is not None:
-                        fn[key] = tool[key]
+        for entry in self.toolset.entries:
+            if isinstance(entry, Function) and self.q.tools:
+                fn: dict[str, Any] = {"name": entry.name}
+                for key, value in (
+                    ("description", entry.description),
+                    ("parameters", entry.parameters),
+                    ("strict", entry.strict),
+                ):
+                    if value is not None:
+                        fn[key] = value
                 tools.append({"type": "function", "function": fn})
-            elif kind in WEB_SEARCH_TOOLS and self.q.web_search is not None:
-                self.web_search = self._web_search(tool)
+            elif isinstance(entry, Function):
+                kind = "function"
+                where = f"tools[{entry.index}]"
+                self.toolset.unsupported(where, kind, f"{where}.type", f"tools of type {kind!r}")
+            elif entry.kind in WEB_SEARCH_TOOLS and self.q.web_search is not None:
+                self.web_search = self._web_search(entry.tool)
             else:
-                raise unsupported(f"tools[{i}].type", self.provider, f"tools of type {kind!r}")
+                self.toolset.drop(entry)
         choice = self._tool_choice(tools)
         if tools:
             body["tools"] = tools
@@ -357,22 +387,19 @@ class _Request:
                 raise unsupported("tool_choice", self.provider, f"tool_choice {choice!r}")
             return self.q.required_choice if choice == "required" else choice
         kind = choice.get("type")
-        if kind == "function":
-            name = choice.get("name")
-            if not any(t["function"]["name"] == name for t in tools):
-                raise InvalidRequestError(
-                    f"Invalid value for 'tool_choice.name': no function tool named {name!r} in 'tools'.",
-                    param="tool_choice.name",
-                    code="invalid_value",
-                )
-            return {"type": "function", "function": {"name": name}}
+        if kind in ("function", "custom"):
+            offered = {t["function"]["name"] for t in tools}
+            return {"type": "function", "function": {"name": self.toolset.chosen(choice, offered)}}
         if kind == "allowed_tools":
-            allowed = [a for a in choice.get("tools") or [] if isinstance(a, dict) and a.get("type") == "function"]
+            names = self.toolset.allowed(choice.get("tools") or [])
             mode = "required" if choice.get("mode") == "required" else "auto"
             if self.q.allowed_tools:
-                named = [{"type": "function", "function": {"name": a.get("name")}} for a in allowed]
+                named = [
+                    {"type": "function", "function": {"name": t["function"]["name"]}}
+                    for t in tools
+                    if t["function"]["name"] in names
+                ]
                 return {"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": named}}
-            names = {a.get("name") for a in allowed}
             tools[:] = [t for t in tools if t["function"]["name"] in names]
             return self.q.required_choice if mode == "required" else "auto"
         raise unsupported("tool_choice.type", self.provider, f"tool_choice of type {kind!r}")
