@@ -31,14 +31,7 @@ ANSWER = "The command printed ferryman-42."
 
 # Providers whose run fails today only for want of a feature the coding-agents issue adds; the lead enables
 # them (empties this list) once it is merged.
-PENDING_PROVIDERS: dict[str, str] = {
-    "anthropic": "namespace tools: Codex offers `multi_agent_v1`, today a 400 'tools[4].type' is not supported by "
-    "provider 'anthropic': tools of type 'namespace'",
-    "gemini": "namespace tools: Codex offers `multi_agent_v1`, today a 400 'tools[4]' is not supported by "
-    "provider 'gemini': tools of type 'namespace'",
-    "groq": "namespace tools (as for anthropic), then compat.drop_unsupported (header x-ferryman-drop-unsupported) "
-    "for Codex's web_search tool: 'tools[7].type' is not supported by provider 'groq': tools of type 'web_search'",
-}
+PENDING_PROVIDERS: dict[str, str] = {}  # provider -> the missing feature that keeps its Codex run off
 
 # Codex always offers its web_search tool; a Chat Completions provider cannot run it, so the agent asks
 # Ferryman to drop it (the header of compat.drop_unsupported) instead of failing.
