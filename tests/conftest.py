@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import asyncio
+import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +27,35 @@ def upstream() -> Iterator[FakeUpstream]:
 def fake(upstream: FakeUpstream) -> FakeUpstream:
     upstream.reset()
     return upstream
+
+
+PG_URL = os.environ.get("FERRYMAN_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_available() -> bool:
+    import asyncpg
+
+    async def probe() -> bool:
+        try:
+            conn = await asyncpg.connect(PG_URL, timeout=3)
+        except (OSError, asyncpg.PostgresError):
+            return False
+        await conn.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store URL for each backend: a SQLite file of the test's own, and the shared PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/ferryman.db"
+    if not _postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_URL}")
+        pytest.skip(f"PostgreSQL is not reachable at {PG_URL}")
+    return PG_URL
 
 
 _STORE_DIR = tempfile.mkdtemp(prefix="ferryman-test-store-")

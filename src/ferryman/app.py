@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
@@ -21,14 +22,17 @@ from ferryman.gateway.storing import StoreHook
 from ferryman.http import BodyBudget, ClientGone, Receive, Scope, Send, send_error, send_json
 from ferryman.plugins.cache import ResponseCache
 from ferryman.plugins.cache.hook import CacheHook
+from ferryman.plugins.governance.hook import GovernanceHook
 from ferryman.providers.base import Provider
 from ferryman.providers.registry import build_provider
+from ferryman.routes.admin import AdminRoutes
 from ferryman.routes.responses import ResponsesDoor
 from ferryman.routes.stored import StoredResponses
 from ferryman.schemas.errors import FerrymanError, MethodNotAllowedError, NotFoundError
 from ferryman.scrub import protect
 from ferryman.state import open_store
 from ferryman.state.pending import PendingWrites
+from ferryman.state.records import RecordStore
 
 log = logging.getLogger("ferryman")
 
@@ -54,23 +58,38 @@ class Gateway:
             ResponseCache(config, self.providers, self.dispatcher.keys) if config.cache is not None else None
         )
         # the pipeline's hooks, in order: ``before`` parts run top-down before dispatch, ``after`` parts
-        # top-down on the final response (cost first, so what is stored and cached is priced)
-        hooks: list[Hook] = [CostHook(config), StoreHook(config, self.store)]
+        # top-down on the final response (cost first, so what is stored, cached and charged is priced).
+        # Governance comes right after cost, which has no ``before``: its ``before`` runs first of all (a
+        # refused request loads nothing and calls nobody), its ``after`` charges the priced answer.
+        hooks: list[Hook] = [CostHook(config)]
+        self.governance: GovernanceHook | None = None
+        if config.governance is not None:
+            assert self.store is not None  # the config loader requires a store with governance
+            records: RecordStore = self.store.inner  # type: ignore[assignment]  # SQLite and PostgreSQL have both
+            self.governance = GovernanceHook(config.governance, records)
+            hooks.append(self.governance)
+        hooks.append(StoreHook(config, self.store))
         if self.cache is not None:
             hooks.append(CacheHook(self.cache))
         self.pipeline = Pipeline(config, self.router, self.dispatcher, hooks, self.store, self.background)
         self.ready = False
         self.server_limits = config.server  # read by the connection protocol (connection.py)
+        budget = BodyBudget(config.server.max_request_bytes_in_flight)
         responses = ResponsesDoor(
-            self.pipeline,
-            max_request_bytes=config.max_request_bytes,
-            keepalive=config.stream_keepalive,
-            budget=BodyBudget(config.server.max_request_bytes_in_flight),
+            self.pipeline, max_request_bytes=config.max_request_bytes, keepalive=config.stream_keepalive, budget=budget
         )
-        self.stored = StoredResponses(self.store, self.background)
+        gov = self.governance
+        self.stored = StoredResponses(self.store, self.background, gov.authenticate if gov is not None else None)
         self.routes: dict[str, dict[str, Handler]] = {"/health": {"GET": self.health}}
         for prefix in PREFIXES:
             self.routes[f"{prefix}/responses"] = {"POST": responses.create}
+        self.admin: AdminRoutes | None = None
+        if gov is not None:
+            admin = self.admin = AdminRoutes(gov, budget)
+            self.routes["/admin/keys"] = {"POST": admin.create_key, "GET": admin.list_keys}
+            self.routes["/admin/teams"] = {"POST": admin.create_team, "GET": admin.list_teams}
+            self.routes["/admin/spend"] = {"GET": admin.spend}
+            self.routes["/v1/key"] = {"GET": admin.own_key}
 
     async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.ready:
@@ -81,6 +100,8 @@ class Gateway:
     async def startup(self) -> None:
         if self.store is not None:
             await self.store.start()
+        if self.governance is not None:
+            await self.governance.start()
         if self.cache is not None:
             await self.cache.start()
         for provider in self.providers.values():
@@ -96,6 +117,8 @@ class Gateway:
     async def shutdown(self) -> None:
         self.ready = False
         await self.background.stop()
+        if self.governance is not None:
+            await self.governance.stop()
         for provider in self.providers.values():
             await provider.stop()
         if self.store is not None:
@@ -137,22 +160,29 @@ class Gateway:
             return None
         response_id, tail = m.group(1), m.group(2)
         stored = self.stored
-
-        def bind(fn: Callable[[Scope, Receive, Send, str], Awaitable[None]]) -> Handler:
-            return lambda scope, receive, send: fn(scope, receive, send, response_id)
-
+        bind = functools.partial(_bind, arg=response_id)
         if tail == "/input_items":
             return {"GET": bind(stored.input_items)}
         if tail == "/cancel":
             return {"POST": bind(stored.cancel)}
         return {"GET": bind(stored.get), "DELETE": bind(stored.delete)}
 
+    def _admin_route(self, path: str) -> dict[str, Handler] | None:
+        m = _ADMIN.match(path) if self.admin is not None else None
+        if m is None or self.admin is None:
+            return None
+        kind, admin = m.group(1), self.admin
+        bind = functools.partial(_bind, arg=m.group(2))
+        if kind == "keys":
+            return {"GET": bind(admin.get_key), "PATCH": bind(admin.update_key), "DELETE": bind(admin.revoke_key)}
+        return {"GET": bind(admin.get_team), "PATCH": bind(admin.update_team), "DELETE": bind(admin.delete_team)}
+
     def _match(self, path: str, method: str) -> Handler:
         methods = self.routes.get(path)
         if methods is None and len(path) > 1 and path.endswith("/"):
             methods = self.routes.get(path.rstrip("/"))
         if methods is None:
-            methods = self._stored_route(path)
+            methods = self._stored_route(path) or self._admin_route(path)
         if methods is None:
             raise NotFoundError(f"No route for {method} {path}.", code="route_not_found")
         handler = methods.get(method)
@@ -180,7 +210,14 @@ class Gateway:
                 return
 
 
+def _bind(fn: Callable[[Scope, Receive, Send, str], Awaitable[None]], arg: str) -> Handler:
+    """A route handler that takes what its path held (a response id, a key id) as a fourth argument."""
+    return lambda scope, receive, send: fn(scope, receive, send, arg)
+
+
 _STORED = re.compile(r"^(?:/openai|/litellm)?(?:/v1)?/responses/([A-Za-z0-9_.:-]+)(/input_items|/cancel)?/?$")
+
+_ADMIN = re.compile(r"^/admin/(keys|teams)/([A-Za-z0-9_.:-]+)/?$")
 
 
 def create_app(config: Config) -> Gateway:

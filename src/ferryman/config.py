@@ -35,6 +35,7 @@ __all__ = [
     "CacheEntry",
     "Config",
     "ConfigError",
+    "Governance",
     "CompatEntry",
     "ModelAlias",
     "PriceEntry",
@@ -122,6 +123,22 @@ class StoreEntry(Struct, forbid_unknown_fields=True, frozen=True):
     sync: StoreSync = DEFAULT_STORE_SYNC  # when the commit happens: before the reply goes out, or after
 
 
+class GovernanceEntry(Struct, forbid_unknown_fields=True, frozen=True):
+    """The ``governance:`` section as written: the master key (``env.NAME`` or a literal) and the counters."""
+
+    master_key: str
+    counters: str = "memory"  # redis:// (shared by every process) is not built yet
+    refresh: Positive = 5.0  # seconds between reloads of keys and teams from the store
+
+
+class Governance(Struct, frozen=True):
+    """The resolved ``governance:`` section: with it every model route needs a virtual key or the master key."""
+
+    master_key: Secret
+    counters: str = "memory"
+    refresh: float = 5.0
+
+
 class ServerLimits(Struct, forbid_unknown_fields=True, frozen=True):
     """The ``server:`` section: how long a client may take, and how much of the gateway it may hold."""
 
@@ -147,6 +164,7 @@ class FileConfig(Struct, forbid_unknown_fields=True):
     cache: CacheEntry | None = None
     server: ServerLimits = ServerLimits()
     compat: CompatEntry = CompatEntry()
+    governance: GovernanceEntry | None = None
 
 
 # ---- resolved config (what the gateway uses) ----------------------------------------------------
@@ -179,6 +197,7 @@ class Config(Struct):
     cache: CacheEntry | None = None
     server: ServerLimits = ServerLimits()
     compat: CompatEntry = CompatEntry()
+    governance: Governance | None = None
     source: str = "environment"
 
 
@@ -247,6 +266,7 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         cache=_check_cache(fc.cache, providers, source),
         server=fc.server,
         compat=fc.compat,
+        governance=_governance(fc.governance, store, environ, source),
         source=source,
     )
 
@@ -382,6 +402,25 @@ def _check_cache(cache: CacheEntry | None, providers: dict[str, ProviderConfig],
     return cache
 
 
+def _governance(
+    entry: GovernanceEntry | None, store: str | None, environ: Mapping[str, str], source: str
+) -> Governance | None:
+    if entry is None:
+        return None
+    master = resolve_secret(entry.master_key, environ)
+    if not master.is_set:
+        raise ConfigError(f"{source}: governance.master_key: {master.source} is not set")
+    if len(master.reveal() or "") < 16:
+        raise ConfigError(f"{source}: governance.master_key: must be at least 16 characters long")
+    if entry.counters != "memory":
+        raise ConfigError(
+            f"{source}: governance.counters: only 'memory' (in-process counters) is built yet, not {entry.counters!r}"
+        )
+    if store is None:
+        raise ConfigError(f"{source}: governance: needs a store (keys, teams and spend are kept there)")
+    return Governance(master_key=master, counters=entry.counters, refresh=entry.refresh)
+
+
 def _check_target(ref: str, providers: dict[str, ProviderConfig], where: str) -> None:
     provider, sep, model = ref.partition("/")
     if not sep or not model:
@@ -486,7 +525,8 @@ _CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|password|cookie|signatur
 def secret_values(config: Config) -> list[str]:
     """Every secret the config holds, for ``ferryman.scrub``: each provider's keys and ``Secret`` fields
     (AWS credentials, a proxy URL and its password, Vertex credentials' private key), credential-like
-    header values, and the passwords in a base_url, the store URL and the cache's Redis URL."""
+    header values, the passwords in a base_url, the store URL and the cache's Redis URL, and governance's
+    master key."""
     values: list[str | None] = []
     for p in config.providers.values():
         secrets = [k.secret for k in p.keys]
@@ -502,4 +542,6 @@ def secret_values(config: Config) -> list[str]:
     values.append(url_password(config.store or ""))
     if config.cache is not None:
         values.append(url_password(config.cache.backend))
+    if config.governance is not None:
+        values.append(config.governance.master_key.reveal())
     return [v for v in values if v]

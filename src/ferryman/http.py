@@ -19,7 +19,19 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 JSON_HEADERS = ((b"content-type", b"application/json"),)
 # headers of an error that a client should see (others, such as an upstream's request id, stay inside)
-CLIENT_ERROR_HEADERS = frozenset({"retry-after", "retry-after-ms", "allow"})
+CLIENT_ERROR_HEADERS = frozenset(
+    {
+        "retry-after",
+        "retry-after-ms",
+        "allow",
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset-requests",
+        "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-reset-tokens",
+    }
+)
 
 
 class ClientGone(Exception):
@@ -153,11 +165,23 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 
 def client_credential(scope: Scope) -> str | None:
-    """The client's own credential (``Authorization: Bearer`` or ``x-api-key``), if it sent one."""
-    auth = header(scope, b"authorization")
+    """The client's own credential (``Authorization: Bearer``, ``x-api-key`` or Azure's ``api-key``), if it sent one."""
+    return credential_of(scope["headers"])
+
+
+def credential_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """``client_credential`` from a request's headers."""
+    auth = api_key = azure_key = None
+    for key, value in headers:
+        if key == b"authorization":
+            auth = value.decode("latin-1")
+        elif key == b"x-api-key":
+            api_key = value.decode("latin-1")
+        elif key == b"api-key":
+            azure_key = value.decode("latin-1")
     if auth:
         return auth[7:].strip() if auth[:7].lower() == "bearer " else auth.strip()
-    return header(scope, b"x-api-key")
+    return api_key or azure_key
 
 
 async def send_json(send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:

@@ -2,17 +2,20 @@
 
 Only the owner of a stored response (the client credential that created it) may read or delete it;
 anyone else gets the same 404 as for an unknown or deleted id, after the same wait (the store's
-``get_owned``), so ids cannot be probed.
+``get_owned``), so ids cannot be probed. With governance the credential must be a valid key (else 401);
+a virtual key owns what it created.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
 import msgspec
 
 from ferryman.gateway.background import BackgroundRunner
+from ferryman.gateway.exchange import Headers
 from ferryman.http import Receive, Scope, Send, client_credential, send_json
 from ferryman.routes.replay import replay_stream
 from ferryman.schemas.errors import InvalidRequestError, NotFoundError
@@ -25,11 +28,19 @@ _encode = msgspec.json.encode
 class StoredResponses:
     """The routes of stored responses: they need the store, and the background runner to cancel one."""
 
-    def __init__(self, store: PendingWrites | None, background: BackgroundRunner) -> None:
+    def __init__(
+        self,
+        store: PendingWrites | None,
+        background: BackgroundRunner,
+        authenticate: Callable[[Headers], object] | None = None,
+    ) -> None:
         self.store = store
         self.background = background
+        self.authenticate = authenticate  # with governance: a valid key first (else 401)
 
     async def _load(self, scope: Scope, response_id: str) -> StoredResponse:
+        if self.authenticate is not None:
+            self.authenticate(scope["headers"])
         owner = owner_of(client_credential(scope))
         record = await self.store.get_owned(response_id, owner) if self.store is not None else None
         if record is None:

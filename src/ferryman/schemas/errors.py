@@ -74,6 +74,38 @@ class AuthenticationError(FerrymanError):
     type = "authentication_error"
 
 
+class PolicyError(FerrymanError):
+    """Governance refused the request (``plugins/governance``): no provider was called."""
+
+    domain = "policy"
+
+
+class InvalidApiKeyError(PolicyError):
+    """No key, or one that is unknown, revoked or expired: 401."""
+
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class ModelNotAllowedError(PolicyError):
+    status = 403
+    type = "permission_error"
+    code = "model_not_allowed"
+
+
+class BudgetExceededError(PolicyError):
+    status = 402
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+
+class RateLimitExceededError(PolicyError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
 class NotFoundError(FerrymanError):
     status = 404
     type = "invalid_request_error"

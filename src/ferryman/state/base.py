@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-SCHEMA_VERSION = 2  # 1: responses; 2: tombstones of deleted ones
+SCHEMA_VERSION = 3  # 1: responses; 2: tombstones of deleted ones; 3: governance (keys, teams, spend)
 
 
 @dataclass(slots=True)

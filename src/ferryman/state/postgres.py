@@ -10,6 +10,19 @@ import time
 import asyncpg
 
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
+from ferryman.state.records import (
+    RECORD_TABLES,
+    SPEND_BUCKETS,
+    SPEND_COLUMNS,
+    SpendBucket,
+    SpendGroup,
+    SpendRow,
+    insert_spend,
+    spend_groups,
+    to_bucket,
+    to_group,
+    upsert_record,
+)
 from ferryman.state.sql import CHAIN, COLUMNS, SEEN, TABLE, TOMBSTONE, from_row, migrations_after, to_row, upsert
 
 _LOCK_KEY = 0x466572727921  # "Ferry!"
@@ -20,6 +33,7 @@ _DELETE = f"WITH gone AS (DELETE FROM {TABLE} WHERE id = $1 RETURNING id, owner)
     p1="$1", p2="$2::BIGINT", rows="gone"
 )
 _SEEN = SEEN.format(p1="$1")
+_SPEND = insert_spend(", ".join(f"${n}" for n in range(1, len(SPEND_COLUMNS) + 1)))
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -73,3 +87,28 @@ class PostgresStore:
 
     async def seen(self, response_id: str) -> bool:
         return await self.pool.fetchval(_SEEN, response_id) is not None
+
+    # ---- governance records (state/records.py) ---------------------------------------------------
+
+    async def put_record(self, table: str, record_id: str, body: str, updated_at: int) -> None:
+        await self.pool.execute(upsert_record(table, "$1, $2, $3"), record_id, body, updated_at)
+
+    async def records(self, table: str) -> list[str]:
+        assert table in RECORD_TABLES
+        return [r[0] for r in await self.pool.fetch(f"SELECT body FROM {table}")]
+
+    async def delete_record(self, table: str, record_id: str) -> bool:
+        assert table in RECORD_TABLES
+        status: str = await self.pool.execute(f"DELETE FROM {table} WHERE id = $1", record_id)
+        return status.endswith(" 1")
+
+    async def add_spend(self, row: SpendRow) -> None:
+        await self.pool.execute(_SPEND, *row.row())
+
+    async def spend_buckets(self) -> list[SpendBucket]:
+        rows = await self.pool.fetch(SPEND_BUCKETS)
+        return [to_bucket(r) for r in rows]
+
+    async def spend_by(self, group_by: str, start: int, end: int) -> list[SpendGroup]:
+        rows = await self.pool.fetch(spend_groups(group_by, "$1::BIGINT", "$2::BIGINT"), start, end)
+        return [to_group(r) for r in rows]

@@ -20,6 +20,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
+from ferryman.state.records import (
+    RECORD_TABLES,
+    SPEND_BUCKETS,
+    SPEND_COLUMNS,
+    SpendBucket,
+    SpendGroup,
+    SpendRow,
+    insert_spend,
+    spend_groups,
+    to_bucket,
+    to_group,
+    upsert_record,
+)
 from ferryman.state.sql import CHAIN, COLUMNS, SEEN, TABLE, TOMBSTONE, from_row, migrations_after, to_row, upsert
 
 _PUT = upsert(lambda n: "?")
@@ -28,6 +41,7 @@ _TOMBSTONE = TOMBSTONE.format(p1="?1", p2="?2", rows=TABLE)
 _DELETE = f"DELETE FROM {TABLE} WHERE id = ?1"
 _SEEN = SEEN.format(p1="?1")
 _CHAIN = CHAIN.format(p1="?")
+_SPEND = insert_spend(", ".join("?" for _ in SPEND_COLUMNS))
 
 
 def sqlite_path(url: str) -> str:
@@ -190,6 +204,36 @@ class SQLiteStore:
         """Every stored response id (for maintenance and tests)."""
         rows = await self._submit(lambda db: db.execute(f"SELECT id FROM {TABLE}").fetchall(), write=False)
         return [r[0] for r in rows]
+
+    # ---- governance records (state/records.py) ---------------------------------------------------
+
+    async def put_record(self, table: str, record_id: str, body: str, updated_at: int) -> None:
+        sql = upsert_record(table, "?, ?, ?")
+        await self._submit(lambda db: db.execute(sql, (record_id, body, updated_at)), write=True)
+
+    async def records(self, table: str) -> list[str]:
+        assert table in RECORD_TABLES
+        rows = await self._submit(lambda db: db.execute(f"SELECT body FROM {table}").fetchall(), write=False)
+        return [r[0] for r in rows]
+
+    async def delete_record(self, table: str, record_id: str) -> bool:
+        assert table in RECORD_TABLES
+        sql = f"DELETE FROM {table} WHERE id = ?"
+        count: int = await self._submit(lambda db: int(db.execute(sql, (record_id,)).rowcount or 0), write=True)
+        return count > 0
+
+    async def add_spend(self, row: SpendRow) -> None:
+        values = row.row()
+        await self._submit(lambda db: db.execute(_SPEND, values), write=True)
+
+    async def spend_buckets(self) -> list[SpendBucket]:
+        rows = await self._submit(lambda db: db.execute(SPEND_BUCKETS).fetchall(), write=False)
+        return [to_bucket(r) for r in rows]
+
+    async def spend_by(self, group_by: str, start: int, end: int) -> list[SpendGroup]:
+        sql = spend_groups(group_by, "?", "?")
+        rows = await self._submit(lambda db: db.execute(sql, (start, end)).fetchall(), write=False)
+        return [to_group(r) for r in rows]
 
 
 def _migrate(db: sqlite3.Connection) -> None:

@@ -1,0 +1,81 @@
+"""Spend in memory, per key and per team, by the hour: what budgets are checked against, with no database
+round trip. It starts from the store's spend table and grows with each charge this process makes.
+
+A budget's period is a rolling window of whole hours (``1d``: this hour and the 23 before it); no
+period means every charge ever made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ferryman.plugins.governance.model import PERIOD_HOURS, Budget
+from ferryman.state.records import SpendBucket
+
+
+class Usage:
+    __slots__ = ("cost", "input_tokens", "output_tokens", "requests", "total")
+
+    def __init__(self, total: Usage | None = None) -> None:
+        self.total = total  # where every addition is added too
+        self.cost = 0.0
+        self.requests = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+
+    def add(self, cost: float, requests: int, input_tokens: int, output_tokens: int) -> None:
+        self.cost += cost
+        self.requests += requests
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        if self.total is not None:
+            self.total.add(cost, requests, input_tokens, output_tokens)
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.hours: dict[str, dict[int, Usage]] = {}  # subject ("key:<id>", "team:<id>") -> hour -> usage
+        self.totals: dict[str, Usage] = {}  # subject -> every charge ever
+
+    def load(self, buckets: Iterable[SpendBucket]) -> None:
+        self.hours, self.totals = {}, {}
+        for key_id, team_id, hour, cost, requests, input_tokens, output_tokens in buckets:
+            for subject in subjects(key_id, team_id):
+                self._usage(subject, hour).add(cost, requests, input_tokens, output_tokens)
+
+    def _usage(self, subject: str, hour: int) -> Usage:
+        """The hour's usage of ``subject``; ``add`` to it adds to its total as well."""
+        total = self.totals.get(subject)
+        if total is None:
+            total = self.totals[subject] = Usage()
+        by_hour = self.hours.setdefault(subject, {})
+        usage = by_hour.get(hour)
+        if usage is None:
+            usage = by_hour[hour] = Usage(total)
+        return usage
+
+    def charge(self, subjects: Iterable[str], at: float, cost: float, input_tokens: int, output_tokens: int) -> None:
+        hour = int(at // 3600)
+        for subject in subjects:
+            self._usage(subject, hour).add(cost, 1, input_tokens, output_tokens)
+
+    def spent(self, subject: str, period: str | None, now: float) -> Usage:
+        """What ``subject`` spent in the current ``period`` (None: ever)."""
+        if period is None:
+            return self.totals.get(subject) or Usage()
+        total = Usage()
+        first = int(now // 3600) - PERIOD_HOURS[period] + 1
+        for hour, usage in self.hours.get(subject, {}).items():
+            if hour >= first:
+                total.add(usage.cost, usage.requests, usage.input_tokens, usage.output_tokens)
+        return total
+
+    def remaining(self, subject: str, budget: Budget, now: float) -> float:
+        return budget.max_usd - self.spent(subject, budget.period, now).cost
+
+
+def subjects(key_id: str | None, team_id: str | None) -> list[str]:
+    out = [f"key:{key_id}"] if key_id is not None else []
+    if team_id is not None:
+        out.append(f"team:{team_id}")
+    return out

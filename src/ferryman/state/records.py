@@ -1,0 +1,112 @@
+"""Governance records in the store: virtual keys and teams (JSON documents by id) and spend (one row per
+answered request), in SQL both SQLite and PostgreSQL speak.
+
+A key is kept only as the SHA-256 of its value (inside its document); the value itself is never stored.
+Spend rows are keyed by the response id, so a write that is retried never charges twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+KEYS = "ferryman_keys"
+TEAMS = "ferryman_teams"
+SPEND = "ferryman_spend"
+RECORD_TABLES = frozenset({KEYS, TEAMS})
+
+GOVERNANCE_TABLES: tuple[str, ...] = (
+    f"CREATE TABLE IF NOT EXISTS {KEYS} (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at BIGINT NOT NULL)",
+    f"CREATE TABLE IF NOT EXISTS {TEAMS} (id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at BIGINT NOT NULL)",
+    f"""CREATE TABLE IF NOT EXISTS {SPEND} (
+    id TEXT PRIMARY KEY,
+    at BIGINT NOT NULL,
+    key_id TEXT,
+    team_id TEXT,
+    model TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    cost DOUBLE PRECISION NOT NULL,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL
+)""",
+    f"CREATE INDEX IF NOT EXISTS {SPEND}_at ON {SPEND}(at)",
+)
+
+SPEND_COLUMNS = ("id", "at", "key_id", "team_id", "model", "provider", "cost", "input_tokens", "output_tokens")
+GROUPS = {"key": "key_id", "team": "team_id", "model": "model", "provider": "provider"}
+
+
+@dataclass(slots=True, frozen=True)
+class SpendRow:
+    id: str  # the response's id
+    at: int  # unix seconds
+    key_id: str | None  # None: the master key
+    team_id: str | None
+    model: str  # as the client asked for it
+    provider: str
+    cost: float  # USD
+    input_tokens: int
+    output_tokens: int
+
+    def row(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in SPEND_COLUMNS)
+
+
+# (key_id, team_id, hour, cost, requests, input_tokens, output_tokens): what the in-memory ledger starts from
+SpendBucket = tuple[str | None, str | None, int, float, int, int, int]
+# (group, cost, requests, input_tokens, output_tokens)
+SpendGroup = tuple[str | None, float, int, int, int]
+
+
+def to_bucket(r: Any) -> SpendBucket:
+    return (r[0], r[1], int(r[2]), float(r[3]), int(r[4]), int(r[5]), int(r[6]))
+
+
+def to_group(r: Any) -> SpendGroup:
+    return (r[0], float(r[1]), int(r[2]), int(r[3]), int(r[4]))
+
+
+def upsert_record(table: str, mark: str) -> str:
+    """``mark``: the dialect's placeholders for (id, body, updated_at), e.g. ``"?, ?, ?"``."""
+    assert table in RECORD_TABLES
+    return (
+        f"INSERT INTO {table} (id, body, updated_at) VALUES ({mark}) "
+        "ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at"
+    )
+
+
+def insert_spend(marks: str) -> str:
+    return f"INSERT INTO {SPEND} ({', '.join(SPEND_COLUMNS)}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING"
+
+
+SPEND_BUCKETS = (
+    f"SELECT key_id, team_id, at / 3600, SUM(cost), COUNT(*), SUM(input_tokens), SUM(output_tokens) "
+    f"FROM {SPEND} GROUP BY key_id, team_id, at / 3600"
+)
+
+
+def spend_groups(group_by: str, p1: str, p2: str) -> str:
+    """Spend per ``group_by`` (a key of ``GROUPS``) with ``p1 <= at < p2``."""
+    column = GROUPS[group_by]
+    return (
+        f"SELECT {column}, SUM(cost), COUNT(*), SUM(input_tokens), SUM(output_tokens) FROM {SPEND} "
+        f"WHERE at >= {p1} AND at < {p2} GROUP BY {column} ORDER BY {column}"
+    )
+
+
+class RecordStore(Protocol):
+    """What governance asks of a store (SQLite and PostgreSQL both have it)."""
+
+    async def put_record(self, table: str, record_id: str, body: str, updated_at: int) -> None: ...
+
+    async def records(self, table: str) -> list[str]:
+        """Every document of ``table`` (``KEYS`` or ``TEAMS``)."""
+
+    async def delete_record(self, table: str, record_id: str) -> bool: ...
+
+    async def add_spend(self, row: SpendRow) -> None: ...
+
+    async def spend_buckets(self) -> list[SpendBucket]:
+        """Spend per key, team and hour since the beginning."""
+
+    async def spend_by(self, group_by: str, start: int, end: int) -> list[SpendGroup]: ...
