@@ -132,6 +132,15 @@ def test_no_or_unknown_key_is_401_and_reaches_no_provider(fake: FakeUpstream, go
     assert fake.received == []
 
 
+def test_a_caller_without_a_key_learns_nothing_of_the_models(fake: FakeUpstream, gov: Gov) -> None:
+    """Authentication comes before routing: no key is a 401 whatever the model, never a 404 naming what exists."""
+    for model in ("nowhere/unknown", "gpt-made-up", "smart"):
+        resp = httpx.post(f"{gov.url}/v1/responses", json={"model": model, "input": "hi"})
+        assert resp.status_code == 401 and _error(resp)["code"] == "invalid_api_key", resp.text
+        assert "smart" not in resp.text and "openai" not in resp.text
+    assert fake.received == []
+
+
 def test_key_is_shown_once_and_works_by_every_header(fake: FakeUpstream, gov: Gov) -> None:
     created = gov.key(name="ci")
     value = created["key"]

@@ -30,6 +30,9 @@ Pending = Awaitable[None] | None
 
 class Hook:
     name = "hook"
+    # whether ``before`` needs the request's targets (``ex.targets``); a hook that does not (authentication)
+    # runs before the model is routed, so a refused caller learns nothing about what is configured
+    needs_targets = True
 
     async def before(self, ex: Exchange) -> None:
         return None

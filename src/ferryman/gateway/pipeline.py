@@ -91,7 +91,8 @@ class Pipeline:
         timeout: float | None = None,
         drop_unsupported: bool | None = None,
     ) -> Exchange:
-        """The exchange for a parsed request: its targets resolved (an unknown model fails here).
+        """The exchange for a parsed request; its model is routed in ``prepare``, after the hooks that do not
+        need its targets (authentication), so an unknown model is a 404 only for a caller who may ask.
         ``drop_unsupported`` (the request's own, from its header) wins over its model alias's
         ``compat``, which wins over the config's."""
         ex = Exchange(
@@ -103,7 +104,6 @@ class Pipeline:
             send_back_raw=send_back_raw or self.config.send_back_raw,
             timeout=timeout,
         )
-        ex.targets = self.router.targets(request.model, request.fallbacks)
         if drop_unsupported is None:
             alias = self.config.models.get(request.model)
             compat = alias.compat if alias is not None and alias.compat is not None else self.config.compat
@@ -112,11 +112,16 @@ class Pipeline:
         return ex
 
     async def prepare(self, ex: Exchange) -> None:
-        """The hooks' ``before`` parts, in order, until one answers (``ex.answer``)."""
+        """The hooks' ``before`` parts, in order, until one answers (``ex.answer``); the model is routed to its
+        targets before the first hook that needs them (and in any case before dispatch)."""
         for hook in self._before:
+            if hook.needs_targets and not ex.targets:
+                ex.targets = self.router.targets(ex.request.model, ex.request.fallbacks)
             await hook.before(ex)
             if ex.answer is not None:
                 return
+        if not ex.targets:
+            ex.targets = self.router.targets(ex.request.model, ex.request.fallbacks)
 
     async def finish(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         """The hooks' ``after`` parts on the final response; one awaitable for what they left pending."""

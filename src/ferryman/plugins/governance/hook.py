@@ -34,6 +34,7 @@ log = logging.getLogger("ferryman")
 
 class GovernanceHook(Hook):
     name = "governance"
+    needs_targets = False  # the caller is checked before the model is routed: no key, no hint of the config
 
     def __init__(self, config: Governance, store: RecordStore, clock: Callable[[], float] = time.time) -> None:
         self.master_hash = key_hash(config.master_key.reveal() or "")
