@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from ferryman.config import config_from_dict
-from ferryman.gateway.dispatch import Attempts
+from ferryman.gateway.dispatch import Attempt, Attempts
+from ferryman.gateway.router import Target
 from ferryman.providers.base import Call
 from ferryman.providers.openai import OpenAIResponsesProvider
 from ferryman.schemas.responses import MAX_JSON_DEPTH, ResponsesRequest
@@ -146,7 +147,9 @@ def test_a_printable_model_name_comes_back_in_the_attempts_header(http: httpx.Cl
 
 
 def test_the_attempts_header_is_always_a_header_safe_token() -> None:
-    attempts = Attempts([("alias/a\r\nx: y", 500), ("mock/é,b", 200)])
+    attempts = Attempts(
+        [Attempt(Target("alias", "a\r\nx: y"), 500, 0.0, 0.1), Attempt(Target("mock", "é,b"), 200, 0.1, 0.1)]
+    )
     header = attempts.header()
     assert header == "alias/a%0D%0Ax:%20y:500,mock/%C3%A9%2Cb:200"
     assert header.isascii() and header.isprintable()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -31,6 +32,7 @@ class Watcher(Hook):
     async def before(self, ex: Exchange) -> None:
         self.seen.append(("before", ex.request.model))
         wish = (ex.request.metadata or {}).get("hook")
+        ex.compat.headers["x-trace-test"] = "from-the-hook"  # what a hook adds reaches the provider
         if wish == "refuse":
             raise FerrymanError("refused by policy", status=403, type="permission_error", code="policy_refused")
         if wish == "answer":
@@ -54,6 +56,9 @@ class Watcher(Hook):
 
     def on_event(self, ex: Exchange, event_type: str | None) -> None:
         self.seen.append(("event", event_type))
+
+    async def failed(self, ex: Exchange, error: FerrymanError) -> None:
+        self.seen.append(("failed", (error.code, [(a.label, a.status) for a in ex.attempts.log])))
 
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         usage = response.get("usage") or {}
@@ -116,3 +121,54 @@ def test_on_event_sees_every_relayed_event_in_order(fake: FakeUpstream, watched:
     parts = [part for part, _ in watcher.seen]
     assert parts[0] == "before" and parts[-1] == "after"  # after sees the terminal event's response
     assert parts.index("after") > len(events)
+
+
+def test_a_hooks_header_reaches_the_provider_and_attempts_are_timed(
+    fake: FakeUpstream, watched: tuple[GatewayServer, Watcher]
+) -> None:
+    gw, _ = watched
+    fake.add("/v1/responses", Reply.fixture(OK))
+    _sdk(gw).responses.create(model="openai/gpt-4o", input="hi")
+    assert fake.received[-1].headers["x-trace-test"] == "from-the-hook"
+    pipeline_attempts = []
+
+    class Timer(Hook):
+        async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
+            pipeline_attempts.extend(ex.attempts.log)
+            return None
+
+    gw.app.pipeline.add(Timer())
+    _sdk(gw).responses.create(model="openai/gpt-4o", input="hi")
+    (attempt,) = pipeline_attempts
+    assert attempt.status == 200 and attempt.seconds > 0 and attempt.label == "openai/gpt-4o"
+
+
+def test_failed_runs_once_for_a_refusal_and_for_failed_targets(
+    fake: FakeUpstream, watched: tuple[GatewayServer, Watcher]
+) -> None:
+    gw, watcher = watched
+    with pytest.raises(openai.PermissionDeniedError):
+        _sdk(gw).responses.create(model="openai/gpt-4o", input="hi", metadata={"hook": "refuse"})
+    assert watcher.seen[-1] == ("failed", ("policy_refused", []))
+    fake.add("/v1/responses", Reply(status=503, json={"error": {"message": "down"}}))
+    with pytest.raises(openai.InternalServerError):
+        _sdk(gw).responses.create(model="openai/gpt-4o", input="hi")
+    assert watcher.seen[-1][0] == "failed"
+    code, attempts = watcher.seen[-1][1]
+    assert attempts == [("openai/gpt-4o", 503)]
+    assert [part for part, _ in watcher.seen].count("after") == 0
+
+
+def test_failed_runs_for_a_stream_broken_after_its_first_event(
+    fake: FakeUpstream, watched: tuple[GatewayServer, Watcher]
+) -> None:
+    gw, watcher = watched
+    fake.add("/v1/responses", Reply.fixture(STREAM, drop_after_events=3))
+    with httpx.stream(
+        "POST", f"{gw.url}/v1/responses", json={"model": "openai/gpt-4o", "input": "hi", "stream": True}
+    ) as r:
+        body = r.read().decode()
+    assert "response.failed" in body
+    failed = [value for part, value in watcher.seen if part == "failed"]
+    assert len(failed) == 1 and failed[0][0] == "upstream_connection_error"
+    assert "after" not in [part for part, _ in watcher.seen]

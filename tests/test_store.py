@@ -394,11 +394,12 @@ def test_background_cancel(fake: FakeUpstream, gw: GatewayServer) -> None:
 
 
 def test_several_processes_lose_nothing(fake: FakeUpstream, store_url: str, tmp_path: Path) -> None:
-    """Two worker processes writing to one store at once: every response is kept."""
+    """Two worker processes writing to one store at once: every response is kept. (``before_reply``: a reply
+    means its record is committed, so reading it back through the other worker is no race with the commit.)"""
     fake.add("/v1/responses", Reply.fixture(OK))
     config = tmp_path / "ferryman.yaml"
     config.write_text(
-        f"store: '{store_url}'\n"
+        f"store: {{url: '{store_url}', sync: before_reply}}\n"
         f"providers:\n  openai: {{base_url: '{fake.url}/v1', keys: [{{value: sk-x}}], max_retries: 0}}\n"
     )
     port = free_port()

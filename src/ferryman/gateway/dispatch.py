@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -42,15 +43,34 @@ RETRY_AFTER_CAP = 30.0
 
 
 @dataclass(slots=True)
-class Attempts:
-    """What was tried, for extra_fields and the x-ferryman-attempts header."""
+class Attempt:
+    """One call to one target: its status (200 when it answered) and how long the provider took."""
 
-    log: list[tuple[str, int]] = field(default_factory=list)
+    target: Target
+    status: int
+    started: float  # time.perf_counter() when the call began
+    seconds: float  # until the provider answered (a stream: until it was open), or failed
+
+    @property
+    def label(self) -> str:
+        return self.target.label
+
+
+@dataclass(slots=True)
+class Attempts:
+    """What was tried, for extra_fields, the x-ferryman-attempts header, logs, metrics and traces."""
+
+    log: list[Attempt] = field(default_factory=list)
 
     def header(self) -> str:
         """``label:status`` per attempt; a label is client text, so it is percent-encoded to a header-safe
         ASCII token whatever it holds (a model name was checked at the door, an alias's was not)."""
-        return ",".join(f"{quote(label, safe=_LABEL_SAFE)}:{status}" for label, status in self.log)
+        return ",".join(f"{quote(a.label, safe=_LABEL_SAFE)}:{a.status}" for a in self.log)
+
+    @property
+    def upstream_seconds(self) -> float:
+        """The time spent waiting for providers (backoff sleeps between attempts not counted)."""
+        return sum(a.seconds for a in self.log)
 
 
 class Dispatcher:
@@ -139,6 +159,8 @@ class Dispatcher:
         while True:
             key = pool.pick(target.deployment, exclude=tried)
             call = Call(req, raw, target.deployment, key, timeout, chained_to, compat.drop_unsupported)
+            call.headers = compat.headers
+            started = time.perf_counter()
             try:
                 if limiter is not None:
                     await limiter.acquire()
@@ -149,7 +171,7 @@ class Dispatcher:
                         limiter.release()
                     raise
             except FerrymanError as exc:
-                attempts.log.append((target.label, exc.status))
+                attempts.log.append(Attempt(target, exc.status, started, time.perf_counter() - started))
                 hinted = _retry_after(exc.headers)
                 if key is not None and exc.domain == "provider":  # only the provider's answer says a key is spent
                     pool.failed(key, exc.status, hinted)
@@ -168,7 +190,7 @@ class Dispatcher:
                     limiter.release()
             if key is not None:
                 pool.succeeded(key)
-            attempts.log.append((target.label, 200))
+            attempts.log.append(Attempt(target, 200, started, time.perf_counter() - started))
             compat.dropped = call.dropped
             return result
 

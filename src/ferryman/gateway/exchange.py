@@ -19,6 +19,7 @@ from ferryman.gateway.conversation import Conversation
 from ferryman.gateway.dispatch import Attempts
 from ferryman.gateway.router import Target
 from ferryman.providers.base import Compat
+from ferryman.schemas.errors import FerrymanError
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.scrub import scrub_data
 
@@ -44,6 +45,7 @@ class Exchange:
     cache_debug: dict[str, Any] | None = None
     sent: Any = None  # what was sent upstream, for raw_request
     raw_response: Any = None  # what the provider answered, for raw_response
+    failure: FerrymanError | None = None  # how the request failed, once it has (the hooks' ``failed`` ran)
     state: dict[str, Any] = field(default_factory=dict)  # each hook's own per-request state, under its name
     compat: Compat = field(default_factory=Compat)  # drop what a provider cannot run; what was dropped
 
@@ -75,7 +77,7 @@ class Exchange:
             "latency": self.latency_ms(),
         }
         if len(self.attempts.log) > 1:
-            extra["attempts"] = [{"target": label, "status": status} for label, status in self.attempts.log]
+            extra["attempts"] = [{"target": a.label, "status": a.status} for a in self.attempts.log]
         if self.resumed:
             extra["resumed"] = self.resumed
         if self.compat.dropped:

@@ -16,6 +16,9 @@ so a hook that has nothing to do on a path costs nothing there.
   cost) or keep it (the store, the cache). What it returns, if anything, is awaited once the client
   has the whole reply, so work it leaves pending (the store's commit with ``store.sync: after_reply``)
   never holds the reply back; what it awaits itself (the commit with ``before_reply``) does.
+- ``failed(ex, error)``: once, when the request ends in a failure instead (refused by a hook, every
+  target failed, a stream broken after its first byte, an internal error); ``after`` is then not
+  called. A request log, metrics and traces record failures here.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from ferryman.gateway.exchange import Exchange
+from ferryman.schemas.errors import FerrymanError
 
 Pending = Awaitable[None] | None
 
@@ -41,6 +45,9 @@ class Hook:
         return None
 
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
+        return None
+
+    async def failed(self, ex: Exchange, error: FerrymanError) -> None:
         return None
 
 

@@ -14,6 +14,7 @@ long), and, for streams, the resumer that continues a broken stream on the next 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,8 @@ from ferryman.schemas.responses import ResponsesRequest
 from ferryman.state.base import owner_of
 from ferryman.state.pending import PendingWrites
 
+log = logging.getLogger("ferryman")
+
 
 @dataclass(slots=True)
 class OpenStream:
@@ -47,6 +50,7 @@ class OpenStream:
     finalize: Callable[[dict[str, Any], int], dict[str, Any]]  # (final response, chunk index) -> event extras
     on_final: Callable[[dict[str, Any]], Awaitable[Pending]]  # the after hooks, on the final response
     on_event: Callable[[str | None], None] | None  # the on_event hooks, by event type; None when there are none
+    on_failed: Callable[[FerrymanError], Awaitable[None]]  # the failed hooks, for a stream broken after its start
 
 
 class Pipeline:
@@ -68,13 +72,15 @@ class Pipeline:
         self._before: list[Hook] = []
         self._events: list[Hook] = []
         self._after: list[Hook] = []
+        self._failed: list[Hook] = []
         for hook in hooks:
             self.add(hook)
 
     def add(self, hook: Hook) -> None:
         """Append a hook (its parts run after those of the hooks already there)."""
         self.hooks.append(hook)
-        for part, hooks in (("before", self._before), ("on_event", self._events), ("after", self._after)):
+        parts = (("before", self._before), ("on_event", self._events), ("after", self._after), ("failed", self._failed))
+        for part, hooks in parts:
             if overrides(hook, part):
                 hooks.append(hook)
 
@@ -134,6 +140,18 @@ class Pipeline:
             return None
         return pending[0] if len(pending) == 1 else _all(pending)
 
+    async def fail(self, ex: Exchange, error: FerrymanError) -> None:
+        """The hooks' ``failed`` parts, once, for a request that ends in ``error``; a hook that fails here is
+        logged and the others still run (the client gets the request's own error either way)."""
+        if ex.failure is not None:
+            return
+        ex.failure = error
+        for hook in self._failed:
+            try:
+                await hook.failed(ex, error)
+            except Exception:  # noqa: BLE001 - recording a failure must not hide it
+                log.exception("hook %s failed on a failed request", hook.name)
+
     async def create(self, ex: Exchange) -> tuple[dict[str, Any], Pending]:
         """A whole answer (from a hook or a provider), finished by the after hooks."""
         response = ex.answer if ex.answer is not None else await self._create(ex, ex.request, ex.raw)
@@ -158,7 +176,14 @@ class Pipeline:
             response["extra_fields"] = ex.extra_fields()
             return {"chunk_index": index, **ex.extra_fields(with_raw=False)}
 
-        return OpenStream(events, resumer, finalize, lambda response: self.finish(ex, response), self._watch(ex))
+        return OpenStream(
+            events,
+            resumer,
+            finalize,
+            lambda response: self.finish(ex, response),
+            self._watch(ex),
+            lambda error: self.fail(ex, error),
+        )
 
     def _watch(self, ex: Exchange) -> Callable[[str | None], None] | None:
         watchers = self._events

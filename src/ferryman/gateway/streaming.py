@@ -77,6 +77,7 @@ class StreamRelay:
         resumer: Resumer | None = None,
         on_final: Callable[[dict[str, Any]], Awaitable[Awaitable[None] | None]] | None = None,
         on_event: Callable[[str | None], None] | None = None,
+        on_failed: Callable[[FerrymanError], Awaitable[None]] | None = None,
     ) -> None:
         self.send = send
         self.receive = receive
@@ -95,6 +96,7 @@ class StreamRelay:
         self.resumer = resumer
         self.on_final = on_final  # with the final response; what it returns is awaited once the client has the end
         self.on_event = on_event  # each relayed event's type (None when no hook watches events)
+        self.on_failed = on_failed  # a failure after the first byte, once explained to the client
         self.kept: Awaitable[None] | None = None
 
     async def run(self, headers: list[tuple[bytes, bytes]]) -> None:
@@ -248,6 +250,8 @@ class StreamRelay:
             failed["extra_fields"] = self.finalize(response, self.index)
             self.index += 1
             await self._write(encode_event("response.failed", _encode(failed)))
+        if self.on_failed is not None:
+            await self.on_failed(exc)
 
     async def _write(self, chunk: bytes, more: bool = True) -> None:
         async with self.lock:

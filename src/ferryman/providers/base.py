@@ -67,6 +67,7 @@ class Call:
     # ``tools[8] (web_search)``) instead of refused with a 400
     drop_unsupported: bool = False
     dropped: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # extra headers for the provider (trace context)
 
     @property
     def dropping(self) -> list[str] | None:
@@ -76,11 +77,13 @@ class Call:
 
 @dataclass(slots=True)
 class Compat:
-    """A request's ``compat.drop_unsupported`` (from the config, its model alias or its header), and what
-    the provider that answered it left out (``Call.dropped`` of the call that succeeded)."""
+    """What every call of one request honours: ``compat.drop_unsupported`` (from the config, its model
+    alias or its header) and extra upstream headers a hook adds (trace context); and what the provider
+    that answered it left out (``Call.dropped`` of the call that succeeded)."""
 
     drop_unsupported: bool = False
     dropped: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -167,6 +170,8 @@ class HttpProvider:
     def headers(self, call: Call) -> dict[str, str]:
         """JSON content type, the provider's configured headers and the call's key, or why there is no key."""
         headers = {"content-type": "application/json", **self.config.headers}
+        if call.headers:
+            headers.update(call.headers)
         secret = call.key.secret.reveal() if call.key is not None else None
         if secret:
             headers.update(self.auth_headers(secret))

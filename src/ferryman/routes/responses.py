@@ -19,9 +19,20 @@ from ferryman.gateway.exchange import Exchange
 from ferryman.gateway.hooks import Pending
 from ferryman.gateway.pipeline import OpenStream, Pipeline
 from ferryman.gateway.streaming import StreamRelay
-from ferryman.http import BodyBudget, LeaveWatch, Receive, Scope, Send, client_credential, header, read_body, send_json
+from ferryman.http import (
+    BodyBudget,
+    ClientGone,
+    LeaveWatch,
+    Receive,
+    Scope,
+    Send,
+    client_credential,
+    header,
+    read_body,
+    send_json,
+)
 from ferryman.routes.replay import replay_stream
-from ferryman.schemas.errors import InvalidRequestError
+from ferryman.schemas.errors import FerrymanError, InvalidRequestError
 from ferryman.schemas.responses import validate_request
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -92,14 +103,25 @@ class ResponsesDoor:
         )
         # until the provider's answer is in (``ex.target`` is set with it), a client that leaves cancels the
         # call; a background run is not the client's to cancel
-        with LeaveWatch(receive, lambda: ex.target is None and not req.background):
-            await pipeline.prepare(ex)
-            if req.background and ex.answer is None:
-                await send_json(send, 200, msgspec.json.encode(await pipeline.background(ex)))
-                return None
-            opened = await pipeline.stream(ex) if req.stream and ex.answer is None else None
-            if opened is None:
-                response, pending = await pipeline.create(ex)
+        try:
+            with LeaveWatch(receive, lambda: ex.target is None and not req.background):
+                await pipeline.prepare(ex)
+                if req.background and ex.answer is None:
+                    await send_json(send, 200, msgspec.json.encode(await pipeline.background(ex)))
+                    return None
+                opened = await pipeline.stream(ex) if req.stream and ex.answer is None else None
+                if opened is None:
+                    response, pending = await pipeline.create(ex)
+        except FerrymanError as exc:
+            await pipeline.fail(ex, exc)
+            raise
+        except ClientGone:
+            left = FerrymanError("The client left before its answer.", code="client_closed", status=499)
+            await pipeline.fail(ex, left)
+            raise
+        except Exception:
+            await pipeline.fail(ex, FerrymanError("Ferryman hit an internal error.", code="internal_error"))
+            raise
         if opened is not None:
             await self._relay(ex, opened, send, receive)
             return None
@@ -121,5 +143,6 @@ class ResponsesDoor:
             resumer=opened.resumer,
             on_final=opened.on_final,
             on_event=opened.on_event,
+            on_failed=opened.on_failed,
         )
         await relay.run(_gateway_headers(ex))
