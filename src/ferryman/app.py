@@ -8,7 +8,7 @@ import logging
 import os
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferryman.config import Config, load_config, secret_values
 from ferryman.gateway import usage
@@ -33,6 +33,9 @@ from ferryman.scrub import protect
 from ferryman.state import open_store
 from ferryman.state.pending import PendingWrites
 from ferryman.state.records import RecordStore
+
+if TYPE_CHECKING:
+    from ferryman.plugins.metrics.hook import MetricsHook
 
 log = logging.getLogger("ferryman")
 
@@ -62,6 +65,13 @@ class Gateway:
         # Governance comes right after cost, which has no ``before``: its ``before`` runs first of all (a
         # refused request loads nothing and calls nobody), its ``after`` charges the priced answer.
         hooks: list[Hook] = [CostHook(config)]
+        # metrics: its ``before`` first of all (every request is counted in flight), its ``after`` on the priced answer
+        self.metrics: MetricsHook | None = None
+        if config.metrics is not None:
+            from ferryman.plugins.metrics.hook import MetricsHook  # prometheus_client only with metrics on
+
+            self.metrics = MetricsHook()
+            hooks.append(self.metrics)
         self.governance: GovernanceHook | None = None
         if config.governance is not None:
             assert self.store is not None  # the config loader requires a store with governance
@@ -90,6 +100,11 @@ class Gateway:
             self.routes["/admin/teams"] = {"POST": admin.create_team, "GET": admin.list_teams}
             self.routes["/admin/spend"] = {"GET": admin.spend}
             self.routes["/v1/key"] = {"GET": admin.own_key}
+        if self.metrics is not None and config.metrics is not None:
+            from ferryman.plugins.metrics.route import MetricsRoute
+
+            master = gov.is_master if gov is not None and config.metrics.require_key else None
+            self.routes["/metrics"] = {"GET": MetricsRoute(self.metrics, master).metrics}
 
     async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.ready:
@@ -125,6 +140,8 @@ class Gateway:
             await self.store.close()
         if self.cache is not None:
             await self.cache.close()
+        if self.metrics is not None:
+            self.metrics.stop()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
 import sys
 
 from ferryman.config import ConfigError, describe, load_config, secret_values, unset_keys
+from ferryman.plugins.metrics import multiprocess_dir, remove_dir
 from ferryman.scrub import mask_url_passwords, protect
 
 
@@ -72,6 +74,8 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["FERRYMAN_CONFIG"] = os.path.abspath(args.config)
     else:
         os.environ.pop("FERRYMAN_CONFIG", None)
+    # with several workers, every worker's metrics go to files in one directory; a scrape sums them
+    atexit.register(remove_dir, multiprocess_dir(args.workers) if config.metrics is not None else None)
     uvicorn.run(
         "ferryman.app:app_from_env",
         factory=True,

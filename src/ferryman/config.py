@@ -139,6 +139,12 @@ class Governance(Struct, frozen=True):
     refresh: float = 5.0
 
 
+class MetricsEntry(Struct, forbid_unknown_fields=True, frozen=True):
+    """The ``metrics:`` section (``GET /metrics``, on by default; ``metrics: false`` turns it off)."""
+
+    require_key: bool = False  # the scrape needs governance's master key
+
+
 class ServerLimits(Struct, forbid_unknown_fields=True, frozen=True):
     """The ``server:`` section: how long a client may take, and how much of the gateway it may hold."""
 
@@ -165,6 +171,7 @@ class FileConfig(Struct, forbid_unknown_fields=True):
     server: ServerLimits = ServerLimits()
     compat: CompatEntry = CompatEntry()
     governance: GovernanceEntry | None = None
+    metrics: bool | MetricsEntry = True
 
 
 # ---- resolved config (what the gateway uses) ----------------------------------------------------
@@ -198,6 +205,7 @@ class Config(Struct):
     server: ServerLimits = ServerLimits()
     compat: CompatEntry = CompatEntry()
     governance: Governance | None = None
+    metrics: MetricsEntry | None = MetricsEntry()  # None: no /metrics, nothing of prometheus_client imported
     source: str = "environment"
 
 
@@ -267,6 +275,7 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         server=fc.server,
         compat=fc.compat,
         governance=_governance(fc.governance, store, environ, source),
+        metrics=_metrics(fc.metrics, fc.governance is not None, source),
         source=source,
     )
 
@@ -419,6 +428,15 @@ def _governance(
     if store is None:
         raise ConfigError(f"{source}: governance: needs a store (keys, teams and spend are kept there)")
     return Governance(master_key=master, counters=entry.counters, refresh=entry.refresh)
+
+
+def _metrics(entry: bool | MetricsEntry, governed: bool, source: str) -> MetricsEntry | None:
+    if entry is False:
+        return None
+    metrics = entry if isinstance(entry, MetricsEntry) else MetricsEntry()
+    if metrics.require_key and not governed:
+        raise ConfigError(f"{source}: metrics.require_key: needs a governance section (its master key reads /metrics)")
+    return metrics
 
 
 def _check_target(ref: str, providers: dict[str, ProviderConfig], where: str) -> None:

@@ -66,6 +66,21 @@ class Exchange:
     def latency_ms(self) -> float:
         return round((time.perf_counter() - self.t0) * 1000, 3)
 
+    def overhead_seconds(self) -> float:
+        """The time the gateway itself spent on the request: all of it but the waits for providers. A relayed
+        stream goes at its provider's pace once open, so its overhead is counted up to that point."""
+        end = time.perf_counter()
+        waited = 0.0
+        for attempt in self.attempts.log:
+            waited += attempt.seconds
+            if self.stream and attempt.status == 200:
+                end = attempt.started + attempt.seconds
+                break
+        return max(0.0, end - self.t0 - waited)
+
+    def overhead_ms(self) -> float:
+        return round(self.overhead_seconds() * 1000, 3)
+
     def extra_fields(self, *, with_raw: bool = True) -> dict[str, Any]:
         """What Ferryman says about the request: who served it, how fast, what was tried."""
         target = self.target
@@ -75,6 +90,7 @@ class Exchange:
             "model_requested": self.model_requested,
             "model_deployment": target.deployment if target else None,
             "latency": self.latency_ms(),
+            "overhead_ms": self.overhead_ms(),
         }
         if len(self.attempts.log) > 1:
             extra["attempts"] = [{"target": a.label, "status": a.status} for a in self.attempts.log]

@@ -62,9 +62,13 @@ def _flag_header(scope: Scope, name: bytes) -> bool | None:
     return None if value is None else value.strip().lower() in _TRUE
 
 
-def _gateway_headers(ex: Exchange) -> list[tuple[bytes, bytes]]:
-    """What the gateway says about the request in the reply's headers: the attempts, and what was dropped."""
+def _gateway_headers(ex: Exchange, *, whole: bool = False) -> list[tuple[bytes, bytes]]:
+    """What the gateway says about the request in the reply's headers: the attempts, what was dropped and, on a
+    ``whole`` reply (JSON: its headers go out at its end), the gateway's own time (a stream's final event
+    has it in ``extra_fields.overhead_ms``)."""
     headers = [(b"x-ferryman-attempts", ex.attempts.header().encode())]
+    if whole:
+        headers.append((b"x-ferryman-overhead-ms", b"%.3f" % ex.overhead_ms()))
     if ex.compat.dropped:  # tool types are client text: percent-encoded to a header-safe ASCII token
         headers.append(
             (b"x-ferryman-dropped", ", ".join(quote(d, safe=_DROPPED_SAFE) for d in ex.compat.dropped).encode())
@@ -128,7 +132,7 @@ class ResponsesDoor:
         if req.stream:
             await replay_stream(send, response, response["extra_fields"], _gateway_headers(ex))
         else:
-            await send_json(send, 200, msgspec.json.encode(response), _gateway_headers(ex))
+            await send_json(send, 200, msgspec.json.encode(response), _gateway_headers(ex, whole=True))
         return pending
 
     async def _relay(self, ex: Exchange, opened: OpenStream, send: Send, receive: Receive) -> None:
