@@ -3,6 +3,7 @@ answers, watches stream events and sees the final response, in the order the con
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ from ferryman.gateway.hooks import Hook, Pending
 from ferryman.schemas.errors import FerrymanError
 from tests.conftest import base_config
 from tests.fakes.gateway import GatewayServer
-from tests.fakes.upstream import FakeUpstream, Reply
+from tests.fakes.upstream import FakeUpstream, Reply, load_fixture
 
 OK = "openai-responses/text_basic"
 STREAM = "openai-responses/text_stream"
@@ -172,3 +173,55 @@ def test_failed_runs_for_a_stream_broken_after_its_first_event(
     failed = [value for part, value in watcher.seen if part == "failed"]
     assert len(failed) == 1 and failed[0][0] == "upstream_connection_error"
     assert "after" not in [part for part, _ in watcher.seen]
+
+
+def test_failed_runs_for_a_providers_error_event(fake: FakeUpstream, watched: tuple[GatewayServer, Watcher]) -> None:
+    gw, watcher = watched
+    blocks = load_fixture(STREAM)["response"]["sse"][:2] + [
+        'event: error\ndata: {"type":"error","code":"server_error","message":"overloaded","sequence_number":2}'
+    ]
+    fake.add("/v1/responses", Reply(sse=blocks))
+    with httpx.stream(
+        "POST", f"{gw.url}/v1/responses", json={"model": "openai/gpt-4o", "input": "hi", "stream": True}
+    ) as r:
+        body = r.read().decode()
+    assert "overloaded" in body
+    failed = [value for part, value in watcher.seen if part == "failed"]
+    assert [code for code, _ in failed] == ["server_error"]
+
+
+def test_failed_runs_when_the_client_leaves_mid_stream(
+    fake: FakeUpstream, watched: tuple[GatewayServer, Watcher]
+) -> None:
+    gw, watcher = watched
+    fake.add("/v1/responses", Reply.fixture(STREAM, hold_before_events=(3,)))
+    with (
+        httpx.Client(timeout=30) as http,
+        http.stream(
+            "POST", f"{gw.url}/v1/responses", json={"model": "openai/gpt-4o", "input": "hi", "stream": True}
+        ) as r,
+    ):
+        lines = r.iter_lines()
+        assert next(lines) == "event: response.created"
+    # the client has gone; the gateway notices (on its own time: polled), closes the upstream, records it
+    deadline = time.monotonic() + 10
+    while not any(part == "failed" for part, _ in watcher.seen):
+        assert time.monotonic() < deadline, watcher.seen
+        time.sleep(0.01)
+    failed = [value for part, value in watcher.seen if part == "failed"]
+    assert [code for code, _ in failed] == ["client_closed"]
+    fake.release()
+
+
+def test_failed_runs_for_a_background_run_that_fails(
+    fake: FakeUpstream, watched: tuple[GatewayServer, Watcher]
+) -> None:
+    gw, watcher = watched
+    fake.add("/v1/responses", Reply(status=400, json={"error": {"message": "bad", "code": "bad_thing"}}))
+    queued = _sdk(gw).responses.create(model="openai/gpt-4o", input="hi", background=True)
+    deadline = time.monotonic() + 10
+    while _sdk(gw).responses.retrieve(queued.id).status in ("queued", "in_progress"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    failed = [value for part, value in watcher.seen if part == "failed"]
+    assert len(failed) == 1 and failed[0][1] == [("openai/gpt-4o", 400)]

@@ -226,7 +226,11 @@ class Pipeline:
         run = msgspec.structs.replace(req, background=None)
 
         async def work() -> dict[str, Any]:
-            response = await self._create(ex, run, raw)
+            try:
+                response = await self._create(ex, run, raw)
+            except FerrymanError as exc:
+                await self.fail(ex, exc)
+                raise
             response["extra_fields"] = ex.extra_fields()
             await self.finish(ex, {**response, "id": record.id})
             return response

@@ -42,6 +42,19 @@ _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
 
+def _upstream_error(provider: str, data: bytes) -> FerrymanError:
+    """A provider's ``error`` event as the failure it records (read only on this rare path)."""
+    try:
+        event = _decode(data)
+    except msgspec.DecodeError:
+        event = {}
+    inner = event.get("error") if isinstance(event, dict) and isinstance(event.get("error"), dict) else event
+    fields = inner if isinstance(inner, dict) else {}
+    code = fields.get("code") if isinstance(fields.get("code"), str) else "upstream_error"
+    message = fields.get("message") if isinstance(fields.get("message"), str) else "the provider sent an error event"
+    return FerrymanError(f"{provider}: {message}", code=code, status=502)
+
+
 def with_chunk_index(data: bytes, index: int) -> bytes:
     """Splice ``"extra_fields":{"chunk_index":N}`` into a JSON object without parsing it."""
     body = data.rstrip()
@@ -112,6 +125,8 @@ class StreamRelay:
                 raise
             pump.uncancel()
             await self._settle_kept()
+            if not self.ended and self.on_failed is not None:  # the client left before the end: a failure to record
+                await self.on_failed(FerrymanError("The client left mid-stream.", code="client_closed", status=499))
             return  # the client left: the upstream is closed below, nothing more to say
         except Exception as exc:  # noqa: BLE001 - every failure becomes an explanation to the client
             await self._fail(stream_failure(self.provider, exc))
@@ -200,6 +215,8 @@ class StreamRelay:
         elif etype == "error":
             data = with_chunk_index(scrub_bytes(ev.data), self.index)
             self.finished = True
+            if self.on_failed is not None:  # the provider's own error event ends the stream: a failure
+                await self.on_failed(_upstream_error(self.provider, data))
         else:
             data = with_chunk_index(ev.data, self.index)
         self.index += 1
