@@ -198,6 +198,31 @@ def test_rate_limit_429_with_headers_then_next_minute(fake: FakeUpstream, gov: G
     assert httpx.post(f"{gov.url}/v1/responses", json=body, headers=headers).status_code == 200
 
 
+def test_ratelimit_headers_on_every_reply(fake: FakeUpstream, gov: Gov) -> None:
+    value = gov.key(limits={"rpm": 5, "tpm": 100})["key"]
+    first = _post_as(gov.url, value)
+    assert first.status_code == 200
+    assert first.headers["x-ratelimit-limit-requests"] == "5"
+    assert first.headers["x-ratelimit-remaining-requests"] == "4"
+    assert first.headers["x-ratelimit-reset-requests"] == "60s"
+    assert first.headers["x-ratelimit-limit-tokens"] == "100"
+    assert first.headers["x-ratelimit-remaining-tokens"] == "100"
+    gov.clock.now += 20
+    with gov.client(value).responses.with_streaming_response.create(model="smart", input="hi", stream=True) as resp:
+        assert resp.headers["x-ratelimit-remaining-requests"] == "3"
+        assert resp.headers["x-ratelimit-remaining-tokens"] == "78"  # the first answer's 22 tokens
+        assert resp.headers["x-ratelimit-reset-tokens"] == "40s"
+        resp.read()
+    unlimited = _post_as(gov.url, gov.key()["key"])
+    assert unlimited.status_code == 200 and "x-ratelimit-limit-requests" not in unlimited.headers
+
+
+def _post_as(url: str, key: str) -> httpx.Response:
+    return httpx.post(
+        f"{url}/v1/responses", json={"model": "smart", "input": "hi"}, headers={"authorization": f"Bearer {key}"}
+    )
+
+
 def test_token_limit(fake: FakeUpstream, gov: Gov) -> None:
     client = gov.client(gov.key(limits={"tpm": 30})["key"])
     client.responses.create(model="smart", input="hi")  # 22 tokens
@@ -341,7 +366,7 @@ def test_config() -> None:
     for governance, words in (
         ({"master_key": "env.UNSET_MASTER"}, "not set"),
         ({"master_key": "short"}, "16 characters"),
-        ({"master_key": MASTER, "counters": "redis://127.0.0.1:6379/0"}, "only 'memory'"),
+        ({"master_key": MASTER, "counters": "http://127.0.0.1:6379/0"}, "not 'memory' or a redis:// URL"),
         ({"master_key": MASTER, "nope": 1}, "nope"),
     ):
         with pytest.raises(ConfigError, match=words):

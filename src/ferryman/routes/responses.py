@@ -63,8 +63,9 @@ def _flag_header(scope: Scope, name: bytes) -> bool | None:
 
 
 def _gateway_headers(ex: Exchange) -> list[tuple[bytes, bytes]]:
-    """What the gateway says about the request in the reply's headers: the attempts, and what was dropped."""
-    headers = [(b"x-ferryman-attempts", ex.attempts.header().encode())]
+    """What the gateway says about the request in the reply's headers: the attempts, what was dropped, and
+    what the hooks add (governance's ``x-ratelimit-*``)."""
+    headers = [(b"x-ferryman-attempts", ex.attempts.header().encode()), *ex.reply_headers]
     if ex.compat.dropped:  # tool types are client text: percent-encoded to a header-safe ASCII token
         headers.append(
             (b"x-ferryman-dropped", ", ".join(quote(d, safe=_DROPPED_SAFE) for d in ex.compat.dropped).encode())
