@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -405,3 +406,37 @@ def test_readme_session_runs(tmp_path: Path) -> None:
     assert answer["status"] == "completed" and refused == 403
     assert own["name"] == "alice" and own["remaining_usd"] == 5 and own["requests"] == 1
     assert spend["data"][0]["requests"] == 1
+
+
+def test_keys_cli_against_the_store(fake: FakeUpstream, store_url: str, tmp_path: Path) -> None:
+    """``ferryman keys create|list|revoke`` on the config's store: the key printed once works on a gateway
+    on that store, the list never shows it, and a revoked key is refused."""
+    fake.add("/v1/responses", _unique)
+    config = tmp_path / "ferryman.yaml"
+    config.write_text(f"store: '{store_url}'\ngovernance: {{master_key: env.FM_MASTER}}\n")
+    src = str(Path(__file__).resolve().parents[1] / "src")
+
+    def keys(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ferryman", "keys", *argv, "--config", str(config)],
+            env={**os.environ, **ENV, "PYTHONPATH": src},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    created = keys("create", "--name", "cli", "--models", "smart", "--rpm", "7")
+    assert created.returncode == 0, created.stderr
+    record = json.loads(created.stdout)
+    assert record["key"].startswith("sk-fm-") and record["models"] == ["smart"] and record["limits"]["rpm"] == 7
+    listed = keys("list")
+    assert record["id"] in listed.stdout and record["key"] not in listed.stdout and "key_hash" not in listed.stdout
+    with GatewayServer(_config(fake, store_url), ENV) as server:
+        gov = Gov(server, Clock())
+        assert gov.client(record["key"]).responses.create(model="smart", input="hi").output_text
+    revoked = keys("revoke", record["id"])
+    assert revoked.returncode == 0 and record["id"] in revoked.stdout
+    with GatewayServer(_config(fake, store_url), ENV) as server, pytest.raises(openai.AuthenticationError):
+        Gov(server, Clock()).client(record["key"]).responses.create(model="smart", input="hi")
+    missing = keys("revoke", "key_nope")
+    assert missing.returncode == 1 and "key_nope" in missing.stderr
