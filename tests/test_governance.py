@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -198,6 +199,31 @@ def test_rate_limit_429_with_headers_then_next_minute(fake: FakeUpstream, gov: G
     assert httpx.post(f"{gov.url}/v1/responses", json=body, headers=headers).status_code == 200
 
 
+def test_ratelimit_headers_on_every_reply(fake: FakeUpstream, gov: Gov) -> None:
+    value = gov.key(limits={"rpm": 5, "tpm": 100})["key"]
+    first = _post_as(gov.url, value)
+    assert first.status_code == 200
+    assert first.headers["x-ratelimit-limit-requests"] == "5"
+    assert first.headers["x-ratelimit-remaining-requests"] == "4"
+    assert first.headers["x-ratelimit-reset-requests"] == "60s"
+    assert first.headers["x-ratelimit-limit-tokens"] == "100"
+    assert first.headers["x-ratelimit-remaining-tokens"] == "100"
+    gov.clock.now += 20
+    with gov.client(value).responses.with_streaming_response.create(model="smart", input="hi", stream=True) as resp:
+        assert resp.headers["x-ratelimit-remaining-requests"] == "3"
+        assert resp.headers["x-ratelimit-remaining-tokens"] == "78"  # the first answer's 22 tokens
+        assert resp.headers["x-ratelimit-reset-tokens"] == "40s"
+        resp.read()
+    unlimited = _post_as(gov.url, gov.key()["key"])
+    assert unlimited.status_code == 200 and "x-ratelimit-limit-requests" not in unlimited.headers
+
+
+def _post_as(url: str, key: str) -> httpx.Response:
+    return httpx.post(
+        f"{url}/v1/responses", json={"model": "smart", "input": "hi"}, headers={"authorization": f"Bearer {key}"}
+    )
+
+
 def test_token_limit(fake: FakeUpstream, gov: Gov) -> None:
     client = gov.client(gov.key(limits={"tpm": 30})["key"])
     client.responses.create(model="smart", input="hi")  # 22 tokens
@@ -341,7 +367,7 @@ def test_config() -> None:
     for governance, words in (
         ({"master_key": "env.UNSET_MASTER"}, "not set"),
         ({"master_key": "short"}, "16 characters"),
-        ({"master_key": MASTER, "counters": "redis://127.0.0.1:6379/0"}, "only 'memory'"),
+        ({"master_key": MASTER, "counters": "http://127.0.0.1:6379/0"}, "not 'memory' or a redis:// URL"),
         ({"master_key": MASTER, "nope": 1}, "nope"),
     ):
         with pytest.raises(ConfigError, match=words):
@@ -380,3 +406,37 @@ def test_readme_session_runs(tmp_path: Path) -> None:
     assert answer["status"] == "completed" and refused == 403
     assert own["name"] == "alice" and own["remaining_usd"] == 5 and own["requests"] == 1
     assert spend["data"][0]["requests"] == 1
+
+
+def test_keys_cli_against_the_store(fake: FakeUpstream, store_url: str, tmp_path: Path) -> None:
+    """``ferryman keys create|list|revoke`` on the config's store: the key printed once works on a gateway
+    on that store, the list never shows it, and a revoked key is refused."""
+    fake.add("/v1/responses", _unique)
+    config = tmp_path / "ferryman.yaml"
+    config.write_text(f"store: '{store_url}'\ngovernance: {{master_key: env.FM_MASTER}}\n")
+    src = str(Path(__file__).resolve().parents[1] / "src")
+
+    def keys(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ferryman", "keys", *argv, "--config", str(config)],
+            env={**os.environ, **ENV, "PYTHONPATH": src},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    created = keys("create", "--name", "cli", "--models", "smart", "--rpm", "7")
+    assert created.returncode == 0, created.stderr
+    record = json.loads(created.stdout)
+    assert record["key"].startswith("sk-fm-") and record["models"] == ["smart"] and record["limits"]["rpm"] == 7
+    listed = keys("list")
+    assert record["id"] in listed.stdout and record["key"] not in listed.stdout and "key_hash" not in listed.stdout
+    with GatewayServer(_config(fake, store_url), ENV) as server:
+        gov = Gov(server, Clock())
+        assert gov.client(record["key"]).responses.create(model="smart", input="hi").output_text
+    revoked = keys("revoke", record["id"])
+    assert revoked.returncode == 0 and record["id"] in revoked.stdout
+    with GatewayServer(_config(fake, store_url), ENV) as server, pytest.raises(openai.AuthenticationError):
+        Gov(server, Clock()).client(record["key"]).responses.create(model="smart", input="hi")
+    missing = keys("revoke", "key_nope")
+    assert missing.returncode == 1 and "key_nope" in missing.stderr

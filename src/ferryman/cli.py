@@ -1,4 +1,4 @@
-"""ferryman serve | ferryman config check PATH"""
+"""ferryman serve | ferryman config check PATH | ferryman keys create|list|revoke --config PATH"""
 
 from __future__ import annotations
 
@@ -29,7 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     check = config_sub.add_parser("check", help="validate a config file and show what it resolves to")
     check.add_argument("path")
 
+    from ferryman.plugins.governance import keys_cli
+
+    keys_cli.add_parser(sub)
+
     args = parser.parse_args(argv)
+    if args.command == "keys":
+        return keys_cli.run(args)
     if args.command == "config":
         return _check(args.path)
     return _serve(args)

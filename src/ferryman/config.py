@@ -127,8 +127,11 @@ class GovernanceEntry(Struct, forbid_unknown_fields=True, frozen=True):
     """The ``governance:`` section as written: the master key (``env.NAME`` or a literal) and the counters."""
 
     master_key: str
-    counters: str = "memory"  # redis:// (shared by every process) is not built yet
-    refresh: Positive = 5.0  # seconds between reloads of keys and teams from the store
+    counters: str = "memory"  # or redis://host:port/db: rate limits and spend shared by every process and host
+    namespace: str = "ferryman"  # prefix of the counters' Redis keys
+    redis_timeout: Annotated[float, Meta(gt=0, le=10)] = 0.1  # seconds one Redis round trip may take
+    redis_cooldown: Positive = 5.0  # seconds the counters stay in process after a Redis failure, before a probe
+    refresh: Positive = 5.0  # seconds between reloads of keys, teams and recent spend from the store
 
 
 class Governance(Struct, frozen=True):
@@ -136,6 +139,9 @@ class Governance(Struct, frozen=True):
 
     master_key: Secret
     counters: str = "memory"
+    namespace: str = "ferryman"
+    redis_timeout: float = 0.1
+    redis_cooldown: float = 5.0
     refresh: float = 5.0
 
 
@@ -401,10 +407,13 @@ def _secret_hook(environ: Mapping[str, str]) -> Callable[[type, Any], Any]:
     return hook
 
 
+_REDIS_URL = re.compile(r"^(rediss?|unix)://")
+
+
 def _check_cache(cache: CacheEntry | None, providers: dict[str, ProviderConfig], source: str) -> CacheEntry | None:
     if cache is None:
         return None
-    if cache.backend != "memory" and not re.match(r"^(rediss?|unix)://", cache.backend):
+    if cache.backend != "memory" and not _REDIS_URL.match(cache.backend):
         raise ConfigError(f"{source}: cache.backend: {cache.backend!r} is not 'memory' or a redis:// URL")
     if cache.semantic is not None and cache.semantic.embeddings != "local":
         _check_target(cache.semantic.embeddings, providers, f"{source}: cache.semantic.embeddings")
@@ -421,13 +430,18 @@ def _governance(
         raise ConfigError(f"{source}: governance.master_key: {master.source} is not set")
     if len(master.reveal() or "") < 16:
         raise ConfigError(f"{source}: governance.master_key: must be at least 16 characters long")
-    if entry.counters != "memory":
-        raise ConfigError(
-            f"{source}: governance.counters: only 'memory' (in-process counters) is built yet, not {entry.counters!r}"
-        )
+    if entry.counters != "memory" and not _REDIS_URL.match(entry.counters):
+        raise ConfigError(f"{source}: governance.counters: {entry.counters!r} is not 'memory' or a redis:// URL")
     if store is None:
         raise ConfigError(f"{source}: governance: needs a store (keys, teams and spend are kept there)")
-    return Governance(master_key=master, counters=entry.counters, refresh=entry.refresh)
+    return Governance(
+        master_key=master,
+        counters=entry.counters,
+        namespace=entry.namespace,
+        redis_timeout=entry.redis_timeout,
+        redis_cooldown=entry.redis_cooldown,
+        refresh=entry.refresh,
+    )
 
 
 def _metrics(entry: bool | MetricsEntry, governed: bool, source: str) -> MetricsEntry | None:
@@ -544,7 +558,7 @@ def secret_values(config: Config) -> list[str]:
     """Every secret the config holds, for ``ferryman.scrub``: each provider's keys and ``Secret`` fields
     (AWS credentials, a proxy URL and its password, Vertex credentials' private key), credential-like
     header values, the passwords in a base_url, the store URL and the cache's Redis URL, and governance's
-    master key."""
+    master key and the password in its counters' Redis URL."""
     values: list[str | None] = []
     for p in config.providers.values():
         secrets = [k.secret for k in p.keys]
@@ -561,5 +575,5 @@ def secret_values(config: Config) -> list[str]:
     if config.cache is not None:
         values.append(url_password(config.cache.backend))
     if config.governance is not None:
-        values.append(config.governance.master_key.reveal())
+        values += [config.governance.master_key.reveal(), url_password(config.governance.counters)]
     return [v for v in values if v]

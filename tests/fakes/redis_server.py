@@ -1,6 +1,6 @@
 """A fake Redis on 127.0.0.1, in a background thread: one that accepts connections and never answers,
 or answers some commands and not others, or answers everything (from a dict, in RESP2, or in RESP3
-after ``HELLO 3``).
+after ``HELLO 3``): the cache's commands and the counters' (``INCR``, ``INCRBY``, ``INCRBYFLOAT``, ``DECR``).
 
 It records every connection and every command it reads, so a test can assert that nothing reached
 it (rather than timing a request). ``hang`` names the commands it never answers (``"*"``: all).
@@ -109,8 +109,17 @@ class FakeRedis:
         if name == "HDEL":
             removed = [self.hashes.get(args[0], {}).pop(field, None) for field in args[1:]]
             return b":%d\r\n" % sum(value is not None for value in removed)
-        if name == "PEXPIRE":
+        if name in ("PEXPIRE", "EXPIRE"):
             return b":1\r\n"
+        if name in ("INCR", "DECR", "INCRBY"):
+            step = int(args[1]) if name == "INCRBY" else (-1 if name == "DECR" else 1)
+            value = int(self.strings.get(args[0], b"0")) + step
+            self.strings[args[0]] = b"%d" % value
+            return b":%d\r\n" % value
+        if name == "INCRBYFLOAT":
+            total = repr(float(self.strings.get(args[0], b"0")) + float(args[1])).encode()
+            self.strings[args[0]] = total
+            return _bulk(total)
         return b"+OK\r\n"  # CLIENT SETINFO and the like
 
 

@@ -48,6 +48,7 @@ class Exchange:
     failure: FerrymanError | None = None  # how the request failed, once it has (the hooks' ``failed`` ran)
     state: dict[str, Any] = field(default_factory=dict)  # each hook's own per-request state, under its name
     compat: Compat = field(default_factory=Compat)  # drop what a provider cannot run; what was dropped
+    reply_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # hooks' headers for the reply
 
     def header(self, name: bytes) -> str | None:
         for key, value in self.headers:

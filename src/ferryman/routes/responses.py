@@ -63,10 +63,10 @@ def _flag_header(scope: Scope, name: bytes) -> bool | None:
 
 
 def _gateway_headers(ex: Exchange, *, whole: bool = False) -> list[tuple[bytes, bytes]]:
-    """What the gateway says about the request in the reply's headers: the attempts, what was dropped and, on a
-    ``whole`` reply (JSON: its headers go out at its end), the gateway's own time (a stream's final event
-    has it in ``extra_fields.overhead_ms``)."""
-    headers = [(b"x-ferryman-attempts", ex.attempts.header().encode())]
+    """What the gateway says about the request in the reply's headers: the attempts, what was dropped, what the
+    hooks add (governance's ``x-ratelimit-*``) and, on a ``whole`` reply (JSON: its headers go out at its end),
+    the gateway's own time (a stream's final event has it in ``extra_fields.overhead_ms``)."""
+    headers = [(b"x-ferryman-attempts", ex.attempts.header().encode()), *ex.reply_headers]
     if whole:
         headers.append((b"x-ferryman-overhead-ms", b"%.3f" % ex.overhead_ms()))
     if ex.compat.dropped:  # tool types are client text: percent-encoded to a header-safe ASCII token

@@ -12,12 +12,12 @@ import asyncpg
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
 from ferryman.state.records import (
     RECORD_TABLES,
-    SPEND_BUCKETS,
     SPEND_COLUMNS,
     SpendBucket,
     SpendGroup,
     SpendRow,
     insert_spend,
+    spend_buckets,
     spend_groups,
     to_bucket,
     to_group,
@@ -105,8 +105,8 @@ class PostgresStore:
     async def add_spend(self, row: SpendRow) -> None:
         await self.pool.execute(_SPEND, *row.row())
 
-    async def spend_buckets(self) -> list[SpendBucket]:
-        rows = await self.pool.fetch(SPEND_BUCKETS)
+    async def spend_buckets(self, since: int = 0) -> list[SpendBucket]:
+        rows = await self.pool.fetch(spend_buckets("$1::BIGINT"), since)
         return [to_bucket(r) for r in rows]
 
     async def spend_by(self, group_by: str, start: int, end: int) -> list[SpendGroup]:

@@ -79,10 +79,12 @@ def insert_spend(marks: str) -> str:
     return f"INSERT INTO {SPEND} ({', '.join(SPEND_COLUMNS)}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING"
 
 
-SPEND_BUCKETS = (
-    f"SELECT key_id, team_id, at / 3600, SUM(cost), COUNT(*), SUM(input_tokens), SUM(output_tokens) "
-    f"FROM {SPEND} GROUP BY key_id, team_id, at / 3600"
-)
+def spend_buckets(mark: str) -> str:
+    """Spend per key, team and hour, of the rows with ``at >= mark``."""
+    return (
+        f"SELECT key_id, team_id, at / 3600, SUM(cost), COUNT(*), SUM(input_tokens), SUM(output_tokens) "
+        f"FROM {SPEND} WHERE at >= {mark} GROUP BY key_id, team_id, at / 3600"
+    )
 
 
 def spend_groups(group_by: str, p1: str, p2: str) -> str:
@@ -106,7 +108,7 @@ class RecordStore(Protocol):
 
     async def add_spend(self, row: SpendRow) -> None: ...
 
-    async def spend_buckets(self) -> list[SpendBucket]:
-        """Spend per key, team and hour since the beginning."""
+    async def spend_buckets(self, since: int = 0) -> list[SpendBucket]:
+        """Spend per key, team and hour, from ``since`` (unix seconds) on."""
 
     async def spend_by(self, group_by: str, start: int, end: int) -> list[SpendGroup]: ...

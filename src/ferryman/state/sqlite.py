@@ -22,12 +22,12 @@ from typing import Any
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
 from ferryman.state.records import (
     RECORD_TABLES,
-    SPEND_BUCKETS,
     SPEND_COLUMNS,
     SpendBucket,
     SpendGroup,
     SpendRow,
     insert_spend,
+    spend_buckets,
     spend_groups,
     to_bucket,
     to_group,
@@ -226,8 +226,9 @@ class SQLiteStore:
         values = row.row()
         await self._submit(lambda db: db.execute(_SPEND, values), write=True)
 
-    async def spend_buckets(self) -> list[SpendBucket]:
-        rows = await self._submit(lambda db: db.execute(SPEND_BUCKETS).fetchall(), write=False)
+    async def spend_buckets(self, since: int = 0) -> list[SpendBucket]:
+        sql = spend_buckets("?")
+        rows = await self._submit(lambda db: db.execute(sql, (since,)).fetchall(), write=False)
         return [to_bucket(r) for r in rows]
 
     async def spend_by(self, group_by: str, start: int, end: int) -> list[SpendGroup]:

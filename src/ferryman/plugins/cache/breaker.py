@@ -9,6 +9,7 @@ request. Once ``cooldown`` seconds have passed, the next call starts one probe a
 when the backend answers, or keeps it open for another cooldown, without a new warning.
 
 ``clock`` and ``probe_task`` are attributes so that a test can move time on and wait for the probe.
+Governance's shared counters use it too, with their own logger and words for what happens meanwhile.
 """
 
 from __future__ import annotations
@@ -27,8 +28,20 @@ class CacheUnavailable(Exception):
 
 
 class Breaker:
-    def __init__(self, name: str, probe: Callable[[], Awaitable[object]], cooldown: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        probe: Callable[[], Awaitable[object]],
+        cooldown: float,
+        *,
+        logger: logging.Logger = log,
+        meanwhile: str = "serving without the cache",
+        back: str = "the cache is back on",
+    ) -> None:
         self.name = name
+        self.log = logger
+        self.meanwhile = meanwhile
+        self.back = back
         self.cooldown = cooldown
         self.clock: Callable[[], float] = time.monotonic
         self.probe_task: asyncio.Task[None] | None = None  # the latest probe
@@ -45,16 +58,17 @@ class Breaker:
             return
         if self.clock() >= self._open_until and (self.probe_task is None or self.probe_task.done()):
             self._open_until = self.clock() + self.cooldown  # the next probe, if this one fails
-            self.probe_task = asyncio.create_task(self._run_probe(), name=f"cache {self.name} probe")
+            self.probe_task = asyncio.create_task(self._run_probe(), name=f"{self.name} probe")
         raise CacheUnavailable(f"{self.name} is skipped after a failure")
 
     def trip(self, exc: BaseException) -> CacheUnavailable:
         """Open the breaker after ``exc`` (one warning per opening); the error for the caller to raise."""
         if self._open_until is None:
-            log.warning(
-                "cache: %s unavailable (%s); serving without the cache, probing again in %g s",
+            self.log.warning(
+                "%s unavailable (%s); %s, probing again in %g s",
                 self.name,
                 (str(exc) or type(exc).__name__)[:300],
+                self.meanwhile,
                 self.cooldown,
             )
         self._open_until = self.clock() + self.cooldown
@@ -67,7 +81,7 @@ class Breaker:
             return
         if self._open_until is not None:
             self._open_until = None
-            log.info("cache: %s answers again; the cache is back on", self.name)
+            self.log.info("%s answers again; %s", self.name, self.back)
 
     async def close(self) -> None:
         task = self.probe_task

@@ -15,47 +15,25 @@ from __future__ import annotations
 from typing import cast
 
 import numpy as np
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from ferryman.plugins.cache.breaker import Breaker
+from ferryman.plugins.cache.breaker import log
+from ferryman.plugins.guarded_redis import GuardedRedis
 
 _FAILURES = (RedisError, OSError)  # OSError covers refused connections and asyncio's TimeoutError
 
 
-class RedisBackend:
+class RedisBackend(GuardedRedis):
     name = "redis"
 
     def __init__(
         self, url: str, namespace: str, timeout: float = 0.25, cooldown: float = 5.0, max_vectors: int = 50_000
     ) -> None:
-        self.url = url
-        self.ns = namespace
-        self.timeout = timeout
-        self.max_vectors = max_vectors
-        self.breaker = Breaker("Redis", self._ping, cooldown)
-        self._redis: aioredis.Redis | None = None
-
-    async def start(self) -> None:
-        self._redis = aioredis.from_url(
-            self.url, socket_connect_timeout=self.timeout, socket_timeout=self.timeout, retry=Retry(NoBackoff(), 0)
+        super().__init__(
+            url, timeout, cooldown, "cache: Redis", log, "serving without the cache", "the cache is back on"
         )
-
-    async def close(self) -> None:
-        await self.breaker.close()
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
-
-    @property
-    def r(self) -> aioredis.Redis:
-        assert self._redis is not None, "cache used before start()"
-        return self._redis
-
-    async def _ping(self) -> None:
-        await self.r.ping()
+        self.ns = namespace
+        self.max_vectors = max_vectors
 
     async def get(self, key: str) -> bytes | None:
         self.breaker.check()

@@ -1,16 +1,25 @@
 """The governance hook: who is calling (a virtual key or the master key), whether they may, and what it cost.
 
-``before`` runs before any other hook's and before dispatch, from memory only: the key (by the hash of
-the credential the client sent), its model allow-list, its budget and its team's (against the spend in
-the ledger), then its rate limits and its team's. A refusal is a policy error and no provider is called.
+``before`` runs before any other hook's and before dispatch, from memory (with shared counters, plus one
+pipelined Redis round trip): the key (by the hash of the credential the client sent), its model
+allow-list, its budget and its team's (against the spend in the ledger, and Redis's recent hours), then
+its rate limits and its team's (against this process's minute, or Redis's). A refusal is a policy error
+and no provider is called; a request let through carries the ``x-ratelimit-*`` headers of its key (or
+of its team, if only the team has limits) in its reply.
 ``after`` charges the answer's ``usage.cost.total_cost`` (0 for a cache hit, or for a model without a
 known price) to the key and its team: in memory at once, so the next request already sees it, and in
-the store's spend table after the reply has gone out. The master key is never limited; its spend is
-recorded without a key.
+Redis and the store's spend table after the reply has gone out. The master key is never limited; its
+spend is recorded without a key.
+
+Redis failing or hanging never fails a request: the breaker (``shared.py``) logs one warning and the
+counters of this process are used until Redis answers again. Keys, teams and the recent hours of spend
+are reloaded from the store every ``refresh`` seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
 import time
@@ -22,11 +31,13 @@ from ferryman.gateway.exchange import Exchange, Headers
 from ferryman.gateway.hooks import Hook, Pending
 from ferryman.http import credential_of
 from ferryman.ids import new_id
+from ferryman.plugins.cache.breaker import CacheUnavailable
 from ferryman.plugins.governance.ledger import Ledger, subjects
-from ferryman.plugins.governance.limits import RateLimits
+from ferryman.plugins.governance.limits import WINDOW, RateLimits, verdict
 from ferryman.plugins.governance.model import Budget, Limits, Team, VirtualKey, key_hash
 from ferryman.plugins.governance.registry import Registry
-from ferryman.schemas.errors import BudgetExceededError, InvalidApiKeyError, ModelNotAllowedError
+from ferryman.plugins.governance.shared import Reading, SharedCounters
+from ferryman.schemas.errors import BudgetExceededError, FerrymanError, InvalidApiKeyError, ModelNotAllowedError
 from ferryman.state.records import RecordStore, SpendRow
 
 log = logging.getLogger("ferryman")
@@ -39,17 +50,46 @@ class GovernanceHook(Hook):
     def __init__(self, config: Governance, store: RecordStore, clock: Callable[[], float] = time.time) -> None:
         self.master_hash = key_hash(config.master_key.reveal() or "")
         self.store = store
-        self.registry = Registry(store, config.refresh)
+        self.refresh = config.refresh
+        self.registry = Registry(store)
         self.ledger = Ledger()
         self.limits = RateLimits()
+        self.shared: SharedCounters | None = None
+        if config.counters != "memory":
+            self.shared = SharedCounters(config.counters, config.namespace, config.redis_timeout, config.redis_cooldown)
         self.clock = clock  # unix seconds; a test sets its own to roll budget periods and minutes over
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.registry.start()
+        await self.registry.load()
         self.ledger.load(await self.store.spend_buckets())
+        if self.shared is not None:
+            await self.shared.start()
+        self._task = asyncio.get_running_loop().create_task(self._refresh_loop())
 
     async def stop(self) -> None:
-        await self.registry.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.shared is not None:
+            await self.shared.close()
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh)
+            await self.reload()
+
+    async def reload(self) -> None:
+        """Keys and teams, and the spend of the previous and the current hour, from the store (what other
+        gateways sharing it changed and spent); a failure leaves what is in memory as it was."""
+        try:
+            await self.registry.load()
+            since = (int(self.clock() // 3600) - 1) * 3600
+            self.ledger.refresh(await self.store.spend_buckets(since), since // 3600)
+        except Exception:  # noqa: BLE001 - the maps and the ledger in memory stay as they were
+            log.exception("governance: could not reload keys, teams and spend from the store")
 
     # ---- who ------------------------------------------------------------------------------------
 
@@ -89,20 +129,55 @@ class GovernanceHook(Hook):
                     param = "model" if name == ex.request.model else "fallbacks"
                     raise ModelNotAllowedError(f"Key '{key.name}' may not use model '{name}'.", param=param)
         team = self.team_of(key)
-        now = self.clock()
-        self._check_budget(f"key:{key.id}", f"key '{key.name}'", key.budget, now)
-        limited: list[tuple[str, Limits]] = [(f"key:{key.id}", key.limits)] if key.limits is not None else []
+        budgeted: list[tuple[str, str, Budget]] = []
+        limited: list[tuple[str, Limits]] = []
+        if key.budget is not None:
+            budgeted.append((f"key:{key.id}", f"key '{key.name}'", key.budget))
+        if key.limits is not None:
+            limited.append((f"key:{key.id}", key.limits))
         if team is not None:
-            self._check_budget(f"team:{team.id}", f"team '{team.name}'", team.budget, now)
+            if team.budget is not None:
+                budgeted.append((f"team:{team.id}", f"team '{team.name}'", team.budget))
             if team.limits is not None:
                 limited.append((f"team:{team.id}", team.limits))
-        if limited:
-            self.limits.take(limited, now)
+        if budgeted or limited:
+            await self._check(ex, budgeted, limited)
 
-    def _check_budget(self, subject: str, who: str, budget: Budget | None, now: float) -> None:
-        if budget is not None and self.ledger.remaining(subject, budget, now) <= 0:
-            period = f"per {budget.period}" if budget.period else "in all"
-            raise BudgetExceededError(f"The budget of {who} (${budget.max_usd:g} {period}) is spent.")
+    async def _check(
+        self, ex: Exchange, budgeted: list[tuple[str, str, Budget]], limited: list[tuple[str, Limits]]
+    ) -> None:
+        """Budgets, then rate limits: from the shared counters (one round trip) or, without them or while
+        Redis fails, from this process's; the reply's ``x-ratelimit-*`` headers."""
+        now = self.clock()
+        minute = int(now // WINDOW)
+        reading: Reading | None = None
+        if self.shared is not None:
+            with contextlib.suppress(CacheUnavailable):  # counted in this process meanwhile
+                reading = await self.shared.read(
+                    [s for s, _ in limited], [s for s, _, _ in budgeted], minute, int(now // 3600)
+                )
+        try:
+            for i, (subject, who, budget) in enumerate(budgeted):
+                live = reading.spend[i] if reading is not None else None
+                if self.ledger.remaining(subject, budget, now, live) <= 0:
+                    period = f"per {budget.period}" if budget.period else "in all"
+                    raise BudgetExceededError(f"The budget of {who} (${budget.max_usd:g} {period}) is spent.")
+            if not limited:
+                return
+            if reading is None:
+                headers = self.limits.take(limited, now)
+            else:
+                used = []
+                for i, (subject, _) in enumerate(limited):  # this process's counts are part of Redis's
+                    requests, tokens = self.limits.used(subject, minute)
+                    used.append((max(reading.requests[i] - 1, requests), max(reading.tokens[i], tokens)))
+                headers = verdict([limits for _, limits in limited], used, now)
+                self.limits.count([s for s, _ in limited], now)
+        except FerrymanError:
+            if reading is not None and limited and self.shared is not None:
+                await self.shared.give_back([s for s, _ in limited], minute)
+            raise
+        ex.reply_headers.extend((name.encode(), value.encode()) for name, value in headers.items())
 
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         key: VirtualKey | None = ex.state.get(self.name)  # None: the master key
@@ -117,8 +192,9 @@ class GovernanceHook(Hook):
         key_id = key.id if key is not None else None
         team_id = key.team_id if key is not None else None
         charged = subjects(key_id, team_id)
+        tokens = input_tokens + output_tokens
         self.ledger.charge(charged, now, cost, input_tokens, output_tokens)
-        self.limits.add_tokens(charged, input_tokens + output_tokens, now)
+        self.limits.add_tokens(charged, tokens, now)
         row = SpendRow(
             id=str(response.get("id") or new_id("resp")),
             at=int(now),
@@ -130,10 +206,14 @@ class GovernanceHook(Hook):
             input_tokens=input_tokens,
             output_tokens=output_tokens,
         )
-        return self._record(row)
+        return self._record(row, charged, now, tokens)
 
-    async def _record(self, row: SpendRow) -> None:
-        """Writes a spend row (after the reply); a failure is logged, the charge in memory stays."""
+    async def _record(self, row: SpendRow, charged: list[str], now: float, tokens: int) -> None:
+        """Charges the shared counters and writes a spend row (after the reply); a failure is logged, the
+        charge in memory stays."""
+        if self.shared is not None and charged:
+            with contextlib.suppress(CacheUnavailable):  # the breaker has warned
+                await self.shared.charge(charged, int(now // WINDOW), int(now // 3600), row.cost, tokens)
         try:
             await self.store.add_spend(row)
         except Exception:  # noqa: BLE001 - the client has its answer; the ledger in memory has the charge

@@ -1,5 +1,8 @@
 """Spend in memory, per key and per team, by the hour: what budgets are checked against, with no database
-round trip. It starts from the store's spend table and grows with each charge this process makes.
+round trip. It starts from the store's spend table, grows with each charge this process makes, and takes
+the recent hours back from the store every ``refresh`` seconds (``refresh``), so that what other processes
+and hosts spent counts here too; with shared counters, the current and the previous hour's spend read
+from Redis (``live``) count as well.
 
 A budget's period is a rolling window of whole hours (``1d``: this hour and the 23 before it); no
 period means every charge ever made.
@@ -54,6 +57,23 @@ class Ledger:
             usage = by_hour[hour] = Usage(total)
         return usage
 
+    def refresh(self, buckets: Iterable[SpendBucket], since_hour: int) -> None:
+        """The store's spend of the hours from ``since_hour`` on: an hour takes the store's figures unless
+        this process has already counted more (charges whose rows are not written yet)."""
+        fresh = Ledger()
+        fresh.load(buckets)
+        for subject, by_hour in fresh.hours.items():
+            for hour, stored in by_hour.items():
+                if hour < since_hour:
+                    continue
+                mine = self._usage(subject, hour)
+                mine.add(
+                    max(0.0, stored.cost - mine.cost),
+                    max(0, stored.requests - mine.requests),
+                    max(0, stored.input_tokens - mine.input_tokens),
+                    max(0, stored.output_tokens - mine.output_tokens),
+                )
+
     def charge(self, subjects: Iterable[str], at: float, cost: float, input_tokens: int, output_tokens: int) -> None:
         hour = int(at // 3600)
         for subject in subjects:
@@ -70,8 +90,16 @@ class Ledger:
                 total.add(usage.cost, usage.requests, usage.input_tokens, usage.output_tokens)
         return total
 
-    def remaining(self, subject: str, budget: Budget, now: float) -> float:
-        return budget.max_usd - self.spent(subject, budget.period, now).cost
+    def remaining(self, subject: str, budget: Budget, now: float, live: dict[int, float] | None = None) -> float:
+        """What is left of ``budget``; ``live``: spend by hour read from the shared counters, which counts
+        where it is more than this process knows of that hour."""
+        cost = self.spent(subject, budget.period, now).cost
+        if live:
+            hours = self.hours.get(subject, {})
+            for hour, shared in live.items():
+                known = hours.get(hour)
+                cost += max(0.0, shared - (known.cost if known is not None else 0.0))
+        return budget.max_usd - cost
 
 
 def subjects(key_id: str | None, team_id: str | None) -> list[str]:

@@ -1,8 +1,10 @@
-"""Rate limits: requests and tokens per minute, per key and per team, counted in this process.
+"""Rate limits: requests and tokens per minute, per key and per team.
 
 Windows are fixed minutes of the clock (``now // 60``). A request is counted when it is let through;
 its tokens (input + output) when its answer is in, so a request is refused for tokens once the minute's
-tokens already reached ``tpm``. Several processes each count their own (shared counters are to come).
+tokens already reached ``tpm``. ``RateLimits`` counts in this process; with shared counters the hook
+reads the minute's counts from Redis (``shared.py``) and ``verdict`` judges them the same way, while this
+process's own counts are kept up too, to fall back on if Redis fails.
 """
 
 from __future__ import annotations
@@ -35,22 +37,26 @@ class RateLimits:
             window = self.windows[subject] = _Window(minute)
         return window
 
-    def take(self, subjects: Sequence[tuple[str, Limits]], now: float) -> None:
-        """Count one request against every ``(subject, limits)``, or refuse it (429) and count nothing."""
+    def used(self, subject: str, minute: int) -> tuple[int, int]:
+        """This process's requests and tokens of ``subject`` in ``minute``."""
+        window = self.windows.get(subject)
+        return (window.requests, window.tokens) if window is not None and window.minute == minute else (0, 0)
+
+    def take(self, subjects: Sequence[tuple[str, Limits]], now: float) -> dict[str, str]:
+        """Count one request against every ``(subject, limits)``, or refuse it (429) and count nothing; the
+        ``x-ratelimit-*`` headers of the first subject for the reply."""
         minute = int(now // WINDOW)
-        reset = max(1, math.ceil((minute + 1) * WINDOW - now))
-        windows = [(self._window(subject, minute), limits) for subject, limits in subjects]
-        for window, limits in windows:
-            over_requests = limits.rpm is not None and window.requests >= limits.rpm
-            over_tokens = limits.tpm is not None and window.tokens >= limits.tpm
-            if over_requests or over_tokens:
-                what = "requests" if over_requests else "tokens"
-                raise RateLimitExceededError(
-                    f"Rate limit reached: {what} per minute; retry in {reset} s.",
-                    headers={"retry-after": str(reset), **_headers(window, limits, reset)},
-                )
-        for window, _ in windows:
+        windows = [self._window(subject, minute) for subject, _ in subjects]
+        headers = verdict([limits for _, limits in subjects], [(w.requests, w.tokens) for w in windows], now)
+        for window in windows:
             window.requests += 1
+        return headers
+
+    def count(self, subjects: Sequence[str], now: float) -> None:
+        """Count one request let through by the shared counters (what to fall back on without them)."""
+        minute = int(now // WINDOW)
+        for subject in subjects:
+            self._window(subject, minute).requests += 1
 
     def add_tokens(self, subjects: Sequence[str], tokens: int, now: float) -> None:
         minute = int(now // WINDOW)
@@ -58,9 +64,27 @@ class RateLimits:
             self._window(subject, minute).tokens += tokens
 
 
-def _headers(window: _Window, limits: Limits, reset: int) -> dict[str, str]:
+def verdict(limited: Sequence[Limits], used: Sequence[tuple[int, int]], now: float) -> dict[str, str]:
+    """Refuse (429, with ``retry-after`` and ``x-ratelimit-*``) if a subject's minute already has ``rpm``
+    requests or ``tpm`` tokens (``used``: before this request); else the headers of the first subject,
+    this request counted."""
+    reset = max(1, math.ceil((int(now // WINDOW) + 1) * WINDOW - now))
+    for limits, (requests, tokens) in zip(limited, used, strict=True):
+        over_requests = limits.rpm is not None and requests >= limits.rpm
+        over_tokens = limits.tpm is not None and tokens >= limits.tpm
+        if over_requests or over_tokens:
+            what = "requests" if over_requests else "tokens"
+            raise RateLimitExceededError(
+                f"Rate limit reached: {what} per minute; retry in {reset} s.",
+                headers={"retry-after": str(reset), **_headers(limits, requests, tokens, reset)},
+            )
+    requests, tokens = used[0]
+    return _headers(limited[0], requests + 1, tokens, reset)
+
+
+def _headers(limits: Limits, requests: int, tokens: int, reset: int) -> dict[str, str]:
     headers: dict[str, str] = {}
-    for kind, limit, used in (("requests", limits.rpm, window.requests), ("tokens", limits.tpm, window.tokens)):
+    for kind, limit, used in (("requests", limits.rpm, requests), ("tokens", limits.tpm, tokens)):
         if limit is not None:
             headers[f"x-ratelimit-limit-{kind}"] = str(limit)
             headers[f"x-ratelimit-remaining-{kind}"] = str(max(0, limit - used))

@@ -1,16 +1,13 @@
 """Virtual keys and teams in memory (by the hash of a key's value, and by id), kept in step with the store.
 
 Every request is checked against these maps: no database round trip on the hot path. They are loaded at
-start-up and reloaded every ``governance.refresh`` seconds in the background, so a key created, changed or
-revoked by another gateway sharing the store is honoured here within that time; this gateway's own admin
-changes are written to the store and to the maps at once.
+start-up and reloaded (``load``) every ``governance.refresh`` seconds in the background by the hook, so a
+key created, changed or revoked by another gateway sharing the store is honoured here within that time;
+this gateway's own admin changes are written to the store and to the maps at once.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from typing import Any
 
@@ -21,30 +18,15 @@ from ferryman.plugins.governance.model import KeyChange, Team, TeamChange, Virtu
 from ferryman.schemas.errors import InvalidRequestError, NotFoundError
 from ferryman.state.records import KEYS, TEAMS, RecordStore
 
-log = logging.getLogger("ferryman")
-
 _encode = msgspec.json.encode
 
 
 class Registry:
-    def __init__(self, store: RecordStore, refresh: float) -> None:
+    def __init__(self, store: RecordStore) -> None:
         self.store = store
-        self.refresh = refresh
         self.by_hash: dict[str, VirtualKey] = {}
         self.keys: dict[str, VirtualKey] = {}
         self.teams: dict[str, Team] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.load()
-        self._task = asyncio.get_running_loop().create_task(self._refresh_loop())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def load(self) -> None:
         keys = [msgspec.json.decode(body, type=VirtualKey) for body in await self.store.records(KEYS)]
@@ -52,14 +34,6 @@ class Registry:
         self.keys = {k.id: k for k in keys}
         self.by_hash = {k.key_hash: k for k in keys}
         self.teams = {t.id: t for t in teams}
-
-    async def _refresh_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh)
-            try:
-                await self.load()
-            except Exception:  # noqa: BLE001 - the maps in memory stay as they were
-                log.exception("governance: could not reload keys and teams from the store")
 
     # ---- keys ------------------------------------------------------------------------------------
 
