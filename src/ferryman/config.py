@@ -139,6 +139,15 @@ class Governance(Struct, frozen=True):
     refresh: float = 5.0
 
 
+class LogsEntry(Struct, forbid_unknown_fields=True, frozen=True):
+    """The ``logs:`` section (``logs: false`` turns the request log off; it is on by default with a store)."""
+
+    content: bool = True  # keep each request's input and output; false: metadata only
+    retention_days: Positive | None = None  # entries older than this are pruned in the background; None: kept
+    queue_size: Annotated[int, Meta(ge=1)] = 10_000  # entries waiting for the writer; past it, dropped and counted
+    batch_size: Annotated[int, Meta(ge=1)] = 500  # entries written in one transaction
+
+
 class ServerLimits(Struct, forbid_unknown_fields=True, frozen=True):
     """The ``server:`` section: how long a client may take, and how much of the gateway it may hold."""
 
@@ -165,6 +174,7 @@ class FileConfig(Struct, forbid_unknown_fields=True):
     server: ServerLimits = ServerLimits()
     compat: CompatEntry = CompatEntry()
     governance: GovernanceEntry | None = None
+    logs: bool | LogsEntry = True
 
 
 # ---- resolved config (what the gateway uses) ----------------------------------------------------
@@ -198,6 +208,7 @@ class Config(Struct):
     server: ServerLimits = ServerLimits()
     compat: CompatEntry = CompatEntry()
     governance: Governance | None = None
+    logs: LogsEntry | None = None  # the request log; None: off (``logs: false``, or no store)
     source: str = "environment"
 
 
@@ -267,6 +278,7 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         server=fc.server,
         compat=fc.compat,
         governance=_governance(fc.governance, store, environ, source),
+        logs=_logs(fc.logs, store, source),
         source=source,
     )
 
@@ -277,7 +289,7 @@ def config_from_env(environ: Mapping[str, str]) -> Config:
     for known in KNOWN_PROVIDERS.values():
         if known.builtin or any(environ.get(name) for name in known.enabled_by):
             providers[known.name] = _resolve_provider(known.name, {}, environ, "environment")
-    return Config(providers=providers, models={}, store=DEFAULT_STORE, source="environment")
+    return Config(providers=providers, models={}, store=DEFAULT_STORE, logs=LogsEntry(), source="environment")
 
 
 def _enabled(entry: dict[str, Any], name: str, source: str) -> bool:
@@ -421,6 +433,18 @@ def _governance(
     return Governance(master_key=master, counters=entry.counters, refresh=entry.refresh)
 
 
+def _logs(entry: bool | LogsEntry, store: str | None, source: str) -> LogsEntry | None:
+    if entry is False:
+        return None
+    if store is None:
+        if isinstance(entry, LogsEntry):
+            raise ConfigError(
+                f"{source}: logs: the request log is kept in the store: configure one, or set logs: false"
+            )
+        return None
+    return entry if isinstance(entry, LogsEntry) else LogsEntry()
+
+
 def _check_target(ref: str, providers: dict[str, ProviderConfig], where: str) -> None:
     provider, sep, model = ref.partition("/")
     if not sep or not model:
@@ -515,6 +539,12 @@ def describe(config: Config) -> str:
             lines.append("  previous_response_id that Ferryman never saw: forwarded to OpenAI-native providers")
     else:
         lines.append("store: (none)")
+    if config.logs is not None:
+        kept = "with content" if config.logs.content else "metadata only"
+        days = f", pruned after {config.logs.retention_days:g} days" if config.logs.retention_days else ""
+        lines.append(f"request log: in the store, {kept}{days}")
+    else:
+        lines.append("request log: off")
     return mask_url_passwords("\n".join(lines))  # a store or base_url with user:password@ shows user:****@
 
 

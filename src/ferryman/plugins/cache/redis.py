@@ -35,7 +35,7 @@ class RedisBackend:
         self.ns = namespace
         self.timeout = timeout
         self.max_vectors = max_vectors
-        self.breaker = Breaker("Redis", self._ping, cooldown)
+        self.breaker = Breaker("Redis", self.ping, cooldown)
         self._redis: aioredis.Redis | None = None
 
     async def start(self) -> None:
@@ -54,7 +54,7 @@ class RedisBackend:
         assert self._redis is not None, "cache used before start()"
         return self._redis
 
-    async def _ping(self) -> None:
+    async def ping(self) -> None:
         await self.r.ping()
 
     async def get(self, key: str) -> bytes | None:
