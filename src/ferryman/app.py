@@ -23,14 +23,20 @@ from ferryman.http import BodyBudget, ClientGone, Receive, Scope, Send, send_err
 from ferryman.plugins.cache import ResponseCache
 from ferryman.plugins.cache.hook import CacheHook
 from ferryman.plugins.governance.hook import GovernanceHook
+from ferryman.plugins.logs.console import setup_console
+from ferryman.plugins.logs.hook import RequestLogHook
+from ferryman.plugins.logs.writer import LogWriter
 from ferryman.providers.base import Provider
 from ferryman.providers.registry import build_provider
 from ferryman.routes.admin import AdminRoutes
+from ferryman.routes.logs import LogRoutes, unavailable
+from ferryman.routes.ready import Readiness
 from ferryman.routes.responses import ResponsesDoor
 from ferryman.routes.stored import StoredResponses
 from ferryman.schemas.errors import FerrymanError, MethodNotAllowedError, NotFoundError
 from ferryman.scrub import protect
 from ferryman.state import open_store
+from ferryman.state.logs import LogStore
 from ferryman.state.pending import PendingWrites
 from ferryman.state.records import RecordStore
 
@@ -65,12 +71,17 @@ class Gateway:
         # Governance comes right after cost, which has no ``before``: its ``before`` runs first of all (a
         # refused request loads nothing and calls nobody), its ``after`` charges the priced answer.
         hooks: list[Hook] = [CostHook(config)]
+        self.log_writer: LogWriter | None = None  # the request log's batched writer (its hook is added last)
+        if config.logs is not None and self.store is not None:
+            log_store: LogStore = self.store.inner  # type: ignore[assignment]  # SQLite and PostgreSQL have it
+            self.log_writer = LogWriter(log_store, config.logs)
         # metrics: its ``before`` first of all (every request is counted in flight), its ``after`` on the priced answer
         self.metrics: MetricsHook | None = None
         if config.metrics is not None:
             from ferryman.plugins.metrics.hook import MetricsHook  # prometheus_client only with metrics on
 
-            self.metrics = MetricsHook()
+            writer = self.log_writer
+            self.metrics = MetricsHook(dropped=lambda: writer.dropped) if writer is not None else MetricsHook()
             hooks.append(self.metrics)
         self.governance: GovernanceHook | None = None
         if config.governance is not None:
@@ -81,6 +92,8 @@ class Gateway:
         hooks.append(StoreHook(config, self.store))
         if self.cache is not None:
             hooks.append(CacheHook(self.cache))
+        # the request log comes last: its entry sees the priced answer, the key and the cache's verdict
+        hooks.append(RequestLogHook(self.log_writer, content=config.logs is not None and config.logs.content))
         self.pipeline = Pipeline(config, self.router, self.dispatcher, hooks, self.store, self.background)
         self.ready = False
         self.server_limits = config.server  # read by the connection protocol (connection.py)
@@ -90,7 +103,16 @@ class Gateway:
         )
         gov = self.governance
         self.stored = StoredResponses(self.store, self.background, gov.authenticate if gov is not None else None)
-        self.routes: dict[str, dict[str, Handler]] = {"/health": {"GET": self.health}}
+        readiness = Readiness(
+            config,
+            lambda: self.ready,
+            self.store.ping if self.store is not None else None,
+            self.cache.ping if self.cache is not None else None,
+        )
+        self.routes: dict[str, dict[str, Handler]] = {
+            "/health": {"GET": self.health},
+            "/ready": {"GET": readiness.ready},
+        }
         for prefix in PREFIXES:
             self.routes[f"{prefix}/responses"] = {"POST": responses.create}
         self.admin: AdminRoutes | None = None
@@ -105,6 +127,12 @@ class Gateway:
 
             master = gov.is_master if gov is not None and config.metrics.require_key else None
             self.routes["/metrics"] = {"GET": MetricsRoute(self.metrics, master).metrics}
+        self.logs: LogRoutes | None = None
+        if gov is not None and self.log_writer is not None:
+            self.logs = LogRoutes(self.log_writer.store, self.log_writer, gov.is_master)
+            self.routes["/admin/logs"] = {"GET": self.logs.list}
+        else:
+            self.routes["/admin/logs"] = {"GET": unavailable}
 
     async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.ready:
@@ -117,6 +145,8 @@ class Gateway:
             await self.store.start()
         if self.governance is not None:
             await self.governance.start()
+        if self.log_writer is not None:
+            self.log_writer.start()
         if self.cache is not None:
             await self.cache.start()
         for provider in self.providers.values():
@@ -134,6 +164,8 @@ class Gateway:
         await self.background.stop()
         if self.governance is not None:
             await self.governance.stop()
+        if self.log_writer is not None:
+            await self.log_writer.stop()  # what is queued is written before the store closes
         for provider in self.providers.values():
             await provider.stop()
         if self.store is not None:
@@ -194,12 +226,20 @@ class Gateway:
             return {"GET": bind(admin.get_key), "PATCH": bind(admin.update_key), "DELETE": bind(admin.revoke_key)}
         return {"GET": bind(admin.get_team), "PATCH": bind(admin.update_team), "DELETE": bind(admin.delete_team)}
 
+    def _log_route(self, path: str) -> dict[str, Handler] | None:
+        m = _LOG.match(path)
+        if m is None:
+            return None
+        if self.logs is None:
+            return {"GET": unavailable}
+        return {"GET": _bind(self.logs.get, m.group(1))}
+
     def _match(self, path: str, method: str) -> Handler:
         methods = self.routes.get(path)
         if methods is None and len(path) > 1 and path.endswith("/"):
             methods = self.routes.get(path.rstrip("/"))
         if methods is None:
-            methods = self._stored_route(path) or self._admin_route(path)
+            methods = self._stored_route(path) or self._admin_route(path) or self._log_route(path)
         if methods is None:
             raise NotFoundError(f"No route for {method} {path}.", code="route_not_found")
         handler = methods.get(method)
@@ -236,6 +276,8 @@ _STORED = re.compile(r"^(?:/openai|/litellm)?(?:/v1)?/responses/([A-Za-z0-9_.:-]
 
 _ADMIN = re.compile(r"^/admin/(keys|teams)/([A-Za-z0-9_.:-]+)/?$")
 
+_LOG = re.compile(r"^/admin/logs/([A-Za-z0-9_.:-]+)/?$")
+
 
 def create_app(config: Config) -> Gateway:
     return Gateway(config)
@@ -243,5 +285,6 @@ def create_app(config: Config) -> Gateway:
 
 def app_from_env() -> Any:
     """Factory used by ``ferryman serve`` (each worker process builds its own gateway)."""
+    setup_console()  # each worker's console, as ``ferryman serve`` set it (FERRYMAN_LOG_LEVEL, _FORMAT)
     path = os.environ.get("FERRYMAN_CONFIG") or None
     return create_app(load_config(path))

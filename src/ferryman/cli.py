@@ -9,6 +9,7 @@ import os
 import sys
 
 from ferryman.config import ConfigError, describe, load_config, secret_values, unset_keys
+from ferryman.plugins.logs.console import FORMATS, setup_console
 from ferryman.plugins.metrics import multiprocess_dir, remove_dir
 from ferryman.scrub import mask_url_passwords, protect
 
@@ -23,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--log-format", default="text", choices=FORMATS, help="console lines as text or as JSON (one object a line)"
+    )
 
     config = sub.add_parser("config", help="config tools")
     config_sub = config.add_subparsers(dest="config_command", required=True)
@@ -64,7 +68,10 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"ferryman: invalid config: {exc}", file=sys.stderr)
         return 1
     protect(secret_values(config))  # every log line of this process is scrubbed of the config's secrets
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # every worker sets up its console the same way (``app_from_env``): stderr, written by a thread of its own
+    os.environ["FERRYMAN_LOG_LEVEL"] = args.log_level
+    os.environ["FERRYMAN_LOG_FORMAT"] = args.log_format
+    setup_console(args.log_level, args.log_format)
     log = logging.getLogger("ferryman")
     store = mask_url_passwords(config.store) if config.store else "(none)"
     log.info("config %s: providers %s; store %s", config.source, ", ".join(config.providers) or "(none)", store)
@@ -92,6 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
         # uvicorn's httptools protocol with header, body and idle timeouts and the connection cap (``server:``)
         http="ferryman.connection:Connection",
         log_level=args.log_level,
+        log_config=None,  # uvicorn's own lines go through the console set up above (and in each worker)
         access_log=False,
         proxy_headers=False,  # nothing reads the client address; the middleware cost every request
         server_header=False,

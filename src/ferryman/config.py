@@ -151,6 +151,15 @@ class MetricsEntry(Struct, forbid_unknown_fields=True, frozen=True):
     require_key: bool = False  # the scrape needs governance's master key
 
 
+class LogsEntry(Struct, forbid_unknown_fields=True, frozen=True):
+    """The ``logs:`` section (``logs: false`` turns the request log off; it is on by default with a store)."""
+
+    content: bool = True  # keep each request's input and output; false: metadata only
+    retention_days: Positive | None = None  # entries older than this are pruned in the background; None: kept
+    queue_size: Annotated[int, Meta(ge=1)] = 10_000  # entries waiting for the writer; past it, dropped and counted
+    batch_size: Annotated[int, Meta(ge=1)] = 500  # entries written in one transaction
+
+
 class ServerLimits(Struct, forbid_unknown_fields=True, frozen=True):
     """The ``server:`` section: how long a client may take, and how much of the gateway it may hold."""
 
@@ -178,6 +187,7 @@ class FileConfig(Struct, forbid_unknown_fields=True):
     compat: CompatEntry = CompatEntry()
     governance: GovernanceEntry | None = None
     metrics: bool | MetricsEntry = True
+    logs: bool | LogsEntry = True
 
 
 # ---- resolved config (what the gateway uses) ----------------------------------------------------
@@ -212,6 +222,7 @@ class Config(Struct):
     compat: CompatEntry = CompatEntry()
     governance: Governance | None = None
     metrics: MetricsEntry | None = MetricsEntry()  # None: no /metrics, nothing of prometheus_client imported
+    logs: LogsEntry | None = None  # the request log; None: off (``logs: false``, or no store)
     source: str = "environment"
 
 
@@ -282,6 +293,7 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         compat=fc.compat,
         governance=_governance(fc.governance, store, environ, source),
         metrics=_metrics(fc.metrics, fc.governance is not None, source),
+        logs=_logs(fc.logs, store, source),
         source=source,
     )
 
@@ -292,7 +304,7 @@ def config_from_env(environ: Mapping[str, str]) -> Config:
     for known in KNOWN_PROVIDERS.values():
         if known.builtin or any(environ.get(name) for name in known.enabled_by):
             providers[known.name] = _resolve_provider(known.name, {}, environ, "environment")
-    return Config(providers=providers, models={}, store=DEFAULT_STORE, source="environment")
+    return Config(providers=providers, models={}, store=DEFAULT_STORE, logs=LogsEntry(), source="environment")
 
 
 def _enabled(entry: dict[str, Any], name: str, source: str) -> bool:
@@ -453,6 +465,18 @@ def _metrics(entry: bool | MetricsEntry, governed: bool, source: str) -> Metrics
     return metrics
 
 
+def _logs(entry: bool | LogsEntry, store: str | None, source: str) -> LogsEntry | None:
+    if entry is False:
+        return None
+    if store is None:
+        if isinstance(entry, LogsEntry):
+            raise ConfigError(
+                f"{source}: logs: the request log is kept in the store: configure one, or set logs: false"
+            )
+        return None
+    return entry if isinstance(entry, LogsEntry) else LogsEntry()
+
+
 def _check_target(ref: str, providers: dict[str, ProviderConfig], where: str) -> None:
     provider, sep, model = ref.partition("/")
     if not sep or not model:
@@ -547,6 +571,12 @@ def describe(config: Config) -> str:
             lines.append("  previous_response_id that Ferryman never saw: forwarded to OpenAI-native providers")
     else:
         lines.append("store: (none)")
+    if config.logs is not None:
+        kept = "with content" if config.logs.content else "metadata only"
+        days = f", pruned after {config.logs.retention_days:g} days" if config.logs.retention_days else ""
+        lines.append(f"request log: in the store, {kept}{days}")
+    else:
+        lines.append("request log: off")
     return mask_url_passwords("\n".join(lines))  # a store or base_url with user:password@ shows user:****@
 
 

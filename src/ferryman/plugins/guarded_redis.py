@@ -19,7 +19,7 @@ class GuardedRedis:
     ) -> None:
         self.url = url
         self.timeout = timeout
-        self.breaker = Breaker(name, self._ping, cooldown, logger=logger, meanwhile=meanwhile, back=back)
+        self.breaker = Breaker(name, self.ping, cooldown, logger=logger, meanwhile=meanwhile, back=back)
         self._redis: aioredis.Redis | None = None
 
     async def start(self) -> None:
@@ -38,5 +38,6 @@ class GuardedRedis:
         assert self._redis is not None, f"{self.breaker.name} used before start()"
         return self._redis
 
-    async def _ping(self) -> None:
+    async def ping(self) -> None:
+        """Whether Redis answers (the breaker's probe, and ``/ready``)."""
         await self.r.ping()

@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-SCHEMA_VERSION = 3  # 1: responses; 2: tombstones of deleted ones; 3: governance (keys, teams, spend)
+SCHEMA_VERSION = 4  # 1: responses; 2: tombstones of deleted ones; 3: governance (keys, teams, spend); 4: request log
 
 
 @dataclass(slots=True)
@@ -38,6 +38,9 @@ class ResponseStore(Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise unless the store answers (``GET /ready``)."""
 
     async def put(self, record: StoredResponse) -> None:
         """Insert or replace a record (a background response is written again when it ends)."""

@@ -50,6 +50,9 @@ class PendingWrites:
             await asyncio.wait(list(self.pending.values()))
         await self.inner.close()
 
+    async def ping(self) -> None:
+        await self.inner.ping()
+
     def put_soon(self, record: StoredResponse) -> asyncio.Future[Any]:
         """Start writing ``record``; the future settles when it is committed (or with why not)."""
         put_nowait = getattr(self.inner, "put_nowait", None)

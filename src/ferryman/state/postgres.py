@@ -6,10 +6,23 @@ Migrations run at start-up under an advisory lock, so processes starting togethe
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import asyncpg
 
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
+from ferryman.state.logs import (
+    LOG_COLUMNS,
+    ONE_CONTENT,
+    ONE_LOG,
+    PRUNE,
+    LogEntry,
+    LogQuery,
+    entry_view,
+    insert_content,
+    insert_log,
+    select_logs,
+)
 from ferryman.state.records import (
     RECORD_TABLES,
     SPEND_COLUMNS,
@@ -34,6 +47,11 @@ _DELETE = f"WITH gone AS (DELETE FROM {TABLE} WHERE id = $1 RETURNING id, owner)
 )
 _SEEN = SEEN.format(p1="$1")
 _SPEND = insert_spend(", ".join(f"${n}" for n in range(1, len(SPEND_COLUMNS) + 1)))
+_LOG = insert_log(", ".join(f"${n}" for n in range(1, len(LOG_COLUMNS) + 1)))
+_CONTENT = insert_content("$1, $2, $3")
+_ONE_LOG = ONE_LOG.format(p1="$1")
+_ONE_CONTENT = ONE_CONTENT.format(p1="$1")
+_PRUNE = tuple(statement.format(p1="$1::BIGINT") for statement in PRUNE)
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -69,6 +87,10 @@ class PostgresStore:
         if self._pool is None:
             raise RuntimeError("store used before start()")
         return self._pool
+
+    async def ping(self) -> None:
+        """A round trip to the database."""
+        await self.pool.fetchval("SELECT 1")
 
     async def put(self, record: StoredResponse) -> None:
         await self.pool.execute(_UPSERT, *to_row(record))
@@ -112,3 +134,32 @@ class PostgresStore:
     async def spend_by(self, group_by: str, start: int, end: int) -> list[SpendGroup]:
         rows = await self.pool.fetch(spend_groups(group_by, "$1::BIGINT", "$2::BIGINT"), start, end)
         return [to_group(r) for r in rows]
+
+    # ---- the request log (state/logs.py) ---------------------------------------------------------
+
+    async def add_logs(self, entries: list[LogEntry]) -> None:
+        rows = [e.row() for e in entries]
+        contents = [row for row in (e.content_row() for e in entries) if row is not None]
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(_LOG, rows)
+            if contents:
+                await conn.executemany(_CONTENT, contents)
+
+    async def logs(self, query: LogQuery) -> list[dict[str, Any]]:
+        sql, params = select_logs(query, lambda n: f"${n}", "ILIKE")
+        return [entry_view(r) for r in await self.pool.fetch(sql, *params)]
+
+    async def log(self, entry_id: str) -> dict[str, Any] | None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(_ONE_LOG, entry_id)
+            if row is None:
+                return None
+            content = await conn.fetchrow(_ONE_CONTENT, entry_id)
+        return entry_view(row, content or (None, None))
+
+    async def prune_logs(self, before: float) -> int:
+        cutoff = int(before * 1000)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_PRUNE[0], cutoff)
+            status: str = await conn.execute(_PRUNE[1], cutoff)
+        return int(status.rsplit(" ", 1)[-1])

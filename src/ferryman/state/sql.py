@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
+from ferryman.state.logs import LOG_TABLES
 from ferryman.state.records import GOVERNANCE_TABLES
 
 TABLE = "ferryman_responses"
@@ -34,6 +35,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (CREATE, f"CREATE INDEX IF NOT EXISTS {TABLE}_prev ON {TABLE}(previous_response_id)"),
     (f"CREATE TABLE IF NOT EXISTS {DELETED} (id TEXT PRIMARY KEY, owner TEXT, deleted_at BIGINT NOT NULL)",),
     GOVERNANCE_TABLES,
+    LOG_TABLES,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

@@ -20,6 +20,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
+from ferryman.state.logs import (
+    LOG_COLUMNS,
+    ONE_CONTENT,
+    ONE_LOG,
+    PRUNE,
+    LogEntry,
+    LogQuery,
+    entry_view,
+    insert_content,
+    insert_log,
+    select_logs,
+)
 from ferryman.state.records import (
     RECORD_TABLES,
     SPEND_COLUMNS,
@@ -42,6 +54,11 @@ _DELETE = f"DELETE FROM {TABLE} WHERE id = ?1"
 _SEEN = SEEN.format(p1="?1")
 _CHAIN = CHAIN.format(p1="?")
 _SPEND = insert_spend(", ".join("?" for _ in SPEND_COLUMNS))
+_LOG = insert_log(", ".join("?" for _ in LOG_COLUMNS))
+_CONTENT = insert_content("?, ?, ?")
+_ONE_LOG = ONE_LOG.format(p1="?")
+_ONE_CONTENT = ONE_CONTENT.format(p1="?")
+_PRUNE = tuple(statement.format(p1="?") for statement in PRUNE)
 
 
 def sqlite_path(url: str) -> str:
@@ -200,6 +217,10 @@ class SQLiteStore:
         row = await self._submit(lambda db: db.execute(_SEEN, (response_id,)).fetchone(), write=False)
         return row is not None
 
+    async def ping(self) -> None:
+        """A read through the store's thread: the file is open and answers."""
+        await self._submit(lambda db: db.execute("SELECT 1").fetchone(), write=False)
+
     async def ids(self) -> list[str]:
         """Every stored response id (for maintenance and tests)."""
         rows = await self._submit(lambda db: db.execute(f"SELECT id FROM {TABLE}").fetchall(), write=False)
@@ -235,6 +256,41 @@ class SQLiteStore:
         sql = spend_groups(group_by, "?", "?")
         rows = await self._submit(lambda db: db.execute(sql, (start, end)).fetchall(), write=False)
         return [to_group(r) for r in rows]
+
+    # ---- the request log (state/logs.py) ---------------------------------------------------------
+
+    async def add_logs(self, entries: list[LogEntry]) -> None:
+        def run(db: sqlite3.Connection) -> None:  # rows and content encoded on the store's thread
+            db.executemany(_LOG, [e.row() for e in entries])
+            contents = [row for row in (e.content_row() for e in entries) if row is not None]
+            if contents:
+                db.executemany(_CONTENT, contents)
+
+        await self._submit(run, write=True)
+
+    async def logs(self, query: LogQuery) -> list[dict[str, Any]]:
+        sql, params = select_logs(query, lambda n: "?", "LIKE")
+        rows = await self._submit(lambda db: db.execute(sql, params).fetchall(), write=False)
+        return [entry_view(r) for r in rows]
+
+    async def log(self, entry_id: str) -> dict[str, Any] | None:
+        def run(db: sqlite3.Connection) -> tuple[Any, Any]:
+            row = db.execute(_ONE_LOG, (entry_id,)).fetchone()
+            content = db.execute(_ONE_CONTENT, (entry_id,)).fetchone() if row is not None else None
+            return row, content
+
+        row, content = await self._submit(run, write=False)
+        return entry_view(row, content or (None, None)) if row is not None else None
+
+    async def prune_logs(self, before: float) -> int:
+        cutoff = int(before * 1000)
+
+        def run(db: sqlite3.Connection) -> int:
+            db.execute(_PRUNE[0], (cutoff,))
+            return int(db.execute(_PRUNE[1], (cutoff,)).rowcount or 0)
+
+        count: int = await self._submit(run, write=True)
+        return count
 
 
 def _migrate(db: sqlite3.Connection) -> None:

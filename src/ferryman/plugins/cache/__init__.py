@@ -105,6 +105,10 @@ class ResponseCache:
         if self.embedder is not None:
             await self.embedder.close()
 
+    async def ping(self) -> None:
+        """Raise unless the backend answers (``GET /ready``; Redis bypasses its breaker here)."""
+        await self.backend.ping()
+
     # ---- deciding -------------------------------------------------------------------------------
 
     def plan(self, header: Header, raw: dict[str, Any], req: ResponsesRequest, owner: str | None) -> Plan | None:

@@ -22,6 +22,9 @@ class MemoryBackend:
     async def start(self) -> None:
         return None
 
+    async def ping(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 

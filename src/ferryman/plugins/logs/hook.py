@@ -1,0 +1,145 @@
+"""The request log as a pipeline hook: one entry per client request, answered or failed.
+
+``after`` (an answer: a provider's, or a cache hit) and ``failed`` (refused, every target failed, a
+stream broken after its start, the client gone) each build the request's entry from the exchange:
+who asked (governance's key and team, when governance is on), what was asked and who served it,
+every attempt with its status and time, the tokens and cost of the answer's ``usage``, and, unless
+``logs: {content: false}``, the request's input and the answer's output. The entry goes to the
+writer's queue (nothing is awaited) and, at ``info``, to the console as one line. ``on_event`` notes
+the time of a stream's first delta: its time to first token.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from ferryman.gateway.exchange import Exchange
+from ferryman.gateway.hooks import Hook, Pending
+from ferryman.plugins.governance.model import VirtualKey
+from ferryman.plugins.logs.console import REQUESTS
+from ferryman.plugins.logs.writer import LogWriter
+from ferryman.schemas.errors import FerrymanError
+from ferryman.state.logs import LogEntry, new_log_id
+
+console = logging.getLogger(REQUESTS)
+_LINE = "%s %s model=%s provider=%s status=%d latency_ms=%.1f tokens=%d/%d cost_usd=%.6f key=%s"
+_FIRST = "logs.first_token"  # ex.state: perf_counter() of a stream's first delta
+
+
+class RequestLogHook(Hook):
+    name = "logs"
+
+    def __init__(self, writer: LogWriter | None, *, content: bool = True) -> None:
+        self.writer = writer  # None: console lines only (``logs: false``)
+        self.content = content
+
+    def on_event(self, ex: Exchange, event_type: str | None) -> None:
+        if event_type is not None and event_type.endswith(".delta") and _FIRST not in ex.state:
+            ex.state[_FIRST] = time.perf_counter()
+
+    async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
+        self._record(ex, 200, None, response)
+        return None
+
+    async def failed(self, ex: Exchange, error: FerrymanError) -> None:
+        self._record(ex, error.status, error.message, None)
+
+    def _record(self, ex: Exchange, status: int, error: str | None, response: dict[str, Any] | None) -> None:
+        writer = self.writer
+        if writer is None and not console.isEnabledFor(logging.INFO):
+            return
+        entry = self.entry(ex, status, error, response, writer.clock() if writer is not None else time.time())
+        if writer is not None:
+            writer.put(entry)
+        if console.isEnabledFor(logging.INFO):
+            _print(entry, ex)
+
+    def entry(
+        self, ex: Exchange, status: int, error: str | None, response: dict[str, Any] | None, now: float
+    ) -> LogEntry:
+        key: VirtualKey | None = ex.state.get("governance")  # what the governance hook leaves (None: master key)
+        usage = response.get("usage") if response is not None else None
+        usage = usage if isinstance(usage, dict) else {}
+        cost = usage.get("cost")
+        cost = cost.get("total_cost") if isinstance(cost, dict) else None
+        attempts = ex.attempts.log
+        target = ex.target if ex.target is not None else (attempts[-1].target if attempts else None)
+        first = ex.state.get(_FIRST)
+        response_id = response.get("id") if response is not None else None
+        content = None
+        if self.content:
+            content = (ex.raw.get("input"), response.get("output") if response is not None else None)
+        return LogEntry(
+            id=new_log_id(now),
+            created_at=now,
+            route=ex.request_type.removesuffix("_stream"),
+            response_id=response_id if isinstance(response_id, str) else None,
+            key_id=key.id if key is not None else None,
+            team_id=key.team_id if key is not None else None,
+            model_requested=ex.model_requested,
+            provider=target.provider if target is not None else None,
+            model_deployment=target.deployment if target is not None else None,
+            status_code=status,
+            error=error,
+            latency_ms=ex.latency_ms(),
+            ttft_ms=round((first - ex.t0) * 1000, 3) if first is not None else None,
+            input_tokens=_int(usage.get("input_tokens")),
+            output_tokens=_int(usage.get("output_tokens")),
+            cached_tokens=_int(_detail(usage, "input_tokens_details", "cached_tokens")),
+            reasoning_tokens=_int(_detail(usage, "output_tokens_details", "reasoning_tokens")),
+            cost_usd=float(cost) if isinstance(cost, int | float) else 0.0,
+            cache_hit=ex.answer is not None,
+            stream=ex.stream,
+            attempts=[
+                {"target": a.label, "status": a.status, "latency_ms": round(a.seconds * 1000, 3)} for a in attempts
+            ],
+            content=content,
+        )
+
+
+def _print(entry: LogEntry, ex: Exchange) -> None:
+    key: VirtualKey | None = ex.state.get("governance")
+    key_name = key.name if key is not None else None
+    provider = f"{entry.provider}/{entry.model_deployment}" if entry.provider else "-"
+    fields = {
+        "method": "POST",
+        "route": entry.route,
+        "model": entry.model_requested,
+        "provider": entry.provider,
+        "model_deployment": entry.model_deployment,
+        "status": entry.status_code,
+        "latency_ms": entry.latency_ms,
+        "input_tokens": entry.input_tokens,
+        "output_tokens": entry.output_tokens,
+        "cost_usd": entry.cost_usd,
+        "key": key_name,
+        "cache_hit": entry.cache_hit,
+        "stream": entry.stream,
+        "response_id": entry.response_id,
+        "error": entry.error,
+    }
+    console.info(
+        _LINE,
+        "POST",
+        entry.route,
+        entry.model_requested,
+        provider,
+        entry.status_code,
+        entry.latency_ms,
+        entry.input_tokens,
+        entry.output_tokens,
+        entry.cost_usd,
+        key_name or "-",
+        extra={"request": fields},
+    )
+
+
+def _detail(usage: dict[str, Any], part: str, name: str) -> Any:
+    details = usage.get(part)
+    return details.get(name) if isinstance(details, dict) else None
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0

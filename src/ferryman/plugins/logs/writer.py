@@ -1,0 +1,118 @@
+"""The request log's writer: a bounded queue in front of the store, written in batches by one task.
+
+A request only appends its entry to the queue (``put``, no await); the writer task takes up to
+``batch_size`` entries at a time and writes each batch in one transaction. When the queue is full the
+entry is dropped and counted (``dropped``, for metrics): memory stays bounded whatever the store's
+speed. A batch the store refuses is logged and counted (``failed``); a request never waits for, nor
+fails with, the log. With ``retention_days`` the same task deletes older entries, at start and then
+once an hour by ``clock`` (a test sets its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+
+from ferryman.config import LogsEntry
+from ferryman.state.logs import LogEntry, LogStore
+
+log = logging.getLogger("ferryman")
+
+PRUNE_EVERY = 3600.0  # seconds (of ``clock``) between two prunes
+DAY = 86_400.0
+
+
+class LogWriter:
+    def __init__(self, store: LogStore, config: LogsEntry, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock  # unix seconds: entries' times and the retention's cut
+        self.max_queue = config.queue_size
+        self.batch_size = config.batch_size
+        self.retention = config.retention_days * DAY if config.retention_days else None
+        self.dropped = 0  # entries dropped because the queue was full (ferryman_log_entries_dropped_total)
+        self.failed = 0  # entries lost because the store refused their batch
+        self.queue: deque[LogEntry] = deque()
+        self._accepted = 0  # entries ever queued
+        self._done = 0  # entries ever taken from the queue and written (or lost to a failure)
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._next_prune: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, entry: LogEntry) -> None:
+        """Queue an entry for the writer, or drop and count it when the queue is full."""
+        if len(self.queue) >= self.max_queue:
+            self.dropped += 1
+            return
+        self.queue.append(entry)
+        self._accepted += 1
+        self._wake.set()
+
+    async def flush(self) -> None:
+        """Until every entry queued so far is written (or lost), and a prune then due is done."""
+        target = self._accepted
+        if self._done >= target or self._task is None:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, future))
+        self._wake.set()
+        await future
+
+    def start(self) -> None:
+        self._wake.set()  # a first round at once: the prune due at start
+        self._task = asyncio.create_task(self._run(), name="ferryman-log-writer")
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop."""
+        if self._task is None:
+            return
+        await self.flush()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), PRUNE_EVERY)
+            self._wake.clear()
+            while self.queue:
+                batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
+                try:
+                    await self.store.add_logs(batch)
+                except Exception:  # noqa: BLE001 - the requests have their answers; the log loses this batch
+                    self.failed += len(batch)
+                    log.exception("request log: could not write %d entries", len(batch))
+                self._done += len(batch)
+            await self._prune()
+            self._settle()
+
+    async def _prune(self) -> None:
+        if self.retention is None:
+            return
+        now = self.clock()
+        if self._next_prune is not None and now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_EVERY
+        try:
+            gone = await self.store.prune_logs(now - self.retention)
+        except Exception:  # noqa: BLE001 - tried again at the next prune
+            log.exception("request log: could not prune old entries")
+            return
+        if gone:
+            log.info("request log: pruned %d entries older than %g days", gone, self.retention / DAY)
+
+    def _settle(self) -> None:
+        waiting = []
+        for target, future in self._waiters:
+            if self._done >= target:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                waiting.append((target, future))
+        self._waiters = waiting

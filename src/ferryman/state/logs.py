@@ -1,0 +1,234 @@
+"""The request log in the store: one compact row per client request, its content in a table of its own,
+in SQL both SQLite and PostgreSQL speak.
+
+Rows hold numbers and short names only (no price tables, no configs); the request's input and its
+answer's output, when the log keeps content, go to ``ferryman_log_content`` under the same id, so a
+query that filters and pages never reads them. Ids sort by time (``new_log_id``), so "newest first" is
+the primary key read backwards and ``after`` paging is ``id < after``; every filter has an index that
+ends with the id.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
+
+LOGS = "ferryman_logs"
+CONTENT = "ferryman_log_content"
+
+LOG_COLUMNS = (
+    "id",
+    "created_at",  # unix milliseconds
+    "route",
+    "response_id",
+    "key_id",
+    "team_id",
+    "model_requested",
+    "provider",
+    "model_deployment",
+    "status_code",
+    "error",
+    "latency_ms",
+    "ttft_ms",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "cache_hit",
+    "stream",
+    "attempts",  # JSON: [{"target", "status", "latency_ms"}, ...]
+)
+_FILTERED = ("provider", "model_requested", "key_id", "team_id", "status_code")
+
+LOG_TABLES: tuple[str, ...] = (
+    f"""CREATE TABLE IF NOT EXISTS {LOGS} (
+    id TEXT PRIMARY KEY,
+    created_at BIGINT NOT NULL,
+    route TEXT NOT NULL,
+    response_id TEXT,
+    key_id TEXT,
+    team_id TEXT,
+    model_requested TEXT NOT NULL,
+    provider TEXT,
+    model_deployment TEXT,
+    status_code INTEGER NOT NULL,
+    error TEXT,
+    latency_ms DOUBLE PRECISION NOT NULL,
+    ttft_ms DOUBLE PRECISION,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cached_tokens BIGINT NOT NULL,
+    reasoning_tokens BIGINT NOT NULL,
+    cost_usd DOUBLE PRECISION NOT NULL,
+    cache_hit BOOLEAN NOT NULL,
+    stream BOOLEAN NOT NULL,
+    attempts TEXT NOT NULL
+)""",
+    f"CREATE TABLE IF NOT EXISTS {CONTENT} (id TEXT PRIMARY KEY, input TEXT, output TEXT)",
+    f"CREATE INDEX IF NOT EXISTS {LOGS}_created ON {LOGS}(created_at)",
+    *(f"CREATE INDEX IF NOT EXISTS {LOGS}_{c} ON {LOGS}({c}, id)" for c in _FILTERED),
+)
+
+_enc = msgspec.json.encode
+_dec = msgspec.json.decode
+
+
+_last = 0
+
+
+def new_log_id(now: float) -> str:
+    """``log_`` + the time in microseconds (hex, fixed width; in this process strictly increasing, whatever the
+    clock does) + randomness (another process's ids): ids sort by when they were made."""
+    global _last
+    _last = max(_last + 1, int(now * 1_000_000))
+    return f"log_{_last:014x}{os.urandom(5).hex()}"
+
+
+@dataclass(slots=True)
+class LogEntry:
+    id: str
+    created_at: float  # unix seconds
+    route: str
+    response_id: str | None
+    key_id: str | None
+    team_id: str | None
+    model_requested: str
+    provider: str | None
+    model_deployment: str | None
+    status_code: int
+    error: str | None
+    latency_ms: float
+    ttft_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cost_usd: float
+    cache_hit: bool
+    stream: bool
+    attempts: list[dict[str, Any]]
+    content: tuple[Any, Any] | None = field(default=None)  # (input, output) as sent; None: not kept
+
+    def row(self) -> tuple[Any, ...]:
+        values = [getattr(self, name) for name in LOG_COLUMNS]
+        values[1] = int(self.created_at * 1000)
+        values[-1] = _enc(self.attempts).decode()
+        return tuple(values)
+
+    def content_row(self) -> tuple[str, str | None, str | None] | None:
+        if self.content is None:
+            return None
+        given, output = self.content
+        return self.id, _json_or_none(given), _json_or_none(output)
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else _enc(value).decode()
+
+
+def entry_view(row: Any, content: Any = None) -> dict[str, Any]:
+    """A row (in ``LOG_COLUMNS`` order) as the admin API shows it; with its content row when asked for."""
+    view = dict(zip(LOG_COLUMNS, row, strict=True))
+    view["object"] = "log.entry"
+    view["created_at"] = int(view["created_at"]) / 1000
+    view["cache_hit"] = bool(view["cache_hit"])
+    view["stream"] = bool(view["stream"])
+    view["attempts"] = _dec(view["attempts"])
+    if content is not None:
+        view["input"] = _dec(content[0]) if content[0] is not None else None
+        view["output"] = _dec(content[1]) if content[1] is not None else None
+    return view
+
+
+def insert_log(marks: str) -> str:
+    return f"INSERT INTO {LOGS} ({', '.join(LOG_COLUMNS)}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING"
+
+
+def insert_content(marks: str) -> str:
+    return f"INSERT INTO {CONTENT} (id, input, output) VALUES ({marks}) ON CONFLICT (id) DO NOTHING"
+
+
+@dataclass(slots=True)
+class LogQuery:
+    """The filters of ``GET /admin/logs``; ``status`` is a code (``429``) or a class (``5xx``)."""
+
+    provider: str | None = None
+    model: str | None = None
+    key_id: str | None = None
+    team_id: str | None = None
+    status: tuple[int, int] | None = None  # lowest, highest
+    start: float | None = None  # unix seconds, inclusive
+    end: float | None = None  # unix seconds, exclusive
+    q: str | None = None
+    after: str | None = None  # an entry id: the page starts below it
+    limit: int = 100
+
+
+def select_logs(query: LogQuery, mark: Any, like: str) -> tuple[str, list[Any]]:
+    """The page's SQL (``limit + 1`` rows, to tell ``has_more``) and its parameters; ``mark(n)`` is the
+    dialect's n-th placeholder and ``like`` its case-insensitive LIKE (``LIKE`` in SQLite, ``ILIKE``)."""
+    where: list[str] = []
+    params: list[Any] = []
+
+    def add(condition: str, *values: Any) -> None:
+        marks = [mark(len(params) + i + 1) for i in range(len(values))]
+        where.append(condition.format(*marks))
+        params.extend(values)
+
+    for column, value in (
+        ("provider", query.provider),
+        ("model_requested", query.model),
+        ("key_id", query.key_id),
+        ("team_id", query.team_id),
+    ):
+        if value is not None:
+            add(f"{column} = {{}}", value)
+    if query.status is not None:
+        add("status_code BETWEEN {} AND {}", *query.status)
+    if query.start is not None:
+        add("created_at >= {}", int(query.start * 1000))
+    if query.end is not None:
+        add("created_at < {}", int(query.end * 1000))
+    if query.after is not None:
+        add("id < {}", query.after)
+    if query.q:
+        pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        add(
+            f"id IN (SELECT id FROM {CONTENT} WHERE input {like} {{}} ESCAPE '\\' OR output {like} {{}} ESCAPE '\\')",
+            pattern,
+            pattern,
+        )
+    sql = f"SELECT {', '.join(LOG_COLUMNS)} FROM {LOGS}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY id DESC LIMIT {int(query.limit) + 1}"
+    return sql, params
+
+
+ONE_LOG = f"SELECT {', '.join(LOG_COLUMNS)} FROM {LOGS} WHERE id = {{p1}}"
+ONE_CONTENT = f"SELECT input, output FROM {CONTENT} WHERE id = {{p1}}"
+# content first, while its rows can still be found by the entries' time
+PRUNE = (
+    f"DELETE FROM {CONTENT} WHERE id IN (SELECT id FROM {LOGS} WHERE created_at < {{p1}})",
+    f"DELETE FROM {LOGS} WHERE created_at < {{p1}}",
+)
+
+
+class LogStore(Protocol):
+    """What the request log asks of a store (SQLite and PostgreSQL both have it)."""
+
+    async def add_logs(self, entries: list[LogEntry]) -> None:
+        """Write a batch of entries (and their content) in one transaction."""
+
+    async def logs(self, query: LogQuery) -> list[dict[str, Any]]:
+        """Up to ``query.limit + 1`` entries, newest first, without content."""
+
+    async def log(self, entry_id: str) -> dict[str, Any] | None:
+        """One entry with its content (``input``, ``output``: None when not kept)."""
+
+    async def prune_logs(self, before: float) -> int:
+        """Delete the entries made before ``before`` (unix seconds); how many went."""
