@@ -1,0 +1,172 @@
+"""A/B of Ferryman configurations on the same fake upstream: what a setting or a feature costs.
+
+    python bench/variants.py store-sync [--rounds 3] [--requests 1000] [--duration 5] [--concurrency 50]
+    python bench/variants.py features   [...]
+    python bench/variants.py each-feature [...]
+
+``store-sync``: ``store.sync: after_reply`` against ``before_reply`` (the reply waits for the SQLite
+commit). ``features``: ``bare`` (no governance, request log and metrics off) against ``full``
+(governance with a virtual key that has a budget and rpm/tpm limits, the request log and Prometheus
+metrics on), both with the default SQLite store.
+
+Starts the fake upstream (core 1) and one Ferryman per variant (both on core 0, measured in turn), then
+alternates the variants round by round: JSON requests one at a time on a keep-alive connection (their
+p50 and p99 minus direct's: what Ferryman adds), and wrk at ``--concurrency`` connections (req/s, p99).
+Each figure is the median over the rounds. About a minute with the defaults; everything stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from loadgen import WRK, closed_loop, parse_wrk, percentile, run_wrk, sequential_json, session
+from servers import BENCH, HOST, MODEL, UPSTREAM_MODEL, Cores, ferryman_config, free_port, pinned, process, wait_ready
+
+MASTER = "sk-bench-master-key-0123456789"
+# variant -> what it adds to bench/run.py's config
+COMPARISONS: dict[str, dict[str, str]] = {
+    "store-sync": {
+        "after_reply": "store: {{url: 'sqlite:///{workdir}/ferryman.db', sync: after_reply}}\n",
+        "before_reply": "store: {{url: 'sqlite:///{workdir}/ferryman.db', sync: before_reply}}\n",
+    },
+    "features": {
+        "bare": "store: 'sqlite:///{workdir}/ferryman.db'\nlogs: false\nmetrics: false\n",
+        "full": f"store: 'sqlite:///{{workdir}}/ferryman.db'\ngovernance: {{{{master_key: {MASTER}}}}}\n",
+    },
+    "each-feature": {  # what each of the ``full`` features costs on its own
+        "bare": "store: 'sqlite:///{workdir}/ferryman.db'\nlogs: false\nmetrics: false\n",
+        "metrics": "store: 'sqlite:///{workdir}/ferryman.db'\nlogs: false\n",
+        "log": "store: 'sqlite:///{workdir}/ferryman.db'\nmetrics: false\n",
+        "governance": f"store: 'sqlite:///{{workdir}}/ferryman.db'\nlogs: false\nmetrics: false\n"
+        f"governance: {{{{master_key: {MASTER}}}}}\n",
+    },
+}
+BODY = json.dumps({"model": MODEL, "input": "Say hello.", "max_output_tokens": 200}).encode()
+DIRECT_BODY = json.dumps({"model": UPSTREAM_MODEL, "input": "Say hello.", "max_output_tokens": 200}).encode()
+HEADERS = {"content-type": "application/json", "authorization": "Bearer sk-bench-client"}
+
+
+def _config(workdir: Path, upstream: int, extra: str) -> Path:
+    """bench/run.py's Ferryman config (without its store line) plus the variant's lines."""
+    workdir.mkdir()
+    path = ferryman_config(workdir, upstream, store=False)
+    base = path.read_text().replace("store: false\n", "")
+    path.write_text(base + extra.format(workdir=workdir))
+    return path
+
+
+async def _headers(url: str, governed: bool) -> dict[str, str]:
+    """The client's headers: with governance, a virtual key made for the run (a budget and limits it never
+    reaches, so every check and charge runs)."""
+    if not governed:
+        return HEADERS
+    body = {"name": "bench", "budget": {"max_usd": 1_000_000}, "limits": {"rpm": 10_000_000, "tpm": 10_000_000_000}}
+    async with (
+        session(1) as client,
+        client.post(f"{url}/admin/keys", json=body, headers={"authorization": f"Bearer {MASTER}"}) as resp,
+    ):
+        assert resp.status == 201, await resp.text()
+        key = (await resp.json())["key"]
+    return {**HEADERS, "authorization": f"Bearer {key}"}
+
+
+async def _c1(url: str, body: bytes, n: int, headers: dict[str, str] = HEADERS) -> tuple[float, float]:
+    async with session(1) as client:
+        latencies = await sequential_json(client, url, body, headers, n)
+    return percentile(latencies, 50), percentile(latencies, 99)
+
+
+async def _load(
+    url: str, args: argparse.Namespace, workdir: Path, cores: Cores, headers: dict[str, str]
+) -> tuple[float, float]:
+    if WRK is not None:
+        report = await run_wrk(url, BODY, headers, args.concurrency, args.duration, workdir, cores.load)
+        result = parse_wrk(report)
+    else:
+        result = await closed_loop(url, BODY, headers, args.concurrency, args.duration)
+    return result.rps, result.p99_ms
+
+
+async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    variants = COMPARISONS[args.comparison]
+    modes = tuple(variants)
+    cores = Cores.detect()
+    up_port = free_port()
+    ports = {mode: free_port() for mode in modes}
+    upstream = pinned([sys.executable, str(BENCH / "upstream.py"), "--host", HOST, "--port", str(up_port)], cores.load)
+    direct = f"http://{HOST}:{up_port}/v1/responses"
+    samples: dict[str, dict[str, list[float]]] = {m: {"p50": [], "p99": [], "rps": [], "load_p99": []} for m in modes}
+    direct_p50: list[float] = []
+    direct_p99: list[float] = []
+    with contextlib.ExitStack() as running:
+        running.enter_context(process(upstream, workdir / "upstream.log", workdir))
+        procs = []
+        for mode in modes:
+            config = _config(workdir / mode, up_port, variants[mode])
+            cmd = [sys.executable, "-m", "ferryman", "serve", "--config", str(config), "--host", HOST]
+            cmd += ["--port", str(ports[mode]), "--log-level", "warning"]
+            log = workdir / f"ferryman-{mode}.log"
+            procs.append(running.enter_context(process(pinned(cmd, cores.gateway), log, workdir)))
+        headers: dict[str, dict[str, str]] = {}
+        for mode, proc in zip(modes, procs, strict=True):
+            await wait_ready(f"http://{HOST}:{ports[mode]}/health", proc, workdir / f"ferryman-{mode}.log")
+            headers[mode] = await _headers(f"http://{HOST}:{ports[mode]}", "governance" in variants[mode])
+            await _c1(f"http://{HOST}:{ports[mode]}/v1/responses", BODY, 300, headers[mode])  # warm-up
+        await _c1(direct, DIRECT_BODY, 300)
+        for r in range(args.rounds):
+            p50, p99 = await _c1(direct, DIRECT_BODY, args.requests)
+            direct_p50.append(p50)
+            direct_p99.append(p99)
+            for mode in modes if r % 2 == 0 else reversed(modes):
+                url = f"http://{HOST}:{ports[mode]}/v1/responses"
+                p50, p99 = await _c1(url, BODY, args.requests, headers[mode])
+                rps, load_p99 = await _load(url, args, workdir, cores, headers[mode])
+                for key, value in (("p50", p50), ("p99", p99), ("rps", rps), ("load_p99", load_p99)):
+                    samples[mode][key].append(value)
+                await asyncio.sleep(0.5)  # let the last run's connections close
+    median = statistics.median
+    out: dict[str, Any] = {"direct": {"p50": median(direct_p50), "p99": median(direct_p99)}}
+    for mode in modes:
+        s = samples[mode]
+        out[mode] = {
+            "added_p50_ms": median(s["p50"]) - median(direct_p50),
+            "added_p99_ms": median(s["p99"]) - median(direct_p99),
+            "rps": median(s["rps"]),
+            "load_p99_ms": median(s["load_p99"]),
+        }
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="A/B of Ferryman configurations")
+    parser.add_argument("comparison", choices=sorted(COMPARISONS), help="which variants to compare")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=1000, help="sequential JSON requests per round and mode")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of each wrk run")
+    parser.add_argument("--concurrency", type=int, default=50)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ferryman-variants-bench-") as tmp:
+        results = asyncio.run(measure(args, Path(tmp)))
+    c = args.concurrency
+    print(f"median of {args.rounds} rounds; c=1: {args.requests} JSON requests; c={c}: {args.duration:g} s of wrk")
+    print(
+        f"{args.comparison:14s} {'c=1 +p50 ms':>12s} {'c=1 +p99 ms':>12s} {f'c={c} req/s':>12s} {f'c={c} p99 ms':>12s}"
+    )
+    for mode in COMPARISONS[args.comparison]:
+        r = results[mode]
+        c1 = f"{r['added_p50_ms']:+12.3f} {r['added_p99_ms']:+12.3f}"
+        print(f"{mode:14s} {c1} {r['rps']:12,.0f} {r['load_p99_ms']:12.2f}")
+    print(f"direct c=1 p50 {results['direct']['p50']:.3f} ms, p99 {results['direct']['p99']:.3f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
