@@ -10,11 +10,12 @@ ends with the id.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
+
+from ferryman.ids import random_hex
 
 LOGS = "ferryman_logs"
 CONTENT = "ferryman_log_content"
@@ -85,7 +86,7 @@ def new_log_id(now: float) -> str:
     clock does) + randomness (another process's ids): ids sort by when they were made."""
     global _last
     _last = max(_last + 1, int(now * 1_000_000))
-    return f"log_{_last:014x}{os.urandom(5).hex()}"
+    return f"log_{_last:014x}{random_hex(5)}"
 
 
 @dataclass(slots=True)

@@ -23,6 +23,9 @@ from ferryman.state.logs import LogEntry, LogStore
 log = logging.getLogger("ferryman")
 
 PRUNE_EVERY = 3600.0  # seconds (of ``clock``) between two prunes
+# after a wake-up, entries gather this long (seconds) before a batch is written, unless a batch is full or a
+# reader waits for them: one store job per 20 ms rather than one per request on a busy gateway
+LINGER = 0.02
 DAY = 86_400.0
 
 
@@ -41,6 +44,7 @@ class LogWriter:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._next_prune: float | None = None
+        self._lingering = False
         self._task: asyncio.Task[None] | None = None
 
     def put(self, entry: LogEntry) -> None:
@@ -50,7 +54,8 @@ class LogWriter:
             return
         self.queue.append(entry)
         self._accepted += 1
-        self._wake.set()
+        if not self._lingering or len(self.queue) >= self.batch_size:  # no wake-up per entry while gathering
+            self._wake.set()
 
     async def flush(self) -> None:
         """Until every entry queued so far is written (or lost), and a prune then due is done."""
@@ -81,6 +86,8 @@ class LogWriter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), PRUNE_EVERY)
             self._wake.clear()
+            if self.queue and len(self.queue) < self.batch_size and not self._waiters:
+                await self._linger()
             while self.queue:
                 batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
                 try:
@@ -91,6 +98,19 @@ class LogWriter:
                 self._done += len(batch)
             await self._prune()
             self._settle()
+
+    async def _linger(self) -> None:
+        """Let entries gather for ``LINGER`` seconds; a reader's ``flush`` (or a full batch) cuts it short."""
+        self._lingering = True
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(LINGER):
+                    while len(self.queue) < self.batch_size and not self._waiters:
+                        self._wake.clear()
+                        await self._wake.wait()
+        finally:
+            self._lingering = False
+        self._wake.clear()
 
     async def _prune(self) -> None:
         if self.retention is None:
