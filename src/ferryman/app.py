@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ferryman.config import Config, load_config, secret_values
+from ferryman.config import Config, ConfigError, load_config, secret_values
 from ferryman.gateway import usage
 from ferryman.gateway.background import BackgroundRunner
 from ferryman.gateway.cost import CostHook
@@ -42,6 +42,7 @@ from ferryman.state.records import RecordStore
 
 if TYPE_CHECKING:
     from ferryman.plugins.metrics.hook import MetricsHook
+    from ferryman.plugins.telemetry.export import Exporters
 
 log = logging.getLogger("ferryman")
 
@@ -71,6 +72,21 @@ class Gateway:
         # Governance comes right after cost, which has no ``before``: its ``before`` runs first of all (a
         # refused request loads nothing and calls nobody), its ``after`` charges the priced answer.
         hooks: list[Hook] = [CostHook(config)]
+        # traces: its ``before`` first of all (every request has a span, and every provider call its trace context)
+        self.telemetry: Exporters | None = None
+        if config.telemetry is not None:
+            try:  # OpenTelemetry only with a telemetry section
+                from ferryman.plugins.telemetry.export import Exporters
+                from ferryman.plugins.telemetry.hook import TracesHook
+                from ferryman.plugins.telemetry.metrics import GenAIMetrics
+            except ImportError as exc:
+                raise ConfigError(
+                    f"{config.source}: telemetry: needs the OpenTelemetry SDK ({exc.name} is missing): "
+                    "pip install 'ferryman[otel]'"
+                ) from None
+
+            self.telemetry = Exporters(config.telemetry)
+            hooks.append(TracesHook(self.telemetry.tracer, self.providers, GenAIMetrics(self.telemetry.meter)))
         self.log_writer: LogWriter | None = None  # the request log's batched writer (its hook is added last)
         if config.logs is not None and self.store is not None:
             log_store: LogStore = self.store.inner  # type: ignore[assignment]  # SQLite and PostgreSQL have it
@@ -174,6 +190,8 @@ class Gateway:
             await self.cache.close()
         if self.metrics is not None:
             self.metrics.stop()
+        if self.telemetry is not None:
+            await self.telemetry.shutdown()  # the spans and metrics still queued are exported
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

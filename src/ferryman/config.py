@@ -42,6 +42,7 @@ __all__ = [
     "ProviderConfig",
     "Secret",
     "ServerLimits",
+    "Telemetry",
     "config_from_dict",
     "config_from_env",
     "describe",
@@ -160,6 +161,22 @@ class LogsEntry(Struct, forbid_unknown_fields=True, frozen=True):
     batch_size: Annotated[int, Meta(ge=1)] = 500  # entries written in one transaction
 
 
+class TelemetryEntry(Struct, forbid_unknown_fields=True, frozen=True):
+    """The ``telemetry:`` section as written: where traces and GenAI metrics go over OTLP/HTTP (protobuf)."""
+
+    otlp_endpoint: str  # the collector's base URL (http://collector:4318); /v1/traces and /v1/metrics are added
+    service_name: str = "ferryman"
+    headers: dict[str, str] = {}  # sent with every export (a vendor's API key): values are secrets (``env.NAME``)
+
+
+class Telemetry(Struct, frozen=True):
+    """The resolved ``telemetry:`` section (None: nothing of OpenTelemetry is imported)."""
+
+    otlp_endpoint: str
+    service_name: str = "ferryman"
+    headers: dict[str, Secret] = {}
+
+
 class ServerLimits(Struct, forbid_unknown_fields=True, frozen=True):
     """The ``server:`` section: how long a client may take, and how much of the gateway it may hold."""
 
@@ -188,6 +205,7 @@ class FileConfig(Struct, forbid_unknown_fields=True):
     governance: GovernanceEntry | None = None
     metrics: bool | MetricsEntry = True
     logs: bool | LogsEntry = True
+    telemetry: TelemetryEntry | None = None
 
 
 # ---- resolved config (what the gateway uses) ----------------------------------------------------
@@ -223,6 +241,7 @@ class Config(Struct):
     governance: Governance | None = None
     metrics: MetricsEntry | None = MetricsEntry()  # None: no /metrics, nothing of prometheus_client imported
     logs: LogsEntry | None = None  # the request log; None: off (``logs: false``, or no store)
+    telemetry: Telemetry | None = None  # OpenTelemetry traces and metrics over OTLP; None: off
     source: str = "environment"
 
 
@@ -294,6 +313,7 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         governance=_governance(fc.governance, store, environ, source),
         metrics=_metrics(fc.metrics, fc.governance is not None, source),
         logs=_logs(fc.logs, store, source),
+        telemetry=_telemetry(fc.telemetry, environ, source),
         source=source,
     )
 
@@ -477,6 +497,21 @@ def _logs(entry: bool | LogsEntry, store: str | None, source: str) -> LogsEntry 
     return entry if isinstance(entry, LogsEntry) else LogsEntry()
 
 
+def _telemetry(entry: TelemetryEntry | None, environ: Mapping[str, str], source: str) -> Telemetry | None:
+    if entry is None:
+        return None
+    parts = urlsplit(entry.otlp_endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"{source}: telemetry.otlp_endpoint: {mask_url_passwords(entry.otlp_endpoint)!r} is not an http(s) URL"
+        )
+    headers = {name: resolve_secret(value, environ) for name, value in entry.headers.items()}
+    for name, secret in headers.items():
+        if not secret.is_set:
+            raise ConfigError(f"{source}: telemetry.headers.{name}: {secret.source} is not set")
+    return Telemetry(entry.otlp_endpoint.rstrip("/"), entry.service_name, headers)
+
+
 def _check_target(ref: str, providers: dict[str, ProviderConfig], where: str) -> None:
     provider, sep, model = ref.partition("/")
     if not sep or not model:
@@ -588,7 +623,7 @@ def secret_values(config: Config) -> list[str]:
     """Every secret the config holds, for ``ferryman.scrub``: each provider's keys and ``Secret`` fields
     (AWS credentials, a proxy URL and its password, Vertex credentials' private key), credential-like
     header values, the passwords in a base_url, the store URL and the cache's Redis URL, and governance's
-    master key and the password in its counters' Redis URL."""
+    master key and the password in its counters' Redis URL, and telemetry's export headers and endpoint password."""
     values: list[str | None] = []
     for p in config.providers.values():
         secrets = [k.secret for k in p.keys]
@@ -606,4 +641,9 @@ def secret_values(config: Config) -> list[str]:
         values.append(url_password(config.cache.backend))
     if config.governance is not None:
         values += [config.governance.master_key.reveal(), url_password(config.governance.counters)]
+    if config.telemetry is not None:
+        values.append(url_password(config.telemetry.otlp_endpoint))
+        for secret in config.telemetry.headers.values():
+            value = secret.reveal() or ""
+            values += [value, value.split()[-1] if value.strip() else ""]  # "Bearer xyz" and xyz
     return [v for v in values if v]

@@ -24,7 +24,7 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferryman.config import Governance
 from ferryman.gateway.exchange import Exchange, Headers
@@ -36,9 +36,11 @@ from ferryman.plugins.governance.ledger import Ledger, subjects
 from ferryman.plugins.governance.limits import WINDOW, RateLimits, verdict
 from ferryman.plugins.governance.model import Budget, Limits, Team, VirtualKey, key_hash
 from ferryman.plugins.governance.registry import Registry
-from ferryman.plugins.governance.shared import Reading, SharedCounters
 from ferryman.schemas.errors import BudgetExceededError, FerrymanError, InvalidApiKeyError, ModelNotAllowedError
 from ferryman.state.records import RecordStore, SpendRow
+
+if TYPE_CHECKING:
+    from ferryman.plugins.governance.shared import Reading, SharedCounters
 
 log = logging.getLogger("ferryman")
 
@@ -56,6 +58,8 @@ class GovernanceHook(Hook):
         self.limits = RateLimits()
         self.shared: SharedCounters | None = None
         if config.counters != "memory":
+            from ferryman.plugins.governance.shared import SharedCounters  # redis only with Redis counters
+
             self.shared = SharedCounters(config.counters, config.namespace, config.redis_timeout, config.redis_cooldown)
         self.clock = clock  # unix seconds; a test sets its own to roll budget periods and minutes over
         self._task: asyncio.Task[None] | None = None

@@ -1,0 +1,74 @@
+"""The OpenTelemetry GenAI semantic conventions' words for what Ferryman knows: who a provider is
+(``gen_ai.provider.name``), why an answer ended (``gen_ai.response.finish_reasons``), where a provider is
+(``server.address``). Nothing here imports OpenTelemetry."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from ferryman.providers.base import Provider
+from ferryman.providers.spec import ProviderConfig
+
+OPERATION = "chat"  # the Responses API is a chat operation in the conventions' words
+
+# the conventions' well-known values, by provider type
+BY_TYPE = {
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "anthropic": "anthropic",
+    "bedrock": "aws.bedrock",
+    "gemini": "gcp.gemini",
+    "vertex": "gcp.vertex_ai",
+    "mock": "ferryman.mock",
+}
+# a Chat Completions host the conventions name (by its well-known entry name in ``providers/catalog.py``)
+BY_NAME = {
+    "groq": "groq",
+    "xai": "x_ai",
+    "mistral": "mistral_ai",
+    "cohere": "cohere",
+    "deepseek": "deepseek",
+    "perplexity": "perplexity",
+}
+
+# why a Responses answer ended, as the conventions (after OpenAI's finish_reason) say it
+_INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
+_TOOL_CALLS = frozenset({"function_call", "custom_tool_call"})
+
+
+def provider_name(config: ProviderConfig) -> str:
+    """``gen_ai.provider.name`` of a configured provider: the conventions' value for its type or its
+    well-known name; any other Chat Completions server by its type."""
+    if config.type == "openai-chat":
+        return BY_NAME.get(config.name, config.type)
+    return BY_TYPE.get(config.type, config.type)
+
+
+def server_of(provider: Provider) -> tuple[str | None, int | None]:
+    """``server.address`` and ``server.port`` of a provider, when its base URL is known before a call."""
+    url = getattr(provider, "base_url", None) or provider.config.base_url
+    if not isinstance(url, str) or not url:
+        return None, None
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None, None
+    return parts.hostname, port
+
+
+def finish_reasons(response: dict[str, Any]) -> list[str]:
+    """The finish reason of a Responses answer: ``tool_call`` when it asks for a tool, ``length`` or
+    ``content_filter`` when it is incomplete for that, ``error`` when it failed, else ``stop``."""
+    status = response.get("status")
+    if status == "failed":
+        return ["error"]
+    if status == "incomplete":
+        details = response.get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, dict) else None
+        return [_INCOMPLETE.get(reason, str(reason)) if isinstance(reason, str) else "length"]
+    output = response.get("output")
+    if isinstance(output, list) and any(isinstance(item, dict) and item.get("type") in _TOOL_CALLS for item in output):
+        return ["tool_call"]
+    return ["stop"]
