@@ -31,7 +31,7 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def scrape(url: str, headers: dict[str, str] | None = None) -> Samples:
-    resp = httpx.get(f"{url}/metrics", headers=headers)
+    resp = httpx.get(f"{url}/metrics", headers=headers, timeout=30)
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"].startswith("text/plain")
     return {
@@ -262,7 +262,7 @@ def test_two_workers_are_counted_together(fake: FakeUpstream, tmp_path: Path) ->
         # new connections until both workers have answered some (which one accepts is the kernel's choice)
         while len([n for n in _served_by_worker(shared).values() if n > 0]) < 2:
             assert sent < 500, "one worker answered every request"
-            with httpx.Client() as client:
+            with httpx.Client(timeout=30) as client:  # a worker still starting answers late on a busy machine
                 assert client.post(f"{url}/v1/responses", json={"model": "smart", "input": "hi"}).status_code == 200
             sent += 1
         m = scrape(url)
