@@ -51,7 +51,7 @@ def test_json_lines_from_every_worker(tmp_path: Path) -> None:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key=MASTER, max_retries=0)
         for _ in range(4):
             assert client.responses.create(model=model, input="one two three").output_text
-        refused = httpx.post(f"{url}/v1/responses", json={"model": model, "input": "x"})
+        refused = httpx.post(f"{url}/v1/responses", json={"model": model, "input": "x"}, timeout=30)
         assert refused.status_code == 401
         lines = _lines_with(err, model, 5)
     finally:
@@ -78,7 +78,7 @@ def test_json_lines_from_every_worker(tmp_path: Path) -> None:
 def test_text_line_names_the_key(tmp_path: Path) -> None:
     url, proc, err = _serve(tmp_path)
     try:
-        admin = httpx.Client(base_url=url, headers={"authorization": f"Bearer {MASTER}"})
+        admin = httpx.Client(base_url=url, headers={"authorization": f"Bearer {MASTER}"}, timeout=30)
         name = f"key-{uuid.uuid4().hex[:8]}"
         key = admin.post("/admin/keys", json={"name": name}).json()["key"]
         client = openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
