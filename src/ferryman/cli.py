@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from ferryman.config import ConfigError, describe, load_config, secret_values, unset_keys
+from ferryman.config import Config, ConfigError, describe, load_config, secret_values, unset_keys
 from ferryman.plugins.logs.console import FORMATS, setup_console
 from ferryman.plugins.metrics import multiprocess_dir, remove_dir
 from ferryman.scrub import mask_url_passwords, protect
@@ -39,17 +39,25 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "keys":
-        return keys_cli.run(args)
+        loaded = _load(args.config)
+        return 1 if loaded is None else keys_cli.run(loaded, args)
     if args.command == "config":
         return _check(args.path)
     return _serve(args)
 
 
-def _check(path: str) -> int:
+def _load(path: str | None) -> Config | None:
+    """The config, or None once its error is printed (every command validates it the same way)."""
     try:
-        config = load_config(path)
+        return load_config(path)
     except ConfigError as exc:
         print(f"ferryman: invalid config: {exc}", file=sys.stderr)
+        return None
+
+
+def _check(path: str) -> int:
+    config = _load(path)
+    if config is None:
         return 1
     print(describe(config))
     for warning in unset_keys(config):
@@ -62,10 +70,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     # validate before forking workers, so a bad file fails fast with one clear message
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"ferryman: invalid config: {exc}", file=sys.stderr)
+    config = _load(args.config)
+    if config is None:
         return 1
     protect(secret_values(config))  # every log line of this process is scrubbed of the config's secrets
     # every worker sets up its console the same way (``app_from_env``): stderr, written by a thread of its own

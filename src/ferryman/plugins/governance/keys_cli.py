@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from ferryman.config import ConfigError, load_config
+from ferryman.config import Config
 from ferryman.plugins.governance.model import Budget, KeyChange, Limits
 from ferryman.plugins.governance.registry import Registry
 from ferryman.schemas.errors import FerrymanError
@@ -36,12 +36,8 @@ def add_parser(sub: Any) -> None:
         parser.add_argument("--config", required=True, help="the gateway's YAML config file")
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"ferryman: invalid config: {exc}", file=sys.stderr)
-        return 1
+def run(config: Config, args: argparse.Namespace) -> int:
+    """``args`` of a ``keys`` command, against the store of ``config`` (loaded and checked by the CLI)."""
     if config.store is None:
         print("ferryman: the config keeps no store (store: false): keys live in the store", file=sys.stderr)
         return 1
