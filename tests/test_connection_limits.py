@@ -103,7 +103,7 @@ def test_silent_and_idle_keepalive_connections_are_closed(upstream: FakeUpstream
 
 
 def test_connections_past_max_connections_get_503(upstream: FakeUpstream) -> None:
-    with GatewayServer(base_config(upstream, server={"max_connections": 2})) as gw:
+    with GatewayServer(base_config(upstream, server={"max_connections": 2, "idle_timeout": 60})) as gw:
         served = [httpx.Client(base_url=gw.url, timeout=BOUND) for _ in range(2)]
         try:
             for client in served:  # two keep-alive connections, open
