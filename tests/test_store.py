@@ -757,7 +757,7 @@ def test_the_store_hook_holds_the_reply_for_the_commit_only_before_reply(fake: F
         held = _HeldStore()
         hook = StoreHook(config, PendingWrites(held))  # type: ignore[arg-type]
         raw = {"model": "openai/gpt-4o", "input": "hi"}
-        ex = Exchange(msgspec.convert(raw, ResponsesRequest), raw, [], owner=None, stream=False)
+        ex = Exchange(msgspec.convert(raw, ResponsesRequest), raw, [], credential=None, stream=False)
         ex.targets = [Target("openai", "gpt-4o")]
         await hook.before(ex)
         ex.target = ex.targets[0]

@@ -22,6 +22,7 @@ from ferryman.providers.base import Compat
 from ferryman.schemas.errors import FerrymanError
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.scrub import scrub_data
+from ferryman.state.base import owner_of
 
 Headers = Sequence[tuple[bytes, bytes]]  # lower-case names, as ASGI gives them
 
@@ -31,7 +32,7 @@ class Exchange:
     request: ResponsesRequest
     raw: dict[str, Any]  # the decoded body, as the client sent it
     headers: Headers
-    owner: str | None  # who may read what this request stores (a hash of the caller's credential)
+    credential: str | None  # the caller's own credential, as it sent it (never stored or logged)
     stream: bool
     send_back_raw: bool = False
     timeout: float | None = None  # per-request upstream timeout
@@ -49,6 +50,16 @@ class Exchange:
     state: dict[str, Any] = field(default_factory=dict)  # each hook's own per-request state, under its name
     compat: Compat = field(default_factory=Compat)  # drop what a provider cannot run; what was dropped
     reply_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # hooks' headers for the reply
+
+    _owner: str | None = None
+
+    @property
+    def owner(self) -> str | None:
+        """Who may read what this request stores, and whose cache entries it may use: a hash of the caller's
+        credential, computed once, by the first hook that asks."""
+        if self._owner is None and self.credential:
+            self._owner = owner_of(self.credential)
+        return self._owner
 
     def header(self, name: bytes) -> str | None:
         for key, value in self.headers:

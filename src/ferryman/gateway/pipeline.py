@@ -35,7 +35,6 @@ from ferryman.providers.base import EventStream
 from ferryman.schemas.errors import FerrymanError, InvalidRequestError, is_context_overflow
 from ferryman.schemas.items import input_list
 from ferryman.schemas.responses import ResponsesRequest
-from ferryman.state.base import owner_of
 from ferryman.state.pending import PendingWrites
 
 log = logging.getLogger("ferryman")
@@ -105,7 +104,7 @@ class Pipeline:
             request,
             raw,
             headers,
-            owner=owner_of(credential) if self.store is not None else None,
+            credential=credential,
             stream=request.stream,
             send_back_raw=send_back_raw or self.config.send_back_raw,
             timeout=timeout,

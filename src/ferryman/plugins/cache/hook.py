@@ -13,10 +13,8 @@ from typing import Any
 from ferryman.gateway.exchange import Exchange
 from ferryman.gateway.hooks import Hook, Pending
 from ferryman.gateway.router import Target
-from ferryman.http import client_credential
 from ferryman.ids import new_id
 from ferryman.plugins.cache import Plan, ResponseCache, miss_debug
-from ferryman.state.base import owner_of
 
 _FREE = {"input_tokens_cost": 0.0, "output_tokens_cost": 0.0, "request_cost": 0.0, "total_cost": 0.0}
 
@@ -28,9 +26,7 @@ class CacheHook(Hook):
         self.cache = cache
 
     async def before(self, ex: Exchange) -> None:
-        owner = None
-        if not self.cache.shared:  # the store computes the owner only when there is a store
-            owner = ex.owner if ex.owner is not None else owner_of(client_credential({"headers": ex.headers}))
+        owner = None if self.cache.shared else ex.owner
         plan = self.cache.plan(ex.header, ex.raw, ex.request, owner)
         if plan is None:
             return
