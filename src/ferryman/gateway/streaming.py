@@ -26,7 +26,7 @@ from ferryman.client import ClientError
 from ferryman.gateway.resume import Resumer
 from ferryman.http import Receive, Send
 from ferryman.providers.base import EventStream, SSEEvent, stream_failure
-from ferryman.schemas.errors import FerrymanError, UpstreamConnectionError
+from ferryman.schemas.errors import FerrymanError, UpstreamConnectionError, provider_error_from_body
 from ferryman.schemas.events import MalformedEvent, read_head
 from ferryman.scrub import scrub_bytes
 from ferryman.sse import KEEPALIVE, EventTooLarge, encode_event
@@ -43,16 +43,11 @@ _decode = msgspec.json.decode
 
 
 def _upstream_error(provider: str, data: bytes) -> FerrymanError:
-    """A provider's ``error`` event as the failure it records (read only on this rare path)."""
-    try:
-        event = _decode(data)
-    except msgspec.DecodeError:
-        event = {}
-    inner = event.get("error") if isinstance(event, dict) and isinstance(event.get("error"), dict) else event
-    fields = inner if isinstance(inner, dict) else {}
-    code = fields.get("code") if isinstance(fields.get("code"), str) else "upstream_error"
-    message = fields.get("message") if isinstance(fields.get("message"), str) else "the provider sent an error event"
-    return FerrymanError(f"{provider}: {message}", code=code, status=502)
+    """A provider's ``error`` event as the failure it records (read only on this rare path), as any error body."""
+    error = provider_error_from_body(provider, 502, data)
+    if error.code is None:
+        error.code = "upstream_error"
+    return error
 
 
 def with_chunk_index(data: bytes, index: int) -> bytes:
