@@ -5,27 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import openai
 
-from tests.fakes.gateway import free_port
+from tests.fakes.gateway import free_port, wait_until_serving
 from tests.fakes.upstream import FakeUpstream, Reply
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("ferryman serve did not become healthy")
 
 
 def test_serve_from_environment_with_two_workers(fake: FakeUpstream, tmp_path: Path) -> None:
@@ -40,7 +26,7 @@ def test_serve_from_environment_with_two_workers(fake: FakeUpstream, tmp_path: P
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc)
+        wait_until_serving(url, proc)
         fake.add("/v1/responses", Reply.fixture("openai-responses/text_basic"))
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="anything", max_retries=0)
         for _ in range(4):
@@ -80,7 +66,7 @@ def test_serve_with_no_config_and_no_keys_answers_mock_models(tmp_path: Path) ->
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc)
+        wait_until_serving(url, proc)
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="anything", max_retries=0)
         assert client.responses.create(model="mock/echo", input="hello").output_text == "hello"
         with client.responses.stream(model="mock/echo", input="one two three") as stream:
@@ -114,7 +100,7 @@ def test_serve_warns_at_start_up_of_a_key_whose_variable_is_unset(tmp_path: Path
     )
     port, proc = _serve(config, {k: v for k, v in os.environ.items() if k != "FERRYMAN_TEST_UNSET_KEY"})
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        wait_until_serving(f"http://127.0.0.1:{port}", proc)
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=20)
@@ -133,7 +119,7 @@ def test_serve_start_up_lines_mask_the_store_password(fake: FakeUpstream, tmp_pa
     port, proc = _serve(config, {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")})
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc)
+        wait_until_serving(url, proc)
         fake.add("/v1/responses", Reply(status=401, json={"error": {"message": f"Incorrect API key: {key}"}}))
         assert httpx.post(f"{url}/v1/responses", json={"model": "openai/gpt-4o", "input": "hi"}).status_code == 401
     finally:

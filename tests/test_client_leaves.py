@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
-from collections.abc import Callable
 
 import httpx
 import pytest
 
-from tests.fakes.gateway import GatewayServer
+from tests.fakes.gateway import GatewayServer, wait_for
 from tests.fakes.upstream import FakeUpstream, Reply
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 10) -> None:
-    """Until ``condition()`` holds (a real event observed by polling), at most ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not come true in time")
-        threading.Event().wait(0.01)
 
 
 def post_and_leave(gateway: GatewayServer, fake: FakeUpstream, body: dict[str, object]) -> None:

@@ -17,10 +17,8 @@ import pytest
 
 from ferryman.config import ConfigError, config_from_dict
 from tests.conftest import base_config
-from tests.fakes.gateway import GatewayServer, free_port
+from tests.fakes.gateway import GatewayServer, free_port, wait_for, wait_until_serving
 from tests.fakes.upstream import FakeUpstream, Reply
-from tests.test_cli import _wait_healthy
-from tests.test_client_leaves import wait_for
 
 BOUND = 10.0  # seconds a test waits for the server to close a connection it must close
 
@@ -160,7 +158,7 @@ def test_ferryman_serve_applies_the_server_section(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        wait_until_serving(f"http://127.0.0.1:{port}", proc)
         with socket.create_connection(("127.0.0.1", port), timeout=BOUND) as sock:
             said = drip_until_closed(sock, b"GET /health HTTP/1.1\r\nx-drip: ", b"a")
         assert said.startswith(b"HTTP/1.1 408 ")

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.codex import run_codex
-from tests.fakes.gateway import free_port
-from tests.test_cli import _wait_healthy
+from tests.fakes.gateway import free_port, wait_until_serving
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
@@ -51,7 +50,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        wait_until_serving(f"http://127.0.0.1:{port}", proc)
         yield f"127.0.0.1:{port}"
     finally:
         proc.terminate()

@@ -11,7 +11,7 @@ import httpx
 import openai
 
 from tests.conftest import base_config
-from tests.fakes.gateway import GatewayServer
+from tests.fakes.gateway import GatewayServer, wait_for
 from tests.fakes.upstream import FakeUpstream, Reply, load_fixture
 
 OK = "openai-responses/text_basic"
@@ -174,21 +174,13 @@ def test_spread_target_failing_moves_to_the_other(fake: FakeUpstream) -> None:
     assert resp.json()["extra_fields"]["provider"] == "backup"
 
 
-def _until_received(fake: FakeUpstream, n: int) -> None:
-    """Wait until the fake upstream has received ``n`` requests (a condition, polled; bounded)."""
-    deadline = time.monotonic() + 10
-    while len(fake.received) < n:
-        assert time.monotonic() < deadline, "the request never reached the upstream"
-        time.sleep(0.005)
-
-
 def test_concurrency_limit_queues_then_refuses(fake: FakeUpstream) -> None:
     fake.add("/v1/responses", Reply.fixture(OK, held=True), times=1)  # holds the only slot until released
     fake.add("/v1/responses", Reply.fixture(OK))
     config = _with_backup(fake, max_concurrency=1, max_queue=1)
     with GatewayServer(config) as gw, concurrent.futures.ThreadPoolExecutor(3) as pool:
         futures = [pool.submit(_post, gw, {"model": "openai/gpt-4o"})]
-        _until_received(fake, 1)
+        wait_for(lambda: len(fake.received) >= 1)
         futures += [pool.submit(_post, gw, {"model": "openai/gpt-4o"}) for _ in range(2)]
         # one of the two takes the queue's only place; the other is refused at once
         done, _ = concurrent.futures.wait(futures[1:], return_when=concurrent.futures.FIRST_COMPLETED)
@@ -210,7 +202,7 @@ def test_queue_full_moves_to_a_fallback_with_room(fake: FakeUpstream) -> None:
     with GatewayServer(config) as gw, concurrent.futures.ThreadPoolExecutor(2) as pool:
         body = {"model": "openai/gpt-4o", "fallbacks": ["backup/gpt-4o"]}
         slow = pool.submit(_post, gw, body)
-        _until_received(fake, 1)  # it holds openai's only slot
+        wait_for(lambda: len(fake.received) >= 1)  # it holds openai's only slot
         quick = _post(gw, body)
         fake.release()
         assert slow.result().json()["extra_fields"]["provider"] == "openai"

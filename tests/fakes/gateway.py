@@ -6,6 +6,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -68,8 +69,8 @@ class GatewayServer:
 
 
 def wait_until_serving(url: str, proc: subprocess.Popen[Any], within: float = 30) -> None:
-    """Until a ``ferryman serve`` process answers ``GET /health`` at ``url`` (it fails the test if it exits or
-    does not answer ``within`` seconds)."""
+    """Until a ``ferryman serve`` process answers ``GET /health`` at ``url`` (it fails the test, with the
+    process's stderr when it has one, if it exits or does not answer ``within`` seconds)."""
     deadline = time.monotonic() + within
     while True:
         try:
@@ -77,6 +78,17 @@ def wait_until_serving(url: str, proc: subprocess.Popen[Any], within: float = 30
                 return
         except httpx.TransportError:
             pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("ferryman serve did not start")
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read().decode() if proc.stderr else "ferryman serve exited")
+        if time.monotonic() > deadline:
+            raise AssertionError("ferryman serve did not start")
         time.sleep(0.05)
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10) -> None:
+    """Until ``condition()`` holds (a real event observed by polling), at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition did not come true in time")
+        time.sleep(0.01)
