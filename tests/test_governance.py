@@ -91,6 +91,14 @@ class Gov:
         return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, max_retries=0)
 
 
+def started(config: dict[str, Any], clock: Clock) -> Gov:
+    """A gateway with governance on ``config``, running, its governance on ``clock`` (the caller stops it)."""
+    server = GatewayServer(config, ENV)
+    assert server.app.governance is not None
+    server.app.governance.clock = clock
+    return Gov(server.start(), clock)
+
+
 @pytest.fixture
 def start(fake: FakeUpstream, store_url: str) -> Iterator[Callable[..., Gov]]:
     fake.add("/v1/responses", _unique)
@@ -98,12 +106,9 @@ def start(fake: FakeUpstream, store_url: str) -> Iterator[Callable[..., Gov]]:
     servers: list[GatewayServer] = []
 
     def start(clock: Clock | None = None, **extra: Any) -> Gov:
-        clock = clock or Clock()
-        server = GatewayServer(_config(fake, store_url, **extra), ENV)
-        assert server.app.governance is not None
-        server.app.governance.clock = clock
-        servers.append(server.start())
-        return Gov(server, clock)
+        gov = started(_config(fake, store_url, **extra), clock or Clock())
+        servers.append(gov.server)
+        return gov
 
     yield start
     for server in servers:

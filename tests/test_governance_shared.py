@@ -23,11 +23,11 @@ import pytest
 import redis
 
 import ferryman
-from tests.fakes.gateway import GatewayServer, free_port, wait_until_serving
+from tests.fakes.gateway import GatewayServer, free_port, wait_for, wait_until_serving
 from tests.fakes.redis_server import FakeRedis
 from tests.fakes.upstream import FakeUpstream
 from tests.test_cache import REDIS_URL, _redis_up
-from tests.test_governance import ENV, MASTER, T0, Clock, Gov, _config, _unique
+from tests.test_governance import ENV, MASTER, T0, Clock, Gov, _config, _unique, started
 
 BODY = {"model": "smart", "input": "hi"}
 
@@ -49,11 +49,9 @@ def start_shared(fake: FakeUpstream, store_url: str) -> Iterator[Callable[..., G
     def start(counters: str, clock: Clock, **governance: Any) -> Gov:
         config = _config(fake, store_url)
         config["governance"].update(counters=counters, namespace=namespace, refresh=0.1, **governance)
-        server = GatewayServer(config, ENV)
-        assert server.app.governance is not None
-        server.app.governance.clock = clock
-        servers.append(server.start())
-        return Gov(server, clock)
+        gov = started(config, clock)
+        servers.append(gov.server)
+        return gov
 
     yield start
     for server in servers:
@@ -66,10 +64,7 @@ def _post(url: str, key: str) -> httpx.Response:
 
 def _known_by(url: str, key: str, within: float = 10) -> None:
     """Until the gateway at ``url`` knows ``key`` (its registry reloads the store every ``refresh`` seconds)."""
-    deadline = time.monotonic() + within
-    while httpx.get(f"{url}/v1/key", headers={"authorization": f"Bearer {key}"}).status_code != 200:
-        assert time.monotonic() < deadline, "the other gateway never learnt of the key"
-        time.sleep(0.05)
+    wait_for(lambda: httpx.get(f"{url}/v1/key", headers={"authorization": f"Bearer {key}"}).status_code == 200, within)
 
 
 def test_two_gateways_share_one_rate_limit_and_one_budget(
