@@ -34,6 +34,7 @@ class Exchange:
     headers: Headers
     credential: str | None  # the caller's own credential, as it sent it (never stored or logged)
     stream: bool
+    route: str = "responses"  # the front door it came in by (the log's and the metrics' ``route``)
     send_back_raw: bool = False
     timeout: float | None = None  # per-request upstream timeout
     t0: float = field(default_factory=time.perf_counter)
@@ -73,7 +74,7 @@ class Exchange:
 
     @property
     def request_type(self) -> str:
-        return "responses_stream" if self.stream else "responses"
+        return f"{self.route}_stream" if self.stream else self.route
 
     def latency_ms(self) -> float:
         return round((time.perf_counter() - self.t0) * 1000, 3)

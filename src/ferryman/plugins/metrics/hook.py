@@ -33,7 +33,6 @@ from ferryman.plugins.metrics import MULTIPROC_ENV
 from ferryman.schemas.errors import FerrymanError
 
 NAME = "metrics"
-ROUTE = "responses"  # the door (only the Responses API's yet)
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -90,12 +89,12 @@ class Series:
 
     __slots__ = (
         "cached", "cost", "duration", "families", "input", "model", "output", "provider", "reasoning",
-        "requests", "ttft",
+        "requests", "route", "ttft",
     )  # fmt: skip
 
-    def __init__(self, families: Families, provider: str, model: str) -> None:
-        self.families, self.provider, self.model = families, provider, model
-        self.duration = families.duration.labels(ROUTE, provider, model)
+    def __init__(self, families: Families, route: str, provider: str, model: str) -> None:
+        self.families, self.route, self.provider, self.model = families, route, provider, model
+        self.duration = families.duration.labels(route, provider, model)
         self.ttft = families.ttft.labels(provider, model)
         tokens = families.tokens
         self.input = tokens.labels(provider, model, "input")
@@ -108,7 +107,8 @@ class Series:
     def request(self, status: int) -> Any:
         child = self.requests.get(status)
         if child is None:
-            child = self.requests[status] = self.families.requests.labels(ROUTE, self.provider, self.model, str(status))
+            labels = (self.route, self.provider, self.model, str(status))
+            child = self.requests[status] = self.families.requests.labels(*labels)
         return child
 
 
@@ -120,16 +120,16 @@ class MetricsHook(Hook):
         self.registry = CollectorRegistry()
         self.families = families = Families(self.registry)
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
-        self._series: dict[tuple[str, str], Series] = {}
+        self._series: dict[tuple[str, str, str], Series] = {}
         self._upstream: dict[tuple[str, int], Any] = {}
         self._cache_hits = {kind: families.cache_hits.labels(kind) for kind in CACHE_HIT_TYPES}
         self._dropped = dropped  # the request log's count of dropped entries (0 without a log)
         self._dropped_seen = 0
 
-    def series(self, provider: str, model: str) -> Series:
-        found = self._series.get((provider, model))
+    def series(self, route: str, provider: str, model: str) -> Series:
+        found = self._series.get((route, provider, model))
         if found is None:
-            found = self._series[(provider, model)] = Series(self.families, provider, model)
+            found = self._series[(route, provider, model)] = Series(self.families, route, provider, model)
         return found
 
     async def before(self, ex: Exchange) -> None:
@@ -143,7 +143,7 @@ class MetricsHook(Hook):
             ex.state[NAME] = True
             target = ex.target
             if target is not None:
-                self.series(target.provider, target.deployment).ttft.observe(time.perf_counter() - ex.t0)
+                self.series(ex.route, target.provider, target.deployment).ttft.observe(time.perf_counter() - ex.t0)
 
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         series = self._end(ex, 200)
@@ -187,9 +187,9 @@ class MetricsHook(Hook):
         target = ex.target
         attempts = ex.attempts.log
         if target is not None:
-            series = self.series(target.provider, target.deployment)
+            series = self.series(ex.route, target.provider, target.deployment)
         else:  # no provider answered: its provider, but not the model a client may have made up
-            series = self.series(attempts[-1].target.provider if attempts else "", "")
+            series = self.series(ex.route, attempts[-1].target.provider if attempts else "", "")
         series.request(status).inc()
         series.duration.observe(time.perf_counter() - ex.t0)
         families.overhead.observe(ex.overhead_seconds())

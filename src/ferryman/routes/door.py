@@ -1,0 +1,147 @@
+"""What every front door does around the pipeline, whatever API it speaks.
+
+A door reads the body (within the request-bytes budget), parses its wire format into the canonical
+request and an ``Exchange`` (``parse``), hands the exchange to the pipeline, and renders what comes
+back: a JSON reply (``reply``), a relayed event stream, a stream replayed from an answer a hook gave
+(a cache hit), or the queued response of a background run. Until the provider's answer is in, a
+client that leaves cancels the call (``LeaveWatch``); once a stream has begun its relay watches.
+
+The canonical stream is the Responses API's: a door that speaks another API gives the relay a
+``send`` that turns those events into its own frames as they go out (``stream_send``, see
+``transcode.py``), and its errors are rendered in its own shape (``render_error``); the Responses door
+needs neither. Everything between parse and render is the pipeline's, the same for every door.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from ferryman.gateway.exchange import Exchange
+from ferryman.gateway.hooks import Pending
+from ferryman.gateway.pipeline import OpenStream, Pipeline
+from ferryman.gateway.streaming import StreamRelay
+from ferryman.http import BodyBudget, ClientGone, LeaveWatch, Receive, Scope, Send, read_body, send_json
+from ferryman.routes.replay import replay_stream
+from ferryman.schemas.errors import FerrymanError
+
+_DROPPED_SAFE = " []()_-.:/"
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def gateway_headers(ex: Exchange, *, whole: bool = False) -> Headers:
+    """What the gateway says about the request in the reply's headers: the attempts, what was dropped, what the
+    hooks add (governance's ``x-ratelimit-*``) and, on a ``whole`` reply (JSON: its headers go out at its end),
+    the gateway's own time (a stream's final event has it in ``extra_fields.overhead_ms``)."""
+    headers = [(b"x-ferryman-attempts", ex.attempts.header().encode()), *ex.reply_headers]
+    if whole:
+        headers.append((b"x-ferryman-overhead-ms", b"%.3f" % ex.overhead_ms()))
+    if ex.compat.dropped:  # tool types are client text: percent-encoded to a header-safe ASCII token
+        headers.append(
+            (b"x-ferryman-dropped", ", ".join(quote(d, safe=_DROPPED_SAFE) for d in ex.compat.dropped).encode())
+        )
+    return headers
+
+
+class Door:
+    """A front door: ``create`` is its POST handler. Subclasses say how their API is parsed and rendered."""
+
+    route = "responses"  # its name in the request log, the metrics and ``extra_fields.request_type``
+
+    def __init__(self, pipeline: Pipeline, *, max_request_bytes: int, keepalive: float, budget: BodyBudget) -> None:
+        self.pipeline = pipeline
+        self.max_request_bytes = max_request_bytes
+        self.keepalive = keepalive
+        self.budget = budget
+
+    # ---- what a door says about its API ---------------------------------------------------------
+
+    def parse(self, scope: Scope, body: bytes) -> Exchange:
+        """The request as an exchange on the canonical request (``self.pipeline.exchange``); bad input raises
+        ``InvalidRequestError`` before anything is called."""
+        raise NotImplementedError
+
+    async def reply(self, send: Send, ex: Exchange, response: dict[str, Any]) -> None:
+        """A whole (non-stream) answer, from the canonical response."""
+        raise NotImplementedError
+
+    def stream_send(self, send: Send, ex: Exchange) -> Send:
+        """Where the canonical event stream is written: ``send`` itself, or a door's transcoder in front of it."""
+        return send
+
+    async def render_error(self, send: Send, exc: FerrymanError) -> None:
+        """An error before the reply started, in the door's own shape; by default the app's (OpenAI's)."""
+        raise exc
+
+    # ---- the flow, the same for every door ------------------------------------------------------
+
+    async def create(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body = await read_body(receive, self.max_request_bytes, self.budget)
+        except FerrymanError as exc:
+            await self.render_error(send, exc)
+            return
+        try:
+            pending = await self._answer(scope, receive, send, body)
+        except FerrymanError as exc:
+            await self.render_error(send, exc)
+            return
+        finally:
+            self.budget.give(len(body))  # the reply is out: the body, and what it was parsed into, are let go
+        if pending is not None:
+            await pending
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> Pending:
+        """Answers the request; what is left to finish after the reply (the store's commit) is returned."""
+        ex = self.parse(scope, body)
+        ex.route = self.route
+        pipeline = self.pipeline
+        req = ex.request
+        # until the provider's answer is in (``ex.target`` is set with it), a client that leaves cancels the
+        # call; a background run is not the client's to cancel
+        try:
+            with LeaveWatch(receive, lambda: ex.target is None and not req.background):
+                await pipeline.prepare(ex)
+                if req.background and ex.answer is None:
+                    await send_json(send, 200, msgspec.json.encode(await pipeline.background(ex)))
+                    return None
+                opened = await pipeline.stream(ex) if ex.stream and ex.answer is None else None
+                if opened is None:
+                    response, pending = await pipeline.create(ex)
+        except FerrymanError as exc:
+            await pipeline.fail(ex, exc)
+            raise
+        except ClientGone:
+            left = FerrymanError("The client left before its answer.", code="client_closed", status=499)
+            await pipeline.fail(ex, left)
+            raise
+        except Exception:
+            await pipeline.fail(ex, FerrymanError("Ferryman hit an internal error.", code="internal_error"))
+            raise
+        if opened is not None:
+            await self._relay(ex, opened, self.stream_send(send, ex), receive)
+            return None
+        if ex.stream:
+            await replay_stream(self.stream_send(send, ex), response, response["extra_fields"], gateway_headers(ex))
+        else:
+            await self.reply(send, ex, response)
+        return pending
+
+    async def _relay(self, ex: Exchange, opened: OpenStream, send: Send, receive: Receive) -> None:
+        assert ex.target is not None
+        relay = StreamRelay(
+            send,
+            receive,
+            opened.events,
+            keepalive=self.keepalive,
+            provider=ex.target.provider,
+            finalize=opened.finalize,
+            resumer=opened.resumer,
+            on_final=opened.on_final,
+            on_event=opened.on_event,
+            on_failed=opened.on_failed,
+        )
+        await relay.run(gateway_headers(ex))
