@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -84,15 +85,25 @@ async def _c1(url: str, body: bytes, n: int, headers: dict[str, str] = HEADERS) 
     return percentile(latencies, 50), percentile(latencies, 99)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system, every thread) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _load(
-    url: str, args: argparse.Namespace, workdir: Path, cores: Cores, headers: dict[str, str]
-) -> tuple[float, float]:
+    url: str, args: argparse.Namespace, workdir: Path, cores: Cores, headers: dict[str, str], pid: int
+) -> tuple[float, float, float]:
+    """req/s and p99 at ``--concurrency``, and the gateway's CPU time per request (microseconds): the figure
+    that holds on a machine busy with other work, where req/s and latencies do not."""
+    cpu0 = _cpu_seconds(pid)
     if WRK is not None:
         report = await run_wrk(url, BODY, headers, args.concurrency, args.duration, workdir, cores.load)
         result = parse_wrk(report)
     else:
         result = await closed_loop(url, BODY, headers, args.concurrency, args.duration)
-    return result.rps, result.p99_ms
+    cpu = _cpu_seconds(pid) - cpu0
+    return result.rps, result.p99_ms, cpu / max(1.0, result.rps * args.duration) * 1e6
 
 
 async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -103,7 +114,9 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     ports = {mode: free_port() for mode in modes}
     upstream = pinned([sys.executable, str(BENCH / "upstream.py"), "--host", HOST, "--port", str(up_port)], cores.load)
     direct = f"http://{HOST}:{up_port}/v1/responses"
-    samples: dict[str, dict[str, list[float]]] = {m: {"p50": [], "p99": [], "rps": [], "load_p99": []} for m in modes}
+    samples: dict[str, dict[str, list[float]]] = {
+        m: {"p50": [], "p99": [], "rps": [], "load_p99": [], "cpu_us": []} for m in modes
+    }
     direct_p50: list[float] = []
     direct_p99: list[float] = []
     with contextlib.ExitStack() as running:
@@ -128,8 +141,10 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             for mode in modes if r % 2 == 0 else reversed(modes):
                 url = f"http://{HOST}:{ports[mode]}/v1/responses"
                 p50, p99 = await _c1(url, BODY, args.requests, headers[mode])
-                rps, load_p99 = await _load(url, args, workdir, cores, headers[mode])
-                for key, value in (("p50", p50), ("p99", p99), ("rps", rps), ("load_p99", load_p99)):
+                pid = procs[modes.index(mode)].pid
+                rps, load_p99, cpu_us = await _load(url, args, workdir, cores, headers[mode], pid)
+                measured = (("p50", p50), ("p99", p99), ("rps", rps), ("load_p99", load_p99), ("cpu_us", cpu_us))
+                for key, value in measured:
                     samples[mode][key].append(value)
                 await asyncio.sleep(0.5)  # let the last run's connections close
     median = statistics.median
@@ -141,6 +156,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "added_p99_ms": median(s["p99"]) - median(direct_p99),
             "rps": median(s["rps"]),
             "load_p99_ms": median(s["load_p99"]),
+            "cpu_us": median(s["cpu_us"]),
         }
     return out
 
@@ -159,11 +175,12 @@ def main() -> int:
     print(f"median of {args.rounds} rounds; c=1: {args.requests} JSON requests; c={c}: {args.duration:g} s of wrk")
     print(
         f"{args.comparison:14s} {'c=1 +p50 ms':>12s} {'c=1 +p99 ms':>12s} {f'c={c} req/s':>12s} {f'c={c} p99 ms':>12s}"
+        f" {'CPU µs/req':>11s}"
     )
     for mode in COMPARISONS[args.comparison]:
         r = results[mode]
         c1 = f"{r['added_p50_ms']:+12.3f} {r['added_p99_ms']:+12.3f}"
-        print(f"{mode:14s} {c1} {r['rps']:12,.0f} {r['load_p99_ms']:12.2f}")
+        print(f"{mode:14s} {c1} {r['rps']:12,.0f} {r['load_p99_ms']:12.2f} {r['cpu_us']:11.0f}")
     print(f"direct c=1 p50 {results['direct']['p50']:.3f} ms, p99 {results['direct']['p99']:.3f} ms")
     return 0
 

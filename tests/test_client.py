@@ -15,6 +15,7 @@ import trustme
 
 from ferryman.client import (
     INFLATE_CHUNK,
+    PROBE_IDLE_AFTER,
     BodyTooLarge,
     ClientConnectionError,
     ClientError,
@@ -434,6 +435,7 @@ def test_a_kept_alive_connection_the_server_closed_before_the_request_is_replace
         (idle,) = pool.idle[("http", "127.0.0.1", port)]
         assert idle.transport is not None
         sock = idle.transport.get_extra_info("socket")
+        idle.idle_since -= PROBE_IDLE_AFTER  # idle long enough for a server's keep-alive timeout to have closed it
         close_idle.set()
         assert closed.wait(10)  # blocking on purpose: the loop must not see the close before the next request
         assert select.select([sock], [], [], 10)[0]  # the FIN is in the socket's buffer, unread
