@@ -1,9 +1,11 @@
 """SQLite store: the embedded default. WAL mode, one connection on a thread of its own, group commit.
 
-Every call is a job for that thread. Jobs that queue up while the thread is busy are run together:
-the writes among them in one transaction, and all their results handed back to the event loop in one
-wake-up. Under load that is one commit and one thread hop for many responses, instead of two hops
-each; a lone request pays one hop. A job's caller is answered only after its transaction committed;
+Every call is a job for that thread. The jobs made during one turn of the event loop are handed over
+together at its end (one wake-up of the thread, not one per job: each is a GIL hand-off that stalls
+the loop), and jobs that queue up while the thread is busy are run together: the writes among them in
+one transaction, and all their results handed back to the event loop in one wake-up. Under load that
+is one commit and one thread hop for many responses, instead of two hops each; a lone request pays
+one hop. A job's caller is answered only after its transaction committed;
 whether the client's reply waits for that is the config's ``store.sync`` (``gateway/storing.py``).
 Commits are durable across a crash of the process, not of the machine (WAL, ``synchronous=NORMAL``).
 """
@@ -90,7 +92,8 @@ def _deliver(jobs: list[_Job]) -> None:
 class SQLiteStore:
     def __init__(self, url: str) -> None:
         self.path = sqlite_path(url)
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
+        self._turn: list[_Job] = []  # the jobs made during this turn of the event loop, handed over at its end
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -108,6 +111,7 @@ class SQLiteStore:
 
     async def close(self) -> None:
         if self._thread is not None:
+            self._hand_over()
             self._jobs.put(None)  # after every job already queued
             await asyncio.to_thread(self._thread.join)
             self._thread = None
@@ -138,10 +142,10 @@ class SQLiteStore:
         loop.call_soon_threadsafe(_settle, ready, None)
         try:
             while True:
-                job = self._jobs.get()
-                if job is None:
+                jobs = self._jobs.get()
+                if jobs is None:
                     return
-                batch = [job]
+                batch = jobs
                 stop = False
                 while True:  # everything else already waiting joins this batch
                     try:
@@ -151,7 +155,7 @@ class SQLiteStore:
                     if nxt is None:
                         stop = True
                         break
-                    batch.append(nxt)
+                    batch += nxt
                 self._run_batch(db, batch)
                 try:
                     loop.call_soon_threadsafe(_deliver, batch)
@@ -186,8 +190,17 @@ class SQLiteStore:
         if self._thread is None or self._loop is None:
             raise RuntimeError("store used before start()")
         future = self._loop.create_future()
-        self._jobs.put(_Job(run, write, future))
+        turn = self._turn
+        turn.append(_Job(run, write, future))
+        if len(turn) == 1:
+            self._loop.call_soon(self._hand_over)
         return future
+
+    def _hand_over(self) -> None:
+        """The jobs of this turn of the event loop, to the thread in one wake-up."""
+        if self._turn:
+            jobs, self._turn = self._turn, []
+            self._jobs.put(jobs)
 
     async def put(self, record: StoredResponse) -> None:
         await self.put_nowait(record)
