@@ -265,3 +265,21 @@ def test_without_a_store_the_routes_say_so(fake: FakeUpstream) -> None:
             client.responses.create(model=MODELS["anthropic"][0], input="hi", conversation="conv_x")
         assert bad.value.body["code"] == "store_not_configured"  # type: ignore[index]
     assert fake.received == []
+
+
+def test_with_governance_a_virtual_key_owns_its_conversations(tmp_path: Any) -> None:
+    """With governance a key is needed (else 401); a virtual key's conversations are its own, and the
+    built-in mock provider answers in them too."""
+    master = "fm-master-key-0123456789"
+    config = {"store": f"sqlite:///{tmp_path}/f.db", "governance": {"master_key": "env.FM_MASTER"}}
+    with GatewayServer(config, {"FM_MASTER": master}) as gw:
+        made = httpx.post(f"{gw.url}/admin/keys", json={"name": "alice"}, headers={"authorization": f"Bearer {master}"})
+        alice = _client(gw, made.json()["key"])
+        with pytest.raises(openai.AuthenticationError):
+            _client(gw, "not-a-key").conversations.create()
+        conv = alice.conversations.create(items=[{"role": "user", "content": "remember 42"}])
+        reply = alice.responses.create(model="mock/echo", input="what number?", conversation=conv.id)
+        assert reply.output_text == "what number?" and reply.conversation.id == conv.id  # type: ignore[union-attr]
+        assert len(alice.conversations.items.list(conv.id).data) == 3
+        with pytest.raises(openai.NotFoundError):
+            _client(gw, master).conversations.retrieve(conv.id)

@@ -384,6 +384,7 @@ def refuse_openai_only(raw: dict[str, Any], provider: str, compaction: str) -> N
     ``context_management`` is refused by this provider."""
     for field, why in (
         ("prompt", "stored prompt templates live on OpenAI's servers"),
+        ("conversation", "Ferryman replays a conversation's items itself, and this one was not resolved"),
         ("context_management", compaction),
     ):
         if raw.get(field) is not None:

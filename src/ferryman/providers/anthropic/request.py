@@ -67,7 +67,7 @@ safety_identifier (or user)              ``metadata.user_id``
 
 Refused (400 ``unsupported_parameter``): ``top_logprobs`` > 0 (no logprobs), ``temperature`` above 1,
 ``text.format`` json_object (Anthropic has no schema-less JSON mode), unknown ``reasoning.effort``,
-``prompt``, ``context_management``, a ``previous_response_id`` the gateway did not
+``prompt``, ``conversation``, ``context_management``, a ``previous_response_id`` the gateway did not
 resolve, ``item_reference`` and unknown input items or content parts (``input_audio``, ...), OpenAI
 ``file_id``s, images other than JPEG/PNG/GIF/WebP, files other than PDF/text/images, tools other than
 function, custom, namespace and web search (left out instead with ``compat.drop_unsupported``), a

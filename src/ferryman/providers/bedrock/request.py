@@ -73,7 +73,7 @@ service_tier default / flex / priority   ``serviceTier {type}`` (auto and scale:
 Refused (400 ``unsupported_parameter``): ``top_logprobs`` > 0 (no logprobs), ``temperature`` above 1
 (Converse's range is 0..1), ``text.format`` json_object (no schema-less JSON mode), ``max_tool_calls``,
 ``reasoning`` on a model family with no documented thinking setting, ``reasoning.max_tokens`` on
-models other than Claude, unknown ``reasoning.effort`` values, ``prompt``,
+models other than Claude, unknown ``reasoning.effort`` values, ``prompt``, ``conversation``,
 ``context_management``, an unresolved ``previous_response_id``, ``item_reference`` and unknown input
 items or content parts (``input_audio``, ...), http(s) image and file URLs, OpenAI ``file_id``s,
 image and document types Converse does not take, tools other than function, custom, namespace (and web

@@ -52,7 +52,7 @@ top_logprobs 0                          nothing (top_logprobs > 0: 400, see belo
 
 Refused (400 ``unsupported_parameter``): ``top_logprobs`` > 0 (Gemini's logprobs cannot be carried
 back yet), ``max_tool_calls``, ``background: true``, a ``previous_response_id`` the gateway did not
-resolve, ``prompt``, ``context_management``, ``item_reference`` and unknown input
+resolve, ``prompt``, ``conversation``, ``context_management``, ``item_reference`` and unknown input
 items or content parts, OpenAI ``file_id``s, tools other than function/custom/namespace/web_search
 (left out instead with ``compat.drop_unsupported``), web_search
 ``filters``/``user_location``, a hosted tool in ``tool_choice``, ``tool_choice: required`` without

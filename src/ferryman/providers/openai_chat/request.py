@@ -66,7 +66,7 @@ stop, seed, frequency_penalty,           Ferryman extensions (not Responses fiel
 presence_penalty                         they are
 =======================================  ==========================================================
 
-Refused (400 ``unsupported_parameter``): ``prompt``, ``context_management``, a
+Refused (400 ``unsupported_parameter``): ``prompt``, ``conversation``, ``context_management``, a
 ``previous_response_id`` the gateway did not resolve, ``max_tool_calls`` (chat servers cannot cap
 tool calls), ``item_reference`` and unknown input items or content parts, OpenAI ``file_id``s,
 files a provider cannot take (quirk ``files``), tools other than function, custom, namespace (and web search where
