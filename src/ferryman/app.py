@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ferryman.config import Config, ConfigError, load_config, secret_values
 from ferryman.gateway import usage
 from ferryman.gateway.background import BackgroundRunner
+from ferryman.gateway.conversations import Conversations
 from ferryman.gateway.cost import CostHook
 from ferryman.gateway.dispatch import Dispatcher
 from ferryman.gateway.hooks import Hook
@@ -29,6 +30,7 @@ from ferryman.plugins.logs.writer import LogWriter
 from ferryman.providers.base import Provider
 from ferryman.providers.registry import build_provider
 from ferryman.routes.admin import AdminRoutes
+from ferryman.routes.conversations import ConversationRoutes
 from ferryman.routes.logs import LogRoutes, unavailable
 from ferryman.routes.ready import Readiness
 from ferryman.routes.responses import ResponsesDoor
@@ -36,6 +38,7 @@ from ferryman.routes.stored import StoredResponses
 from ferryman.schemas.errors import FerrymanError, MethodNotAllowedError, NotFoundError
 from ferryman.scrub import protect
 from ferryman.state import open_store
+from ferryman.state.conversations import ConversationStore
 from ferryman.state.logs import LogStore
 from ferryman.state.pending import PendingWrites
 from ferryman.state.records import RecordStore
@@ -64,6 +67,10 @@ class Gateway:
         self.dispatcher = Dispatcher(config, self.providers, self.router)
         self.store: PendingWrites | None = PendingWrites(open_store(config.store)) if config.store else None
         self.background = BackgroundRunner(self.store)
+        self.conversations: Conversations | None = None
+        if self.store is not None:
+            threads: ConversationStore = self.store.inner  # type: ignore[assignment]  # SQLite and PostgreSQL have it
+            self.conversations = Conversations(threads, self.store)
         self.cache: ResponseCache | None = (
             ResponseCache(config, self.providers, self.dispatcher.keys) if config.cache is not None else None
         )
@@ -105,7 +112,7 @@ class Gateway:
             records: RecordStore = self.store.inner  # type: ignore[assignment]  # SQLite and PostgreSQL have both
             self.governance = GovernanceHook(config.governance, records)
             hooks.append(self.governance)
-        hooks.append(StoreHook(config, self.store))
+        hooks.append(StoreHook(config, self.store, self.conversations))
         if self.cache is not None:
             hooks.append(CacheHook(self.cache))
         # the request log comes last: its entry sees the priced answer, the key and the cache's verdict
@@ -129,8 +136,12 @@ class Gateway:
             "/health": {"GET": self.health},
             "/ready": {"GET": readiness.ready},
         }
+        self.threads = ConversationRoutes(
+            self.conversations, budget, config.max_request_bytes, gov.authenticate if gov is not None else None
+        )
         for prefix in PREFIXES:
             self.routes[f"{prefix}/responses"] = {"POST": responses.create}
+            self.routes[f"{prefix}/conversations"] = {"POST": self.threads.create}
         self.admin: AdminRoutes | None = None
         if gov is not None:
             admin = self.admin = AdminRoutes(gov, budget)
@@ -234,6 +245,23 @@ class Gateway:
             return {"POST": bind(stored.cancel)}
         return {"GET": bind(stored.get), "DELETE": bind(stored.delete)}
 
+    def _conversation_route(self, path: str) -> dict[str, Handler] | None:
+        m = _CONVERSATION.match(path)
+        if m is None:
+            return None
+        conversation_id, items, item_id = m.group(1), m.group(2), m.group(3)
+        routes = self.threads
+        if item_id is not None:
+            get, delete = routes.get_item, routes.delete_item
+            return {
+                "GET": lambda scope, receive, send: get(scope, receive, send, conversation_id, item_id),
+                "DELETE": lambda scope, receive, send: delete(scope, receive, send, conversation_id, item_id),
+            }
+        bind = functools.partial(_bind, arg=conversation_id)
+        if items is not None:
+            return {"GET": bind(routes.list_items), "POST": bind(routes.add_items)}
+        return {"GET": bind(routes.get), "POST": bind(routes.update), "DELETE": bind(routes.delete)}
+
     def _admin_route(self, path: str) -> dict[str, Handler] | None:
         m = _ADMIN.match(path) if self.admin is not None else None
         if m is None or self.admin is None:
@@ -257,7 +285,12 @@ class Gateway:
         if methods is None and len(path) > 1 and path.endswith("/"):
             methods = self.routes.get(path.rstrip("/"))
         if methods is None:
-            methods = self._stored_route(path) or self._admin_route(path) or self._log_route(path)
+            methods = (
+                self._stored_route(path)
+                or self._conversation_route(path)
+                or self._admin_route(path)
+                or self._log_route(path)
+            )
         if methods is None:
             raise NotFoundError(f"No route for {method} {path}.", code="route_not_found")
         handler = methods.get(method)
@@ -291,6 +324,10 @@ def _bind(fn: Callable[[Scope, Receive, Send, str], Awaitable[None]], arg: str) 
 
 
 _STORED = re.compile(r"^(?:/openai|/litellm)?(?:/v1)?/responses/([A-Za-z0-9_.:-]+)(/input_items|/cancel)?/?$")
+
+_CONVERSATION = re.compile(
+    r"^(?:/openai|/litellm)?(?:/v1)?/conversations/([A-Za-z0-9_.:-]+)(/items(?:/([A-Za-z0-9_.:-]+))?)?/?$"
+)
 
 _ADMIN = re.compile(r"^/admin/(keys|teams)/([A-Za-z0-9_.:-]+)/?$")
 

@@ -6,6 +6,11 @@ items, oldest first; instructions are not carried over, as OpenAI documents) and
 provider in full. An OpenAI-native target whose provider already holds the previous response (it
 served it with ``store`` on) gets the request as is and uses its own chain.
 
+A request in a conversation (``conversation``, the Conversations API's, kept by Ferryman in
+``gateway/conversations.py``) is shaped the same way: the conversation's items, oldest first, before its
+input, whatever the target (no provider hears of the conversation itself); its turns, for truncation,
+begin at each user message.
+
 A ``previous_response_id`` this client may not read (someone else's, deleted, or never seen) is a 404,
 and no provider hears of it. Only with ``forward_unknown_response_ids`` does an id Ferryman never saw
 (neither stored nor deleted) go as is to an OpenAI-native first target, with the gateway's key: one
@@ -20,16 +25,21 @@ from typing import Any
 import msgspec
 
 from ferryman.config import Config, ProviderConfig
+from ferryman.gateway.conversations import Conversations
 from ferryman.gateway.router import Target
 from ferryman.ids import new_id
 from ferryman.providers.registry import PROVIDERS
-from ferryman.schemas.errors import NotFoundError
+from ferryman.schemas.errors import InvalidRequestError, NotFoundError
 from ferryman.schemas.items import input_list
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.state.base import StoredResponse
+from ferryman.state.conversations import StoredItem
 from ferryman.state.pending import PendingWrites
 
 _GATEWAY_ONLY = ("fallbacks", "input", "stream")
+_REPLAYED = ("previous_response_id", "conversation")  # what the replayed history stands for
+# one turn of the past: its items, each with the provider type it came from (None: as a client gave it)
+Turn = list[tuple[dict[str, Any], str | None]]
 
 
 def native_type(provider_type: str) -> bool:
@@ -47,15 +57,33 @@ def speaks_responses(provider: ProviderConfig, model: str) -> bool:
 class Conversation:
     """One request's view of its stored past, shaping the request for each target."""
 
-    def __init__(self, config: Config, store: PendingWrites | None, owner: str | None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: PendingWrites | None,
+        owner: str | None,
+        conversations: Conversations | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.owner = owner
+        self.conversations = conversations
         self.chain: list[StoredResponse] = []
+        self.thread: str | None = None  # the id of the conversation (Conversations API) the request is in
+        self.turns: list[Turn] = []
         self._histories: dict[bool, list[dict[str, Any]]] = {}
+        self._new_items: list[dict[str, Any]] | None = None
         self.dropped = 0  # oldest turns left out by truncation "auto"
 
+    @property
+    def replays(self) -> bool:
+        """Whether the request goes out with a history before its input (and without what names it)."""
+        return bool(self.turns) or self.thread is not None
+
     async def load(self, req: ResponsesRequest, first_target: Target) -> None:
+        if req.conversation is not None:
+            await self._load_thread(req.conversation if isinstance(req.conversation, str) else req.conversation.id)
+            return
         prev = req.previous_response_id
         if not prev:
             return
@@ -66,6 +94,20 @@ class Conversation:
                 f"Previous response with id '{prev}' not found.", param="previous_response_id", code="not_found"
             )
         self.chain = _without_cycles(chain)
+        self.turns = [
+            [(item, r.provider_type) for item in (*r.input_items, *r.response.get("output", []))] for r in self.chain
+        ]
+
+    async def _load_thread(self, conversation_id: str) -> None:
+        if self.conversations is None:
+            raise InvalidRequestError(
+                "'conversation' needs a store to keep conversations in: configure one (store: in the config).",
+                param="conversation",
+                code="store_not_configured",
+            )
+        await self.conversations.get(conversation_id, self.owner, param="conversation")
+        self.thread = conversation_id
+        self.turns = _user_turns(await self.conversations.items(conversation_id))
 
     async def _forwardable(self, prev: str, first_target: Target) -> bool:
         """Whether an id with nothing readable here goes to the provider as is: only when configured, to
@@ -79,25 +121,25 @@ class Conversation:
         self, target: Target, req: ResponsesRequest, raw: dict[str, Any]
     ) -> tuple[ResponsesRequest, dict[str, Any]]:
         """The request as ``target`` should get it: as sent, or with the history replayed."""
-        if not req.previous_response_id or not self.chain:
+        if not self.replays:
             return req, raw
-        last = self.chain[-1]
-        if last.native_chain and last.provider == target.provider and not self.dropped:
-            return req, raw  # the provider holds the chain itself (and truncates it itself)
+        if self.chain:
+            last = self.chain[-1]
+            if last.native_chain and last.provider == target.provider and not self.dropped:
+                return req, raw  # the provider holds the chain itself (and truncates it itself)
         native = speaks_responses(self.config.providers[target.provider], target.deployment)
-        raw2 = {k: v for k, v in raw.items() if k != "previous_response_id"}
+        raw2 = {k: v for k, v in raw.items() if k not in _REPLAYED}
         raw2["input"] = self._history(native) + input_list(raw.get("input"))
         return msgspec.convert(raw2, ResponsesRequest), raw2
 
     def _history(self, native: bool) -> list[dict[str, Any]]:
-        """Earlier turns' input and output items, oldest first, fit for a native target or not."""
+        """Earlier turns' items, oldest first, fit for a native target or not."""
         history = self._histories.get(native)
         if history is None:
             history = []
-            for record in self.chain[self.dropped :]:
-                foreign = native and not native_type(record.provider_type)
-                for item in (*record.input_items, *record.response.get("output", [])):
-                    if foreign:
+            for turn in self.turns[self.dropped :]:
+                for item, origin in turn:
+                    if native and origin is not None and not native_type(origin):
                         if item.get("type") == "reasoning":
                             continue  # another provider's thinking: OpenAI cannot take it
                         item = {k: v for k, v in item.items() if k not in ("id", "status")}
@@ -105,11 +147,18 @@ class Conversation:
             self._histories[native] = history
         return history
 
+    def new_items(self, req: ResponsesRequest) -> list[dict[str, Any]]:
+        """The request's own input items, each with an id (made once, so its stored response and its
+        conversation name them alike)."""
+        if self._new_items is None:
+            self._new_items = [dict(item, id=item.get("id") or new_id("msg")) for item in input_list(req.input)]
+        return self._new_items
+
     # ---- truncation "auto" -----------------------------------------------------------------------
 
     def drop_oldest(self) -> bool:
         """Leave out the oldest stored turn; False when none is left to drop."""
-        if self.dropped >= len(self.chain):
+        if self.dropped >= len(self.turns):
             return False
         self.dropped += 1
         self._histories.clear()
@@ -123,7 +172,7 @@ class Conversation:
         """
         budget = context_window - reserve
         fixed = _chars(raw.get("instructions")) + _chars(raw.get("input")) + _chars(raw.get("tools"))
-        turns = [_chars(r.input_items) + _chars(r.response.get("output")) for r in self.chain]
+        turns = [_chars([item for item, _ in turn]) for turn in self.turns]
         while self.dropped < len(turns) and (fixed + sum(turns[self.dropped :])) / 3 > budget:
             self.drop_oldest()
 
@@ -138,7 +187,7 @@ class Conversation:
         if req.store is False or self.store is None or not isinstance(response.get("id"), str):
             return None
         provider = self.config.providers[target.provider]
-        items = [dict(item, id=item.get("id") or new_id("msg")) for item in input_list(req.input)]
+        items = self.new_items(req)
         return StoredResponse(
             id=response["id"],
             owner=self.owner,
@@ -152,6 +201,17 @@ class Conversation:
             input_items=items,
             response=response,
         )
+
+
+def _user_turns(items: list[StoredItem]) -> list[Turn]:
+    """A conversation's items as turns, each beginning at a user message (what truncation drops whole)."""
+    turns: list[Turn] = []
+    for stored in items:
+        item = stored.item
+        if not turns or (item.get("type") == "message" and item.get("role") == "user" and turns[-1]):
+            turns.append([])
+        turns[-1].append((item, stored.origin))
+    return turns
 
 
 def _without_cycles(chain: list[StoredResponse]) -> list[StoredResponse]:

@@ -249,9 +249,9 @@ class Pipeline:
         """Call the targets; with truncation "auto", drop the oldest turns while the prompt is too long."""
         run = self.dispatcher.open_stream if stream else self.dispatcher.create
         conversation = ex.conversation
-        chained = conversation is not None and bool(conversation.chain)
-        shape: Shape | None = conversation.shape if conversation is not None and chained else None
-        truncating = req.truncation == "auto" and chained
+        replays = conversation is not None and conversation.replays
+        shape: Shape | None = conversation.shape if conversation is not None and replays else None
+        truncating = req.truncation == "auto" and replays
         if truncating:
             self._fit_context(ex)
         while True:
@@ -274,7 +274,7 @@ class Pipeline:
     def _continuation(self, ex: Exchange, targets: list[Target]) -> OpenNext:
         """How a broken stream goes on: the same request, the text so far as an assistant prefix."""
         conversation = ex.conversation
-        shape: Shape | None = conversation.shape if conversation is not None and conversation.chain else None
+        shape: Shape | None = conversation.shape if conversation is not None and conversation.replays else None
 
         async def open_next(prefix: str) -> tuple[EventStream, Target] | None:
             items = input_list(ex.raw.get("input"))

@@ -13,6 +13,10 @@ When the commit happens is the config's ``store.sync``:
   (``state/pending.py``), so the client never waits for the database; a process killed between the
   two loses that record although the client has the answer.
 
+A request in a conversation (``conversation``) has its input and output items appended to it, the
+same way and whether or not it said ``store: false`` (naming a conversation asks for it to be kept), and
+its response says ``conversation: {id}``.
+
 Either way a failed write is logged, and the client has its answer anyway. An answer from the cache
 is kept as a response its provider never saw (``native_chain`` off). A background response is written
 by its runner, under the id the client already has.
@@ -29,6 +33,7 @@ from typing import Any
 
 from ferryman.config import Config
 from ferryman.gateway.conversation import Conversation
+from ferryman.gateway.conversations import Conversations
 from ferryman.gateway.exchange import Exchange
 from ferryman.gateway.hooks import Hook, Pending
 from ferryman.state.base import StoredResponse
@@ -42,12 +47,14 @@ BACKGROUND = "background"  # Exchange.state key: the record a background run wil
 class StoreHook(Hook):
     name = "store"
 
-    def __init__(self, config: Config, store: PendingWrites | None) -> None:
+    def __init__(self, config: Config, store: PendingWrites | None, conversations: Conversations | None = None) -> None:
         self.config = config
         self.store = store
+        self.conversations = conversations
 
     async def before(self, ex: Exchange) -> None:
-        conversation = Conversation(self.config, self.store, ex.owner if self.store is not None else None)
+        owner = ex.owner if self.store is not None else None
+        conversation = Conversation(self.config, self.store, owner, self.conversations)
         ex.conversation = conversation
         await conversation.load(ex.request, ex.targets[0])
 
@@ -55,35 +62,55 @@ class StoreHook(Hook):
         conversation, target = ex.conversation, ex.target
         if conversation is None or target is None or target.provider not in self.config.providers:
             return None
+        writes: list[Awaitable[None]] = []
+        if conversation.thread is not None and self.conversations is not None:
+            response["conversation"] = {"id": conversation.thread}
+            writes.append(self._append_soon(conversation, ex, response, target.provider))
         record = conversation.record(ex.request, ex.raw, response, target)
-        if record is None:
-            return None
         queued: StoredResponse | None = ex.state.get(BACKGROUND)
-        if queued is not None:  # the runner writes it, under the id the client was given
+        if record is not None and queued is not None:  # the runner writes it, under the id the client was given
             queued.provider, queued.provider_type = record.provider, record.provider_type
             queued.native_chain = False  # the provider stored it under its own id, not ours
+        elif record is not None:
+            if ex.answer is not None:
+                record.native_chain = False  # the provider never saw this id
+            writes.append(self.save_soon(record))
+        if not writes:
             return None
-        if ex.answer is not None:
-            record.native_chain = False  # the provider never saw this id
-        saved = self.save_soon(record)
+        saved = writes[0] if len(writes) == 1 else _each(writes)
         if self.config.store_sync == "before_reply":
             await saved
             return None
         return saved
+
+    def _append_soon(
+        self, conversation: Conversation, ex: Exchange, response: dict[str, Any], provider: str
+    ) -> Awaitable[None]:
+        """Start appending the request's input and the answer's output to its conversation."""
+        assert self.conversations is not None and conversation.thread is not None
+        items = [*conversation.new_items(ex.request), *(response.get("output") or [])]
+        write = self.conversations.append_soon(conversation.thread, items, self.config.providers[provider].type)
+        write.add_done_callback(functools.partial(_log_failed_write, "the items of conversation", conversation.thread))
+        return _settled(write)
 
     def save_soon(self, record: StoredResponse) -> Awaitable[None]:
         """Start storing a response now; awaiting the result waits for the commit. Never raises: a
         failing store is logged, and the answer still reaches the client."""
         assert self.store is not None
         write = self.store.put_soon(record)
-        write.add_done_callback(functools.partial(_log_failed_write, record.id))
+        write.add_done_callback(functools.partial(_log_failed_write, "response", record.id))
         return _settled(write)
 
 
-def _log_failed_write(response_id: str, write: asyncio.Future[Any]) -> None:
+def _log_failed_write(what: str, name: str, write: asyncio.Future[Any]) -> None:
     if not write.cancelled() and (exc := write.exception()) is not None:
         # the provider's answer is worth more than the record of it: the client has it anyway
-        log.error("could not store response %s", response_id, exc_info=exc)
+        log.error("could not store %s %s", what, name, exc_info=exc)
+
+
+async def _each(writes: list[Awaitable[None]]) -> None:
+    for write in writes:
+        await write
 
 
 async def _settled(write: asyncio.Future[Any]) -> None:

@@ -9,6 +9,7 @@ a virtual key owns what it created.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -78,7 +79,19 @@ async def get_response(record: StoredResponse, scope: Scope, send: Send) -> None
     await send_json(send, 200, _encode(record.response))
 
 
-async def list_input_items(record: StoredResponse, scope: Scope, send: Send) -> None:
+@dataclass(slots=True)
+class Page:
+    """A list route's paging, as OpenAI pages lists: ``order`` (``desc`` unless ``asc``), ``limit`` (1 to 100,
+    20 unless given) and ``after`` (the last id of the page before)."""
+
+    desc: bool
+    limit: int
+    after: str | None
+    query: dict[str, list[str]]
+
+
+def page_of(scope: Scope) -> Page:
+    """The query string's paging, or a 400 naming the bad value."""
     query = parse_qs(scope.get("query_string", b"").decode())
     order = query.get("order", ["desc"])[-1]
     if order not in ("asc", "desc"):
@@ -89,21 +102,26 @@ async def list_input_items(record: StoredResponse, scope: Scope, send: Send) -> 
         limit = 0
     if not 1 <= limit <= 100:
         raise InvalidRequestError("'limit' must be an integer from 1 to 100.", param="limit", code="invalid_value")
+    return Page(order == "desc", limit, query.get("after", [None])[-1] or None, query)
+
+
+async def list_input_items(record: StoredResponse, scope: Scope, send: Send) -> None:
+    page = page_of(scope)
+    limit, after = page.limit, page.after
     items: list[dict[str, Any]] = list(record.input_items)
-    if order == "desc":
+    if page.desc:
         items.reverse()
-    after = query.get("after", [None])[-1]
     if after:
         ids = [item.get("id") for item in items]
         if after not in ids:
             raise InvalidRequestError(f"No input item with id '{after}'.", param="after", code="invalid_value")
         items = items[ids.index(after) + 1 :]
-    page = items[:limit]
+    kept = items[:limit]
     body = {
         "object": "list",
-        "data": page,
-        "first_id": page[0].get("id") if page else None,
-        "last_id": page[-1].get("id") if page else None,
+        "data": kept,
+        "first_id": kept[0].get("id") if kept else None,
+        "last_id": kept[-1].get("id") if kept else None,
         "has_more": len(items) > limit,
     }
     await send_json(send, 200, _encode(body))

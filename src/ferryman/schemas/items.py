@@ -73,14 +73,15 @@ def _easy(item: dict[str, Any], text: str) -> dict[str, Any]:
     return {**item, "type": "message", "content": [{"type": part, "text": text}]}
 
 
-def check_input(input_: str | list[dict[str, Any]] | None) -> None:
+def check_input(input_: str | list[dict[str, Any]] | None, param: str = "input") -> None:
     """Check ``input`` at the door, before any upstream call, whatever the target: every item and part
     has the shape ``input_items`` needs and a string where Ferryman reads one (a 400 naming the place
-    otherwise). Nothing is built: a request to an OpenAI-native provider still decodes no item."""
+    otherwise). Nothing is built: a request to an OpenAI-native provider still decodes no item. ``param``
+    names the list in errors (a conversation's ``items``)."""
     if not isinstance(input_, list):
         return
     for i, item in enumerate(input_):
-        where = f"input[{i}]"
+        where = f"{param}[{i}]"
         kind = _kind(item, where)
         if not isinstance(item.get("id", ""), str):
             raise invalid(f"{where}.id", "expected a string")
@@ -383,7 +384,7 @@ def refuse_openai_only(raw: dict[str, Any], provider: str, compaction: str) -> N
     ``context_management`` is refused by this provider."""
     for field, why in (
         ("prompt", "stored prompt templates live on OpenAI's servers"),
-        ("conversation", "conversations live on OpenAI's servers; use previous_response_id"),
+        ("conversation", "Ferryman replays a conversation's items itself, and this one was not resolved"),
         ("context_management", compaction),
     ):
         if raw.get(field) is not None:

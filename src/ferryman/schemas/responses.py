@@ -74,6 +74,12 @@ class Tool(Struct, omit_defaults=True):
     cache_control: CacheControl | None = None
 
 
+class ConversationRef(Struct):
+    """``conversation`` as an object: ``{"id": "conv_..."}``."""
+
+    id: str
+
+
 class ResponsesRequest(Struct, omit_defaults=True):
     model: str
     input: str | list[dict[str, Any]] | None = None
@@ -84,6 +90,7 @@ class ResponsesRequest(Struct, omit_defaults=True):
     metadata: dict[str, str] | None = None
     parallel_tool_calls: bool | None = None
     previous_response_id: str | None = None
+    conversation: str | ConversationRef | None = None  # kept by Ferryman (gateway/conversations.py)
     reasoning: Reasoning | None = None
     store: bool | None = None
     temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
@@ -133,6 +140,12 @@ def validate_request(body: bytes) -> tuple[dict[str, Any], ResponsesRequest]:
         req = msgspec.convert(raw, ResponsesRequest)
     except msgspec.ValidationError as exc:
         raise _validation_error(str(exc)) from None
+    if req.conversation is not None and req.previous_response_id is not None:
+        raise InvalidRequestError(
+            "Mutually exclusive parameters. Ensure you are only providing one of: 'previous_response_id' or "
+            "'conversation'.",
+            code="mutually_exclusive_parameters",
+        )
     _check_model(req.model, "model")
     for i, name in enumerate(req.fallbacks or ()):
         _check_model(name, f"fallbacks[{i}]")

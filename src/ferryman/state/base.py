@@ -16,7 +16,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-SCHEMA_VERSION = 4  # 1: responses; 2: tombstones of deleted ones; 3: governance (keys, teams, spend); 4: request log
+# 1: responses; 2: tombstones of deleted ones; 3: governance (keys, teams, spend); 4: request log; 5: conversations
+SCHEMA_VERSION = 5
 
 
 @dataclass(slots=True)

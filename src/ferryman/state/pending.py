@@ -57,12 +57,16 @@ class PendingWrites:
         """Start writing ``record``; the future settles when it is committed (or with why not)."""
         put_nowait = getattr(self.inner, "put_nowait", None)
         write = put_nowait(record) if put_nowait is not None else asyncio.ensure_future(self.inner.put(record))
-        rid = record.id
-        self.pending[rid] = write
+        return self.track(record.id, write)
+
+    def track(self, key: str, write: asyncio.Future[T]) -> asyncio.Future[T]:
+        """Count ``write`` as the pending write of ``key`` (a response id, a conversation id) until it settles:
+        ``settled(key)`` waits for it, and ``close`` too."""
+        self.pending[key] = write
 
         def forget(done: asyncio.Future[Any]) -> None:
-            if self.pending.get(rid) is done:
-                del self.pending[rid]
+            if self.pending.get(key) is done:
+                del self.pending[key]
 
         write.add_done_callback(forget)
         return write
@@ -70,8 +74,9 @@ class PendingWrites:
     async def put(self, record: StoredResponse) -> None:
         await self.put_soon(record)
 
-    async def _settled(self, response_id: str) -> None:
-        task = self.pending.get(response_id)
+    async def settled(self, key: str) -> None:
+        """Once this process's pending write of ``key``, if any, has settled."""
+        task = self.pending.get(key)
         if task is not None:
             with contextlib.suppress(Exception):  # the writer reports its own failure
                 await asyncio.shield(task)
@@ -79,7 +84,7 @@ class PendingWrites:
     async def _look(self, response_id: str, read: Callable[[str], Awaitable[T]], found: Callable[[T], bool]) -> T:
         """Read after this process's pending write of the id; when nothing is ``found``, wait the grace
         and read once more. Every miss takes this one path."""
-        await self._settled(response_id)
+        await self.settled(response_id)
         result = await read(response_id)
         if not found(result) and self.grace:
             await self.sleep(self.grace)
@@ -112,9 +117,9 @@ class PendingWrites:
         return chain if readable(chain) else []
 
     async def delete(self, response_id: str) -> bool:
-        await self._settled(response_id)  # else the write could land after the delete and undo it
+        await self.settled(response_id)  # else the write could land after the delete and undo it
         return await self.inner.delete(response_id)
 
     async def seen(self, response_id: str) -> bool:
-        await self._settled(response_id)
+        await self.settled(response_id)
         return await self.inner.seen(response_id)

@@ -11,6 +11,16 @@ from typing import Any
 import asyncpg
 
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
+from ferryman.state.conversations import (
+    ConversationRecord,
+    StoredItem,
+    conversation_row,
+    item_rows,
+    metadata_text,
+    statements,
+    to_conversation,
+    to_item,
+)
 from ferryman.state.logs import (
     LOG_COLUMNS,
     ONE_CONTENT,
@@ -52,6 +62,7 @@ _CONTENT = insert_content("$1, $2, $3")
 _ONE_LOG = ONE_LOG.format(p1="$1")
 _ONE_CONTENT = ONE_CONTENT.format(p1="$1")
 _PRUNE = tuple(statement.format(p1="$1::BIGINT") for statement in PRUNE)
+_CONV = statements("$")
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -163,3 +174,49 @@ class PostgresStore:
             await conn.execute(_PRUNE[0], cutoff)
             status: str = await conn.execute(_PRUNE[1], cutoff)
         return int(status.rsplit(" ", 1)[-1])
+
+    # ---- conversations (state/conversations.py) ---------------------------------------------------
+
+    async def add_conversation(self, record: ConversationRecord, items: list[StoredItem]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(_CONV["create"], *conversation_row(record, len(items)))
+            if items:
+                await conn.executemany(_CONV["add"], item_rows(record.id, 0, items))
+
+    async def conversation(self, conversation_id: str) -> ConversationRecord | None:
+        row = await self.pool.fetchrow(_CONV["get"], conversation_id)
+        return to_conversation(row) if row else None
+
+    async def set_conversation_metadata(self, conversation_id: str, metadata: dict[str, str]) -> bool:
+        status: str = await self.pool.execute(_CONV["update"], conversation_id, metadata_text(metadata))
+        return status.endswith(" 1")
+
+    async def delete_conversation(self, conversation_id: str) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            status: str = await conn.execute(_CONV["delete"], conversation_id, int(time.time()))
+            await conn.execute(_CONV["forget"], conversation_id)
+        return status.endswith(" 1")
+
+    async def append_items(self, conversation_id: str, items: list[StoredItem]) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # the row lock this takes orders concurrent appends to one conversation
+            end = await conn.fetchval(_CONV["reserve"], conversation_id, len(items))
+            if end is None:
+                return False
+            await conn.executemany(_CONV["add"], item_rows(conversation_id, int(end) - len(items), items))
+        return True
+
+    async def conversation_items(self, conversation_id: str) -> list[StoredItem]:
+        return [to_item(r) for r in await self.pool.fetch(_CONV["items"], conversation_id)]
+
+    async def conversation_item(self, conversation_id: str, item_id: str) -> StoredItem | None:
+        row = await self.pool.fetchrow(_CONV["item"], conversation_id, item_id)
+        return to_item(row) if row else None
+
+    async def conversation_page(self, conversation_id: str, start: int, limit: int, desc: bool) -> list[StoredItem]:
+        rows = await self.pool.fetch(_CONV["before" if desc else "after"], conversation_id, start, limit)
+        return [to_item(r) for r in rows]
+
+    async def delete_conversation_item(self, conversation_id: str, item_id: str) -> bool:
+        status: str = await self.pool.execute(_CONV["remove"], conversation_id, item_id)
+        return not status.endswith(" 0")

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
+from ferryman.state.conversations import CONVERSATION_TABLES
 from ferryman.state.logs import LOG_TABLES
 from ferryman.state.records import GOVERNANCE_TABLES
 
@@ -36,6 +37,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (f"CREATE TABLE IF NOT EXISTS {DELETED} (id TEXT PRIMARY KEY, owner TEXT, deleted_at BIGINT NOT NULL)",),
     GOVERNANCE_TABLES,
     LOG_TABLES,
+    CONVERSATION_TABLES,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

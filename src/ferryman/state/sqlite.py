@@ -22,6 +22,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
+from ferryman.state.conversations import (
+    ConversationRecord,
+    StoredItem,
+    conversation_row,
+    item_rows,
+    metadata_text,
+    statements,
+    to_conversation,
+    to_item,
+)
 from ferryman.state.logs import (
     LOG_COLUMNS,
     ONE_CONTENT,
@@ -61,6 +71,7 @@ _CONTENT = insert_content("?, ?, ?")
 _ONE_LOG = ONE_LOG.format(p1="?")
 _ONE_CONTENT = ONE_CONTENT.format(p1="?")
 _PRUNE = tuple(statement.format(p1="?") for statement in PRUNE)
+_CONV = statements("?")
 
 
 def sqlite_path(url: str) -> str:
@@ -304,6 +315,70 @@ class SQLiteStore:
 
         count: int = await self._submit(run, write=True)
         return count
+
+    # ---- conversations (state/conversations.py) ---------------------------------------------------
+
+    async def add_conversation(self, record: ConversationRecord, items: list[StoredItem]) -> None:
+        row, rows = conversation_row(record, len(items)), item_rows(record.id, 0, items)
+
+        def run(db: sqlite3.Connection) -> None:
+            db.execute(_CONV["create"], row)
+            db.executemany(_CONV["add"], rows)
+
+        await self._submit(run, write=True)
+
+    async def conversation(self, conversation_id: str) -> ConversationRecord | None:
+        row = await self._submit(lambda db: db.execute(_CONV["get"], (conversation_id,)).fetchone(), write=False)
+        return to_conversation(row) if row else None
+
+    async def set_conversation_metadata(self, conversation_id: str, metadata: dict[str, str]) -> bool:
+        params = (conversation_id, metadata_text(metadata))
+        count: int = await self._submit(lambda db: db.execute(_CONV["update"], params).rowcount, write=True)
+        return count > 0
+
+    async def delete_conversation(self, conversation_id: str) -> bool:
+        def run(db: sqlite3.Connection) -> int:
+            count = int(db.execute(_CONV["delete"], (conversation_id, int(time.time()))).rowcount or 0)
+            db.execute(_CONV["forget"], (conversation_id,))
+            return count
+
+        count: int = await self._submit(run, write=True)
+        return count > 0
+
+    def append_nowait(self, conversation_id: str, items: list[StoredItem]) -> asyncio.Future[Any]:
+        """Queue the append; the future settles (True: added, False: no such conversation) once committed."""
+
+        def run(db: sqlite3.Connection) -> bool:
+            end = db.execute(_CONV["reserve"], (conversation_id, len(items))).fetchone()
+            if end is None:
+                return False
+            db.executemany(_CONV["add"], item_rows(conversation_id, int(end[0]) - len(items), items))
+            return True
+
+        return self._submit(run, write=True)
+
+    async def append_items(self, conversation_id: str, items: list[StoredItem]) -> bool:
+        added: bool = await self.append_nowait(conversation_id, items)
+        return added
+
+    async def conversation_items(self, conversation_id: str) -> list[StoredItem]:
+        rows = await self._submit(lambda db: db.execute(_CONV["items"], (conversation_id,)).fetchall(), write=False)
+        return [to_item(r) for r in rows]
+
+    async def conversation_item(self, conversation_id: str, item_id: str) -> StoredItem | None:
+        params = (conversation_id, item_id)
+        row = await self._submit(lambda db: db.execute(_CONV["item"], params).fetchone(), write=False)
+        return to_item(row) if row else None
+
+    async def conversation_page(self, conversation_id: str, start: int, limit: int, desc: bool) -> list[StoredItem]:
+        sql, params = _CONV["before" if desc else "after"], (conversation_id, start, limit)
+        rows = await self._submit(lambda db: db.execute(sql, params).fetchall(), write=False)
+        return [to_item(r) for r in rows]
+
+    async def delete_conversation_item(self, conversation_id: str, item_id: str) -> bool:
+        params = (conversation_id, item_id)
+        count: int = await self._submit(lambda db: db.execute(_CONV["remove"], params).rowcount, write=True)
+        return count > 0
 
 
 def _migrate(db: sqlite3.Connection) -> None:

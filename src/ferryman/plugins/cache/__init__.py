@@ -114,7 +114,7 @@ class ResponseCache:
     def plan(self, header: Header, raw: dict[str, Any], req: ResponsesRequest, owner: str | None) -> Plan | None:
         """Whether and how the cache applies to this request (``header`` reads the request's headers;
         ``owner`` is the caller's credential hash, unused when the cache is ``shared``)."""
-        if req.background:
+        if req.background or req.conversation is not None:  # a conversation's id names a history that grows
             return None
         alias = self.config.models.get(req.model)
         if alias is not None and alias.cache is False:
