@@ -30,6 +30,7 @@ from ferryman.plugins.logs.writer import LogWriter
 from ferryman.providers.base import Provider
 from ferryman.providers.registry import build_provider
 from ferryman.routes.admin import AdminRoutes
+from ferryman.routes.anthropic import AnthropicDoor, CountTokens
 from ferryman.routes.conversations import ConversationRoutes
 from ferryman.routes.logs import LogRoutes, unavailable
 from ferryman.routes.ready import Readiness
@@ -142,6 +143,18 @@ class Gateway:
         for prefix in PREFIXES:
             self.routes[f"{prefix}/responses"] = {"POST": responses.create}
             self.routes[f"{prefix}/conversations"] = {"POST": self.threads.create}
+        # the Anthropic Messages door: Anthropic SDKs and Claude Code with base_url .../anthropic
+        messages = AnthropicDoor(
+            self.pipeline, max_request_bytes=config.max_request_bytes, keepalive=config.stream_keepalive, budget=budget
+        )
+        count = CountTokens(
+            self.pipeline,
+            max_request_bytes=config.max_request_bytes,
+            budget=budget,
+            authenticate=self.governance.authenticate if self.governance is not None else None,
+        )
+        self.routes["/anthropic/v1/messages"] = {"POST": messages.create}
+        self.routes["/anthropic/v1/messages/count_tokens"] = {"POST": count.count}
         self.admin: AdminRoutes | None = None
         if gov is not None:
             admin = self.admin = AdminRoutes(gov, budget)

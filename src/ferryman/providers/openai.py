@@ -19,7 +19,8 @@ import msgspec
 from ferryman.providers.base import Call, EventStream, HttpProvider, SSEEvent, UpstreamReply, stream_failure
 from ferryman.schemas.errors import UpstreamConnectionError
 from ferryman.schemas.events import read_head
-from ferryman.schemas.responses import native_openai_body
+from ferryman.schemas.items import unsupported
+from ferryman.schemas.responses import OPENAI_MISSING, native_openai_body
 from ferryman.sse import flatten, iter_sse_batches
 
 
@@ -31,7 +32,24 @@ class OpenAIResponsesProvider(HttpProvider):
 
     def body(self, call: Call) -> dict[str, Any]:
         # ``stream`` is left as the client sent it: the dispatcher chose create() or stream() from it
-        return native_openai_body(dict(call.raw), call.deployment)
+        raw = call.raw
+        if "stop" in raw or "top_k" in raw:  # the Anthropic door's extensions (one look-up each otherwise)
+            raw = self._without_extensions(call)
+        return native_openai_body(dict(raw), call.deployment)
+
+    def _without_extensions(self, call: Call) -> dict[str, Any]:
+        """The body without the extensions the Responses API has no field for: refused (a 400 naming the
+        field), or left out and named in ``dropped`` under ``compat.drop_unsupported``."""
+        raw = dict(call.raw)
+        for name in OPENAI_MISSING:
+            if raw.get(name) is None:
+                raw.pop(name, None)
+                continue
+            if call.dropping is None:
+                raise unsupported(name, self.name, "the Responses API has no such field")
+            raw.pop(name)
+            call.dropped.append(name)
+        return raw
 
     async def create(self, call: Call) -> UpstreamReply:
         headers = self.headers(call)

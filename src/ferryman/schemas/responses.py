@@ -7,6 +7,9 @@ errors name the offending field as OpenAI does (``param: "tools[0].name"``).
 Gateway-only extensions of the request (``fallbacks``, ``reasoning.max_tokens``,
 ``tools[].cache_control``, the nested ``text.format.json_schema`` shape) are accepted here and
 removed or flattened by ``native_openai_body`` before a body goes to an OpenAI-native server.
+``stop`` (stop sequences) and ``top_k`` are extensions the translating adapters map (the Anthropic
+door's ``stop_sequences`` and ``top_k``); the Responses API has neither, so an OpenAI-native target
+refuses them (``refused_openai_extensions``) or, under ``compat.drop_unsupported``, leaves them out.
 """
 
 from __future__ import annotations
@@ -107,6 +110,8 @@ class ResponsesRequest(Struct, omit_defaults=True):
     prompt_cache_key: str | None = None
     safety_identifier: str | None = None
     fallbacks: list[str] | None = None
+    stop: str | list[str] | None = None
+    top_k: NonNegInt | None = None
 
 
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[\.\.\.\]")
@@ -133,7 +138,11 @@ def validate_request(body: bytes) -> tuple[dict[str, Any], ResponsesRequest]:
     Everything Ferryman itself reads is checked here, before any upstream call, whatever the target:
     the fields (types and ranges), the input items' shape (``check_input``), the names of the function,
     custom and namespace tools (and a namespace's members), and how deep the JSON nests."""
-    raw = decode_json(body)
+    return validate_dict(decode_json(body))
+
+
+def validate_dict(raw: Any) -> tuple[dict[str, Any], ResponsesRequest]:
+    """``validate_request`` on a decoded body (a door that speaks another API builds this dict)."""
     if not isinstance(raw, dict):
         raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
     try:
@@ -250,6 +259,16 @@ def _validation_error(text: str) -> InvalidRequestError:
         )
     where = f"'{param}'" if param else "the request body"
     return InvalidRequestError(f"Invalid value for {where}: {message}.", param=param, code="invalid_value")
+
+
+OPENAI_MISSING = ("stop", "top_k")  # extensions the Responses API has no field for
+
+
+def stop_sequences(stop: str | list[str] | None) -> list[str] | None:
+    """``stop`` as a list of sequences (None when there are none)."""
+    if not stop:
+        return None
+    return [stop] if isinstance(stop, str) else stop
 
 
 def native_openai_body(raw: dict[str, Any], model: str) -> dict[str, Any]:

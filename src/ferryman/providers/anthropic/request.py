@@ -20,7 +20,8 @@ input message user / assistant           ``messages[]`` user / assistant; consec
   part ``cache_control``                 the block's ``cache_control``
 function_call                            assistant ``tool_use`` block (id = call_id)
 function_call_output                     user ``tool_result`` block, placed before any other block
-                                         of that user turn (text, image and file parts kept)
+                                         of that user turn (text, image and file parts kept);
+                                         ``status: incomplete`` -> ``is_error: true``
 reasoning, encrypted_content             assistant ``thinking`` block {thinking: summary text,
   ``anthropic:<signature>``              signature}, exactly as received, in its original place
 reasoning, ``anthropic-redacted:<data>`` assistant ``redacted_thinking`` block {data}
@@ -62,6 +63,7 @@ text.format json_schema                  ``output_config.format {type: json_sche
 max_output_tokens                        ``max_tokens`` (default 4096, plus the thinking budget
                                          when thinking is on: Anthropic needs max_tokens > budget)
 temperature (0..1) / top_p               ``temperature`` / ``top_p``
+stop / top_k (gateway extensions)        ``stop_sequences`` / ``top_k``
 safety_identifier (or user)              ``metadata.user_id``
 =======================================  ==========================================================
 
@@ -90,7 +92,7 @@ from ferryman.providers.turns import Marked, Turns, cache_control, summary_text
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.input import FunctionCallOutput, InputFile, InputFunctionCall, InputImage, InputReasoning
 from ferryman.schemas.items import WEB_SEARCH_TOOLS, call_arguments, opaque_for, refuse_openai_only, unsupported
-from ferryman.schemas.responses import ResponsesRequest
+from ferryman.schemas.responses import ResponsesRequest, stop_sequences
 
 TAG = "anthropic"  # reasoning state: a thinking block's signature
 REDACTED_TAG = "anthropic-redacted"  # reasoning state: a redacted_thinking block's data
@@ -319,6 +321,11 @@ class _Request:
             body["temperature"] = req.temperature
         if req.top_p is not None:
             body["top_p"] = req.top_p
+        if req.top_k is not None:
+            body["top_k"] = req.top_k
+        stop = stop_sequences(req.stop)
+        if stop:
+            body["stop_sequences"] = stop
         user = req.safety_identifier or req.user
         if user:
             body["metadata"] = {"user_id": user}
@@ -402,7 +409,10 @@ class _Turns(Turns):
             content = self.parts(output, f"{where}.output")
         else:
             content = msgspec.json.encode(output).decode()
-        return {"type": "tool_result", "tool_use_id": item.call_id, "content": content}
+        result: dict[str, Any] = {"type": "tool_result", "tool_use_id": item.call_id, "content": content}
+        if item.status == "incomplete":  # how the Anthropic door carries a result's is_error
+            result["is_error"] = True
+        return result
 
     def reasoning(self, item: InputReasoning) -> dict[str, Any] | None:
         """Our own thinking back as the block it came from; another provider's: None."""

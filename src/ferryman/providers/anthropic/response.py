@@ -19,7 +19,8 @@ server_tool_use web_search +                     web_search_call {action: search
 usage input + cache_read + cache_creation        usage.input_tokens (cached_tokens = cache_read,
                                                  cache_write_tokens = cache_creation)
 usage output_tokens (thinking_tokens)            usage.output_tokens (reasoning_tokens)
-stop_reason end_turn/stop_sequence/pause_turn    completed
+stop_reason end_turn/stop_sequence/pause_turn    completed (the matched ``stop_sequence`` in the
+                                                 response's own ``stop_sequence`` field)
 stop_reason tool_use                             completed (finish reason tool_calls)
 stop_reason max_tokens /                         incomplete, reason max_output_tokens
   model_context_window_exceeded
@@ -84,6 +85,7 @@ class MessageReader:
         self.text_len = 0  # characters of text in the builder's open message
         self.usage: dict[str, Any] = {}
         self.stop_reason: str | None = None
+        self.stop_sequence: str | None = None
         self.queries: dict[str, dict[str, Any]] = {}  # server_tool_use id -> its input
 
     # ---- a whole reply --------------------------------------------------------------------------
@@ -100,6 +102,7 @@ class MessageReader:
             self.block_stop(index)
         self.usage = dict(body.get("usage") or {})
         self.stop_reason = body.get("stop_reason")
+        self.stop_sequence = body.get("stop_sequence")
         self.finish()
 
     # ---- stream events --------------------------------------------------------------------------
@@ -128,6 +131,7 @@ class MessageReader:
             delta = data.get("delta") or {}
             if delta.get("stop_reason"):
                 self.stop_reason = delta["stop_reason"]
+                self.stop_sequence = delta.get("stop_sequence")
             # message_delta's usage is cumulative; fields it leaves out keep message_start's values
             for key, value in (data.get("usage") or {}).items():
                 if value is not None:
@@ -248,6 +252,8 @@ class MessageReader:
             cache_write_tokens=cache_write,
             reasoning_tokens=thinking,
         )
+        if self.stop_reason == "stop_sequence" and isinstance(self.stop_sequence, str):
+            self.b.extra["stop_sequence"] = self.stop_sequence  # which one: the Anthropic door says so again
         self.b.finish(FINISH.get(self.stop_reason or "", "stop"))
 
 

@@ -67,6 +67,8 @@ text.format json_schema                  ``outputConfig.textFormat {type: json_s
 max_output_tokens                        ``inferenceConfig.maxTokens`` (absent: the model's own
                                          default on Bedrock; a thinking budget must stay below it)
 temperature (0..1) / top_p               ``inferenceConfig.temperature`` / ``topP``
+stop / top_k (gateway extensions)        ``inferenceConfig.stopSequences`` /
+                                         ``additionalModelRequestFields.top_k``
 service_tier default / flex / priority   ``serviceTier {type}`` (auto and scale: left to Bedrock)
 =======================================  ==========================================================
 
@@ -103,7 +105,7 @@ from ferryman.providers.tools import Function, Hosted, Toolset
 from ferryman.providers.turns import Marked, Turns, cache_control, summary_text
 from ferryman.schemas.input import FunctionCallOutput, InputFile, InputFunctionCall, InputImage, InputReasoning
 from ferryman.schemas.items import WEB_SEARCH_TOOLS, call_arguments, opaque_for, refuse_openai_only, unsupported
-from ferryman.schemas.responses import ResponsesRequest
+from ferryman.schemas.responses import ResponsesRequest, stop_sequences
 
 TAG = "bedrock"  # reasoning state: "bedrock:<signature>" or "bedrock:redacted:<base64 data>"
 REDACTED = "redacted:"  # signatures are base64 and never contain ':', so this prefix cannot clash
@@ -232,6 +234,8 @@ class _Request:
         if tool_config is not None:
             body["toolConfig"] = tool_config
         extra = self._thinking()
+        if self.req.top_k is not None:  # no inferenceConfig field: the model's own (Claude, Mistral: top_k)
+            extra["top_k"] = self.req.top_k
         if extra:
             body["additionalModelRequestFields"] = extra
         fmt = self._format()
@@ -395,6 +399,9 @@ class _Request:
             inference["temperature"] = req.temperature
         if req.top_p is not None:
             inference["topP"] = req.top_p
+        stop = stop_sequences(req.stop)
+        if stop:
+            inference["stopSequences"] = stop
 
 
 class _Turns(Turns):
@@ -481,7 +488,8 @@ class _Turns(Turns):
         else:
             content = [{"json": output}]
         self.tool_blocks = True
-        return {"toolResult": {"toolUseId": item.call_id, "content": content, "status": "success"}}
+        status = "error" if item.status == "incomplete" else "success"  # the Anthropic door's is_error
+        return {"toolResult": {"toolUseId": item.call_id, "content": content, "status": status}}
 
     def reasoning(self, item: InputReasoning) -> dict[str, Any] | None:
         """Our own reasoning back as the block it came from; another provider's: None."""

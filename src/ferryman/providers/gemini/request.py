@@ -47,6 +47,7 @@ text.format json_schema                 ``responseMimeType: application/json`` +
 text.format json_object                 ``responseMimeType: application/json``
 max_output_tokens                       ``generationConfig.maxOutputTokens``
 temperature / top_p                     ``generationConfig.temperature`` / ``topP``
+stop / top_k (gateway extensions)       ``generationConfig.stopSequences`` / ``topK``
 top_logprobs 0                          nothing (top_logprobs > 0: 400, see below)
 ======================================  ===========================================================
 
@@ -92,7 +93,7 @@ from ferryman.schemas.items import (
     refuse_openai_only,
     unsupported,
 )
-from ferryman.schemas.responses import ResponsesRequest, TextFormat
+from ferryman.schemas.responses import ResponsesRequest, TextFormat, stop_sequences
 
 from .schema import function_parameters, response_json_schema
 
@@ -448,6 +449,11 @@ class _Request:
             out["temperature"] = req.temperature
         if req.top_p is not None:
             out["topP"] = req.top_p
+        if req.top_k is not None:
+            out["topK"] = req.top_k
+        stop = stop_sequences(req.stop)
+        if stop:
+            out["stopSequences"] = stop
         fmt = req.text.format if req.text is not None else None
         kind = fmt.type if fmt is not None else "text"
         if fmt is not None and kind == "text" and fmt.json_schema is not None:

@@ -1,0 +1,156 @@
+"""POST /anthropic/v1/messages and /anthropic/v1/messages/count_tokens: the Anthropic Messages front door.
+
+A Messages request becomes the canonical request (``doors/anthropic/request.py``) and goes through the
+pipeline like any other: a Claude model name reaches the ``anthropic`` provider, ``openai/gpt-4o`` OpenAI,
+an alias its targets. The answer comes back as a Messages reply (``response.py``) or as Anthropic's event
+stream (``stream.py``, a transcoder in front of the relay), and errors in Anthropic's shape (``errors.py``).
+The query (``?beta=true``, as Claude Code sends) and the ``anthropic-version`` / ``anthropic-beta``
+headers are accepted and read no further: the canonical request says what is asked. The Anthropic SDK
+sends its key as ``x-api-key``, which is the caller's credential here as everywhere.
+
+count_tokens asks the Anthropic provider's own count endpoint when the model routes to one (the request
+translated as for a call, less what the endpoint does not take); for any other target it estimates, and
+says so in the ``x-ferryman-token-estimate`` header: about four characters a token over the text of the
+system prompt, messages and tools (tool inputs as JSON), and 1,600 tokens an image or document (Anthropic's
+figure for an image of about 1.15 megapixels, its largest without resizing).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgspec
+
+from ferryman.doors.anthropic.errors import of_exception
+from ferryman.doors.anthropic.request import responses_request
+from ferryman.doors.anthropic.response import message
+from ferryman.doors.anthropic.stream import MessagesTranscoder
+from ferryman.gateway.exchange import Exchange, Headers
+from ferryman.gateway.pipeline import Pipeline
+from ferryman.http import BodyBudget, Receive, Scope, Send, client_credential, read_body, send_json
+from ferryman.providers.anthropic import AnthropicProvider
+from ferryman.providers.base import Call
+from ferryman.routes.door import Door, gateway_headers
+from ferryman.routes.transcode import TranscodingSend
+from ferryman.schemas.errors import FerrymanError, InvalidRequestError, UpstreamConnectionError
+from ferryman.schemas.responses import decode_json, validate_dict
+
+# what Anthropic's count_tokens endpoint takes of a Messages body
+COUNT_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking")
+CHARS_PER_TOKEN = 4
+MEDIA_TOKENS = 1600
+
+_encode = msgspec.json.encode
+
+
+def _messages_body(body: bytes) -> dict[str, Any]:
+    raw = decode_json(body)
+    if not isinstance(raw, dict):
+        raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
+    return raw
+
+
+class AnthropicDoor(Door):
+    route = "anthropic_messages"
+
+    def parse(self, scope: Scope, body: bytes) -> Exchange:
+        raw, req = validate_dict(responses_request(_messages_body(body)))
+        return self.pipeline.exchange(req, raw, scope["headers"], credential=client_credential(scope))
+
+    async def reply(self, send: Send, ex: Exchange, response: dict[str, Any]) -> None:
+        await send_json(send, 200, _encode(message(response)), gateway_headers(ex, whole=True))
+
+    def stream_send(self, send: Send, ex: Exchange) -> Send:
+        return TranscodingSend(send, MessagesTranscoder())
+
+    async def render_error(self, send: Send, exc: FerrymanError) -> None:
+        await send_error(send, exc)
+
+
+async def send_error(send: Send, exc: FerrymanError) -> None:
+    headers = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items() if k.lower() == "retry-after"]
+    attempts = getattr(exc, "ferryman_attempts", None)
+    if attempts is not None and attempts.log:
+        headers.append((b"x-ferryman-attempts", attempts.header().encode()))
+    await send_json(send, exc.status, _encode(of_exception(exc)), headers)
+
+
+class CountTokens:
+    """``POST /anthropic/v1/messages/count_tokens``: ``{"input_tokens": N}``."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        max_request_bytes: int,
+        budget: BodyBudget,
+        authenticate: Any = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.max_request_bytes = max_request_bytes
+        self.budget = budget
+        self.authenticate = authenticate  # with governance: a valid key first (else 401)
+
+    async def count(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body = await read_body(receive, self.max_request_bytes, self.budget)
+        except FerrymanError as exc:
+            await send_error(send, exc)
+            return
+        try:
+            if self.authenticate is not None:
+                self.authenticate(scope["headers"])
+            tokens, estimated = await self._count(_messages_body(body), scope["headers"])
+        except FerrymanError as exc:
+            await send_error(send, exc)
+            return
+        finally:
+            self.budget.give(len(body))
+        headers = [(b"x-ferryman-token-estimate", b"true")] if estimated else []
+        await send_json(send, 200, _encode({"input_tokens": tokens}), headers)
+
+    async def _count(self, body: dict[str, Any], headers: Headers) -> tuple[int, bool]:
+        raw, req = validate_dict(responses_request(body, count_only=True))
+        target = self.pipeline.router.targets(req.model)[0]
+        provider = self.pipeline.dispatcher.providers.get(target.provider)
+        if not isinstance(provider, AnthropicProvider):
+            return estimate(body), True
+        key = self.pipeline.dispatcher.keys[target.provider].pick(target.deployment)
+        call = Call(req, raw, target.deployment, key)
+        native = provider.native_request(call, stream=False)
+        counted = {k: native[k] for k in COUNT_FIELDS if k in native}
+        base = (provider.config.base_url or "https://api.anthropic.com").rstrip("/")
+        resp = await provider.post(
+            f"{base}/v1/messages/count_tokens", _encode(counted), provider.headers(call), call, stream=False
+        )
+        answer, _ = await provider.read_json(resp)
+        tokens = answer.get("input_tokens") if isinstance(answer, dict) else None
+        if not isinstance(tokens, int):
+            raise UpstreamConnectionError(
+                f"{provider.name}: count_tokens answered without input_tokens", code="upstream_bad_response"
+            )
+        return tokens, False
+
+
+def estimate(body: dict[str, Any]) -> int:
+    """About four characters a token over the request's text, and ``MEDIA_TOKENS`` an image or document."""
+    chars = 0
+    media = 0
+    stack: list[Any] = [body.get("system"), body.get("messages"), body.get("tools")]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            chars += len(value)
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            if value.get("type") in ("image", "document") and isinstance(value.get("source"), dict):
+                media += 1
+                continue
+            for key, inner in value.items():
+                if key in ("input", "input_schema"):
+                    chars += len(_encode(inner))
+                elif key not in ("type", "role", "cache_control", "signature", "id", "tool_use_id"):
+                    stack.append(inner)
+    return math.ceil(chars / CHARS_PER_TOKEN) + media * MEDIA_TOKENS
