@@ -62,6 +62,7 @@ text.format json_schema                  ``output_config.format {type: json_sche
 max_output_tokens                        ``max_tokens`` (default 4096, plus the thinking budget
                                          when thinking is on: Anthropic needs max_tokens > budget)
 temperature (0..1) / top_p               ``temperature`` / ``top_p``
+stop (an extension: Chat Completions)    ``stop_sequences``
 safety_identifier (or user)              ``metadata.user_id``
 =======================================  ==========================================================
 
@@ -83,6 +84,7 @@ from typing import Any
 import msgspec
 
 from ferryman.providers.claude import ADAPTIVE_EFFORT, EFFORT_BUDGETS, adaptive, effort_of, fit_budget, thinks
+from ferryman.providers.extensions import stop_sequences
 from ferryman.providers.media import data_url, file_bytes, image_url, no_file
 from ferryman.providers.text_format import json_schema, structured
 from ferryman.providers.tools import Function, Hosted, Toolset
@@ -319,6 +321,9 @@ class _Request:
             body["temperature"] = req.temperature
         if req.top_p is not None:
             body["top_p"] = req.top_p
+        stop = stop_sequences(self.raw)
+        if stop:
+            body["stop_sequences"] = stop
         user = req.safety_identifier or req.user
         if user:
             body["metadata"] = {"user_id": user}

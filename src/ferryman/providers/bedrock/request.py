@@ -67,6 +67,7 @@ text.format json_schema                  ``outputConfig.textFormat {type: json_s
 max_output_tokens                        ``inferenceConfig.maxTokens`` (absent: the model's own
                                          default on Bedrock; a thinking budget must stay below it)
 temperature (0..1) / top_p               ``inferenceConfig.temperature`` / ``topP``
+stop (an extension: Chat Completions)    ``inferenceConfig.stopSequences``
 service_tier default / flex / priority   ``serviceTier {type}`` (auto and scale: left to Bedrock)
 =======================================  ==========================================================
 
@@ -97,6 +98,7 @@ from ferryman.providers.claude import (
     fit_budget,
     thinks,
 )
+from ferryman.providers.extensions import stop_sequences
 from ferryman.providers.media import data_url, file_bytes, image_url, no_file
 from ferryman.providers.text_format import json_schema, structured
 from ferryman.providers.tools import Function, Hosted, Toolset
@@ -395,6 +397,9 @@ class _Request:
             inference["temperature"] = req.temperature
         if req.top_p is not None:
             inference["topP"] = req.top_p
+        stop = stop_sequences(self.raw)
+        if stop:
+            inference["stopSequences"] = stop
 
 
 class _Turns(Turns):

@@ -47,6 +47,7 @@ text.format json_schema                 ``responseMimeType: application/json`` +
 text.format json_object                 ``responseMimeType: application/json``
 max_output_tokens                       ``generationConfig.maxOutputTokens``
 temperature / top_p                     ``generationConfig.temperature`` / ``topP``
+stop, seed (extensions)                 ``generationConfig.stopSequences``, ``seed``
 top_logprobs 0                          nothing (top_logprobs > 0: 400, see below)
 ======================================  ===========================================================
 
@@ -66,6 +67,7 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
+from ferryman.providers.extensions import stop_sequences
 from ferryman.providers.media import data_url, file_bytes, guess_type
 from ferryman.providers.text_format import json_schema
 from ferryman.providers.tools import Function, Toolset
@@ -448,6 +450,11 @@ class _Request:
             out["temperature"] = req.temperature
         if req.top_p is not None:
             out["topP"] = req.top_p
+        stop = stop_sequences(self.raw)
+        if stop:
+            out["stopSequences"] = stop
+        if isinstance(self.raw.get("seed"), int):
+            out["seed"] = self.raw["seed"]
         fmt = req.text.format if req.text is not None else None
         kind = fmt.type if fmt is not None else "text"
         if fmt is not None and kind == "text" and fmt.json_schema is not None:
