@@ -31,6 +31,7 @@ from ferryman.providers.base import Provider
 from ferryman.providers.registry import build_provider
 from ferryman.routes.admin import AdminRoutes
 from ferryman.routes.anthropic import AnthropicDoor, CountTokens
+from ferryman.routes.chat import ChatDoor
 from ferryman.routes.conversations import ConversationRoutes
 from ferryman.routes.logs import LogRoutes, unavailable
 from ferryman.routes.ready import Readiness
@@ -122,9 +123,13 @@ class Gateway:
         self.ready = False
         self.server_limits = config.server  # read by the connection protocol (connection.py)
         budget = BodyBudget(config.server.max_request_bytes_in_flight)
-        responses = ResponsesDoor(
-            self.pipeline, max_request_bytes=config.max_request_bytes, keepalive=config.stream_keepalive, budget=budget
-        )
+        door_options: dict[str, Any] = {
+            "max_request_bytes": config.max_request_bytes,
+            "keepalive": config.stream_keepalive,
+            "budget": budget,
+        }
+        responses = ResponsesDoor(self.pipeline, **door_options)
+        chat = ChatDoor(self.pipeline, **door_options)
         gov = self.governance
         self.stored = StoredResponses(self.store, self.background, gov.authenticate if gov is not None else None)
         readiness = Readiness(
@@ -143,6 +148,7 @@ class Gateway:
         for prefix in PREFIXES:
             self.routes[f"{prefix}/responses"] = {"POST": responses.create}
             self.routes[f"{prefix}/conversations"] = {"POST": self.threads.create}
+            self.routes[f"{prefix}/chat/completions"] = {"POST": chat.create}
         # the Anthropic Messages door: Anthropic SDKs and Claude Code with base_url .../anthropic
         messages = AnthropicDoor(
             self.pipeline, max_request_bytes=config.max_request_bytes, keepalive=config.stream_keepalive, budget=budget

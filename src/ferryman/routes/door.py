@@ -23,11 +23,49 @@ from ferryman.gateway.exchange import Exchange
 from ferryman.gateway.hooks import Pending
 from ferryman.gateway.pipeline import OpenStream, Pipeline
 from ferryman.gateway.streaming import StreamRelay
-from ferryman.http import BodyBudget, ClientGone, LeaveWatch, Receive, Scope, Send, read_body, send_json
+from ferryman.http import (
+    BodyBudget,
+    ClientGone,
+    LeaveWatch,
+    Receive,
+    Scope,
+    Send,
+    client_credential,
+    header,
+    read_body,
+    send_json,
+)
 from ferryman.routes.replay import replay_stream
-from ferryman.schemas.errors import FerrymanError
+from ferryman.schemas.errors import FerrymanError, InvalidRequestError
+from ferryman.schemas.responses import ResponsesRequest
 
 _DROPPED_SAFE = " []()_-.:/"
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _timeout_header(scope: Scope) -> float | None:
+    value = header(scope, b"x-ferryman-timeout")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise InvalidRequestError(
+            "Header x-ferryman-timeout must be a positive number of seconds.",
+            param="x-ferryman-timeout",
+            code="invalid_header",
+        )
+    return seconds
+
+
+def _flag_header(scope: Scope, name: bytes) -> bool | None:
+    """A true/false header (``1``/``true``/``yes``/``on`` is true, anything else false); None when absent."""
+    value = header(scope, name)
+    return None if value is None else value.strip().lower() in _TRUE
+
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -71,6 +109,21 @@ class Door:
     def stream_send(self, send: Send, ex: Exchange) -> Send:
         """Where the canonical event stream is written: ``send`` itself, or a door's transcoder in front of it."""
         return send
+
+    def exchange(self, scope: Scope, req: ResponsesRequest, raw: dict[str, Any], native: Any = None) -> Exchange:
+        """The exchange for a parsed request, with the options every door reads from the gateway's headers
+        (``x-ferryman-timeout``, ``x-ferryman-send-back-raw``, ``x-ferryman-drop-unsupported``)."""
+        ex = self.pipeline.exchange(
+            req,
+            raw,
+            scope["headers"],
+            credential=client_credential(scope),
+            send_back_raw=bool(_flag_header(scope, b"x-ferryman-send-back-raw")),
+            timeout=_timeout_header(scope),
+            drop_unsupported=_flag_header(scope, b"x-ferryman-drop-unsupported"),
+        )
+        ex.native = native
+        return ex
 
     async def render_error(self, send: Send, exc: FerrymanError) -> None:
         """An error before the reply started, in the door's own shape; by default the app's (OpenAI's)."""

@@ -145,6 +145,12 @@ def validate_dict(raw: Any) -> tuple[dict[str, Any], ResponsesRequest]:
     """``validate_request`` on a decoded body (a door that speaks another API builds this dict)."""
     if not isinstance(raw, dict):
         raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
+    return raw, check_request(raw)
+
+
+def check_request(raw: dict[str, Any]) -> ResponsesRequest:
+    """A decoded Responses request (from the body, or built by another door from its own) validated as
+    ``validate_request`` validates a body."""
     try:
         req = msgspec.convert(raw, ResponsesRequest)
     except msgspec.ValidationError as exc:
@@ -161,7 +167,7 @@ def validate_dict(raw: Any) -> tuple[dict[str, Any], ResponsesRequest]:
     check_input(req.input)
     if req.tools:
         _check_tools(raw["tools"])
-    return raw, req
+    return req
 
 
 def decode_json(body: bytes) -> Any:

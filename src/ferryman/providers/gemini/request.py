@@ -47,7 +47,7 @@ text.format json_schema                 ``responseMimeType: application/json`` +
 text.format json_object                 ``responseMimeType: application/json``
 max_output_tokens                       ``generationConfig.maxOutputTokens``
 temperature / top_p                     ``generationConfig.temperature`` / ``topP``
-stop / top_k (gateway extensions)       ``generationConfig.stopSequences`` / ``topK``
+stop / top_k / seed (extensions)          ``generationConfig.stopSequences`` / ``topK`` / ``seed``
 top_logprobs 0                          nothing (top_logprobs > 0: 400, see below)
 ======================================  ===========================================================
 
@@ -454,6 +454,8 @@ class _Request:
         stop = stop_sequences(req.stop)
         if stop:
             out["stopSequences"] = stop
+        if isinstance(self.raw.get("seed"), int):
+            out["seed"] = self.raw["seed"]
         fmt = req.text.format if req.text is not None else None
         kind = fmt.type if fmt is not None else "text"
         if fmt is not None and kind == "text" and fmt.json_schema is not None:

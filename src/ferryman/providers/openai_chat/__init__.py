@@ -27,6 +27,7 @@ import msgspec
 from ferryman.client import UpstreamResponse
 from ferryman.providers.base import Call, EventStream, SSEEvent
 from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.extensions import EXTENSIONS
 from ferryman.providers.malformed import reading
 from ferryman.providers.spec import ProviderConfig
 from ferryman.providers.translating import TranslatingProvider
@@ -34,7 +35,7 @@ from ferryman.schemas.errors import FerrymanError, ProviderError
 from ferryman.sse import iter_sse
 
 from .quirks import DEFAULT, QUIRKS, Quirks, quirks_for
-from .request import EXTENSIONS, HINTS, TAG, native_request
+from .request import HINTS, TAG, native_request
 from .response import EOF, ChatReader, with_details
 
 __all__ = ["DEFAULT", "EXTENSIONS", "HINTS", "QUIRKS", "TAG", "ChatCompletionsProvider", "Quirks", "quirks_for"]

@@ -84,6 +84,7 @@ from typing import Any
 
 import msgspec
 
+from ferryman.providers.extensions import EXTENSIONS
 from ferryman.providers.media import image_url
 from ferryman.providers.text_format import json_schema, structured
 from ferryman.providers.tools import Function, Toolset
@@ -139,7 +140,6 @@ HINTS = frozenset(
         "fallbacks",
     }
 )
-EXTENSIONS = ("stop", "seed", "frequency_penalty", "presence_penalty")
 
 _USER_LOCATION = ("city", "country", "region", "timezone")
 
