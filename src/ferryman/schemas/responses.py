@@ -129,6 +129,12 @@ def validate_request(body: bytes) -> tuple[dict[str, Any], ResponsesRequest]:
     raw = decode_json(body)
     if not isinstance(raw, dict):
         raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
+    return raw, check_request(raw)
+
+
+def check_request(raw: dict[str, Any]) -> ResponsesRequest:
+    """A decoded Responses request (from the body, or built by another door from its own) validated as
+    ``validate_request`` validates a body."""
     try:
         req = msgspec.convert(raw, ResponsesRequest)
     except msgspec.ValidationError as exc:
@@ -139,7 +145,7 @@ def validate_request(body: bytes) -> tuple[dict[str, Any], ResponsesRequest]:
     check_input(req.input)
     if req.tools:
         _check_tools(raw["tools"])
-    return raw, req
+    return req
 
 
 def decode_json(body: bytes) -> Any:
