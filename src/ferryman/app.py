@@ -33,6 +33,9 @@ from ferryman.routes.admin import AdminRoutes
 from ferryman.routes.anthropic import AnthropicDoor, CountTokens
 from ferryman.routes.chat import ChatDoor
 from ferryman.routes.conversations import ConversationRoutes
+from ferryman.routes.gemini import METHODS as GEMINI_METHODS
+from ferryman.routes.gemini import PATH as GEMINI_PATH
+from ferryman.routes.gemini import GeminiDoor
 from ferryman.routes.logs import LogRoutes, unavailable
 from ferryman.routes.ready import Readiness
 from ferryman.routes.responses import ResponsesDoor
@@ -161,6 +164,10 @@ class Gateway:
         )
         self.routes["/anthropic/v1/messages"] = {"POST": messages.create}
         self.routes["/anthropic/v1/messages/count_tokens"] = {"POST": count.count}
+        # the Gemini API: /genai/v1beta/models/{model}:generateContent (a path parameter: _gemini_route)
+        self.gemini = GeminiDoor(
+            self.pipeline, max_request_bytes=config.max_request_bytes, keepalive=config.stream_keepalive, budget=budget
+        )
         self.admin: AdminRoutes | None = None
         if gov is not None:
             admin = self.admin = AdminRoutes(gov, budget)
@@ -243,10 +250,8 @@ class Gateway:
             await self._send_error(send, FerrymanError("Ferryman hit an internal error.", code="internal_error"))
 
     async def _send_error(self, send: Send, exc: FerrymanError) -> None:
-        attempts = getattr(exc, "ferryman_attempts", None)
-        headers = [(b"x-ferryman-attempts", attempts.header().encode())] if attempts and attempts.log else []
         try:
-            await send_error(send, exc, headers)
+            await send_error(send, exc)
         except RuntimeError:
             # the response had already started (a stream): its relay explained the failure itself
             log.warning("error after the response started: %s", exc.message)
@@ -299,6 +304,13 @@ class Gateway:
             return {"GET": unavailable}
         return {"GET": _bind(self.logs.get, m.group(1))}
 
+    def _gemini_route(self, path: str) -> dict[str, Handler] | None:
+        m = GEMINI_PATH.match(path)
+        if m is None:
+            return None
+        door = self.gemini
+        return {"POST": door.create if m.group(2) in GEMINI_METHODS else door.unimplemented}
+
     def _match(self, path: str, method: str) -> Handler:
         methods = self.routes.get(path)
         if methods is None and len(path) > 1 and path.endswith("/"):
@@ -309,6 +321,7 @@ class Gateway:
                 or self._conversation_route(path)
                 or self._admin_route(path)
                 or self._log_route(path)
+                or self._gemini_route(path)
             )
         if methods is None:
             raise NotFoundError(f"No route for {method} {path}.", code="route_not_found")

@@ -165,23 +165,24 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 
 def client_credential(scope: Scope) -> str | None:
-    """The client's own credential (``Authorization: Bearer``, ``x-api-key`` or Azure's ``api-key``), if it sent one."""
+    """The client's own credential (``Authorization: Bearer``, ``x-api-key``, Azure's ``api-key`` or Google's
+    ``x-goog-api-key``), if it sent one."""
     return credential_of(scope["headers"])
 
 
 def credential_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """``client_credential`` from a request's headers."""
-    auth = api_key = azure_key = None
+    auth = api_key = other_key = None
     for key, value in headers:
         if key == b"authorization":
             auth = value.decode("latin-1")
         elif key == b"x-api-key":
             api_key = value.decode("latin-1")
-        elif key == b"api-key":
-            azure_key = value.decode("latin-1")
+        elif key == b"api-key" or key == b"x-goog-api-key":
+            other_key = value.decode("latin-1")
     if auth:
         return auth[7:].strip() if auth[:7].lower() == "bearer " else auth.strip()
-    return api_key or azure_key
+    return api_key or other_key
 
 
 async def send_json(send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
@@ -195,6 +196,14 @@ async def send_json(send: Send, status: int, body: bytes, headers: Iterable[tupl
     await send({"type": "http.response.body", "body": body})
 
 
+def error_headers(exc: FerrymanError) -> list[tuple[bytes, bytes]]:
+    """The headers of an error a client should see (``CLIENT_ERROR_HEADERS``), and the attempts it made."""
+    out = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items() if k.lower() in CLIENT_ERROR_HEADERS]
+    attempts = getattr(exc, "ferryman_attempts", None)
+    if attempts and attempts.log:
+        out.append((b"x-ferryman-attempts", attempts.header().encode()))
+    return out
+
+
 async def send_error(send: Send, exc: FerrymanError, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    extra = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items() if k.lower() in CLIENT_ERROR_HEADERS]
-    await send_json(send, exc.status, exc.to_json(), [*extra, *headers])
+    await send_json(send, exc.status, exc.to_json(), [*error_headers(exc), *headers])

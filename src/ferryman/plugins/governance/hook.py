@@ -99,10 +99,14 @@ class GovernanceHook(Hook):
 
     def authenticate(self, headers: Headers) -> VirtualKey | None:
         """The caller's virtual key, or None for the master key; anything else is a 401."""
-        credential = credential_of(headers)
+        return self.key_of(credential_of(headers))
+
+    def key_of(self, credential: str | None) -> VirtualKey | None:
+        """``authenticate`` for a credential a door has read (Gemini's also comes as ``?key=``)."""
         if not credential:
             raise InvalidApiKeyError(
-                "No API key: send a Ferryman virtual key as 'Authorization: Bearer <key>', 'x-api-key' or 'api-key'."
+                "No API key: send a Ferryman virtual key as 'Authorization: Bearer <key>', 'x-api-key', "
+                "'api-key' or 'x-goog-api-key'."
             )
         digest = key_hash(credential)
         if hmac.compare_digest(digest, self.master_hash):
@@ -123,7 +127,7 @@ class GovernanceHook(Hook):
     # ---- the hook -------------------------------------------------------------------------------
 
     async def before(self, ex: Exchange) -> None:
-        key = self.authenticate(ex.headers)
+        key = self.key_of(ex.credential)
         if key is None:
             return
         ex.state[self.name] = key

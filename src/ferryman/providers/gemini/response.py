@@ -25,7 +25,7 @@ import msgspec
 
 from ferryman.ids import new_id
 from ferryman.providers.base import SSEEvent
-from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.builder import FINISH, ResponseBuilder
 from ferryman.providers.malformed import expect, malformed
 from ferryman.schemas.errors import ProviderError
 from ferryman.schemas.items import tag_opaque
@@ -46,6 +46,9 @@ _FINISH = {
     "IMAGE_PROHIBITED_CONTENT": "content_filter",
     "IMAGE_RECITATION": "content_filter",
 }
+# the other way (a door speaking Gemini): a canonical response's incomplete_details.reason -> finishReason,
+# the first Gemini name of each builder reason
+FINISH_REASONS = {FINISH[ours][1]: theirs for theirs, ours in reversed(_FINISH.items()) if FINISH[ours][1] is not None}
 # finish reasons that mean the model's answer is broken, not merely short: the client gets an error
 _FAILED = frozenset(
     {"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS", "NO_IMAGE", "IMAGE_OTHER"}
@@ -248,6 +251,25 @@ def _usage(usage: dict[str, Any], builder: ResponseBuilder) -> None:
         cached_tokens=count("cachedContentTokenCount"),
         reasoning_tokens=thoughts,
     )
+
+
+def usage_metadata(usage: dict[str, Any]) -> dict[str, Any]:
+    """A canonical ``usage`` as Gemini's ``usageMetadata``: the inverse of ``_usage`` (reasoning tokens are
+    Gemini's ``thoughtsTokenCount``, outside ``candidatesTokenCount``)."""
+    prompt = usage.get("input_tokens") or 0
+    output = usage.get("output_tokens") or 0
+    cached = (usage.get("input_tokens_details") or {}).get("cached_tokens") or 0
+    thoughts = (usage.get("output_tokens_details") or {}).get("reasoning_tokens") or 0
+    out: dict[str, Any] = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": output - thoughts,
+        "totalTokenCount": usage.get("total_tokens") or prompt + output,
+    }
+    if cached:
+        out["cachedContentTokenCount"] = cached
+    if thoughts:
+        out["thoughtsTokenCount"] = thoughts
+    return out
 
 
 def stream_error(provider: str, error: dict[str, Any]) -> ProviderError:

@@ -252,3 +252,57 @@ def _type_of(value: Any) -> str:
 
 def _show(value: Any) -> str:
     return f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# ---- the other way: a Gemini Schema (from a client speaking Gemini) -> JSON Schema ----------------
+
+# Schema keywords whose value is a schema, a list of schemas or a map of them (the rest are copied)
+_SUBSCHEMA = {"items": "items", "anyOf": "anyOf", "any_of": "anyOf"}
+_SCHEMA_MAP = {"properties": "properties"}
+# snake_case spellings a client may send (Google's JSON takes both): -> the JSON Schema keyword
+_RENAMED = {
+    "max_items": "maxItems",
+    "min_items": "minItems",
+    "max_length": "maxLength",
+    "min_length": "minLength",
+    "max_properties": "maxProperties",
+    "min_properties": "minProperties",
+}
+_DROPPED = frozenset({"propertyOrdering", "property_ordering", "nullable", "type", "example"})
+
+
+def json_schema_of(schema: Any, depth: int = 0) -> dict[str, Any]:
+    """A Gemini ``Schema`` (OpenAPI 3.0 subset: upper-case ``type``, ``nullable``) as JSON Schema, the form
+    the canonical request's tools and ``text.format`` take: the inverse of ``function_parameters``.
+
+    ``nullable`` becomes a ``null`` type (or an ``anyOf`` variant), ``example`` an ``examples`` list;
+    ``propertyOrdering`` has no JSON Schema meaning and is left out."""
+    if not isinstance(schema, dict) or depth > _MAX_DEPTH:
+        return {}
+    out: dict[str, Any] = {}
+    type_ = schema.get("type")
+    if isinstance(type_, str) and type_.lower() in _JSON_TYPES and type_.upper() != "TYPE_UNSPECIFIED":
+        out["type"] = type_.lower()
+    for key, value in schema.items():
+        if key in _DROPPED:
+            continue
+        if key in _SUBSCHEMA:
+            name = _SUBSCHEMA[key]
+            if isinstance(value, list):
+                out[name] = [json_schema_of(v, depth + 1) for v in value]
+            else:
+                out[name] = json_schema_of(value, depth + 1)
+        elif key in _SCHEMA_MAP and isinstance(value, dict):
+            out[key] = {name: json_schema_of(sub, depth + 1) for name, sub in value.items()}
+        else:
+            out[_RENAMED.get(key) or key] = value
+    if "example" in schema:
+        out["examples"] = [schema["example"]]
+    if schema.get("nullable") is True:
+        if isinstance(out.get("type"), str):
+            out["type"] = [out["type"], "null"]
+            if isinstance(out.get("enum"), list):
+                out["enum"] = [*out["enum"], None]
+        elif "anyOf" in out:
+            out["anyOf"] = [*out["anyOf"], {"type": "null"}]
+    return out

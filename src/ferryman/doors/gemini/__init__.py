@@ -1,0 +1,1 @@
+"""The Gemini API door's conversions: its request to the canonical one, the canonical answer and stream back."""

@@ -1,0 +1,80 @@
+"""POST /genai/{v1beta,v1}/models/{model}:generateContent and :streamGenerateContent: the Gemini API door.
+
+A client of Google's Gemini API (the ``google-genai`` SDK with ``base_url=http://host/genai``, or any
+REST client) reaches every provider through it. The model is the URL's: an alias, ``provider/model``
+(the SDK sends the slash as it is; a ``%2F`` is decoded the same) or a bare name, ``models/`` removed.
+The request is translated to the canonical one (``doors/gemini/request.py``) and the answer back
+(``doors/gemini/response.py``, ``stream.py``); errors are Google's ``{"error": {code, message,
+status}}``. The credential is ``x-goog-api-key`` (or any header the other doors take), else the
+``?key=`` of the URL, as Google's API takes it. Other methods (``countTokens``, ...) are a 501.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qs
+
+import msgspec
+
+from ferryman.doors.gemini.request import HostedTools, responses_request
+from ferryman.doors.gemini.response import error_body, generate_content_response
+from ferryman.doors.gemini.stream import GeminiStream
+from ferryman.gateway.exchange import Exchange
+from ferryman.http import Receive, Scope, Send, client_credential, error_headers, send_json
+from ferryman.routes.door import Door, gateway_headers
+from ferryman.routes.transcode import TranscodingSend
+from ferryman.schemas.errors import FerrymanError, InvalidRequestError
+from ferryman.schemas.responses import check_request, decode_json
+
+# the model is everything up to the last colon (a Bedrock model id has colons of its own)
+PATH = re.compile(r"^/genai/(?:v1beta|v1|v1alpha)/models/(.+):([A-Za-z]+)$")
+METHODS = frozenset({"generateContent", "streamGenerateContent"})
+
+
+class GeminiDoor(Door):
+    route = "gemini"
+
+    def parse(self, scope: Scope, body: bytes) -> Exchange:
+        m = PATH.match(scope["path"])
+        assert m is not None  # the app routes only matching paths here
+        model = m.group(1).removeprefix("models/")
+        stream = m.group(2) == "streamGenerateContent"
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        hosted = HostedTools()
+        raw = responses_request(decode_json(body), model, stream=stream, hosted=hosted)
+        req = check_request(raw)
+        keys = query.get("key")
+        credential = client_credential(scope) or (keys[0] if keys else None)
+        ex = self.pipeline.exchange(req, raw, scope["headers"], credential=credential)
+        for param, name in hosted.unknown:
+            if not ex.compat.drop_unsupported:
+                raise InvalidRequestError(
+                    f"'{param}' is not supported by Ferryman's Gemini API: the {name} tool has no counterpart "
+                    "outside Gemini (compat.drop_unsupported leaves it out instead).",
+                    param=param,
+                    code="unsupported_parameter",
+                )
+            ex.compat.dropped.append(name)
+        ex.state[self.route] = query.get("alt") == ["sse"]
+        return ex
+
+    async def reply(self, send: Send, ex: Exchange, response: dict[str, Any]) -> None:
+        body = msgspec.json.encode(generate_content_response(response))
+        await send_json(send, 200, body, gateway_headers(ex, whole=True))
+
+    def stream_send(self, send: Send, ex: Exchange) -> Send:
+        return TranscodingSend(send, GeminiStream(sse=bool(ex.state.get(self.route))))
+
+    async def render_error(self, send: Send, exc: FerrymanError) -> None:
+        await send_json(send, exc.status, error_body(exc), error_headers(exc))
+
+    async def unimplemented(self, scope: Scope, receive: Receive, send: Send) -> None:
+        m = PATH.match(scope["path"])
+        method = m.group(2) if m else "?"
+        exc = FerrymanError(
+            f"Method {method} is not served by Ferryman's Gemini API (generateContent, streamGenerateContent).",
+            status=501,
+            code="method_not_implemented",
+        )
+        await self.render_error(send, exc)
