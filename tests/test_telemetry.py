@@ -86,26 +86,80 @@ def telemetry_config(fake: FakeUpstream, **extra: Any) -> dict[str, Any]:
 
 
 def run(
-    fake: FakeUpstream, config: dict[str, Any], *requests: tuple[dict[str, Any], dict[str, str]]
+    fake: FakeUpstream,
+    config: dict[str, Any],
+    *requests: tuple[dict[str, Any], dict[str, str]],
+    environ: dict[str, str] | None = None,
 ) -> list[httpx.Response]:
     """The requests through a gateway that is then shut down: its shutdown exports every span and metric."""
     fake.add("/v1/traces", OTLP_OK)
     fake.add("/v1/metrics", OTLP_OK)
-    with GatewayServer(config, {"OTLP_KEY": EXPORT_KEY}) as gw:
+    with GatewayServer(config, {"OTLP_KEY": EXPORT_KEY, **(environ or {})}) as gw:
         replies = [httpx.post(f"{gw.url}/v1/responses", json=body, headers=headers) for body, headers in requests]
     return replies
 
 
-def test_request_span_follows_genai_conventions_with_a_child_per_attempt(fake: FakeUpstream) -> None:
+# OTEL_SEMCONV_STABILITY_OPT_IN as the OpenTelemetry spec defines it (a comma-separated list of opt-ins)
+LATEST = {"OTEL_SEMCONV_STABILITY_OPT_IN": "http/dup, gen_ai_latest_experimental"}
+
+
+def released_and_latest(request: dict[str, Any], answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The GenAI attributes of an answered request's span, under each version of the conventions."""
+    usage = answer["usage"]
+    same = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": request["model"],
+        "gen_ai.request.temperature": request["temperature"],
+        "gen_ai.request.top_p": request["top_p"],
+        "gen_ai.request.max_tokens": request["max_output_tokens"],
+        "gen_ai.response.model": answer["model"],
+        "gen_ai.response.id": answer["id"],
+        "gen_ai.usage.input_tokens": usage["input_tokens"],
+        "gen_ai.usage.output_tokens": usage["output_tokens"],
+        "gen_ai.response.finish_reasons": ["stop"],
+    }
+    return {
+        "released": {  # v1.36: gen_ai.system, OpenAI's fields under gen_ai.openai.*
+            **same,
+            "gen_ai.system": "openai",
+            "gen_ai.openai.request.response_format": request["text"]["format"]["type"],
+            "gen_ai.openai.request.service_tier": request["service_tier"],
+            "gen_ai.openai.response.service_tier": answer["service_tier"],
+        },
+        "latest": {  # gen_ai.provider.name, gen_ai.output.type, openai.*, the usage details
+            **same,
+            "gen_ai.provider.name": "openai",
+            "gen_ai.output.type": "json",
+            "openai.request.service_tier": request["service_tier"],
+            "openai.response.service_tier": answer["service_tier"],
+            "gen_ai.usage.cache_read.input_tokens": usage["input_tokens_details"]["cached_tokens"],
+            "gen_ai.usage.reasoning.output_tokens": usage["output_tokens_details"]["reasoning_tokens"],
+        },
+    }
+
+
+@pytest.mark.parametrize("conventions", ["released", "latest"])
+def test_request_span_follows_genai_conventions_with_a_child_per_attempt(fake: FakeUpstream, conventions: str) -> None:
     down = Reply(status=503, headers={"retry-after-ms": "1"}, json={"error": {"message": "down"}})
     fake.add("/v1/responses", down, times=1)
-    fake.add("/v1/responses", Reply.fixture("openai-responses/text_basic"), times=1)
+    fake.add("/v1/responses", Reply.fixture("openai-responses/structured_output_json_schema"), times=1)
     config = telemetry_config(fake)
     config["providers"]["openai"]["max_retries"] = 1
-    body = {"model": "smart", "input": "hi", "temperature": 0.5, "top_p": 0.9, "max_output_tokens": 100}
-    (reply,) = run(fake, config, (body, {"traceparent": TRACEPARENT}))
+    body = {
+        "model": "smart",
+        "input": "Where is the largest city?",
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "max_output_tokens": 100,
+        "service_tier": "priority",
+        "text": {"format": {"type": "json_schema", "name": "City", "schema": {"type": "object"}}},
+    }
+    environ = LATEST if conventions == "latest" else {}
+    (reply,) = run(fake, config, (body, {"traceparent": TRACEPARENT}), environ=environ)
     assert reply.status_code == 200, reply.text
     answer = reply.json()
+    provider_key = "gen_ai.provider.name" if conventions == "latest" else "gen_ai.system"
+    other_key = "gen_ai.system" if conventions == "latest" else "gen_ai.provider.name"
 
     spans = received_spans(fake)
     (request,) = [s for s in spans if s.parent_span_id == bytes.fromhex(CLIENT_SPAN)]
@@ -114,19 +168,9 @@ def test_request_span_follows_genai_conventions_with_a_child_per_attempt(fake: F
     assert request.trace_id.hex() == TRACE_ID
     assert request.status.code != Status.STATUS_CODE_ERROR
     a = attrs(request)
-    assert {k: v for k, v in a.items() if k.startswith("gen_ai.")} == {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": "smart",
-        "gen_ai.request.temperature": 0.5,
-        "gen_ai.request.top_p": 0.9,
-        "gen_ai.request.max_tokens": 100,
-        "gen_ai.response.model": answer["model"],
-        "gen_ai.response.id": answer["id"],
-        "gen_ai.usage.input_tokens": answer["usage"]["input_tokens"],
-        "gen_ai.usage.output_tokens": answer["usage"]["output_tokens"],
-        "gen_ai.response.finish_reasons": ["stop"],
-    }
+    assert {k: v for k, v in a.items() if not k.startswith("ferryman.")} == released_and_latest(body, answer)[
+        conventions
+    ]
     assert a["ferryman.provider"] == "openai" and a["ferryman.model_deployment"] == "gpt-4o"
 
     # a child per attempt: the retry's 503, then the 200, in order and inside the request's span
@@ -137,7 +181,7 @@ def test_request_span_follows_genai_conventions_with_a_child_per_attempt(fake: F
         c = attrs(child)
         assert child.name == "chat gpt-4o" and child.kind == Span.SPAN_KIND_CLIENT
         assert child.trace_id.hex() == TRACE_ID
-        assert c["gen_ai.provider.name"] == "openai" and c["gen_ai.request.model"] == "gpt-4o"
+        assert c[provider_key] == "openai" and other_key not in c and c["gen_ai.request.model"] == "gpt-4o"
         assert c["server.address"] == "127.0.0.1" and c["server.port"] == fake.port
         assert request.start_time_unix_nano <= child.start_time_unix_nano < child.end_time_unix_nano
         assert child.end_time_unix_nano <= request.end_time_unix_nano
@@ -159,7 +203,7 @@ def test_request_span_follows_genai_conventions_with_a_child_per_attempt(fake: F
     assert duration.count == 1
     assert {kv.key: _value(kv.value) for kv in duration.attributes} == {
         "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "openai",
+        provider_key: "openai",
         "gen_ai.request.model": "gpt-4o",
         "gen_ai.response.model": answer["model"],
     }
@@ -180,16 +224,17 @@ def test_a_failed_request_has_an_error_span_and_a_new_trace_without_traceparent(
     assert request.status.code == Status.STATUS_CODE_ERROR
     a = attrs(request)
     assert a["error.type"] == reply.json()["error"]["code"] or a["error.type"] == reply.json()["error"]["type"]
-    assert "gen_ai.response.id" not in a and a["gen_ai.provider.name"] == "openai"
+    assert "gen_ai.response.id" not in a and a["gen_ai.system"] == "openai" and "gen_ai.provider.name" not in a
     children = [s for s in spans if s.parent_span_id == request.span_id]
     assert [attrs(c)["http.response.status_code"] for c in children] == [503, 503]
     assert sent_contexts(fake) == [(request.trace_id.hex(), request.span_id.hex(), True)] * 2
 
 
-def test_mock_provider_and_a_stream(fake: FakeUpstream) -> None:
+@pytest.mark.parametrize(("environ", "provider_key"), [({}, "gen_ai.system"), (LATEST, "gen_ai.provider.name")])
+def test_mock_provider_and_a_stream(fake: FakeUpstream, environ: dict[str, str], provider_key: str) -> None:
     fake.add("/v1/traces", OTLP_OK)
     fake.add("/v1/metrics", OTLP_OK)
-    with GatewayServer(telemetry_config(fake), {"OTLP_KEY": EXPORT_KEY}) as gw:
+    with GatewayServer(telemetry_config(fake), {"OTLP_KEY": EXPORT_KEY, **environ}) as gw:
         body = {"model": "mock/echo-1", "input": "hello there", "stream": True}
         with httpx.stream("POST", f"{gw.url}/v1/responses", json=body) as resp:
             assert resp.status_code == 200
@@ -197,7 +242,9 @@ def test_mock_provider_and_a_stream(fake: FakeUpstream) -> None:
     (request,) = [s for s in received_spans(fake) if not s.parent_span_id]
     a = attrs(request)
     answer = final[0]["response"]
-    assert a["gen_ai.provider.name"] == "ferryman.mock"
+    assert a[provider_key] == "ferryman.mock"
+    names = {"gen_ai.system", "gen_ai.provider.name"}
+    assert names - {provider_key} == names - set(a)  # one of the two, never both
     assert a["gen_ai.response.id"] == answer["id"]
     assert a["gen_ai.usage.output_tokens"] == answer["usage"]["output_tokens"] > 0
 

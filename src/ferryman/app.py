@@ -89,6 +89,7 @@ class Gateway:
         if config.telemetry is not None:
             try:  # OpenTelemetry only with a telemetry section
                 from ferryman.plugins.telemetry.export import Exporters
+                from ferryman.plugins.telemetry.genai import Conventions
                 from ferryman.plugins.telemetry.hook import TracesHook
                 from ferryman.plugins.telemetry.metrics import GenAIMetrics
             except ImportError as exc:
@@ -98,7 +99,9 @@ class Gateway:
                 ) from None
 
             self.telemetry = Exporters(config.telemetry)
-            hooks.append(TracesHook(self.telemetry.tracer, self.providers, GenAIMetrics(self.telemetry.meter)))
+            metrics = GenAIMetrics(self.telemetry.meter)
+            conventions = Conventions(config.telemetry.genai_latest)
+            hooks.append(TracesHook(self.telemetry.tracer, self.providers, metrics, conventions))
         self.log_writer: LogWriter | None = None  # the request log's batched writer (its hook is added last)
         if config.logs is not None and self.store is not None:
             log_store: LogStore = self.store.inner  # type: ignore[assignment]  # SQLite and PostgreSQL have it

@@ -175,6 +175,8 @@ class Telemetry(Struct, frozen=True):
     otlp_endpoint: str
     service_name: str = "ferryman"
     headers: dict[str, Secret] = {}
+    # OTEL_SEMCONV_STABILITY_OPT_IN lists gen_ai_latest_experimental: the newest GenAI conventions' names
+    genai_latest: bool = False
 
 
 class ServerLimits(Struct, forbid_unknown_fields=True, frozen=True):
@@ -509,7 +511,10 @@ def _telemetry(entry: TelemetryEntry | None, environ: Mapping[str, str], source:
     for name, secret in headers.items():
         if not secret.is_set:
             raise ConfigError(f"{source}: telemetry.headers.{name}: {secret.source} is not set")
-    return Telemetry(entry.otlp_endpoint.rstrip("/"), entry.service_name, headers)
+    # the OpenTelemetry variable: a comma-separated list of opt-ins, one per family of conventions
+    opt_in = {value.strip() for value in environ.get("OTEL_SEMCONV_STABILITY_OPT_IN", "").split(",")}
+    latest = "gen_ai_latest_experimental" in opt_in
+    return Telemetry(entry.otlp_endpoint.rstrip("/"), entry.service_name, headers, latest)
 
 
 def _check_target(ref: str, providers: dict[str, ProviderConfig], where: str) -> None:

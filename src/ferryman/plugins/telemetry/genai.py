@@ -1,6 +1,12 @@
 """The OpenTelemetry GenAI semantic conventions' words for what Ferryman knows: who a provider is
-(``gen_ai.provider.name``), why an answer ended (``gen_ai.response.finish_reasons``), where a provider is
-(``server.address``). Nothing here imports OpenTelemetry."""
+(``gen_ai.system`` or ``gen_ai.provider.name``), why an answer ended (``gen_ai.response.finish_reasons``),
+where a provider is (``server.address``). Nothing here imports OpenTelemetry.
+
+The conventions are still moving, and their transition plan says how: an instrumentation keeps emitting
+the version it emitted (v1.36 and before) unless ``OTEL_SEMCONV_STABILITY_OPT_IN`` lists
+``gen_ai_latest_experimental``; then it emits the latest names instead (never both). ``Conventions`` is
+the one place that knows the two: the released names by default, the latest ones on that opt-in.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,42 @@ BY_TYPE = {
     "vertex": "gcp.vertex_ai",
     "mock": "ferryman.mock",
 }
+# ``gen_ai.system`` (v1.36) spelled one well-known value otherwise than ``gen_ai.provider.name`` does
+_RELEASED_NAME = {"x_ai": "xai"}
+_JSON_FORMATS = frozenset({"json_schema", "json_object"})
+
+
+class Conventions:
+    """The names one version of the GenAI conventions gives to what Ferryman reports.
+
+    Released (the default, v1.36): the provider is ``gen_ai.system``; OpenAI's request fields are
+    ``gen_ai.openai.request.response_format`` (``text``, ``json_object``, ``json_schema``) and
+    ``gen_ai.openai.{request,response}.service_tier``. Latest (``gen_ai_latest_experimental``): the
+    provider is ``gen_ai.provider.name``; the format is ``gen_ai.output.type`` (``text``, ``json``);
+    the service tiers are ``openai.{request,response}.service_tier``; and the usage details it added,
+    ``gen_ai.usage.cache_read.input_tokens`` and ``gen_ai.usage.reasoning.output_tokens``, are set.
+    """
+
+    __slots__ = ("latest", "output_type", "provider", "request_tier", "response_tier")
+
+    def __init__(self, latest: bool) -> None:
+        self.latest = latest
+        self.provider = "gen_ai.provider.name" if latest else "gen_ai.system"
+        self.output_type = "gen_ai.output.type" if latest else "gen_ai.openai.request.response_format"
+        self.request_tier = "openai.request.service_tier" if latest else "gen_ai.openai.request.service_tier"
+        self.response_tier = "openai.response.service_tier" if latest else "gen_ai.openai.response.service_tier"
+
+    def provider_value(self, name: str) -> str:
+        """A provider's name (as ``provider_name`` gives it) in this version's spelling."""
+        return name if self.latest else _RELEASED_NAME.get(name, name)
+
+    def output_value(self, format_type: str) -> str:
+        """A request's ``text.format.type`` as this version's output type."""
+        if self.latest:
+            return "json" if format_type in _JSON_FORMATS else format_type
+        return format_type
+
+
 # a Chat Completions host the conventions name (by its well-known entry name in ``providers/catalog.py``)
 BY_NAME = {
     "groq": "groq",
@@ -39,7 +81,8 @@ _TOOL_CALLS = frozenset({"function_call", "custom_tool_call"})
 
 def provider_name(config: ProviderConfig) -> str:
     """``gen_ai.provider.name`` of a configured provider: the conventions' value for its type or its
-    well-known name; any other Chat Completions server by its type."""
+    well-known name; any other Chat Completions server by its type (``Conventions.provider_value`` gives
+    it in the released spelling)."""
     if config.type == "openai-chat":
         return BY_NAME.get(config.name, config.type)
     return BY_TYPE.get(config.type, config.type)

@@ -7,7 +7,8 @@ child of the client's W3C ``traceparent`` when it sent one, and puts the span's 
 cache hit) and ``failed`` (``error.type`` and an error status) add what the answer says (response model
 and id, tokens, finish reason), one child span per ``ex.attempts`` entry at its own times (``perf_counter``
 turned into epoch nanoseconds with one offset per request), and end the span. Ending a span only queues
-it: ``export.py``'s batch processor exports from its own thread.
+it: ``export.py``'s batch processor exports from its own thread. Which names the attributes go by (the
+released GenAI conventions, or the latest on ``OTEL_SEMCONV_STABILITY_OPT_IN``) is ``genai.Conventions``'.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from ferryman.gateway.exchange import Exchange
 from ferryman.gateway.hooks import Hook, Pending
-from ferryman.plugins.telemetry.genai import OPERATION, finish_reasons, provider_name, server_of
+from ferryman.plugins.telemetry.genai import OPERATION, Conventions, finish_reasons, provider_name, server_of
 from ferryman.plugins.telemetry.metrics import Attributes, GenAIMetrics
 from ferryman.providers.base import Provider
 from ferryman.schemas.errors import FerrymanError
@@ -30,6 +31,11 @@ from ferryman.schemas.errors import FerrymanError
 NAME = "traces"
 PROPAGATOR = TraceContextTextMapPropagator()
 _TRACE_HEADERS = ((b"traceparent", "traceparent"), (b"tracestate", "tracestate"))
+# the usage details the latest conventions name: (the Responses usage's part, its field, the attribute)
+_DETAILS = (
+    ("input_tokens_details", "cached_tokens", "gen_ai.usage.cache_read.input_tokens"),
+    ("output_tokens_details", "reasoning_tokens", "gen_ai.usage.reasoning.output_tokens"),
+)
 
 
 class Where:
@@ -37,8 +43,8 @@ class Where:
 
     __slots__ = ("address", "name", "port")
 
-    def __init__(self, provider: Provider) -> None:
-        self.name = provider_name(provider.config)
+    def __init__(self, provider: Provider, conventions: Conventions) -> None:
+        self.name = conventions.provider_value(provider_name(provider.config))
         self.address, self.port = server_of(provider)
 
 
@@ -46,10 +52,17 @@ class TracesHook(Hook):
     name = NAME
     needs_targets = False  # first of the ``before`` parts: a refused request has its span too
 
-    def __init__(self, tracer: Tracer, providers: Mapping[str, Provider], metrics: GenAIMetrics | None = None) -> None:
+    def __init__(
+        self,
+        tracer: Tracer,
+        providers: Mapping[str, Provider],
+        metrics: GenAIMetrics | None = None,
+        conventions: Conventions | None = None,
+    ) -> None:
         self.tracer = tracer
         self.metrics = metrics
-        self.where = {name: Where(provider) for name, provider in providers.items()}
+        self.conv = conventions if conventions is not None else Conventions(latest=False)
+        self.where = {name: Where(provider, self.conv) for name, provider in providers.items()}
 
     async def before(self, ex: Exchange) -> None:
         carrier = {name: value for key, name in _TRACE_HEADERS if (value := ex.header(key)) is not None}
@@ -63,6 +76,10 @@ class TracesHook(Hook):
             attributes["gen_ai.request.top_p"] = req.top_p
         if req.max_output_tokens is not None:
             attributes["gen_ai.request.max_tokens"] = req.max_output_tokens
+        if req.text is not None and req.text.format is not None:
+            attributes[self.conv.output_type] = self.conv.output_value(req.text.format.type)
+        if req.service_tier is not None:
+            attributes[self.conv.request_tier] = req.service_tier
         span = self.tracer.start_span(
             f"{OPERATION} {req.model}",
             context=parent,
@@ -84,6 +101,9 @@ class TracesHook(Hook):
             attributes["gen_ai.response.model"] = model
         if isinstance(response_id, str):
             attributes["gen_ai.response.id"] = response_id
+        tier = response.get("service_tier")
+        if isinstance(tier, str):
+            attributes[self.conv.response_tier] = tier
         usage = response.get("usage")
         usage = usage if isinstance(usage, dict) else {}
         input_tokens, output_tokens = _count(usage.get("input_tokens")), _count(usage.get("output_tokens"))
@@ -91,6 +111,12 @@ class TracesHook(Hook):
             attributes["gen_ai.usage.input_tokens"] = input_tokens
         if output_tokens is not None:
             attributes["gen_ai.usage.output_tokens"] = output_tokens
+        if self.conv.latest:
+            for part, name, attribute in _DETAILS:
+                details = usage.get(part)
+                count = _count(details.get(name)) if isinstance(details, dict) else None
+                if count is not None:
+                    attributes[attribute] = count
         attributes["gen_ai.response.finish_reasons"] = finish_reasons(response)
         if ex.answer is not None:  # from the cache: no provider was asked, no tokens were used
             attributes["ferryman.cache_hit"] = True
@@ -124,7 +150,7 @@ class TracesHook(Hook):
         where = self.where.get(served) if served is not None else None
         common: Attributes = {"gen_ai.operation.name": OPERATION}
         if where is not None:
-            common["gen_ai.provider.name"] = where.name
+            common[self.conv.provider] = where.name
         if error_type is not None:
             common["error.type"] = error_type
         span.set_attributes(common)
@@ -142,7 +168,7 @@ class TracesHook(Hook):
                 "http.response.status_code": attempt.status,
             }
             if at is not None:
-                attributes["gen_ai.provider.name"] = at.name
+                attributes[self.conv.provider] = at.name
                 if at.address is not None:
                     attributes["server.address"] = at.address
                 if at.port is not None:
