@@ -119,9 +119,10 @@ def released_and_latest(request: dict[str, Any], answer: dict[str, Any]) -> dict
         "gen_ai.response.finish_reasons": ["stop"],
     }
     return {
-        "released": {  # v1.36: gen_ai.system, OpenAI's fields under gen_ai.openai.*
+        "released": {  # v1.36: gen_ai.system (and the name that replaced it), OpenAI's fields under gen_ai.openai.*
             **same,
             "gen_ai.system": "openai",
+            "gen_ai.provider.name": "openai",
             "gen_ai.openai.request.response_format": request["text"]["format"]["type"],
             "gen_ai.openai.request.service_tier": request["service_tier"],
             "gen_ai.openai.response.service_tier": answer["service_tier"],
@@ -158,8 +159,6 @@ def test_request_span_follows_genai_conventions_with_a_child_per_attempt(fake: F
     (reply,) = run(fake, config, (body, {"traceparent": TRACEPARENT}), environ=environ)
     assert reply.status_code == 200, reply.text
     answer = reply.json()
-    provider_key = "gen_ai.provider.name" if conventions == "latest" else "gen_ai.system"
-    other_key = "gen_ai.system" if conventions == "latest" else "gen_ai.provider.name"
 
     spans = received_spans(fake)
     (request,) = [s for s in spans if s.parent_span_id == bytes.fromhex(CLIENT_SPAN)]
@@ -181,7 +180,8 @@ def test_request_span_follows_genai_conventions_with_a_child_per_attempt(fake: F
         c = attrs(child)
         assert child.name == "chat gpt-4o" and child.kind == Span.SPAN_KIND_CLIENT
         assert child.trace_id.hex() == TRACE_ID
-        assert c[provider_key] == "openai" and other_key not in c and c["gen_ai.request.model"] == "gpt-4o"
+        assert c["gen_ai.provider.name"] == "openai" and c["gen_ai.request.model"] == "gpt-4o"
+        assert c.get("gen_ai.system") == ("openai" if conventions == "released" else None)
         assert c["server.address"] == "127.0.0.1" and c["server.port"] == fake.port
         assert request.start_time_unix_nano <= child.start_time_unix_nano < child.end_time_unix_nano
         assert child.end_time_unix_nano <= request.end_time_unix_nano
@@ -203,7 +203,8 @@ def test_request_span_follows_genai_conventions_with_a_child_per_attempt(fake: F
     assert duration.count == 1
     assert {kv.key: _value(kv.value) for kv in duration.attributes} == {
         "gen_ai.operation.name": "chat",
-        provider_key: "openai",
+        "gen_ai.provider.name": "openai",
+        **({"gen_ai.system": "openai"} if conventions == "released" else {}),
         "gen_ai.request.model": "gpt-4o",
         "gen_ai.response.model": answer["model"],
     }
@@ -224,14 +225,15 @@ def test_a_failed_request_has_an_error_span_and_a_new_trace_without_traceparent(
     assert request.status.code == Status.STATUS_CODE_ERROR
     a = attrs(request)
     assert a["error.type"] == reply.json()["error"]["code"] or a["error.type"] == reply.json()["error"]["type"]
-    assert "gen_ai.response.id" not in a and a["gen_ai.system"] == "openai" and "gen_ai.provider.name" not in a
+    assert "gen_ai.response.id" not in a and a["gen_ai.provider.name"] == "openai"
+    assert a["gen_ai.system"] == "openai"  # the default conventions: v1.36's name too
     children = [s for s in spans if s.parent_span_id == request.span_id]
     assert [attrs(c)["http.response.status_code"] for c in children] == [503, 503]
     assert sent_contexts(fake) == [(request.trace_id.hex(), request.span_id.hex(), True)] * 2
 
 
-@pytest.mark.parametrize(("environ", "provider_key"), [({}, "gen_ai.system"), (LATEST, "gen_ai.provider.name")])
-def test_mock_provider_and_a_stream(fake: FakeUpstream, environ: dict[str, str], provider_key: str) -> None:
+@pytest.mark.parametrize(("environ", "released"), [({}, True), (LATEST, False)])
+def test_mock_provider_and_a_stream(fake: FakeUpstream, environ: dict[str, str], released: bool) -> None:
     fake.add("/v1/traces", OTLP_OK)
     fake.add("/v1/metrics", OTLP_OK)
     with GatewayServer(telemetry_config(fake), {"OTLP_KEY": EXPORT_KEY, **environ}) as gw:
@@ -242,9 +244,8 @@ def test_mock_provider_and_a_stream(fake: FakeUpstream, environ: dict[str, str],
     (request,) = [s for s in received_spans(fake) if not s.parent_span_id]
     a = attrs(request)
     answer = final[0]["response"]
-    assert a[provider_key] == "ferryman.mock"
-    names = {"gen_ai.system", "gen_ai.provider.name"}
-    assert names - {provider_key} == names - set(a)  # one of the two, never both
+    assert a["gen_ai.provider.name"] == "ferryman.mock"
+    assert a.get("gen_ai.system") == ("ferryman.mock" if released else None)  # v1.36's name only by default
     assert a["gen_ai.response.id"] == answer["id"]
     assert a["gen_ai.usage.output_tokens"] == answer["usage"]["output_tokens"] > 0
 

@@ -36,7 +36,8 @@ _JSON_FORMATS = frozenset({"json_schema", "json_object"})
 class Conventions:
     """The names one version of the GenAI conventions gives to what Ferryman reports.
 
-    Released (the default, v1.36): the provider is ``gen_ai.system``; OpenAI's request fields are
+    Released (the default, v1.36): the provider is ``gen_ai.system``, and ``gen_ai.provider.name`` too (the
+    name that replaced it, which collectors built for the newer releases read); OpenAI's request fields are
     ``gen_ai.openai.request.response_format`` (``text``, ``json_object``, ``json_schema``) and
     ``gen_ai.openai.{request,response}.service_tier``. Latest (``gen_ai_latest_experimental``): the
     provider is ``gen_ai.provider.name``; the format is ``gen_ai.output.type`` (``text``, ``json``);
@@ -44,18 +45,19 @@ class Conventions:
     ``gen_ai.usage.cache_read.input_tokens`` and ``gen_ai.usage.reasoning.output_tokens``, are set.
     """
 
-    __slots__ = ("latest", "output_type", "provider", "request_tier", "response_tier")
+    __slots__ = ("latest", "output_type", "request_tier", "response_tier")
 
     def __init__(self, latest: bool) -> None:
         self.latest = latest
-        self.provider = "gen_ai.provider.name" if latest else "gen_ai.system"
         self.output_type = "gen_ai.output.type" if latest else "gen_ai.openai.request.response_format"
         self.request_tier = "openai.request.service_tier" if latest else "gen_ai.openai.request.service_tier"
         self.response_tier = "openai.response.service_tier" if latest else "gen_ai.openai.response.service_tier"
 
-    def provider_value(self, name: str) -> str:
-        """A provider's name (as ``provider_name`` gives it) in this version's spelling."""
-        return name if self.latest else _RELEASED_NAME.get(name, name)
+    def provider_attributes(self, name: str) -> dict[str, str]:
+        """The attributes that name a provider (``name`` as ``provider_name`` gives it), in this version."""
+        if self.latest:
+            return {"gen_ai.provider.name": name}
+        return {"gen_ai.system": _RELEASED_NAME.get(name, name), "gen_ai.provider.name": name}
 
     def output_value(self, format_type: str) -> str:
         """A request's ``text.format.type`` as this version's output type."""
@@ -81,8 +83,8 @@ _TOOL_CALLS = frozenset({"function_call", "custom_tool_call"})
 
 def provider_name(config: ProviderConfig) -> str:
     """``gen_ai.provider.name`` of a configured provider: the conventions' value for its type or its
-    well-known name; any other Chat Completions server by its type (``Conventions.provider_value`` gives
-    it in the released spelling)."""
+    well-known name; any other Chat Completions server by its type (``Conventions.provider_attributes`` adds
+    the released ``gen_ai.system`` spelling by default)."""
     if config.type == "openai-chat":
         return BY_NAME.get(config.name, config.type)
     return BY_TYPE.get(config.type, config.type)

@@ -41,10 +41,10 @@ _DETAILS = (
 class Where:
     """What the conventions call a configured provider, and where it is (bound once per provider)."""
 
-    __slots__ = ("address", "name", "port")
+    __slots__ = ("address", "names", "port")
 
     def __init__(self, provider: Provider, conventions: Conventions) -> None:
-        self.name = conventions.provider_value(provider_name(provider.config))
+        self.names = conventions.provider_attributes(provider_name(provider.config))
         self.address, self.port = server_of(provider)
 
 
@@ -150,7 +150,7 @@ class TracesHook(Hook):
         where = self.where.get(served) if served is not None else None
         common: Attributes = {"gen_ai.operation.name": OPERATION}
         if where is not None:
-            common[self.conv.provider] = where.name
+            common.update(where.names)
         if error_type is not None:
             common["error.type"] = error_type
         span.set_attributes(common)
@@ -168,7 +168,7 @@ class TracesHook(Hook):
                 "http.response.status_code": attempt.status,
             }
             if at is not None:
-                attributes[self.conv.provider] = at.name
+                attributes.update(at.names)
                 if at.address is not None:
                     attributes["server.address"] = at.address
                 if at.port is not None:
