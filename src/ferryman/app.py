@@ -29,7 +29,9 @@ from ferryman.plugins.logs.writer import LogWriter
 from ferryman.providers.base import Provider
 from ferryman.providers.registry import build_provider
 from ferryman.routes.admin import AdminRoutes
+from ferryman.routes.embeddings import EmbeddingsDoor
 from ferryman.routes.logs import LogRoutes, unavailable
+from ferryman.routes.models import Models
 from ferryman.routes.ready import Readiness
 from ferryman.routes.responses import ResponsesDoor
 from ferryman.routes.stored import StoredResponses
@@ -129,8 +131,12 @@ class Gateway:
             "/health": {"GET": self.health},
             "/ready": {"GET": readiness.ready},
         }
+        embeddings = EmbeddingsDoor(self.pipeline, max_request_bytes=config.max_request_bytes, budget=budget)
+        self.models = Models(config, gov)
         for prefix in PREFIXES:
             self.routes[f"{prefix}/responses"] = {"POST": responses.create}
+            self.routes[f"{prefix}/embeddings"] = {"POST": embeddings.create}
+            self.routes[f"{prefix}/models"] = {"GET": self.models.list}
         self.admin: AdminRoutes | None = None
         if gov is not None:
             admin = self.admin = AdminRoutes(gov, budget)
@@ -252,12 +258,18 @@ class Gateway:
             return {"GET": unavailable}
         return {"GET": _bind(self.logs.get, m.group(1))}
 
+    def _model_route(self, path: str) -> dict[str, Handler] | None:
+        m = _MODEL.match(path)
+        return {"GET": _bind(self.models.get, m.group(1))} if m is not None else None
+
     def _match(self, path: str, method: str) -> Handler:
         methods = self.routes.get(path)
         if methods is None and len(path) > 1 and path.endswith("/"):
             methods = self.routes.get(path.rstrip("/"))
         if methods is None:
-            methods = self._stored_route(path) or self._admin_route(path) or self._log_route(path)
+            methods = (
+                self._stored_route(path) or self._admin_route(path) or self._log_route(path) or self._model_route(path)
+            )
         if methods is None:
             raise NotFoundError(f"No route for {method} {path}.", code="route_not_found")
         handler = methods.get(method)
@@ -295,6 +307,8 @@ _STORED = re.compile(r"^(?:/openai|/litellm)?(?:/v1)?/responses/([A-Za-z0-9_.:-]
 _ADMIN = re.compile(r"^/admin/(keys|teams)/([A-Za-z0-9_.:-]+)/?$")
 
 _LOG = re.compile(r"^/admin/logs/([A-Za-z0-9_.:-]+)/?$")
+
+_MODEL = re.compile(r"^(?:/openai|/litellm)?(?:/v1)?/models/(.+?)/?$")
 
 
 def create_app(config: Config) -> Gateway:

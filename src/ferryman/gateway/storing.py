@@ -49,13 +49,13 @@ class StoreHook(Hook):
     async def before(self, ex: Exchange) -> None:
         conversation = Conversation(self.config, self.store, ex.owner if self.store is not None else None)
         ex.conversation = conversation
-        await conversation.load(ex.request, ex.targets[0])
+        await conversation.load(ex.responses, ex.targets[0])
 
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         conversation, target = ex.conversation, ex.target
         if conversation is None or target is None or target.provider not in self.config.providers:
             return None
-        record = conversation.record(ex.request, ex.raw, response, target)
+        record = conversation.record(ex.responses, ex.raw, response, target)
         if record is None:
             return None
         queued: StoredResponse | None = ex.state.get(BACKGROUND)

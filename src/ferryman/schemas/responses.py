@@ -12,7 +12,7 @@ removed or flattened by ``native_openai_body`` before a body goes to an OpenAI-n
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct
@@ -126,19 +126,36 @@ def validate_request(body: bytes) -> tuple[dict[str, Any], ResponsesRequest]:
     Everything Ferryman itself reads is checked here, before any upstream call, whatever the target:
     the fields (types and ranges), the input items' shape (``check_input``), the names of the function,
     custom and namespace tools (and a namespace's members), and how deep the JSON nests."""
+    raw, req = decode_request(body, ResponsesRequest)
+    check_input(req.input)
+    if req.tools:
+        _check_tools(raw["tools"])
+    return raw, req
+
+
+class Routed(Protocol):
+    """What every model request names: its model and its fallbacks."""
+
+    model: str
+    fallbacks: list[str] | None
+
+
+R = TypeVar("R", bound=Routed)
+
+
+def decode_request(body: bytes, kind: type[R]) -> tuple[dict[str, Any], R]:
+    """A body decoded as a JSON object and converted to ``kind``, its model names checked (a 400 naming the
+    bad field otherwise); what the request is besides is its door's to check."""
     raw = decode_json(body)
     if not isinstance(raw, dict):
         raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
     try:
-        req = msgspec.convert(raw, ResponsesRequest)
+        req = msgspec.convert(raw, kind)
     except msgspec.ValidationError as exc:
-        raise _validation_error(str(exc)) from None
-    _check_model(req.model, "model")
+        raise validation_error(str(exc)) from None
+    check_model(req.model, "model")
     for i, name in enumerate(req.fallbacks or ()):
-        _check_model(name, f"fallbacks[{i}]")
-    check_input(req.input)
-    if req.tools:
-        _check_tools(raw["tools"])
+        check_model(name, f"fallbacks[{i}]")
     return raw, req
 
 
@@ -176,7 +193,7 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return True
 
 
-def _check_model(name: str, param: str) -> None:
+def check_model(name: str, param: str) -> None:
     if _MODEL_NAME.fullmatch(name) is None:
         raise InvalidRequestError(
             f"Invalid value for '{param}': a model name is 1 to {MAX_MODEL_CHARS} printable characters "
@@ -223,7 +240,7 @@ def _invalid(param: str, expected: str) -> InvalidRequestError:
     return InvalidRequestError(f"Invalid value for '{param}': expected {expected}.", param=param, code="invalid_value")
 
 
-def _validation_error(text: str) -> InvalidRequestError:
+def validation_error(text: str) -> InvalidRequestError:
     at = _AT.search(text)
     path = at.group(1) if at else "$"
     message = text[: at.start()] if at else text

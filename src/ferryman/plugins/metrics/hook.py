@@ -27,13 +27,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ferryman.gateway.exchange import Exchange
-from ferryman.gateway.hooks import Hook, Pending
+from ferryman.gateway.exchange import RESPONSES, Exchange
+from ferryman.gateway.hooks import EVERY_OPERATION, Hook, Pending
+from ferryman.gateway.usage import token_counts
 from ferryman.plugins.metrics import MULTIPROC_ENV
 from ferryman.schemas.errors import FerrymanError
 
 NAME = "metrics"
-ROUTE = "responses"  # the door (only the Responses API's yet)
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
@@ -86,16 +86,17 @@ class Families:
 
 
 class Series:
-    """One (provider, model)'s children, bound once: a request increments them without a label lookup."""
+    """One (route, provider, model)'s children, bound once: a request increments them without a label lookup.
+    ``route`` is the door (``Exchange.operation``: ``responses``, ``embeddings``)."""
 
     __slots__ = (
         "cached", "cost", "duration", "families", "input", "model", "output", "provider", "reasoning",
-        "requests", "ttft",
+        "requests", "route", "ttft",
     )  # fmt: skip
 
-    def __init__(self, families: Families, provider: str, model: str) -> None:
-        self.families, self.provider, self.model = families, provider, model
-        self.duration = families.duration.labels(ROUTE, provider, model)
+    def __init__(self, families: Families, route: str, provider: str, model: str) -> None:
+        self.families, self.route, self.provider, self.model = families, route, provider, model
+        self.duration = families.duration.labels(route, provider, model)
         self.ttft = families.ttft.labels(provider, model)
         tokens = families.tokens
         self.input = tokens.labels(provider, model, "input")
@@ -108,28 +109,31 @@ class Series:
     def request(self, status: int) -> Any:
         child = self.requests.get(status)
         if child is None:
-            child = self.requests[status] = self.families.requests.labels(ROUTE, self.provider, self.model, str(status))
+            child = self.requests[status] = self.families.requests.labels(
+                self.route, self.provider, self.model, str(status)
+            )
         return child
 
 
 class MetricsHook(Hook):
     name = NAME
     needs_targets = False  # first of the ``before`` parts: every request is in flight, refused ones too
+    operations = EVERY_OPERATION
 
     def __init__(self, dropped: Callable[[], int] = _no_drops) -> None:
         self.registry = CollectorRegistry()
         self.families = families = Families(self.registry)
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
-        self._series: dict[tuple[str, str], Series] = {}
+        self._series: dict[tuple[str, str, str], Series] = {}
         self._upstream: dict[tuple[str, int], Any] = {}
         self._cache_hits = {kind: families.cache_hits.labels(kind) for kind in CACHE_HIT_TYPES}
         self._dropped = dropped  # the request log's count of dropped entries (0 without a log)
         self._dropped_seen = 0
 
-    def series(self, provider: str, model: str) -> Series:
-        found = self._series.get((provider, model))
+    def series(self, provider: str, model: str, route: str = RESPONSES) -> Series:
+        found = self._series.get((route, provider, model))
         if found is None:
-            found = self._series[(provider, model)] = Series(self.families, provider, model)
+            found = self._series[(route, provider, model)] = Series(self.families, route, provider, model)
         return found
 
     async def before(self, ex: Exchange) -> None:
@@ -157,8 +161,9 @@ class MetricsHook(Hook):
             return None
         usage = response.get("usage")
         if isinstance(usage, dict):
-            _add(series.input, usage.get("input_tokens"))
-            _add(series.output, usage.get("output_tokens"))
+            input_tokens, output_tokens = token_counts(usage)
+            _add(series.input, input_tokens)
+            _add(series.output, output_tokens)
             details = usage.get("input_tokens_details")
             if isinstance(details, dict):
                 _add(series.cached, details.get("cached_tokens"))
@@ -186,10 +191,11 @@ class MetricsHook(Hook):
         families.in_flight.dec()
         target = ex.target
         attempts = ex.attempts.log
+        route = ex.operation
         if target is not None:
-            series = self.series(target.provider, target.deployment)
+            series = self.series(target.provider, target.deployment, route)
         else:  # no provider answered: its provider, but not the model a client may have made up
-            series = self.series(attempts[-1].target.provider if attempts else "", "")
+            series = self.series(attempts[-1].target.provider if attempts else "", "", route)
         series.request(status).inc()
         series.duration.observe(time.perf_counter() - ex.t0)
         families.overhead.observe(ex.overhead_seconds())
