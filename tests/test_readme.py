@@ -67,8 +67,14 @@ def test_curl_example(served: str, block: str) -> None:
     result = subprocess.run(["bash", "-c", block.replace(DEFAULT, served)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout[result.stdout.index("{") :])  # after the headers of `curl -i`
-    assert body["status"] == "completed", body
-    assert body["output"][0]["content"][0]["text"]
+    if "/v1/embeddings" in block:  # one vector per input, of the dimensions asked for
+        asked = json.loads(block[block.index("{") : block.rindex("}") + 1])
+        assert [len(d["embedding"]) for d in body["data"]] == [asked["dimensions"]] * len(asked["input"]), body
+    elif "/v1/models/" in block:
+        assert body["object"] == "model" and block.rstrip().endswith(body["id"]), body
+    else:
+        assert body["status"] == "completed", body
+        assert body["output"][0]["content"][0]["text"]
 
 
 @pytest.mark.parametrize("block", PYTHONS, ids=[f"python{i}" for i in range(len(PYTHONS))])

@@ -33,10 +33,12 @@ from ferryman.routes.admin import AdminRoutes
 from ferryman.routes.anthropic import AnthropicDoor, CountTokens
 from ferryman.routes.chat import ChatDoor
 from ferryman.routes.conversations import ConversationRoutes
+from ferryman.routes.embeddings import EmbeddingsDoor
 from ferryman.routes.gemini import METHODS as GEMINI_METHODS
 from ferryman.routes.gemini import PATH as GEMINI_PATH
 from ferryman.routes.gemini import GeminiDoor
 from ferryman.routes.logs import LogRoutes, unavailable
+from ferryman.routes.models import Models
 from ferryman.routes.ready import Readiness
 from ferryman.routes.responses import ResponsesDoor
 from ferryman.routes.stored import StoredResponses
@@ -148,6 +150,10 @@ class Gateway:
             "/health": {"GET": self.health},
             "/ready": {"GET": readiness.ready},
         }
+        embeddings = EmbeddingsDoor(
+            self.pipeline, max_request_bytes=config.max_request_bytes, keepalive=config.stream_keepalive, budget=budget
+        )
+        self.models = Models(config, gov)
         self.threads = ConversationRoutes(
             self.conversations, budget, config.max_request_bytes, gov.authenticate if gov is not None else None
         )
@@ -155,6 +161,8 @@ class Gateway:
             self.routes[f"{prefix}/responses"] = {"POST": responses.create}
             self.routes[f"{prefix}/conversations"] = {"POST": self.threads.create}
             self.routes[f"{prefix}/chat/completions"] = {"POST": chat.create}
+            self.routes[f"{prefix}/embeddings"] = {"POST": embeddings.create}
+            self.routes[f"{prefix}/models"] = {"GET": self.models.list}
         # the Anthropic Messages door: Anthropic SDKs and Claude Code with base_url .../anthropic
         messages = AnthropicDoor(
             self.pipeline, max_request_bytes=config.max_request_bytes, keepalive=config.stream_keepalive, budget=budget
@@ -314,6 +322,10 @@ class Gateway:
         door = self.gemini
         return {"POST": door.create if m.group(2) in GEMINI_METHODS else door.unimplemented}
 
+    def _model_route(self, path: str) -> dict[str, Handler] | None:
+        m = _MODEL.match(path)
+        return {"GET": _bind(self.models.get, m.group(1))} if m is not None else None
+
     def _match(self, path: str, method: str) -> Handler:
         methods = self.routes.get(path)
         if methods is None and len(path) > 1 and path.endswith("/"):
@@ -325,6 +337,7 @@ class Gateway:
                 or self._admin_route(path)
                 or self._log_route(path)
                 or self._gemini_route(path)
+                or self._model_route(path)
             )
         if methods is None:
             raise NotFoundError(f"No route for {method} {path}.", code="route_not_found")
@@ -367,6 +380,8 @@ _CONVERSATION = re.compile(
 _ADMIN = re.compile(r"^/admin/(keys|teams)/([A-Za-z0-9_.:-]+)/?$")
 
 _LOG = re.compile(r"^/admin/logs/([A-Za-z0-9_.:-]+)/?$")
+
+_MODEL = re.compile(r"^(?:/openai|/litellm)?(?:/v1)?/models/(.+?)/?$")
 
 
 def create_app(config: Config) -> Gateway:

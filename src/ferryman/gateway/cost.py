@@ -9,12 +9,13 @@ from typing import Any
 
 from ferryman.config import Config
 from ferryman.gateway.exchange import Exchange
-from ferryman.gateway.hooks import Hook, Pending
+from ferryman.gateway.hooks import EVERY_OPERATION, Hook, Pending
 from ferryman.gateway.usage import compute_cost
 
 
 class CostHook(Hook):
     name = "cost"
+    operations = EVERY_OPERATION
 
     def __init__(self, config: Config) -> None:
         self.config = config

@@ -20,7 +20,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from ferryman.config import ApiKey, Config
@@ -28,8 +28,13 @@ from ferryman.gateway.keys import COOLING_STATUSES, KeyPool
 from ferryman.gateway.limits import Limiter
 from ferryman.gateway.router import Router, Target
 from ferryman.providers.base import Call, Compat, EventStream, Provider, UpstreamReply
-from ferryman.schemas.errors import FerrymanError
+from ferryman.providers.registry import PROVIDERS
+from ferryman.schemas.embeddings import EmbeddingsRequest
+from ferryman.schemas.errors import FerrymanError, InvalidRequestError
 from ferryman.schemas.responses import ResponsesRequest
+
+if TYPE_CHECKING:
+    from ferryman.providers.embeddings import Embeddings
 
 T = TypeVar("T")
 # per target, the request as that target should get it (a stored conversation replayed or not)
@@ -85,6 +90,7 @@ class Dispatcher:
             if p.config.max_concurrency
         }
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self._embeddings: dict[str, Embeddings] = {}  # each provider's, built on its first embeddings request
 
     async def create(
         self,
@@ -110,6 +116,34 @@ class Dispatcher:
     ) -> tuple[EventStream, Target]:
         return await self._run(req, raw, targets, attempts, timeout, shape, compat, stream=True)  # type: ignore[return-value]
 
+    async def embed(
+        self,
+        req: EmbeddingsRequest,
+        raw: dict[str, Any],
+        targets: list[Target],
+        attempts: Attempts,
+        timeout: float | None,
+        compat: Compat,
+    ) -> tuple[UpstreamReply, Target]:
+        """An embeddings request, through the same targets, keys, limits, retries and fallbacks."""
+        routing = ResponsesRequest(model=req.model)  # what a Call carries besides the embeddings request
+        return await self._run(routing, raw, targets, attempts, timeout, None, compat, stream=False, embeddings=req)  # type: ignore[return-value]
+
+    def embeddings_of(self, target: Target) -> Embeddings:
+        """The embeddings capability of a target's provider; a 400 for a provider type that has none."""
+        found = self._embeddings.get(target.provider)
+        if found is None:
+            provider = self.providers[target.provider]
+            found = PROVIDERS[provider.config.type].embeddings_for(provider)
+            if found is None:
+                raise InvalidRequestError(
+                    f"provider {target.provider!r} (type {provider.config.type}) does not serve embeddings.",
+                    param="model",
+                    code="unsupported_model",
+                )
+            self._embeddings[target.provider] = found
+        return found
+
     async def _run(
         self,
         req: ResponsesRequest,
@@ -121,6 +155,7 @@ class Dispatcher:
         compat: Compat | None,
         *,
         stream: bool,
+        embeddings: EmbeddingsRequest | None = None,
     ) -> tuple[UpstreamReply | EventStream, Target]:
         last: FerrymanError | None = None
         compat = compat if compat is not None else Compat()
@@ -128,7 +163,15 @@ class Dispatcher:
             req_t, raw_t = shape(target, req, raw) if shape is not None else (req, raw)
             try:
                 tried = await self._try_target(
-                    req_t, raw_t, target, attempts, timeout, req.previous_response_id, compat, stream=stream
+                    req_t,
+                    raw_t,
+                    target,
+                    attempts,
+                    timeout,
+                    req.previous_response_id,
+                    compat,
+                    stream=stream,
+                    embeddings=embeddings,
                 )
                 return tried, target
             except FerrymanError as exc:
@@ -149,8 +192,10 @@ class Dispatcher:
         compat: Compat,
         *,
         stream: bool,
+        embeddings: EmbeddingsRequest | None = None,
     ) -> UpstreamReply | EventStream:
         provider = self.providers[target.provider]
+        embedder = self.embeddings_of(target) if embeddings is not None else None
         pool = self.keys[target.provider]
         limiter = self.limiters.get(target.provider)
         retries = provider.config.max_retries
@@ -161,11 +206,15 @@ class Dispatcher:
             call = Call(req, raw, target.deployment, key, timeout, chained_to, compat.drop_unsupported)
             call.headers = compat.headers
             started = time.perf_counter()
+            result: UpstreamReply | EventStream
             try:
                 if limiter is not None:
                     await limiter.acquire()
                 try:
-                    result = await (provider.stream(call) if stream else provider.create(call))
+                    if embedder is not None:
+                        result = await embedder.embed(embeddings, call)  # type: ignore[arg-type]  # set with it
+                    else:
+                        result = await (provider.stream(call) if stream else provider.create(call))
                 except BaseException:
                     if limiter is not None:
                         limiter.release()

@@ -19,6 +19,7 @@ from ferryman.gateway.conversation import Conversation
 from ferryman.gateway.dispatch import Attempts
 from ferryman.gateway.router import Target
 from ferryman.providers.base import Compat
+from ferryman.schemas.embeddings import EmbeddingsRequest
 from ferryman.schemas.errors import FerrymanError
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.scrub import scrub_data
@@ -27,9 +28,14 @@ from ferryman.state.base import owner_of
 Headers = Sequence[tuple[bytes, bytes]]  # lower-case names, as ASGI gives them
 
 
+RESPONSES = "responses"
+EMBEDDINGS = "embeddings"
+
+
 @dataclass(slots=True)
 class Exchange:
-    request: ResponsesRequest
+    # the canonical request: every hook may read its ``model`` and ``fallbacks``; the rest is its operation's
+    request: ResponsesRequest | EmbeddingsRequest
     raw: dict[str, Any]  # the canonical request's body: as the client sent it, or as its door translated it
     headers: Headers
     credential: str | None  # the caller's own credential, as it sent it (never stored or logged)
@@ -53,6 +59,7 @@ class Exchange:
     state: dict[str, Any] = field(default_factory=dict)  # each hook's own per-request state, under its name
     compat: Compat = field(default_factory=Compat)  # drop what a provider cannot run; what was dropped
     reply_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # hooks' headers for the reply
+    operation: str = RESPONSES  # which door: RESPONSES or EMBEDDINGS (the hooks that run are that door's)
 
     _owner: str | None = None
 
@@ -75,7 +82,14 @@ class Exchange:
         return self.request.model
 
     @property
+    def responses(self) -> ResponsesRequest:
+        """The request of a Responses exchange (what the Responses-only parts of the pipeline read)."""
+        return self.request  # type: ignore[return-value]  # only the Responses door's parts call it
+
+    @property
     def request_type(self) -> str:
+        if self.operation != RESPONSES:
+            return self.operation
         return f"{self.route}_stream" if self.stream else self.route
 
     def latency_ms(self) -> float:

@@ -19,6 +19,12 @@ so a hook that has nothing to do on a path costs nothing there.
 - ``failed(ex, error)``: once, when the request ends in a failure instead (refused by a hook, every
   target failed, a stream broken after its first byte, an internal error); ``after`` is then not
   called. A request log, metrics and traces record failures here.
+
+A hook runs for the Responses door only, unless its ``operations`` name other doors too (``embeddings``):
+such a hook reads no more of the request than what every operation has (``ex.request.model`` and
+``fallbacks``, ``ex.raw``, the credential) and of the answer no more than its ``usage``
+(``gateway.usage.token_counts`` reads both shapes of it). The pipeline keeps each door's hooks apart, so
+the Responses door never even looks at a hook it does not run.
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
-from ferryman.gateway.exchange import Exchange
+from ferryman.gateway.exchange import EMBEDDINGS, RESPONSES, Exchange
 from ferryman.schemas.errors import FerrymanError
 
 Pending = Awaitable[None] | None
+RESPONSES_ONLY = frozenset({RESPONSES})
+EVERY_OPERATION = frozenset({RESPONSES, EMBEDDINGS})
 
 
 class Hook:
@@ -37,6 +45,8 @@ class Hook:
     # whether ``before`` needs the request's targets (``ex.targets``); a hook that does not (authentication)
     # runs before the model is routed, so a refused caller learns nothing about what is configured
     needs_targets = True
+    # the doors whose requests it sees (``Exchange.operation``)
+    operations: frozenset[str] = RESPONSES_ONLY
 
     async def before(self, ex: Exchange) -> None:
         return None

@@ -25,13 +25,14 @@ from ferryman.config import Config
 from ferryman.gateway.background import BackgroundRunner
 from ferryman.gateway.conversation import Conversation
 from ferryman.gateway.dispatch import Dispatcher, Shape
-from ferryman.gateway.exchange import Exchange, Headers
+from ferryman.gateway.exchange import EMBEDDINGS, RESPONSES, Exchange, Headers
 from ferryman.gateway.hooks import Hook, Pending, overrides
 from ferryman.gateway.resume import OpenNext, Resumer
 from ferryman.gateway.router import Router, Target
 from ferryman.gateway.storing import BACKGROUND
 from ferryman.gateway.usage import context_window
 from ferryman.providers.base import EventStream
+from ferryman.schemas.embeddings import EmbeddingsRequest
 from ferryman.schemas.errors import FerrymanError, InvalidRequestError, is_context_overflow
 from ferryman.schemas.items import input_list
 from ferryman.schemas.responses import ResponsesRequest
@@ -72,6 +73,10 @@ class Pipeline:
         self._events: list[Hook] = []
         self._after: list[Hook] = []
         self._failed: list[Hook] = []
+        # the embeddings door's own lists: only hooks whose ``operations`` name it
+        self._embeddings_before: list[Hook] = []
+        self._embeddings_after: list[Hook] = []
+        self._embeddings_failed: list[Hook] = []
         for hook in hooks:
             self.add(hook)
 
@@ -80,8 +85,17 @@ class Pipeline:
         self.hooks.append(hook)
         parts = (("before", self._before), ("on_event", self._events), ("after", self._after), ("failed", self._failed))
         for part, hooks in parts:
-            if overrides(hook, part):
+            if overrides(hook, part) and RESPONSES in hook.operations:
                 hooks.append(hook)
+        if EMBEDDINGS in hook.operations:
+            embedding = (
+                ("before", self._embeddings_before),
+                ("after", self._embeddings_after),
+                ("failed", self._embeddings_failed),
+            )
+            for part, hooks in embedding:
+                if overrides(hook, part):
+                    hooks.append(hook)
 
     # ---- what a door asks for -------------------------------------------------------------------
 
@@ -116,10 +130,50 @@ class Pipeline:
         ex.compat.drop_unsupported = drop_unsupported
         return ex
 
+    def embeddings_exchange(
+        self,
+        request: EmbeddingsRequest,
+        raw: dict[str, Any],
+        headers: Headers,
+        *,
+        credential: str | None,
+        send_back_raw: bool = False,
+        timeout: float | None = None,
+    ) -> Exchange:
+        """The exchange of an embeddings request: its hooks are those whose ``operations`` name embeddings."""
+        return Exchange(
+            request,
+            raw,
+            headers,
+            credential=credential,
+            stream=False,
+            send_back_raw=send_back_raw or self.config.send_back_raw,
+            timeout=timeout,
+            operation=EMBEDDINGS,
+            route=EMBEDDINGS,
+        )
+
+    async def embed(self, ex: Exchange) -> tuple[dict[str, Any], Pending]:
+        """An embeddings answer: its hooks before, the targets (keys, retries, fallbacks), its hooks after."""
+        await self._prepare(ex, self._embeddings_before)
+        req: EmbeddingsRequest = ex.request  # type: ignore[assignment]  # an embeddings exchange's
+        try:
+            reply, ex.target = await self.dispatcher.embed(req, ex.raw, ex.targets, ex.attempts, ex.timeout, ex.compat)
+        except FerrymanError as exc:
+            exc.ferryman_attempts = ex.attempts  # type: ignore[attr-defined]
+            raise
+        ex.sent, ex.raw_response = reply.sent, reply.raw
+        response = reply.body
+        response["extra_fields"] = ex.extra_fields()
+        return response, await self._finish(ex, response, self._embeddings_after)
+
     async def prepare(self, ex: Exchange) -> None:
         """The hooks' ``before`` parts, in order, until one answers (``ex.answer``); the model is routed to its
         targets before the first hook that needs them (and in any case before dispatch)."""
-        for hook in self._before:
+        await self._prepare(ex, self._before)
+
+    async def _prepare(self, ex: Exchange, before: list[Hook]) -> None:
+        for hook in before:
             if hook.needs_targets and not ex.targets:
                 ex.targets = self.router.targets(ex.request.model, ex.request.fallbacks)
             await hook.before(ex)
@@ -130,8 +184,11 @@ class Pipeline:
 
     async def finish(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         """The hooks' ``after`` parts on the final response; one awaitable for what they left pending."""
+        return await self._finish(ex, response, self._after)
+
+    async def _finish(self, ex: Exchange, response: dict[str, Any], after: list[Hook]) -> Pending:
         pending: list[Awaitable[None]] = []
-        for hook in self._after:
+        for hook in after:
             later = await hook.after(ex, response)
             if later is not None:
                 pending.append(later)
@@ -145,7 +202,7 @@ class Pipeline:
         if ex.failure is not None:
             return
         ex.failure = error
-        for hook in self._failed:
+        for hook in self._failed if ex.operation == RESPONSES else self._embeddings_failed:
             try:
                 await hook.failed(ex, error)
             except Exception:  # noqa: BLE001 - recording a failure must not hide it
@@ -153,13 +210,13 @@ class Pipeline:
 
     async def create(self, ex: Exchange) -> tuple[dict[str, Any], Pending]:
         """A whole answer (from a hook or a provider), finished by the after hooks."""
-        response = ex.answer if ex.answer is not None else await self._create(ex, ex.request, ex.raw)
+        response = ex.answer if ex.answer is not None else await self._create(ex, ex.responses, ex.raw)
         response["extra_fields"] = ex.extra_fields()
         return response, await self.finish(ex, response)
 
     async def stream(self, ex: Exchange) -> OpenStream:
         """A provider's stream, open (its status checked: a failure up to here could still fall back)."""
-        events: EventStream = await self._dispatch(ex, ex.request, ex.raw, stream=True)
+        events: EventStream = await self._dispatch(ex, ex.responses, ex.raw, stream=True)
         served = ex.target
         assert served is not None
         ex.sent = events.sent
@@ -200,7 +257,7 @@ class Pipeline:
 
     async def background(self, ex: Exchange) -> dict[str, Any]:
         """Stored as ``queued`` and returned at once; a gateway task calls the provider and stores the result."""
-        req = ex.request
+        req = ex.responses
         if req.stream:
             raise InvalidRequestError(
                 "'background' with 'stream' is not supported: poll GET /v1/responses/{id} or replay it "
@@ -269,7 +326,7 @@ class Pipeline:
         provider = self.config.providers[first.provider]
         window = context_window(provider.name, provider.type, first.deployment)
         if window and ex.conversation is not None:
-            ex.conversation.fit(ex.raw, window, reserve=ex.request.max_output_tokens or 4096)
+            ex.conversation.fit(ex.raw, window, reserve=ex.responses.max_output_tokens or 4096)
 
     def _continuation(self, ex: Exchange, targets: list[Target]) -> OpenNext:
         """How a broken stream goes on: the same request, the text so far as an assistant prefix."""

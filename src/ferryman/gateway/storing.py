@@ -56,7 +56,7 @@ class StoreHook(Hook):
         owner = ex.owner if self.store is not None else None
         conversation = Conversation(self.config, self.store, owner, self.conversations)
         ex.conversation = conversation
-        await conversation.load(ex.request, ex.targets[0])
+        await conversation.load(ex.responses, ex.targets[0])
 
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         conversation, target = ex.conversation, ex.target
@@ -66,7 +66,7 @@ class StoreHook(Hook):
         if conversation.thread is not None and self.conversations is not None:
             response["conversation"] = {"id": conversation.thread}
             writes.append(self._append_soon(conversation, ex, response, target.provider))
-        record = conversation.record(ex.request, ex.raw, response, target)
+        record = conversation.record(ex.responses, ex.raw, response, target)
         queued: StoredResponse | None = ex.state.get(BACKGROUND)
         if record is not None and queued is not None:  # the runner writes it, under the id the client was given
             queued.provider, queued.provider_type = record.provider, record.provider_type
@@ -88,7 +88,7 @@ class StoreHook(Hook):
     ) -> Awaitable[None]:
         """Start appending the request's input and the answer's output to its conversation."""
         assert self.conversations is not None and conversation.thread is not None
-        items = [*conversation.new_items(ex.request), *(response.get("output") or [])]
+        items = [*conversation.new_items(ex.responses), *(response.get("output") or [])]
         write = self.conversations.append_soon(conversation.thread, items, self.config.providers[provider].type)
         write.add_done_callback(functools.partial(_log_failed_write, "the items of conversation", conversation.thread))
         return _settled(write)

@@ -59,12 +59,18 @@ def _int(d: Any, *path: str) -> int:
     return d if isinstance(d, int) and not isinstance(d, bool) else 0
 
 
+def token_counts(usage: Any) -> tuple[int, int]:
+    """(input, output) tokens of an answer's ``usage``: a Responses one, or an embeddings one
+    (``prompt_tokens``, and no output)."""
+    if not isinstance(usage, dict):
+        return 0, 0
+    return _int(usage, "input_tokens") or _int(usage, "prompt_tokens"), _int(usage, "output_tokens")
+
+
 def usage_counts(usage: dict[str, Any], output: Any = None) -> dict[str, int]:
-    """Responses ``usage`` (and output items, for per-call tools) -> genai-prices usage keys."""
-    counts: dict[str, int] = {
-        "input_tokens": _int(usage, "input_tokens"),
-        "output_tokens": _int(usage, "output_tokens"),
-    }
+    """Responses ``usage`` (and output items, for per-call tools), or an embeddings one -> genai-prices keys."""
+    input_tokens, output_tokens = token_counts(usage)
+    counts: dict[str, int] = {"input_tokens": input_tokens, "output_tokens": output_tokens}
     cached = _int(usage, "input_tokens_details", "cached_tokens")
     if cached:
         counts["cache_read_tokens"] = cached
@@ -242,6 +248,16 @@ def _override_price(entry: PriceEntry) -> ModelPrice:
         if value is not None:
             kwargs[key] = Decimal(str(value))
     return ModelPrice(**kwargs)
+
+
+def priced_models(provider_name: str, provider_type: str) -> tuple[list[str], int]:
+    """The models the pricing table lists for a provider (deprecated ones left out), and the table's date
+    (unix seconds); nothing for a provider the table does not know."""
+    snapshot = data_snapshot.get_snapshot()
+    price_id = price_provider(provider_name, provider_type)
+    provider = next((p for p in snapshot.providers if p.id == price_id), None) if price_id else None
+    models = [m.id for m in provider.models if not m.deprecated] if provider is not None else []
+    return models, int(snapshot.timestamp.timestamp())
 
 
 def context_window(provider_name: str, provider_type: str, model: str) -> int | None:

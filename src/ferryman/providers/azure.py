@@ -29,8 +29,10 @@ from urllib.parse import quote
 from ferryman.providers.base import Call, EventStream, UpstreamReply
 from ferryman.providers.openai import OpenAIResponsesProvider
 from ferryman.providers.openai_chat import QUIRKS, ChatCompletionsProvider
+from ferryman.providers.openai_chat.embeddings import OpenAIEmbeddings
 from ferryman.providers.paths import path_segment
 from ferryman.providers.spec import ProviderConfig
+from ferryman.schemas.embeddings import EmbeddingsRequest
 from ferryman.schemas.errors import FerrymanError
 
 CHAT_PREFIX = "chat:"
@@ -83,6 +85,11 @@ class _Endpoint:
             return f"{self._root()}{V1_SUFFIX}/responses{self.query}"
         return f"{self._root()}/openai/responses{self.query}"
 
+    def embeddings(self, deployment: str) -> str:
+        if self.v1:
+            return f"{self._root()}{V1_SUFFIX}/embeddings{self.query}"
+        return f"{self._root()}/openai/deployments/{path_segment(deployment)}/embeddings{self.query}"
+
     def chat(self, deployment: str) -> str:
         if self.v1:
             return f"{self._root()}{V1_SUFFIX}/chat/completions{self.query}"
@@ -101,6 +108,23 @@ class AzureChatProvider(ChatCompletionsProvider):
 
     def auth_headers(self, secret: str) -> dict[str, str]:
         return auth_headers(secret)
+
+
+class AzureEmbeddings(OpenAIEmbeddings):
+    """OpenAI's embeddings on an Azure deployment: the client's body, Azure's URL (a ``chat:`` prefix in
+    ``deployments`` says nothing here: an embeddings deployment has one API)."""
+
+    provider: AzureProvider
+
+    def __init__(self, provider: AzureProvider) -> None:
+        super().__init__(provider)
+
+    def url(self, call: Call) -> str:
+        return self.provider.endpoint.embeddings(call.deployment)
+
+    async def embed(self, req: EmbeddingsRequest, call: Call) -> UpstreamReply:
+        deployment = self.provider.config.route(call.deployment)[0]
+        return await super().embed(req, replace(call, deployment=deployment))
 
 
 class AzureProvider(OpenAIResponsesProvider):

@@ -24,14 +24,21 @@ PROVIDERS: dict[str, ProviderSpec] = {
             price_id="openai",
             native_responses=True,
             needs_base_url=True,
+            embeddings="ferryman.providers.openai_chat.embeddings:OpenAIEmbeddings",
         ),
-        ProviderSpec("openai-chat", "ferryman.providers.openai_chat:ChatCompletionsProvider", needs_base_url=True),
+        ProviderSpec(
+            "openai-chat",
+            "ferryman.providers.openai_chat:ChatCompletionsProvider",
+            needs_base_url=True,
+            embeddings="ferryman.providers.openai_chat.embeddings:chat_embeddings",
+        ),
         ProviderSpec("anthropic", "ferryman.providers.anthropic:AnthropicProvider", price_id="anthropic"),
         ProviderSpec(
             "gemini",
             "ferryman.providers.gemini:GeminiProvider",
             "ferryman.providers.gemini.config:GeminiConfig",
             "google",
+            embeddings="ferryman.providers.gemini.embeddings:GeminiEmbeddings",
         ),
         ProviderSpec(
             "vertex",
@@ -46,6 +53,7 @@ PROVIDERS: dict[str, ProviderSpec] = {
             "ferryman.providers.bedrock.config:BedrockConfig",
             "aws",
             keyless=True,
+            embeddings="ferryman.providers.bedrock.embeddings:BedrockEmbeddings",
         ),
         ProviderSpec(
             "azure",
@@ -53,9 +61,15 @@ PROVIDERS: dict[str, ProviderSpec] = {
             "ferryman.providers.azure:AzureConfig",
             "azure",
             native_responses=True,
+            embeddings="ferryman.providers.azure:AzureEmbeddings",
         ),
         ProviderSpec(
-            "mock", "ferryman.providers.mock:MockProvider", "ferryman.providers.mock.config:MockConfig", free=True
+            "mock",
+            "ferryman.providers.mock:MockProvider",
+            "ferryman.providers.mock.config:MockConfig",
+            free=True,
+            embeddings="ferryman.providers.mock.embeddings:MockEmbeddings",
+            models=("echo", "gpt-4o", "embeddings"),
         ),
     )
 }

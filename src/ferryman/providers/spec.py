@@ -26,6 +26,7 @@ from ferryman.secret import Secret
 
 if TYPE_CHECKING:
     from ferryman.providers.base import Provider
+    from ferryman.providers.embeddings import Embeddings
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -106,10 +107,20 @@ class ProviderSpec:
     needs_base_url: bool = False  # an entry not named after a known provider must give base_url
     keyless: bool = False  # may authenticate without an API key (cloud credentials)
     free: bool = False  # every answer costs nothing: priced at zero, not unknown (a pricing override still wins)
+    # "module:callable" building its embeddings capability from the adapter (providers/embeddings.py); None: none
+    embeddings: str | None = None
+    models: tuple[str, ...] = ()  # what GET /v1/models lists for a type without a price table (the mock)
 
     def adapter_class(self) -> Callable[[ProviderConfig], Provider]:
         cls: Callable[[ProviderConfig], Provider] = _load(self.adapter)
         return cls
+
+    def embeddings_for(self, adapter: Provider) -> Embeddings | None:
+        """The type's embeddings capability over ``adapter`` (its module imported now), or None."""
+        if self.embeddings is None:
+            return None
+        build: Callable[[Provider], Embeddings] = _load(self.embeddings)
+        return build(adapter)
 
     def config_class(self) -> builtins.type[ProviderConfig]:
         if self.config is None:

@@ -14,6 +14,8 @@ needs neither. Everything between parse and render is the pipeline's, the same f
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
@@ -70,6 +72,34 @@ def _flag_header(scope: Scope, name: bytes) -> bool | None:
 Headers = list[tuple[bytes, bytes]]
 
 
+@contextlib.asynccontextmanager
+async def answering(pipeline: Pipeline, ex: Exchange) -> AsyncIterator[None]:
+    """Until a door has its answer: a failure inside (a refusal, every target failed, the client gone, a
+    bug) is recorded once by the hooks' ``failed`` parts and goes on up to be rendered."""
+    try:
+        yield
+    except FerrymanError as exc:
+        await pipeline.fail(ex, exc)
+        raise
+    except ClientGone:
+        left = FerrymanError("The client left before its answer.", code="client_closed", status=499)
+        await pipeline.fail(ex, left)
+        raise
+    except Exception:
+        await pipeline.fail(ex, FerrymanError("Ferryman hit an internal error.", code="internal_error"))
+        raise
+
+
+def options(scope: Scope) -> dict[str, Any]:
+    """What every exchange takes from a request's own headers: the caller's credential, the opt-in to
+    ``raw_request``/``raw_response``, a shorter upstream timeout."""
+    return {
+        "credential": client_credential(scope),
+        "send_back_raw": bool(_flag_header(scope, b"x-ferryman-send-back-raw")),
+        "timeout": _timeout_header(scope),
+    }
+
+
 def gateway_headers(ex: Exchange, *, whole: bool = False) -> Headers:
     """What the gateway says about the request in the reply's headers: the attempts, what was dropped, what the
     hooks add (governance's ``x-ratelimit-*``) and, on a ``whole`` reply (JSON: its headers go out at its end),
@@ -117,9 +147,7 @@ class Door:
             req,
             raw,
             scope["headers"],
-            credential=client_credential(scope),
-            send_back_raw=bool(_flag_header(scope, b"x-ferryman-send-back-raw")),
-            timeout=_timeout_header(scope),
+            **options(scope),
             drop_unsupported=_flag_header(scope, b"x-ferryman-drop-unsupported"),
         )
         ex.native = native
@@ -152,10 +180,10 @@ class Door:
         ex = self.parse(scope, body)
         ex.route = self.route
         pipeline = self.pipeline
-        req = ex.request
+        req = ex.responses
         # until the provider's answer is in (``ex.target`` is set with it), a client that leaves cancels the
         # call; a background run is not the client's to cancel
-        try:
+        async with answering(pipeline, ex):
             with LeaveWatch(receive, lambda: ex.target is None and not req.background):
                 await pipeline.prepare(ex)
                 if req.background and ex.answer is None:
@@ -164,16 +192,6 @@ class Door:
                 opened = await pipeline.stream(ex) if ex.stream and ex.answer is None else None
                 if opened is None:
                     response, pending = await pipeline.create(ex)
-        except FerrymanError as exc:
-            await pipeline.fail(ex, exc)
-            raise
-        except ClientGone:
-            left = FerrymanError("The client left before its answer.", code="client_closed", status=499)
-            await pipeline.fail(ex, left)
-            raise
-        except Exception:
-            await pipeline.fail(ex, FerrymanError("Ferryman hit an internal error.", code="internal_error"))
-            raise
         if opened is not None:
             await self._relay(ex, opened, self.stream_send(send, ex), receive)
             return None

@@ -15,7 +15,7 @@ refuses them (``refused_openai_extensions``) or, under ``compat.drop_unsupported
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct
@@ -151,22 +151,47 @@ def validate_dict(raw: Any) -> tuple[dict[str, Any], ResponsesRequest]:
 def check_request(raw: dict[str, Any]) -> ResponsesRequest:
     """A decoded Responses request (from the body, or built by another door from its own) validated as
     ``validate_request`` validates a body."""
-    try:
-        req = msgspec.convert(raw, ResponsesRequest)
-    except msgspec.ValidationError as exc:
-        raise _validation_error(str(exc)) from None
+    req = convert_request(raw, ResponsesRequest)
     if req.conversation is not None and req.previous_response_id is not None:
         raise InvalidRequestError(
             "Mutually exclusive parameters. Ensure you are only providing one of: 'previous_response_id' or "
             "'conversation'.",
             code="mutually_exclusive_parameters",
         )
-    _check_model(req.model, "model")
-    for i, name in enumerate(req.fallbacks or ()):
-        _check_model(name, f"fallbacks[{i}]")
     check_input(req.input)
     if req.tools:
         _check_tools(raw["tools"])
+    return req
+
+
+class Routed(Protocol):
+    """What every model request names: its model and its fallbacks."""
+
+    model: str
+    fallbacks: list[str] | None
+
+
+R = TypeVar("R", bound=Routed)
+
+
+def decode_request(body: bytes, kind: type[R]) -> tuple[dict[str, Any], R]:
+    """A body decoded as a JSON object and converted to ``kind`` (``convert_request``); what the request is
+    besides is its door's to check."""
+    raw = decode_json(body)
+    if not isinstance(raw, dict):
+        raise InvalidRequestError("The request body must be a JSON object.", code="invalid_json")
+    return raw, convert_request(raw, kind)
+
+
+def convert_request(raw: dict[str, Any], kind: type[R]) -> R:
+    """A decoded request converted to ``kind``, its model names checked (a 400 naming the bad field otherwise)."""
+    try:
+        req = msgspec.convert(raw, kind)
+    except msgspec.ValidationError as exc:
+        raise validation_error(str(exc)) from None
+    check_model(req.model, "model")
+    for i, name in enumerate(req.fallbacks or ()):
+        check_model(name, f"fallbacks[{i}]")
     return req
 
 
@@ -204,7 +229,7 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return True
 
 
-def _check_model(name: str, param: str) -> None:
+def check_model(name: str, param: str) -> None:
     if _MODEL_NAME.fullmatch(name) is None:
         raise InvalidRequestError(
             f"Invalid value for '{param}': a model name is 1 to {MAX_MODEL_CHARS} printable characters "
@@ -251,7 +276,7 @@ def _invalid(param: str, expected: str) -> InvalidRequestError:
     return InvalidRequestError(f"Invalid value for '{param}': expected {expected}.", param=param, code="invalid_value")
 
 
-def _validation_error(text: str) -> InvalidRequestError:
+def validation_error(text: str) -> InvalidRequestError:
     at = _AT.search(text)
     path = at.group(1) if at else "$"
     message = text[: at.start()] if at else text

@@ -27,7 +27,7 @@ class CacheHook(Hook):
 
     async def before(self, ex: Exchange) -> None:
         owner = None if self.cache.shared else ex.owner
-        plan = self.cache.plan(ex.header, ex.raw, ex.request, owner)
+        plan = self.cache.plan(ex.header, ex.raw, ex.responses, owner)
         if plan is None:
             return
         ex.state[self.name] = plan

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from ferryman.config import Governance
 from ferryman.gateway.exchange import Exchange, Headers
-from ferryman.gateway.hooks import Hook, Pending
+from ferryman.gateway.hooks import EVERY_OPERATION, Hook, Pending
+from ferryman.gateway.usage import token_counts
 from ferryman.http import credential_of
 from ferryman.ids import new_id
 from ferryman.plugins.cache.breaker import CacheUnavailable
@@ -48,6 +49,7 @@ log = logging.getLogger("ferryman")
 class GovernanceHook(Hook):
     name = "governance"
     needs_targets = False  # the caller is checked before the model is routed: no key, no hint of the config
+    operations = EVERY_OPERATION  # embeddings are keyed, allowed, limited and charged as responses are
 
     def __init__(self, config: Governance, store: RecordStore, clock: Callable[[], float] = time.time) -> None:
         self.master_hash = key_hash(config.master_key.reveal() or "")
@@ -194,8 +196,7 @@ class GovernanceHook(Hook):
         cost_fields = usage.get("cost")
         cost = cost_fields.get("total_cost") if isinstance(cost_fields, dict) else None
         cost = float(cost) if isinstance(cost, int | float) else 0.0
-        input_tokens = _int(usage.get("input_tokens"))
-        output_tokens = _int(usage.get("output_tokens"))
+        input_tokens, output_tokens = token_counts(usage)
         now = self.clock()
         key_id = key.id if key is not None else None
         team_id = key.team_id if key is not None else None
@@ -235,7 +236,3 @@ def permits(allowed: list[str], name: str) -> bool:
         return True
     provider, sep, _ = name.partition("/")
     return bool(sep) and f"{provider}/*" in allowed
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) else 0

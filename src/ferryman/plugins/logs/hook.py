@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 from ferryman.gateway.exchange import Exchange
-from ferryman.gateway.hooks import Hook, Pending
+from ferryman.gateway.hooks import EVERY_OPERATION, Hook, Pending
+from ferryman.gateway.usage import token_counts
 from ferryman.plugins.governance.model import VirtualKey
 from ferryman.plugins.logs.console import REQUESTS
 from ferryman.plugins.logs.writer import LogWriter
@@ -30,6 +31,7 @@ _FIRST = "logs.first_token"  # ex.state: perf_counter() of a stream's first delt
 
 class RequestLogHook(Hook):
     name = "logs"
+    operations = EVERY_OPERATION  # an entry per request, whichever door it came in by (its ``route``)
 
     def __init__(self, writer: LogWriter | None, *, content: bool = True) -> None:
         self.writer = writer  # None: console lines only (``logs: false``)
@@ -62,6 +64,7 @@ class RequestLogHook(Hook):
         key: VirtualKey | None = ex.state.get("governance")  # what the governance hook leaves (None: master key)
         usage = response.get("usage") if response is not None else None
         usage = usage if isinstance(usage, dict) else {}
+        input_tokens, output_tokens = token_counts(usage)
         cost = usage.get("cost")
         cost = cost.get("total_cost") if isinstance(cost, dict) else None
         attempts = ex.attempts.log
@@ -85,8 +88,8 @@ class RequestLogHook(Hook):
             error=error,
             latency_ms=ex.latency_ms(),
             ttft_ms=round((first - ex.t0) * 1000, 3) if first is not None else None,
-            input_tokens=_int(usage.get("input_tokens")),
-            output_tokens=_int(usage.get("output_tokens")),
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
             cached_tokens=_int(_detail(usage, "input_tokens_details", "cached_tokens")),
             reasoning_tokens=_int(_detail(usage, "output_tokens_details", "reasoning_tokens")),
             cost_usd=float(cost) if isinstance(cost, int | float) else 0.0,

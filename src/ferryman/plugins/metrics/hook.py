@@ -28,7 +28,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ferryman.gateway.exchange import Exchange
-from ferryman.gateway.hooks import Hook, Pending
+from ferryman.gateway.hooks import EVERY_OPERATION, Hook, Pending
+from ferryman.gateway.usage import token_counts
 from ferryman.plugins.metrics import MULTIPROC_ENV
 from ferryman.schemas.errors import FerrymanError
 
@@ -85,7 +86,8 @@ class Families:
 
 
 class Series:
-    """One (provider, model)'s children, bound once: a request increments them without a label lookup."""
+    """One (route, provider, model)'s children, bound once: a request increments them without a label lookup.
+    ``route`` is the door (``Exchange.operation``: ``responses``, ``embeddings``)."""
 
     __slots__ = (
         "cached", "cost", "duration", "families", "input", "model", "output", "provider", "reasoning",
@@ -115,6 +117,7 @@ class Series:
 class MetricsHook(Hook):
     name = NAME
     needs_targets = False  # first of the ``before`` parts: every request is in flight, refused ones too
+    operations = EVERY_OPERATION
 
     def __init__(self, dropped: Callable[[], int] = _no_drops) -> None:
         self.registry = CollectorRegistry()
@@ -157,8 +160,9 @@ class MetricsHook(Hook):
             return None
         usage = response.get("usage")
         if isinstance(usage, dict):
-            _add(series.input, usage.get("input_tokens"))
-            _add(series.output, usage.get("output_tokens"))
+            input_tokens, output_tokens = token_counts(usage)
+            _add(series.input, input_tokens)
+            _add(series.output, output_tokens)
             details = usage.get("input_tokens_details")
             if isinstance(details, dict):
                 _add(series.cached, details.get("cached_tokens"))

@@ -68,7 +68,7 @@ class TracesHook(Hook):
         carrier = {name: value for key, name in _TRACE_HEADERS if (value := ex.header(key)) is not None}
         parent = PROPAGATOR.extract(carrier) if carrier else None
         offset = time.time_ns() - time.perf_counter_ns()  # perf_counter() -> epoch ns, for this request
-        req = ex.request
+        req = ex.responses
         attributes: Attributes = {"gen_ai.operation.name": OPERATION, "gen_ai.request.model": req.model}
         if req.temperature is not None:
             attributes["gen_ai.request.temperature"] = req.temperature

@@ -118,6 +118,12 @@ class BedrockProvider(TranslatingProvider):
             await self._fresh_credentials()
         return await super()._send(call, stream=stream)
 
+    async def signed_headers(self, url: str, body: bytes, call: Call) -> dict[str, str]:
+        """The headers of a call outside Converse (InvokeModel), authenticated as Converse's are."""
+        if not _key(call) and "authorization" not in {h.lower() for h in self.config.headers}:
+            await self._fresh_credentials()
+        return self.sign(url, body, self.headers(call), call)
+
     async def _fresh_credentials(self) -> None:
         """Resolve or refresh the AWS credentials off the event loop, so sign() never does I/O."""
         creds = self._credentials

@@ -52,6 +52,10 @@ class Quirks:
     openai_hints: bool = False  # forward service_tier, prompt_cache_key, safety_identifier
     user: bool = False  # the server takes ``user``
     cache_control: bool = False  # OpenRouter passes content parts' cache_control to Anthropic/Gemini
+    # embeddings: which API serves them, what ``dimensions`` is called, whether token arrays are taken
+    embed_api: Literal["openai", "cohere"] = "openai"  # Cohere: its own v2 ``/embed`` (texts, input_type)
+    embed_dimensions: str = "dimensions"  # Mistral: ``output_dimension``
+    embed_tokens: bool = True  # ``input`` as token ids (OpenAI, vLLM); Mistral and Ollama take text only
 
 
 DEFAULT = Quirks()
@@ -78,6 +82,8 @@ QUIRKS: dict[str, Quirks] = {
         required_choice="any",
         logprobs=False,
         files="document_url",
+        embed_dimensions="output_dimension",
+        embed_tokens=False,
     ),
     "groq": Quirks(
         max_tokens_field="max_completion_tokens",
@@ -128,8 +134,9 @@ QUIRKS: dict[str, Quirks] = {
         logprobs=False,
         files=None,
         efforts=MappingProxyType({"minimal": "low", "xhigh": "high", "max": "high"}),
+        embed_api="cohere",
     ),
-    "ollama": Quirks(efforts=MappingProxyType(_FRONTIER), files=None),
+    "ollama": Quirks(efforts=MappingProxyType(_FRONTIER), files=None, embed_tokens=False),
     "lmstudio": Quirks(files=None),
     "vllm": Quirks(files=None),
 }
