@@ -102,7 +102,10 @@ def test_silent_and_idle_keepalive_connections_are_closed(upstream: FakeUpstream
 
 def test_connections_past_max_connections_get_503(upstream: FakeUpstream) -> None:
     with GatewayServer(base_config(upstream, server={"max_connections": 2, "idle_timeout": 60})) as gw:
-        served = [httpx.Client(base_url=gw.url, timeout=BOUND) for _ in range(2)]
+        # kept alive as long as the server's idle timeout: a client that dropped its idle connection after
+        # httpx's default 5 s (a machine busy with other work) would open a third one, past the cap
+        limits = httpx.Limits(keepalive_expiry=60)
+        served = [httpx.Client(base_url=gw.url, timeout=BOUND, limits=limits) for _ in range(2)]
         try:
             for client in served:  # two keep-alive connections, open
                 assert client.get("/health").status_code == 200
