@@ -144,6 +144,7 @@ class AdminRoutes:
             end = int(query.get("to", [str(int(self.gov.clock()) + 1)])[-1])
         except ValueError:
             raise InvalidRequestError("'from' and 'to' are unix seconds.", param="from", code="invalid_value") from None
+        await self.gov.spend.flush()  # every charge made so far is in the table
         rows = await self.gov.store.spend_by(group_by, start, end)
         data = [
             {group_by: g, "spend_usd": cost, "requests": n, "input_tokens": i, "output_tokens": o}

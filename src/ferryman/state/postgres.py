@@ -6,6 +6,7 @@ Migrations run at start-up under an advisory lock, so processes starting togethe
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -135,8 +136,8 @@ class PostgresStore:
         status: str = await self.pool.execute(f"DELETE FROM {table} WHERE id = $1", record_id)
         return status.endswith(" 1")
 
-    async def add_spend(self, row: SpendRow) -> None:
-        await self.pool.execute(_SPEND, *row.row())
+    async def add_spend(self, rows: Sequence[SpendRow]) -> None:
+        await self.pool.executemany(_SPEND, [row.row() for row in rows])
 
     async def spend_buckets(self, since: int = 0) -> list[SpendBucket]:
         rows = await self.pool.fetch(spend_buckets("$1::BIGINT"), since)

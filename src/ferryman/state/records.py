@@ -7,6 +7,7 @@ Spend rows are keyed by the response id, so a write that is retried never charge
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -106,7 +107,8 @@ class RecordStore(Protocol):
 
     async def delete_record(self, table: str, record_id: str) -> bool: ...
 
-    async def add_spend(self, row: SpendRow) -> None: ...
+    async def add_spend(self, rows: Sequence[SpendRow]) -> None:
+        """Spend rows, in one transaction (a row whose response id is there already is left as it is)."""
 
     async def spend_buckets(self, since: int = 0) -> list[SpendBucket]:
         """Spend per key, team and hour, from ``since`` (unix seconds) on."""

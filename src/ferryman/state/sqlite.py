@@ -17,7 +17,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,9 +267,9 @@ class SQLiteStore:
         count: int = await self._submit(lambda db: int(db.execute(sql, (record_id,)).rowcount or 0), write=True)
         return count > 0
 
-    async def add_spend(self, row: SpendRow) -> None:
-        values = row.row()
-        await self._submit(lambda db: db.execute(_SPEND, values), write=True)
+    async def add_spend(self, rows: Sequence[SpendRow]) -> None:
+        values = [row.row() for row in rows]
+        await self._submit(lambda db: db.executemany(_SPEND, values), write=True)
 
     async def spend_buckets(self, since: int = 0) -> list[SpendBucket]:
         sql = spend_buckets("?")

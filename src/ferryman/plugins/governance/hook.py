@@ -37,6 +37,7 @@ from ferryman.plugins.governance.ledger import Ledger, subjects
 from ferryman.plugins.governance.limits import WINDOW, RateLimits, verdict
 from ferryman.plugins.governance.model import Budget, Limits, Team, VirtualKey, key_hash
 from ferryman.plugins.governance.registry import Registry
+from ferryman.plugins.governance.spend import SpendWriter
 from ferryman.schemas.errors import BudgetExceededError, FerrymanError, InvalidApiKeyError, ModelNotAllowedError
 from ferryman.state.records import RecordStore, SpendRow
 
@@ -57,6 +58,7 @@ class GovernanceHook(Hook):
         self.refresh = config.refresh
         self.registry = Registry(store)
         self.ledger = Ledger()
+        self.spend = SpendWriter(store)
         self.limits = RateLimits()
         self.shared: SharedCounters | None = None
         if config.counters != "memory":
@@ -79,6 +81,7 @@ class GovernanceHook(Hook):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.spend.flush()
         if self.shared is not None:
             await self.shared.close()
 
@@ -92,6 +95,7 @@ class GovernanceHook(Hook):
         gateways sharing it changed and spent); a failure leaves what is in memory as it was."""
         try:
             await self.registry.load()
+            await self.spend.flush()  # this process's rows are in what is read back
             since = (int(self.clock() // 3600) - 1) * 3600
             self.ledger.refresh(await self.store.spend_buckets(since), since // 3600)
         except Exception:  # noqa: BLE001 - the maps and the ledger in memory stay as they were
@@ -215,18 +219,16 @@ class GovernanceHook(Hook):
             input_tokens=input_tokens,
             output_tokens=output_tokens,
         )
-        return self._record(row, charged, now, tokens)
-
-    async def _record(self, row: SpendRow, charged: list[str], now: float, tokens: int) -> None:
-        """Charges the shared counters and writes a spend row (after the reply); a failure is logged, the
-        charge in memory stays."""
+        self.spend.put(row)
         if self.shared is not None and charged:
-            with contextlib.suppress(CacheUnavailable):  # the breaker has warned
-                await self.shared.charge(charged, int(now // WINDOW), int(now // 3600), row.cost, tokens)
-        try:
-            await self.store.add_spend(row)
-        except Exception:  # noqa: BLE001 - the client has its answer; the ledger in memory has the charge
-            log.exception("governance: could not record the spend of response %s", row.id)
+            return self._charge_shared(charged, now, cost, tokens)
+        return None
+
+    async def _charge_shared(self, charged: list[str], now: float, cost: float, tokens: int) -> None:
+        """Charges the shared counters (after the reply); Redis failing leaves the charge in memory."""
+        assert self.shared is not None
+        with contextlib.suppress(CacheUnavailable):  # the breaker has warned
+            await self.shared.charge(charged, int(now // WINDOW), int(now // 3600), cost, tokens)
 
 
 def permits(allowed: list[str], name: str) -> bool:
