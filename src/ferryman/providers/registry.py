@@ -27,6 +27,7 @@ PROVIDERS: dict[str, ProviderSpec] = {
         ),
         ProviderSpec("openai-chat", "ferryman.providers.openai_chat:ChatCompletionsProvider", needs_base_url=True),
         ProviderSpec("anthropic", "ferryman.providers.anthropic:AnthropicProvider", price_id="anthropic"),
+        ProviderSpec("cohere", "ferryman.providers.cohere:CohereProvider", price_id="cohere"),
         ProviderSpec(
             "gemini",
             "ferryman.providers.gemini:GeminiProvider",
