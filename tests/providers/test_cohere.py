@@ -447,6 +447,13 @@ def test_a_stream_reads_as_its_whole_reply(name: str) -> None:
     assert usage_of(events[-1]["response"]) == usage_of(reply(c, body))
 
 
+def test_deltas_without_a_content_start_are_not_lost() -> None:
+    events = [e for e in stream_events(reply_body("thinking")) if e["type"] != "content-start"]
+    blocks = [f"event: {e['type']}\ndata: {json.dumps(e)}" for e in events]
+    out = stream(call("command-a-reasoning-08-2025", input="x"), blocks)[-1]["response"]
+    assert shape(out) == shape(reply(call("command-a-reasoning-08-2025", input="x"), reply_body("thinking")))
+
+
 def test_thinking_streams_as_reasoning_text_deltas() -> None:
     body = reply_body("thinking")
     events = stream(call("command-a-reasoning-08-2025", input="x"), stream_blocks(body))
@@ -833,12 +840,13 @@ def test_e2e_max_tokens_truncation(fake: FakeUpstream, sdk: openai.OpenAI) -> No
 def test_e2e_usage_is_priced(fake: FakeUpstream, sdk: openai.OpenAI, streamed: bool) -> None:
     body = reply_body("tool_call")
     fake.add(PATH, cohere_answer(body))
-    model = body and fx("tool_call")["request"]["body"]["model"]
+    model = fx("tool_call")["request"]["body"]["model"]
+    tools: Any = [WEATHER_TOOL]
     if streamed:
-        with sdk.responses.stream(model=f"cohere/{model}", input="weather?", tools=[WEATHER_TOOL]) as s:  # type: ignore[list-item]
+        with sdk.responses.stream(model=f"cohere/{model}", input="weather?", tools=tools) as s:
             resp = s.get_final_response()
     else:
-        resp = sdk.responses.create(model=f"cohere/{model}", input="weather?", tools=[WEATHER_TOOL])  # type: ignore[list-item]
+        resp = sdk.responses.create(model=f"cohere/{model}", input="weather?", tools=tools)
     tokens, cached = body["usage"]["tokens"], body["usage"]["cached_tokens"]
     assert resp.usage is not None
     assert (resp.usage.input_tokens, resp.usage.output_tokens) == (tokens["input_tokens"], tokens["output_tokens"])

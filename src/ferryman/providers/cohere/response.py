@@ -138,6 +138,8 @@ class Reader:
         self.blocks[index] = kind
 
     def content_delta(self, index: int, content: dict[str, Any]) -> None:
+        if index not in self.blocks:  # no content-start came: the delta says what the block is
+            self.content_start(index, {"type": THINKING if THINKING in content else "text"})
         kind = self.blocks.get(index)
         if kind == THINKING:
             self._reason(THINKING, content.get("thinking") or "")
