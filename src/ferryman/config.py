@@ -342,7 +342,8 @@ def _resolve_provider(name: str, raw: dict[str, Any], environ: Mapping[str, str]
     where = f"providers.{name}"
     entry = {k: v for k, v in raw.items() if v is not None}  # null: the default
     known = KNOWN_PROVIDERS.get(name)
-    ptype = entry.get("type", known.type if known else None)
+    base_url = entry.get("base_url") or (environ.get(known.base_url_env) if known else None)
+    ptype = entry.get("type", known.type_for(base_url) if known else None)
     types = ", ".join(PROVIDERS)
     if ptype is None:
         raise ConfigError(
@@ -372,7 +373,7 @@ def _resolve_provider(name: str, raw: dict[str, Any], environ: Mapping[str, str]
         needs_key=bool(known and known.needs_key and not spec.keyless),
     )
     if "base_url" not in entry and known is not None:
-        entry["base_url"] = environ.get(known.base_url_env) or known.base_url
+        entry["base_url"] = environ.get(known.base_url_env) or known.base_url_for(str(ptype))
     if "keys" not in entry and known is not None and known.key_env:
         entry["keys"] = [{"value": f"env.{known.key_env}"}]
     config = _convert(entry, kind, source, where, dec_hook=_secret_hook(environ), unknown_key=unknown_key)

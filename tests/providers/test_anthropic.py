@@ -16,8 +16,7 @@ from typing import Any
 import msgspec
 import openai
 import pytest
-from openai.types.responses import Response, ResponseStreamEvent
-from pydantic import TypeAdapter
+from openai.types.responses import Response
 
 from ferryman.config import ProviderConfig
 from ferryman.providers.anthropic import HINTS, AnthropicProvider
@@ -29,8 +28,8 @@ from ferryman.schemas.responses import validate_request
 from ferryman.sse import SSEDecoder
 from tests.fakes.gateway import GatewayServer
 from tests.fakes.upstream import FIXTURES, FakeUpstream, Reply, load_fixture
+from tests.providers.stream_checks import check_events
 
-EVENTS = TypeAdapter(ResponseStreamEvent)
 FOLDER = "anthropic-messages"
 PATH = "/v1/messages"
 SECRET = "sk-ant-test-secret-0123456789"
@@ -84,7 +83,7 @@ def _reply(body: dict[str, Any], model: str, reply: Any) -> tuple[dict[str, Any]
     call = _call(body, model)
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     PROVIDER.parse_reply(reply, builder)
-    _check_events(msgspec.to_builtins(builder.events()))  # a whole reply makes the same calls; they must be sound too
+    check_events(msgspec.to_builtins(builder.events()))  # a whole reply makes the same calls; they must be sound too
     out = builder.response()
     return out, Response.model_validate(out)
 
@@ -99,27 +98,8 @@ def _stream(body: dict[str, Any], model: str, blocks: list[str]) -> tuple[list[d
     for ev in SSEDecoder().feed(("\n\n".join(blocks) + "\n\n").encode()):
         translator.feed(ev)
         events += msgspec.to_builtins(builder.events())
-    _check_events(events)
+    check_events(events)
     return events, Response.model_validate(events[-1]["response"])
-
-
-def _check_events(events: list[dict[str, Any]]) -> None:
-    assert [e["sequence_number"] for e in events] == list(range(len(events)))
-    for e in events:
-        EVENTS.validate_python(e)  # raises if the SDK would not accept the event
-    assert events[0]["type"] == "response.created"
-    assert events[-1]["type"] in ("response.completed", "response.incomplete")
-    ids: dict[int, str] = {}
-    for e in events:
-        if e["type"] == "response.output_item.added":
-            assert e["output_index"] == len(ids), "output items are added in order"
-            ids[e["output_index"]] = e["item"]["id"]
-        elif "output_index" in e:
-            assert ids[e["output_index"]] == (e.get("item_id") or e["item"]["id"])
-    final = events[-1]["response"]["output"]
-    assert [item["id"] for item in final] == [ids[i] for i in range(len(ids))]
-    done = [e["output_index"] for e in events if e["type"] == "response.output_item.done"]
-    assert sorted(done) == list(range(len(ids))), "every item is done exactly once"
 
 
 def _usage(resp: Response) -> tuple[int, int, int, int, int]:

@@ -28,8 +28,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.eventstream import EventStreamBuffer
-from openai.types.responses import Response, ResponseStreamEvent
-from pydantic import TypeAdapter
+from openai.types.responses import Response
 
 from ferryman.config import Secret
 from ferryman.providers.base import Call, SSEEvent
@@ -41,8 +40,8 @@ from ferryman.schemas.errors import AuthenticationError, InvalidRequestError, Pr
 from ferryman.schemas.responses import validate_request
 from tests.fakes.gateway import GatewayServer
 from tests.fakes.upstream import FIXTURES, FakeUpstream, Reply, load_fixture
+from tests.providers.stream_checks import check_events
 
-EVENTS = TypeAdapter(ResponseStreamEvent)
 FOLDER = "bedrock-converse"
 API_KEY = "bedrock-api-key-test-0123456789"
 AKID, SECRET_KEY, SESSION_TOKEN = "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token-example"
@@ -86,7 +85,7 @@ def _reply(body: dict[str, Any], model: str, reply: Any) -> tuple[dict[str, Any]
     call = _call(body, model)
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     PROVIDER.parse_reply(reply, builder)
-    _check_events(msgspec.to_builtins(builder.events()))  # a whole reply makes the same calls; they must be sound too
+    check_events(msgspec.to_builtins(builder.events()))  # a whole reply makes the same calls; they must be sound too
     out = builder.response()
     return out, Response.model_validate(out)
 
@@ -126,27 +125,8 @@ def _stream(body: dict[str, Any], model: str, data: bytes) -> tuple[list[dict[st
         events += msgspec.to_builtins(builder.events())
         if builder.status != "in_progress":
             break
-    _check_events(events)
+    check_events(events)
     return events, Response.model_validate(events[-1]["response"])
-
-
-def _check_events(events: list[dict[str, Any]]) -> None:
-    assert [e["sequence_number"] for e in events] == list(range(len(events)))
-    for e in events:
-        EVENTS.validate_python(e)  # raises if the SDK would not accept the event
-    assert events[0]["type"] == "response.created"
-    assert events[-1]["type"] in ("response.completed", "response.incomplete", "response.failed")
-    ids: dict[int, str] = {}
-    for e in events:
-        if e["type"] == "response.output_item.added":
-            assert e["output_index"] == len(ids), "output items are added in order"
-            ids[e["output_index"]] = e["item"]["id"]
-        elif "output_index" in e:
-            assert ids[e["output_index"]] == (e.get("item_id") or e["item"]["id"])
-    final = events[-1]["response"]["output"]
-    assert [item["id"] for item in final] == [ids[i] for i in range(len(ids))]
-    done = [e["output_index"] for e in events if e["type"] == "response.output_item.done"]
-    assert sorted(done) == list(range(len(ids))), "every item is done exactly once"
 
 
 def _usage(resp: Response) -> tuple[int, int, int, int, int]:

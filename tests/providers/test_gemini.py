@@ -20,8 +20,7 @@ import google.oauth2.service_account
 import msgspec
 import openai
 import pytest
-from openai.types.responses import Response, ResponseStreamEvent
-from pydantic import TypeAdapter
+from openai.types.responses import Response
 
 from ferryman.config import ApiKey, Secret, config_from_dict
 from ferryman.providers.base import Call, SSEEvent
@@ -35,8 +34,8 @@ from ferryman.schemas.responses import validate_request
 from ferryman.sse import SSEDecoder
 from tests.fakes.gateway import GatewayServer
 from tests.fakes.upstream import FakeUpstream, Reply, load_fixture
+from tests.providers.stream_checks import check_events
 
-EVENTS = TypeAdapter(ResponseStreamEvent)
 FOLDER = "gemini-generatecontent"
 KEY = "test-gemini-key-not-real"
 
@@ -92,21 +91,6 @@ def stream(c: Call, blocks: list[str], p: GeminiProvider = GEMINI) -> list[dict[
             break
     check_events(events)
     return events
-
-
-def check_events(events: list[dict[str, Any]]) -> None:
-    assert [e["sequence_number"] for e in events] == list(range(len(events)))
-    ids: dict[int, str] = {}
-    for e in events:
-        EVENTS.validate_python(e)
-        if e["type"] == "response.output_item.added":
-            assert e["output_index"] == len(ids)
-            ids[e["output_index"]] = e["item"]["id"]
-        elif "item_id" in e:
-            assert ids[e["output_index"]] == e["item_id"], e
-    assert events[-1]["type"] in ("response.completed", "response.incomplete")
-    final = Response.model_validate(events[-1]["response"])
-    assert [item.id for item in final.output] == [ids[i] for i in range(len(ids))]
 
 
 def final_of(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -21,10 +21,12 @@ from ferryman.config import config_from_dict
 from ferryman.providers.anthropic import AnthropicProvider
 from ferryman.providers.bedrock import BedrockProvider
 from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.cohere import CohereProvider
 from ferryman.providers.gemini import GeminiProvider
 from ferryman.providers.openai_chat import ChatCompletionsProvider
 from ferryman.schemas.responses import validate_request
 from ferryman.sse import SSEDecoder
+from tests.fakes.cohere import stream_blocks
 from tests.fakes.upstream import FIXTURES, load_fixture
 
 RENAMED = {
@@ -53,6 +55,7 @@ CONFIG = config_from_dict(
             "gemini": {"keys": [{"value": "k"}]},
             "bedrock": {"keys": [{"value": "k"}], "region": "us-east-1"},
             "groq": {"keys": [{"value": "k"}]},
+            "cohere": {"keys": [{"value": "k"}]},
         }
     },
     {},
@@ -62,6 +65,7 @@ ADAPTERS = {
     "gemini-generatecontent": GeminiProvider(CONFIG.providers["gemini"]),
     "groq-chat": ChatCompletionsProvider(CONFIG.providers["groq"]),
     "openai-chat": ChatCompletionsProvider(CONFIG.providers["groq"]),
+    "cohere-chat": CohereProvider(CONFIG.providers["cohere"]),
 }
 
 
@@ -134,6 +138,23 @@ def test_translated_replies_and_streams_follow_the_spec(folder: str, name: str) 
             _check_event(event)
     else:
         adapter.parse_reply(response["body"], builder)
+    _check_response(builder.response())
+
+
+@pytest.mark.parametrize("name", ["text_basic", "thinking", "tool_call"])
+def test_cohere_streams_follow_the_spec(name: str) -> None:
+    """Cohere's recordings are whole replies: streamed as Cohere streams them (tests/fakes/cohere.py)."""
+    builder = _builder(stream=True)
+    builder.start()
+    translator = ADAPTERS["cohere-chat"].translator(builder)
+    for event in SSEDecoder().feed(
+        "\n\n".join(stream_blocks(load_fixture(f"cohere-chat/{name}")["response"]["body"])).encode() + b"\n\n"
+    ):
+        translator.feed(event)
+    events = msgspec.to_builtins(builder.events())
+    assert events[-1]["type"] == "response.completed"
+    for event in events:
+        _check_event(event)
     _check_response(builder.response())
 
 

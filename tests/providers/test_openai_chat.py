@@ -18,8 +18,7 @@ from typing import Any
 import msgspec
 import openai
 import pytest
-from openai.types.responses import Response, ResponseStreamEvent
-from pydantic import TypeAdapter
+from openai.types.responses import Response
 
 from ferryman.config import ProviderConfig
 from ferryman.providers.base import Call, SSEEvent
@@ -31,8 +30,8 @@ from ferryman.schemas.responses import validate_request
 from ferryman.sse import SSEDecoder
 from tests.fakes.gateway import GatewayServer
 from tests.fakes.upstream import FIXTURES, FakeUpstream, Reply, load_fixture
+from tests.providers.stream_checks import check_events
 
-EVENTS = TypeAdapter(ResponseStreamEvent)
 INCLUDE = {"include": ["reasoning.encrypted_content"]}  # reasoning items carry the provider's state back
 SECRET = "sk-chat-test-secret-0123456789"
 # recording folder -> the provider entry name whose quirks it exercises
@@ -106,7 +105,7 @@ def _reply(provider: str, body: dict[str, Any], model: str, reply: Any) -> tuple
     call = _call(body, model)
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     PROVIDERS[provider].parse_reply(reply, builder)
-    _check_events(msgspec.to_builtins(builder.events()))  # a whole reply makes the same calls; they must be sound too
+    check_events(msgspec.to_builtins(builder.events()))  # a whole reply makes the same calls; they must be sound too
     out = builder.response()
     return out, Response.model_validate(out)
 
@@ -123,7 +122,7 @@ def _stream(
     for ev in SSEDecoder().feed(("\n\n".join(blocks) + "\n\n").encode()):
         translator.feed(ev)
         events += msgspec.to_builtins(builder.events())
-    _check_events(events)
+    check_events(events)
     return events, Response.model_validate(events[-1]["response"])
 
 
@@ -144,25 +143,6 @@ def _chunks(*deltas: dict[str, Any], finish: str = "stop", usage: dict[str, Any]
     blocks.append("data: " + msgspec.json.encode(last).decode())
     blocks.append("data: [DONE]")
     return blocks
-
-
-def _check_events(events: list[dict[str, Any]]) -> None:
-    assert [e["sequence_number"] for e in events] == list(range(len(events)))
-    for e in events:
-        EVENTS.validate_python(e)  # raises if the SDK would not accept the event
-    assert events[0]["type"] == "response.created"
-    assert events[-1]["type"] in ("response.completed", "response.incomplete")
-    ids: dict[int, str] = {}
-    for e in events:
-        if e["type"] == "response.output_item.added":
-            assert e["output_index"] == len(ids), "output items are added in order"
-            ids[e["output_index"]] = e["item"]["id"]
-        elif "output_index" in e:
-            assert ids[e["output_index"]] == (e.get("item_id") or e["item"]["id"])
-    final = events[-1]["response"]["output"]
-    assert [item["id"] for item in final] == [ids[i] for i in range(len(ids))]
-    done = [e["output_index"] for e in events if e["type"] == "response.output_item.done"]
-    assert sorted(done) == list(range(len(ids))), "every item is done exactly once"
 
 
 def _usage(resp: Response) -> tuple[int, int, int, int, int]:
@@ -485,8 +465,8 @@ def test_request_matches_recording(key: str) -> None:
 
 @pytest.mark.parametrize("name", ["text_basic", "tool_call"])
 def test_cohere_native_request_bodies_are_chat_shaped(name: str) -> None:
-    # Cohere's recordings are of its native /v2/chat API, which Ferryman does not call (it uses the
-    # compatibility API at /compatibility/v1/chat/completions); for these two the bodies coincide
+    # Cohere's recordings are of its native /v2/chat API (the cohere type's, tests/providers/test_cohere.py);
+    # for these two the bodies coincide with what its compatibility API (this adapter's) is sent
     want = _fixture("cohere-chat", name)["request"]["body"]
     assert _comparable(_native("cohere", CASES[f"cohere-chat/{name}"], want["model"])) == _comparable(want)
 

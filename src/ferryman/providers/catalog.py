@@ -10,6 +10,7 @@ model-name prefixes that let a bare name such as ``claude-3-5-haiku-latest`` fin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,9 @@ class KnownProvider:
     needs_key: bool = True  # False: a server that takes no key (a keyless type, e.g. bedrock, never needs one)
     also_enabled_by: tuple[str, ...] = ()  # env vars that enable it without a config file, besides key_env
     builtin: bool = False  # always configured, unless its config entry says ``enabled: false``
+    # (type, base URL) of another API the provider serves: an entry picks it by ``type``, or by a base_url
+    # with that URL's path (such an entry written before ``type`` defaulted to the first API keeps working)
+    also: tuple[tuple[str, str], ...] = ()
 
     @property
     def enabled_by(self) -> tuple[str, ...]:
@@ -31,6 +35,19 @@ class KnownProvider:
     @property
     def base_url_env(self) -> str:
         return f"{self.name.upper().replace('-', '_')}_BASE_URL"
+
+    def type_for(self, base_url: object) -> str:
+        """The type of an entry that names none: the other API whose path ``base_url`` has, else the default."""
+        if isinstance(base_url, str):
+            path = urlsplit(base_url).path.rstrip("/")
+            for ptype, url in self.also:
+                if path and path == urlsplit(url).path.rstrip("/"):
+                    return ptype
+        return self.type
+
+    def base_url_for(self, ptype: str) -> str | None:
+        """The default base URL of an entry of type ``ptype``."""
+        return next((url for other, url in self.also if other == ptype), self.base_url)
 
 
 KNOWN_PROVIDERS: dict[str, KnownProvider] = {
@@ -66,11 +83,11 @@ KNOWN_PROVIDERS: dict[str, KnownProvider] = {
         KnownProvider("groq", "openai-chat", "https://api.groq.com/openai/v1", "GROQ_API_KEY", price_id="groq"),
         KnownProvider(
             "cohere",
-            "openai-chat",
-            "https://api.cohere.ai/compatibility/v1",
+            "cohere",
+            "https://api.cohere.com",
             "COHERE_API_KEY",
             ("command-", "c4ai-"),
-            price_id="cohere",
+            also=(("openai-chat", "https://api.cohere.ai/compatibility/v1"),),  # its OpenAI-compatibility API
         ),
         KnownProvider(
             "deepseek",

@@ -10,6 +10,7 @@ Nothing here fetches anything: URLs are passed on for the provider to read.
 from __future__ import annotations
 
 import base64
+import binascii
 import mimetypes
 from urllib.parse import unquote_to_bytes
 
@@ -75,3 +76,13 @@ def guess_type(name: str | None) -> str | None:
     if not name:
         return None
     return mimetypes.guess_type(name)[0]
+
+
+def b64_text(data: str, where: str) -> str:
+    """A text file's base64 ``data`` as its text; anything but base64-encoded UTF-8 is a 400."""
+    try:
+        return base64.b64decode(data, validate=False).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidRequestError(
+            f"Invalid value for '{where}': a text file must be base64-encoded UTF-8.", param=where, code="invalid_value"
+        ) from None

@@ -78,18 +78,15 @@ hosted tool other than web search in ``tool_choice``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 import msgspec
 
 from ferryman.providers.claude import ADAPTIVE_EFFORT, EFFORT_BUDGETS, adaptive, effort_of, fit_budget, thinks
-from ferryman.providers.media import data_url, file_bytes, image_url, no_file
+from ferryman.providers.media import b64_text, data_url, file_bytes, image_url, no_file
 from ferryman.providers.text_format import json_schema, structured
 from ferryman.providers.tools import Function, Hosted, Toolset
 from ferryman.providers.turns import Marked, Turns, cache_control, summary_text
-from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.input import FunctionCallOutput, InputFile, InputFunctionCall, InputImage, InputReasoning
 from ferryman.schemas.items import WEB_SEARCH_TOOLS, call_arguments, opaque_for, refuse_openai_only, unsupported
 from ferryman.schemas.responses import ResponsesRequest, stop_sequences
@@ -384,7 +381,7 @@ class _Turns(Turns):
             if media == "application/pdf":
                 block = {"type": "document", "source": {"type": "base64", "media_type": media, "data": data}}
             elif media.startswith("text/"):
-                text = _b64_text(data, where)
+                text = b64_text(data, where)
                 block = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": text}}
             else:
                 raise unsupported(where, self.provider, f"files of type {media!r} (PDF, text and images only)")
@@ -430,12 +427,3 @@ class _Turns(Turns):
         if cache is not None:
             block["cache_control"] = {k: v for k, v in cache.items() if k in ("type", "ttl") and v is not None}
         return [block]
-
-
-def _b64_text(data: str, where: str) -> str:
-    try:
-        return base64.b64decode(data, validate=False).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise InvalidRequestError(
-            f"Invalid value for '{where}': a text file must be base64-encoded UTF-8.", param=where, code="invalid_value"
-        ) from None
