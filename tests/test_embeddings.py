@@ -36,7 +36,8 @@ CASES: dict[str, tuple[str, Callable[[Received], Reply], str | None]] = {
     "bedrock/amazon.titan-embed-text-v2:0": ("/model/amazon.titan-embed-text-v2:0/invoke", wire.titan, "dimensions"),
     "bedrock/cohere.embed-v4:0": ("/model/cohere.embed-v4:0/invoke", wire.bedrock_cohere, "output_dimension"),
     "mistral/mistral-embed": ("/mistral/v1/embeddings", wire.mistral, "output_dimension"),
-    "cohere/embed-v4.0": ("/v2/embed", wire.cohere, "output_dimension"),
+    "cohere/embed-v4.0": ("/v2/embed", wire.cohere, "output_dimension"),  # an entry on the compatibility API
+    "cohere-v2/embed-v4.0": ("/v2/embed", wire.cohere, "output_dimension"),  # the native type
     "ollama/nomic-embed-text": ("/ollama/v1/embeddings", wire.openai, "dimensions"),
 }
 
@@ -53,6 +54,7 @@ def config(upstream: FakeUpstream, **extra: Any) -> dict[str, Any]:
             "bedrock": {"type": "bedrock", "base_url": url, **keyed},
             "mistral": {"base_url": f"{url}/mistral/v1", **keyed},
             "cohere": {"base_url": f"{url}/compatibility/v1", **keyed},
+            "cohere-v2": {"type": "cohere", "base_url": url, **keyed},
             "ollama": {"base_url": f"{url}/ollama/v1", "max_retries": 0},
             "anthropic": {"base_url": url, **keyed},
         },

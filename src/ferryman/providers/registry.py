@@ -33,7 +33,12 @@ PROVIDERS: dict[str, ProviderSpec] = {
             embeddings="ferryman.providers.openai_chat.embeddings:chat_embeddings",
         ),
         ProviderSpec("anthropic", "ferryman.providers.anthropic:AnthropicProvider", price_id="anthropic"),
-        ProviderSpec("cohere", "ferryman.providers.cohere:CohereProvider", price_id="cohere"),
+        ProviderSpec(
+            "cohere",
+            "ferryman.providers.cohere:CohereProvider",
+            price_id="cohere",
+            embeddings="ferryman.providers.cohere.embeddings:CohereEmbeddings",
+        ),
         ProviderSpec(
             "gemini",
             "ferryman.providers.gemini:GeminiProvider",

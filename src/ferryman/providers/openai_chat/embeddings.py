@@ -75,7 +75,7 @@ def chat_embeddings(provider: HttpProvider) -> Embeddings:
     """The embeddings of an ``openai-chat`` entry: OpenAI's wire format with its quirks, or Cohere's own."""
     quirks = getattr(provider, "quirks", None) or quirks_for(provider.name, provider.config.base_url)
     if quirks.embed_api == "cohere":
-        from .cohere import CohereEmbeddings
+        from ferryman.providers.cohere.embeddings import CohereEmbeddings
 
         return CohereEmbeddings(provider)
     return OpenAIEmbeddings(provider, quirks)

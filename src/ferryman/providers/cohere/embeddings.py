@@ -1,4 +1,5 @@
-"""Cohere's embeddings: its v2 ``POST /v2/embed``, beside the compatibility API its chat goes through.
+"""Cohere's embeddings: its v2 ``POST /v2/embed``, for the native ``cohere`` type and for an ``openai-chat``
+entry on Cohere's compatibility API (whose chat goes through that API).
 
 ``{"model", "texts", "input_type", "embedding_types": ["float"], "output_dimension"}`` ->
 ``{"embeddings": {"float": [[...], ...]}, "meta": {"billed_units": {"input_tokens"}}}``. ``input_type``
