@@ -3,7 +3,8 @@
 An `Agent` with a function tool, on an `OpenAIResponsesModel` whose client's base URL is a real Ferryman, runs
 against fake upstreams answering in their own wire formats (tests/fakes/agent_model.py): the model calls the
 tool, the SDK runs it and sends its result back, the model answers; as a run (`Runner.run`, JSON replies) and
-as a streamed run (`Runner.run_streamed`, event streams).
+as a streamed run (`Runner.run_streamed`, event streams). Any name Ferryman routes works so: `provider/model`, a
+bare name, an alias; given as a plain string instead, a prefixed name never leaves the SDK (the README says so).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from agents import Agent, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
+from agents import Agent, OpenAIResponsesModel, Runner, UserError, function_tool, set_tracing_disabled
 from openai import AsyncOpenAI
 
 from tests.fakes.agent_model import MODELS, gateway_config, provider_params, script
@@ -36,7 +37,9 @@ def get_weather(city: str) -> str:
 @pytest.fixture(scope="module")
 def agents_gateway(upstream: FakeUpstream) -> Iterator[GatewayServer]:
     set_tracing_disabled(True)  # the SDK would send traces to OpenAI
-    with GatewayServer(gateway_config(upstream.url)) as server:
+    config = gateway_config(upstream.url)
+    config["models"] = [{"name": "fast", "target": MODELS["anthropic"][0]}]
+    with GatewayServer(config) as server:
         yield server
 
 
@@ -78,3 +81,24 @@ def test_an_agent_calls_its_function_tool_and_answers(
     assert model.wire.tool_names(first.json) == ["get_weather"]
     assert model.wire.tool_output(first.json) is None
     assert model.wire.tool_output(second.json) == TOOL_OUTPUT
+
+
+@pytest.mark.parametrize("name", [MODELS["anthropic"][1], "fast"], ids=["bare_name", "alias"])
+def test_a_bare_name_or_an_alias_reaches_its_provider(
+    name: str, fake: FakeUpstream, agents_gateway: GatewayServer
+) -> None:
+    script(fake, "anthropic", "get_weather", {"city": "Paris"}, ANSWER)
+
+    final_output, _ = asyncio.run(_run(_agent(agents_gateway, name), streamed=False))
+
+    assert final_output == ANSWER
+    assert [r.path for r in fake.received] == ["/v1/messages"] * 2
+    assert {r.json["model"] for r in fake.received} == {MODELS["anthropic"][1]}
+
+
+def test_a_prefixed_name_as_a_plain_string_is_refused_by_the_sdk_before_sending(fake: FakeUpstream) -> None:
+    """Why the README wraps names in `OpenAIResponsesModel`: the SDK's own provider lookup reads the prefix."""
+    agent: Agent[Any] = Agent(name="Assistant", model=MODELS["anthropic"][0], tools=[get_weather])
+    with pytest.raises(UserError, match="Unknown prefix: anthropic"):
+        asyncio.run(Runner.run(agent, "What is the weather in Paris?"))
+    assert fake.received == []

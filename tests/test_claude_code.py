@@ -1,6 +1,8 @@
-"""The real Claude Code CLI (``claude -p``) through Ferryman's Anthropic Messages door, against a fake Anthropic
+"""The real Claude Code CLI (``claude -p``) through Ferryman's Anthropic Messages door, against a fake model
 that calls Claude Code's ``Read`` tool on a file and, once the file's content has come back as a tool result,
-answers with text that quotes it.
+answers with text that quotes it: on a Claude model (a fake Anthropic: the Messages passthrough) and on an
+OpenAI model (``openai/gpt-4o`` as ``ANTHROPIC_MODEL``, a fake OpenAI Responses API: Claude Code's tools and
+tool results translated both ways).
 
 Claude Code is ``@anthropic-ai/claude-code`` from the npm registry, installed once per machine into
 ``~/.cache/ferryman-tests/claude-code-<version>/`` (or under ``FERRYMAN_TEST_CACHE``); without npm and node the
@@ -20,15 +22,18 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.agent_model import WIRES
+from tests.fakes.agent_model import WIRES, Wire
 from tests.fakes.gateway import GatewayServer
 from tests.fakes.upstream import FakeUpstream, Received, Reply, closed_port
 
 CLAUDE_CODE_VERSION = "2.1.332"
 INSTALL_TIMEOUT = 600
 RUN_TIMEOUT = 120
-MODEL = "claude-sonnet-4-5"
-ANTHROPIC = WIRES["anthropic"]
+# provider -> the model Claude Code is told to use (``ANTHROPIC_MODEL``), and the path its calls reach upstream
+MODELS = {
+    "anthropic": ("claude-sonnet-4-5", "/v1/messages"),
+    "openai": ("openai/gpt-4o", "/v1/responses"),
+}
 
 
 def claude_binary() -> Path:
@@ -65,37 +70,26 @@ def claude_binary() -> Path:
     return binary
 
 
-def _tool_results(body: dict[str, Any]) -> list[Any]:
-    return [
-        block
-        for message in body.get("messages") or ()
-        if isinstance(message.get("content"), list)
-        for block in message["content"]
-        if block.get("type") == "tool_result"
-    ]
-
-
 class ReadThenAnswer:
-    """Claude's side: with the Read tool offered and no tool result yet, read ``path``; after, quote the result.
-    Any other request Claude Code makes (a title, a check) gets a short text."""
+    """The model's side, in ``wire``'s format: with the Read tool offered and no tool result yet, read ``path``;
+    after, quote the result. Any other request Claude Code makes (a title, a check) gets a short text."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, wire: Wire, path: Path) -> None:
+        self.wire = wire
         self.path = path
         self.calls = 0
 
     def __call__(self, received: Received) -> Reply:
         body = received.json
-        stream = ANTHROPIC.streams(received)
-        offered = {t.get("name") for t in body.get("tools") or ()}
-        results = _tool_results(body)
-        if results:
-            output = ANTHROPIC.tool_output(body) or ""
+        stream = self.wire.streams(received)
+        output = self.wire.tool_output(body)
+        if output is not None:
             said = next((line for line in output.splitlines() if "password" in line), "nothing")
-            return ANTHROPIC.text(f"The file says: {said}", stream)
-        if "Read" in offered:
+            return self.wire.text(f"The file says: {said}", stream)
+        if "Read" in self.wire.tool_names(body):
             self.calls += 1
-            return ANTHROPIC.call("Read", {"file_path": str(self.path)}, stream)
-        return ANTHROPIC.text("ok", stream)
+            return self.wire.call("Read", {"file_path": str(self.path)}, stream)
+        return self.wire.text("ok", stream)
 
 
 @pytest.fixture
@@ -103,7 +97,8 @@ def gateway(upstream: FakeUpstream) -> Iterator[GatewayServer]:
     config = {
         "store": False,
         "providers": {
-            "anthropic": {"base_url": upstream.url, "keys": [{"value": "sk-ant-upstream"}], "max_retries": 0}
+            "anthropic": {"base_url": upstream.url, "keys": [{"value": "sk-ant-upstream"}], "max_retries": 0},
+            "openai": {"base_url": f"{upstream.url}/v1", "keys": [{"value": "sk-oai-upstream"}], "max_retries": 0},
         },
     }
     server = GatewayServer(config).start()
@@ -111,15 +106,20 @@ def gateway(upstream: FakeUpstream) -> Iterator[GatewayServer]:
     server.stop()
 
 
-def test_claude_code_reads_a_file_through_ferryman(fake: FakeUpstream, gateway: GatewayServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("provider", list(MODELS))
+def test_claude_code_reads_a_file_through_ferryman(
+    provider: str, fake: FakeUpstream, gateway: GatewayServer, tmp_path: Path
+) -> None:
     binary = claude_binary()
+    name, path = MODELS[provider]
+    wire = WIRES[provider]
     work = tmp_path / "work"
     work.mkdir()
     secret = f"pelican-{os.getpid()}-{tmp_path.name}"
     note = work / "note.txt"
     note.write_text(f"The password is {secret}\n", encoding="utf-8")
-    model = ReadThenAnswer(note)
-    fake.add("/v1/messages", model)
+    model = ReadThenAnswer(wire, note)
+    fake.add(path, model)
     fake.add("/v1/messages/count_tokens", Reply(json={"input_tokens": 100}))
     dead_proxy = f"http://127.0.0.1:{closed_port()}"
     env = {
@@ -127,8 +127,8 @@ def test_claude_code_reads_a_file_through_ferryman(fake: FakeUpstream, gateway: 
         "HOME": str(tmp_path / "home"),
         "ANTHROPIC_BASE_URL": f"{gateway.url}/anthropic",
         "ANTHROPIC_API_KEY": "sk-ferryman-client",
-        "ANTHROPIC_MODEL": MODEL,
-        "ANTHROPIC_SMALL_FAST_MODEL": MODEL,
+        "ANTHROPIC_MODEL": name,
+        "ANTHROPIC_SMALL_FAST_MODEL": name,
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "DISABLE_AUTOUPDATER": "1",
         **{name: dead_proxy for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy")},
@@ -149,15 +149,27 @@ def test_claude_code_reads_a_file_through_ferryman(fake: FakeUpstream, gateway: 
     result = json.loads(done.stdout)
     assert secret in result["result"]  # the answer quotes what the tool read, which only the file holds
     assert model.calls >= 1
-    messages = [r for r in fake.requests_to("/v1/messages") if _tool_results(r.json)]
-    assert messages, "the tool's result never reached the upstream"
-    sent = messages[-1]
-    assert sent.headers["x-api-key"] == "sk-ant-upstream"  # the gateway's key upstream, not the client's
-    result_block = _tool_results(sent.json)[-1]
-    assert secret in json.dumps(result_block["content"])
-    assert any(
-        b.get("type") == "tool_use" and b.get("name") == "Read"
-        for m in sent.json["messages"]
-        for b in m["content"]
-        if isinstance(m["content"], list)
-    )
+    answered = [r for r in fake.requests_to(path) if wire.tool_output(r.json) is not None]
+    assert answered, "the tool's result never reached the upstream"
+    assert not [r for r in fake.received if r.path != path and not r.path.endswith("/count_tokens")]
+    sent = answered[-1]
+    if provider == "anthropic":  # the gateway's key upstream, not the client's
+        assert sent.headers["x-api-key"] == "sk-ant-upstream"
+    else:
+        assert sent.headers["Authorization"] == "Bearer sk-oai-upstream"
+    assert secret in (wire.tool_output(sent.json) or "")  # the tool's result, as the provider's own tool result
+    assert "Read" in wire.tool_names(sent.json)
+    assert _called(provider, sent.json) == ["Read"]  # the model's call went back in the history before its result
+
+
+def _called(provider: str, body: dict[str, Any]) -> list[str]:
+    """The names of the tool calls in a request's history, in the provider's own shape."""
+    if provider == "anthropic":
+        return [
+            b["name"]
+            for m in body["messages"]
+            if isinstance(m["content"], list)
+            for b in m["content"]
+            if b.get("type") == "tool_use"
+        ]
+    return [i["name"] for i in body["input"] if isinstance(i, dict) and i.get("type") == "function_call"]

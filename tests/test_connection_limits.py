@@ -115,6 +115,12 @@ def test_connections_past_max_connections_get_503(upstream: FakeUpstream) -> Non
             assert r.headers["retry-after"] == "1"
             assert r.headers["connection"] == "close"
             assert r.json()["error"]["code"] == "too_many_connections"
+            with httpx.Client(base_url=gw.url, timeout=BOUND) as third:  # in the shape of the API the path is of
+                anthropic = third.post("/anthropic/v1/messages", json={})
+                google = third.post("/genai/v1beta/models/smart:generateContent", json={})
+            assert (anthropic.status_code, anthropic.json()["error"]["type"]) == (503, "overloaded_error")
+            assert (google.status_code, google.json()["error"]["status"]) == (503, "UNAVAILABLE")
+            assert anthropic.headers["retry-after"] == google.headers["retry-after"] == "1"
             assert served[0].get("/health").status_code == 200  # the connections within the cap go on
         finally:
             for client in served:

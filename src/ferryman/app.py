@@ -20,7 +20,7 @@ from ferryman.gateway.hooks import Hook
 from ferryman.gateway.pipeline import Pipeline
 from ferryman.gateway.router import Router
 from ferryman.gateway.storing import StoreHook
-from ferryman.http import BodyBudget, ClientGone, Receive, Scope, Send, send_error, send_json
+from ferryman.http import BodyBudget, ClientGone, Receive, Scope, Send, send_json
 from ferryman.plugins.cache import ResponseCache
 from ferryman.plugins.cache.hook import CacheHook
 from ferryman.plugins.governance.hook import GovernanceHook
@@ -41,6 +41,7 @@ from ferryman.routes.logs import LogRoutes, unavailable
 from ferryman.routes.models import Models
 from ferryman.routes.ready import Readiness
 from ferryman.routes.responses import ResponsesDoor
+from ferryman.routes.shapes import error_sender
 from ferryman.routes.stored import StoredResponses
 from ferryman.schemas.errors import FerrymanError, MethodNotAllowedError, NotFoundError
 from ferryman.scrub import protect
@@ -255,14 +256,15 @@ class Gateway:
         except ClientGone:
             return
         except FerrymanError as exc:
-            await self._send_error(send, exc)
+            await self._send_error(scope, send, exc)
         except Exception:  # noqa: BLE001 - a client never sees a stack trace
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            await self._send_error(send, FerrymanError("Ferryman hit an internal error.", code="internal_error"))
+            await self._send_error(scope, send, FerrymanError("Ferryman hit an internal error.", code="internal_error"))
 
-    async def _send_error(self, send: Send, exc: FerrymanError) -> None:
+    async def _send_error(self, scope: Scope, send: Send, exc: FerrymanError) -> None:
+        """``exc`` in the shape of the API the request's path belongs to (``routes/shapes.py``)."""
         try:
-            await send_error(send, exc)
+            await error_sender(scope["path"])(send, exc, ())
         except RuntimeError:
             # the response had already started (a stream): its relay explained the failure itself
             log.warning("error after the response started: %s", exc.message)

@@ -10,7 +10,7 @@ sockets forever. This protocol adds the ``server:`` section of the config:
 - ``body_timeout``: from the end of its headers, its body must be complete within this;
   either one expiring answers 408 (unless a response is already on its way) and closes the connection;
 - ``max_connections``: a request on a connection past this many open ones gets 503 with
-  ``retry-after``, and that connection closes.
+  ``retry-after`` (in the error shape of the API its path belongs to), and that connection closes.
 
 A request that arrives whole in one read arms no timer: only a read that leaves a request incomplete
 arms one, a single timer per connection that re-arms itself for the request's current deadline.
@@ -27,7 +27,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from ferryman.config import ServerLimits
-from ferryman.http import send_error
+from ferryman.routes.shapes import error_sender
 from ferryman.schemas.errors import FerrymanError
 
 _IDLE, _HEADERS, _BODY = 0, 1, 2
@@ -138,4 +138,5 @@ async def _too_many_connections(scope: Scope, receive: ASGIReceiveCallable, send
         code="too_many_connections",
         headers={"retry-after": "1"},
     )
-    await send_error(send, exc, [(b"connection", b"close")])  # type: ignore[arg-type]
+    path: str = scope["path"]  # type: ignore[typeddict-item]  # an http scope: the only kind routed here
+    await error_sender(path)(send, exc, [(b"connection", b"close")])  # type: ignore[arg-type]

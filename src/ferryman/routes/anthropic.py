@@ -18,6 +18,7 @@ figure for an image of about 1.15 megapixels, its largest without resizing).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -28,7 +29,7 @@ from ferryman.doors.anthropic.response import message
 from ferryman.doors.anthropic.stream import MessagesTranscoder
 from ferryman.gateway.exchange import Exchange, Headers
 from ferryman.gateway.pipeline import Pipeline
-from ferryman.http import BodyBudget, Receive, Scope, Send, client_credential, read_body, send_json
+from ferryman.http import BodyBudget, Receive, Scope, Send, client_credential, error_headers, read_body, send_json
 from ferryman.providers.anthropic import AnthropicProvider
 from ferryman.providers.base import Call
 from ferryman.routes.door import Door, gateway_headers
@@ -68,12 +69,9 @@ class AnthropicDoor(Door):
         await send_error(send, exc)
 
 
-async def send_error(send: Send, exc: FerrymanError) -> None:
-    headers = [(k.lower().encode(), v.encode()) for k, v in exc.headers.items() if k.lower() == "retry-after"]
-    attempts = getattr(exc, "ferryman_attempts", None)
-    if attempts is not None and attempts.log:
-        headers.append((b"x-ferryman-attempts", attempts.header().encode()))
-    await send_json(send, exc.status, _encode(of_exception(exc)), headers)
+async def send_error(send: Send, exc: FerrymanError, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    """``exc`` in Anthropic's shape, with the headers a client should see (``retry-after``, ``x-ratelimit-*``)."""
+    await send_json(send, exc.status, _encode(of_exception(exc)), [*error_headers(exc), *headers])
 
 
 class CountTokens:

@@ -12,6 +12,7 @@ status}}``. The credential is ``x-goog-api-key`` (or any header the other doors 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -67,7 +68,7 @@ class GeminiDoor(Door):
         return TranscodingSend(send, GeminiStream(sse=bool(ex.state.get(self.route))))
 
     async def render_error(self, send: Send, exc: FerrymanError) -> None:
-        await send_json(send, exc.status, error_body(exc), error_headers(exc))
+        await send_error(send, exc)
 
     async def unimplemented(self, scope: Scope, receive: Receive, send: Send) -> None:
         m = PATH.match(scope["path"])
@@ -78,3 +79,8 @@ class GeminiDoor(Door):
             code="method_not_implemented",
         )
         await self.render_error(send, exc)
+
+
+async def send_error(send: Send, exc: FerrymanError, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    """``exc`` in Google's shape, with the headers a client should see (``retry-after``, ``x-ratelimit-*``)."""
+    await send_json(send, exc.status, error_body(exc), [*error_headers(exc), *headers])
