@@ -122,6 +122,7 @@ class Tee:
     ) -> None:
         self.provider = provider
         self.builder = builder
+        builder.quiet = True
         self._feed = feed  # the translator's
         self._end = end  # tells the translator the body ended
         self._ahead: list[str] | None = None
@@ -148,7 +149,9 @@ class Tee:
         name = "the end of the stream" if ev is None else f"the stream event {(ev.event or 'message')[:64]!r}"
         with reading(self.provider, name):
             read()
-        events = self.builder.events()
-        if self.final is None and self.builder.status != "in_progress":
-            self.final = self.builder.response()
-        return [event_type(e) for e in events]
+        builder = self.builder
+        types = [event_type(e) for e in builder.events()]
+        if self.final is None and builder.status != "in_progress":
+            self.final = builder.response()
+            types.append(f"response.{builder.status}")  # a quiet builder's terminal event, by its name
+        return types

@@ -49,9 +49,10 @@ async def create(provider: ChatCompletionsProvider, call: Call) -> UpstreamReply
     )
     reply, payload = await provider.read_json(resp)
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
+    builder.quiet = True  # only its final response is read
     with reading(provider.name, "the reply"):
         provider.parse_reply(reply, builder)
-    builder.events()  # a whole reply needs no events
+    builder.events()
     return UpstreamReply(body=builder.response(), sent=native.sent(call.deployment), raw=payload, native=reply)
 
 
