@@ -7,6 +7,7 @@ never the bottleneck. Every reply is rendered once at start-up; per request only
 - ``POST /v1/responses`` answers a ~1 KB Responses JSON, or, when the body says ``"stream": true``,
   the OpenAI SSE event sequence in chunked encoding.
 - ``POST /v1/messages`` answers the same text as an Anthropic Messages JSON or SSE stream.
+- ``POST /v1/chat/completions`` answers it as a Chat Completions JSON or chunk stream (with its usage chunk).
 
 Three profiles, chosen by a path prefix, so that one process (and one gateway config) serves them all:
 
@@ -165,6 +166,39 @@ def anthropic_events(deltas: list[str]) -> list[dict[str, Any]]:
     return events
 
 
+# ---- Chat Completions payloads --------------------------------------------------------------------
+
+CHAT_USAGE = {"prompt_tokens": 36, "completion_tokens": 48, "total_tokens": 84}
+
+
+def chat_completion(text: str) -> dict[str, Any]:
+    message = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
+    return {
+        "id": ID_PLACEHOLDER,
+        "object": "chat.completion",
+        "created": 1754688908,
+        "model": MODEL,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+        "usage": CHAT_USAGE,
+        "system_fingerprint": "fp_bench",
+    }
+
+
+def chat_chunks(deltas: list[str]) -> tuple[bytes, ...]:
+    """The chunk stream (``data:`` lines only, as OpenAI sends it), with the usage chunk and ``[DONE]``."""
+    head = {"id": ID_PLACEHOLDER, "object": "chat.completion.chunk", "created": 1754688908, "model": MODEL}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**head, "choices": [choice], "usage": None}
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": d}) for d in deltas]
+    events += [chunk({}, "stop"), {**head, "choices": [], "usage": CHAT_USAGE}]
+    datas = [b"data: %s\n\n" % compact(e) for e in events] + [b"data: [DONE]\n\n"]
+    return (*(b"%x\r\n%s\r\n" % (len(d), d) for d in datas), b"0\r\n\r\n")
+
+
 def compact(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
@@ -212,6 +246,7 @@ class Profile:
     stamped: bool  # stream deltas carry the time they were written
     openai: Api
     anthropic: Api
+    chat: Api
 
     @classmethod
     def build(cls, latency_ms: float, deltas: int, delta_gap_ms: float, *, stamped: bool = False) -> Profile:
@@ -226,6 +261,7 @@ class Profile:
                 chunked(openai_events(pieces, final), numbered=True),
             ),
             anthropic=Api(json_reply(anthropic_message(TEXT)), chunked(anthropic_events(pieces), numbered=False)),
+            chat=Api(json_reply(chat_completion(TEXT)), chat_chunks(pieces)),
         )
 
 
@@ -234,7 +270,12 @@ class Profile:
 _ids = itertools.count(1)
 _ID_PREFIX = b"resp_%08x" % os.getpid()
 _PLACEHOLDER = ID_PLACEHOLDER.encode()
-ROUTES = {b"/v1/responses": "openai", b"/responses": "openai", b"/v1/messages": "anthropic"}
+ROUTES = {
+    b"/v1/responses": "openai",
+    b"/responses": "openai",
+    b"/v1/messages": "anthropic",
+    b"/v1/chat/completions": "chat",
+}
 
 
 def next_id() -> bytes:

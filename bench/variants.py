@@ -3,11 +3,15 @@
     python bench/variants.py store-sync [--rounds 3] [--requests 1000] [--duration 5] [--concurrency 50]
     python bench/variants.py features   [...]
     python bench/variants.py each-feature [...]
+    python bench/variants.py checkouts --src a=/path/to/old/src --src b=src [--door chat]
 
 ``store-sync``: ``store.sync: after_reply`` against ``before_reply`` (the reply waits for the SQLite
 commit). ``features``: ``bare`` (no governance, request log and metrics off) against ``full``
 (governance with a virtual key that has a budget and rpm/tpm limits, the request log and Prometheus
-metrics on), both with the default SQLite store.
+metrics on), both with the default SQLite store. ``checkouts``: the same config run from two source trees
+(``--src a=DIR --src b=DIR``, each Ferryman started with that ``PYTHONPATH``): a before/after of a change.
+``--door chat`` sends Chat Completions requests (``POST /v1/chat/completions``, the upstream's own Chat
+Completions for direct) instead of Responses requests.
 
 Starts the fake upstream (core 1) and one Ferryman per variant (both on core 0, measured in turn), then
 alternates the variants round by round: JSON requests one at a time on a keep-alive connection (their
@@ -49,10 +53,27 @@ COMPARISONS: dict[str, dict[str, str]] = {
         "governance": f"store: 'sqlite:///{{workdir}}/ferryman.db'\nlogs: false\nmetrics: false\n"
         f"governance: {{{{master_key: {MASTER}}}}}\n",
     },
+    "checkouts": {  # the same config from two source trees (--src)
+        "a": "store: 'sqlite:///{workdir}/ferryman.db'\nlogs: false\nmetrics: false\n",
+        "b": "store: 'sqlite:///{workdir}/ferryman.db'\nlogs: false\nmetrics: false\n",
+    },
 }
-BODY = json.dumps({"model": MODEL, "input": "Say hello.", "max_output_tokens": 200}).encode()
-DIRECT_BODY = json.dumps({"model": UPSTREAM_MODEL, "input": "Say hello.", "max_output_tokens": 200}).encode()
+# door -> (path, the body for a model)
+DOORS = {
+    "responses": ("/v1/responses", lambda model: {"model": model, "input": "Say hello.", "max_output_tokens": 200}),
+    "chat": (
+        "/v1/chat/completions",
+        lambda model: {"model": model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 200},
+    ),
+}
+PATH, BODY, DIRECT_BODY = "/v1/responses", b"", b""
 HEADERS = {"content-type": "application/json", "authorization": "Bearer sk-bench-client"}
+
+
+def _door(name: str) -> None:
+    global PATH, BODY, DIRECT_BODY
+    path, body = DOORS[name]
+    PATH, BODY, DIRECT_BODY = path, json.dumps(body(MODEL)).encode(), json.dumps(body(UPSTREAM_MODEL)).encode()
 
 
 def _config(workdir: Path, upstream: int, extra: str) -> Path:
@@ -113,7 +134,8 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     up_port = free_port()
     ports = {mode: free_port() for mode in modes}
     upstream = pinned([sys.executable, str(BENCH / "upstream.py"), "--host", HOST, "--port", str(up_port)], cores.load)
-    direct = f"http://{HOST}:{up_port}/v1/responses"
+    direct = f"http://{HOST}:{up_port}{PATH}"
+    sources: dict[str, str] = args.sources
     samples: dict[str, dict[str, list[float]]] = {
         m: {"p50": [], "p99": [], "rps": [], "load_p99": [], "cpu_us": []} for m in modes
     }
@@ -127,19 +149,20 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             cmd = [sys.executable, "-m", "ferryman", "serve", "--config", str(config), "--host", HOST]
             cmd += ["--port", str(ports[mode]), "--log-level", "warning"]
             log = workdir / f"ferryman-{mode}.log"
-            procs.append(running.enter_context(process(pinned(cmd, cores.gateway), log, workdir)))
+            env = {**os.environ, "PYTHONPATH": sources[mode]} if mode in sources else None
+            procs.append(running.enter_context(process(pinned(cmd, cores.gateway), log, workdir, env=env)))
         headers: dict[str, dict[str, str]] = {}
         for mode, proc in zip(modes, procs, strict=True):
             await wait_ready(f"http://{HOST}:{ports[mode]}/health", proc, workdir / f"ferryman-{mode}.log")
             headers[mode] = await _headers(f"http://{HOST}:{ports[mode]}", "governance" in variants[mode])
-            await _c1(f"http://{HOST}:{ports[mode]}/v1/responses", BODY, 300, headers[mode])  # warm-up
+            await _c1(f"http://{HOST}:{ports[mode]}{PATH}", BODY, 300, headers[mode])  # warm-up
         await _c1(direct, DIRECT_BODY, 300)
         for r in range(args.rounds):
             p50, p99 = await _c1(direct, DIRECT_BODY, args.requests)
             direct_p50.append(p50)
             direct_p99.append(p99)
             for mode in modes if r % 2 == 0 else reversed(modes):
-                url = f"http://{HOST}:{ports[mode]}/v1/responses"
+                url = f"http://{HOST}:{ports[mode]}{PATH}"
                 p50, p99 = await _c1(url, BODY, args.requests, headers[mode])
                 pid = procs[modes.index(mode)].pid
                 rps, load_p99, cpu_us = await _load(url, args, workdir, cores, headers[mode], pid)
@@ -168,7 +191,11 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1000, help="sequential JSON requests per round and mode")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of each wrk run")
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--door", choices=sorted(DOORS), default="responses", help="the API the requests speak")
+    parser.add_argument("--src", action="append", default=[], help="MODE=DIR: run that mode from DIR's sources")
     args = parser.parse_args()
+    _door(args.door)
+    args.sources = {mode: os.path.abspath(src) for mode, src in (entry.split("=", 1) for entry in args.src)}
     with tempfile.TemporaryDirectory(prefix="ferryman-variants-bench-") as tmp:
         results = asyncio.run(measure(args, Path(tmp)))
     c = args.concurrency

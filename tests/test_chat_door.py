@@ -34,9 +34,10 @@ WEATHER = {
 }
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
 
-# provider -> (fixture folder, model, the path its calls reach: (non-stream, stream))
+# provider -> (fixture folder, model, the path its calls reach: (non-stream, stream)); a provider that speaks
+# Chat Completions itself (OpenAI, Azure, a Chat Completions server) gets the body as it was sent:
+# tests/test_chat_passthrough.py
 PROVIDERS = {
-    "openai": ("openai-responses", "gpt-4o", ("/v1/responses", "/v1/responses")),
     "anthropic": ("anthropic-messages", "claude-sonnet-4-5", ("/v1/messages", "/v1/messages")),
     "gemini": (
         "gemini-generatecontent",
@@ -303,41 +304,21 @@ def test_stop_and_seed_reach_providers_that_have_them(
     assert got_stop == stop and got_seed in (seed, None)
 
 
-def test_structured_output_and_sampling_reach_a_responses_upstream(sdk: openai.OpenAI, fake: FakeUpstream) -> None:
-    fake.add("/v1/responses", Reply.fixture("openai-responses/structured_output_json_schema"))
-    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-    got = sdk.chat.completions.create(
-        model="openai/gpt-4o",
-        messages=[{"role": "user", "content": "Largest city?"}],
-        response_format={"type": "json_schema", "json_schema": {"name": "City", "schema": schema, "strict": True}},
-        max_completion_tokens=321,
-        temperature=0.5,
-        reasoning_effort="low",
-        user="user-7",
-        metadata={"k": "v"},
-    )
-    sent = fake.requests_to("/v1/responses")[-1].json
-    assert sent["text"]["format"] == {"type": "json_schema", "name": "City", "schema": schema, "strict": True}
-    assert (sent["max_output_tokens"], sent["temperature"], sent["reasoning"]) == (321, 0.5, {"effort": "low"})
-    assert (sent["user"], sent["metadata"], sent["store"]) == ("user-7", {"k": "v"}, False)
-    assert json.loads(got.choices[0].message.content or "")  # the recorded answer is JSON
-
-
 def test_cost_and_extra_fields_ride_on_the_answer(sdk: openai.OpenAI, fake: FakeUpstream) -> None:
-    fake.add("/v1/responses", Reply.fixture("openai-responses/text_basic"), times=2)
-    oracle = sdk.responses.create(model="openai/gpt-4o", input="hi")
-    got = sdk.chat.completions.create(model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    fake.add("/v1/messages", Reply.fixture("anthropic-messages/text_basic"), times=2)
+    oracle = sdk.responses.create(model="anthropic/claude-sonnet-4-5", input="hi")
+    got = sdk.chat.completions.create(model="anthropic/claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}])
     extra = got.model_extra or {}
     usage = got.usage.model_extra if got.usage is not None else {}
     assert usage and usage["cost"] == (oracle.usage.model_extra or {})["cost"]
     assert usage["cost"]["total_cost"] > 0
     assert extra["extra_fields"]["request_type"] == "chat_completions"
-    assert extra["extra_fields"]["provider"] == "openai"
+    assert extra["extra_fields"]["provider"] == "anthropic"
 
 
 def test_a_stream_carries_cost_and_extra_fields_on_its_usage_chunk(sdk: openai.OpenAI, fake: FakeUpstream) -> None:
-    fake.add("/v1/responses", Reply.fixture("openai-responses/text_stream"))
-    chunks, _ = _chat_stream(sdk, model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    fake.add("/v1/messages", Reply.fixture("anthropic-messages/text_stream"))
+    chunks, _ = _chat_stream(sdk, model="anthropic/claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}])
     last = chunks[-1]
     assert last.usage is not None and (last.usage.model_extra or {})["cost"]["total_cost"] > 0
     assert (last.model_extra or {})["extra_fields"]["request_type"] == "chat_completions_stream"

@@ -5,7 +5,8 @@ Against fake upstreams answering in their own wire formats (tests/fakes/agent_mo
 and on a non-OpenAI one (Anthropic): the model bound to a tool calls it, the tool's result goes back as a
 ``ToolMessage``, and the model answers in text; whole (``invoke``) and streamed (``stream``, the chunks
 added up as LangChain adds them). What the upstream received is checked too: the tool offered, the tool's
-result in the provider's own shape, a stream asked for when the client streamed.
+result in the provider's own shape, a stream asked for when the client streamed (Chat Completions to OpenAI
+goes through as OpenAI's own Chat Completions request).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 
-from tests.fakes.agent_model import MODELS, gateway_config, script
+from tests.fakes.agent_model import MODELS, ChatCompletions, gateway_config, script
 from tests.fakes.gateway import GatewayServer
 from tests.fakes.upstream import FakeUpstream
 
@@ -56,7 +57,9 @@ def _ask(llm: Any, messages: list[BaseMessage], streamed: bool) -> AIMessage:
 def test_chat_openai_calls_a_tool_and_answers_with_its_result(
     provider: str, responses_api: bool, streamed: bool, fake: FakeUpstream, langchain_gateway: GatewayServer
 ) -> None:
-    model = script(fake, provider, "get_weather", {"city": "Paris"}, ANSWER)
+    # Chat Completions to OpenAI is a passthrough: OpenAI gets the client's own /v1/chat/completions request
+    native = ChatCompletions("/v1") if provider == "openai" and not responses_api else None
+    model = script(fake, provider, "get_weather", {"city": "Paris"}, ANSWER, native)
     doors: list[str] = []  # the gateway paths LangChain called
     client = httpx.Client(event_hooks={"request": [lambda request: doors.append(request.url.path)]})
     llm = ChatOpenAI(

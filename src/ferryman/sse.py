@@ -143,6 +143,8 @@ async def flatten(batches: AsyncIterable[list[SSEEvent]]) -> AsyncIterator[SSEEv
 
 
 def encode_event(event: str | None, data: bytes) -> bytes:
+    if b"\n" in data:  # an event of several data lines: one line each, as it came
+        data = data.replace(b"\n", b"\ndata: ")
     if event:
         return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
     return b"data: " + data + b"\n\n"

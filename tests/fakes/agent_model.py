@@ -374,9 +374,12 @@ def gateway_config(upstream_url: str) -> dict[str, Any]:
     }
 
 
-def script(fake: Any, provider: str, tool: str, arguments: dict[str, Any], answer: str) -> ScriptedModel:
-    """Serve a ScriptedModel at every path of ``provider``'s model on ``fake`` (a FakeUpstream)."""
-    model = ScriptedModel(WIRES[provider], tool, arguments, answer)
+def script(
+    fake: Any, provider: str, tool: str, arguments: dict[str, Any], answer: str, wire: Wire | None = None
+) -> ScriptedModel:
+    """Serve a ScriptedModel at every path of ``provider``'s model on ``fake`` (a FakeUpstream), in ``wire``
+    (default: the API Ferryman translates to for that provider)."""
+    model = ScriptedModel(wire or WIRES[provider], tool, arguments, answer)
     for path in model.wire.paths(MODELS[provider][1]):
         fake.add(path, model)
     return model

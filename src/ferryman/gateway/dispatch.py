@@ -199,12 +199,17 @@ class Dispatcher:
         pool = self.keys[target.provider]
         limiter = self.limiters.get(target.provider)
         retries = provider.config.max_retries
+        native = compat.native
+        if native is not None and not provider.passes(native, target.deployment):
+            native.refuse_untranslated(target.provider)  # the canonical request goes instead: is it whole?
+            native = None
         tried: tuple[ApiKey, ...] = ()
         attempt = 0
         while True:
             key = pool.pick(target.deployment, exclude=tried)
             call = Call(req, raw, target.deployment, key, timeout, chained_to, compat.drop_unsupported)
             call.headers = compat.headers
+            call.native = native
             started = time.perf_counter()
             result: UpstreamReply | EventStream
             try:

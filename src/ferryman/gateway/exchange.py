@@ -55,6 +55,7 @@ class Exchange:
     cache_debug: dict[str, Any] | None = None
     sent: Any = None  # what was sent upstream, for raw_request
     raw_response: Any = None  # what the provider answered, for raw_response
+    native_reply: Any = None  # a passed-through call's reply in the door's own API (``providers/native.py``)
     failure: FerrymanError | None = None  # how the request failed, once it has (the hooks' ``failed`` ran)
     state: dict[str, Any] = field(default_factory=dict)  # each hook's own per-request state, under its name
     compat: Compat = field(default_factory=Compat)  # drop what a provider cannot run; what was dropped

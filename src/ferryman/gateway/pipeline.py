@@ -222,7 +222,7 @@ class Pipeline:
         ex.sent = events.sent
         resumer = None
         rest = ex.targets[ex.targets.index(served) + 1 :]
-        if self.config.stream_resume and rest:
+        if self.config.stream_resume and rest and events.tee is None:  # a passthrough is relayed, not rebuilt
             resumer = Resumer(self._continuation(ex, rest), served)
 
         def finalize(response: dict[str, Any], index: int) -> dict[str, Any]:
@@ -298,7 +298,7 @@ class Pipeline:
 
     async def _create(self, ex: Exchange, req: ResponsesRequest, raw: dict[str, Any]) -> dict[str, Any]:
         reply = await self._dispatch(ex, req, raw, stream=False)
-        ex.sent, ex.raw_response = reply.sent, reply.raw
+        ex.sent, ex.raw_response, ex.native_reply = reply.sent, reply.raw, reply.native
         response: dict[str, Any] = reply.body
         return response
 

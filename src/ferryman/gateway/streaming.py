@@ -178,10 +178,18 @@ class StreamRelay:
             if self.ended:
                 return  # not one more read: an upstream lingering after its end is closed by run()
         if not self.finished:
+            tail = await self._upstream_ended()
+            if tail:
+                await self._write(tail)
+        if not self.finished:
             raise UpstreamConnectionError(
                 f"{self.provider}: the stream ended before the response was complete",
                 code="upstream_stream_incomplete",
             )
+
+    async def _upstream_ended(self) -> bytes:
+        """The upstream's body ended before a terminal event: what to write then (a relay that can still finish)."""
+        return b""
 
     async def _one(self, ev: SSEEvent) -> bytes | None:
         """One event as the client gets it (None: dropped by a resumed stream's rewriting)."""

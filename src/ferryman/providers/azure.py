@@ -136,6 +136,9 @@ class AzureProvider(OpenAIResponsesProvider):
         self.chat = AzureChatProvider(config, self.endpoint)
         self.chat.share_pool(self)  # one pool for both APIs of the resource
 
+    def chat_api(self) -> ChatCompletionsProvider:
+        return self.chat
+
     def url(self) -> str:
         return self.endpoint.responses()
 
@@ -145,13 +148,13 @@ class AzureProvider(OpenAIResponsesProvider):
     async def create(self, call: Call) -> UpstreamReply:
         deployment, chat = self.config.route(call.deployment)
         call = replace(call, deployment=deployment)
-        if chat:
+        if chat or call.native is not None:  # the Chat Completions door's body goes to any deployment as is
             return await self.chat.create(call)
         return await super().create(call)
 
     async def stream(self, call: Call) -> EventStream:
         deployment, chat = self.config.route(call.deployment)
         call = replace(call, deployment=deployment)
-        if chat:
+        if chat or call.native is not None:
             return await self.chat.stream(call)
         return await super().stream(call)

@@ -13,7 +13,7 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import yarl
@@ -38,6 +38,9 @@ from ferryman.schemas.errors import (
 from ferryman.schemas.events import MalformedEvent
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.sse import EventTooLarge, SSEEvent
+
+if TYPE_CHECKING:
+    from ferryman.providers.native import Native, Tee
 
 __all__ = ["Call", "Compat", "EventStream", "HttpProvider", "Provider", "SSEEvent", "UpstreamReply"]
 
@@ -68,6 +71,8 @@ class Call:
     drop_unsupported: bool = False
     dropped: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)  # extra headers for the provider (trace context)
+    # the client's own request, when its door's API is one an adapter may speak (``providers/native.py``)
+    native: Native | None = None
 
     @property
     def dropping(self) -> list[str] | None:
@@ -84,6 +89,7 @@ class Compat:
     drop_unsupported: bool = False
     dropped: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    native: Native | None = None  # the client's own request, for every call (``Call.native``)
 
 
 @dataclass(slots=True)
@@ -93,6 +99,7 @@ class UpstreamReply:
     body: dict[str, Any]
     sent: dict[str, Any]  # what was sent upstream (for raw_request; never holds credentials)
     raw: Any = None  # what the provider answered (for raw_response): bytes, decoded only when asked
+    native: Any = None  # the provider's own reply, decoded, when the call passed the client's body through
 
 
 @dataclass(slots=True)
@@ -107,6 +114,9 @@ class EventStream:
     # made by Ferryman's own ResponseBuilder (a translated stream): well-formed by construction and named
     # by their ``event:`` line, so the relay neither reads nor checks their data
     built: bool = False
+    # the events are the provider's own, in the client's API (a passthrough of ``Call.native``): relayed as
+    # they come, and read into the canonical response by the tee
+    tee: Tee | None = None
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when the stream is closed (after what the adapter registered)."""
@@ -128,6 +138,10 @@ class Provider(Protocol):
 
     async def stream(self, call: Call) -> EventStream: ...
 
+    def passes(self, native: Native, deployment: str) -> bool:
+        """Whether this adapter sends ``native`` (a door's own request) as it is to ``deployment``."""
+        ...
+
 
 class HttpProvider:
     """Base for adapters that talk HTTP: the connection pool and the error mapping live here."""
@@ -139,6 +153,9 @@ class HttpProvider:
         self._pool_owner: HttpProvider | None = None  # whose pool this adapter sends through, if not its own
         self._timeout = self._make_timeout(config.timeout, stream=False)
         self._stream_timeout = self._make_timeout(config.timeout, stream=True)
+
+    def passes(self, native: Native, deployment: str) -> bool:
+        return False
 
     def share_pool(self, owner: HttpProvider) -> None:
         """Send through ``owner``'s connection pool (another API of the same resource), which ``owner``

@@ -92,6 +92,9 @@ class ResponseBuilder:
         self._annotations: list[dict[str, Any]] = []  # annotations of the open message's text
         self.started = False
         self.opaque = keeps_reasoning_state(req)  # reasoning items carry encrypted_content
+        # only the final response is wanted (a door's fast path reads the provider's own answer into it): the
+        # lifecycle events, which each copy the whole response, are not made
+        self.quiet = False
 
     @classmethod
     def replaying(cls, stored: dict[str, Any]) -> ResponseBuilder:
@@ -122,6 +125,8 @@ class ResponseBuilder:
         if self.started:
             return
         self.started = True
+        if self.quiet:
+            return
         snapshot = self.response()
         self._events.append(ev.ResponseCreated(sequence_number=self._next(), response=snapshot))
         self._events.append(ev.ResponseInProgress(sequence_number=self._next(), response=snapshot))
@@ -505,6 +510,8 @@ class ResponseBuilder:
         self.status = status
         if self.completed_at is None:
             self.completed_at = int(time.time())
+        if self.quiet:
+            return
         terminal = ev.TERMINAL.get(status, ev.ResponseCompleted)
         self._events.append(terminal(sequence_number=self._next(), response=self.response()))
 

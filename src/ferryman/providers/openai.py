@@ -12,20 +12,37 @@ Its body is not capped as a whole (the relay holds one event at a time); one eve
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from ferryman.providers.base import Call, EventStream, HttpProvider, SSEEvent, UpstreamReply, stream_failure
+from ferryman.providers.native import CHAT, Native
 from ferryman.schemas.errors import UpstreamConnectionError
 from ferryman.schemas.events import read_head
 from ferryman.schemas.items import unsupported
 from ferryman.schemas.responses import OPENAI_MISSING, native_openai_body
 from ferryman.sse import flatten, iter_sse_batches
 
+if TYPE_CHECKING:
+    from ferryman.providers.openai_chat import ChatCompletionsProvider
+
 
 class OpenAIResponsesProvider(HttpProvider):
     path = "/responses"
+    _chat: ChatCompletionsProvider | None = None
+
+    def passes(self, native: Native, deployment: str) -> bool:
+        return native.api == CHAT  # its Chat Completions API, beside the Responses API
+
+    def chat_api(self) -> ChatCompletionsProvider:
+        """The same provider's Chat Completions API (the Chat Completions door's fast path), on its pool."""
+        if self._chat is None:
+            from ferryman.providers.openai_chat import QUIRKS, ChatCompletionsProvider
+
+            self._chat = ChatCompletionsProvider(self.config, QUIRKS["openai"])
+            self._chat.share_pool(self)
+        return self._chat
 
     def url(self) -> str:
         return f"{self.config.base_url}{self.path}"
@@ -52,6 +69,8 @@ class OpenAIResponsesProvider(HttpProvider):
         return raw
 
     async def create(self, call: Call) -> UpstreamReply:
+        if call.native is not None:
+            return await self.chat_api().create(call)
         headers = self.headers(call)
         sent = self.body(call)
         resp = await self.post(self.url(), msgspec.json.encode(sent), headers, call, stream=False)
@@ -63,6 +82,8 @@ class OpenAIResponsesProvider(HttpProvider):
         return UpstreamReply(body=body, sent=sent, raw=payload)
 
     async def stream(self, call: Call) -> EventStream:
+        if call.native is not None:
+            return await self.chat_api().stream(call)
         headers = self.headers(call)
         headers["accept"] = "text/event-stream"
         sent = self.body(call)

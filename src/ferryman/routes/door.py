@@ -23,6 +23,7 @@ import msgspec
 
 from ferryman.gateway.exchange import Exchange
 from ferryman.gateway.hooks import Pending
+from ferryman.gateway.passthrough import Frames, PassthroughRelay
 from ferryman.gateway.pipeline import OpenStream, Pipeline
 from ferryman.gateway.streaming import StreamRelay
 from ferryman.http import (
@@ -37,6 +38,7 @@ from ferryman.http import (
     read_body,
     send_json,
 )
+from ferryman.providers.native import Native
 from ferryman.routes.replay import replay_stream
 from ferryman.schemas.errors import FerrymanError, InvalidRequestError
 from ferryman.schemas.responses import ResponsesRequest
@@ -140,9 +142,21 @@ class Door:
         """Where the canonical event stream is written: ``send`` itself, or a door's transcoder in front of it."""
         return send
 
-    def exchange(self, scope: Scope, req: ResponsesRequest, raw: dict[str, Any], native: Any = None) -> Exchange:
+    def frames(self, ex: Exchange) -> Frames:
+        """How a passed-through stream goes out (a door that passes its requests through says)."""
+        raise NotImplementedError
+
+    def exchange(
+        self,
+        scope: Scope,
+        req: ResponsesRequest,
+        raw: dict[str, Any],
+        native: Any = None,
+        passthrough: Native | None = None,
+    ) -> Exchange:
         """The exchange for a parsed request, with the options every door reads from the gateway's headers
-        (``x-ferryman-timeout``, ``x-ferryman-send-back-raw``, ``x-ferryman-drop-unsupported``)."""
+        (``x-ferryman-timeout``, ``x-ferryman-send-back-raw``, ``x-ferryman-drop-unsupported``); ``passthrough``
+        is the client's request for a target that speaks the door's API (``providers/native.py``)."""
         ex = self.pipeline.exchange(
             req,
             raw,
@@ -151,6 +165,7 @@ class Door:
             drop_unsupported=_flag_header(scope, b"x-ferryman-drop-unsupported"),
         )
         ex.native = native
+        ex.compat.native = passthrough
         return ex
 
     async def render_error(self, send: Send, exc: FerrymanError) -> None:
@@ -193,7 +208,7 @@ class Door:
                 if opened is None:
                     response, pending = await pipeline.create(ex)
         if opened is not None:
-            await self._relay(ex, opened, self.stream_send(send, ex), receive)
+            await self._relay(ex, opened, send, receive)
             return None
         if ex.stream:
             await replay_stream(self.stream_send(send, ex), response, response["extra_fields"], gateway_headers(ex))
@@ -202,17 +217,21 @@ class Door:
         return pending
 
     async def _relay(self, ex: Exchange, opened: OpenStream, send: Send, receive: Receive) -> None:
+        """The stream to the client: the canonical events through the door's ``stream_send``, or a passed-through
+        stream in the door's own API as it comes (``gateway/passthrough.py``)."""
         assert ex.target is not None
-        relay = StreamRelay(
-            send,
-            receive,
-            opened.events,
-            keepalive=self.keepalive,
-            provider=ex.target.provider,
-            finalize=opened.finalize,
-            resumer=opened.resumer,
-            on_final=opened.on_final,
-            on_event=opened.on_event,
-            on_failed=opened.on_failed,
+        common: dict[str, Any] = {
+            "keepalive": self.keepalive,
+            "provider": ex.target.provider,
+            "finalize": opened.finalize,
+            "resumer": opened.resumer,
+            "on_final": opened.on_final,
+            "on_event": opened.on_event,
+            "on_failed": opened.on_failed,
+        }
+        relay = (
+            PassthroughRelay(send, receive, opened.events, frames=self.frames(ex), **common)
+            if opened.events.tee is not None
+            else StreamRelay(self.stream_send(send, ex), receive, opened.events, **common)
         )
         await relay.run(gateway_headers(ex))

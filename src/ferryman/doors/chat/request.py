@@ -113,18 +113,6 @@ def untranslated(body: dict[str, Any]) -> list[str]:
     return out
 
 
-def refuse_untranslated(fields: list[str]) -> None:
-    if not fields:
-        return
-    name = fields[0]
-    why = (
-        "only one choice (n: 1) is supported by this model's provider"
-        if name == "n"
-        else f"'{name}' is not supported by this model's provider"
-    )
-    raise InvalidRequestError(f"Unsupported parameter: {why}.", param=name, code="unsupported_parameter")
-
-
 def responses_request(body: dict[str, Any]) -> dict[str, Any]:
     """The Responses request for a Chat Completions body (checked on the way; see the table above)."""
     out: dict[str, Any] = {key: body[key] for key in SAME if key in body and body[key] is not None}

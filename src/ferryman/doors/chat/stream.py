@@ -116,13 +116,18 @@ class ChatTranscoder:
 
     def _error(self, error: dict[str, Any]) -> bytes:
         self.failed = True
-        return _frame({"error": {"type": "server_error", **error}})
+        return error_frame(error)
 
     def keepalive(self) -> bytes:
         return KEEPALIVE
 
     def end(self) -> bytes:
         return b"" if self.failed else DONE
+
+
+def error_frame(error: dict[str, Any]) -> bytes:
+    """OpenAI's in-stream error: ``data: {"error": {...}}`` (no ``[DONE]`` after it)."""
+    return _frame({"error": {"type": "server_error", **error}})
 
 
 def _frame(body: dict[str, Any]) -> bytes:

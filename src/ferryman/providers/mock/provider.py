@@ -21,6 +21,7 @@ from ferryman.providers.mock import tokens
 from ferryman.providers.mock.answer import Answer, compose
 from ferryman.providers.mock.config import MockConfig
 from ferryman.providers.mock.failure import requested_failure
+from ferryman.providers.native import Native
 
 # one builder call and the tokens it says
 Step = tuple[Callable[[ResponseBuilder], None], int]
@@ -36,6 +37,9 @@ class MockProvider:
 
     async def start(self) -> None:
         return None
+
+    def passes(self, native: Native, deployment: str) -> bool:
+        return False  # it answers the canonical request only
 
     async def stop(self) -> None:
         return None

@@ -25,15 +25,17 @@ from typing import Any
 import msgspec
 
 from ferryman.client import UpstreamResponse
-from ferryman.providers.base import Call, EventStream, SSEEvent
+from ferryman.providers.base import Call, EventStream, SSEEvent, UpstreamReply
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.extensions import EXTENSIONS
 from ferryman.providers.malformed import reading
+from ferryman.providers.native import CHAT, Native
 from ferryman.providers.spec import ProviderConfig
 from ferryman.providers.translating import TranslatingProvider
 from ferryman.schemas.errors import FerrymanError, ProviderError
 from ferryman.sse import iter_sse
 
+from . import passthrough
 from .quirks import DEFAULT, QUIRKS, Quirks, quirks_for
 from .request import HINTS, TAG, native_request
 from .response import EOF, ChatReader, with_details
@@ -106,15 +108,28 @@ class ChatCompletionsProvider(TranslatingProvider):
 
         return events()
 
+    def passes(self, native: Native, deployment: str) -> bool:
+        return native.api == CHAT
+
+    async def create(self, call: Call) -> UpstreamReply:
+        if call.native is not None:
+            return await passthrough.create(self, call)
+        return await super().create(call)
+
+    async def replayed(self, resp: UpstreamResponse, builder: ResponseBuilder, sent: dict[str, Any]) -> EventStream:
+        """A server that ignored stream=true (or put an error in a 200): its whole answer, replayed."""
+        body, _ = await self.read_json(resp)
+        with reading(self.name, "the reply"):
+            self.parse_reply(body, builder)
+        return EventStream(events=_drain(builder), sent=sent, built=True)
+
     async def stream(self, call: Call) -> EventStream:
+        if call.native is not None:
+            return await passthrough.stream(self, call)
         resp, native = await self._send(call, stream=True)
         builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
         if resp.headers.get("content-type", "").startswith("application/json"):
-            # a server that ignored stream=true (or put an error in a 200): its whole answer, replayed
-            body, _ = await self.read_json(resp)
-            with reading(self.name, "the reply"):
-                self.parse_reply(body, builder)
-            return EventStream(events=_drain(builder), sent=native, built=True)
+            return await self.replayed(resp, builder, native)
         # an error chunk first raises in feed, before any byte went out
         translator = self.translator(builder)
         events, _ = await self.first_event(resp, translator.feed)

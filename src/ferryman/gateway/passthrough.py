@@ -1,0 +1,89 @@
+"""Relay a provider's own stream in the client's API (a door's fast path), read into the canonical response beside.
+
+When a door's request was passed through (``providers/native.py``), the stream's events are the provider's,
+in the door's own API: each goes out as it came (``Frames.frame``), and each is fed to the stream's ``Tee``,
+whose canonical events' types the ``on_event`` hooks see and whose final response the ``after`` hooks get
+when the stream ends, as on a translated stream. What Ferryman adds, the door splices in where its API has
+room for it (``Frames.last``: on the Chat Completions usage chunk, ``usage.cost`` and ``extra_fields``).
+A provider's own error event is relayed as it came (scrubbed) and recorded as the request's failure; a
+failure of the gateway's seeing after the first byte (a timeout, a broken or malformed stream) is the
+door's own in-stream error (``Frames.failure``). There is no resume here: the next target may not speak
+the door's API, and a stream cannot change its API halfway.
+
+Everything else (keep-alive comments, a client that leaves, the one write per upstream batch, the end of
+the upstream connection at the terminal event) is the canonical relay's, which this one extends.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ferryman.gateway.streaming import StreamRelay
+from ferryman.providers.base import SSEEvent
+from ferryman.providers.native import Tee
+from ferryman.schemas.errors import FerrymanError, ProviderError
+from ferryman.scrub import scrub_bytes
+from ferryman.sse import encode_event
+
+
+class Frames(Protocol):
+    """How a door's own stream goes out, made per request by the door (it may hold an event back)."""
+
+    def frame(self, ev: SSEEvent) -> bytes:
+        """One event as the client gets it (``b""``: held back, or not the client's)."""
+        ...
+
+    def last(self, ev: SSEEvent | None, response: dict[str, Any]) -> bytes:
+        """The event that ended the stream (None: the upstream's body ended) with what was held back and
+        Ferryman's additions, from the final canonical response (its ``usage.cost``, ``extra_fields``)."""
+        ...
+
+    def failure(self, exc: FerrymanError) -> bytes:
+        """A failure after the first byte, as the API's in-stream error."""
+        ...
+
+
+class PassthroughRelay(StreamRelay):
+    def __init__(self, *args: Any, frames: Frames, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.frames = frames
+
+    @property
+    def tee(self) -> Tee:
+        tee = self.stream.tee
+        assert tee is not None  # the door chose this relay for it
+        return tee
+
+    async def _one(self, ev: SSEEvent) -> bytes | None:
+        try:
+            types = self.tee.feed(ev)
+        except ProviderError as exc:  # the provider's own error event: the client gets it as it came
+            self.finished = self.ended = True
+            if self.on_failed is not None:
+                await self.on_failed(exc)
+            return encode_event(ev.event, scrub_bytes(ev.data))
+        if self.on_event is not None:
+            for etype in types:
+                self.on_event(etype)
+        self.index += 1
+        if self.tee.final is None:
+            return self.frames.frame(ev)
+        return await self._finish(ev)
+
+    async def _upstream_ended(self) -> bytes:
+        self.tee.end()
+        return b"" if self.tee.final is None else await self._finish(None)
+
+    async def _finish(self, ev: SSEEvent | None) -> bytes:
+        response = self.tee.final
+        assert response is not None
+        self.finalize(response, self.index)  # the response's extra_fields
+        if self.on_final is not None:
+            self.kept = await self.on_final(response)
+        self.finished = self.ended = True
+        return self.frames.last(ev, response)
+
+    async def _fail(self, exc: FerrymanError) -> None:
+        await self._write(self.frames.failure(exc))
+        if self.on_failed is not None:
+            await self.on_failed(exc)

@@ -1,0 +1,157 @@
+"""The fast path of a door whose API is its target's own: the client's body sent as it came, the answer relayed.
+
+When a door's format is the provider's own (Chat Completions to a Chat Completions server, OpenAI or
+Azure), translating to the canonical request and back would only cost time and lose what the canonical
+request cannot say (a server's own fields). So the door puts the client's own request on the exchange as
+a ``Native``; the dispatcher hands it to every call, and an adapter that ``passes`` it (speaks that API
+for that deployment) sends the client's bytes with only ``model`` changed (``Native.body_for``), and gives
+back the provider's own answer beside the canonical one the hooks read: a reply's decoded body in
+``UpstreamReply.native``, or its stream as it comes, with a ``Tee`` on the ``EventStream`` that reads each
+event into the canonical response (the adapter's own translator over a ``ResponseBuilder``) beside the
+relay. An adapter that does not speak the door's API translates the canonical request as before, so a
+fallback from one kind of target to the other works either way; what the canonical request has no form
+for (``untranslated``) is refused only then, when a translating target is about to be called.
+
+``body_for`` keeps the client's bytes: when ``model`` is already the deployment's they go as they are;
+otherwise the one ``"model": "..."`` member is replaced in place (checked by decoding the result when the
+body holds the key more than once), and only a body the gateway must also take fields out of
+(``fallbacks``) is encoded again from its decoded form, which keeps every value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.malformed import reading
+from ferryman.schemas.errors import InvalidRequestError
+from ferryman.schemas.events import event_type
+from ferryman.sse import SSEEvent
+
+CHAT = "chat_completions"  # the doors' APIs, as the adapters that speak them name them
+MESSAGES = "anthropic_messages"
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+_MODEL_KEY = b'"model"'
+
+
+@dataclass(slots=True)
+class Native:
+    """The client's own request, for a target that speaks its door's API."""
+
+    api: str  # CHAT, MESSAGES
+    body: bytes  # as the client sent it
+    decoded: dict[str, Any]
+    untranslated: list[str] = field(default_factory=list)  # fields the canonical request has no form for
+    drop: tuple[str, ...] = ()  # Ferryman's own fields, never sent upstream (``fallbacks``)
+    headers: dict[str, str] = field(default_factory=dict)  # the client's headers the API's passthrough forwards
+    query: str = ""  # the client's query string, for an API that keeps it (``?beta=true``)
+
+    def body_for(self, model: str, prefix: bytes = b"") -> bytes:
+        """The client's body for ``model``: its own bytes with the model changed (see the module's docstring),
+        after ``prefix``: members the gateway must add (``"name":value,``), put first in the object."""
+        decoded = self.decoded
+        if any(name in decoded for name in self.drop):
+            out = {k: v for k, v in decoded.items() if k not in self.drop}
+            out["model"] = model
+            return _with_prefix(_encode(out), prefix)
+        body = self.body
+        old = decoded.get("model")
+        if old != model:
+            body = _spliced(body, decoded, old, model) or _encode({**decoded, "model": model})
+        return _with_prefix(body, prefix)
+
+    def sent(self, model: str) -> dict[str, Any]:
+        """What was sent, decoded (``raw_request``), without decoding it again."""
+        return {**{k: v for k, v in self.decoded.items() if k not in self.drop}, "model": model}
+
+    def refuse_untranslated(self, provider: str) -> None:
+        """A 400 naming the first field the canonical request could not carry to ``provider``."""
+        if not self.untranslated:
+            return
+        name = self.untranslated[0]
+        why = "only one choice (n: 1)" if name == "n" else f"'{name}'"
+        raise InvalidRequestError(
+            f"Unsupported parameter: {why} is not supported by provider {provider!r}"
+            " (it does not speak this API; only a provider that does gets the body as it was sent).",
+            param=name,
+            code="unsupported_parameter",
+        )
+
+
+def _spliced(body: bytes, decoded: dict[str, Any], old: Any, model: str) -> bytes | None:
+    """``body`` with its top-level ``"model": old`` member's value replaced, or None when it cannot be found."""
+    if not isinstance(old, str):
+        return None
+    pattern = re.compile(rb'"model"\s*:\s*(' + re.escape(_encode(old)) + rb")")
+    new = _encode(model)
+    single = body.count(_MODEL_KEY) == 1  # the key once: it is the top-level one, which is there
+    for match in pattern.finditer(body):
+        out = body[: match.start(1)] + new + body[match.end(1) :]
+        if single:
+            return out
+        if _decode(out) == {**decoded, "model": model}:  # a nested "model" key matched first: try the next
+            return out
+    return None
+
+
+def _with_prefix(body: bytes, prefix: bytes) -> bytes:
+    if not prefix:
+        return body
+    start = body.index(b"{") + 1
+    rest = body[start:]
+    return body[:start] + (prefix[:-1] if rest.lstrip()[:1] == b"}" else prefix) + rest
+
+
+class Tee:
+    """A provider's own stream read into the canonical response, event by event, beside the relay: the
+    adapter's stream translator feeding a ``ResponseBuilder`` whose events are only named, never encoded.
+    The adapter reads the first event ahead (``ahead``), before the stream is handed on, so an error sent
+    in place of an answer is still a status the dispatcher can fall back from."""
+
+    __slots__ = ("_ahead", "_end", "_feed", "builder", "final", "provider")
+
+    def __init__(
+        self, provider: str, builder: ResponseBuilder, feed: Callable[[SSEEvent], None], end: Callable[[], None]
+    ) -> None:
+        self.provider = provider
+        self.builder = builder
+        builder.quiet = True
+        self._feed = feed  # the translator's
+        self._end = end  # tells the translator the body ended
+        self._ahead: list[str] | None = None
+        self.final: dict[str, Any] | None = None  # the canonical response, once the stream is done
+
+    def ahead(self, ev: SSEEvent) -> None:
+        """Read the stream's first event before the relay does (the relay's ``feed`` of it reads nothing)."""
+        self._ahead = self._read(ev, lambda: self._feed(ev))
+
+    def feed(self, ev: SSEEvent) -> list[str]:
+        """Read one event; the canonical events' types it made (what the ``on_event`` hooks watch). A provider's
+        error event raises its ProviderError, a malformed one ``upstream_bad_response``."""
+        ahead = self._ahead
+        if ahead is not None:
+            self._ahead = None
+            return ahead
+        return self._read(ev, lambda: self._feed(ev))
+
+    def end(self) -> list[str]:
+        """The provider's body ended: a stream complete without its last marker still finishes."""
+        return self._read(None, self._end)
+
+    def _read(self, ev: SSEEvent | None, read: Callable[[], None]) -> list[str]:
+        name = "the end of the stream" if ev is None else f"the stream event {(ev.event or 'message')[:64]!r}"
+        with reading(self.provider, name):
+            read()
+        builder = self.builder
+        types = [event_type(e) for e in builder.events()]
+        if self.final is None and builder.status != "in_progress":
+            self.final = builder.response()
+            types.append(f"response.{builder.status}")  # a quiet builder's terminal event, by its name
+        return types

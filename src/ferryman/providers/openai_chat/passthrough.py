@@ -1,0 +1,88 @@
+"""The Chat Completions door's body to a Chat Completions server as the client wrote it (the fast path).
+
+Nothing is translated on the way out: the body goes with only ``model`` changed (``Native.body_for``),
+plus ``stream_options.include_usage`` on a stream whose client did not ask for it, so the gateway still
+learns the usage it prices and charges (the door leaves that usage chunk out of what the client gets).
+The reply comes back as the server sent it (``UpstreamReply.native``) beside the canonical response the
+hooks read, made by this adapter's own reader (``ChatReader``); a stream comes back as the server's own
+events, with a ``Tee`` the relay feeds each of them to. The first event is read before the stream is
+handed on, as the translated stream does, so an error chunk in place of an answer is still a status the
+dispatcher can retry or fall back from. A server that ignored ``stream: true`` and answered with JSON is
+replayed from the canonical response, as on the translated path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from ferryman.providers.base import Call, EventStream, SSEEvent, UpstreamReply, stream_failure
+from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.malformed import reading
+from ferryman.providers.native import Native, Tee
+from ferryman.sse import flatten, iter_sse_batches
+
+from .response import EOF
+
+if TYPE_CHECKING:
+    from . import ChatCompletionsProvider
+
+USAGE = b'"stream_options":{"include_usage":true},'
+
+
+def asks_usage(native: Native) -> bool:
+    options = native.decoded.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
+
+
+def _body(native: Native, deployment: str, *, stream: bool) -> bytes:
+    usage = stream and "stream_options" not in native.decoded  # (a client's own stream_options are its choice)
+    return native.body_for(deployment, USAGE if usage else b"")
+
+
+async def create(provider: ChatCompletionsProvider, call: Call) -> UpstreamReply:
+    native = call.native
+    assert native is not None
+    headers = provider.headers(call)
+    resp = await provider.post(
+        provider.url(call, stream=False), _body(native, call.deployment, stream=False), headers, call, stream=False
+    )
+    reply, payload = await provider.read_json(resp)
+    builder = ResponseBuilder(call.request, call.raw, call.deployment)
+    builder.quiet = True  # only its final response is read
+    with reading(provider.name, "the reply"):
+        provider.parse_reply(reply, builder)
+    builder.events()
+    return UpstreamReply(body=builder.response(), sent=native.sent(call.deployment), raw=payload, native=reply)
+
+
+async def stream(provider: ChatCompletionsProvider, call: Call) -> EventStream:
+    native = call.native
+    assert native is not None
+    headers = provider.headers(call)
+    headers["accept"] = "text/event-stream"
+    body = _body(native, call.deployment, stream=True)
+    resp = await provider.post(provider.url(call, stream=True), body, headers, call, stream=True)
+    sent = native.sent(call.deployment)
+    builder = ResponseBuilder(call.request, call.raw, call.deployment)
+    if resp.headers.get("content-type", "").startswith("application/json"):
+        return await provider.replayed(resp, builder, sent)
+    translator = provider.translator(builder)
+    tee = Tee(provider.name, builder, translator.feed, lambda: translator.feed(SSEEvent(EOF, b"")))
+    batches = iter_sse_batches(resp.content.iter_any(), provider.config.max_upstream_bytes)
+    try:
+        first = await anext(batches, None)
+        if first is not None:
+            tee.ahead(first[0])
+    except Exception as exc:  # noqa: BLE001 - every failure reaches the dispatcher as a FerrymanError
+        resp.close()
+        raise stream_failure(provider.name, exc) from None
+    chained = _chain(first, batches)
+    return EventStream(events=flatten(chained), sent=sent, closers=[resp.close], batches=chained, tee=tee)
+
+
+async def _chain(first: list[SSEEvent] | None, rest: AsyncIterator[list[SSEEvent]]) -> AsyncIterator[list[SSEEvent]]:
+    if first is not None:
+        yield first
+    async for batch in rest:
+        yield batch

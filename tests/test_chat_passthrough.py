@@ -1,0 +1,311 @@
+"""The Chat Completions door's fast path: to a target that speaks Chat Completions itself (a Chat Completions
+server, OpenAI, Azure) the client's body goes as it was sent, but for its model, and the server's reply and
+chunks come back as they were sent, with only Ferryman's additions (``usage.cost``, ``extra_fields``).
+
+The oracles are the client's own bytes (captured from the official ``openai`` SDK on their way out) and the
+fake server's own reply and frames; the cost is the Responses door's for the same token counts.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.fakes.gateway import GatewayServer
+from tests.fakes.upstream import FakeUpstream, Reply, load_fixture
+
+CHAT_BASE = "/chat-server/v1"
+CHAT_PATH = f"{CHAT_BASE}/chat/completions"
+OPENAI_CHAT = "/v1/chat/completions"
+AZURE_CHAT = "/openai/v1/chat/completions"
+
+
+@pytest.fixture(scope="module")
+def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
+    keyed = {"base_url": upstream.url, "keys": [{"value": "sk-upstream-" + uuid.uuid4().hex}], "max_retries": 0}
+    config = {
+        "store": f"sqlite:///{tmp_path_factory.mktemp('chat-pass')}/store.db",
+        "metrics": {},
+        "providers": {
+            "openai": {**keyed, "base_url": f"{upstream.url}/v1"},
+            "azure": {**keyed, "type": "azure", "deployments": {"gpt-4o": "my-4o"}},
+            "chat": {**keyed, "type": "openai-chat", "base_url": f"{upstream.url}{CHAT_BASE}"},
+            "anthropic": {**keyed, "type": "anthropic"},
+        },
+    }
+    server = GatewayServer(config).start()
+    yield server
+    server.stop()
+
+
+class Capture:
+    """The bytes the SDK sends, as it sends them."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    def __call__(self, request: httpx.Request) -> None:
+        self.bodies.append(request.read())
+
+
+@pytest.fixture
+def capture() -> Capture:
+    return Capture()
+
+
+@pytest.fixture
+def sdk(gateway: GatewayServer, fake: FakeUpstream, capture: Capture) -> Iterator[openai.OpenAI]:
+    client = httpx.Client(event_hooks={"request": [capture]}, timeout=30)
+    yield openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="client-key", max_retries=0, http_client=client)
+    client.close()
+
+
+def _swapped(body: bytes, model: str, deployment: str) -> bytes:
+    old = json.dumps(model).encode()
+    assert body.count(old) == 1
+    return body.replace(old, json.dumps(deployment).encode())
+
+
+def _frames(sse: list[str]) -> list[bytes]:
+    return [block.encode() + b"\n\n" for block in sse]
+
+
+def _client_frames(raw: bytes) -> list[bytes]:
+    return [part + b"\n\n" for part in raw.split(b"\n\n") if part and not part.startswith(b":")]
+
+
+# ---- the request, byte for byte -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "path", "deployment"),
+    [
+        ("chat/gpt-4o", CHAT_PATH, "gpt-4o"),
+        ("openai/gpt-4o", OPENAI_CHAT, "gpt-4o"),
+        ("azure/gpt-4o", AZURE_CHAT, "my-4o"),
+    ],
+)
+def test_the_server_gets_the_clients_bytes_but_the_model(
+    sdk: openai.OpenAI, fake: FakeUpstream, capture: Capture, model: str, path: str, deployment: str
+) -> None:
+    fake.add(path, Reply.fixture("openai-chat/text_basic"))
+    sdk.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "Größte Stadt? \u2603"}],
+        temperature=0.70,
+        n=2,  # no canonical form: only a server that speaks Chat Completions can take it
+        logit_bias={"1234": -100},
+        extra_body={"top_k": 40, "chat_template_kwargs": {"enable_thinking": False}},
+    )
+    [received] = fake.requests_to(path)
+    assert received.body == _swapped(capture.bodies[-1], model, deployment)
+
+
+def test_hand_written_bytes_go_as_they_are(gateway: GatewayServer, fake: FakeUpstream) -> None:
+    fake.add(CHAT_PATH, Reply.fixture("openai-chat/text_basic"))
+    body = (
+        b'{ "messages" : [ {"role":"user","content":"\\u00e9t\\u00e9 \\"model\\": 1.50"} ],\n'
+        b'  "model" : "chat/gpt-4o" ,"seed":1e2}'
+    )
+    resp = httpx.post(f"{gateway.url}/v1/chat/completions", content=body, timeout=30)
+    assert resp.status_code == 200, resp.text
+    assert fake.requests_to(CHAT_PATH)[-1].body == body.replace(b'"chat/gpt-4o"', b'"gpt-4o"')
+
+
+def test_gateway_fields_are_taken_out(sdk: openai.OpenAI, fake: FakeUpstream, capture: Capture) -> None:
+    fake.add(CHAT_PATH, Reply.fixture("openai-chat/text_basic"))
+    sdk.chat.completions.create(
+        model="chat/gpt-4o", messages=[{"role": "user", "content": "x"}], extra_body={"fallbacks": ["chat/other"]}
+    )
+    sent = fake.requests_to(CHAT_PATH)[-1].json
+    client = json.loads(capture.bodies[-1])
+    assert "fallbacks" not in sent
+    assert sent == {**{k: v for k, v in client.items() if k != "fallbacks"}, "model": "gpt-4o"}
+
+
+def test_untranslatable_fields_are_refused_only_by_a_translating_target(sdk: openai.OpenAI, fake: FakeUpstream) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.chat.completions.create(
+            model="anthropic/claude-sonnet-4-5", messages=[{"role": "user", "content": "x"}], logit_bias={"1": 1}
+        )
+    assert "logit_bias" in info.value.message
+    assert fake.received == []
+
+
+# ---- the reply, as the server sent it -----------------------------------------------------------
+
+
+def _usage_of(responses_fixture: str) -> dict[str, Any]:
+    """A Chat Completions usage with the token counts of a recorded Responses answer."""
+    u = load_fixture(responses_fixture)["response"]["body"]["usage"]
+    return {
+        "prompt_tokens": u["input_tokens"],
+        "completion_tokens": u["output_tokens"],
+        "total_tokens": u["total_tokens"],
+        "prompt_tokens_details": {"cached_tokens": u["input_tokens_details"]["cached_tokens"]},
+    }
+
+
+def test_the_reply_keeps_every_field_and_gets_cost_and_extra_fields(sdk: openai.OpenAI, fake: FakeUpstream) -> None:
+    fake.add("/v1/responses", Reply.fixture("openai-responses/text_basic"))
+    oracle = sdk.responses.create(model="openai/gpt-4o", input="hi")  # the same tokens, priced
+    body = load_fixture("openai-chat/text_basic")["response"]["body"]
+    body = {
+        **body,
+        "usage": _usage_of("openai-responses/text_basic"),
+        "x_server": {"queue_ms": 3},
+        "choices": [{**body["choices"][0], "stop_reason": 128001, "matched_stop": "</s>"}],
+    }
+    fake.add(OPENAI_CHAT, Reply(json=body))
+    got = sdk.chat.completions.with_raw_response.create(
+        model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}]
+    )
+    reply = json.loads(got.content)
+    cost = reply["usage"].pop("cost")
+    extra = reply.pop("extra_fields")
+    assert reply == body  # every field as the server sent it
+    assert cost == (oracle.usage.model_extra or {})["cost"] and cost["total_cost"] > 0
+    assert (extra["provider"], extra["request_type"]) == ("openai", "chat_completions")
+    assert got.headers["x-ferryman-attempts"] == "openai/gpt-4o:200"
+
+
+# ---- the stream, frame by frame -----------------------------------------------------------------
+
+
+def test_stream_frames_are_relayed_unchanged_and_the_usage_chunk_is_priced(
+    gateway: GatewayServer, fake: FakeUpstream
+) -> None:
+    recorded = load_fixture("openai-chat/text_stream")
+    sse = recorded["response"]["sse"]
+    fake.add(OPENAI_CHAT, Reply(sse=sse, headers=recorded["response"]["headers"]))
+    body = {
+        "model": "openai/gpt-4o",
+        "messages": [{"role": "user", "content": "What is the capital of Mexico?"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, timeout=30) as resp:
+        raw = resp.read()
+    got, want = _client_frames(raw), _frames(sse)
+    usage_at = next(i for i, f in enumerate(want) if b'"usage":{' in f)
+    assert got[:usage_at] == want[:usage_at]  # every chunk as the server sent it
+    assert got[usage_at + 1 :] == want[usage_at + 1 :] == [b"data: [DONE]\n\n"]
+    usage_chunk = json.loads(got[usage_at][len(b"data: ") :])
+    sent_chunk = json.loads(want[usage_at][len(b"data: ") :])
+    cost = usage_chunk["usage"].pop("cost")
+    extra = usage_chunk.pop("extra_fields")
+    assert usage_chunk == sent_chunk
+    assert cost["total_cost"] > 0 and extra["request_type"] == "chat_completions_stream"
+    assert fake.requests_to(OPENAI_CHAT)[-1].json == {**body, "model": "gpt-4o"}
+
+
+def _tokens(gateway: GatewayServer, kind: str) -> float:
+    """``ferryman_tokens_total`` of the chat provider's gpt-4o, of one kind (input, output)."""
+    text = httpx.get(f"{gateway.url}/metrics", timeout=30).text
+    labels = ('provider="chat"', 'model="gpt-4o"', f'type="{kind}"')
+    found = [line for line in text.splitlines() if line.startswith("ferryman_tokens_total{")]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in found if all(label in line for label in labels))
+
+
+def test_a_client_that_asks_no_usage_gets_none_but_the_gateway_counts_it(
+    gateway: GatewayServer, fake: FakeUpstream
+) -> None:
+    sse = load_fixture("openai-chat/text_stream")["response"]["sse"]
+    fake.add(CHAT_PATH, Reply(sse=sse))
+    before = _tokens(gateway, "input"), _tokens(gateway, "output")
+    body = {"model": "chat/gpt-4o", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    raw = json.dumps(body).encode()
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", content=raw, timeout=30) as resp:
+        got = _client_frames(resp.read())
+    want = [f for f in _frames(sse) if b'"usage":{' not in f]
+    assert got == want
+    sent = fake.requests_to(CHAT_PATH)[-1].body
+    assert sent == raw.replace(b"{", b'{"stream_options":{"include_usage":true},', 1).replace(
+        b'"chat/gpt-4o"', b'"gpt-4o"'
+    )
+    usage = next(json.loads(f[len(b"data: ") :])["usage"] for f in _frames(sse) if b'"usage":{' in f)
+    after = _tokens(gateway, "input"), _tokens(gateway, "output")
+    assert (after[0] - before[0], after[1] - before[1]) == (usage["prompt_tokens"], usage["completion_tokens"])
+
+
+def test_an_error_chunk_mid_stream_reaches_the_client_as_sent(gateway: GatewayServer, fake: FakeUpstream) -> None:
+    sse = load_fixture("openai-chat/text_stream")["response"]["sse"]
+    error = 'data: {"error":{"message":"overloaded mid-answer","type":"server_error","code":"busy","x":1}}'
+    fake.add(CHAT_PATH, Reply(sse=[*sse[:3], error]))
+    body = {"model": "chat/gpt-4o", "messages": [{"role": "user", "content": "x"}], "stream": True}
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, timeout=30) as resp:
+        got = _client_frames(resp.read())
+    assert got == [*_frames(sse[:3]), error.encode() + b"\n\n"]
+
+
+def test_a_stream_broken_midway_ends_with_an_error_chunk(sdk: openai.OpenAI, fake: FakeUpstream) -> None:
+    sse = load_fixture("openai-chat/text_stream")["response"]["sse"]
+    fake.add(CHAT_PATH, Reply(sse=sse, drop_after_events=3))
+    with pytest.raises(openai.APIError) as info:
+        for _ in sdk.chat.completions.create(
+            model="chat/gpt-4o", messages=[{"role": "user", "content": "x"}], stream=True
+        ):
+            pass
+    assert "chat" in info.value.message
+
+
+# ---- fallbacks between the two paths ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_native_target_that_fails_falls_back_to_a_translated_one(
+    sdk: openai.OpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    fake.add(CHAT_PATH, Reply(status=503, json={"error": {"message": "down"}}))
+    fixture = "anthropic-messages/text_stream" if stream else "anthropic-messages/text_basic"
+    fake.add("/v1/messages", Reply.fixture(fixture), times=2)
+    oracle = sdk.responses.create(model="anthropic/claude-sonnet-4-5", input="x", stream=False) if not stream else None
+    messages = [{"role": "user", "content": "x"}]
+    fallbacks = {"fallbacks": ["anthropic/claude-sonnet-4-5"]}
+    if stream:
+        chunks = list(
+            sdk.chat.completions.create(model="chat/gpt-4o", messages=messages, stream=True, extra_body=fallbacks)
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        want = "".join(
+            json.loads(b[b.index("data: ") + 6 :])["delta"].get("text", "")
+            for b in load_fixture(fixture)["response"]["sse"]
+            if '"content_block_delta"' in b
+        )
+        assert text == want
+    else:
+        got = sdk.chat.completions.create(model="chat/gpt-4o", messages=messages, extra_body=fallbacks)
+        assert oracle is not None and got.choices[0].message.content == oracle.output_text
+        assert (got.model_extra or {})["extra_fields"]["provider"] == "anthropic"
+    assert len(fake.requests_to(CHAT_PATH)) == 1
+    assert "fallbacks" not in fake.requests_to(CHAT_PATH)[0].json
+
+
+def test_a_translated_target_that_fails_falls_back_to_a_native_one(
+    sdk: openai.OpenAI, fake: FakeUpstream, capture: Capture
+) -> None:
+    fake.add(
+        "/v1/messages",
+        Reply(status=529, json={"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}),
+    )
+    body = load_fixture("openai-chat/text_basic")["response"]["body"]
+    fake.add(CHAT_PATH, Reply(json=body))
+    got = sdk.chat.completions.with_raw_response.create(
+        model="anthropic/claude-sonnet-4-5",
+        messages=[{"role": "user", "content": "x"}],
+        extra_body={"fallbacks": ["chat/gpt-4o"]},
+    )
+    reply = json.loads(got.content)
+    assert reply["id"] == body["id"] and reply["system_fingerprint"] == body["system_fingerprint"]
+    assert got.headers["x-ferryman-attempts"] == "anthropic/claude-sonnet-4-5:529,chat/gpt-4o:200"
+    client = json.loads(capture.bodies[-1])
+    assert fake.requests_to(CHAT_PATH)[-1].json == {
+        **{k: v for k, v in client.items() if k != "fallbacks"},
+        "model": "gpt-4o",
+    }
