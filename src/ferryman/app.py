@@ -39,6 +39,7 @@ from ferryman.routes.gemini import PATH as GEMINI_PATH
 from ferryman.routes.gemini import GeminiDoor
 from ferryman.routes.logs import LogRoutes, unavailable
 from ferryman.routes.models import Models
+from ferryman.routes.providers import ProviderRoutes
 from ferryman.routes.ready import Readiness
 from ferryman.routes.responses import ResponsesDoor
 from ferryman.routes.stored import StoredResponses
@@ -197,6 +198,9 @@ class Gateway:
             self.routes["/admin/logs"] = {"GET": self.logs.list}
         else:
             self.routes["/admin/logs"] = {"GET": unavailable}
+        if gov is not None:
+            providers = ProviderRoutes(config, self.dispatcher.keys, self.log_writer, gov.is_master)
+            self.routes["/admin/providers"] = {"GET": providers.listing}
 
     async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.ready:

@@ -16,7 +16,7 @@ from ferryman.http import BodyBudget, Receive, Scope, Send, read_body, send_json
 from ferryman.plugins.governance.hook import GovernanceHook
 from ferryman.plugins.governance.model import KeyChange, Team, TeamChange, VirtualKey
 from ferryman.schemas.errors import InvalidApiKeyError, InvalidRequestError
-from ferryman.state.records import GROUPS
+from ferryman.state.records import BUCKETS, GROUPS
 
 MAX_BODY = 1024 * 1024
 _encode = msgspec.json.encode
@@ -131,7 +131,8 @@ class AdminRoutes:
     # ---- spend ----------------------------------------------------------------------------------
 
     async def spend(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """GET /admin/spend?group_by=key|team|model|provider[&from=&to=] (unix seconds), from the store."""
+        """GET /admin/spend?group_by=key|team|model|provider[&from=&to=] (unix seconds)[&bucket=hour|day], from
+        the store; with ``bucket``, one row per bucket and group (``t``: the bucket's start), oldest first."""
         self._admin(scope)
         query = parse_qs(scope.get("query_string", b"").decode())
         group_by = query.get("group_by", ["key"])[-1]
@@ -139,14 +140,24 @@ class AdminRoutes:
             raise InvalidRequestError(
                 f"'group_by' must be one of: {', '.join(GROUPS)}.", param="group_by", code="invalid_value"
             )
+        bucket = query.get("bucket", [None])[-1]
+        if bucket is not None and bucket not in BUCKETS:
+            raise InvalidRequestError(
+                f"'bucket' must be one of: {', '.join(BUCKETS)}.", param="bucket", code="invalid_value"
+            )
         try:
             start = int(query.get("from", ["0"])[-1])
             end = int(query.get("to", [str(int(self.gov.clock()) + 1)])[-1])
         except ValueError:
             raise InvalidRequestError("'from' and 'to' are unix seconds.", param="from", code="invalid_value") from None
-        rows = await self.gov.store.spend_by(group_by, start, end)
-        data = [
-            {group_by: g, "spend_usd": cost, "requests": n, "input_tokens": i, "output_tokens": o}
-            for g, cost, n, i, o in rows
-        ]
+        if bucket is None:
+            rows = await self.gov.store.spend_by(group_by, start, end)
+            data = [{group_by: g, **_totals(cost, n, i, o)} for g, cost, n, i, o in rows]
+        else:
+            points = await self.gov.store.spend_over_time(group_by, bucket, start, end)
+            data = [{"t": t, group_by: g, **_totals(cost, n, i, o)} for t, g, cost, n, i, o in points]
         await send_json(send, 200, _encode({"object": "list", "data": data}))
+
+
+def _totals(cost: float, requests: int, input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    return {"spend_usd": cost, "requests": requests, "input_tokens": input_tokens, "output_tokens": output_tokens}
