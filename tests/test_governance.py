@@ -299,6 +299,8 @@ def test_spend_is_the_sum_of_usage_cost(fake: FakeUpstream, start: Callable[...,
     assert len(fake.received) == 2
     got = gov.admin.get(f"/admin/keys/{created['id']}").json()
     assert (got["spend_usd"], got["requests"], got["remaining_usd"]) == (total, 3, 1000 - total)
+    [listed] = [k for k in gov.admin.get("/admin/keys").json()["data"] if k["id"] == created["id"]]
+    assert (listed["spend_usd"], listed["requests"], listed["remaining_usd"]) == (total, 3, 1000 - total)
     assert (got["input_tokens"], got["output_tokens"]) == (14 * 2 + 20, 8 * 2 + 10)  # a hit's tokens count, free
     own = httpx.get(f"{gov.url}/v1/key", headers={"authorization": f"Bearer {created['key']}"}).json()
     assert own["id"] == created["id"] and own["spend_usd"] == total and own["remaining_usd"] == 1000 - total

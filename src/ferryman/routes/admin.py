@@ -53,7 +53,8 @@ class AdminRoutes:
 
     async def list_keys(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._admin(scope)
-        data = [self._key_view(k) for k in sorted(self.registry.keys.values(), key=lambda k: k.created_at)]
+        keys = sorted(self.registry.keys.values(), key=lambda k: k.created_at)
+        data = [self._key_view(k, spend=True, team=False) for k in keys]
         await send_json(send, 200, _encode({"object": "list", "data": data}))
 
     async def get_key(self, scope: Scope, receive: Receive, send: Send, key_id: str) -> None:
@@ -76,15 +77,15 @@ class AdminRoutes:
             raise InvalidRequestError("The master key has no budget or limits: call /admin/keys.", code="master_key")
         await send_json(send, 200, _encode(self._key_view(key, spend=True)))
 
-    def _key_view(self, key: VirtualKey, *, spend: bool = False) -> dict[str, Any]:
+    def _key_view(self, key: VirtualKey, *, spend: bool = False, team: bool = True) -> dict[str, Any]:
         view: dict[str, Any] = msgspec.to_builtins(key)
         del view["key_hash"]
         view["object"] = "key"
         if spend:
             view.update(self._spend(f"key:{key.id}", key.budget.period if key.budget else None, key.budget))
-            team = self.gov.team_of(key)
-            if team is not None:
-                view["team"] = self._team_view(team)
+            of = self.gov.team_of(key) if team else None
+            if of is not None:
+                view["team"] = self._team_view(of)
         return view
 
     # ---- teams ----------------------------------------------------------------------------------
