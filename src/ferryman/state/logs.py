@@ -229,8 +229,8 @@ PRUNE = (
 )
 
 
-# per provider, the entries made from {p1} to {p2} (unix ms, both included): their number, how many failed (a status of 400 or more),
-# and the latencies of the newest of them (a sample: the median of a busy hour needs no million rows)
+# per provider, the entries made from {p1} to {p2} (unix ms, both included): their number, how many failed (a
+# status of 400 or more), and the latencies of the newest of them (a sample: a busy hour's median needs no million rows)
 PROVIDER_COUNTS = (
     f"SELECT provider, COUNT(*), SUM(CASE WHEN status_code >= 400 THEN 1 ELSE 0 END) FROM {LOGS} "
     f"WHERE created_at >= {{p1}} AND created_at <= {{p2}} AND provider IS NOT NULL GROUP BY provider"
