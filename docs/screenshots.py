@@ -9,6 +9,7 @@ takes a picture of each view.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 import tempfile
@@ -79,15 +80,11 @@ def traffic(server: GatewayServer) -> None:
             i = rng.randrange(3)
             model = ("smart", "fast", "claude")[rng.randrange(3)] if i != 1 else "fast"
             question = rng.choice(QUESTIONS) * rng.randint(1, 6)
-            try:
+            with contextlib.suppress(openai.APIError):
                 clients[i].responses.create(model=model, input=question)
-            except openai.APIError:
-                pass
     gov.clock = log.clock = time.time
-    try:  # one failure, to show an error in Logs
+    with contextlib.suppress(openai.APIError):  # one failure, to show an error in Logs
         clients[0].responses.create(model="claude", input="Draft the incident summary.", metadata={"mock_error": "503"})
-    except openai.APIError:
-        pass
     for i, q in enumerate(QUESTIONS[:3]):  # the newest rows
         with clients[i % 3].responses.stream(model="smart" if i != 1 else "fast", input=q) as stream:
             stream.get_final_response()
