@@ -24,7 +24,7 @@ import pytest
 
 from ferryman.config import ConfigError, config_from_dict, secret_values
 from tests.conftest import base_config
-from tests.fakes.gateway import GatewayServer
+from tests.fakes.gateway import GatewayServer, wait_for
 from tests.fakes.upstream import FakeUpstream, Received, Reply
 
 MASTER = "fm-master-" + uuid.uuid4().hex
@@ -299,6 +299,8 @@ def test_spend_is_the_sum_of_usage_cost(fake: FakeUpstream, start: Callable[...,
     assert len(fake.received) == 2
     got = gov.admin.get(f"/admin/keys/{created['id']}").json()
     assert (got["spend_usd"], got["requests"], got["remaining_usd"]) == (total, 3, 1000 - total)
+    [listed] = [k for k in gov.admin.get("/admin/keys").json()["data"] if k["id"] == created["id"]]
+    assert (listed["spend_usd"], listed["requests"], listed["remaining_usd"]) == (total, 3, 1000 - total)
     assert (got["input_tokens"], got["output_tokens"]) == (14 * 2 + 20, 8 * 2 + 10)  # a hit's tokens count, free
     own = httpx.get(f"{gov.url}/v1/key", headers={"authorization": f"Bearer {created['key']}"}).json()
     assert own["id"] == created["id"] and own["spend_usd"] == total and own["remaining_usd"] == 1000 - total
@@ -310,6 +312,40 @@ def test_spend_is_the_sum_of_usage_cost(fake: FakeUpstream, start: Callable[...,
     mine = [r for r in rows if r["key"] == created["id"]]
     assert mine == [{"key": created["id"], "spend_usd": total, "requests": 3, "input_tokens": 48, "output_tokens": 26}]
     assert again.admin.get(f"/admin/keys/{created['id']}").json()["spend_usd"] == total  # the ledger reloaded
+
+
+def test_spend_over_time(fake: FakeUpstream, gov: Gov) -> None:
+    """``bucket=hour|day``: a row per bucket (``t``, its start) and group, oldest first, within from/to."""
+    mine, theirs = gov.key(), gov.key()
+    client, other = gov.client(mine["key"]), gov.client(theirs["key"])
+    day = int(T0) // 86_400 * 86_400
+    when = [T0, T0 + 3600 + 5, T0 + 86_400 + 7]  # hour 0, hour 1 of the same day, the next day
+    for now in when:
+        gov.clock.now = now
+        client.responses.create(model="smart", input="hi")  # $22 each (14 in, 8 out)
+    other.responses.create(model="other/gpt-4o", input="hi")
+
+    def series(**params: Any) -> list[dict[str, Any]]:
+        query = {"group_by": "key", "from": int(T0), "to": int(T0) + 2 * 86_400, **params}
+        resp = gov.admin.get("/admin/spend", params=query)
+        assert resp.status_code == 200, resp.text
+        return [r for r in resp.json()["data"] if r["key"] in (mine["id"], theirs["id"])]
+
+    wait_for(lambda: sum(r["requests"] for r in series()) == 4)  # spend rows are written after each reply
+    one = {"key": mine["id"], "spend_usd": 22, "requests": 1, "input_tokens": 14, "output_tokens": 8}
+    hours = [int(now) // 3600 * 3600 for now in when]
+    assert [r for r in series(bucket="hour") if r["key"] == mine["id"]] == [{"t": t, **one} for t in hours]
+    days = series(bucket="day")
+    assert [r for r in days if r["key"] == mine["id"]] == [
+        {"t": day, "key": mine["id"], "spend_usd": 44, "requests": 2, "input_tokens": 28, "output_tokens": 16},
+        {"t": day + 86_400, **one},
+    ]
+    assert [(r["t"], r["key"]) for r in days if r["key"] == theirs["id"]] == [(day + 86_400, theirs["id"])]
+    by_model = gov.admin.get("/admin/spend", params={"group_by": "model", "bucket": "day", "from": day + 86_400})
+    assert {r["model"] for r in by_model.json()["data"]} >= {"smart", "other/gpt-4o"}
+    assert series(bucket="hour", to=int(T0) + 3600) == [{"t": hours[0], **one}]  # ``to`` is exclusive
+    bad = gov.admin.get("/admin/spend", params={"bucket": "week"})
+    assert bad.status_code == 400 and _error(bad)["param"] == "bucket"
 
 
 def test_revocation(fake: FakeUpstream, gov: Gov) -> None:

@@ -99,7 +99,13 @@ def start(fake: FakeUpstream, store_url: str) -> Iterator[Callable[..., Logged]]
     fake.add("/backup/v1/responses", _answer)
     servers: list[GatewayServer] = []
 
-    def start(clock: Clock | None = None, store: str = store_url, retries: int = 0, **extra: Any) -> Logged:
+    def start(
+        clock: Clock | None = None,
+        store: str = store_url,
+        retries: int = 0,
+        providers: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> Logged:
         config = base_config(fake, store=store, governance={"master_key": "env.FM_MASTER"}, **extra)
         config["providers"]["openai"]["max_retries"] = retries
         config["providers"]["backup"] = {
@@ -108,6 +114,7 @@ def start(fake: FakeUpstream, store_url: str) -> Iterator[Callable[..., Logged]]
             "keys": [{"value": "sk-backup-secret"}],
             "max_retries": 0,
         }
+        config["providers"].update(providers or {})
         config["models"].append({"name": "resilient", "target": "openai/gpt-4o", "fallbacks": ["backup/gpt-4o-mini"]})
         config["pricing"] = {"openai/gpt-4o": PER_TOKEN, "backup/gpt-4o-mini": PER_TOKEN}
         server = GatewayServer(config, ENV)
@@ -137,7 +144,7 @@ def test_entry_of_an_answered_request(start: Callable[..., Logged]) -> None:
     assert set(entry) == {
         "id", "object", "created_at", "route", "response_id", "key_id", "team_id", "model_requested", "provider",
         "model_deployment", "status_code", "error", "latency_ms", "ttft_ms", "input_tokens", "output_tokens",
-        "cached_tokens", "reasoning_tokens", "cost_usd", "cache_hit", "stream", "attempts",
+        "cached_tokens", "reasoning_tokens", "cost_usd", "cache_hit", "stream", "attempts", "cost_detail",
     }  # fmt: skip
     assert entry["id"].startswith("log_") and entry["object"] == "log.entry"
     assert before - 0.001 <= entry["created_at"] <= after + 0.001
@@ -151,6 +158,7 @@ def test_entry_of_an_answered_request(start: Callable[..., Logged]) -> None:
     assert (entry["input_tokens"], entry["output_tokens"]) == (14, 8)
     assert (entry["cached_tokens"], entry["reasoning_tokens"]) == (4, 3)
     assert entry["cost_usd"] == _cost(resp)
+    assert entry["cost_detail"] == resp.model_dump()["usage"]["cost"]  # its parts: input, output, request
     [attempt] = entry["attempts"]
     assert attempt["target"] == "openai/gpt-4o" and attempt["status"] == 200
     assert 0 < attempt["latency_ms"] <= entry["latency_ms"]
@@ -188,6 +196,7 @@ def test_entry_of_a_failure_after_retries(fake: FakeUpstream, start: Callable[..
     entry = gw.only()
     assert entry["status_code"] == 503 and entry["error"] == "openai: down"
     assert entry["response_id"] is None and entry["cost_usd"] == 0 and entry["input_tokens"] == 0
+    assert entry["cost_detail"] is None
     assert (entry["provider"], entry["model_deployment"]) == ("openai", "gpt-4o")
     assert [(a["target"], a["status"]) for a in entry["attempts"]] == [("openai/gpt-4o", 503)] * 3
     full = gw.full(entry["id"])
@@ -343,3 +352,65 @@ def test_a_failing_log_store_never_fails_a_request(start: Callable[..., Logged])
     assert gw.client.responses.create(model="smart", input="still fine?").output_text
     assert gw.entries()["data"] == []  # the admin API reads the real store: the writes were lost
     assert writer.failed == 2 and writer.dropped == 0
+
+
+def test_admin_providers(fake: FakeUpstream, start: Callable[..., Logged]) -> None:
+    """``GET /admin/providers``: per configured provider, its recent requests, failures and median latency from
+    the log (over ``window`` seconds of the log's clock), its keys cooling down now, and the aliases using it."""
+
+    def spare(received: Received) -> Reply:
+        if (received.json or {}).get("model") == "broken":
+            return Reply(status=500, json={"error": {"message": "down"}})
+        if "sk-spare-first" in str(received.headers):
+            return Reply(status=429, headers={"retry-after-ms": "1"}, json={"error": {"message": "quota"}})
+        return _answer(received)
+
+    fake.add("/spare/v1/responses", spare)
+    spare_provider = {
+        "type": "openai",
+        "base_url": f"{fake.url}/spare/v1",
+        # the first key is always picked first (the second weighs nothing) and its 429 cools it down
+        "keys": [{"value": "sk-spare-first", "weight": 1}, {"value": "sk-spare-second", "weight": 0}],
+        "max_retries": 1,
+        "key_cooldown": 600,
+    }
+    clock = Clock(5_000_000_000 + uuid.uuid4().int % 10**8)  # a time no other test's entries have (shared tables)
+    gw = start(clock=clock, providers={"spare": spare_provider})
+    for _ in range(2):
+        gw.client.responses.create(model="smart", input="hi")
+    gw.client.responses.create(model="spare/gpt-4o", input="hi")  # 429 on the first key, then the second answers
+    with pytest.raises(openai.InternalServerError):
+        gw.client.responses.create(model="spare/broken", input="hi")
+
+    def listing(**params: Any) -> dict[str, dict[str, Any]]:
+        resp = gw.admin.get("/admin/providers", params=params)
+        assert resp.status_code == 200, resp.text
+        return {p["name"]: p for p in resp.json()["data"]}
+
+    def median_latency(provider: str) -> float:
+        latencies = sorted(e["latency_ms"] for e in gw.entries(provider=provider)["data"])
+        assert len(latencies) == 2
+        return round(sum(latencies) / 2, 3)
+
+    got = listing()
+    assert set(got) >= {"openai", "backup", "spare"}
+    assert got["openai"] | {"p50_latency_ms": None} == {
+        "name": "openai", "type": "openai", "keys": 1, "cooling_keys": [], "aliases": ["resilient", "smart"],
+        "requests": 2, "errors": 0, "error_rate": 0.0, "p50_latency_ms": None,
+    }  # fmt: skip
+    assert got["openai"]["p50_latency_ms"] == pytest.approx(median_latency("openai"), abs=0.002)
+    assert (got["spare"]["requests"], got["spare"]["errors"], got["spare"]["error_rate"]) == (2, 1, 0.5)
+    assert got["spare"]["p50_latency_ms"] == pytest.approx(median_latency("spare"), abs=0.002)
+    [cooling] = got["spare"]["cooling_keys"]
+    assert cooling["key"] == 0 and 0 < cooling["seconds_left"] <= 600 and got["spare"]["aliases"] == []
+    assert got["backup"] | {"keys": 0} == {
+        "name": "backup", "type": "openai", "keys": 0, "cooling_keys": [], "aliases": ["resilient"],
+        "requests": 0, "errors": 0, "error_rate": 0.0, "p50_latency_ms": None,
+    }  # fmt: skip
+    assert "sk-spare" not in str(got)  # keys by their place, never their value
+    clock.now += 3601
+    assert listing()["openai"]["requests"] == 0  # out of the default hour
+    assert listing(window=3601)["openai"]["requests"] == 2
+    bad = gw.admin.get("/admin/providers", params={"window": "0"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "window"
+    assert httpx.get(f"{gw.url}/admin/providers", headers={"authorization": f"Bearer {gw.key}"}).status_code == 401

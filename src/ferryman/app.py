@@ -39,6 +39,7 @@ from ferryman.routes.gemini import PATH as GEMINI_PATH
 from ferryman.routes.gemini import GeminiDoor
 from ferryman.routes.logs import LogRoutes, unavailable
 from ferryman.routes.models import Models
+from ferryman.routes.providers import ProviderRoutes
 from ferryman.routes.ready import Readiness
 from ferryman.routes.responses import ResponsesDoor
 from ferryman.routes.shapes import error_sender
@@ -54,6 +55,7 @@ from ferryman.state.records import RecordStore
 if TYPE_CHECKING:
     from ferryman.plugins.metrics.hook import MetricsHook
     from ferryman.plugins.telemetry.export import Exporters
+    from ferryman.routes.ui import Dashboard
 
 log = logging.getLogger("ferryman")
 
@@ -192,12 +194,16 @@ class Gateway:
 
             master = gov.is_master if gov is not None and config.metrics.require_key else None
             self.routes["/metrics"] = {"GET": MetricsRoute(self.metrics, master).metrics}
+        self.dashboard: Dashboard | None = None  # /ui, made on its first request (_ui_route)
         self.logs: LogRoutes | None = None
         if gov is not None and self.log_writer is not None:
             self.logs = LogRoutes(self.log_writer.store, self.log_writer, gov.is_master)
             self.routes["/admin/logs"] = {"GET": self.logs.list}
         else:
             self.routes["/admin/logs"] = {"GET": unavailable}
+        if gov is not None:
+            providers = ProviderRoutes(config, self.dispatcher.keys, self.log_writer, gov.is_master)
+            self.routes["/admin/providers"] = {"GET": providers.listing}
 
     async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.ready:
@@ -324,6 +330,17 @@ class Gateway:
         door = self.gemini
         return {"POST": door.create if m.group(2) in GEMINI_METHODS else door.unimplemented}
 
+    def _ui_route(self, path: str) -> dict[str, Handler] | None:
+        """``/ui`` and its files: the dashboard's module is imported on the first request for it."""
+        if path != "/ui" and not path.startswith("/ui/"):
+            return None
+        if self.dashboard is None:
+            from ferryman.routes.ui import Dashboard
+
+            self.dashboard = Dashboard()
+        handler = _bind(self.dashboard.serve, path[4:].rstrip("/") if path.startswith("/ui/") else "")
+        return {"GET": handler, "HEAD": handler}
+
     def _model_route(self, path: str) -> dict[str, Handler] | None:
         m = _MODEL.match(path)
         return {"GET": _bind(self.models.get, m.group(1))} if m is not None else None
@@ -340,6 +357,7 @@ class Gateway:
                 or self._log_route(path)
                 or self._gemini_route(path)
                 or self._model_route(path)
+                or self._ui_route(path)
             )
         if methods is None:
             raise NotFoundError(f"No route for {method} {path}.", code="route_not_found")

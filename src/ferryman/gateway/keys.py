@@ -56,6 +56,15 @@ class KeyPool:
         if status in COOLING_STATUSES:
             self._cool_until[id(key)] = self.clock() + max(self.provider.key_cooldown, retry_after or 0.0)
 
+    def cooling(self) -> list[tuple[int, float]]:
+        """The keys cooling down now: their place in the provider's ``keys`` (from 0) and the seconds left."""
+        now = self.clock()
+        return [
+            (i, round(until - now, 3))
+            for i, key in enumerate(self.provider.keys)
+            if (until := self._cool_until.get(id(key), 0.0)) > now
+        ]
+
     def succeeded(self, key: ApiKey) -> None:
         if self._cool_until:
             self._cool_until.pop(id(key), None)

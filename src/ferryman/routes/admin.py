@@ -16,7 +16,7 @@ from ferryman.http import BodyBudget, Receive, Scope, Send, read_body, send_json
 from ferryman.plugins.governance.hook import GovernanceHook
 from ferryman.plugins.governance.model import KeyChange, Team, TeamChange, VirtualKey
 from ferryman.schemas.errors import InvalidApiKeyError, InvalidRequestError
-from ferryman.state.records import GROUPS
+from ferryman.state.records import BUCKETS, GROUPS
 
 MAX_BODY = 1024 * 1024
 _encode = msgspec.json.encode
@@ -53,7 +53,8 @@ class AdminRoutes:
 
     async def list_keys(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._admin(scope)
-        data = [self._key_view(k) for k in sorted(self.registry.keys.values(), key=lambda k: k.created_at)]
+        keys = sorted(self.registry.keys.values(), key=lambda k: k.created_at)
+        data = [self._key_view(k, spend=True, team=False) for k in keys]
         await send_json(send, 200, _encode({"object": "list", "data": data}))
 
     async def get_key(self, scope: Scope, receive: Receive, send: Send, key_id: str) -> None:
@@ -76,15 +77,15 @@ class AdminRoutes:
             raise InvalidRequestError("The master key has no budget or limits: call /admin/keys.", code="master_key")
         await send_json(send, 200, _encode(self._key_view(key, spend=True)))
 
-    def _key_view(self, key: VirtualKey, *, spend: bool = False) -> dict[str, Any]:
+    def _key_view(self, key: VirtualKey, *, spend: bool = False, team: bool = True) -> dict[str, Any]:
         view: dict[str, Any] = msgspec.to_builtins(key)
         del view["key_hash"]
         view["object"] = "key"
         if spend:
             view.update(self._spend(f"key:{key.id}", key.budget.period if key.budget else None, key.budget))
-            team = self.gov.team_of(key)
-            if team is not None:
-                view["team"] = self._team_view(team)
+            of = self.gov.team_of(key) if team else None
+            if of is not None:
+                view["team"] = self._team_view(of)
         return view
 
     # ---- teams ----------------------------------------------------------------------------------
@@ -131,7 +132,8 @@ class AdminRoutes:
     # ---- spend ----------------------------------------------------------------------------------
 
     async def spend(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """GET /admin/spend?group_by=key|team|model|provider[&from=&to=] (unix seconds), from the store."""
+        """GET /admin/spend?group_by=key|team|model|provider[&from=&to=] (unix seconds)[&bucket=hour|day], from
+        the store; with ``bucket``, one row per bucket and group (``t``: the bucket's start), oldest first."""
         self._admin(scope)
         query = parse_qs(scope.get("query_string", b"").decode())
         group_by = query.get("group_by", ["key"])[-1]
@@ -139,15 +141,25 @@ class AdminRoutes:
             raise InvalidRequestError(
                 f"'group_by' must be one of: {', '.join(GROUPS)}.", param="group_by", code="invalid_value"
             )
+        bucket = query.get("bucket", [None])[-1]
+        if bucket is not None and bucket not in BUCKETS:
+            raise InvalidRequestError(
+                f"'bucket' must be one of: {', '.join(BUCKETS)}.", param="bucket", code="invalid_value"
+            )
         try:
             start = int(query.get("from", ["0"])[-1])
             end = int(query.get("to", [str(int(self.gov.clock()) + 1)])[-1])
         except ValueError:
             raise InvalidRequestError("'from' and 'to' are unix seconds.", param="from", code="invalid_value") from None
         await self.gov.spend.flush()  # every charge made so far is in the table
-        rows = await self.gov.store.spend_by(group_by, start, end)
-        data = [
-            {group_by: g, "spend_usd": cost, "requests": n, "input_tokens": i, "output_tokens": o}
-            for g, cost, n, i, o in rows
-        ]
+        if bucket is None:
+            rows = await self.gov.store.spend_by(group_by, start, end)
+            data = [{group_by: g, **_totals(cost, n, i, o)} for g, cost, n, i, o in rows]
+        else:
+            points = await self.gov.store.spend_over_time(group_by, bucket, start, end)
+            data = [{"t": t, group_by: g, **_totals(cost, n, i, o)} for t, g, cost, n, i, o in points]
         await send_json(send, 200, _encode({"object": "list", "data": data}))
+
+
+def _totals(cost: float, requests: int, input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    return {"spend_usd": cost, "requests": requests, "input_tokens": input_tokens, "output_tokens": output_tokens}

@@ -10,6 +10,7 @@ ends with the id.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,7 +43,9 @@ LOG_COLUMNS = (
     "cache_hit",
     "stream",
     "attempts",  # JSON: [{"target", "status", "latency_ms"}, ...]
+    "cost_detail",  # JSON: the answer's usage.cost (input, output and request parts, total); null: not priced
 )
+_ATTEMPTS = LOG_COLUMNS.index("attempts")
 _FILTERED = ("provider", "model_requested", "key_id", "team_id", "status_code")
 
 LOG_TABLES: tuple[str, ...] = (
@@ -73,6 +76,8 @@ LOG_TABLES: tuple[str, ...] = (
     f"CREATE INDEX IF NOT EXISTS {LOGS}_created ON {LOGS}(created_at)",
     *(f"CREATE INDEX IF NOT EXISTS {LOGS}_{c} ON {LOGS}({c}, id)" for c in _FILTERED),
 )
+# schema 6: the cost's parts beside its total (the dashboard's cost breakdown); older entries have none
+LOG_COST_DETAIL: tuple[str, ...] = (f"ALTER TABLE {LOGS} ADD COLUMN cost_detail TEXT",)
 
 _enc = msgspec.json.encode
 _dec = msgspec.json.decode
@@ -112,12 +117,14 @@ class LogEntry:
     cache_hit: bool
     stream: bool
     attempts: list[dict[str, Any]]
+    cost_detail: dict[str, Any] | None = field(default=None)  # usage.cost as the answer had it
     content: tuple[Any, Any] | None = field(default=None)  # (input, output) as sent; None: not kept
 
     def row(self) -> tuple[Any, ...]:
         values = [getattr(self, name) for name in LOG_COLUMNS]
         values[1] = int(self.created_at * 1000)
-        values[-1] = _enc(self.attempts).decode()
+        values[_ATTEMPTS] = _enc(self.attempts).decode()
+        values[-1] = _json_or_none(self.cost_detail)
         return tuple(values)
 
     def content_row(self) -> tuple[str, str | None, str | None] | None:
@@ -139,6 +146,7 @@ def entry_view(row: Any, content: Any = None) -> dict[str, Any]:
     view["cache_hit"] = bool(view["cache_hit"])
     view["stream"] = bool(view["stream"])
     view["attempts"] = _dec(view["attempts"])
+    view["cost_detail"] = _dec(view["cost_detail"]) if view["cost_detail"] is not None else None
     if content is not None:
         view["input"] = _dec(content[0]) if content[0] is not None else None
         view["output"] = _dec(content[1]) if content[1] is not None else None
@@ -221,6 +229,38 @@ PRUNE = (
 )
 
 
+# per provider, the entries made from {p1} to {p2} (unix ms, both included): their number, how many failed (a
+# status of 400 or more), and the latencies of the newest of them (a sample: a busy hour's median needs no million rows)
+PROVIDER_COUNTS = (
+    f"SELECT provider, COUNT(*), SUM(CASE WHEN status_code >= 400 THEN 1 ELSE 0 END) FROM {LOGS} "
+    f"WHERE created_at >= {{p1}} AND created_at <= {{p2}} AND provider IS NOT NULL GROUP BY provider"
+)
+LATENCY_SAMPLE = 10_000
+PROVIDER_LATENCIES = (
+    f"SELECT provider, latency_ms FROM {LOGS} WHERE created_at >= {{p1}} AND created_at <= {{p2}} "
+    "AND provider IS NOT NULL "
+    f"ORDER BY created_at DESC LIMIT {LATENCY_SAMPLE}"
+)
+
+
+def provider_stats(counts: list[Any], latencies: list[Any]) -> dict[str, dict[str, Any]]:
+    """The rows of ``PROVIDER_COUNTS`` and ``PROVIDER_LATENCIES`` as ``{provider: {requests, errors, error_rate,
+    p50_latency_ms}}``."""
+    by_provider: dict[str, list[float]] = {}
+    for provider, latency in latencies:
+        by_provider.setdefault(provider, []).append(float(latency))
+    stats: dict[str, dict[str, Any]] = {}
+    for provider, requests, errors in counts:
+        sample = by_provider.get(provider)
+        stats[provider] = {
+            "requests": int(requests),
+            "errors": int(errors or 0),
+            "error_rate": int(errors or 0) / int(requests),
+            "p50_latency_ms": round(statistics.median(sample), 3) if sample else None,
+        }
+    return stats
+
+
 class LogStore(Protocol):
     """What the request log asks of a store (SQLite and PostgreSQL both have it)."""
 
@@ -232,6 +272,9 @@ class LogStore(Protocol):
 
     async def log(self, entry_id: str) -> dict[str, Any] | None:
         """One entry with its content (``input``, ``output``: None when not kept)."""
+
+    async def provider_stats(self, start: float, end: float) -> dict[str, dict[str, Any]]:
+        """Per provider, the entries made from ``start`` to ``end`` (unix seconds): ``provider_stats``."""
 
     async def prune_logs(self, before: float) -> int:
         """Delete the entries made before ``before`` (unix seconds); how many went."""

@@ -26,12 +26,15 @@ from ferryman.state.logs import (
     LOG_COLUMNS,
     ONE_CONTENT,
     ONE_LOG,
+    PROVIDER_COUNTS,
+    PROVIDER_LATENCIES,
     PRUNE,
     LogEntry,
     LogQuery,
     entry_view,
     insert_content,
     insert_log,
+    provider_stats,
     select_logs,
 )
 from ferryman.state.records import (
@@ -39,12 +42,15 @@ from ferryman.state.records import (
     SPEND_COLUMNS,
     SpendBucket,
     SpendGroup,
+    SpendPoint,
     SpendRow,
     insert_spend,
     spend_buckets,
     spend_groups,
+    spend_points,
     to_bucket,
     to_group,
+    to_point,
     upsert_record,
 )
 from ferryman.state.sql import CHAIN, COLUMNS, SEEN, TABLE, TOMBSTONE, from_row, migrations_after, to_row, upsert
@@ -62,6 +68,8 @@ _LOG = insert_log(", ".join(f"${n}" for n in range(1, len(LOG_COLUMNS) + 1)))
 _CONTENT = insert_content("$1, $2, $3")
 _ONE_LOG = ONE_LOG.format(p1="$1")
 _ONE_CONTENT = ONE_CONTENT.format(p1="$1")
+_PROVIDER_COUNTS = PROVIDER_COUNTS.format(p1="$1::BIGINT", p2="$2::BIGINT")
+_PROVIDER_LATENCIES = PROVIDER_LATENCIES.format(p1="$1::BIGINT", p2="$2::BIGINT")
 _PRUNE = tuple(statement.format(p1="$1::BIGINT") for statement in PRUNE)
 _CONV = statements("$")
 
@@ -147,6 +155,10 @@ class PostgresStore:
         rows = await self.pool.fetch(spend_groups(group_by, "$1::BIGINT", "$2::BIGINT"), start, end)
         return [to_group(r) for r in rows]
 
+    async def spend_over_time(self, group_by: str, bucket: str, start: int, end: int) -> list[SpendPoint]:
+        rows = await self.pool.fetch(spend_points(group_by, bucket, "$1::BIGINT", "$2::BIGINT"), start, end)
+        return [to_point(r) for r in rows]
+
     # ---- the request log (state/logs.py) ---------------------------------------------------------
 
     async def add_logs(self, entries: list[LogEntry]) -> None:
@@ -168,6 +180,13 @@ class PostgresStore:
                 return None
             content = await conn.fetchrow(_ONE_CONTENT, entry_id)
         return entry_view(row, content or (None, None))
+
+    async def provider_stats(self, start: float, end: float) -> dict[str, dict[str, Any]]:
+        span = (int(start * 1000), int(end * 1000))
+        async with self.pool.acquire() as conn:
+            counts = await conn.fetch(_PROVIDER_COUNTS, *span)
+            latencies = await conn.fetch(_PROVIDER_LATENCIES, *span)
+        return provider_stats(counts, latencies)
 
     async def prune_logs(self, before: float) -> int:
         cutoff = int(before * 1000)

@@ -57,6 +57,9 @@ class SpendRow:
 SpendBucket = tuple[str | None, str | None, int, float, int, int, int]
 # (group, cost, requests, input_tokens, output_tokens)
 SpendGroup = tuple[str | None, float, int, int, int]
+# (bucket start in unix seconds, group, cost, requests, input_tokens, output_tokens)
+SpendPoint = tuple[int, str | None, float, int, int, int]
+BUCKETS = {"hour": 3600, "day": 86_400}
 
 
 def to_bucket(r: Any) -> SpendBucket:
@@ -65,6 +68,10 @@ def to_bucket(r: Any) -> SpendBucket:
 
 def to_group(r: Any) -> SpendGroup:
     return (r[0], float(r[1]), int(r[2]), int(r[3]), int(r[4]))
+
+
+def to_point(r: Any) -> SpendPoint:
+    return (int(r[0]), r[1], float(r[2]), int(r[3]), int(r[4]), int(r[5]))
 
 
 def upsert_record(table: str, mark: str) -> str:
@@ -97,6 +104,16 @@ def spend_groups(group_by: str, p1: str, p2: str) -> str:
     )
 
 
+def spend_points(group_by: str, bucket: str, p1: str, p2: str) -> str:
+    """Spend per ``bucket`` (a key of ``BUCKETS``: hours or days of UTC) and ``group_by`` with ``p1 <= at < p2``,
+    oldest first."""
+    column, seconds = GROUPS[group_by], BUCKETS[bucket]
+    return (
+        f"SELECT (at / {seconds}) * {seconds}, {column}, SUM(cost), COUNT(*), SUM(input_tokens), "
+        f"SUM(output_tokens) FROM {SPEND} WHERE at >= {p1} AND at < {p2} GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+
+
 class RecordStore(Protocol):
     """What governance asks of a store (SQLite and PostgreSQL both have it)."""
 
@@ -114,3 +131,6 @@ class RecordStore(Protocol):
         """Spend per key, team and hour, from ``since`` (unix seconds) on."""
 
     async def spend_by(self, group_by: str, start: int, end: int) -> list[SpendGroup]: ...
+
+    async def spend_over_time(self, group_by: str, bucket: str, start: int, end: int) -> list[SpendPoint]:
+        """Spend per time bucket and group (``spend_points``)."""

@@ -9,7 +9,7 @@ import msgspec
 
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
 from ferryman.state.conversations import CONVERSATION_TABLES
-from ferryman.state.logs import LOG_TABLES
+from ferryman.state.logs import LOG_COST_DETAIL, LOG_TABLES
 from ferryman.state.records import GOVERNANCE_TABLES
 
 TABLE = "ferryman_responses"
@@ -38,6 +38,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     GOVERNANCE_TABLES,
     LOG_TABLES,
     CONVERSATION_TABLES,
+    LOG_COST_DETAIL,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

@@ -36,12 +36,15 @@ from ferryman.state.logs import (
     LOG_COLUMNS,
     ONE_CONTENT,
     ONE_LOG,
+    PROVIDER_COUNTS,
+    PROVIDER_LATENCIES,
     PRUNE,
     LogEntry,
     LogQuery,
     entry_view,
     insert_content,
     insert_log,
+    provider_stats,
     select_logs,
 )
 from ferryman.state.records import (
@@ -49,12 +52,15 @@ from ferryman.state.records import (
     SPEND_COLUMNS,
     SpendBucket,
     SpendGroup,
+    SpendPoint,
     SpendRow,
     insert_spend,
     spend_buckets,
     spend_groups,
+    spend_points,
     to_bucket,
     to_group,
+    to_point,
     upsert_record,
 )
 from ferryman.state.sql import CHAIN, COLUMNS, SEEN, TABLE, TOMBSTONE, from_row, migrations_after, to_row, upsert
@@ -70,6 +76,8 @@ _LOG = insert_log(", ".join("?" for _ in LOG_COLUMNS))
 _CONTENT = insert_content("?, ?, ?")
 _ONE_LOG = ONE_LOG.format(p1="?")
 _ONE_CONTENT = ONE_CONTENT.format(p1="?")
+_PROVIDER_COUNTS = PROVIDER_COUNTS.format(p1="?", p2="?")
+_PROVIDER_LATENCIES = PROVIDER_LATENCIES.format(p1="?", p2="?")
 _PRUNE = tuple(statement.format(p1="?") for statement in PRUNE)
 _CONV = statements("?")
 
@@ -281,6 +289,11 @@ class SQLiteStore:
         rows = await self._submit(lambda db: db.execute(sql, (start, end)).fetchall(), write=False)
         return [to_group(r) for r in rows]
 
+    async def spend_over_time(self, group_by: str, bucket: str, start: int, end: int) -> list[SpendPoint]:
+        sql = spend_points(group_by, bucket, "?", "?")
+        rows = await self._submit(lambda db: db.execute(sql, (start, end)).fetchall(), write=False)
+        return [to_point(r) for r in rows]
+
     # ---- the request log (state/logs.py) ---------------------------------------------------------
 
     async def add_logs(self, entries: list[LogEntry]) -> None:
@@ -305,6 +318,16 @@ class SQLiteStore:
 
         row, content = await self._submit(run, write=False)
         return entry_view(row, content or (None, None)) if row is not None else None
+
+    async def provider_stats(self, start: float, end: float) -> dict[str, dict[str, Any]]:
+        span = (int(start * 1000), int(end * 1000))
+
+        def run(db: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
+            counts = db.execute(_PROVIDER_COUNTS, span).fetchall()
+            return counts, db.execute(_PROVIDER_LATENCIES, span).fetchall()
+
+        counts, latencies = await self._submit(run, write=False)
+        return provider_stats(counts, latencies)
 
     async def prune_logs(self, before: float) -> int:
         cutoff = int(before * 1000)

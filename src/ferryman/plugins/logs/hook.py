@@ -65,8 +65,9 @@ class RequestLogHook(Hook):
         usage = response.get("usage") if response is not None else None
         usage = usage if isinstance(usage, dict) else {}
         input_tokens, output_tokens = token_counts(usage)
-        cost = usage.get("cost")
-        cost = cost.get("total_cost") if isinstance(cost, dict) else None
+        detail = usage.get("cost")
+        detail = detail if isinstance(detail, dict) else None
+        cost = detail.get("total_cost") if detail is not None else None
         attempts = ex.attempts.log
         target = ex.target if ex.target is not None else (attempts[-1].target if attempts else None)
         first = ex.state.get(_FIRST)
@@ -93,6 +94,7 @@ class RequestLogHook(Hook):
             cached_tokens=_int(_detail(usage, "input_tokens_details", "cached_tokens")),
             reasoning_tokens=_int(_detail(usage, "output_tokens_details", "reasoning_tokens")),
             cost_usd=float(cost) if isinstance(cost, int | float) else 0.0,
+            cost_detail=detail,
             cache_hit=ex.answer is not None,
             stream=ex.stream,
             attempts=[
