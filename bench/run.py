@@ -786,13 +786,7 @@ def table(results: dict[str, Any]) -> str:
     width = max(len(r.label) for r in all_rows)
     head = f"{'':<{width}}" + "".join(f"  {n:>9}" for n in present)
     head += f"  {'+ferryman':>9}  {'F/direct':>8}  {'L/F':>7}"
-    lines = [
-        f"Ferryman overhead: {meta['cpus']} cores ({meta['cpu_model']}), {meta['pinning']}",
-        f"ferryman workers={meta['workers']}, store: {meta['store']}, load generator: {meta['load_generator']}, "
-        f"commit {meta['commit']}",
-        "",
-        head,
-    ]
+    lines = [*heading(meta, "Ferryman overhead"), "", head]
     for r in all_rows:
         cells = "".join(f"  {fmt(r.values.get(n), r.fmt):>9}" for n in present)
         added, fd, lf = ratio_cells(r)
@@ -809,14 +803,29 @@ def table(results: dict[str, Any]) -> str:
             f"Ferryman RSS (MiB): idle {results['ferryman_rss_idle_mib']:.1f}; during {series}; "
             f"idle again {mem['after_idle_mib']:.1f}"
         )
+    lines += interference_lines(results, "these numbers are disturbed. Run again when it is idle.")
+    return "\n".join(lines)
+
+
+def heading(meta: dict[str, Any], title: str, settings: str = "") -> list[str]:
+    """The machine, the pinning, Ferryman's settings and the commit, above a table."""
+    return [
+        f"{title}: {meta['cpus']} cores ({meta['cpu_model']}), {meta['pinning']}",
+        f"ferryman workers={meta['workers']}, store: {meta['store']}, {settings}load generator: "
+        f"{meta['load_generator']}, commit {meta['commit']}",
+    ]
+
+
+def interference_lines(results: dict[str, Any], advice: str) -> list[str]:
+    """How much CPU other processes took during the run, and a warning (with ``advice``) past 5% of a core."""
     other = results["interference"]
     share = other["other_cpu_s"] / other["wall_s"]
-    lines.append(
+    lines = [
         f"other processes used {other['other_cpu_s']:.1f} CPU-s in {other['wall_s']:.0f} s ({share:.0%} of a core)"
-    )
+    ]
     if share > 0.05:
-        lines.append("WARNING: the machine was not quiet; these numbers are disturbed. Run again when it is idle.")
-    return "\n".join(lines)
+        lines.append(f"WARNING: the machine was not quiet; {advice}")
+    return lines
 
 
 PEER = "tensorzero"  # the peer the Chat Completions target is set against
@@ -840,9 +849,7 @@ def chat_table(results: dict[str, Any]) -> str:
     head = f"{'':<{width}}" + "".join(f"  {n:>10}" for n in present)
     head += "".join(f"  {'+' + n:>11}" for n in gateways) + f"  {'F/' + PEER[:1].upper():>6}"
     lines = [
-        f"Chat Completions (POST /v1/chat/completions): {meta['cpus']} cores ({meta['cpu_model']}), {meta['pinning']}",
-        f"ferryman workers={meta['workers']}, store: {meta['store']}, provider: {meta['chat_provider']}, "
-        f"load generator: {meta['load_generator']}, commit {meta['commit']}",
+        *heading(meta, "Chat Completions (POST /v1/chat/completions)", f"provider: {meta['chat_provider']}, "),
         "",
         head,
     ]
@@ -868,13 +875,7 @@ def chat_table(results: dict[str, Any]) -> str:
     ]
     lines += [f"skipped {name}: {why.splitlines()[0] if why else ''}" for name, why in results["skipped"].items()]
     lines += chat_verdict(results)
-    other = results["interference"]
-    share = other["other_cpu_s"] / other["wall_s"]
-    lines.append(
-        f"other processes used {other['other_cpu_s']:.1f} CPU-s in {other['wall_s']:.0f} s ({share:.0%} of a core)"
-    )
-    if share > 0.05:
-        lines.append("WARNING: the machine was not quiet; compare within this run (ratios), not across runs.")
+    lines += interference_lines(results, "compare within this run (ratios), not across runs.")
     return "\n".join(lines)
 
 
