@@ -1,14 +1,16 @@
 """Ferryman overhead benchmark: what Ferryman adds over calling the upstream directly, side by side with
 LiteLLM proxy and nginx on the same fake upstream.
 
-    python bench/run.py [--duration 10] [--quick] [--workers 1] [--scaling] [--mock]
+    python bench/run.py [--duration 10] [--quick] [--workers 1] [--scaling] [--mock] [--api chat]
 
 Starts the fake upstream (bench/upstream.py), Ferryman, LiteLLM proxy (when installed: the ``bench``
 extra) and nginx (when installed) as subprocesses, sends the same requests to each, prints one table and
 writes bench/results/latest.json. On a machine with two or more cores, the servers under test run on
 core 0; the upstream and the load generators (this process and wrk) share core 1. Only loopback
 addresses are used; everything stops by itself. ``--mock`` measures Ferryman alone, answering from its
-built-in mock provider: no upstream process, no comparison.
+built-in mock provider: no upstream process, no comparison. ``--api chat`` drives every gateway over
+``POST /v1/chat/completions`` instead (JSON and streams) against the upstream's Chat Completions, side by
+side with the Chat Completions peers of peers.py (TensorZero, Portkey) and LiteLLM proxy.
 """
 
 from __future__ import annotations
@@ -47,6 +49,17 @@ from loadgen import (
     sequential_stream,
     session,
 )
+from peers import (
+    portkey_command,
+    portkey_env,
+    portkey_headers,
+    portkey_install,
+    tensorzero_command,
+    tensorzero_config,
+    tensorzero_env,
+    tensorzero_missing,
+    wait_url_file,
+)
 from servers import (
     BENCH,
     CLAUDE_MODEL,
@@ -71,7 +84,7 @@ from servers import (
 )
 
 PROMPT = "Explain in two sentences what an LLM gateway does."
-GATEWAYS = ("ferryman", "litellm")
+GATEWAYS = ("ferryman", "litellm", "tensorzero", "portkey")
 
 
 # ---- options -------------------------------------------------------------------------------------
@@ -103,6 +116,10 @@ class Plan:
     mock: bool  # Ferryman alone, answered by its mock provider (no upstream, no other server)
     store: bool  # Ferryman's default SQLite response store, in a temporary directory
     output: Path
+    api: str = "responses"  # chat: every gateway over Chat Completions, with the Chat Completions peers
+    chat_provider: str = "openai-chat"  # the type of Ferryman's provider behind its Chat Completions door
+    tensorzero: bool = True
+    portkey: bool = True
 
 
 def parse_args(argv: list[str] | None) -> Plan:
@@ -129,6 +146,15 @@ def parse_args(argv: list[str] | None) -> Plan:
     p.add_argument("--no-store", action="store_true", help="run Ferryman with store: false")
     p.add_argument("--mock", action="store_true", help="only: Ferryman alone, answered by its mock provider")
     p.add_argument("--no-wrk", action="store_true", help="use the aiohttp load generator even if wrk exists")
+    p.add_argument("--api", choices=("responses", "chat"), default="responses", help="the API driven (chat: peers)")
+    p.add_argument(
+        "--chat-provider",
+        choices=("openai-chat", "openai"),
+        default="openai-chat",
+        help="--api chat: Ferryman's provider type behind the Chat Completions door (default openai-chat)",
+    )
+    p.add_argument("--no-tensorzero", action="store_true", help="--api chat: leave TensorZero out")
+    p.add_argument("--no-portkey", action="store_true", help="--api chat: leave Portkey out")
     p.add_argument("--output", type=Path, default=BENCH / "results" / "latest.json")
     a = p.parse_args(argv)
     quick = a.quick
@@ -158,6 +184,10 @@ def parse_args(argv: list[str] | None) -> Plan:
         mock=a.mock,
         store=not a.no_store,
         output=a.output,
+        api=a.api,
+        chat_provider=a.chat_provider,
+        tensorzero=not a.no_tensorzero,
+        portkey=not a.no_portkey,
     )
 
 
@@ -168,10 +198,12 @@ def parse_args(argv: list[str] | None) -> Plan:
 class Target:
     """One way to reach the upstream: straight, or through a proxy or gateway."""
 
-    name: str  # direct, nginx, ferryman, litellm
+    name: str  # direct, nginx, ferryman, litellm, tensorzero, portkey
     base: str
     pid: int  # the server that answers (for CPU and memory)
     headers: dict[str, str] = field(default_factory=dict)
+    chat_path: str = "/v1/chat/completions"  # where a gateway takes Chat Completions
+    chat_model: str = "{route}"  # the model a gateway is asked for over Chat Completions
 
     @property
     def gateway(self) -> bool:
@@ -180,6 +212,10 @@ class Target:
     def request(self, route: str, *, stream: bool) -> tuple[str, bytes]:
         """(url, body) for one of ROUTES: gateways take the model alias, the others the upstream's own path."""
         api, prefix = ROUTES[route]
+        if api == "chat":
+            if self.gateway:
+                return f"{self.base}{self.chat_path}", chat_body(self.chat_model.format(route=route), stream)
+            return f"{self.base}{prefix}/v1/chat/completions", chat_body(UPSTREAM_MODEL, stream)
         if self.gateway:
             return f"{self.base}/v1/responses", responses_body(route, stream)
         if api == "openai":
@@ -194,6 +230,15 @@ def responses_body(model: str, stream: bool) -> bytes:
     body: dict[str, Any] = {"model": model, "input": PROMPT, "max_output_tokens": 200}
     if stream:
         body["stream"] = True
+    return json.dumps(body).encode()
+
+
+def chat_body(model: str, stream: bool) -> bytes:
+    """A Chat Completions request; a stream asks for the usage chunk, as a client that counts tokens does."""
+    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": PROMPT}]}
+    body["max_completion_tokens"] = 200
+    if stream:
+        body |= {"stream": True, "stream_options": {"include_usage": True}}
     return json.dumps(body).encode()
 
 
@@ -218,6 +263,16 @@ def rotations(targets: list[Target], rounds: int) -> Iterator[Target]:
 # ---- measurements --------------------------------------------------------------------------------
 
 
+COMPLETE = {  # (api, stream) -> what only a whole answer holds
+    ("openai", False): '"output_text"',
+    ("openai", True): "response.completed",
+    ("anthropic", False): '"output_text"',  # a gateway answers a Responses request in Responses
+    ("anthropic", True): "response.completed",
+    ("chat", False): '"chat.completion"',
+    ("chat", True): "data: [DONE]",
+}
+
+
 async def check_gateway(target: Target, route: str) -> None:
     """One request of each kind, to fail clearly (not with a table of errors) if a gateway is not relaying."""
     async with session(1) as http:
@@ -225,7 +280,7 @@ async def check_gateway(target: Target, route: str) -> None:
             url, body = target.request(route, stream=stream)
             async with http.post(url, data=body, headers=target.all_headers()) as resp:
                 text = (await resp.read()).decode()
-                complete = "response.completed" in text if stream else '"output_text"' in text
+                complete = COMPLETE[ROUTES[route][0], stream] in text
                 if resp.status != 200 or not complete:
                     raise RuntimeError(f"{target.name} {route}: unexpected reply ({resp.status}): {text[:2000]}")
 
@@ -360,7 +415,7 @@ def ferryman_command(plan: Plan, workdir: Path, upstream: int | None, port: int,
     if upstream is None:
         config = mock_config(workdir, store=plan.store)
     else:
-        config = ferryman_config(workdir, upstream, store=plan.store)
+        config = ferryman_config(workdir, upstream, store=plan.store, chat_type=plan.chat_provider)
     cmd = [sys.executable, "-m", "ferryman", "serve", "--config", str(config), "--host", HOST]
     return cmd + ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
 
@@ -506,9 +561,124 @@ async def mock_only(plan: Plan, cores: Cores, workdir: Path) -> dict[str, Any]:
     return results
 
 
+class Unavailable(Exception):
+    """A peer that cannot be installed, started or checked: the run goes on without it."""
+
+
+async def start_peer(name: str, stack: ExitStack, plan: Plan, cores: Cores, workdir: Path, upstream: int) -> Target:
+    """Start one Chat Completions peer on the gateway core and check it relays; Unavailable says why not."""
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    log = workdir / f"{name}.log"
+    with ExitStack() as own:  # stopped at once if it fails here, else handed to ``stack``
+        if name == "nginx":
+            if NGINX is None:
+                raise Unavailable("nginx not found (apt-get install nginx-light)")
+            conf = nginx_config(workdir, upstream, port)
+            cmd = [NGINX, "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"]
+            proc = own.enter_context(process(pinned(cmd, cores.gateway), log, workdir))
+            await wait_ready(f"{base}/health", proc, log)
+            target = Target(name, base, proc.pid)
+        elif name == "tensorzero":
+            missing = tensorzero_missing()
+            if missing:
+                raise Unavailable(missing)
+            config = tensorzero_config(workdir, upstream, {"chat": ""})
+            url_file = workdir / "tensorzero.url"
+            cmd = pinned(tensorzero_command(config, url_file), cores.gateway)
+            proc = own.enter_context(process(cmd, log, workdir, env=tensorzero_env()))
+            url = await wait_url_file(url_file, proc, log)
+            root, path = url.removesuffix("/openai/v1"), "/openai/v1/chat/completions"
+            target = Target(name, root, proc.pid, chat_path=path, chat_model="tensorzero::model_name::{route}")
+        elif name == "portkey":
+            reason = portkey_install(workdir / "portkey-install.log")
+            if reason:
+                raise Unavailable(reason)
+            cmd = pinned(portkey_command(port), cores.gateway)
+            proc = own.enter_context(process(cmd, log, workdir, env=portkey_env()))
+            await wait_ready(f"{base}/", proc, log)
+            target = Target(name, base, proc.pid, portkey_headers(upstream), chat_model=UPSTREAM_MODEL)
+        elif name == "litellm":
+            cmd = litellm_command()
+            if cmd is None:
+                raise Unavailable("LiteLLM proxy is not installed: pip install -e '.[bench]'")
+            cmd += ["--config", str(litellm_config(workdir, upstream)), "--host", HOST]
+            cmd += ["--port", str(port), "--num_workers", "1"]
+            proc = own.enter_context(process(pinned(cmd, cores.gateway), log, workdir, env=litellm_env()))
+            await wait_ready(f"{base}/health/liveliness", proc, log, timeout=120)
+            target = Target(name, base, proc.pid, {"authorization": f"Bearer {LITELLM_KEY}"})
+        else:
+            raise ValueError(name)
+        if target.gateway:
+            await check_gateway(target, "chat")
+        stack.enter_context(own.pop_all())
+    return target
+
+
+def left_out(name: str) -> str:
+    """Why a peer the plan leaves out is not there."""
+    if name == "nginx" and NGINX is None:
+        return "nginx not found (apt-get install nginx-light)"
+    if name == "litellm" and litellm_command() is None:
+        return "LiteLLM proxy is not installed: pip install -e '.[bench]'"
+    return f"left out (--no-{name})"
+
+
+async def chat_only(plan: Plan, cores: Cores, workdir: Path) -> dict[str, Any]:
+    """Every gateway over ``POST /v1/chat/completions`` against the upstream's Chat Completions: Ferryman's
+    Chat Completions door beside TensorZero, Portkey and LiteLLM proxy (each when it can run here)."""
+    results: dict[str, Any] = {"meta": meta(plan, cores)}
+    results["meta"] |= {"api": "chat", "chat_provider": plan.chat_provider}
+    ports = {name: free_port() for name in ("upstream", "ferryman")}
+    skipped: dict[str, str] = {}
+    with ExitStack() as stack:
+        up_log = workdir / "upstream.log"
+        up_cmd = pinned(upstream_command(plan, ports["upstream"]), cores.load)
+        upstream = stack.enter_context(process(up_cmd, up_log, workdir))
+        fm_cmd = ferryman_command(plan, workdir, ports["upstream"], ports["ferryman"], plan.workers)
+        fm_log = workdir / "ferryman.log"
+        ferryman = stack.enter_context(process(pinned(fm_cmd, cores.gateway), fm_log, workdir))
+        await wait_ready(f"http://{HOST}:{ports['upstream']}/health", upstream, up_log)
+        await wait_ready(f"http://{HOST}:{ports['ferryman']}/health", ferryman, fm_log)
+        fm = Target("ferryman", f"http://{HOST}:{ports['ferryman']}", ferryman.pid)
+        await check_gateway(fm, "chat")
+        targets = [Target("direct", f"http://{HOST}:{ports['upstream']}", upstream.pid), fm]
+        wanted = {"nginx": plan.nginx, "tensorzero": plan.tensorzero, "portkey": plan.portkey}
+        wanted["litellm"] = plan.litellm
+        for name, on in wanted.items():
+            if not on:
+                skipped[name] = left_out(name)
+                continue
+            try:
+                targets.append(await start_peer(name, stack, plan, cores, workdir, ports["upstream"]))
+            except (Unavailable, RuntimeError, OSError) as exc:
+                skipped[name] = str(exc)
+                print(f"{name} skipped: {exc}", file=sys.stderr, flush=True)
+        targets.sort(key=lambda t: COLUMNS.index(t.name))
+        await asyncio.sleep(1.0)
+        results["rss_idle_mib"] = {t.name: round(rss_mib(t.pid), 1) for t in targets}
+        results["skipped"] = skipped
+
+        audit = CpuAudit([t.pid for t in targets])
+        audit.start()
+        results["json_c1"] = await step(
+            "chat, non-stream, concurrency 1", sequential(plan, targets, "chat", stream=False)
+        )
+        results["stream_c1"] = await step("chat, stream, concurrency 1", sequential(plan, targets, "chat", stream=True))
+        for c in plan.concurrency:
+            run = load(plan, targets, "chat", cores, workdir, stream=False, concurrency=c)
+            results[f"json_c{c}"] = await step(f"chat, non-stream, concurrency {c}", run)
+        c = plan.concurrency[0]
+        run = load(plan, targets, "chat", cores, workdir, stream=True, concurrency=c)
+        results[f"stream_c{c}"] = await step(f"chat, stream, concurrency {c}", run)
+        results["interference"] = audit.result()
+        results["rss_after_run_mib"] = {t.name: round(rss_mib(t.pid), 1) for t in targets}
+    return results
+
+
 # ---- report --------------------------------------------------------------------------------------
 
-COLUMNS = ("direct", "nginx", "ferryman", "litellm")
+COLUMNS = ("direct", "nginx", "ferryman", "tensorzero", "portkey", "litellm")
 
 
 @dataclass
@@ -541,24 +711,38 @@ def ratio_cells(row: Row) -> tuple[str, str, str]:
     return "", f"{f / d:.1%}" if d else "", lf
 
 
+def latency_rows(label: str, section: dict[str, Any], key: str) -> list[Row]:
+    """p50, p90 and p99 of a c=1 measurement, one row each."""
+    out = []
+    for p in ("p50", "p90", "p99"):
+        values = {n: section[n][key][p] for n in COLUMNS if n in section}
+        out.append(Row(f"{label} {p} (ms)", values, "ms"))
+    return out
+
+
+def load_rows(label: str, section: dict[str, Any]) -> list[Row]:
+    """A throughput run: req/s, its latency percentiles, the server's CPU per request, errors if any."""
+    names = [n for n in COLUMNS if n in section]
+    out = [Row(f"{label} req/s", {n: section[n]["rps"] for n in names}, "rate", "{:,.0f}")]
+    served = [n for n in names if section[n]["requests"]]  # none completed: no latency, no CPU per request
+    for p in ("p50", "p90", "p99"):
+        out.append(Row(f"{label} {p} (ms)", {n: section[n][f"{p}_ms"] for n in served}, "ms", "{:.2f}"))
+    cpu = {n: section[n]["cpu_us_per_request"] for n in served}
+    out.append(Row(f"{label} server CPU per request (us)", cpu, "plain", "{:,.0f}"))
+    errors = {n: section[n]["errors"] for n in names}
+    if any(errors.values()):
+        out.append(Row(f"{label} errors", errors, "plain", "{:,}"))
+    return out
+
+
 def rows(results: dict[str, Any]) -> list[Row]:
     out: list[Row] = []
 
     def latency(label: str, section: dict[str, Any], key: str) -> None:
-        for p in ("p50", "p90", "p99"):
-            values = {n: section[n][key][p] for n in COLUMNS if n in section}
-            out.append(Row(f"{label} {p} (ms)", values, "ms"))
+        out.extend(latency_rows(label, section, key))
 
     def load(label: str, section: dict[str, Any]) -> None:
-        names = [n for n in COLUMNS if n in section]
-        out.append(Row(f"{label} req/s", {n: section[n]["rps"] for n in names}, "rate", "{:,.0f}"))
-        for p in ("p50", "p90", "p99"):
-            out.append(Row(f"{label} {p} (ms)", {n: section[n][f"{p}_ms"] for n in names}, "ms", "{:.2f}"))
-        cpu = {n: section[n]["cpu_us_per_request"] for n in names}
-        out.append(Row(f"{label} server CPU per request (us)", cpu, "plain", "{:,.0f}"))
-        errors = {n: section[n]["errors"] for n in names}
-        if any(errors.values()):
-            out.append(Row(f"{label} errors", errors, "plain", "{:,}"))
+        out.extend(load_rows(label, section))
 
     def paced(label: str, section: dict[str, Any]) -> None:
         names = [n for n in COLUMNS if n in section]
@@ -602,13 +786,7 @@ def table(results: dict[str, Any]) -> str:
     width = max(len(r.label) for r in all_rows)
     head = f"{'':<{width}}" + "".join(f"  {n:>9}" for n in present)
     head += f"  {'+ferryman':>9}  {'F/direct':>8}  {'L/F':>7}"
-    lines = [
-        f"Ferryman overhead: {meta['cpus']} cores ({meta['cpu_model']}), {meta['pinning']}",
-        f"ferryman workers={meta['workers']}, store: {meta['store']}, load generator: {meta['load_generator']}, "
-        f"commit {meta['commit']}",
-        "",
-        head,
-    ]
+    lines = [*heading(meta, "Ferryman overhead"), "", head]
     for r in all_rows:
         cells = "".join(f"  {fmt(r.values.get(n), r.fmt):>9}" for n in present)
         added, fd, lf = ratio_cells(r)
@@ -625,14 +803,99 @@ def table(results: dict[str, Any]) -> str:
             f"Ferryman RSS (MiB): idle {results['ferryman_rss_idle_mib']:.1f}; during {series}; "
             f"idle again {mem['after_idle_mib']:.1f}"
         )
+    lines += interference_lines(results, "these numbers are disturbed. Run again when it is idle.")
+    return "\n".join(lines)
+
+
+def heading(meta: dict[str, Any], title: str, settings: str = "") -> list[str]:
+    """The machine, the pinning, Ferryman's settings and the commit, above a table."""
+    return [
+        f"{title}: {meta['cpus']} cores ({meta['cpu_model']}), {meta['pinning']}",
+        f"ferryman workers={meta['workers']}, store: {meta['store']}, {settings}load generator: "
+        f"{meta['load_generator']}, commit {meta['commit']}",
+    ]
+
+
+def interference_lines(results: dict[str, Any], advice: str) -> list[str]:
+    """How much CPU other processes took during the run, and a warning (with ``advice``) past 5% of a core."""
     other = results["interference"]
     share = other["other_cpu_s"] / other["wall_s"]
-    lines.append(
+    lines = [
         f"other processes used {other['other_cpu_s']:.1f} CPU-s in {other['wall_s']:.0f} s ({share:.0%} of a core)"
-    )
+    ]
     if share > 0.05:
-        lines.append("WARNING: the machine was not quiet; these numbers are disturbed. Run again when it is idle.")
+        lines.append(f"WARNING: the machine was not quiet; {advice}")
+    return lines
+
+
+PEER = "tensorzero"  # the peer the Chat Completions target is set against
+
+
+def chat_table(results: dict[str, Any]) -> str:
+    """Every target's numbers, then what each gateway adds over direct, and Ferryman against the peer."""
+    meta = results["meta"]
+    c = meta["concurrency"][0]
+    all_rows = latency_rows("json c=1", results["json_c1"], "ms")
+    for n in meta["concurrency"]:
+        all_rows += load_rows(f"json c={n}", results[f"json_c{n}"])
+    all_rows += latency_rows("stream c=1 first event", results["stream_c1"], "first_event_ms")
+    all_rows += latency_rows("stream c=1 whole stream", results["stream_c1"], "whole_ms")
+    all_rows += load_rows(f"stream c={c}", results[f"stream_c{c}"])
+    all_rows.append(Row("RSS idle, after one check (MiB)", results["rss_idle_mib"], "plain", "{:.1f}"))
+    all_rows.append(Row("RSS after the run (MiB)", results["rss_after_run_mib"], "plain", "{:.1f}"))
+    present = [n for n in COLUMNS if any(n in r.values for r in all_rows)]
+    gateways = [n for n in present if n != "direct"]
+    width = max(len(r.label) for r in all_rows)
+    head = f"{'':<{width}}" + "".join(f"  {n:>10}" for n in present)
+    head += "".join(f"  {'+' + n:>11}" for n in gateways) + f"  {'F/' + PEER[:1].upper():>6}"
+    lines = [
+        *heading(meta, "Chat Completions (POST /v1/chat/completions)", f"provider: {meta['chat_provider']}, "),
+        "",
+        head,
+    ]
+    for r in all_rows:
+        cells = "".join(f"  {fmt(r.values.get(n), r.fmt):>10}" for n in present)
+        d, f, t = r.values.get("direct"), r.values.get("ferryman"), r.values.get(PEER)
+        added = ""
+        if r.kind == "ms" and d is not None:
+            added = "".join(f"  {'' if r.values.get(n) is None else f'{r.values[n] - d:+.3f}':>11}" for n in gateways)
+        elif gateways:
+            added = "".join(f"  {'':>11}" for _ in gateways)
+        versus = ""
+        if f is not None and t is not None and d is not None and r.kind != "plain":
+            if r.kind == "ms" and t - d > 0:
+                versus = f"{(f - d) / (t - d):.2f}"
+            elif r.kind == "rate" and t:
+                versus = f"{f / t:.2f}"
+        lines.append(f"{r.label:<{width}}{cells}{added}  {versus:>6}")
+    lines += [
+        "",
+        f"+name: what that gateway adds over direct (ms). F/{PEER[:1].upper()}: latency rows, what Ferryman adds over "
+        f"what {PEER} adds (below 1: Ferryman adds less); req/s rows, Ferryman's req/s over {PEER}'s.",
+    ]
+    lines += [f"skipped {name}: {why.splitlines()[0] if why else ''}" for name, why in results["skipped"].items()]
+    lines += chat_verdict(results)
+    lines += interference_lines(results, "compare within this run (ratios), not across runs.")
     return "\n".join(lines)
+
+
+def chat_verdict(results: dict[str, Any]) -> list[str]:
+    """The Chat Completions targets: Ferryman adds no more than the peer at c=1, serves at least its req/s
+    at the first concurrency, and adds under 0.5 ms to a stream's first event."""
+    c = results["meta"]["concurrency"][0]
+    json_c1, first = results["json_c1"], results["stream_c1"]
+
+    def added(section: dict[str, Any], name: str, key: str) -> float:
+        return float(section[name][key]["p50"] - section["direct"][key]["p50"])
+
+    ttfb = added(first, "ferryman", "first_event_ms")
+    lines = [f"target: stream first event added p50 +{ttfb:.3f} ms (< 0.5 ms: {'met' if ttfb < 0.5 else 'not met'})"]
+    if PEER in json_c1:
+        f, t = added(json_c1, "ferryman", "ms"), added(json_c1, PEER, "ms")
+        lines.append(f"target: json c=1 added p50 +{f:.3f} ms vs {PEER} +{t:.3f} ms ({'met' if f <= t else 'not met'})")
+        fr, tr = results[f"json_c{c}"]["ferryman"]["rps"], results[f"json_c{c}"][PEER]["rps"]
+        lines.append(f"target: json c={c} {fr:,.0f} req/s vs {PEER} {tr:,.0f} ({'met' if fr >= tr else 'not met'})")
+    return lines
 
 
 def scaling_table(results: dict[str, Any]) -> str:
@@ -745,13 +1008,16 @@ def main(argv: list[str] | None = None) -> int:
                 results["scaling"] = uvloop.run(scaling(plan, Path(tmp)))
             elif plan.mock:
                 results = uvloop.run(mock_only(plan, cores, Path(tmp)))
+            elif plan.api == "chat":
+                results = uvloop.run(chat_only(plan, cores, Path(tmp)))
             else:
                 results = uvloop.run(measure(plan, cores, Path(tmp)))
         finally:
             for log in Path(tmp).glob("*.log"):  # kept beside the results, for a look when numbers are odd
                 shutil.copyfile(log, plan.output.parent / log.name)
-    print(scaling_table(results) if plan.scaling else mock_table(results) if plan.mock else table(results))
-    special = "scaling" if plan.scaling else "mock" if plan.mock else None
+    report = scaling_table if plan.scaling else mock_table if plan.mock else chat_table if plan.api == "chat" else table
+    print(report(results))
+    special = "scaling" if plan.scaling else "mock" if plan.mock else "chat" if plan.api == "chat" else None
     output = plan.output.with_name(f"{special}.json") if special and plan.output.name == "latest.json" else plan.output
     output.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {output}")

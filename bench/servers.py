@@ -30,6 +30,7 @@ LITELLM_KEY = "sk-bench-litellm-master-key-0123456789"  # LiteLLM proxy refuses 
 # gateway model name -> (API, upstream path prefix)
 ROUTES = {"fast": ("openai", ""), "slow": ("openai", "/slow"), "paced": ("openai", "/paced")}
 ROUTES |= {"claude": ("anthropic", ""), "claude-paced": ("anthropic", "/paced")}
+ROUTES |= {"chat": ("chat", "")}  # Chat Completions to a Chat Completions server (run.py --api chat)
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,15 @@ def free_port() -> int:
 # ---- configs -------------------------------------------------------------------------------------
 
 
-def ferryman_config(workdir: Path, upstream: int, *, store: bool) -> Path:
+def ferryman_config(workdir: Path, upstream: int, *, store: bool, chat_type: str = "openai-chat") -> Path:
+    """Ferryman in front of the fake upstream; the ``chat`` alias goes to a provider of ``chat_type``
+    (``openai-chat``: Chat Completions upstream; ``openai``: the Responses API upstream)."""
     base = f"http://{HOST}:{upstream}"
     lines = ["providers:"]
+    lines.append(
+        f'  chat: {{type: {chat_type}, base_url: "{base}/v1", keys: [{{value: sk-bench}}], max_retries: 0, '
+        "max_connections: 4096}"
+    )
     for prefix in ("", "/slow", "/paced"):
         name = "openai" + prefix.replace("/", "-")
         kind = "" if not prefix else "type: openai, "
@@ -75,7 +82,7 @@ def ferryman_config(workdir: Path, upstream: int, *, store: bool) -> Path:
     lines.append("models:")
     for model, (api, prefix) in ROUTES.items():
         provider = api + prefix.replace("/", "-")
-        target = UPSTREAM_MODEL if api == "openai" else CLAUDE_MODEL
+        target = CLAUDE_MODEL if api == "anthropic" else UPSTREAM_MODEL
         lines.append(f"  - {{name: {model}, target: {provider}/{target}}}")
     if not store:
         lines.append("store: false")
@@ -98,8 +105,8 @@ def litellm_config(workdir: Path, upstream: int) -> Path:
     base = f"http://{HOST}:{upstream}"
     lines = ["model_list:"]
     for model, (api, prefix) in ROUTES.items():
-        target = f"openai/{UPSTREAM_MODEL}" if api == "openai" else f"anthropic/{CLAUDE_MODEL}"
-        api_base = f"{base}{prefix}/v1" if api == "openai" else f"{base}{prefix}"
+        target = f"anthropic/{CLAUDE_MODEL}" if api == "anthropic" else f"openai/{UPSTREAM_MODEL}"
+        api_base = f"{base}{prefix}" if api == "anthropic" else f"{base}{prefix}/v1"
         lines += [
             f"  - model_name: {model}",
             "    litellm_params:",

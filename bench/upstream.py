@@ -1,4 +1,4 @@
-"""A fast fake upstream for the overhead benchmark: OpenAI Responses and Anthropic Messages.
+"""A fast fake upstream for the overhead benchmark: OpenAI Responses, Chat Completions, Anthropic Messages.
 
 A raw asyncio ``Protocol`` HTTP/1.1 keep-alive server on uvloop, with no framework, so that it is
 never the bottleneck. Every reply is rendered once at start-up; per request only the response id
@@ -6,8 +6,10 @@ never the bottleneck. Every reply is rendered once at start-up; per request only
 
 - ``POST /v1/responses`` answers a ~1 KB Responses JSON, or, when the body says ``"stream": true``,
   the OpenAI SSE event sequence in chunked encoding.
+- ``POST /v1/chat/completions`` answers the same text as a ``chat.completion``, or as OpenAI's
+  ``chat.completion.chunk`` frames ending in ``data: [DONE]``, with the usage chunk before it when the
+  request asks for ``stream_options.include_usage`` (as OpenAI does).
 - ``POST /v1/messages`` answers the same text as an Anthropic Messages JSON or SSE stream.
-- ``POST /v1/chat/completions`` answers it as a Chat Completions JSON or chunk stream (with its usage chunk).
 
 Three profiles, chosen by a path prefix, so that one process (and one gateway config) serves them all:
 
@@ -29,6 +31,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, cast
@@ -127,6 +130,58 @@ def openai_events(deltas: list[str], final: str) -> list[dict[str, Any]]:
     return events
 
 
+# ---- OpenAI Chat Completions payloads --------------------------------------------------------------
+
+CHAT_ID = "chatcmpl-" + ID_PLACEHOLDER  # the placeholder is swapped like the others
+CHAT_HEAD = {"id": CHAT_ID, "created": 1741476542, "model": MODEL, "service_tier": "default"}
+CHAT_FINGERPRINT = {"system_fingerprint": "fp_ff25b2783a"}
+
+
+def chat_usage() -> dict[str, Any]:
+    return {
+        "prompt_tokens": 36,
+        "completion_tokens": 48,
+        "total_tokens": 84,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+
+
+def chat_completion(text: str) -> dict[str, Any]:
+    message = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+    return {**CHAT_HEAD, "object": "chat.completion", "choices": [choice], "usage": chat_usage(), **CHAT_FINGERPRINT}
+
+
+def chat_chunks(deltas: list[str], *, include_usage: bool) -> list[dict[str, Any]]:
+    """OpenAI's ``chat.completion.chunk`` sequence: the role, the text deltas, the finish, then the usage
+    chunk (``choices: []``) when asked for; every chunk carries ``usage: null`` before it, as OpenAI's do."""
+
+    def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        out = {**CHAT_HEAD, "object": "chat.completion.chunk", **CHAT_FINGERPRINT, "choices": [choice]}
+        return {**out, "usage": None} if include_usage else out
+
+    chunks = [chunk({"role": "assistant", "content": "", "refusal": None}, None)]
+    chunks += [chunk({"content": d}, None) for d in deltas]
+    chunks.append(chunk({}, "stop"))
+    if include_usage:
+        last = {**CHAT_HEAD, "object": "chat.completion.chunk", **CHAT_FINGERPRINT, "choices": []}
+        chunks.append({**last, "usage": chat_usage()})
+    return chunks
+
+
+def chat_chunked(chunks: list[dict[str, Any]]) -> tuple[bytes, ...]:
+    """Each chunk as one HTTP chunk (``data: ..\n\n``, no ``event:`` line), then ``data: [DONE]``."""
+    frames = [b"data: %s\n\n" % compact(c) for c in chunks] + [b"data: [DONE]\n\n"]
+    return (*(b"%x\r\n%s\r\n" % (len(f), f) for f in frames), b"0\r\n\r\n")
+
+
 # ---- Anthropic Messages payloads -----------------------------------------------------------------
 
 ANTHROPIC_USAGE = {"input_tokens": 36, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
@@ -164,39 +219,6 @@ def anthropic_events(deltas: list[str]) -> list[dict[str, Any]]:
         {"type": "message_stop"},
     ]
     return events
-
-
-# ---- Chat Completions payloads --------------------------------------------------------------------
-
-CHAT_USAGE = {"prompt_tokens": 36, "completion_tokens": 48, "total_tokens": 84}
-
-
-def chat_completion(text: str) -> dict[str, Any]:
-    message = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
-    return {
-        "id": ID_PLACEHOLDER,
-        "object": "chat.completion",
-        "created": 1754688908,
-        "model": MODEL,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
-        "usage": CHAT_USAGE,
-        "system_fingerprint": "fp_bench",
-    }
-
-
-def chat_chunks(deltas: list[str]) -> tuple[bytes, ...]:
-    """The chunk stream (``data:`` lines only, as OpenAI sends it), with the usage chunk and ``[DONE]``."""
-    head = {"id": ID_PLACEHOLDER, "object": "chat.completion.chunk", "created": 1754688908, "model": MODEL}
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {**head, "choices": [choice], "usage": None}
-
-    events = [chunk({"role": "assistant", "content": ""})]
-    events += [chunk({"content": d}) for d in deltas]
-    events += [chunk({}, "stop"), {**head, "choices": [], "usage": CHAT_USAGE}]
-    datas = [b"data: %s\n\n" % compact(e) for e in events] + [b"data: [DONE]\n\n"]
-    return (*(b"%x\r\n%s\r\n" % (len(d), d) for d in datas), b"0\r\n\r\n")
 
 
 def compact(obj: Any) -> bytes:
@@ -246,7 +268,8 @@ class Profile:
     stamped: bool  # stream deltas carry the time they were written
     openai: Api
     anthropic: Api
-    chat: Api
+    chat: Api  # its stream without the usage chunk
+    chat_usage: Api  # its stream with it (``stream_options.include_usage``)
 
     @classmethod
     def build(cls, latency_ms: float, deltas: int, delta_gap_ms: float, *, stamped: bool = False) -> Profile:
@@ -261,7 +284,8 @@ class Profile:
                 chunked(openai_events(pieces, final), numbered=True),
             ),
             anthropic=Api(json_reply(anthropic_message(TEXT)), chunked(anthropic_events(pieces), numbered=False)),
-            chat=Api(json_reply(chat_completion(TEXT)), chat_chunks(pieces)),
+            chat=Api(json_reply(chat_completion(TEXT)), chat_chunked(chat_chunks(pieces, include_usage=False))),
+            chat_usage=Api(json_reply(chat_completion(TEXT)), chat_chunked(chat_chunks(pieces, include_usage=True))),
         )
 
 
@@ -270,12 +294,10 @@ class Profile:
 _ids = itertools.count(1)
 _ID_PREFIX = b"resp_%08x" % os.getpid()
 _PLACEHOLDER = ID_PLACEHOLDER.encode()
-ROUTES = {
-    b"/v1/responses": "openai",
-    b"/responses": "openai",
-    b"/v1/messages": "anthropic",
-    b"/v1/chat/completions": "chat",
-}
+ROUTES = {b"/v1/responses": "openai", b"/responses": "openai", b"/v1/messages": "anthropic"}
+ROUTES |= {b"/v1/chat/completions": "chat", b"/chat/completions": "chat"}
+STREAM = re.compile(rb'"stream"\s*:\s*true')
+INCLUDE_USAGE = re.compile(rb'"include_usage"\s*:\s*true')
 
 
 def next_id() -> bytes:
@@ -283,7 +305,7 @@ def next_id() -> bytes:
 
 
 def wants_stream(body: bytes) -> bool:
-    return b'"stream":true' in body or b'"stream": true' in body
+    return STREAM.search(body) is not None
 
 
 def content_length(head: bytes) -> int | None:
@@ -355,6 +377,8 @@ class UpstreamProtocol(asyncio.Protocol):
     def answer(self, profile: Profile, api: str, body: bytes) -> None:
         if self.transport is None:
             return
+        if api == "chat" and INCLUDE_USAGE.search(body):
+            api = "chat_usage"
         replies: Api = getattr(profile, api)
         if wants_stream(body):
             self.write(SSE_HEAD)
@@ -409,7 +433,9 @@ async def serve(host: str, port: int, profiles: dict[bytes, Profile]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="fake OpenAI Responses and Anthropic Messages upstream")
+    parser = argparse.ArgumentParser(
+        description="fake OpenAI Responses, Chat Completions and Anthropic Messages upstream"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9001)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before answering (default 0)")
