@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +56,7 @@ def calc() -> Iterator[McpHttpServer]:
 @pytest.fixture(scope="module")
 def gateway(upstream: FakeUpstream, calc: McpHttpServer) -> Iterator[GatewayServer]:
     config = gateway_config(upstream.url)
-    config["store"] = f"sqlite:///{upstream.url.split(':')[-1]}-mcp-test.db".replace("sqlite:///", "sqlite:////tmp/")
+    config["store"] = f"sqlite:///{tempfile.mkdtemp(prefix='ferryman-mcp-')}/ferryman.db"
     config["mcp"] = {
         "servers": {
             "calc": {"url": calc.url, "headers": {"authorization": "env.CALC_TOKEN"}},
@@ -101,3 +102,177 @@ def test_a_model_calls_a_server_tool_and_answers_with_its_result(
     assert response.usage is not None and response.usage.input_tokens == 2 * 40  # both calls' usage
     # the config's header reached the server, and never the client
     assert any(h.get("authorization") == "Bearer calc-secret-token" for h in calc.received)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_stream_carries_the_mcp_events_the_openai_sdk_reads(
+    fake: FakeUpstream, client: openai.OpenAI, provider: str
+) -> None:
+    a, b = 6, 7
+    serve(fake, provider, ToolUser(WIRES[provider], "calc__multiply", {"a": a, "b": b}))
+    with client.responses.stream(model=MODELS[provider][0], input="Multiply.", tools=[mcp_tool()]) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    kinds = [e.type for e in events]
+    for expected in (
+        "response.mcp_list_tools.in_progress",
+        "response.mcp_list_tools.completed",
+        "response.mcp_call_arguments.delta",
+        "response.mcp_call_arguments.done",
+        "response.mcp_call.in_progress",
+        "response.mcp_call.completed",
+        "response.output_text.delta",
+    ):
+        assert expected in kinds, expected
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    # typed by the SDK (not its unknown-event fallback), numbered in order, each item at its own index
+    done = [e for e in events if e.type == "response.mcp_call.completed"][0]
+    assert type(done).__name__ == "ResponseMcpCallCompletedEvent"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    added = [e.output_index for e in events if e.type == "response.output_item.added"]
+    assert added == [0, 1, 2]
+    assert [i.type for i in final.output] == ["mcp_list_tools", "mcp_call", "message"]
+    assert final.output[1].output == str(a * b)
+    assert final.output_text == f"The tool said: {a * b}"
+
+
+def test_allowed_tools_limit_what_the_model_is_offered(fake: FakeUpstream, client: openai.OpenAI) -> None:
+    model = ToolUser(WIRES["anthropic"], "calc__add", {"a": 1, "b": 2})
+    serve(fake, "anthropic", model)
+    response = client.responses.create(
+        model=MODELS["anthropic"][0], input="Add.", tools=[mcp_tool(allowed_tools=["add"])]
+    )
+    assert model.offered[0] == ["calc__add"]
+    assert response.output[1].output == "3"
+    model.offered.clear()
+    client.responses.create(
+        model=MODELS["anthropic"][0], input="Add.", tools=[mcp_tool(allowed_tools={"read_only": True})]
+    )
+    assert model.offered[0] == ["calc__add"]  # the one tool annotated readOnlyHint
+
+
+def test_a_tool_that_raises_is_a_failed_call_the_model_is_told_of(fake: FakeUpstream, client: openai.OpenAI) -> None:
+    model = ToolUser(WIRES["groq"], "calc__explode", {"reason": "on purpose"})
+    serve(fake, "groq", model)
+    response = client.responses.create(model=MODELS["groq"][0], input="Try it.", tools=[mcp_tool()])
+    call = response.output[1]
+    assert call.type == "mcp_call" and call.status == "failed" and call.output is None
+    assert call.error is not None and "exploded: on purpose" in json.dumps(call.model_dump()["error"])
+    assert "exploded: on purpose" in response.output_text  # the model got the error's text
+
+
+def test_a_stdio_server_of_the_config(fake: FakeUpstream, client: openai.OpenAI) -> None:
+    serve(fake, "gemini", ToolUser(WIRES["gemini"], "files__add", {"a": 40, "b": 2}))
+    response = client.responses.create(model=MODELS["gemini"][0], input="Add.", tools=[mcp_tool("files")])
+    assert response.output[1].server_label == "files" and response.output[1].output == "42"
+
+
+def test_an_inline_server_url(fake: FakeUpstream, client: openai.OpenAI, calc: McpHttpServer) -> None:
+    serve(fake, "anthropic", ToolUser(WIRES["anthropic"], "mine__add", {"a": 2, "b": 2}))
+    calc.received.clear()
+    tool = mcp_tool("mine", server_url=calc.url, headers={"x-tenant": "t-1"}, authorization="oauth-token-1")
+    response = client.responses.create(model=MODELS["anthropic"][0], input="Add.", tools=[tool])
+    assert response.output[1].output == "4"
+    assert calc.received and all(h.get("x-tenant") == "t-1" for h in calc.received)
+    assert all(h.get("authorization") == "Bearer oauth-token-1" for h in calc.received)
+
+
+def test_a_server_that_is_down_is_a_clear_error_naming_it(fake: FakeUpstream, client: openai.OpenAI) -> None:
+    model = ToolUser(WIRES["anthropic"], "down__add", {})
+    serve(fake, "anthropic", model)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.responses.create(model=MODELS["anthropic"][0], input="Add.", tools=[mcp_tool("down")])
+    assert caught.value.status_code == 424
+    assert "'down'" in caught.value.message and caught.value.body["param"] == "tools[0]"
+    assert not model.offered  # no model was called
+    with pytest.raises(openai.APIStatusError) as stream_caught:
+        client.responses.create(model=MODELS["anthropic"][0], input="Add.", tools=[mcp_tool("down")], stream=True)
+    assert stream_caught.value.status_code == 424
+
+
+def test_an_unknown_server_label_is_a_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model=MODELS["anthropic"][0], input="x", tools=[mcp_tool("nope")])
+    assert "'nope'" in caught.value.message and caught.value.body["param"] == "tools[0]"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_approval_then_the_call_runs_on_the_next_request(
+    fake: FakeUpstream, client: openai.OpenAI, stream: bool
+) -> None:
+    model = ToolUser(WIRES["anthropic"], "calc__multiply", {"a": 3, "b": 14})
+    serve(fake, "anthropic", model)
+    tools: Any = [{"type": "mcp", "server_label": "calc"}]  # require_approval defaults to "always"
+    first = client.responses.create(model=MODELS["anthropic"][0], input="Multiply.", tools=tools)
+    assert [i.type for i in first.output] == ["mcp_list_tools", "mcp_approval_request"]
+    asked = first.output[1]
+    assert asked.name == "multiply" and json.loads(asked.arguments) == {"a": 3, "b": 14}
+    approval = [{"type": "mcp_approval_response", "approval_request_id": asked.id, "approve": True}]
+    if stream:
+        with client.responses.stream(
+            model=MODELS["anthropic"][0], input=approval, tools=tools, previous_response_id=first.id
+        ) as s:
+            kinds = [e.type for e in s]
+            second = s.get_final_response()
+        assert "response.mcp_call.completed" in kinds
+    else:
+        second = client.responses.create(
+            model=MODELS["anthropic"][0], input=approval, tools=tools, previous_response_id=first.id
+        )
+    # the list is in the conversation already: not listed again; the call ran, then the model answered
+    assert [i.type for i in second.output] == ["mcp_call", "message"]
+    assert second.output[0].approval_request_id == asked.id and second.output[0].output == "42"
+    assert second.output_text == "The tool said: 42"
+
+
+def test_a_declined_call_is_not_run(fake: FakeUpstream, client: openai.OpenAI, calc: McpHttpServer) -> None:
+    model = ToolUser(WIRES["groq"], "calc__add", {"a": 1, "b": 1})
+    serve(fake, "groq", model)
+    tools: Any = [{"type": "mcp", "server_label": "calc", "require_approval": {"never": {"tool_names": ["multiply"]}}}]
+    first = client.responses.create(model=MODELS["groq"][0], input="Add.", tools=tools)
+    asked = first.output[-1]
+    assert asked.type == "mcp_approval_request"
+    calc.received.clear()
+    declined = [{"type": "mcp_approval_response", "approval_request_id": asked.id, "approve": False}]
+    second = client.responses.create(
+        model=MODELS["groq"][0], input=declined, tools=tools, previous_response_id=first.id
+    )
+    assert [i.type for i in second.output] == ["message"]
+    assert "declined" in second.output_text
+    assert not any("tools/call" in json.dumps(h) for h in calc.received)  # listed from the cache, nothing called
+
+
+@dataclass
+class Insistent:
+    """A Chat Completions model that calls ``tool`` every time it may (until it is told ``tool_choice: none``)."""
+
+    tool: str
+    choices: list[Any] = field(default_factory=list)
+
+    def __call__(self, received: Received) -> Reply:
+        wire = WIRES["groq"]
+        self.choices.append(received.json.get("tool_choice"))
+        if received.json.get("tool_choice") == "none":
+            return wire.text("Giving up.", wire.streams(received))
+        return wire.call(self.tool, {"a": len(self.choices), "b": 1}, wire.streams(received))
+
+
+def test_the_loop_stops_at_max_tool_calls(fake: FakeUpstream, client: openai.OpenAI) -> None:
+    model = Insistent("calc__add")
+    serve(fake, "groq", model)
+    response = client.responses.create(model=MODELS["groq"][0], input="Go.", tools=[mcp_tool()], max_tool_calls=3)
+    calls = [i for i in response.output if i.type == "mcp_call"]
+    assert [c.output for c in calls] == ["2", "3", "4"]  # a = 1, 2, 3 and b = 1
+    assert model.choices[-1] == "none" and len(model.choices) == 4
+    assert response.output_text == "Giving up."
+    assert response.model_extra["extra_fields"]["mcp"] == {"turns": 4, "calls": 3}
+
+
+def test_the_clients_own_function_tool_stays_the_clients(fake: FakeUpstream, client: openai.OpenAI) -> None:
+    model = ToolUser(WIRES["anthropic"], "lookup", {"q": "x"})
+    serve(fake, "anthropic", model)
+    own = {"type": "function", "name": "lookup", "parameters": {"type": "object", "properties": {}}}
+    response = client.responses.create(model=MODELS["anthropic"][0], input="Look.", tools=[mcp_tool(), own])
+    assert [i.type for i in response.output] == ["mcp_list_tools", "function_call"]
+    assert response.output[1].name == "lookup"
+    assert "lookup" in model.offered[0] and "calc__add" in model.offered[0]

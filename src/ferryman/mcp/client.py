@@ -105,7 +105,9 @@ class McpClient:
             for _ in range(100):  # a paginator that never ends cannot hang the request
                 page = await client.list_tools(cursor=cursor)
                 for tool in page.tools:
-                    annotations = tool.annotations.model_dump(exclude_none=True) if tool.annotations else None
+                    annotations = (
+                        tool.annotations.model_dump(exclude_none=True, by_alias=True) if tool.annotations else None
+                    )
                     tools.append(ToolInfo(tool.name, tool.description, dict(tool.input_schema), annotations))
                 cursor = page.next_cursor
                 if cursor is None:
