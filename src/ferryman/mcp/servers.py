@@ -145,6 +145,11 @@ def _resolve(tool: dict[str, Any], i: int, settings: Mcp) -> ServerRef:
     return ServerRef(label, i, url=url, headers=headers, transport=transport, description=description, **options)
 
 
+def configured(server: McpServer) -> ServerRef:
+    """A server of the config as Ferryman's own ``/mcp`` endpoint reaches it (every tool, no approvals)."""
+    return _configured(server, 0, None, {"approval_always": False})
+
+
 def _configured(server: McpServer, i: int, description: str | None, options: dict[str, Any]) -> ServerRef:
     return ServerRef(
         server.name,
