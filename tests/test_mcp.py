@@ -5,15 +5,19 @@ answers with OpenAI's MCP items and events, which the official openai SDK reads.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
+from ferryman.config import ConfigError, config_from_dict, secret_values
 from tests.fakes.agent_model import MODELS, WIRES, Wire, gateway_config
 from tests.fakes.gateway import GatewayServer
 from tests.fakes.mcp_servers import McpHttpServer
@@ -276,3 +280,46 @@ def test_the_clients_own_function_tool_stays_the_clients(fake: FakeUpstream, cli
     assert [i.type for i in response.output] == ["mcp_list_tools", "function_call"]
     assert response.output[1].name == "lookup"
     assert "lookup" in model.offered[0] and "calc__add" in model.offered[0]
+
+
+CHECK_IMPORTS = """
+import sys
+import httpx
+from tests.fakes.gateway import GatewayServer
+
+with GatewayServer({"store": False}) as gw:
+    answered = httpx.post(gw.url + "/v1/responses", json={"model": "mock/echo", "input": "hi"})
+    assert answered.status_code == 200, answered.text
+    names = ("mcp.", "ferryman.mcp", "ferryman.gateway.tool")
+    before = sorted(m for m in sys.modules if m == "mcp" or m.startswith(names))
+    tool = {"type": "mcp", "server_label": "x", "server_url": "http://127.0.0.1:%d/mcp", "require_approval": "never"}
+    down = httpx.post(gw.url + "/v1/responses", json={"model": "mock/echo", "input": "hi", "tools": [tool]})
+    print(before, down.status_code, "mcp" in sys.modules)
+"""
+
+
+def test_without_mcp_nothing_of_it_is_imported() -> None:
+    root = Path(__file__).parent.parent
+    env = {**os.environ, "PYTHONPATH": f"{root / 'src'}{os.pathsep}{root}"}
+    script = CHECK_IMPORTS % closed_port()
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=root, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-2] == "[] 424 True"
+
+
+def test_the_mcp_section_is_checked() -> None:
+    with pytest.raises(ConfigError, match="unknown key 'nope'"):
+        config_from_dict({"mcp": {"nope": 1}}, {})
+    with pytest.raises(ConfigError, match="either 'url'"):
+        config_from_dict({"mcp": {"servers": {"a": {"url": "http://x/mcp", "command": ["x"]}}}}, {})
+    with pytest.raises(ConfigError, match="env.MISSING is not set"):
+        config_from_dict({"mcp": {"servers": {"a": {"url": "http://x/mcp", "headers": {"x-key": "env.MISSING"}}}}}, {})
+    config = config_from_dict(
+        {"mcp": {"servers": {"a": {"url": "http://x/sse", "headers": {"authorization": "env.TOKEN"}}}}},
+        {"TOKEN": "Bearer mcp-secret-value"},
+    )
+    assert config.mcp is not None and config.mcp.servers["a"].transport == "sse"
+    assert "mcp-secret-value" in secret_values(config)  # scrubbed from logs and relayed errors
+    assert "mcp-secret-value" not in repr(config.mcp)
