@@ -3,6 +3,7 @@ their own (in a thread, as the gateway runs), or over stdio (``python -m tests.f
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -36,14 +37,16 @@ def calculator(name: str = "calc") -> MCPServer:
 
 
 class McpHttpServer:
-    """An ``MCPServer`` over streamable HTTP (stateless, as a load-balanced server runs) on a free port;
-    ``received`` keeps each request's headers."""
+    """An ``MCPServer`` over streamable HTTP (stateless, as a load-balanced server runs; or SSE) on a free port;
+    ``received`` keeps each request's headers, ``methods`` each JSON-RPC method it was sent."""
 
-    def __init__(self, server: MCPServer | None = None) -> None:
+    def __init__(self, server: MCPServer | None = None, *, sse: bool = False) -> None:
         self.server = server or calculator()
         self.port = free_port()
+        self.sse = sse
         self.received: list[dict[str, str]] = []
-        app = self.server.streamable_http_app(stateless_http=True, json_response=True)
+        self.methods: list[str] = []
+        app = self.server.sse_app() if sse else self.server.streamable_http_app(stateless_http=True, json_response=True)
         self._uvicorn = uvicorn.Server(
             uvicorn.Config(self._recording(app), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         )
@@ -51,15 +54,25 @@ class McpHttpServer:
 
     def _recording(self, app: Any) -> Any:
         async def asgi(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http":
-                self.received.append({k.decode(): v.decode() for k, v in scope["headers"]})
-            await app(scope, receive, send)
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            self.received.append({k.decode(): v.decode() for k, v in scope["headers"]})
+
+            async def reading() -> Any:
+                message = await receive()
+                method = re.search(rb'"method"\s*:\s*"([^"]+)"', message.get("body") or b"")
+                if method is not None:
+                    self.methods.append(method.group(1).decode())
+                return message
+
+            await app(scope, reading, send)
 
         return asgi
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
+        return f"http://127.0.0.1:{self.port}/{'sse' if self.sse else 'mcp'}"
 
     def start(self) -> McpHttpServer:
         self._thread = threading.Thread(target=self._uvicorn.run, name="mcp-server", daemon=True)

@@ -188,7 +188,7 @@ def _approval(value: Any, i: int) -> dict[str, Any]:
     if isinstance(value, dict) and set(value) <= {"always", "never"}:
         always = _filter(value.get("always"), i, "require_approval.always")
         never = _filter(value.get("never"), i, "require_approval.never")
-        # with filters, what no filter names needs approval (OpenAI's rule): "never" lists the exceptions
+        # a tool "never" names runs, one "always" names waits; any other waits unless an "always" filter is given
         return {"approval_always": True, "approval_always_filter": always, "approval_never_filter": never}
     raise _bad(
         "'require_approval' must be 'always', 'never' or {'always': {...}, 'never': {...}}", i, "require_approval"
