@@ -337,3 +337,25 @@ def test_the_mcp_section_is_checked() -> None:
     assert config.mcp is not None and config.mcp.servers["a"].transport == "sse"
     assert "mcp-secret-value" in secret_values(config)  # scrubbed from logs and relayed errors
     assert "mcp-secret-value" not in repr(config.mcp)
+
+
+def test_openai_runs_a_public_servers_tools_itself(fake: FakeUpstream, calc: McpHttpServer) -> None:
+    """By default (``openai_native: public``) a request to OpenAI whose servers are all public goes as sent;
+    a server only the gateway reaches (a private address, a server of the config) is run by the gateway."""
+    seen: list[Any] = []
+
+    def openai_model(received: Received) -> Reply:
+        seen.append(received.json["tools"])
+        return WIRES["openai"].text("OpenAI ran it.", WIRES["openai"].streams(received))
+
+    fake.add("/v1/responses", openai_model)
+    config = gateway_config(fake.url)
+    config["mcp"] = {"servers": {"calc": {"url": calc.url}}}
+    public = mcp_tool("web", server_url="https://mcp.example.com/mcp")
+    with GatewayServer(config) as gw:
+        client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="k", max_retries=0)
+        passed = client.responses.create(model=MODELS["openai"][0], input="x", tools=[public])
+        assert seen[-1] == [public] and passed.output_text == "OpenAI ran it."
+        ours = client.responses.create(model=MODELS["openai"][0], input="x", tools=[mcp_tool()])
+    assert {t["type"] for t in seen[-1]} == {"function"} and "calc__add" in {t["name"] for t in seen[-1]}
+    assert [i.type for i in ours.output] == ["mcp_list_tools", "message"]
