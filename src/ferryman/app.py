@@ -53,6 +53,7 @@ from ferryman.state.pending import PendingWrites
 from ferryman.state.records import RecordStore
 
 if TYPE_CHECKING:
+    from ferryman.mcp.server import GatewayMcpServer
     from ferryman.plugins.metrics.hook import MetricsHook
     from ferryman.plugins.telemetry.export import Exporters
     from ferryman.routes.ui import Dashboard
@@ -195,6 +196,15 @@ class Gateway:
             master = gov.is_master if gov is not None and config.metrics.require_key else None
             self.routes["/metrics"] = {"GET": MetricsRoute(self.metrics, master).metrics}
         self.dashboard: Dashboard | None = None  # /ui, made on its first request (_ui_route)
+        # Ferryman as one MCP server over the config's (the SDK only with an mcp section that names servers)
+        self.mcp_server: GatewayMcpServer | None = None
+        if config.mcp is not None and config.mcp.servers:
+            from ferryman.mcp.server import GatewayMcpServer
+            from ferryman.routes.mcp import McpRoute
+
+            self.mcp_server = GatewayMcpServer(config.mcp)
+            handle = McpRoute(self.mcp_server, gov).handle
+            self.routes["/mcp"] = {"POST": handle, "GET": handle, "DELETE": handle}
         self.logs: LogRoutes | None = None
         if gov is not None and self.log_writer is not None:
             self.logs = LogRoutes(self.log_writer.store, self.log_writer, gov.is_master)
@@ -222,6 +232,8 @@ class Gateway:
             await self.cache.start()
         for provider in self.providers.values():
             await provider.start()
+        if self.mcp_server is not None:
+            await self.mcp_server.start()
         # What start-up built (modules, config, pricing tables, pools) lives as long as the process: moved out
         # of the collector's reach, a full collection scans only what requests allocate. Without this one
         # pause of ~30 ms every few thousand requests stalls every stream in flight.
@@ -232,6 +244,8 @@ class Gateway:
 
     async def shutdown(self) -> None:
         self.ready = False
+        if self.mcp_server is not None:
+            await self.mcp_server.stop()
         await self.background.stop()
         if self.governance is not None:
             await self.governance.stop()

@@ -37,6 +37,8 @@ __all__ = [
     "ConfigError",
     "Governance",
     "CompatEntry",
+    "Mcp",
+    "McpServer",
     "ModelAlias",
     "PriceEntry",
     "ProviderConfig",
@@ -179,6 +181,56 @@ class Telemetry(Struct, frozen=True):
     genai_latest: bool = False
 
 
+class McpServerEntry(Struct, forbid_unknown_fields=True, frozen=True):
+    """One of ``mcp.servers``: a remote server (``url``, with ``headers`` whose values are secrets) or a local
+    one Ferryman starts and talks to over stdio (``command``, with its ``env``)."""
+
+    url: str | None = None
+    headers: dict[str, str] = {}
+    transport: Literal["streamable_http", "sse"] | None = None  # by default SSE for a URL ending in /sse
+    command: list[str] | None = None
+    env: dict[str, str] = {}  # values are secrets too (``env.NAME``)
+    description: str | None = None
+
+
+class McpEntry(Struct, forbid_unknown_fields=True, frozen=True):
+    """The ``mcp:`` section as written."""
+
+    servers: dict[str, McpServerEntry] = {}
+    # who runs an ``mcp`` tool of a request to OpenAI-native targets: OpenAI itself when every server_url is
+    # public ("public"), or always Ferryman ("never")
+    openai_native: Literal["public", "never"] = "public"
+    inline_servers: bool = True  # a request may name its own server_url (false: only the servers here)
+    max_tool_calls: Annotated[int, Meta(ge=1)] = 20  # per request, unless the request's max_tool_calls says less
+    connect_timeout: Positive = 10.0  # seconds to connect to a server and list its tools
+    call_timeout: Positive = 60.0  # seconds one tool call may take
+    list_ttl: Annotated[float, Meta(ge=0)] = 60.0  # seconds a server's tool list is kept
+
+
+class McpServer(Struct, frozen=True):
+    """A resolved server of ``mcp.servers``."""
+
+    name: str
+    url: str | None = None
+    headers: dict[str, Secret] = {}
+    transport: str = "streamable_http"
+    command: tuple[str, ...] = ()
+    env: dict[str, Secret] = {}
+    description: str | None = None
+
+
+class Mcp(Struct, frozen=True):
+    """The resolved ``mcp:`` section (None when the config has none: requests' own servers use these defaults)."""
+
+    servers: dict[str, McpServer] = {}
+    openai_native: str = "public"
+    inline_servers: bool = True
+    max_tool_calls: int = 20
+    connect_timeout: float = 10.0
+    call_timeout: float = 60.0
+    list_ttl: float = 60.0
+
+
 class ServerLimits(Struct, forbid_unknown_fields=True, frozen=True):
     """The ``server:`` section: how long a client may take, and how much of the gateway it may hold."""
 
@@ -208,6 +260,7 @@ class FileConfig(Struct, forbid_unknown_fields=True):
     metrics: bool | MetricsEntry = True
     logs: bool | LogsEntry = True
     telemetry: TelemetryEntry | None = None
+    mcp: McpEntry | None = None
 
 
 # ---- resolved config (what the gateway uses) ----------------------------------------------------
@@ -244,6 +297,7 @@ class Config(Struct):
     metrics: MetricsEntry | None = MetricsEntry()  # None: no /metrics, nothing of prometheus_client imported
     logs: LogsEntry | None = None  # the request log; None: off (``logs: false``, or no store)
     telemetry: Telemetry | None = None  # OpenTelemetry traces and metrics over OTLP; None: off
+    mcp: Mcp | None = None  # MCP servers Ferryman runs tools on (and serves at /mcp); None: no section
     source: str = "environment"
 
 
@@ -316,6 +370,7 @@ def config_from_dict(data: Any, environ: Mapping[str, str], source: str = "<dict
         metrics=_metrics(fc.metrics, fc.governance is not None, source),
         logs=_logs(fc.logs, store, source),
         telemetry=_telemetry(fc.telemetry, environ, source),
+        mcp=_mcp(fc.mcp, environ, source),
         source=source,
     )
 
@@ -518,6 +573,59 @@ def _telemetry(entry: TelemetryEntry | None, environ: Mapping[str, str], source:
     return Telemetry(entry.otlp_endpoint.rstrip("/"), entry.service_name, headers, latest)
 
 
+_MCP_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,47}$")
+
+
+def _mcp(entry: McpEntry | None, environ: Mapping[str, str], source: str) -> Mcp | None:
+    if entry is None:
+        return None
+    servers: dict[str, McpServer] = {}
+    for name, server in entry.servers.items():
+        where = f"{source}: mcp.servers.{name}"
+        if not _MCP_LABEL.match(name):
+            raise ConfigError(f"{where}: a server's name is a letter, then letters, digits, '_' or '-' (48 at most)")
+        if (server.url is None) == (server.command is None):
+            raise ConfigError(f"{where}: give either 'url' (a remote server) or 'command' (a stdio one), not both")
+        if server.url is not None and not re.match(r"^https?://", server.url):
+            raise ConfigError(f"{where}.url: {mask_url_passwords(server.url)!r} is not an http(s) URL")
+        if server.command is not None and not server.command:
+            raise ConfigError(f"{where}.command: give the program and its arguments")
+        if server.command is not None and (server.headers or server.transport):
+            raise ConfigError(f"{where}: 'headers' and 'transport' are for a server with a 'url'")
+        if server.url is not None and server.env:
+            raise ConfigError(f"{where}: 'env' is for a server with a 'command'")
+        secrets: list[dict[str, Secret]] = []
+        for field, values in (("headers", server.headers), ("env", server.env)):
+            resolved = {k: resolve_secret(v, environ) for k, v in values.items()}
+            for k, secret in resolved.items():
+                if not secret.is_set:
+                    raise ConfigError(f"{where}.{field}.{k}: {secret.source} is not set")
+            secrets.append(resolved)
+        transport = server.transport or (
+            "sse"
+            if server.url is not None and urlsplit(server.url).path.rstrip("/").endswith("/sse")
+            else "streamable_http"
+        )
+        servers[name] = McpServer(
+            name,
+            url=server.url,
+            headers=secrets[0],
+            transport=transport if server.url is not None else "stdio",
+            command=tuple(server.command or ()),
+            env=secrets[1],
+            description=server.description,
+        )
+    return Mcp(
+        servers=servers,
+        openai_native=entry.openai_native,
+        inline_servers=entry.inline_servers,
+        max_tool_calls=entry.max_tool_calls,
+        connect_timeout=entry.connect_timeout,
+        call_timeout=entry.call_timeout,
+        list_ttl=entry.list_ttl,
+    )
+
+
 def _check_target(ref: str, providers: dict[str, ProviderConfig], where: str) -> None:
     provider, sep, model = ref.partition("/")
     if not sep or not model:
@@ -629,7 +737,8 @@ def secret_values(config: Config) -> list[str]:
     """Every secret the config holds, for ``ferryman.scrub``: each provider's keys and ``Secret`` fields
     (AWS credentials, a proxy URL and its password, Vertex credentials' private key), credential-like
     header values, the passwords in a base_url, the store URL and the cache's Redis URL, and governance's
-    master key and the password in its counters' Redis URL, and telemetry's export headers and endpoint password."""
+    master key and the password in its counters' Redis URL, telemetry's export headers and endpoint password, and
+    the MCP servers' credential-like headers and environment variables."""
     values: list[str | None] = []
     for p in config.providers.values():
         secrets = [k.secret for k in p.keys]
@@ -652,4 +761,11 @@ def secret_values(config: Config) -> list[str]:
         for secret in config.telemetry.headers.values():
             value = secret.reveal() or ""
             values += [value, value.split()[-1] if value.strip() else ""]  # "Bearer xyz" and xyz
+    if config.mcp is not None:
+        for server in config.mcp.servers.values():
+            values.append(url_password(server.url or ""))
+            for name, secret in (*server.headers.items(), *server.env.items()):
+                value = secret.reveal() or ""
+                if _CREDENTIAL_HEADER.search(name) and value.strip():  # a value like "1" is no secret to scrub
+                    values += [value, value.split()[-1]]
     return [v for v in values if v]

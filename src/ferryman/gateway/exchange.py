@@ -61,6 +61,8 @@ class Exchange:
     compat: Compat = field(default_factory=Compat)  # drop what a provider cannot run; what was dropped
     reply_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # hooks' headers for the reply
     operation: str = RESPONSES  # which door: RESPONSES or EMBEDDINGS (the hooks that run are that door's)
+    mcp_tools: bool = False  # the request has ``mcp`` tools (the tool loop may run them: gateway/toolloop.py)
+    mcp: dict[str, int] | None = None  # the tool loop ran: how many model calls (turns) and tool calls it took
 
     _owner: str | None = None
 
@@ -128,6 +130,8 @@ class Exchange:
             extra["resumed"] = self.resumed
         if self.compat.dropped:
             extra["dropped"] = self.compat.dropped
+        if self.mcp is not None:
+            extra["mcp"] = self.mcp
         if self.cache_debug is not None:
             extra["cache_debug"] = self.cache_debug
         if self.send_back_raw and with_raw:  # opt-in, so scrubbed: an upstream may echo the key it was sent

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -37,6 +37,9 @@ from ferryman.schemas.errors import FerrymanError, InvalidRequestError, is_conte
 from ferryman.schemas.items import input_list
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.state.pending import PendingWrites
+
+if TYPE_CHECKING:
+    from ferryman.gateway.toolloop import McpRun, ToolLoop
 
 log = logging.getLogger("ferryman")
 
@@ -77,6 +80,7 @@ class Pipeline:
         self._embeddings_before: list[Hook] = []
         self._embeddings_after: list[Hook] = []
         self._embeddings_failed: list[Hook] = []
+        self._tool_loop: ToolLoop | None = None  # made on the first request with an ``mcp`` tool
         for hook in hooks:
             self.add(hook)
 
@@ -128,6 +132,9 @@ class Pipeline:
             compat = alias.compat if alias is not None and alias.compat is not None else self.config.compat
             drop_unsupported = compat.drop_unsupported
         ex.compat.drop_unsupported = drop_unsupported
+        tools = request.tools
+        if tools is not None:
+            ex.mcp_tools = any(t.type == "mcp" for t in tools)
         return ex
 
     def embeddings_exchange(
@@ -216,13 +223,17 @@ class Pipeline:
 
     async def stream(self, ex: Exchange) -> OpenStream:
         """A provider's stream, open (its status checked: a failure up to here could still fall back)."""
-        events: EventStream = await self._dispatch(ex, ex.responses, ex.raw, stream=True)
+        run = self._mcp_run(ex)
+        events: EventStream = await (
+            run.open() if run is not None else self._dispatch(ex, ex.responses, ex.raw, stream=True)
+        )
         served = ex.target
         assert served is not None
         ex.sent = events.sent
         resumer = None
         rest = ex.targets[ex.targets.index(served) + 1 :]
-        if self.config.stream_resume and rest and events.tee is None:  # a passthrough is relayed, not rebuilt
+        # a passthrough is relayed, not rebuilt; the MCP loop's turns are its own
+        if self.config.stream_resume and rest and events.tee is None and run is None:
             resumer = Resumer(self._continuation(ex, rest), served)
 
         def finalize(response: dict[str, Any], index: int) -> dict[str, Any]:
@@ -296,18 +307,42 @@ class Pipeline:
 
     # ---- dispatch -------------------------------------------------------------------------------
 
+    def _mcp_run(self, ex: Exchange) -> McpRun | None:
+        """The MCP tool loop of a request with ``mcp`` tools (None: none, or its provider runs them itself)."""
+        if not ex.mcp_tools:
+            return None
+        if self._tool_loop is None:
+            from ferryman.gateway.toolloop import ToolLoop  # MCP only for a request that uses it
+
+            self._tool_loop = ToolLoop(self.config)
+        return self._tool_loop.run(ex, self._dispatch)
+
     async def _create(self, ex: Exchange, req: ResponsesRequest, raw: dict[str, Any]) -> dict[str, Any]:
+        run = self._mcp_run(ex)
+        if run is not None:
+            return await run.create()
         reply = await self._dispatch(ex, req, raw, stream=False)
         ex.sent, ex.raw_response, ex.native_reply = reply.sent, reply.raw, reply.native
         response: dict[str, Any] = reply.body
         return response
 
-    async def _dispatch(self, ex: Exchange, req: ResponsesRequest, raw: dict[str, Any], *, stream: bool) -> Any:
-        """Call the targets; with truncation "auto", drop the oldest turns while the prompt is too long."""
+    async def _dispatch(
+        self,
+        ex: Exchange,
+        req: ResponsesRequest,
+        raw: dict[str, Any],
+        *,
+        stream: bool,
+        rewrite: Callable[[ResponsesRequest, dict[str, Any]], tuple[ResponsesRequest, dict[str, Any]]] | None = None,
+    ) -> Any:
+        """Call the targets; with truncation "auto", drop the oldest turns while the prompt is too long.
+        ``rewrite`` reshapes each target's request after its history is replayed (the MCP tool loop's)."""
         run = self.dispatcher.open_stream if stream else self.dispatcher.create
         conversation = ex.conversation
         replays = conversation is not None and conversation.replays
         shape: Shape | None = conversation.shape if conversation is not None and replays else None
+        if rewrite is not None:
+            shape = _rewritten(shape, rewrite)
         truncating = req.truncation == "auto" and replays
         if truncating:
             self._fit_context(ex)
@@ -348,6 +383,15 @@ class Pipeline:
                 return None
 
         return open_next
+
+
+def _rewritten(
+    shape: Shape | None, rewrite: Callable[[ResponsesRequest, dict[str, Any]], tuple[ResponsesRequest, dict[str, Any]]]
+) -> Shape:
+    def shaped(target: Target, req: ResponsesRequest, raw: dict[str, Any]) -> tuple[ResponsesRequest, dict[str, Any]]:
+        return rewrite(*(shape(target, req, raw) if shape is not None else (req, raw)))
+
+    return shaped
 
 
 async def _all(pending: list[Awaitable[None]]) -> None:

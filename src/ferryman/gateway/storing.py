@@ -72,8 +72,8 @@ class StoreHook(Hook):
             queued.provider, queued.provider_type = record.provider, record.provider_type
             queued.native_chain = False  # the provider stored it under its own id, not ours
         elif record is not None:
-            if ex.answer is not None:
-                record.native_chain = False  # the provider never saw this id
+            if ex.answer is not None or ex.mcp is not None:
+                record.native_chain = False  # the provider never saw this id (a cache hit, the MCP tool loop's)
             writes.append(self.save_soon(record))
         if not writes:
             return None

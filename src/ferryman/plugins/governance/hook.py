@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ferryman.config import Governance
-from ferryman.gateway.exchange import Exchange, Headers
+from ferryman.gateway.exchange import RESPONSES, Exchange, Headers
 from ferryman.gateway.hooks import EVERY_OPERATION, Hook, Pending
 from ferryman.gateway.usage import token_counts
 from ferryman.http import credential_of
@@ -142,6 +142,8 @@ class GovernanceHook(Hook):
                 if not permits(key.models, name):
                     param = "model" if name == ex.request.model else "fallbacks"
                     raise ModelNotAllowedError(f"Key '{key.name}' may not use model '{name}'.", param=param)
+        if key.mcp_servers is not None and ex.operation == RESPONSES and ex.responses.tools is not None:
+            _check_mcp_servers(key, ex.raw.get("tools") or [])
         team = self.team_of(key)
         budgeted: list[tuple[str, str, Budget]] = []
         limited: list[tuple[str, Limits]] = []
@@ -229,6 +231,27 @@ class GovernanceHook(Hook):
         assert self.shared is not None
         with contextlib.suppress(CacheUnavailable):  # the breaker has warned
             await self.shared.charge(charged, int(now // WINDOW), int(now // 3600), cost, tokens)
+
+
+def _check_mcp_servers(key: VirtualKey, tools: list[Any]) -> None:
+    """A key limited to some MCP servers names only those (by ``server_label``, never its own ``server_url``)."""
+    allowed = key.mcp_servers or []
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or tool.get("type") != "mcp":
+            continue
+        label = tool.get("server_label")
+        if tool.get("server_url") is not None or label not in allowed:
+            raise ModelNotAllowedError(
+                f"Key '{key.name}' may not use the MCP server {label!r}"
+                + (" (its own server_url)." if tool.get("server_url") is not None else "."),
+                param=f"tools[{i}]",
+                code="mcp_server_not_allowed",
+            )
+
+
+def may_use_mcp_server(key: VirtualKey | None, name: str) -> bool:
+    """Whether a caller (a virtual key, None for the master key) may use a server of ``mcp.servers``."""
+    return key is None or key.mcp_servers is None or name in key.mcp_servers
 
 
 def permits(allowed: list[str], name: str) -> bool:

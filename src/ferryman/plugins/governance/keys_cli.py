@@ -24,6 +24,7 @@ def add_parser(sub: Any) -> None:
     create = keys_sub.add_parser("create", help="create a key; its value is printed once")
     create.add_argument("--name", required=True)
     create.add_argument("--models", help="comma-separated allow-list (aliases, provider/model, provider/*)")
+    create.add_argument("--mcp-servers", help="comma-separated MCP servers of the config's mcp.servers it may use")
     create.add_argument("--budget", type=float, help="max USD")
     create.add_argument("--period", choices=["1d", "7d", "30d"], help="budget period (default: lifetime)")
     create.add_argument("--rpm", type=int)
@@ -59,7 +60,8 @@ async def _run(url: str, args: argparse.Namespace) -> int:
             limits = Limits(rpm=args.rpm, tpm=args.tpm) if args.rpm or args.tpm else None
             change = KeyChange(
                 name=args.name,
-                models=[m.strip() for m in args.models.split(",") if m.strip()] if args.models else None,
+                models=_names(args.models),
+                mcp_servers=_names(args.mcp_servers),
                 budget=Budget(max_usd=args.budget, period=args.period) if args.budget is not None else None,
                 limits=limits,
                 team_id=args.team,
@@ -76,6 +78,11 @@ async def _run(url: str, args: argparse.Namespace) -> int:
     finally:
         await store.close()
     return 0
+
+
+def _names(value: str | None) -> list[str] | None:
+    """A comma-separated allow-list (None when not given)."""
+    return [name.strip() for name in value.split(",") if name.strip()] if value else None
 
 
 def _view(key: Any) -> dict[str, Any]:

@@ -43,6 +43,9 @@ class VirtualKey(Struct, kw_only=True):
     key_prefix: str
     created_at: int
     models: list[str] | None = None  # allow-list of names as clients send them; None: every model
+    # the MCP servers of the config (``mcp.servers``) it may use, in requests and at /mcp; None: every one, and
+    # a request's own server_url (a key limited to some servers may not name its own)
+    mcp_servers: list[str] | None = None
     budget: Budget | None = None
     limits: Limits | None = None
     team_id: str | None = None
@@ -56,6 +59,7 @@ class KeyChange(Struct, forbid_unknown_fields=True):
 
     name: str | UnsetType = UNSET
     models: list[str] | None | UnsetType = UNSET
+    mcp_servers: list[str] | None | UnsetType = UNSET
     budget: Budget | None | UnsetType = UNSET
     limits: Limits | None | UnsetType = UNSET
     team_id: str | None | UnsetType = UNSET
