@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.fakes.gateway import GatewayServer
+from tests.fakes.passthrough import Capture
 from tests.fakes.upstream import FakeUpstream
 
 
@@ -93,3 +94,9 @@ def client(gateway: GatewayServer) -> openai.OpenAI:
 def http(gateway: GatewayServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url, timeout=30) as c:
         yield c
+
+
+@pytest.fixture
+def capture() -> Capture:
+    """The requests an SDK sends, as it sends them (hooked into its HTTP client)."""
+    return Capture()

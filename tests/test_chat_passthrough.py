@@ -18,6 +18,7 @@ import openai
 import pytest
 
 from tests.fakes.gateway import GatewayServer
+from tests.fakes.passthrough import Capture, client_frames, frames, swapped, tokens
 from tests.fakes.upstream import FakeUpstream, Reply, load_fixture
 
 CHAT_BASE = "/chat-server/v1"
@@ -44,40 +45,11 @@ def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
     server.stop()
 
 
-class Capture:
-    """The bytes the SDK sends, as it sends them."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-
-    def __call__(self, request: httpx.Request) -> None:
-        self.bodies.append(request.read())
-
-
-@pytest.fixture
-def capture() -> Capture:
-    return Capture()
-
-
 @pytest.fixture
 def sdk(gateway: GatewayServer, fake: FakeUpstream, capture: Capture) -> Iterator[openai.OpenAI]:
     client = httpx.Client(event_hooks={"request": [capture]}, timeout=30)
     yield openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="client-key", max_retries=0, http_client=client)
     client.close()
-
-
-def _swapped(body: bytes, model: str, deployment: str) -> bytes:
-    old = json.dumps(model).encode()
-    assert body.count(old) == 1
-    return body.replace(old, json.dumps(deployment).encode())
-
-
-def _frames(sse: list[str]) -> list[bytes]:
-    return [block.encode() + b"\n\n" for block in sse]
-
-
-def _client_frames(raw: bytes) -> list[bytes]:
-    return [part + b"\n\n" for part in raw.split(b"\n\n") if part and not part.startswith(b":")]
 
 
 # ---- the request, byte for byte -----------------------------------------------------------------
@@ -104,7 +76,7 @@ def test_the_server_gets_the_clients_bytes_but_the_model(
         extra_body={"top_k": 40, "chat_template_kwargs": {"enable_thinking": False}},
     )
     [received] = fake.requests_to(path)
-    assert received.body == _swapped(capture.bodies[-1], model, deployment)
+    assert received.body == swapped(capture.bodies[-1], model, deployment)
 
 
 def test_hand_written_bytes_go_as_they_are(gateway: GatewayServer, fake: FakeUpstream) -> None:
@@ -192,7 +164,7 @@ def test_stream_frames_are_relayed_unchanged_and_the_usage_chunk_is_priced(
     }
     with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, timeout=30) as resp:
         raw = resp.read()
-    got, want = _client_frames(raw), _frames(sse)
+    got, want = client_frames(raw), frames(sse)
     usage_at = next(i for i, f in enumerate(want) if b'"usage":{' in f)
     assert got[:usage_at] == want[:usage_at]  # every chunk as the server sent it
     assert got[usage_at + 1 :] == want[usage_at + 1 :] == [b"data: [DONE]\n\n"]
@@ -207,10 +179,7 @@ def test_stream_frames_are_relayed_unchanged_and_the_usage_chunk_is_priced(
 
 def _tokens(gateway: GatewayServer, kind: str) -> float:
     """``ferryman_tokens_total`` of the chat provider's gpt-4o, of one kind (input, output)."""
-    text = httpx.get(f"{gateway.url}/metrics", timeout=30).text
-    labels = ('provider="chat"', 'model="gpt-4o"', f'type="{kind}"')
-    found = [line for line in text.splitlines() if line.startswith("ferryman_tokens_total{")]
-    return sum(float(line.rsplit(" ", 1)[1]) for line in found if all(label in line for label in labels))
+    return tokens(gateway.url, "chat", "gpt-4o", kind)
 
 
 def test_a_client_that_asks_no_usage_gets_none_but_the_gateway_counts_it(
@@ -222,14 +191,14 @@ def test_a_client_that_asks_no_usage_gets_none_but_the_gateway_counts_it(
     body = {"model": "chat/gpt-4o", "messages": [{"role": "user", "content": "x"}], "stream": True}
     raw = json.dumps(body).encode()
     with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", content=raw, timeout=30) as resp:
-        got = _client_frames(resp.read())
-    want = [f for f in _frames(sse) if b'"usage":{' not in f]
+        got = client_frames(resp.read())
+    want = [f for f in frames(sse) if b'"usage":{' not in f]
     assert got == want
     sent = fake.requests_to(CHAT_PATH)[-1].body
     assert sent == raw.replace(b"{", b'{"stream_options":{"include_usage":true},', 1).replace(
         b'"chat/gpt-4o"', b'"gpt-4o"'
     )
-    usage = next(json.loads(f[len(b"data: ") :])["usage"] for f in _frames(sse) if b'"usage":{' in f)
+    usage = next(json.loads(f[len(b"data: ") :])["usage"] for f in frames(sse) if b'"usage":{' in f)
     after = _tokens(gateway, "input"), _tokens(gateway, "output")
     assert (after[0] - before[0], after[1] - before[1]) == (usage["prompt_tokens"], usage["completion_tokens"])
 
@@ -240,8 +209,8 @@ def test_an_error_chunk_mid_stream_reaches_the_client_as_sent(gateway: GatewaySe
     fake.add(CHAT_PATH, Reply(sse=[*sse[:3], error]))
     body = {"model": "chat/gpt-4o", "messages": [{"role": "user", "content": "x"}], "stream": True}
     with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, timeout=30) as resp:
-        got = _client_frames(resp.read())
-    assert got == [*_frames(sse[:3]), error.encode() + b"\n\n"]
+        got = client_frames(resp.read())
+    assert got == [*frames(sse[:3]), error.encode() + b"\n\n"]
 
 
 def test_a_stream_broken_midway_ends_with_an_error_chunk(sdk: openai.OpenAI, fake: FakeUpstream) -> None:

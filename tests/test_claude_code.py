@@ -24,6 +24,7 @@ import pytest
 
 from tests.fakes.agent_model import WIRES, Wire
 from tests.fakes.gateway import GatewayServer
+from tests.fakes.recorder import Recorder
 from tests.fakes.upstream import FakeUpstream, Received, Reply, closed_port
 
 CLAUDE_CODE_VERSION = "2.1.332"
@@ -122,10 +123,11 @@ def test_claude_code_reads_a_file_through_ferryman(
     fake.add(path, model)
     fake.add("/v1/messages/count_tokens", Reply(json={"input_tokens": 100}))
     dead_proxy = f"http://127.0.0.1:{closed_port()}"
+    recorder = Recorder(gateway.url)  # what Claude Code sends, before the gateway
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path / "home"),
-        "ANTHROPIC_BASE_URL": f"{gateway.url}/anthropic",
+        "ANTHROPIC_BASE_URL": f"{recorder.url}/anthropic",
         "ANTHROPIC_API_KEY": "sk-ferryman-client",
         "ANTHROPIC_MODEL": name,
         "ANTHROPIC_SMALL_FAST_MODEL": name,
@@ -136,15 +138,16 @@ def test_claude_code_reads_a_file_through_ferryman(
         "no_proxy": "127.0.0.1,localhost",
     }
     (tmp_path / "home").mkdir()
-    done = subprocess.run(
-        [str(binary), "-p", "What does note.txt say?", "--allowedTools", "Read", "--output-format", "json"],
-        cwd=work,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
+    with recorder:
+        done = subprocess.run(
+            [str(binary), "-p", "What does note.txt say?", "--allowedTools", "Read", "--output-format", "json"],
+            cwd=work,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+        )
     assert done.returncode == 0, done.stderr + done.stdout
     result = json.loads(done.stdout)
     assert secret in result["result"]  # the answer quotes what the tool read, which only the file holds
@@ -155,6 +158,14 @@ def test_claude_code_reads_a_file_through_ferryman(
     sent = answered[-1]
     if provider == "anthropic":  # the gateway's key upstream, not the client's
         assert sent.headers["x-api-key"] == "sk-ant-upstream"
+        # the passthrough: Claude Code's own body (but the model) and its anthropic-beta header reach Anthropic
+        [client] = [r for r in recorder.received if r.path == "/anthropic/v1/messages" and r.body == sent.body]
+        assert client.headers["anthropic-beta"] and sent.headers["anthropic-beta"] == client.headers["anthropic-beta"]
+        assert sent.headers["anthropic-version"] == client.headers["anthropic-version"]
+        assert sent.query == client.query
+        assert [r.body for r in fake.requests_to(path)] == [
+            r.body for r in recorder.received if r.path == "/anthropic/v1/messages"
+        ]  # every call, byte for byte (its model is already the deployment's)
     else:
         assert sent.headers["Authorization"] == "Bearer sk-oai-upstream"
     assert secret in (wire.tool_output(sent.json) or "")  # the tool's result, as the provider's own tool result

@@ -21,20 +21,24 @@ body holds the key more than once), and only a body the gateway must also take f
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
+from ferryman.client import UpstreamResponse
+from ferryman.providers.base import Call, EventStream, UpstreamReply, stream_failure
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.malformed import reading
+from ferryman.providers.translating import TranslatingProvider
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.events import event_type
-from ferryman.sse import SSEEvent
+from ferryman.sse import SSEEvent, flatten, iter_sse_batches
 
 CHAT = "chat_completions"  # the doors' APIs, as the adapters that speak them name them
 MESSAGES = "anthropic_messages"
+GENERATE = "gemini_generate_content"
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -49,6 +53,9 @@ class Native:
     body: bytes  # as the client sent it
     decoded: dict[str, Any]
     untranslated: list[str] = field(default_factory=list)  # fields the canonical request has no form for
+    # the door's own refusals of what it could not translate (a block type it does not know), kept until a
+    # target that does not speak the API is about to be called: the canonical request was built without it
+    deferred: list[InvalidRequestError] = field(default_factory=list)
     drop: tuple[str, ...] = ()  # Ferryman's own fields, never sent upstream (``fallbacks``)
     headers: dict[str, str] = field(default_factory=dict)  # the client's headers the API's passthrough forwards
     query: str = ""  # the client's query string, for an API that keeps it (``?beta=true``)
@@ -73,6 +80,8 @@ class Native:
 
     def refuse_untranslated(self, provider: str) -> None:
         """A 400 naming the first field the canonical request could not carry to ``provider``."""
+        if self.deferred:
+            raise self.deferred[0]
         if not self.untranslated:
             return
         name = self.untranslated[0]
@@ -83,6 +92,14 @@ class Native:
             param=name,
             code="unsupported_parameter",
         )
+
+
+def refuse(exc: InvalidRequestError, deferred: list[InvalidRequestError] | None) -> None:
+    """A door's refusal of what it cannot translate: raised at once, or kept in ``deferred`` (the part is left
+    out of the canonical request) when the request may yet go to a target that takes it as it was sent."""
+    if deferred is None:
+        raise exc
+    deferred.append(exc)
 
 
 def _spliced(body: bytes, decoded: dict[str, Any], old: Any, model: str) -> bytes | None:
@@ -118,13 +135,17 @@ class Tee:
     __slots__ = ("_ahead", "_end", "_feed", "builder", "final", "provider")
 
     def __init__(
-        self, provider: str, builder: ResponseBuilder, feed: Callable[[SSEEvent], None], end: Callable[[], None]
+        self,
+        provider: str,
+        builder: ResponseBuilder,
+        feed: Callable[[SSEEvent], None],
+        end: Callable[[], None] | None = None,
     ) -> None:
         self.provider = provider
         self.builder = builder
         builder.quiet = True
         self._feed = feed  # the translator's
-        self._end = end  # tells the translator the body ended
+        self._end = end or _unended  # tells the translator the body ended (by default: it is incomplete)
         self._ahead: list[str] | None = None
         self.final: dict[str, Any] | None = None  # the canonical response, once the stream is done
 
@@ -155,3 +176,83 @@ class Tee:
             self.final = builder.response()
             types.append(f"response.{builder.status}")  # a quiet builder's terminal event, by its name
         return types
+
+
+def canonical(provider: str, call: Call, parse: Callable[[Any, ResponseBuilder], None], reply: Any) -> dict[str, Any]:
+    """A provider's whole reply read into the canonical response the hooks get (by the adapter's own reader,
+    ``parse``, over a quiet builder: only its final response is read)."""
+    builder = ResponseBuilder(call.request, call.raw, call.deployment)
+    builder.quiet = True
+    with reading(provider, "the reply"):
+        parse(reply, builder)
+    if builder.status == "in_progress":
+        builder.finish("stop")
+    builder.events()
+    return builder.response()
+
+
+async def whole(
+    provider: TranslatingProvider,
+    call: Call,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    sent: dict[str, Any],
+    as_bytes: bool = False,
+) -> UpstreamReply:
+    """A passed-through call's whole reply: the provider's own (decoded, or its bytes ``as_bytes``) beside the
+    canonical response its adapter reads from it."""
+    resp = await provider.post(url, body, headers, call, stream=False)
+    reply, payload = await provider.read_json(resp)
+    response = canonical(provider.name, call, provider.parse_reply, reply)
+    return UpstreamReply(body=response, sent=sent, raw=payload, native=payload if as_bytes else reply)
+
+
+async def streamed(
+    provider: TranslatingProvider, call: Call, url: str, body: bytes, headers: dict[str, str], *, sent: dict[str, Any]
+) -> EventStream:
+    """A passed-through call's stream, teed into its adapter's translator (a stream that ends before the
+    translator's last marker is incomplete)."""
+    headers["accept"] = "text/event-stream"
+    resp = await provider.post(url, body, headers, call, stream=True)
+    builder = ResponseBuilder(call.request, call.raw, call.deployment)
+    feed = provider.translator(builder).feed
+    return await teed(provider.name, resp, builder, feed, None, sent=sent, max_bytes=provider.config.max_upstream_bytes)
+
+
+async def teed(
+    provider: str,
+    resp: UpstreamResponse,
+    builder: ResponseBuilder,
+    feed: Callable[[SSEEvent], None],
+    end: Callable[[], None] | None,
+    *,
+    sent: dict[str, Any],
+    max_bytes: int | None,
+) -> EventStream:
+    """A provider's own stream as it comes, with a ``Tee`` of the adapter's translator (``feed``, and ``end`` for
+    the end of its body) over ``builder``; its first event is read before the stream is handed on, so an error
+    sent in place of an answer is still a status the dispatcher can retry or fall back from."""
+    tee = Tee(provider, builder, feed, end)
+    batches = iter_sse_batches(resp.content.iter_any(), max_bytes)
+    try:
+        first = await anext(batches, None)
+        if first is not None:
+            tee.ahead(first[0])
+    except Exception as exc:  # noqa: BLE001 - every failure reaches the dispatcher as a FerrymanError
+        resp.close()
+        raise stream_failure(provider, exc) from None
+    chained = _chain(first, batches)
+    return EventStream(events=flatten(chained), sent=sent, closers=[resp.close], batches=chained, tee=tee)
+
+
+def _unended() -> None:
+    return None  # a stream that ends before its last marker is incomplete: the relay says so
+
+
+async def _chain(first: list[SSEEvent] | None, rest: AsyncIterator[list[SSEEvent]]) -> AsyncIterator[list[SSEEvent]]:
+    if first is not None:
+        yield first
+    async for batch in rest:
+        yield batch

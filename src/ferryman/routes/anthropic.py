@@ -5,11 +5,18 @@ pipeline like any other: a Claude model name reaches the ``anthropic`` provider,
 an alias its targets. The answer comes back as a Messages reply (``response.py``) or as Anthropic's event
 stream (``stream.py``, a transcoder in front of the relay), and errors in Anthropic's shape (``errors.py``).
 The query (``?beta=true``, as Claude Code sends) and the ``anthropic-version`` / ``anthropic-beta``
-headers are accepted and read no further: the canonical request says what is asked. The Anthropic SDK
-sends its key as ``x-api-key``, which is the caller's credential here as everywhere.
+headers are read no further by a translated request: the canonical request says what is asked. The
+Anthropic SDK sends its key as ``x-api-key``, which is the caller's credential here as everywhere.
 
-count_tokens asks the Anthropic provider's own count endpoint when the model routes to one (the request
-translated as for a call, less what the endpoint does not take); for any other target it estimates, and
+The fast path: a target of the ``anthropic`` type gets the client's own body with only ``model`` changed,
+its query and its ``anthropic-*`` headers (``providers/anthropic/passthrough.py``), and the client gets
+Anthropic's reply and events as they came, priced (``doors/anthropic/passthrough.py``). What the door cannot
+translate (``mcp_servers``, a block type it does not know) is refused only when the request goes to a target
+of another type.
+
+count_tokens asks the Anthropic provider's own count endpoint when the model routes to one (the client's
+body with only ``model`` changed, its query and ``anthropic-*`` headers, as a call passes them through);
+for any other target it estimates, and
 says so in the ``x-ferryman-token-estimate`` header: about four characters a token over the text of the
 system prompt, messages and tools (tool inputs as JSON), and 1,600 tokens an image or document (Anthropic's
 figure for an image of about 1.15 megapixels, its largest without resizing).
@@ -23,22 +30,24 @@ from typing import Any
 
 import msgspec
 
+from ferryman.doors.anthropic import passthrough
 from ferryman.doors.anthropic.errors import of_exception
 from ferryman.doors.anthropic.request import responses_request
 from ferryman.doors.anthropic.response import message
 from ferryman.doors.anthropic.stream import MessagesTranscoder
-from ferryman.gateway.exchange import Exchange, Headers
+from ferryman.gateway.exchange import Exchange
+from ferryman.gateway.passthrough import Frames
 from ferryman.gateway.pipeline import Pipeline
 from ferryman.http import BodyBudget, Receive, Scope, Send, client_credential, error_headers, read_body, send_json
 from ferryman.providers.anthropic import AnthropicProvider
+from ferryman.providers.anthropic.passthrough import forwarded, headers_for, url_for
 from ferryman.providers.base import Call
+from ferryman.providers.native import MESSAGES, Native
 from ferryman.routes.door import Door, gateway_headers
 from ferryman.routes.transcode import TranscodingSend
 from ferryman.schemas.errors import FerrymanError, InvalidRequestError, UpstreamConnectionError
 from ferryman.schemas.responses import decode_json, validate_dict
 
-# what Anthropic's count_tokens endpoint takes of a Messages body
-COUNT_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking")
 CHARS_PER_TOKEN = 4
 MEDIA_TOKENS = 1600
 
@@ -56,14 +65,27 @@ class AnthropicDoor(Door):
     route = "anthropic_messages"
 
     def parse(self, scope: Scope, body: bytes) -> Exchange:
-        raw, req = validate_dict(responses_request(_messages_body(body)))
-        return self.pipeline.exchange(req, raw, scope["headers"], credential=client_credential(scope))
+        native = _messages_body(body)
+        deferred: list[InvalidRequestError] = []
+        raw, req = validate_dict(responses_request(native, deferred=deferred))
+        own = Native(MESSAGES, body, native, deferred=deferred, headers=forwarded(scope["headers"]))
+        own.query = scope.get("query_string", b"").decode("latin-1")
+        ex = self.pipeline.exchange(req, raw, scope["headers"], credential=client_credential(scope))
+        ex.compat.native = own
+        return ex
 
     async def reply(self, send: Send, ex: Exchange, response: dict[str, Any]) -> None:
-        await send_json(send, 200, _encode(message(response)), gateway_headers(ex, whole=True))
+        if ex.native_reply is not None:
+            body = passthrough.reply(ex.native_reply, response)
+        else:
+            body = _encode(message(response))
+        await send_json(send, 200, body, gateway_headers(ex, whole=True))
 
     def stream_send(self, send: Send, ex: Exchange) -> Send:
         return TranscodingSend(send, MessagesTranscoder())
+
+    def frames(self, ex: Exchange) -> Frames:
+        return passthrough.MessagesFrames()
 
     async def render_error(self, send: Send, exc: FerrymanError) -> None:
         await send_error(send, exc)
@@ -99,7 +121,7 @@ class CountTokens:
         try:
             if self.authenticate is not None:
                 self.authenticate(scope["headers"])
-            tokens, estimated = await self._count(_messages_body(body), scope["headers"])
+            tokens, estimated = await self._count(scope, body)
         except FerrymanError as exc:
             await send_error(send, exc)
             return
@@ -108,19 +130,23 @@ class CountTokens:
         headers = [(b"x-ferryman-token-estimate", b"true")] if estimated else []
         await send_json(send, 200, _encode({"input_tokens": tokens}), headers)
 
-    async def _count(self, body: dict[str, Any], headers: Headers) -> tuple[int, bool]:
-        raw, req = validate_dict(responses_request(body, count_only=True))
+    async def _count(self, scope: Scope, sent: bytes) -> tuple[int, bool]:
+        body = _messages_body(sent)
+        deferred: list[InvalidRequestError] = []
+        raw, req = validate_dict(responses_request(body, count_only=True, deferred=deferred))
         target = self.pipeline.router.targets(req.model)[0]
         provider = self.pipeline.dispatcher.providers.get(target.provider)
         if not isinstance(provider, AnthropicProvider):
+            if deferred:
+                raise deferred[0]
             return estimate(body), True
         key = self.pipeline.dispatcher.keys[target.provider].pick(target.deployment)
         call = Call(req, raw, target.deployment, key)
-        native = provider.native_request(call, stream=False)
-        counted = {k: native[k] for k in COUNT_FIELDS if k in native}
-        base = (provider.config.base_url or "https://api.anthropic.com").rstrip("/")
+        own = Native(MESSAGES, sent, body, headers=forwarded(scope["headers"]))
+        own.query = scope.get("query_string", b"").decode("latin-1")
+        url = url_for(provider, own, "/v1/messages/count_tokens")
         resp = await provider.post(
-            f"{base}/v1/messages/count_tokens", _encode(counted), provider.headers(call), call, stream=False
+            url, own.body_for(target.deployment), headers_for(provider, call, own), call, stream=False
         )
         answer, _ = await provider.read_json(resp)
         tokens = answer.get("input_tokens") if isinstance(answer, dict) else None

@@ -7,6 +7,11 @@ The request is translated to the canonical one (``doors/gemini/request.py``) and
 (``doors/gemini/response.py``, ``stream.py``); errors are Google's ``{"error": {code, message,
 status}}``. The credential is ``x-goog-api-key`` (or any header the other doors take), else the
 ``?key=`` of the URL, as Google's API takes it. Other methods (``countTokens``, ...) are a 501.
+
+The fast path: a target of the ``gemini`` type gets the client's own body as it came (it names no model;
+the URL does), and the client gets Google's reply and chunks as they came (``providers/gemini/passthrough.py``,
+``doors/gemini/passthrough.py``); a stream only with ``alt=sse`` (JSON-array chunks are translated to). What
+the door cannot translate is refused only when the request goes to a target of another type.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ from urllib.parse import parse_qs
 
 import msgspec
 
+from ferryman.doors.gemini.passthrough import GeminiFrames
 from ferryman.doors.gemini.request import HostedTools, responses_request
 from ferryman.doors.gemini.response import error_body, generate_content_response
 from ferryman.doors.gemini.stream import GeminiStream
 from ferryman.gateway.exchange import Exchange
+from ferryman.gateway.passthrough import Frames
 from ferryman.http import Receive, Scope, Send, client_credential, error_headers, send_json
+from ferryman.providers.native import GENERATE, Native
 from ferryman.routes.door import Door, gateway_headers
 from ferryman.routes.transcode import TranscodingSend
 from ferryman.schemas.errors import FerrymanError, InvalidRequestError
@@ -42,30 +50,45 @@ class GeminiDoor(Door):
         model = m.group(1).removeprefix("models/")
         stream = m.group(2) == "streamGenerateContent"
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        sse = query.get("alt") == ["sse"]
         hosted = HostedTools()
-        raw = responses_request(decode_json(body), model, stream=stream, hosted=hosted)
+        decoded = decode_json(body)
+        # a stream is passed through as SSE only: a client that asked for JSON-array chunks is translated to
+        own = Native(GENERATE, body, decoded) if isinstance(decoded, dict) and (sse or not stream) else None
+        deferred = own.deferred if own is not None else None
+        raw = responses_request(decoded, model, stream=stream, hosted=hosted, deferred=deferred)
         req = check_request(raw)
         keys = query.get("key")
         credential = client_credential(scope) or (keys[0] if keys else None)
         ex = self.pipeline.exchange(req, raw, scope["headers"], credential=credential)
         for param, name in hosted.unknown:
-            if not ex.compat.drop_unsupported:
-                raise InvalidRequestError(
-                    f"'{param}' is not supported by Ferryman's Gemini API: the {name} tool has no counterpart "
-                    "outside Gemini (compat.drop_unsupported leaves it out instead).",
-                    param=param,
-                    code="unsupported_parameter",
-                )
-            ex.compat.dropped.append(name)
-        ex.state[self.route] = query.get("alt") == ["sse"]
+            if ex.compat.drop_unsupported:
+                ex.compat.dropped.append(name)
+                continue
+            refusal = InvalidRequestError(
+                f"'{param}' is not supported by Ferryman's Gemini API: the {name} tool has no counterpart "
+                "outside Gemini (compat.drop_unsupported leaves it out instead).",
+                param=param,
+                code="unsupported_parameter",
+            )
+            if own is None:
+                raise refusal
+            own.deferred.append(refusal)
+        ex.compat.native = own
+        ex.state[self.route] = sse
         return ex
 
     async def reply(self, send: Send, ex: Exchange, response: dict[str, Any]) -> None:
-        body = msgspec.json.encode(generate_content_response(response))
+        body = ex.native_reply  # Google's own bytes, on the fast path
+        if not isinstance(body, bytes):
+            body = msgspec.json.encode(generate_content_response(response))
         await send_json(send, 200, body, gateway_headers(ex, whole=True))
 
     def stream_send(self, send: Send, ex: Exchange) -> Send:
         return TranscodingSend(send, GeminiStream(sse=bool(ex.state.get(self.route))))
+
+    def frames(self, ex: Exchange) -> Frames:
+        return GeminiFrames()
 
     async def render_error(self, send: Send, exc: FerrymanError) -> None:
         await send_error(send, exc)

@@ -46,8 +46,11 @@ metadata.user_id                         ``user``
 =======================================  ==========================================================
 
 Refused (400 ``invalid_request_error``): a missing ``max_tokens``, ``messages`` or ``model``, roles
-other than user and assistant, blocks Ferryman does not know, ``mcp_servers``, ``container``. Hints
-with nothing to do here (``service_tier``, ``context_management``) are ignored.
+other than user and assistant. Refused only when the request goes to a target that does not speak Messages
+(``deferred``: an Anthropic target gets the body as it was sent, ``providers/native.py``): blocks, sources,
+``tool_choice`` and ``thinking`` types Ferryman does not know, ``mcp_servers``, ``container``; the canonical
+request is built without them. Hints with nothing to do here (``service_tier``, ``context_management``)
+are ignored.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ import msgspec
 
 from ferryman.providers.anthropic.request import REDACTED_TAG, TAG
 from ferryman.providers.builder import ENCRYPTED_REASONING
+from ferryman.providers.native import refuse
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import WEB_SEARCH_TOOLS, opaque_for, tag_opaque
 
@@ -70,10 +74,13 @@ REFUSED = ("mcp_servers", "container")
 _ANTHROPIC_WEB_SEARCH = re.compile(r"^web_search_\d+$")
 
 
-def responses_request(body: dict[str, Any], *, count_only: bool = False) -> dict[str, Any]:
+def responses_request(
+    body: dict[str, Any], *, count_only: bool = False, deferred: list[InvalidRequestError] | None = None
+) -> dict[str, Any]:
     """The Responses request dict for a Messages request (``count_only``: a count_tokens body, which
-    takes no ``max_tokens``); bad input raises InvalidRequestError naming the field."""
-    return _Translation(body).build(count_only)
+    takes no ``max_tokens``); bad input raises InvalidRequestError naming the field, and what only Anthropic
+    itself takes is added to ``deferred`` instead, when given (left out of the canonical request)."""
+    return _Translation(body, deferred).build(count_only)
 
 
 def signature_state(signature: str) -> str:
@@ -104,16 +111,24 @@ def _str(value: Any, param: str) -> str:
 
 
 class _Translation:
-    def __init__(self, body: dict[str, Any]) -> None:
+    def __init__(self, body: dict[str, Any], deferred: list[InvalidRequestError] | None) -> None:
         self.body = body
         self.input: list[dict[str, Any]] = []
+        self.deferred = deferred
+
+    def _refuse(self, exc: InvalidRequestError) -> None:
+        refuse(exc, self.deferred)
 
     def build(self, count_only: bool) -> dict[str, Any]:
         body = self.body
         for name in REFUSED:
             if name in body:
-                raise InvalidRequestError(
-                    f"{name}: not supported by Ferryman's Anthropic door.", param=name, code="unsupported_parameter"
+                self._refuse(
+                    InvalidRequestError(
+                        f"{name}: not supported by Ferryman's Anthropic door (only an Anthropic target takes it).",
+                        param=name,
+                        code="unsupported_parameter",
+                    )
                 )
         if "model" not in body:
             raise InvalidRequestError("model: Field required", param="model", code="missing_required_parameter")
@@ -190,7 +205,9 @@ class _Translation:
             if kind == "text":
                 parts.append(self._text(block, text_type, at))
             elif kind in ("image", "document") and role == "user":
-                parts.append(self._media(block, at))
+                media = self._media(block, at)
+                if media is not None:
+                    parts.append(media)
             elif kind == "tool_use" and role == "assistant":
                 flush()
                 self.input.append(self._tool_use(block, at))
@@ -209,7 +226,7 @@ class _Translation:
             elif kind in ("server_tool_use", "web_search_tool_result") and role == "assistant":
                 continue
             else:
-                raise _invalid(f"{at}.type", f"a {role} message takes no {kind!r} block")
+                self._refuse(_invalid(f"{at}.type", f"a {role} message takes no {kind!r} block"))
         flush()
 
     @staticmethod
@@ -222,7 +239,7 @@ class _Translation:
     def _text(self, block: dict[str, Any], kind: str, where: str) -> dict[str, Any]:
         return self._cached({"type": kind, "text": _str(block.get("text"), f"{where}.text")}, block, where)
 
-    def _media(self, block: dict[str, Any], where: str) -> dict[str, Any]:
+    def _media(self, block: dict[str, Any], where: str) -> dict[str, Any] | None:
         """An image (``input_image``) or a document (``input_file``): base64 as a data: URL, a URL as it is."""
         source = _obj(block.get("source"), f"{where}.source")
         stype = source.get("type")
@@ -242,7 +259,8 @@ class _Translation:
             part = {"type": kind, data_field: f"data:text/plain;base64,{base64.b64encode(text.encode()).decode()}"}
         else:
             allowed = "'base64' or 'url'" if image else "'base64', 'url' or 'text'"
-            raise _invalid(f"{where}.source.type", f"a {block['type']} source is {allowed}")
+            self._refuse(_invalid(f"{where}.source.type", f"a {block['type']} source is {allowed}"))
+            return None
         if not image and isinstance(block.get("title"), str):
             part["filename"] = block["title"]
         return self._cached(part, block, where)
@@ -268,9 +286,11 @@ class _Translation:
                 if inner.get("type") == "text":
                     output.append(self._text(inner, "input_text", at))
                 elif inner.get("type") in ("image", "document"):
-                    output.append(self._media(inner, at))
+                    media = self._media(inner, at)
+                    if media is not None:
+                        output.append(media)
                 else:
-                    raise _invalid(f"{at}.type", "a tool result holds text, image and document blocks")
+                    self._refuse(_invalid(f"{at}.type", "a tool result holds text, image and document blocks"))
         else:
             raise _invalid(f"{where}.content", "Input should be a string or a list of content blocks")
         item: dict[str, Any] = {"type": "function_call_output", "call_id": call_id, "output": output}
@@ -298,7 +318,7 @@ class _Translation:
         elif kind in ("auto", "any", "none"):
             out["tool_choice"] = {"auto": "auto", "any": "required", "none": "none"}[kind]
         else:
-            raise _invalid("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none'")
+            self._refuse(_invalid("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none'"))
         if choice.get("disable_parallel_tool_use") is True:
             out["parallel_tool_calls"] = False
 
@@ -348,7 +368,7 @@ class _Translation:
                 out["reasoning"] = {"effort": effort, "summary": "auto"}
                 out["include"] = [ENCRYPTED_REASONING]
             elif kind != "disabled":
-                raise _invalid("thinking.type", "Input should be 'enabled', 'adaptive' or 'disabled'")
+                self._refuse(_invalid("thinking.type", "Input should be 'enabled', 'adaptive' or 'disabled'"))
         fmt = config.get("format") or body.get("output_format")
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
             schema = _obj(fmt.get("schema"), "output_config.format.schema")

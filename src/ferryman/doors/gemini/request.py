@@ -48,7 +48,10 @@ safetySettings, labels                  nothing (hints)
 Refused with a 400 naming the field: stopSequences, presence/frequency penalties, logprobs, a
 candidateCount above 1, modalities other than TEXT, cachedContent, executableCode /
 codeExecutionResult / videoMetadata parts, tools with no Responses counterpart (unless dropped under
-``compat.drop_unsupported``: ``HostedTools.unknown``), and any field Google's API does not have.
+``compat.drop_unsupported``: ``HostedTools.unknown``), and any field Ferryman does not know. Those
+refusals (``_unsupported``, an unknown name) are ``deferred`` when the door asks: a Gemini target gets the
+body as it was sent (``providers/native.py``), so only a target of another type refuses them; the canonical
+request is built without them.
 
 Google's JSON takes every field in lowerCamelCase or in the proto's snake_case, and google-genai
 sends both (``thinking_budget``, ``mime_type``, ``parameters_json_schema``): ``_get`` reads either.
@@ -65,6 +68,7 @@ from typing import Any
 import msgspec
 
 from ferryman.providers.gemini.schema import json_schema_of
+from ferryman.providers.native import refuse
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import tag_opaque
 
@@ -118,6 +122,7 @@ _HOSTED: dict[str, dict[str, Any]] = {
     "googleSearchRetrieval": {"type": "web_search"},
     "codeExecution": {"type": "code_interpreter", "container": {"type": "auto"}},
 }
+Deferred = list[InvalidRequestError] | None  # where refusals a Gemini target would not make are kept
 _UPPER = re.compile(r"([A-Z])")
 _URLSAFE = str.maketrans("-_", "+/")
 
@@ -133,10 +138,10 @@ def _get(obj: dict[str, Any], name: str) -> Any:
     return obj.get(_snake(name)) if value is None else value
 
 
-def _known(obj: dict[str, Any], names: frozenset[str], where: str) -> None:
+def _known(obj: dict[str, Any], names: frozenset[str], where: str, deferred: Deferred) -> None:
     for key in obj:
         if key not in names and not ("_" in key and _camel(key) in names):
-            raise _invalid(f"{where}.{key}" if where else key, f"Unknown name {key!r}.")
+            refuse(_invalid(f"{where}.{key}" if where else key, f"Unknown name {key!r}."), deferred)
 
 
 def _camel(name: str) -> str:
@@ -182,13 +187,16 @@ class HostedTools:
         self.unknown: list[tuple[str, str]] = []  # (param, tool name)
 
 
-def responses_request(body: Any, model: str, *, stream: bool, hosted: HostedTools) -> dict[str, Any]:
+def responses_request(
+    body: Any, model: str, *, stream: bool, hosted: HostedTools, deferred: Deferred = None
+) -> dict[str, Any]:
     """The Responses request for a GenerateContentRequest ``body`` sent for ``model``; a 400 for what it
-    cannot say."""
+    cannot say (added to ``deferred`` instead, when given, if a Gemini target could take it as it is)."""
     body = _obj(body, "body")
-    _known(body, _FIELDS, "")
+    _known(body, _FIELDS, "", deferred)
     if _get(body, "cachedContent"):
-        raise _unsupported("cachedContent", "cached contents live in Google's API; send the contents themselves")
+        why = "cached contents live in Google's API; send the contents themselves"
+        refuse(_unsupported("cachedContent", why), deferred)
     out: dict[str, Any] = {"model": model, "stream": stream, "store": False}
     system = _get(body, "systemInstruction")
     if system is not None:
@@ -197,14 +205,14 @@ def responses_request(body: Any, model: str, *, stream: bool, hosted: HostedTool
             out["instructions"] = "\n\n".join(t for t in texts if t)
     generation = _obj(_get(body, "generationConfig") or {}, "generationConfig")
     detail = _RESOLUTIONS.get(str(_get(generation, "mediaResolution")))
-    out["input"] = _Contents(detail).translate(_list(_get(body, "contents"), "contents"))
+    out["input"] = _Contents(detail, deferred).translate(_list(_get(body, "contents"), "contents"))
     tools = _tools(_list(_get(body, "tools"), "tools"), hosted)
     if tools:
         out["tools"] = tools
     choice = _tool_choice(_obj(_get(body, "toolConfig") or {}, "toolConfig"))
     if choice is not None:
         out["tool_choice"] = choice
-    _generation(generation, out)
+    _generation(generation, out, deferred)
     return out
 
 
@@ -229,8 +237,9 @@ def opaque_of(signature: str) -> str:
 class _Contents:
     """``contents`` -> input items, in order; calls and their responses paired by id (or by name)."""
 
-    def __init__(self, detail: str | None) -> None:
+    def __init__(self, detail: str | None, deferred: Deferred) -> None:
         self.detail = detail
+        self.deferred = deferred
         self.items: list[dict[str, Any]] = []
         self.message: dict[str, Any] | None = None  # the open message (parts are added to it)
         self.reasoning: dict[str, Any] | None = None  # the open reasoning item of a model turn
@@ -248,7 +257,7 @@ class _Contents:
             for j, part in enumerate(_list(_get(content, "parts"), f"{where}.parts")):
                 at = f"{where}.parts[{j}]"
                 part = _obj(part, at)
-                _known(part, _PART, at)
+                _known(part, _PART, at, self.deferred)
                 if role == "model":
                     self._model(part, at)
                 else:
@@ -279,7 +288,7 @@ class _Contents:
         else:
             raise _invalid(f"{where}.name", f"no functionCall named {name!r} before it to answer.")
         if _get(response, "parts"):
-            raise _unsupported(f"{where}.parts", "multimodal function responses")
+            refuse(_unsupported(f"{where}.parts", "multimodal function responses"), self.deferred)
         value = _get(response, "response")
         value = {} if value is None else _obj(value, f"{where}.response")
         output = value.get("output")
@@ -368,7 +377,8 @@ class _Contents:
             return {"type": "input_file", "file_url": uri}
         for key in ("executableCode", "codeExecutionResult", "videoMetadata"):
             if _get(part, key) is not None:
-                raise _unsupported(f"{where}.{key}", "its part has no counterpart outside Gemini")
+                refuse(_unsupported(f"{where}.{key}", "its part has no counterpart outside Gemini"), self.deferred)
+                return None
         if _get(part, "functionCall") is not None:
             raise _invalid(f"{where}.functionCall", "a functionCall belongs in a model turn.")
         if _get(part, "functionResponse") is not None:
@@ -454,26 +464,26 @@ def _tool_choice(config: dict[str, Any]) -> str | dict[str, Any] | None:
 # ---- generation config ----------------------------------------------------------------------------
 
 
-def _generation(config: dict[str, Any], out: dict[str, Any]) -> None:
-    _known(config, _GENERATION, "generationConfig")
+def _generation(config: dict[str, Any], out: dict[str, Any], deferred: Deferred) -> None:
+    _known(config, _GENERATION, "generationConfig", deferred)
     where = "generationConfig"
     for key in ("stopSequences", "presencePenalty", "frequencyPenalty", "responseLogprobs", "logprobs"):
         if _get(config, key):
-            raise _unsupported(f"{where}.{key}", "the canonical request has no such field")
+            refuse(_unsupported(f"{where}.{key}", "the canonical request has no such field"), deferred)
     for key in ("speechConfig", "imageConfig", "audioTimestamp", "enableEnhancedCivicAnswers", "routingConfig"):
         if _get(config, key) is not None:
-            raise _unsupported(f"{where}.{key}", "only text generation is served")
+            refuse(_unsupported(f"{where}.{key}", "only text generation is served"), deferred)
     count = _get(config, "candidateCount")
     if count not in (None, 1):
-        raise _unsupported(f"{where}.candidateCount", "one candidate per request")
+        refuse(_unsupported(f"{where}.candidateCount", "one candidate per request"), deferred)
     for i, modality in enumerate(_list(_get(config, "responseModalities"), f"{where}.responseModalities")):
         if modality != "TEXT":
-            raise _unsupported(f"{where}.responseModalities[{i}]", "only TEXT is served")
+            refuse(_unsupported(f"{where}.responseModalities[{i}]", "only TEXT is served"), deferred)
     for ours, theirs in (("temperature", "temperature"), ("top_p", "topP"), ("max_output_tokens", "maxOutputTokens")):
         value = _get(config, theirs)
         if value is not None:
             out[ours] = value
-    _format(config, out)
+    _format(config, out, deferred)
     thinking = _get(config, "thinkingConfig")
     if thinking is not None:
         reasoning = _reasoning(_obj(thinking, f"{where}.thinkingConfig"))
@@ -481,7 +491,7 @@ def _generation(config: dict[str, Any], out: dict[str, Any]) -> None:
             out["reasoning"] = reasoning
 
 
-def _format(config: dict[str, Any], out: dict[str, Any]) -> None:
+def _format(config: dict[str, Any], out: dict[str, Any], deferred: Deferred) -> None:
     mime = _get(config, "responseMimeType")
     schema = _get(config, "responseJsonSchema")
     if schema is None and _get(config, "responseSchema") is not None:
@@ -489,7 +499,9 @@ def _format(config: dict[str, Any], out: dict[str, Any]) -> None:
     if mime in (None, "text/plain") and schema is None:
         return
     if mime not in (None, "application/json"):
-        raise _unsupported("generationConfig.responseMimeType", f"{mime!r} (text/plain or application/json)")
+        why = f"{mime!r} (text/plain or application/json)"
+        refuse(_unsupported("generationConfig.responseMimeType", why), deferred)
+        return
     if schema is None:
         out["text"] = {"format": {"type": "json_object"}}
         return

@@ -1,8 +1,9 @@
 """Anthropic Messages API (``POST {base_url}/v1/messages``), translated to and from the Responses API.
 
 ``request.py`` builds the Messages body (its docstring holds the field table and what is refused),
-``response.py`` reads a reply or a stream back through the shared ResponseBuilder. This module is
-the HTTP side: URL, headers, and one difference from the shared stream pump. Anthropic may answer
+``response.py`` reads a reply or a stream back through the shared ResponseBuilder, ``passthrough.py``
+sends the Anthropic door's own body as it is (the fast path). This module is the HTTP side: URL,
+headers, and one difference from the shared stream pump. Anthropic may answer
 a stream with HTTP 200 and an ``error`` event first (``overloaded_error`` when it is busy); that
 event is read before the stream is handed to the relay, so such a failure is still a plain 529
 the dispatcher can retry or fall back from, instead of a stream that failed after its first byte.
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferryman.providers.base import Call, EventStream
+from ferryman.providers.base import Call, EventStream, UpstreamReply
 from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.native import MESSAGES, Native
 from ferryman.providers.translating import TranslatingProvider
 
+from . import passthrough
 from .request import HINTS, TAG, native_request
 from .response import MessageReader
 
@@ -26,9 +29,14 @@ API_VERSION = "2023-06-01"
 
 
 class AnthropicProvider(TranslatingProvider):
+    def passes(self, native: Native, deployment: str) -> bool:
+        return native.api == MESSAGES
+
+    def url_of(self, path: str) -> str:
+        return (self.config.base_url or DEFAULT_BASE_URL).rstrip("/") + path
+
     def url(self, call: Call, *, stream: bool) -> str:
-        base = (self.config.base_url or DEFAULT_BASE_URL).rstrip("/")
-        return f"{base}/v1/messages"
+        return self.url_of("/v1/messages")
 
     def auth_headers(self, secret: str) -> dict[str, str]:
         return {"x-api-key": secret}
@@ -49,7 +57,14 @@ class AnthropicProvider(TranslatingProvider):
     def translator(self, builder: ResponseBuilder) -> MessageReader:
         return MessageReader(builder, self.name)
 
+    async def create(self, call: Call) -> UpstreamReply:
+        if call.native is not None:
+            return await passthrough.create(self, call)
+        return await super().create(call)
+
     async def stream(self, call: Call) -> EventStream:
+        if call.native is not None:
+            return await passthrough.stream(self, call)
         resp, native = await self._send(call, stream=True)
         builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
         translator = self.translator(builder)

@@ -11,7 +11,8 @@ Both speak the same ``generateContent`` body; they differ in the URL and in how 
   when none is configured).
 
 The translation lives in request.py (with the field mapping table and ``HINTS``), response.py (reply
-and stream chunks) and schema.py (tool schemas).
+and stream chunks) and schema.py (tool schemas); passthrough.py sends the Gemini door's own body as it is
+(the fast path: the Gemini API only; Vertex AI's ``v1`` is translated to).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from typing import Any
 
 from ferryman.providers.base import Call, EventStream, UpstreamReply
 from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.native import GENERATE, Native
 from ferryman.providers.paths import path_segment, path_segments
 from ferryman.providers.translating import TranslatingProvider
 from ferryman.schemas.errors import FerrymanError, ProviderError
 
+from . import passthrough
 from .auth import TokenSource
 from .config import GeminiConfig, VertexConfig
 from .request import HINTS, native_request
@@ -40,6 +43,9 @@ _KEEP = "@"  # a partner model's version on Vertex (claude-sonnet-4@20250514) st
 class GeminiProvider(TranslatingProvider):
     config: GeminiConfig
     default_version = "v1beta"
+
+    def passes(self, native: Native, deployment: str) -> bool:
+        return native.api == GENERATE
 
     # ---- what TranslatingProvider asks for ------------------------------------------------------
 
@@ -67,12 +73,16 @@ class GeminiProvider(TranslatingProvider):
 
     async def create(self, call: Call) -> UpstreamReply:
         try:
+            if call.native is not None:
+                return await passthrough.create(self, call)
             return await super().create(call)
         except ProviderError as exc:
             raise google_error(exc) from None
 
     async def stream(self, call: Call) -> EventStream:
         try:
+            if call.native is not None:
+                return await passthrough.stream(self, call)
             return await super().stream(call)
         except ProviderError as exc:
             raise google_error(exc) from None
@@ -81,6 +91,9 @@ class GeminiProvider(TranslatingProvider):
 class VertexProvider(GeminiProvider):
     config: VertexConfig
     default_version = "v1"
+
+    def passes(self, native: Native, deployment: str) -> bool:
+        return False  # its v1 API is not the Gemini API's v1beta the door speaks: translated
 
     def __init__(self, config: VertexConfig) -> None:
         super().__init__(config)

@@ -13,14 +13,11 @@ replayed from the canonical response, as on the translated path.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from ferryman.providers.base import Call, EventStream, SSEEvent, UpstreamReply, stream_failure
+from ferryman.providers.base import Call, EventStream, SSEEvent, UpstreamReply
 from ferryman.providers.builder import ResponseBuilder
-from ferryman.providers.malformed import reading
-from ferryman.providers.native import Native, Tee
-from ferryman.sse import flatten, iter_sse_batches
+from ferryman.providers.native import Native, canonical, teed
 
 from .response import EOF
 
@@ -48,12 +45,8 @@ async def create(provider: ChatCompletionsProvider, call: Call) -> UpstreamReply
         provider.url(call, stream=False), _body(native, call.deployment, stream=False), headers, call, stream=False
     )
     reply, payload = await provider.read_json(resp)
-    builder = ResponseBuilder(call.request, call.raw, call.deployment)
-    builder.quiet = True  # only its final response is read
-    with reading(provider.name, "the reply"):
-        provider.parse_reply(reply, builder)
-    builder.events()
-    return UpstreamReply(body=builder.response(), sent=native.sent(call.deployment), raw=payload, native=reply)
+    body = canonical(provider.name, call, provider.parse_reply, reply)
+    return UpstreamReply(body=body, sent=native.sent(call.deployment), raw=payload, native=reply)
 
 
 async def stream(provider: ChatCompletionsProvider, call: Call) -> EventStream:
@@ -68,21 +61,10 @@ async def stream(provider: ChatCompletionsProvider, call: Call) -> EventStream:
     if resp.headers.get("content-type", "").startswith("application/json"):
         return await provider.replayed(resp, builder, sent)
     translator = provider.translator(builder)
-    tee = Tee(provider.name, builder, translator.feed, lambda: translator.feed(SSEEvent(EOF, b"")))
-    batches = iter_sse_batches(resp.content.iter_any(), provider.config.max_upstream_bytes)
-    try:
-        first = await anext(batches, None)
-        if first is not None:
-            tee.ahead(first[0])
-    except Exception as exc:  # noqa: BLE001 - every failure reaches the dispatcher as a FerrymanError
-        resp.close()
-        raise stream_failure(provider.name, exc) from None
-    chained = _chain(first, batches)
-    return EventStream(events=flatten(chained), sent=sent, closers=[resp.close], batches=chained, tee=tee)
 
+    def end() -> None:
+        translator.feed(SSEEvent(EOF, b""))
 
-async def _chain(first: list[SSEEvent] | None, rest: AsyncIterator[list[SSEEvent]]) -> AsyncIterator[list[SSEEvent]]:
-    if first is not None:
-        yield first
-    async for batch in rest:
-        yield batch
+    return await teed(
+        provider.name, resp, builder, translator.feed, end, sent=sent, max_bytes=provider.config.max_upstream_bytes
+    )
