@@ -501,3 +501,33 @@ def test_a_hanging_vector_search_skips_the_semantic_cache_too(fake: FakeUpstream
         assert len(fake.requests_to(EMBEDDINGS)) == embedded  # nothing is embedded for a skipped cache
         assert gw.app.cache is not None and not gw.app.cache.backend.breaker.closed
     assert _calls(fake) == 2
+
+
+def test_a_chat_request_with_fields_only_its_own_api_has_is_never_cached(fake: FakeUpstream, backend: str) -> None:
+    """Two Chat Completions requests that differ only in a field the canonical request cannot say (``logit_bias``,
+    which goes through as sent to a Chat Completions server): the cache key cannot tell them apart, so neither
+    is answered from the cache, while a plain pair is."""
+    config = base_config(fake, cache={"backend": backend, "namespace": f"test-{uuid.uuid4().hex}", "ttl": 60})
+    config["providers"]["chat"] = {"type": "openai-chat", "base_url": f"{fake.url}/chat/v1", "max_retries": 0}
+    chat_reply = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+    }
+    fake.add("/chat/v1/chat/completions", Reply(json=chat_reply))
+    with GatewayServer(config) as gw:
+        client = _client(gw)
+        ask = [{"role": "user", "content": "The capital of France?"}]
+        for bias in ({"1": 100}, {"2": -100}):
+            client.chat.completions.create(model="chat/m", messages=ask, logit_bias=bias)  # type: ignore[arg-type]
+        assert len(fake.requests_to("/chat/v1/chat/completions")) == 2
+        assert [r.json["logit_bias"] for r in fake.requests_to("/chat/v1/chat/completions")] == [
+            {"1": 100},
+            {"2": -100},
+        ]
+        for _ in range(2):
+            client.chat.completions.create(model="chat/m", messages=ask)  # type: ignore[arg-type]
+        assert len(fake.requests_to("/chat/v1/chat/completions")) == 3  # the plain pair: one call, one hit

@@ -26,6 +26,9 @@ class CacheHook(Hook):
         self.cache = cache
 
     async def before(self, ex: Exchange) -> None:
+        native = ex.compat.native  # the door's own request, when its target may speak that API
+        if native is not None and (native.untranslated or native.deferred):
+            return  # the key is made of the canonical request, which lacks what only the door's own API says
         owner = None if self.cache.shared else ex.owner
         plan = self.cache.plan(ex.header, ex.raw, ex.responses, owner)
         if plan is None:
