@@ -240,6 +240,7 @@ class Gateway:
         usage.preload()
         gc.collect()
         gc.freeze()
+        gc.set_threshold(int(os.environ.get("FM_GC0", "700")), 10, 10)
         self.ready = True
 
     async def shutdown(self) -> None:

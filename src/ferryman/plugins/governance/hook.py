@@ -193,7 +193,7 @@ class GovernanceHook(Hook):
             if reading is not None and limited and self.shared is not None:
                 await self.shared.give_back([s for s, _ in limited], minute)
             raise
-        ex.reply_headers.extend((name.encode(), value.encode()) for name, value in headers.items())
+        ex.reply_headers.extend(headers)
 
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         key: VirtualKey | None = ex.state.get(self.name)  # None: the master key

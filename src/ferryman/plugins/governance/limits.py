@@ -42,7 +42,7 @@ class RateLimits:
         window = self.windows.get(subject)
         return (window.requests, window.tokens) if window is not None and window.minute == minute else (0, 0)
 
-    def take(self, subjects: Sequence[tuple[str, Limits]], now: float) -> dict[str, str]:
+    def take(self, subjects: Sequence[tuple[str, Limits]], now: float) -> list[tuple[bytes, bytes]]:
         """Count one request against every ``(subject, limits)``, or refuse it (429) and count nothing; the
         ``x-ratelimit-*`` headers of the first subject for the reply."""
         minute = int(now // WINDOW)
@@ -64,7 +64,7 @@ class RateLimits:
             self._window(subject, minute).tokens += tokens
 
 
-def verdict(limited: Sequence[Limits], used: Sequence[tuple[int, int]], now: float) -> dict[str, str]:
+def verdict(limited: Sequence[Limits], used: Sequence[tuple[int, int]], now: float) -> list[tuple[bytes, bytes]]:
     """Refuse (429, with ``retry-after`` and ``x-ratelimit-*``) if a subject's minute already has ``rpm``
     requests or ``tpm`` tokens (``used``: before this request); else the headers of the first subject,
     this request counted."""
@@ -76,17 +76,29 @@ def verdict(limited: Sequence[Limits], used: Sequence[tuple[int, int]], now: flo
             what = "requests" if over_requests else "tokens"
             raise RateLimitExceededError(
                 f"Rate limit reached: {what} per minute; retry in {reset} s.",
-                headers={"retry-after": str(reset), **_headers(limits, requests, tokens, reset)},
+                headers={
+                    "retry-after": str(reset),
+                    **{k.decode(): v.decode() for k, v in _headers(limits, requests, tokens, reset)},
+                },
             )
     requests, tokens = used[0]
     return _headers(limited[0], requests + 1, tokens, reset)
 
 
-def _headers(limits: Limits, requests: int, tokens: int, reset: int) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for kind, limit, used in (("requests", limits.rpm, requests), ("tokens", limits.tpm, tokens)):
+_NAMES = {
+    kind: (b"x-ratelimit-limit-" + kind, b"x-ratelimit-remaining-" + kind, b"x-ratelimit-reset-" + kind)
+    for kind in (b"requests", b"tokens")
+}
+
+
+def _headers(limits: Limits, requests: int, tokens: int, reset: int) -> list[tuple[bytes, bytes]]:
+    """OpenAI's ``x-ratelimit-*`` headers, as the reply sends them (every request of a limited key has them)."""
+    headers: list[tuple[bytes, bytes]] = []
+    reset_value = b"%ds" % reset
+    for kind, limit, used in ((b"requests", limits.rpm, requests), (b"tokens", limits.tpm, tokens)):
         if limit is not None:
-            headers[f"x-ratelimit-limit-{kind}"] = str(limit)
-            headers[f"x-ratelimit-remaining-{kind}"] = str(max(0, limit - used))
-            headers[f"x-ratelimit-reset-{kind}"] = f"{reset}s"
+            limit_name, remaining_name, reset_name = _NAMES[kind]
+            headers.append((limit_name, b"%d" % limit))
+            headers.append((remaining_name, b"%d" % max(0, limit - used)))
+            headers.append((reset_name, reset_value))
     return headers
