@@ -16,8 +16,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-# 1: responses; 2: tombstones of deleted ones; 3: governance (keys, teams, spend); 4: request log; 5: conversations
-SCHEMA_VERSION = 5
+# 1: responses; 2: tombstones of deleted ones; 3: governance (keys, teams, spend); 4: request log; 5: conversations;
+# 6: the request log's text index
+SCHEMA_VERSION = 6
 
 
 @dataclass(slots=True)

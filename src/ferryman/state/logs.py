@@ -169,17 +169,26 @@ class LogQuery:
     limit: int = 100
 
 
-def select_logs(query: LogQuery, mark: Any, like: str) -> tuple[str, list[Any]]:
-    """The page's SQL (``limit + 1`` rows, to tell ``has_more``) and its parameters; ``mark(n)`` is the
-    dialect's n-th placeholder and ``like`` its case-insensitive LIKE (``LIKE`` in SQLite, ``ILIKE``)."""
-    where: list[str] = []
-    params: list[Any] = []
+class _Where:
+    """The conditions of a query and their parameters, numbered by the dialect's ``mark(n)``."""
 
-    def add(condition: str, *values: Any) -> None:
-        marks = [mark(len(params) + i + 1) for i in range(len(values))]
-        where.append(condition.format(*marks))
-        params.extend(values)
+    def __init__(self, mark: Any) -> None:
+        self.mark = mark
+        self.conditions: list[str] = []
+        self.params: list[Any] = []
 
+    def add(self, condition: str, *values: Any) -> None:
+        marks = [self.mark(len(self.params) + i + 1) for i in range(len(values))]
+        self.conditions.append(condition.format(*marks))
+        self.params.extend(values)
+
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.conditions) if self.conditions else ""
+
+
+def _filters(query: LogQuery, mark: Any) -> _Where:
+    """The conditions on the entries' own columns (every filter but ``q`` and ``after``)."""
+    where = _Where(mark)
     for column, value in (
         ("provider", query.provider),
         ("model_requested", query.model),
@@ -187,29 +196,62 @@ def select_logs(query: LogQuery, mark: Any, like: str) -> tuple[str, list[Any]]:
         ("team_id", query.team_id),
     ):
         if value is not None:
-            add(f"l.{column} = {{}}", value)
+            where.add(f"l.{column} = {{}}", value)
     if query.status is not None and query.status[0] == query.status[1]:  # one code: its index is in id order
-        add("l.status_code = {}", query.status[0])
+        where.add("l.status_code = {}", query.status[0])
     elif query.status is not None:
-        add("l.status_code BETWEEN {} AND {}", *query.status)
+        where.add("l.status_code BETWEEN {} AND {}", *query.status)
     if query.start is not None:
-        add("l.created_at >= {}", int(query.start * 1000))
+        where.add("l.created_at >= {}", int(query.start * 1000))
     if query.end is not None:
-        add("l.created_at < {}", int(query.end * 1000))
-    # the page order's column: with ``q``, the content's id (the same id), so the newest content is read
-    # first and the scan stops at the page's last match, instead of matching every kept content first
-    order = "c.id" if query.q else "l.id"
+        where.add("l.created_at < {}", int(query.end * 1000))
+    return where
+
+
+# a q whose other filters leave fewer entries than this reads those and matches their content, instead of
+# walking the text index's matches (SQLite: it has no statistics to choose so by itself)
+FEW = 5000
+
+
+def count_filtered(query: LogQuery, mark: Any) -> tuple[str, list[Any]] | None:
+    """How many entries ``query``'s filters but ``q`` leave, up to ``FEW`` (its SQL and parameters); None
+    when it has no other filter."""
+    where = _filters(query, mark)
     if query.after is not None:
-        add(f"{order} < {{}}", query.after)
-    sql = f"SELECT {', '.join('l.' + c for c in LOG_COLUMNS)} FROM {LOGS} l"
-    if query.q:
-        pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        add(f"(c.input {like} {{}} ESCAPE '\\' OR c.output {like} {{}} ESCAPE '\\')", pattern, pattern)
-        sql += f" JOIN {CONTENT} c ON c.id = l.id"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {order} DESC LIMIT {int(query.limit) + 1}"
-    return sql, params
+        where.add("l.id < {}", query.after)
+    if not where.conditions:
+        return None
+    return f"SELECT count(*) FROM (SELECT 1 FROM {LOGS} l{where.sql()} LIMIT {FEW}) few", where.params
+
+
+def select_logs(query: LogQuery, mark: Any, like: str, text: str | None = None) -> tuple[str, list[Any]]:
+    """The page's SQL (``limit + 1`` rows, to tell ``has_more``) and its parameters; ``mark(n)`` is the
+    dialect's n-th placeholder and ``like`` its case-insensitive LIKE (``LIKE`` in SQLite, ``ILIKE``);
+    ``text``: SQLite's FTS5 trigram index of the content (``state/logsearch.py``), to search ``q`` with."""
+    where = _filters(query, mark)
+    columns = ", ".join("l." + c for c in LOG_COLUMNS)
+    if query.q and text is not None and len(query.q) >= 3:  # a trigram phrase: an exact substring
+        # the index's matches, newest row first (FTS5 reads them lazily in rowid order: rows are
+        # written in id order), so the page ends at its last match whether the text is common or rare
+        where.add(f"f.{text} MATCH {{}}", '"' + query.q.replace('"', '""') + '"')
+        if query.after is not None:  # the rows before ``after``'s (or before the first kept after it)
+            top = f"(SELECT rowid FROM {CONTENT} WHERE id >= {{}} ORDER BY id LIMIT 1)"
+            where.add(f"c.id < {{}} AND f.rowid < coalesce({top}, 9223372036854775807)", query.after, query.after)
+        sql = f"SELECT {columns} FROM {text} f JOIN {CONTENT} c ON c.rowid = f.rowid JOIN {LOGS} l ON l.id = c.id"
+        order = "f.rowid"
+    else:
+        # the page order's column: with ``q``, the content's id (the same id), so the newest content is
+        # read first and the scan stops at the page's last match, instead of matching every kept content
+        order = "c.id" if query.q else "l.id"
+        if query.after is not None:
+            where.add(f"{order} < {{}}", query.after)
+        sql = f"SELECT {columns} FROM {LOGS} l"
+        if query.q:
+            pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.add(f"(c.input {like} {{}} ESCAPE '\\' OR c.output {like} {{}} ESCAPE '\\')", pattern, pattern)
+            sql += f" JOIN {CONTENT} c ON c.id = l.id"
+    sql += where.sql() + f" ORDER BY {order} DESC LIMIT {int(query.limit) + 1}"
+    return sql, where.params
 
 
 ONE_LOG = f"SELECT {', '.join(LOG_COLUMNS)} FROM {LOGS} WHERE id = {{p1}}"
