@@ -209,35 +209,47 @@ def _filters(query: LogQuery, mark: Any) -> _Where:
 
 
 # a q whose other filters leave fewer entries than this reads those and matches their content, instead of
-# walking the text index's matches (SQLite: it has no statistics to choose so by itself)
+# walking the text index's candidates (SQLite: it has no statistics to choose so by itself)
 FEW = 5000
 
 
-def count_filtered(query: LogQuery, mark: Any) -> tuple[str, list[Any]] | None:
-    """How many entries ``query``'s filters but ``q`` leave, up to ``FEW`` (its SQL and parameters); None
-    when it has no other filter."""
+def filtered_ids(query: LogQuery, mark: Any) -> tuple[str, list[Any]] | None:
+    """The newest ``FEW`` ids ``query``'s filters but ``q`` leave (its SQL and parameters); None when it has
+    no other filter."""
     where = _filters(query, mark)
     if query.after is not None:
         where.add("l.id < {}", query.after)
     if not where.conditions:
         return None
-    return f"SELECT count(*) FROM (SELECT 1 FROM {LOGS} l{where.sql()} LIMIT {FEW}) few", where.params
+    return f"SELECT l.id FROM {LOGS} l{where.sql()} ORDER BY l.id DESC LIMIT {FEW}", where.params
 
 
-def select_logs(query: LogQuery, mark: Any, like: str, text: str | None = None) -> tuple[str, list[Any]]:
+def select_logs(
+    query: LogQuery, mark: Any, like: str, text: str | None = None, among: list[str] | None = None
+) -> tuple[str, list[Any]]:
     """The page's SQL (``limit + 1`` rows, to tell ``has_more``) and its parameters; ``mark(n)`` is the
     dialect's n-th placeholder and ``like`` its case-insensitive LIKE (``LIKE`` in SQLite, ``ILIKE``);
-    ``text``: SQLite's FTS5 trigram index of the content (``state/logsearch.py``), to search ``q`` with."""
+    ``text``: SQLite's FTS5 trigram index of the content (``state/logsearch.py``), to search ``q`` with;
+    ``among``: the entries to read instead (``filtered_ids``, when they are few)."""
     where = _filters(query, mark)
+    if among is not None:
+        where.add(f"l.id IN ({', '.join('{}' for _ in among)})", *among)
+        text = None
     columns = ", ".join("l." + c for c in LOG_COLUMNS)
-    if query.q and text is not None and len(query.q) >= 3:  # a trigram phrase: an exact substring
-        # the index's matches, newest row first (FTS5 reads them lazily in rowid order: rows are
-        # written in id order), so the page ends at its last match whether the text is common or rare
-        where.add(f"f.{text} MATCH {{}}", '"' + query.q.replace('"', '""') + '"')
+    pattern = "%" + (query.q or "").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    exact = f"(c.input {like} {{}} ESCAPE '\\' OR c.output {like} {{}} ESCAPE '\\')"
+    if query.q and text is not None and len(query.q) >= 3:
+        # the index's candidates, newest row first (FTS5 reads them lazily in rowid order: rows are written
+        # in id order), so the page ends at its last match whether the text is common or rare; CROSS JOIN
+        # keeps that order of the loops (SQLite would rather probe the index once per filtered entry)
+        where.add("f.body LIKE {}", "%" + query.q + "%")  # LIKE on FTS5 takes no ESCAPE: % _ match more
+        if any(char in query.q for char in "%_\n"):  # ... so those are matched exactly, column by column
+            where.add(exact, pattern, pattern)
         if query.after is not None:  # the rows before ``after``'s (or before the first kept after it)
             top = f"(SELECT rowid FROM {CONTENT} WHERE id >= {{}} ORDER BY id LIMIT 1)"
             where.add(f"c.id < {{}} AND f.rowid < coalesce({top}, 9223372036854775807)", query.after, query.after)
-        sql = f"SELECT {columns} FROM {text} f JOIN {CONTENT} c ON c.rowid = f.rowid JOIN {LOGS} l ON l.id = c.id"
+        sql = f"SELECT {columns} FROM {text} f CROSS JOIN {CONTENT} c CROSS JOIN {LOGS} l"
+        where.add("c.rowid = f.rowid AND l.id = c.id")
         order = "f.rowid"
     else:
         # the page order's column: with ``q``, the content's id (the same id), so the newest content is
@@ -247,8 +259,7 @@ def select_logs(query: LogQuery, mark: Any, like: str, text: str | None = None) 
             where.add(f"{order} < {{}}", query.after)
         sql = f"SELECT {columns} FROM {LOGS} l"
         if query.q:
-            pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.add(f"(c.input {like} {{}} ESCAPE '\\' OR c.output {like} {{}} ESCAPE '\\')", pattern, pattern)
+            where.add(exact, pattern, pattern)
             sql += f" JOIN {CONTENT} c ON c.id = l.id"
     sql += where.sql() + f" ORDER BY {order} DESC LIMIT {int(query.limit) + 1}"
     return sql, where.params

@@ -41,8 +41,8 @@ from ferryman.state.logs import (
     PRUNE,
     LogEntry,
     LogQuery,
-    count_filtered,
     entry_view,
+    filtered_ids,
     insert_content,
     insert_log,
     select_logs,
@@ -305,12 +305,14 @@ class SQLiteStore:
 
     async def logs(self, query: LogQuery) -> list[dict[str, Any]]:
         def run(db: sqlite3.Connection) -> list[Any]:
-            text = self._text
-            few = count_filtered(query, lambda n: "?") if text is not None and query.q else None
-            if few is not None and db.execute(*few).fetchone()[0] < FEW:
-                text = None  # the filters leave a few entries: their content is read, not the index
-            sql, params = select_logs(query, lambda n: "?", "LIKE", text)
-            return db.execute(sql, params).fetchall()
+            among = None
+            filtered = filtered_ids(query, lambda n: "?") if self._text is not None and query.q else None
+            if filtered is not None:
+                ids = [row[0] for row in db.execute(*filtered)]
+                if len(ids) < FEW:  # the other filters leave a few entries: their content is read
+                    among = ids
+            sql, params = select_logs(query, lambda n: "?", "LIKE", self._text, among)
+            return db.execute(sql, params).fetchall() if among != [] else []
 
         rows = await self._submit(run, write=False)
         return [entry_view(r) for r in rows]
