@@ -305,7 +305,10 @@ def queries(made: Made, after: str) -> list[tuple[str, dict[str, Any]]]:
         ("provider=groq + status=5xx", {"provider": "groq", "status": "5xx"}),
         ("key_id (tail) + status=5xx", {"key_id": "key_150", "status": "5xx"}),
         ("team_id + 15-day-old hour", {"team_id": "team_07", "from": int(middle), "to": int(middle) + hour}),
+        ("q=5 common words in a row (none has)", {"q": "the invoice for the customer"}),
         ("status=5xx + q=invoice", {"status": "5xx", "q": "invoice"}),
+        ("key_id (tail) + q=invoice", {"key_id": "key_150", "q": "invoice"}),
+        ("provider=groq + status=5xx + q=invoice", {"provider": "groq", "status": "5xx", "q": "invoice"}),
         ("limit=1000", {"limit": 1000}),
     ]
 

@@ -177,17 +177,26 @@ class LogQuery:
     limit: int = 100
 
 
-def select_logs(query: LogQuery, mark: Any, like: str) -> tuple[str, list[Any]]:
-    """The page's SQL (``limit + 1`` rows, to tell ``has_more``) and its parameters; ``mark(n)`` is the
-    dialect's n-th placeholder and ``like`` its case-insensitive LIKE (``LIKE`` in SQLite, ``ILIKE``)."""
-    where: list[str] = []
-    params: list[Any] = []
+class _Where:
+    """The conditions of a query and their parameters, numbered by the dialect's ``mark(n)``."""
 
-    def add(condition: str, *values: Any) -> None:
-        marks = [mark(len(params) + i + 1) for i in range(len(values))]
-        where.append(condition.format(*marks))
-        params.extend(values)
+    def __init__(self, mark: Any) -> None:
+        self.mark = mark
+        self.conditions: list[str] = []
+        self.params: list[Any] = []
 
+    def add(self, condition: str, *values: Any) -> None:
+        marks = [self.mark(len(self.params) + i + 1) for i in range(len(values))]
+        self.conditions.append(condition.format(*marks))
+        self.params.extend(values)
+
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.conditions) if self.conditions else ""
+
+
+def _filters(query: LogQuery, mark: Any) -> _Where:
+    """The conditions on the entries' own columns (every filter but ``q`` and ``after``)."""
+    where = _Where(mark)
     for column, value in (
         ("provider", query.provider),
         ("model_requested", query.model),
@@ -195,29 +204,73 @@ def select_logs(query: LogQuery, mark: Any, like: str) -> tuple[str, list[Any]]:
         ("team_id", query.team_id),
     ):
         if value is not None:
-            add(f"l.{column} = {{}}", value)
+            where.add(f"l.{column} = {{}}", value)
     if query.status is not None and query.status[0] == query.status[1]:  # one code: its index is in id order
-        add("l.status_code = {}", query.status[0])
+        where.add("l.status_code = {}", query.status[0])
     elif query.status is not None:
-        add("l.status_code BETWEEN {} AND {}", *query.status)
+        where.add("l.status_code BETWEEN {} AND {}", *query.status)
     if query.start is not None:
-        add("l.created_at >= {}", int(query.start * 1000))
+        where.add("l.created_at >= {}", int(query.start * 1000))
     if query.end is not None:
-        add("l.created_at < {}", int(query.end * 1000))
-    # the page order's column: with ``q``, the content's id (the same id), so the newest content is read
-    # first and the scan stops at the page's last match, instead of matching every kept content first
-    order = "c.id" if query.q else "l.id"
+        where.add("l.created_at < {}", int(query.end * 1000))
+    return where
+
+
+# a q whose other filters leave fewer entries than this reads those and matches their content, instead of
+# walking the text index's candidates (SQLite: it has no statistics to choose so by itself)
+FEW = 5000
+
+
+def filtered_ids(query: LogQuery, mark: Any) -> tuple[str, list[Any]] | None:
+    """The newest ``FEW`` ids ``query``'s filters but ``q`` leave (its SQL and parameters); None when it has
+    no other filter."""
+    where = _filters(query, mark)
     if query.after is not None:
-        add(f"{order} < {{}}", query.after)
-    sql = f"SELECT {', '.join('l.' + c for c in LOG_COLUMNS)} FROM {LOGS} l"
-    if query.q:
-        pattern = "%" + query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        add(f"(c.input {like} {{}} ESCAPE '\\' OR c.output {like} {{}} ESCAPE '\\')", pattern, pattern)
-        sql += f" JOIN {CONTENT} c ON c.id = l.id"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {order} DESC LIMIT {int(query.limit) + 1}"
-    return sql, params
+        where.add("l.id < {}", query.after)
+    if not where.conditions:
+        return None
+    return f"SELECT l.id FROM {LOGS} l{where.sql()} ORDER BY l.id DESC LIMIT {FEW}", where.params
+
+
+def select_logs(
+    query: LogQuery, mark: Any, like: str, text: str | None = None, among: list[str] | None = None
+) -> tuple[str, list[Any]]:
+    """The page's SQL (``limit + 1`` rows, to tell ``has_more``) and its parameters; ``mark(n)`` is the
+    dialect's n-th placeholder and ``like`` its case-insensitive LIKE (``LIKE`` in SQLite, ``ILIKE``);
+    ``text``: SQLite's FTS5 trigram index of the content (``state/logsearch.py``), to search ``q`` with;
+    ``among``: the entries to read instead (``filtered_ids``, when they are few)."""
+    where = _filters(query, mark)
+    if among is not None:
+        where.add(f"l.id IN ({', '.join('{}' for _ in among)})", *among)
+        text = None
+    columns = ", ".join("l." + c for c in LOG_COLUMNS)
+    pattern = "%" + (query.q or "").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    exact = f"(c.input {like} {{}} ESCAPE '\\' OR c.output {like} {{}} ESCAPE '\\')"
+    if query.q and text is not None and len(query.q) >= 3:
+        # the index's candidates, newest row first (FTS5 reads them lazily in rowid order: rows are written
+        # in id order), so the page ends at its last match whether the text is common or rare; CROSS JOIN
+        # keeps that order of the loops (SQLite would rather probe the index once per filtered entry)
+        where.add("f.body LIKE {}", "%" + query.q + "%")  # LIKE on FTS5 takes no ESCAPE: % _ match more
+        if any(char in query.q for char in "%_\n"):  # ... so those are matched exactly, column by column
+            where.add(exact, pattern, pattern)
+        if query.after is not None:  # the rows before ``after``'s (or before the first kept after it)
+            top = f"(SELECT rowid FROM {CONTENT} WHERE id >= {{}} ORDER BY id LIMIT 1)"
+            where.add(f"c.id < {{}} AND f.rowid < coalesce({top}, 9223372036854775807)", query.after, query.after)
+        sql = f"SELECT {columns} FROM {text} f CROSS JOIN {CONTENT} c CROSS JOIN {LOGS} l"
+        where.add("c.rowid = f.rowid AND l.id = c.id")
+        order = "f.rowid"
+    else:
+        # the page order's column: with ``q``, the content's id (the same id), so the newest content is
+        # read first and the scan stops at the page's last match, instead of matching every kept content
+        order = "c.id" if query.q else "l.id"
+        if query.after is not None:
+            where.add(f"{order} < {{}}", query.after)
+        sql = f"SELECT {columns} FROM {LOGS} l"
+        if query.q:
+            where.add(exact, pattern, pattern)
+            sql += f" JOIN {CONTENT} c ON c.id = l.id"
+    sql += where.sql() + f" ORDER BY {order} DESC LIMIT {int(query.limit) + 1}"
+    return sql, where.params
 
 
 ONE_LOG = f"SELECT {', '.join(LOG_COLUMNS)} FROM {LOGS} WHERE id = {{p1}}"

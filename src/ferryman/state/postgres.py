@@ -5,6 +5,7 @@ Migrations run at start-up under an advisory lock, so processes starting togethe
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +38,7 @@ from ferryman.state.logs import (
     provider_stats,
     select_logs,
 )
+from ferryman.state.logsearch import POSTGRES_INDEXED, UNINDEXED
 from ferryman.state.records import (
     RECORD_TABLES,
     SPEND_COLUMNS,
@@ -73,6 +75,8 @@ _PROVIDER_LATENCIES = PROVIDER_LATENCIES.format(p1="$1::BIGINT", p2="$2::BIGINT"
 _PRUNE = tuple(statement.format(p1="$1::BIGINT") for statement in PRUNE)
 _CONV = statements("$")
 
+log = logging.getLogger("ferryman")
+
 
 def asyncpg_dsn(url: str) -> str:
     scheme, rest = url.split("://", 1)
@@ -93,9 +97,11 @@ class PostgresStore:
             await conn.execute("CREATE TABLE IF NOT EXISTS ferryman_schema (version INT NOT NULL)")
             current = await conn.fetchval("SELECT max(version) FROM ferryman_schema")
             if current is None or current < SCHEMA_VERSION:
-                for statement in migrations_after(current or 0):
+                for statement in migrations_after(current or 0, "postgres"):
                     await conn.execute(statement)
                 await conn.execute("INSERT INTO ferryman_schema (version) VALUES ($1)", SCHEMA_VERSION)
+            if not await conn.fetchval(POSTGRES_INDEXED):
+                log.warning(UNINDEXED)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 import msgspec
 
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
 from ferryman.state.conversations import CONVERSATION_TABLES
 from ferryman.state.logs import LOG_COST_DETAIL, LOG_TABLES
+from ferryman.state.logsearch import POSTGRES_INDEX, SQLITE_INDEX
 from ferryman.state.records import GOVERNANCE_TABLES
 
 TABLE = "ferryman_responses"
@@ -31,21 +32,26 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 )
 """
 
-# what each schema version adds, in order (every statement idempotent: a half-run migration reruns)
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+Dialect = Literal["sqlite", "postgres"]
+
+# what each schema version adds, in order (every statement idempotent: a half-run migration reruns); a
+# step is the same SQL for both stores, or each dialect's own
+MIGRATIONS: tuple[tuple[str, ...] | Mapping[Dialect, tuple[str, ...]], ...] = (
     (CREATE, f"CREATE INDEX IF NOT EXISTS {TABLE}_prev ON {TABLE}(previous_response_id)"),
     (f"CREATE TABLE IF NOT EXISTS {DELETED} (id TEXT PRIMARY KEY, owner TEXT, deleted_at BIGINT NOT NULL)",),
     GOVERNANCE_TABLES,
     LOG_TABLES,
     CONVERSATION_TABLES,
     LOG_COST_DETAIL,
+    {"sqlite": SQLITE_INDEX, "postgres": POSTGRES_INDEX},  # the request log's text search
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
-def migrations_after(version: int) -> list[str]:
+def migrations_after(version: int, dialect: Dialect) -> list[str]:
     """The statements that bring a schema at ``version`` (0: none yet) to ``SCHEMA_VERSION``."""
-    return [statement for step in MIGRATIONS[version:] for statement in step]
+    steps = (step if isinstance(step, tuple) else step[dialect] for step in MIGRATIONS[version:])
+    return [statement for step in steps for statement in step]
 
 
 NAMES = (

@@ -13,6 +13,7 @@ Commits are durable across a crash of the process, not of the machine (WAL, ``sy
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import sqlite3
 import threading
@@ -33,6 +34,7 @@ from ferryman.state.conversations import (
     to_item,
 )
 from ferryman.state.logs import (
+    FEW,
     LOG_COLUMNS,
     ONE_CONTENT,
     ONE_LOG,
@@ -42,11 +44,13 @@ from ferryman.state.logs import (
     LogEntry,
     LogQuery,
     entry_view,
+    filtered_ids,
     insert_content,
     insert_log,
     provider_stats,
     select_logs,
 )
+from ferryman.state.logsearch import SQLITE_INDEX, SQLITE_INDEXED, TEXT, UNINDEXED
 from ferryman.state.records import (
     RECORD_TABLES,
     SPEND_COLUMNS,
@@ -80,6 +84,8 @@ _PROVIDER_COUNTS = PROVIDER_COUNTS.format(p1="?", p2="?")
 _PROVIDER_LATENCIES = PROVIDER_LATENCIES.format(p1="?", p2="?")
 _PRUNE = tuple(statement.format(p1="?") for statement in PRUNE)
 _CONV = statements("?")
+
+log = logging.getLogger("ferryman")
 
 
 def sqlite_path(url: str) -> str:
@@ -115,6 +121,7 @@ class SQLiteStore:
         self._turn: list[_Job] = []  # the jobs made during this turn of the event loop, handed over at its end
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._text: str | None = None  # the FTS5 index of the log's content, when this SQLite has FTS5 trigrams
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -145,6 +152,10 @@ class SQLiteStore:
             db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
             db.execute("PRAGMA busy_timeout=5000")  # several workers may share the file
             _migrate(db)
+            if db.execute(SQLITE_INDEXED).fetchone() is not None:
+                self._text = TEXT
+            else:
+                log.warning(UNINDEXED)
         except BaseException:
             db.close()
             raise
@@ -306,8 +317,17 @@ class SQLiteStore:
         await self._submit(run, write=True)
 
     async def logs(self, query: LogQuery) -> list[dict[str, Any]]:
-        sql, params = select_logs(query, lambda n: "?", "LIKE")
-        rows = await self._submit(lambda db: db.execute(sql, params).fetchall(), write=False)
+        def run(db: sqlite3.Connection) -> list[Any]:
+            among = None
+            filtered = filtered_ids(query, lambda n: "?") if self._text is not None and query.q else None
+            if filtered is not None:
+                ids = [row[0] for row in db.execute(*filtered)]
+                if len(ids) < FEW:  # the other filters leave a few entries: their content is read
+                    among = ids
+            sql, params = select_logs(query, lambda n: "?", "LIKE", self._text, among)
+            return db.execute(sql, params).fetchall() if among != [] else []
+
+        rows = await self._submit(run, write=False)
         return [entry_view(r) for r in rows]
 
     async def log(self, entry_id: str) -> dict[str, Any] | None:
@@ -412,14 +432,26 @@ def _migrate(db: sqlite3.Connection) -> None:
     db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait (busy_timeout), then see it done
     try:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        for statement in migrations_after(version):
-            db.execute(statement)
+        searchable = _has_trigrams(db)
+        for statement in migrations_after(version, "sqlite"):
+            if searchable or statement not in SQLITE_INDEX:  # without FTS5 trigrams, q scans (as it did)
+                db.execute(statement)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+def _has_trigrams(db: sqlite3.Connection) -> bool:
+    """Whether this SQLite has FTS5 and its trigram tokenizer (3.34 or later, built with FTS5)."""
+    try:
+        db.execute("CREATE VIRTUAL TABLE temp.ferryman_probe USING fts5(x, tokenize='trigram')")
+    except sqlite3.OperationalError:
+        return False
+    db.execute("DROP TABLE temp.ferryman_probe")
+    return True
 
 
 def _run_one(db: sqlite3.Connection, job: _Job) -> None:
