@@ -327,13 +327,16 @@ _CHECKS = {
 }
 
 
-def read(url: str, label: str, made: Made, after: str, repeat: int, workdir: Path) -> list[dict[str, Any]]:
+def read(
+    url: str, label: str, made: Made, after: str, repeat: int, workdir: Path, index: bool = True
+) -> list[dict[str, Any]]:
     config = workdir / f"{label}.yaml"
     config.write_text(
         "providers: {mock: {}}\nmodels: []\n"
         f"store: '{url}'\n"
         "governance: {master_key: env.LOGBENCH_MASTER}\n"
         "metrics: false\n"
+        f"logs: {{text_index: {str(index).lower()}}}\n"
     )
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(SRC), "LOGBENCH_MASTER": MASTER}
@@ -374,7 +377,8 @@ def read(url: str, label: str, made: Made, after: str, repeat: int, workdir: Pat
 
 def bench_store(kind: str, url: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     print(f"\n{kind}: writing {args.entries:,} entries", flush=True)
-    store: Any = SQLiteStore(url) if kind == "sqlite" else PostgresStore(url)
+    index = not args.no_text_index  # the write rate and the q times, with the text index or without it
+    store: Any = SQLiteStore(url, index) if kind == "sqlite" else PostgresStore(url, index)
 
     async def fill() -> tuple[float, Made]:
         await store.start()
@@ -396,7 +400,7 @@ def bench_store(kind: str, url: str, args: argparse.Namespace, workdir: Path) ->
         flush=True,
     )
     after = deep_id(url, int(args.entries * 0.9))
-    pages = read(url, kind, made, after, args.repeat, workdir)
+    pages = read(url, kind, made, after, args.repeat, workdir, index)
     return {
         "entries": args.entries,
         "insert_seconds": round(spent, 2),
@@ -418,6 +422,7 @@ def main() -> None:
         "--postgres", default="postgresql://postgres@127.0.0.1:5432/test", help="the server to CREATE DATABASE on"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-text-index", action="store_true", help="the log without its text index (logs.text_index)")
     parser.add_argument("--output", default=str(BENCH / "results" / "logbench.json"))
     args = parser.parse_args()
     report: dict[str, Any] = {

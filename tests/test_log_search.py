@@ -32,6 +32,7 @@ from tests.conftest import PG_URL
 from tests.test_request_log import DAY, Clock, Logged
 
 Start = Callable[..., Logged]
+INDEXED = {"text_index": True}  # SQLite's is off by default (the gateway's own process would pay for it)
 start = test_request_log.start  # the fixture: a gateway with governance and the request log, on ``store_url``
 
 
@@ -86,7 +87,7 @@ def test_q_finds_a_substring_of_the_input_or_output_in_any_case(
         import ferryman.state.sqlite
 
         monkeypatch.setattr(ferryman.state.sqlite, "FEW", 0)
-    gw = start(store=store_url)
+    gw = start(store=store_url, logs=INDEXED)
     token = uuid.uuid4().hex
     said = [
         gw.client.responses.create(model="smart", input=text).id
@@ -111,7 +112,7 @@ def test_q_finds_a_substring_of_the_input_or_output_in_any_case(
 
 @pytest.mark.parametrize("content", [True, False])
 def test_an_entry_without_content_is_never_indexed(store_url: str, start: Start, content: bool) -> None:
-    gw = start(store=store_url, logs={"content": content})
+    gw = start(store=store_url, logs={"content": content, **INDEXED})
     secret = uuid.uuid4().hex
     said = gw.client.responses.create(model="smart", input=f"Keep {secret} quiet").id
     assert gw.only()["response_id"] == said  # the entry is there either way
@@ -121,7 +122,7 @@ def test_an_entry_without_content_is_never_indexed(store_url: str, start: Start,
 
 def test_retention_takes_the_index_rows_with_the_entries(store_url: str, start: Start) -> None:
     clock = Clock(time.time() - 40 * DAY)
-    gw = start(clock=clock, store=store_url, logs={"retention_days": 30})
+    gw = start(clock=clock, store=store_url, logs={"retention_days": 30, **INDEXED})
     old, new = uuid.uuid4().hex, uuid.uuid4().hex
     said = gw.client.responses.create(model="smart", input=f"old {old}").id
     assert _found(gw, old) == [said] and _indexed(store_url, old) == 1
@@ -223,7 +224,7 @@ def test_a_store_of_the_previous_version_is_indexed_at_start_up(store_url: str, 
     marker = uuid.uuid4().hex
     entry = _old_entry(marker)
     _write_previous_version(store_url, entry)
-    gw = start(store=store_url)
+    gw = start(store=store_url, logs=INDEXED)
     page = gw.admin.get("/admin/logs", params={"q": marker[4:20].upper()}).json()
     assert [e["id"] for e in page["data"]] == [entry.id]
     assert _indexed(store_url, marker) == 1  # the rows kept before the index are in it
@@ -256,7 +257,7 @@ def test_sqlite_without_fts5_trigrams_still_searches(
     monkeypatch.setattr(ferryman.state.sqlite, "_has_trigrams", lambda db: False)
     url = store_url
     with caplog.at_level(logging.WARNING, logger="ferryman"):
-        gw = start()
+        gw = start(logs=INDEXED)
     assert any("has no index" in r.getMessage() for r in caplog.records)
     _search_without_an_index(gw)
     gw.server.stop()
@@ -285,7 +286,7 @@ def test_postgres_without_pg_trgm_still_searches(
     asyncio.run(admin(f"CREATE ROLE {role} LOGIN; GRANT USAGE, CREATE ON SCHEMA public TO {role}"))
     try:
         with caplog.at_level(logging.WARNING, logger="ferryman"):
-            gw = start(store=url.replace("://postgres@", f"://{role}@"))
+            gw = start(store=url.replace("://postgres@", f"://{role}@"), logs=INDEXED)
         assert any("has no index" in r.getMessage() for r in caplog.records)
         _search_without_an_index(gw)
         gw.server.stop()
@@ -312,3 +313,35 @@ def test_the_readme_gives_the_migration_s_own_postgres_index() -> None:
     assert len(statements) == 2
     for statement in statements:
         assert statement in words(POSTGRES_INDEX[0]), statement
+
+
+def test_text_index_defaults_and_switch(tmp_path: Path, start: Start) -> None:
+    """SQLite's text index is off by default (its writes are the gateway's own work), made (with what is kept
+    already) by ``text_index: true`` and dropped again by ``false``; ``q`` answers the same either way.
+    PostgreSQL's is on by default."""
+    url = f"sqlite:///{tmp_path}/switch.db"
+    path = url.split(":///", 1)[1]
+
+    def indexed() -> bool:
+        with sqlite3.connect(path) as db:
+            return db.execute(f"SELECT 1 FROM sqlite_master WHERE name = '{TEXT}'").fetchone() is not None
+
+    def found(gw: Logged, q: str) -> list[str]:
+        return [e["id"] for e in gw.admin.get("/admin/logs", params={"q": q}).json()["data"]]
+
+    marker = "ferry" + uuid.uuid4().hex
+    gw = start(store=url)
+    gw.client.responses.create(model="gpt-4o", input=f"find {marker} here")
+    assert found(gw, marker[2:20]) and not indexed()
+    gw.server.stop()
+    gw = start(store=url, logs=INDEXED)
+    assert indexed() and _indexed(url, marker[2:20]) == 1  # the entry kept before the index, indexed
+    assert found(gw, marker[2:20])
+    gw.server.stop()
+    gw = start(store=url, logs={"text_index": False})
+    assert not indexed() and found(gw, marker[2:20])
+    gw.server.stop()
+    with _postgres_database() as pg:
+        on_postgres = start(store=pg)
+        assert _indexed(pg, "nothing-logged-yet") == 0  # its index is there: the count reads through it
+        on_postgres.server.stop()

@@ -161,6 +161,9 @@ class LogsEntry(Struct, forbid_unknown_fields=True, frozen=True):
     retention_days: Positive | None = None  # entries older than this are pruned in the background; None: kept
     queue_size: Annotated[int, Meta(ge=1)] = 10_000  # entries waiting for the writer; past it, dropped and counted
     batch_size: Annotated[int, Meta(ge=1)] = 500  # entries written in one transaction
+    # the index of kept content that makes ``q`` fast (state/logsearch.py); None: on with PostgreSQL (the database
+    # server pays for it), off with SQLite (the gateway's own process would: about 4x the write cost of an entry)
+    text_index: bool | None = None
 
 
 class TelemetryEntry(Struct, forbid_unknown_fields=True, frozen=True):

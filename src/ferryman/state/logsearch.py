@@ -50,6 +50,22 @@ END""",
     f"INSERT INTO {TEXT} ({TEXT}) VALUES ('rebuild')",  # the rows kept before the index existed
 )
 
+# ``logs: {text_index: false}``: the index and what keeps it, gone (writes no longer pay for it)
+SQLITE_UNINDEX: tuple[str, ...] = (
+    f"DROP TRIGGER IF EXISTS {TEXT}_add",
+    f"DROP TRIGGER IF EXISTS {TEXT}_drop",
+    f"DROP TRIGGER IF EXISTS {TEXT}_change",
+    f"DROP TABLE IF EXISTS {TEXT}",
+    f"DROP VIEW IF EXISTS {TEXT}_source",
+)
+POSTGRES_UNINDEX = f"DROP INDEX IF EXISTS {TRIGRAMS}"
+
+
+def text_index_wanted(store_url: str, setting: bool | None) -> bool:
+    """``logs.text_index`` as set, or its default for the store: on with PostgreSQL, off with SQLite."""
+    return setting if setting is not None else not store_url.startswith("sqlite")
+
+
 # one statement that cannot fail the migration: PL/pgSQL's handler rolls the block back alone
 POSTGRES_INDEX: tuple[str, ...] = (
     f"""DO $$

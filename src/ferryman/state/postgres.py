@@ -38,7 +38,7 @@ from ferryman.state.logs import (
     provider_stats,
     select_logs,
 )
-from ferryman.state.logsearch import POSTGRES_INDEXED, UNINDEXED
+from ferryman.state.logsearch import POSTGRES_INDEX, POSTGRES_INDEXED, POSTGRES_UNINDEX, UNINDEXED
 from ferryman.state.records import (
     RECORD_TABLES,
     SPEND_COLUMNS,
@@ -84,8 +84,9 @@ def asyncpg_dsn(url: str) -> str:
 
 
 class PostgresStore:
-    def __init__(self, url: str, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(self, url: str, text_index: bool | None = None, min_size: int = 1, max_size: int = 10) -> None:
         self.dsn = asyncpg_dsn(url)
+        self.text_index = text_index  # make (true) or drop (false) the log's text index at start; None: as it is
         self.min_size = min_size
         self.max_size = max_size
         self._pool: asyncpg.Pool | None = None
@@ -100,8 +101,14 @@ class PostgresStore:
                 for statement in migrations_after(current or 0, "postgres"):
                     await conn.execute(statement)
                 await conn.execute("INSERT INTO ferryman_schema (version) VALUES ($1)", SCHEMA_VERSION)
-            if not await conn.fetchval(POSTGRES_INDEXED):
-                log.warning(UNINDEXED)
+            indexed = await conn.fetchval(POSTGRES_INDEXED)
+            if self.text_index is False and indexed:
+                await conn.execute(POSTGRES_UNINDEX)
+            elif self.text_index and not indexed:
+                for statement in POSTGRES_INDEX:  # warns, never fails, without pg_trgm
+                    await conn.execute(statement)
+                if not await conn.fetchval(POSTGRES_INDEXED):
+                    log.warning(UNINDEXED)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -10,7 +10,7 @@ import msgspec
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
 from ferryman.state.conversations import CONVERSATION_TABLES
 from ferryman.state.logs import LOG_COST_DETAIL, LOG_TABLES
-from ferryman.state.logsearch import POSTGRES_INDEX, SQLITE_INDEX
+from ferryman.state.logsearch import POSTGRES_INDEX
 from ferryman.state.records import GOVERNANCE_TABLES
 
 TABLE = "ferryman_responses"
@@ -43,7 +43,9 @@ MIGRATIONS: tuple[tuple[str, ...] | Mapping[Dialect, tuple[str, ...]], ...] = (
     LOG_TABLES,
     CONVERSATION_TABLES,
     LOG_COST_DETAIL,
-    {"sqlite": SQLITE_INDEX, "postgres": POSTGRES_INDEX},  # the request log's text search
+    # the request log's text search: PostgreSQL's index (on by default); SQLite's is made or dropped at start-up
+    # by ``logs.text_index`` (off by default), like PostgreSQL's when the setting says so
+    {"sqlite": (), "postgres": POSTGRES_INDEX},
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

@@ -50,7 +50,7 @@ from ferryman.state.logs import (
     provider_stats,
     select_logs,
 )
-from ferryman.state.logsearch import SQLITE_INDEX, SQLITE_INDEXED, TEXT, UNINDEXED
+from ferryman.state.logsearch import SQLITE_INDEX, SQLITE_INDEXED, SQLITE_UNINDEX, TEXT, UNINDEXED
 from ferryman.state.records import (
     RECORD_TABLES,
     SPEND_COLUMNS,
@@ -115,8 +115,9 @@ def _deliver(jobs: list[_Job]) -> None:
 
 
 class SQLiteStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, text_index: bool | None = None) -> None:
         self.path = sqlite_path(url)
+        self.text_index = text_index  # make (true) or drop (false) the log's text index at start; None: as it is
         self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         self._turn: list[_Job] = []  # the jobs made during this turn of the event loop, handed over at its end
         self._thread: threading.Thread | None = None
@@ -152,9 +153,11 @@ class SQLiteStore:
             db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
             db.execute("PRAGMA busy_timeout=5000")  # several workers may share the file
             _migrate(db)
+            if self.text_index is not None:
+                _index_text(db, self.text_index)
             if db.execute(SQLITE_INDEXED).fetchone() is not None:
                 self._text = TEXT
-            else:
+            elif self.text_index:
                 log.warning(UNINDEXED)
         except BaseException:
             db.close()
@@ -432,11 +435,27 @@ def _migrate(db: sqlite3.Connection) -> None:
     db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait (busy_timeout), then see it done
     try:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        searchable = _has_trigrams(db)
         for statement in migrations_after(version, "sqlite"):
-            if searchable or statement not in SQLITE_INDEX:  # without FTS5 trigrams, q scans (as it did)
-                db.execute(statement)
+            db.execute(statement)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _index_text(db: sqlite3.Connection, wanted: bool) -> None:
+    """Make the log's text index (and index what is kept already), or drop it, as ``logs.text_index`` says;
+    without FTS5 trigrams there is none to make (``q`` scans)."""
+    indexed = db.execute(SQLITE_INDEXED).fetchone() is not None
+    if indexed == wanted or (wanted and not _has_trigrams(db)):
+        return
+    db.execute("BEGIN IMMEDIATE")  # one process changes it; the others wait, then find it done
+    try:
+        if (db.execute(SQLITE_INDEXED).fetchone() is not None) != wanted:
+            for statement in SQLITE_INDEX if wanted else SQLITE_UNINDEX:
+                db.execute(statement)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
