@@ -67,8 +67,6 @@ def gateway(upstream: FakeUpstream, calc: McpHttpServer) -> Iterator[GatewayServ
             "files": {"command": [sys.executable, "-m", "tests.fakes.mcp_servers"]},
             "down": {"url": f"http://127.0.0.1:{closed_port()}/mcp"},
         },
-        "connect_timeout": 30,  # a stdio server is a Python process started per operation: slow on a busy machine
-        "call_timeout": 30,
         "openai_native": "never",
     }
     with GatewayServer(config, {"CALC_TOKEN": "Bearer calc-secret-token"}) as server:

@@ -206,6 +206,7 @@ class Gateway:
             from ferryman.routes.mcp import McpRoute
 
             self.mcp_server = GatewayMcpServer(config.mcp)
+            self.pipeline.mcp_client = self.mcp_server.client  # one session per server for /mcp and requests
             handle = McpRoute(self.mcp_server, gov).handle
             self.routes["/mcp"] = {"POST": handle, "GET": handle, "DELETE": handle}
         self.logs: LogRoutes | None = None

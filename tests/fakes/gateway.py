@@ -23,13 +23,15 @@ def free_port() -> int:
 
 
 class GatewayServer:
-    def __init__(self, config: dict[str, Any], environ: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config: dict[str, Any], environ: dict[str, str] | None = None, wrap: Callable[[Any], Any] | None = None
+    ) -> None:
         self.config = config_from_dict(config, environ or {}, source="test")
         self.app = create_app(self.config)
         self.port = free_port()
         self._server = uvicorn.Server(
             uvicorn.Config(
-                self.app,
+                wrap(self.app) if wrap is not None else self.app,  # ``wrap``: an ASGI middleware of the test's
                 host="127.0.0.1",
                 port=self.port,
                 loop="uvloop",

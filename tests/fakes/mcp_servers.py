@@ -3,11 +3,14 @@ their own (in a thread, as the gateway runs), or over stdio (``python -m tests.f
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import threading
 import time
 from typing import Any
 
+import anyio
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -90,5 +93,25 @@ class McpHttpServer:
             self._thread.join(10)
 
 
-if __name__ == "__main__":  # the stdio server
-    calculator("files").run("stdio")
+def process(name: str = "procs") -> MCPServer:
+    """A calculator that also says which process answers (``pid``) and has a call that never ends (``hang``,
+    which first writes to the FIFO it is given: the test reading it knows the call reached the process)."""
+    server = calculator(name)
+
+    @server.tool()
+    def pid() -> int:
+        """This server's process id."""
+        return os.getpid()
+
+    @server.tool()
+    async def hang(path: str) -> str:
+        """Never answers."""
+        await anyio.Path(path).write_text(str(os.getpid()))
+        await anyio.sleep_forever()
+        return "never"
+
+    return server
+
+
+if __name__ == "__main__":  # the stdio server (``--process``: with ``pid`` and ``hang``)
+    (process() if "--process" in sys.argv else calculator("files")).run("stdio")

@@ -40,6 +40,7 @@ from ferryman.state.pending import PendingWrites
 
 if TYPE_CHECKING:
     from ferryman.gateway.toolloop import McpRun, ToolLoop
+    from ferryman.mcp.client import McpClient
 
 log = logging.getLogger("ferryman")
 
@@ -81,6 +82,7 @@ class Pipeline:
         self._embeddings_after: list[Hook] = []
         self._embeddings_failed: list[Hook] = []
         self._tool_loop: ToolLoop | None = None  # made on the first request with an ``mcp`` tool
+        self.mcp_client: McpClient | None = None  # the gateway's, when its config has MCP servers
         for hook in hooks:
             self.add(hook)
 
@@ -314,7 +316,7 @@ class Pipeline:
         if self._tool_loop is None:
             from ferryman.gateway.toolloop import ToolLoop  # MCP only for a request that uses it
 
-            self._tool_loop = ToolLoop(self.config)
+            self._tool_loop = ToolLoop(self.config, self.mcp_client)
         return self._tool_loop.run(ex, self._dispatch)
 
     async def _create(self, ex: Exchange, req: ResponsesRequest, raw: dict[str, Any]) -> dict[str, Any]:

@@ -65,12 +65,13 @@ _CLIENT_CALLS = frozenset({"function_call", "custom_tool_call"})
 
 
 class ToolLoop:
-    """One per gateway (made on the first request with an ``mcp`` tool): the MCP client and its cache."""
+    """One per gateway (made on the first request with an ``mcp`` tool): the MCP client and its cache (the
+    gateway's own, with its kept sessions, when the config has servers: one session per server for both)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, client: McpClient | None = None) -> None:
         self.config = config
         self.settings = config.mcp or DEFAULTS
-        self.client = McpClient(self.settings)
+        self.client = client or McpClient(self.settings)
 
     def run(self, ex: Exchange, dispatch: Dispatch) -> McpRun | None:
         """The loop for this request, or None when its targets' provider runs the ``mcp`` tools itself."""

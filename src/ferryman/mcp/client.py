@@ -1,9 +1,11 @@
 """Talking to MCP servers with the official ``mcp`` SDK: list a server's tools, call one.
 
-Each operation opens its own session (streamable HTTP, SSE, or a stdio process for a configured
-``command``), does its work and closes it, all inside one ``await``: nothing of the SDK's task groups
-outlives the call or crosses a stream's ``yield``. A server's tool list is kept for ``mcp.list_ttl``
-seconds (per server and credentials), so a request's loop and the next requests do not list it again.
+A stdio server of the config (a ``command``) is one kept session, its process started on first use and
+shared by every concurrent operation (``mcp/sessions.py``). Any other server (streamable HTTP, SSE, a
+request's own ``server_url``) has a session per operation, opened and closed inside one ``await``: nothing
+of the SDK's task groups outlives the call or crosses a stream's ``yield``. A server's tool list is kept for
+``mcp.list_ttl`` seconds (per server and credentials), so a request's loop and the next requests do not list
+it again.
 
 A server that is down, slow or answers nonsense is an ``McpServerError`` naming its ``server_label``
 within ``mcp.connect_timeout`` (listing) or ``mcp.call_timeout`` (a call): never a hang. A tool that
@@ -25,6 +27,7 @@ import msgspec
 
 from ferryman.config import Mcp
 from ferryman.mcp.servers import ServerRef
+from ferryman.mcp.sessions import KeptSession, KeptSessions
 from ferryman.schemas.errors import FerrymanError
 
 if TYPE_CHECKING:
@@ -82,6 +85,7 @@ class McpClient:
         self.settings = settings
         self._lists: dict[tuple[Any, ...], tuple[float, list[ToolInfo]]] = {}
         self._listing: dict[tuple[Any, ...], asyncio.Future[list[ToolInfo]]] = {}  # listings under way
+        self.kept = KeptSessions()  # the config's stdio servers, one process each
 
     async def list_tools(self, ref: ServerRef) -> list[ToolInfo]:
         """The server's tools, from the cache while fresh; concurrent requests share one listing."""
@@ -126,24 +130,55 @@ class McpClient:
             return CallOutcome(None, {"type": "mcp_tool_execution_error", "content": _content(result.content)})
         return CallOutcome(text)
 
+    async def close(self) -> None:
+        """Stops the kept sessions (the gateway's shutdown): their processes end, none is left behind."""
+        await self.kept.close()
+
     @contextlib.asynccontextmanager
     async def _session(self, ref: ServerRef, timeout: float, doing: str) -> AsyncIterator[Client]:
-        """An open session within ``timeout`` seconds for all of it; any failure is an ``McpServerError``."""
+        """An open session within ``timeout`` seconds for all of it; any failure is an ``McpServerError``. A stdio
+        server of the config is one kept session (its process started on first use); any other server has a
+        session of this operation's own."""
         from mcp import Client
 
         what = f"MCP server {ref.label!r}: could not {doing}"
+        kept: KeptSession | None = None
         try:
             async with asyncio.timeout(timeout):
-                async with Client(_transport(ref, timeout), cache=None, read_timeout_seconds=timeout) as client:
-                    yield client
+                if ref.configured and ref.transport == "stdio":
+                    kept = self.kept.get(ref.label, lambda: _transport(ref, timeout), _kept_client)
+                    yield await kept.client()
+                else:
+                    async with Client(_transport(ref, timeout), cache=None, read_timeout_seconds=timeout) as client:
+                        yield client
         except TimeoutError:
+            if kept is not None and not kept.started:
+                kept.retire()  # a start that hangs is abandoned: the next operation starts the server again
             raise McpServerError(f"{what}: no answer within {timeout:g} s", param=_param(ref)) from None
         except McpServerError:
             raise
         except FerrymanError:
             raise
         except (Exception, ExceptionGroup) as exc:  # noqa: BLE001 - the SDK's and its transports' failures
+            if kept is not None and _lost(exc, kept):
+                if kept.started:
+                    what = f"{what}: the server's session ended"
+                kept.retire()
             raise McpServerError(f"{what} ({_describe(exc)})", param=_param(ref)) from None
+
+
+def _kept_client(transport: Any) -> Client:
+    from mcp import Client
+
+    return Client(transport, cache=None)  # each operation bounds its own wait
+
+
+def _lost(exc: BaseException, kept: KeptSession) -> bool:
+    """Whether a failure means the kept session is gone (not an error the server answered on a live one)."""
+    from mcp import MCPError
+    from mcp_types import CONNECTION_CLOSED
+
+    return kept.ended.is_set() or not isinstance(exc, MCPError) or exc.code == CONNECTION_CLOSED
 
 
 def _transport(ref: ServerRef, timeout: float) -> Any:

@@ -51,6 +51,7 @@ class GatewayMcpServer:
         if self._running is not None:
             await self._running.aclose()
             self._running = None
+        await self.client.close()  # the kept stdio sessions: their processes stop
 
     async def handle(self, scope: Any, receive: Any, send: Any, allowed: frozenset[str]) -> None:
         token = ALLOWED.set(allowed)
