@@ -164,8 +164,12 @@ def _old_entry(marker: str) -> LogEntry:
     )
 
 
+# the schema version before the text index's step (the one step written per dialect)
+BEFORE_INDEX = next(i for i, step in enumerate(MIGRATIONS) if isinstance(step, dict))
+
+
 def _previous_statements() -> list[str]:
-    previous = MIGRATIONS[: SCHEMA_VERSION - 1]
+    previous = MIGRATIONS[:BEFORE_INDEX]
     assert all(isinstance(step, tuple) for step in previous)
     return [statement for step in previous for statement in step]
 
@@ -200,7 +204,7 @@ def _write_previous_version(url: str, entry: LogEntry) -> None:
         with sqlite3.connect(url.split(":///", 1)[1]) as db:
             for statement in _previous_statements():
                 db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+            db.execute(f"PRAGMA user_version = {BEFORE_INDEX}")
             db.execute(insert_log(", ".join("?" for _ in LOG_COLUMNS)), log_row)
             db.execute(insert_content("?, ?, ?"), content_row)
         return
@@ -211,7 +215,7 @@ def _write_previous_version(url: str, entry: LogEntry) -> None:
             for statement in _previous_statements():
                 await conn.execute(statement)
             await conn.execute("CREATE TABLE ferryman_schema (version INT NOT NULL)")
-            await conn.execute("INSERT INTO ferryman_schema (version) VALUES ($1)", SCHEMA_VERSION - 1)
+            await conn.execute("INSERT INTO ferryman_schema (version) VALUES ($1)", BEFORE_INDEX)
             await conn.execute(insert_log(", ".join(f"${n}" for n in range(1, len(LOG_COLUMNS) + 1))), *log_row)
             await conn.execute(insert_content("$1, $2, $3"), *content_row)
         finally:

@@ -862,3 +862,37 @@ def test_a_store_of_schema_version_1_is_migrated_and_keeps_tombstones(tmp_path: 
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == 0
         assert db.execute(f"SELECT id, owner FROM {DELETED}").fetchall() == [("resp_old", "owner-a")]
+
+
+def test_spend_is_summed_per_key_team_and_hour(store_url: str) -> None:
+    """What budgets are reloaded from: the hourly sums kept with each batch of spend rows equal the rows' own
+    sums, per key, team and hour, across batches; the master key's rows (no key, no team) come back as such."""
+    from ferryman.state import open_store
+    from ferryman.state.records import SpendRow
+
+    key, team = f"key_{uuid.uuid4().hex}", f"team_{uuid.uuid4().hex}"
+    hour = 300_000 + uuid.uuid4().int % 100_000  # an hour of 2004-2015 of this test's own (the PostgreSQL is shared)
+
+    def row(at: int, key_id: str | None, team_id: str | None, cost: float) -> SpendRow:
+        return SpendRow(f"resp_{uuid.uuid4().hex}", at, key_id, team_id, "smart", "openai", cost, 10, 5)
+
+    first = [row(hour * 3600 + 1, key, team, 0.25), row(hour * 3600 + 7, key, team, 0.5)]
+    second = [row(hour * 3600 + 3599, key, team, 1.0), row(hour * 3600 + 3600, key, team, 2.0)]
+    master = [row(hour * 3600 + 5, None, None, 4.0)]
+
+    async def scenario() -> list[tuple[object, ...]]:
+        store = open_store(store_url)
+        await store.start()
+        try:
+            await store.add_spend(first)  # type: ignore[attr-defined]
+            await store.add_spend([*second, *master])  # type: ignore[attr-defined]
+            buckets = await store.spend_buckets(hour * 3600)  # type: ignore[attr-defined]
+        finally:
+            await store.close()
+        return [b for b in buckets if b[0] == key or (b[0] is None and b[2] == hour)]
+
+    assert sorted(asyncio.run(scenario()), key=lambda b: (str(b[0]), b[2])) == [
+        (None, None, hour, 4.0, 1, 10, 5),
+        (key, team, hour, 1.75, 3, 30, 15),
+        (key, team, hour + 1, 2.0, 1, 10, 5),
+    ]

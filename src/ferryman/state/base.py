@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 # 1: responses; 2: tombstones of deleted ones; 3: governance (keys, teams, spend); 4: request log; 5: conversations;
-# 6: the request log's cost breakdown; 7: the request log's text index
-SCHEMA_VERSION = 7
+# 6: the request log's cost breakdown; 7: the request log's text index; 8: spend summed per key, team and hour
+SCHEMA_VERSION = 8
 
 
 @dataclass(slots=True)

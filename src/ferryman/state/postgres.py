@@ -46,6 +46,8 @@ from ferryman.state.records import (
     SpendGroup,
     SpendPoint,
     SpendRow,
+    add_hours,
+    hour_sums,
     insert_spend,
     spend_buckets,
     spend_groups,
@@ -66,6 +68,7 @@ _DELETE = f"WITH gone AS (DELETE FROM {TABLE} WHERE id = $1 RETURNING id, owner)
 )
 _SEEN = SEEN.format(p1="$1")
 _SPEND = insert_spend(", ".join(f"${n}" for n in range(1, len(SPEND_COLUMNS) + 1)))
+_HOURS = add_hours("$1, $2, $3, $4, $5, $6, $7")
 _LOG = insert_log(", ".join(f"${n}" for n in range(1, len(LOG_COLUMNS) + 1)))
 _CONTENT = insert_content("$1, $2, $3")
 _ONE_LOG = ONE_LOG.format(p1="$1")
@@ -158,7 +161,9 @@ class PostgresStore:
         return status.endswith(" 1")
 
     async def add_spend(self, rows: Sequence[SpendRow]) -> None:
-        await self.pool.executemany(_SPEND, [row.row() for row in rows])
+        async with self.pool.acquire() as conn, conn.transaction():  # the rows and their sums together
+            await conn.executemany(_SPEND, [row.row() for row in rows])
+            await conn.executemany(_HOURS, hour_sums(rows))
 
     async def spend_buckets(self, since: int = 0) -> list[SpendBucket]:
         rows = await self.pool.fetch(spend_buckets("$1::BIGINT"), since)

@@ -11,7 +11,7 @@ from ferryman.state.base import SCHEMA_VERSION, StoredResponse
 from ferryman.state.conversations import CONVERSATION_TABLES
 from ferryman.state.logs import LOG_COST_DETAIL, LOG_TABLES
 from ferryman.state.logsearch import POSTGRES_INDEX
-from ferryman.state.records import GOVERNANCE_TABLES
+from ferryman.state.records import GOVERNANCE_TABLES, SPEND_HOURS_TABLE
 
 TABLE = "ferryman_responses"
 DELETED = "ferryman_deleted"  # tombstones: the id, its owner and when; no content
@@ -46,6 +46,7 @@ MIGRATIONS: tuple[tuple[str, ...] | Mapping[Dialect, tuple[str, ...]], ...] = (
     # the request log's text search: PostgreSQL's index (on by default); SQLite's is made or dropped at start-up
     # by ``logs.text_index`` (off by default), like PostgreSQL's when the setting says so
     {"sqlite": (), "postgres": POSTGRES_INDEX},
+    SPEND_HOURS_TABLE,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

@@ -58,6 +58,8 @@ from ferryman.state.records import (
     SpendGroup,
     SpendPoint,
     SpendRow,
+    add_hours,
+    hour_sums,
     insert_spend,
     spend_buckets,
     spend_groups,
@@ -76,6 +78,7 @@ _DELETE = f"DELETE FROM {TABLE} WHERE id = ?1"
 _SEEN = SEEN.format(p1="?1")
 _CHAIN = CHAIN.format(p1="?")
 _SPEND = insert_spend(", ".join("?" for _ in SPEND_COLUMNS))
+_HOURS = add_hours("?, ?, ?, ?, ?, ?, ?")
 _LOG = insert_log(", ".join("?" for _ in LOG_COLUMNS))
 _CONTENT = insert_content("?, ?, ?")
 _ONE_LOG = ONE_LOG.format(p1="?")
@@ -291,7 +294,13 @@ class SQLiteStore:
 
     async def add_spend(self, rows: Sequence[SpendRow]) -> None:
         values = [row.row() for row in rows]
-        await self._submit(lambda db: db.executemany(_SPEND, values), write=True)
+        hours = hour_sums(rows)
+
+        def run(db: sqlite3.Connection) -> None:  # in the batch's transaction: the rows and their sums together
+            db.executemany(_SPEND, values)
+            db.executemany(_HOURS, hours)
+
+        await self._submit(run, write=True)
 
     async def spend_buckets(self, since: int = 0) -> list[SpendBucket]:
         sql = spend_buckets("?")
