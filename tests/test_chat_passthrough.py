@@ -278,3 +278,40 @@ def test_a_translated_target_that_fails_falls_back_to_a_native_one(
         **{k: v for k, v in client.items() if k != "fallbacks"},
         "model": "gpt-4o",
     }
+
+
+# ---- the hooks, after the reply -----------------------------------------------------------------
+
+
+def _chat_reply(message: dict[str, Any], prompt: int, completion: int) -> dict[str, Any]:
+    body = load_fixture("openai-chat/text_basic")["response"]["body"]
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return {**body, "choices": [{**body["choices"][0], "message": message}], "usage": usage}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "assistant", "content": "priced before, read after"},
+        # a reply its reader cannot read whole: the client has it as sent, the hooks still count its usage
+        {"role": "assistant", "content": None, "tool_calls": 5},
+    ],
+    ids=["readable", "unreadable-tool-calls"],
+)
+def test_a_reply_is_priced_before_it_goes_out_and_counted_after(
+    gateway: GatewayServer, fake: FakeUpstream, message: dict[str, Any]
+) -> None:
+    prompt, completion = 1000 + len(fake.requests_to(CHAT_PATH)), 37
+    body = _chat_reply(message, prompt, completion)
+    fake.add(CHAT_PATH, Reply(json=body))
+    before = _tokens(gateway, "input"), _tokens(gateway, "output")
+    raw = json.dumps({"model": "chat/gpt-4o", "messages": [{"role": "user", "content": "x"}]}).encode()
+    resp = httpx.post(f"{gateway.url}/v1/chat/completions", content=raw, timeout=30)
+    assert resp.status_code == 200
+    reply = resp.json()
+    cost = reply["usage"].pop("cost")
+    reply.pop("extra_fields")
+    assert reply == body
+    assert cost["total_cost"] > 0
+    after = _tokens(gateway, "input"), _tokens(gateway, "output")
+    assert (after[0] - before[0], after[1] - before[1]) == (prompt, completion)

@@ -47,6 +47,9 @@ class Hook:
     needs_targets = True
     # the doors whose requests it sees (``Exchange.operation``)
     operations: frozenset[str] = RESPONSES_ONLY
+    # its ``after`` reads no more of a response than its ``model`` and ``usage`` (the cost): on a passed-through
+    # reply it runs before the reply goes out, on that head alone, and the others once it has (``UpstreamReply.later``)
+    head_only = False
 
     async def before(self, ex: Exchange) -> None:
         return None
