@@ -20,7 +20,6 @@ body holds the key more than once), and only a body the gateway must also take f
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,14 +105,19 @@ def _spliced(body: bytes, decoded: dict[str, Any], old: Any, model: str) -> byte
     """``body`` with its top-level ``"model": old`` member's value replaced, or None when it cannot be found."""
     if not isinstance(old, str):
         return None
-    pattern = re.compile(rb'"model"\s*:\s*(' + re.escape(_encode(old)) + rb")")
+    value = _encode(old)
     new = _encode(model)
     single = body.count(_MODEL_KEY) == 1  # the key once: it is the top-level one, which is there
-    for match in pattern.finditer(body):
-        out = body[: match.start(1)] + new + body[match.end(1) :]
-        if single:
-            return out
-        if _decode(out) == {**decoded, "model": model}:  # a nested "model" key matched first: try the next
+    start = 0
+    while (key := body.find(_MODEL_KEY, start)) >= 0:
+        start = key + len(_MODEL_KEY)
+        at = body.find(value, start)
+        if at < 0:
+            return None
+        if body[start:at].strip() != b":":  # not this key's value
+            continue
+        out = body[:at] + new + body[at + len(value) :]
+        if single or _decode(out) == {**decoded, "model": model}:  # a nested "model" key matched first: try the next
             return out
     return None
 
