@@ -289,6 +289,21 @@ def _chat_reply(message: dict[str, Any], prompt: int, completion: int) -> dict[s
     return {**body, "choices": [{**body["choices"][0], "message": message}], "usage": usage}
 
 
+@pytest.fixture(scope="module")
+def lean(upstream: FakeUpstream) -> Iterator[GatewayServer]:
+    """No request log, no store: no hook reads more of a reply than its usage, so it is never read whole."""
+    keyed = {"base_url": upstream.url, "keys": [{"value": "sk-upstream-" + uuid.uuid4().hex}], "max_retries": 0}
+    config = {
+        "store": False,
+        "metrics": {},
+        "providers": {"chat": {**keyed, "type": "openai-chat", "base_url": f"{upstream.url}{CHAT_BASE}"}},
+    }
+    server = GatewayServer(config).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("which", ["gateway", "lean"])
 @pytest.mark.parametrize(
     "message",
     [
@@ -299,8 +314,9 @@ def _chat_reply(message: dict[str, Any], prompt: int, completion: int) -> dict[s
     ids=["readable", "unreadable-tool-calls"],
 )
 def test_a_reply_is_priced_before_it_goes_out_and_counted_after(
-    gateway: GatewayServer, fake: FakeUpstream, message: dict[str, Any]
+    request: pytest.FixtureRequest, fake: FakeUpstream, message: dict[str, Any], which: str
 ) -> None:
+    gateway: GatewayServer = request.getfixturevalue(which)
     prompt, completion = 1000 + len(fake.requests_to(CHAT_PATH)), 37
     body = _chat_reply(message, prompt, completion)
     fake.add(CHAT_PATH, Reply(json=body))

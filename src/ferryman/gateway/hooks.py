@@ -51,6 +51,11 @@ class Hook:
     # reply it runs before the reply goes out, on that head alone, and the others once it has (``UpstreamReply.later``)
     head_only = False
 
+    def reads_output(self, ex: Exchange) -> bool:
+        """Whether its ``after`` reads more of this exchange's response than its head (``id``, ``model``,
+        ``usage``): when no hook does, a passed-through reply is never read into the canonical response."""
+        return True
+
     async def before(self, ex: Exchange) -> None:
         return None
 

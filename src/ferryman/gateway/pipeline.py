@@ -31,6 +31,7 @@ from ferryman.gateway.resume import OpenNext, Resumer
 from ferryman.gateway.router import Router, Target
 from ferryman.gateway.storing import BACKGROUND
 from ferryman.gateway.usage import context_window
+from ferryman.ids import new_id
 from ferryman.providers.base import EventStream
 from ferryman.schemas.embeddings import EmbeddingsRequest
 from ferryman.schemas.errors import FerrymanError, InvalidRequestError, is_context_overflow
@@ -234,19 +235,26 @@ class Pipeline:
 
     async def after_reply(self, ex: Exchange, head: dict[str, Any]) -> Pending:
         """A passed-through reply, sent: its canonical response read (with the head's priced ``usage`` and
-        ``extra_fields``) and given to the other after hooks. A reply its adapter cannot read after all (its
-        client has it) is logged, and the hooks get the head."""
+        ``extra_fields``) and given to the other after hooks; only the head when none of them reads more
+        (``Hook.reads_output``). A reply its adapter cannot read after all (its client has it) is logged, and
+        the hooks get the head."""
         read = ex.read_later
         assert read is not None
         ex.read_later = None
-        try:
-            response = read()
-        except FerrymanError as exc:
-            log.warning("the reply of %s could not be read for the hooks: %s", ex.target, exc.message)
-            response = {**head, "output": []}
-        else:
-            response["usage"], response["extra_fields"] = head["usage"], head["extra_fields"]
-        return await self._finish(ex, response, self._tail)
+        tail = self._tail
+        if not tail:
+            return None
+        response: dict[str, Any] | None = None
+        if any(hook.reads_output(ex) for hook in tail):
+            try:
+                response = read()
+            except FerrymanError as exc:
+                log.warning("the reply of %s could not be read for the hooks: %s", ex.target, exc.message)
+            else:
+                response["usage"], response["extra_fields"] = head["usage"], head["extra_fields"]
+        if response is None:  # (the canonical response's id is made by its reader, as this one)
+            response = {**head, "id": new_id("resp"), "output": []}
+        return await self._finish(ex, response, tail)
 
     async def stream(self, ex: Exchange) -> OpenStream:
         """A provider's stream, open (its status checked: a failure up to here could still fall back)."""

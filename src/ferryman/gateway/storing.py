@@ -61,6 +61,9 @@ class StoreHook(Hook):
         ex.conversation = conversation
         await conversation.load(ex.responses, ex.targets[0])
 
+    def reads_output(self, ex: Exchange) -> bool:
+        return ex.conversation is not None  # none: nothing to keep (``before``)
+
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         conversation, target = ex.conversation, ex.target
         if conversation is None or target is None or target.provider not in self.config.providers:
