@@ -278,3 +278,56 @@ def test_a_translated_target_that_fails_falls_back_to_a_native_one(
         **{k: v for k, v in client.items() if k != "fallbacks"},
         "model": "gpt-4o",
     }
+
+
+# ---- the hooks, after the reply -----------------------------------------------------------------
+
+
+def _chat_reply(message: dict[str, Any], prompt: int, completion: int) -> dict[str, Any]:
+    body = load_fixture("openai-chat/text_basic")["response"]["body"]
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return {**body, "choices": [{**body["choices"][0], "message": message}], "usage": usage}
+
+
+@pytest.fixture(scope="module")
+def lean(upstream: FakeUpstream) -> Iterator[GatewayServer]:
+    """No request log, no store: no hook reads more of a reply than its usage, so it is never read whole."""
+    keyed = {"base_url": upstream.url, "keys": [{"value": "sk-upstream-" + uuid.uuid4().hex}], "max_retries": 0}
+    config = {
+        "store": False,
+        "metrics": {},
+        "providers": {"chat": {**keyed, "type": "openai-chat", "base_url": f"{upstream.url}{CHAT_BASE}"}},
+    }
+    server = GatewayServer(config).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("which", ["gateway", "lean"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"role": "assistant", "content": "priced before, read after"},
+        # a reply its reader cannot read whole: the client has it as sent, the hooks still count its usage
+        {"role": "assistant", "content": None, "tool_calls": 5},
+    ],
+    ids=["readable", "unreadable-tool-calls"],
+)
+def test_a_reply_is_priced_before_it_goes_out_and_counted_after(
+    request: pytest.FixtureRequest, fake: FakeUpstream, message: dict[str, Any], which: str
+) -> None:
+    gateway: GatewayServer = request.getfixturevalue(which)
+    prompt, completion = 1000 + len(fake.requests_to(CHAT_PATH)), 37
+    body = _chat_reply(message, prompt, completion)
+    fake.add(CHAT_PATH, Reply(json=body))
+    before = _tokens(gateway, "input"), _tokens(gateway, "output")
+    raw = json.dumps({"model": "chat/gpt-4o", "messages": [{"role": "user", "content": "x"}]}).encode()
+    resp = httpx.post(f"{gateway.url}/v1/chat/completions", content=raw, timeout=30)
+    assert resp.status_code == 200
+    reply = resp.json()
+    cost = reply["usage"].pop("cost")
+    reply.pop("extra_fields")
+    assert reply == body
+    assert cost["total_cost"] > 0
+    after = _tokens(gateway, "input"), _tokens(gateway, "output")
+    assert (after[0] - before[0], after[1] - before[1]) == (prompt, completion)

@@ -16,6 +16,7 @@ from ferryman.gateway.usage import compute_cost
 class CostHook(Hook):
     name = "cost"
     operations = EVERY_OPERATION
+    head_only = True  # a passed-through reply is priced before it goes out: its usage and model are all it needs
 
     def __init__(self, config: Config) -> None:
         self.config = config

@@ -9,7 +9,7 @@ what the gateway says about it in ``extra_fields``. Nothing here knows a wire fo
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,8 @@ class Exchange:
     sent: Any = None  # what was sent upstream, for raw_request
     raw_response: Any = None  # what the provider answered, for raw_response
     native_reply: Any = None  # a passed-through call's reply in the door's own API (``providers/native.py``)
+    # its canonical response, read once the reply has gone out (``UpstreamReply.later``; ``Pipeline.after_reply``)
+    read_later: Callable[[], dict[str, Any]] | None = None
     failure: FerrymanError | None = None  # how the request failed, once it has (the hooks' ``failed`` ran)
     state: dict[str, Any] = field(default_factory=dict)  # each hook's own per-request state, under its name
     compat: Compat = field(default_factory=Compat)  # drop what a provider cannot run; what was dropped

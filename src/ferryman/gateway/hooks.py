@@ -47,6 +47,14 @@ class Hook:
     needs_targets = True
     # the doors whose requests it sees (``Exchange.operation``)
     operations: frozenset[str] = RESPONSES_ONLY
+    # its ``after`` reads no more of a response than its ``model`` and ``usage`` (the cost): on a passed-through
+    # reply it runs before the reply goes out, on that head alone, and the others once it has (``UpstreamReply.later``)
+    head_only = False
+
+    def reads_output(self, ex: Exchange) -> bool:
+        """Whether its ``after`` reads more of this exchange's response than its head (``id``, ``model``,
+        ``usage``): when no hook does, a passed-through reply is never read into the canonical response."""
+        return True
 
     async def before(self, ex: Exchange) -> None:
         return None

@@ -55,8 +55,9 @@ class PassthroughRelay(StreamRelay):
         return tee
 
     async def _one(self, ev: SSEEvent) -> bytes | None:
+        tee = self.tee
         try:
-            types = self.tee.feed(ev)
+            types = tee.feed(ev)
         except ProviderError as exc:  # the provider's own error event: the client gets it as it came
             self.finished = self.ended = True
             if self.on_failed is not None:
@@ -66,7 +67,7 @@ class PassthroughRelay(StreamRelay):
             for etype in types:
                 self.on_event(etype)
         self.index += 1
-        if self.tee.final is None:
+        if tee.final is None:
             return self.frames.frame(ev)
         return await self._finish(ev)
 

@@ -31,6 +31,7 @@ from ferryman.gateway.resume import OpenNext, Resumer
 from ferryman.gateway.router import Router, Target
 from ferryman.gateway.storing import BACKGROUND
 from ferryman.gateway.usage import context_window
+from ferryman.ids import new_id
 from ferryman.providers.base import EventStream
 from ferryman.schemas.embeddings import EmbeddingsRequest
 from ferryman.schemas.errors import FerrymanError, InvalidRequestError, is_context_overflow
@@ -76,6 +77,9 @@ class Pipeline:
         self._before: list[Hook] = []
         self._events: list[Hook] = []
         self._after: list[Hook] = []
+        # a passed-through reply's after hooks: those that read only its head run before the reply, the rest after
+        self._head: list[Hook] = []
+        self._tail: list[Hook] = []
         self._failed: list[Hook] = []
         # the embeddings door's own lists: only hooks whose ``operations`` name it
         self._embeddings_before: list[Hook] = []
@@ -93,6 +97,8 @@ class Pipeline:
         for part, hooks in parts:
             if overrides(hook, part) and RESPONSES in hook.operations:
                 hooks.append(hook)
+        if overrides(hook, "after") and RESPONSES in hook.operations:
+            (self._head if hook.head_only else self._tail).append(hook)
         if EMBEDDINGS in hook.operations:
             embedding = (
                 ("before", self._embeddings_before),
@@ -218,10 +224,39 @@ class Pipeline:
                 log.exception("hook %s failed on a failed request", hook.name)
 
     async def create(self, ex: Exchange) -> tuple[dict[str, Any], Pending]:
-        """A whole answer (from a hook or a provider), finished by the after hooks."""
-        response = ex.answer if ex.answer is not None else await self._create(ex, ex.responses, ex.raw)
+        """A whole answer (from a hook or a provider), finished by the after hooks. A passed-through reply whose
+        canonical response is read later (``ex.read_later``) is only its head here, priced by the hooks that
+        read no more (``Hook.head_only``); the door calls ``after_reply`` once its reply has gone out."""
+        response = ex.answer if ex.answer is not None else await self._create(ex, ex.responses, ex.raw, later=True)
         response["extra_fields"] = ex.extra_fields()
+        if ex.read_later is not None:
+            for hook in self._head:
+                await hook.after(ex, response)
+            return response, None
         return response, await self.finish(ex, response)
+
+    async def after_reply(self, ex: Exchange, head: dict[str, Any]) -> Pending:
+        """A passed-through reply, sent: its canonical response read (with the head's priced ``usage`` and
+        ``extra_fields``) and given to the other after hooks; only the head when none of them reads more
+        (``Hook.reads_output``). A reply its adapter cannot read after all (its client has it) is logged, and
+        the hooks get the head."""
+        read = ex.read_later
+        assert read is not None
+        ex.read_later = None
+        tail = self._tail
+        if not tail:
+            return None
+        response: dict[str, Any] | None = None
+        if any(hook.reads_output(ex) for hook in tail):
+            try:
+                response = read()
+            except FerrymanError as exc:
+                log.warning("the reply of %s could not be read for the hooks: %s", ex.target, exc.message)
+            else:
+                response["usage"], response["extra_fields"] = head["usage"], head["extra_fields"]
+        if response is None:  # (the canonical response's id is made by its reader, as this one)
+            response = {**head, "id": new_id("resp"), "output": []}
+        return await self._finish(ex, response, tail)
 
     async def stream(self, ex: Exchange) -> OpenStream:
         """A provider's stream, open (its status checked: a failure up to here could still fall back)."""
@@ -319,13 +354,21 @@ class Pipeline:
             self._tool_loop = ToolLoop(self.config, self.mcp_client)
         return self._tool_loop.run(ex, self._dispatch)
 
-    async def _create(self, ex: Exchange, req: ResponsesRequest, raw: dict[str, Any]) -> dict[str, Any]:
+    async def _create(
+        self, ex: Exchange, req: ResponsesRequest, raw: dict[str, Any], *, later: bool = False
+    ) -> dict[str, Any]:
+        """The provider's answer; with ``later``, a passed-through reply's head (``UpstreamReply.later``)."""
         run = self._mcp_run(ex)
         if run is not None:
             return await run.create()
         reply = await self._dispatch(ex, req, raw, stream=False)
         ex.sent, ex.raw_response, ex.native_reply = reply.sent, reply.raw, reply.native
         response: dict[str, Any] = reply.body
+        if reply.later is not None:
+            if later:
+                ex.read_later = reply.later
+            else:
+                response = reply.later()
         return response
 
     async def _dispatch(

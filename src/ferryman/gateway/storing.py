@@ -53,10 +53,16 @@ class StoreHook(Hook):
         self.conversations = conversations
 
     async def before(self, ex: Exchange) -> None:
+        req = ex.responses
+        if req.store is False and req.previous_response_id is None and req.conversation is None:
+            return  # nothing to load, nothing to keep (every Chat Completions request): no conversation at all
         owner = ex.owner if self.store is not None else None
         conversation = Conversation(self.config, self.store, owner, self.conversations)
         ex.conversation = conversation
         await conversation.load(ex.responses, ex.targets[0])
+
+    def reads_output(self, ex: Exchange) -> bool:
+        return ex.conversation is not None  # none: nothing to keep (``before``)
 
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         conversation, target = ex.conversation, ex.target

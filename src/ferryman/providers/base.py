@@ -100,6 +100,9 @@ class UpstreamReply:
     sent: dict[str, Any]  # what was sent upstream (for raw_request; never holds credentials)
     raw: Any = None  # what the provider answered (for raw_response): bytes, decoded only when asked
     native: Any = None  # the provider's own reply, decoded, when the call passed the client's body through
+    # a passed-through reply's canonical response, read on demand: ``body`` is then only its head (``model`` and
+    # ``usage``: what prices it), so the reply goes out before the rest is read for the hooks
+    later: Callable[[], dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)

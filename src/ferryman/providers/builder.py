@@ -474,14 +474,13 @@ class ResponseBuilder:
         reasoning_tokens: int = 0,
     ) -> None:
         """Input tokens include cached and cache-written ones, as OpenAI counts them."""
-        details: dict[str, Any] = {"cached_tokens": cached_tokens, "cache_write_tokens": cache_write_tokens}
-        self.usage = {
-            "input_tokens": input_tokens,
-            "input_tokens_details": details,
-            "output_tokens": output_tokens,
-            "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
-            "total_tokens": input_tokens + output_tokens,
-        }
+        self.usage = usage_object(
+            input_tokens,
+            output_tokens,
+            cached_tokens=cached_tokens,
+            cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=reasoning_tokens,
+        )
 
     def close_all(self) -> None:
         self._close_message()
@@ -605,3 +604,21 @@ def _echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
     echoed.setdefault("parameters", None)
     echoed.setdefault("strict", None)
     return echoed
+
+
+def usage_object(
+    input_tokens: int,
+    output_tokens: int,
+    *,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+) -> dict[str, Any]:
+    """The canonical response's ``usage``: input tokens include cached and cache-written ones."""
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": cached_tokens, "cache_write_tokens": cache_write_tokens},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
+        "total_tokens": input_tokens + output_tokens,
+    }

@@ -14,7 +14,7 @@ from typing import Any
 from ferryman.schemas.errors import UpstreamConnectionError
 
 # what reading a field of an unexpected type raises
-_SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError)
+SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError)
 
 
 def malformed(provider: str, what: str) -> UpstreamConnectionError:
@@ -29,8 +29,14 @@ def reading(provider: str, what: str) -> Iterator[None]:
     """Turn a reader's shape error inside the block into ``malformed`` (FerrymanErrors pass as they are)."""
     try:
         yield
-    except _SHAPE_ERRORS:
-        raise malformed(provider, f"{what} holds a field of an unexpected type") from None
+    except SHAPE_ERRORS:
+        raise misread(provider, what) from None
+
+
+def misread(provider: str, what: str) -> UpstreamConnectionError:
+    """``malformed`` for a shape error no check named (what ``reading`` raises; a hot loop catches
+    ``SHAPE_ERRORS`` itself rather than enter a context manager per event)."""
+    return malformed(provider, f"{what} holds a field of an unexpected type")
 
 
 def expect(provider: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:

@@ -20,7 +20,6 @@ body holds the key more than once), and only a body the gateway must also take f
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,7 @@ import msgspec
 from ferryman.client import UpstreamResponse
 from ferryman.providers.base import Call, EventStream, UpstreamReply, stream_failure
 from ferryman.providers.builder import ResponseBuilder
-from ferryman.providers.malformed import reading
+from ferryman.providers.malformed import SHAPE_ERRORS, misread, reading
 from ferryman.providers.translating import TranslatingProvider
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.events import event_type
@@ -106,14 +105,19 @@ def _spliced(body: bytes, decoded: dict[str, Any], old: Any, model: str) -> byte
     """``body`` with its top-level ``"model": old`` member's value replaced, or None when it cannot be found."""
     if not isinstance(old, str):
         return None
-    pattern = re.compile(rb'"model"\s*:\s*(' + re.escape(_encode(old)) + rb")")
+    value = _encode(old)
     new = _encode(model)
     single = body.count(_MODEL_KEY) == 1  # the key once: it is the top-level one, which is there
-    for match in pattern.finditer(body):
-        out = body[: match.start(1)] + new + body[match.end(1) :]
-        if single:
-            return out
-        if _decode(out) == {**decoded, "model": model}:  # a nested "model" key matched first: try the next
+    start = 0
+    while (key := body.find(_MODEL_KEY, start)) >= 0:
+        start = key + len(_MODEL_KEY)
+        at = body.find(value, start)
+        if at < 0:
+            return None
+        if body[start:at].strip() != b":":  # not this key's value
+            continue
+        out = body[:at] + new + body[at + len(value) :]
+        if single or _decode(out) == {**decoded, "model": model}:  # a nested "model" key matched first: try the next
             return out
     return None
 
@@ -151,7 +155,7 @@ class Tee:
 
     def ahead(self, ev: SSEEvent) -> None:
         """Read the stream's first event before the relay does (the relay's ``feed`` of it reads nothing)."""
-        self._ahead = self._read(ev, lambda: self._feed(ev))
+        self._ahead = self._read(ev)
 
     def feed(self, ev: SSEEvent) -> list[str]:
         """Read one event; the canonical events' types it made (what the ``on_event`` hooks watch). A provider's
@@ -160,16 +164,21 @@ class Tee:
         if ahead is not None:
             self._ahead = None
             return ahead
-        return self._read(ev, lambda: self._feed(ev))
+        return self._read(ev)
 
     def end(self) -> list[str]:
         """The provider's body ended: a stream complete without its last marker still finishes."""
-        return self._read(None, self._end)
+        return self._read(None)
 
-    def _read(self, ev: SSEEvent | None, read: Callable[[], None]) -> list[str]:
-        name = "the end of the stream" if ev is None else f"the stream event {(ev.event or 'message')[:64]!r}"
-        with reading(self.provider, name):
-            read()
+    def _read(self, ev: SSEEvent | None) -> list[str]:
+        try:  # (not ``reading``: no context manager nor name made per event)
+            if ev is None:
+                self._end()
+            else:
+                self._feed(ev)
+        except SHAPE_ERRORS:
+            name = "the end of the stream" if ev is None else f"the stream event {(ev.event or 'message')[:64]!r}"
+            raise misread(self.provider, name) from None
         builder = self.builder
         types = [event_type(e) for e in builder.events()]
         if self.final is None and builder.status != "in_progress":

@@ -15,6 +15,7 @@ needs neither. Everything between parse and render is the pipeline's, the same f
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -42,6 +43,8 @@ from ferryman.providers.native import Native
 from ferryman.routes.replay import replay_stream
 from ferryman.schemas.errors import FerrymanError, InvalidRequestError
 from ferryman.schemas.responses import ResponsesRequest
+
+log = logging.getLogger("ferryman")
 
 _DROPPED_SAFE = " []()_-.:/"
 
@@ -214,6 +217,11 @@ class Door:
             await replay_stream(self.stream_send(send, ex), response, response["extra_fields"], gateway_headers(ex))
         else:
             await self.reply(send, ex, response)
+        if ex.read_later is not None:  # a passed-through reply, sent priced: the rest of the hooks now
+            try:
+                pending = await pipeline.after_reply(ex, response)
+            except Exception:  # the client has its answer: a hook that fails now is logged, not answered
+                log.exception("an after hook failed on a reply already sent")
         return pending
 
     async def _relay(self, ex: Exchange, opened: OpenStream, send: Send, receive: Receive) -> None:

@@ -44,6 +44,9 @@ class CacheHook(Hook):
         ex.cache_debug = hit.debug
         ex.answer = response
 
+    def reads_output(self, ex: Exchange) -> bool:
+        return ex.state.get(self.name) is not None  # a plan: the answer is kept
+
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         plan: Plan | None = ex.state.get(self.name)
         if plan is not None and ex.answer is None and ex.target is not None:

@@ -195,6 +195,9 @@ class GovernanceHook(Hook):
             raise
         ex.reply_headers.extend(headers)
 
+    def reads_output(self, ex: Exchange) -> bool:
+        return False  # the usage and id: what it charges
+
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         key: VirtualKey | None = ex.state.get(self.name)  # None: the master key
         usage = response.get("usage")

@@ -41,6 +41,9 @@ class RequestLogHook(Hook):
         if event_type is not None and event_type.endswith(".delta") and _FIRST not in ex.state:
             ex.state[_FIRST] = time.perf_counter()
 
+    def reads_output(self, ex: Exchange) -> bool:
+        return self.content  # the output is the entry's content; without it, the usage and id
+
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         self._record(ex, 200, None, response)
         return None

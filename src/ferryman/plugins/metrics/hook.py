@@ -148,6 +148,9 @@ class MetricsHook(Hook):
             if target is not None:
                 self.series(ex.route, target.provider, target.deployment).ttft.observe(time.perf_counter() - ex.t0)
 
+    def reads_output(self, ex: Exchange) -> bool:
+        return False  # the usage: what it counts
+
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         series = self._end(ex, 200)
         if series is None:

@@ -13,13 +13,14 @@ replayed from the canonical response, as on the translated path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ferryman.providers.base import Call, EventStream, SSEEvent, UpstreamReply
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.native import Native, canonical, teed
 
-from .response import EOF
+from .quirks import Quirks
+from .response import EOF, canonical_usage
 
 if TYPE_CHECKING:
     from . import ChatCompletionsProvider
@@ -45,8 +46,35 @@ async def create(provider: ChatCompletionsProvider, call: Call) -> UpstreamReply
         provider.url(call, stream=False), _body(native, call.deployment, stream=False), headers, call, stream=False
     )
     reply, payload = await provider.read_json(resp)
-    body = canonical(provider.name, call, provider.parse_reply, reply)
-    return UpstreamReply(body=body, sent=native.sent(call.deployment), raw=payload, native=reply)
+    sent = native.sent(call.deployment)
+    head = _head(reply, call.deployment, provider.quirks)
+    if head is None:  # not plainly an answer (an error in a 200, a malformed reply): read now, to fail before replying
+        body = canonical(provider.name, call, provider.parse_reply, reply)
+        return UpstreamReply(body=body, sent=sent, raw=payload, native=reply)
+    return UpstreamReply(
+        body=head,
+        sent=sent,
+        raw=payload,
+        native=reply,
+        later=lambda: canonical(provider.name, call, provider.parse_reply, reply),
+    )
+
+
+def _head(reply: Any, deployment: str, quirks: Quirks) -> dict[str, Any] | None:
+    """What prices a reply before the rest is read: the answering model and its usage, as the canonical
+    response will have them; None unless the reply is plainly a ``chat.completion`` with its usage (the
+    checks ``ChatReader.reply`` makes before it reads the message)."""
+    if not isinstance(reply, dict) or reply.get("error"):
+        return None
+    choices = reply.get("choices")
+    usage = reply.get("usage")
+    if not (isinstance(choices, list) and choices and isinstance(usage, dict) and usage):
+        return None
+    choice = choices[0]
+    if not isinstance(choice, dict) or choice.get("error") or not isinstance(choice.get("message"), dict):
+        return None
+    model = reply.get("model")
+    return {"model": model if isinstance(model, str) and model else deployment, "usage": canonical_usage(usage, quirks)}
 
 
 async def stream(provider: ChatCompletionsProvider, call: Call) -> EventStream:

@@ -30,7 +30,7 @@ import msgspec
 
 from ferryman.ids import new_id
 from ferryman.providers.base import SSEEvent
-from ferryman.providers.builder import ResponseBuilder
+from ferryman.providers.builder import ResponseBuilder, usage_object
 from ferryman.providers.malformed import expect, malformed
 from ferryman.schemas.errors import ProviderError
 from ferryman.schemas.items import tag_opaque
@@ -411,25 +411,30 @@ class ChatReader:
             raise ProviderError(self.provider, 503, "the provider ran out of capacity mid-answer", code=reason)
 
     def _set_usage(self, u: dict[str, Any]) -> None:
-        nested = u.get("tokens")
-        tokens: dict[str, Any] = nested if isinstance(nested, dict) else u  # Cohere native: usage.tokens
-        prompt = _int(tokens.get("prompt_tokens", tokens.get("input_tokens")))
-        completion = _int(tokens.get("completion_tokens", tokens.get("output_tokens")))
-        pd = u.get("prompt_tokens_details") or {}
-        cd = u.get("completion_tokens_details") or {}
-        cached = _int(
-            pd.get("cached_tokens")
-            or u.get("num_cached_tokens")
-            or u.get("prompt_cache_hit_tokens")
-            or u.get("cached_tokens")
-        )
-        written = _int(pd.get("cache_write_tokens") or pd.get("cache_creation_tokens"))
-        reasoning = _int(cd.get("reasoning_tokens") or u.get("reasoning_tokens"))
-        if not self.q.reasoning_in_completion:
-            completion += reasoning
-        self.b.set_usage(
-            prompt, completion, cached_tokens=cached, cache_write_tokens=written, reasoning_tokens=reasoning
-        )
+        self.b.usage = canonical_usage(u, self.q)
+
+
+def canonical_usage(u: dict[str, Any], quirks: Quirks) -> dict[str, Any]:
+    """A Chat Completions ``usage`` (or a compatible server's) as the canonical response's."""
+    nested = u.get("tokens")
+    tokens: dict[str, Any] = nested if isinstance(nested, dict) else u  # Cohere native: usage.tokens
+    prompt = _int(tokens.get("prompt_tokens", tokens.get("input_tokens")))
+    completion = _int(tokens.get("completion_tokens", tokens.get("output_tokens")))
+    pd = u.get("prompt_tokens_details") or {}
+    cd = u.get("completion_tokens_details") or {}
+    cached = _int(
+        pd.get("cached_tokens")
+        or u.get("num_cached_tokens")
+        or u.get("prompt_cache_hit_tokens")
+        or u.get("cached_tokens")
+    )
+    written = _int(pd.get("cache_write_tokens") or pd.get("cache_creation_tokens"))
+    reasoning = _int(cd.get("reasoning_tokens") or u.get("reasoning_tokens"))
+    if not quirks.reasoning_in_completion:
+        completion += reasoning
+    return usage_object(
+        prompt, completion, cached_tokens=cached, cache_write_tokens=written, reasoning_tokens=reasoning
+    )
 
 
 def stream_error(provider: str, error: Any) -> ProviderError:
