@@ -59,9 +59,10 @@ COUNT_TOKENS = DoorCase(
 )
 
 # what each shape names a status (Anthropic's error types; Google's canonical codes)
-ANTHROPIC_TYPES = {401: "authentication_error", 405: "invalid_request_error", 404: "not_found_error"}
+ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 405: "invalid_request_error"}
+ANTHROPIC_TYPES |= {404: "not_found_error"}
 ANTHROPIC_TYPES |= {413: "request_too_large", 429: "rate_limit_error"}
-GOOGLE_STATUSES = {401: "UNAUTHENTICATED", 404: "NOT_FOUND", 405: "UNIMPLEMENTED"}
+GOOGLE_STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 405: "UNIMPLEMENTED"}
 GOOGLE_STATUSES |= {413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED"}
 
 
@@ -229,3 +230,14 @@ def test_a_wrong_route_or_method_is_answered_in_the_doors_shape(
     assert_shape(shape, refused, status, "method_not_allowed" if status == 405 else "route_not_found")
     if status == 405:
         assert refused.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize("door", DOORS.values(), ids=DOORS)
+def test_every_door_reads_the_gateways_own_headers(gov: GatewayServer, door: DoorCase) -> None:
+    """``x-ferryman-timeout`` (like the other ``x-ferryman-*`` request headers) is read by every door alike: a
+    bad value is a 400 in the door's shape before anything is called, a good one is taken."""
+    headers = _auth(door, MASTER)
+    refused = httpx.post(f"{gov.url}{door.path}", json=door.body, headers={**headers, "x-ferryman-timeout": "soon"})
+    assert_shape(door.shape, refused, 400, "invalid_header")
+    taken = httpx.post(f"{gov.url}{door.path}", json=door.body, headers={**headers, "x-ferryman-timeout": "30"})
+    assert taken.status_code == 200, taken.text

@@ -41,8 +41,6 @@ class Exchange:
     credential: str | None  # the caller's own credential, as it sent it (never stored or logged)
     stream: bool
     route: str = "responses"  # the front door it came in by (the log's and the metrics' ``route``)
-    # a door that speaks another API: the client's own body, decoded (what its replies are shaped by)
-    native: Any = None
     send_back_raw: bool = False
     timeout: float | None = None  # per-request upstream timeout
     t0: float = field(default_factory=time.perf_counter)

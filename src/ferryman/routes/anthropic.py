@@ -38,7 +38,7 @@ from ferryman.doors.anthropic.stream import MessagesTranscoder
 from ferryman.gateway.exchange import Exchange
 from ferryman.gateway.passthrough import Frames
 from ferryman.gateway.pipeline import Pipeline
-from ferryman.http import BodyBudget, Receive, Scope, Send, client_credential, error_headers, read_body, send_json
+from ferryman.http import BodyBudget, Receive, Scope, Send, error_headers, read_body, send_json
 from ferryman.providers.anthropic import AnthropicProvider
 from ferryman.providers.anthropic.passthrough import forwarded, headers_for, url_for
 from ferryman.providers.base import Call
@@ -70,9 +70,7 @@ class AnthropicDoor(Door):
         raw, req = validate_dict(responses_request(native, deferred=deferred))
         own = Native(MESSAGES, body, native, deferred=deferred, headers=forwarded(scope["headers"]))
         own.query = scope.get("query_string", b"").decode("latin-1")
-        ex = self.pipeline.exchange(req, raw, scope["headers"], credential=client_credential(scope))
-        ex.compat.native = own
-        return ex
+        return self.exchange(scope, req, raw, own)
 
     async def reply(self, send: Send, ex: Exchange, response: dict[str, Any]) -> None:
         if ex.native_reply is not None:

@@ -36,7 +36,9 @@ GATEWAY_FIELDS = ("fallbacks",)  # Ferryman's own, never sent to a provider
 
 
 def _include_usage(ex: Exchange) -> bool:
-    options = ex.native.get("stream_options")
+    own = ex.compat.native  # the chat door always keeps the client's request
+    assert own is not None
+    options = own.decoded.get("stream_options")
     return isinstance(options, dict) and bool(options.get("include_usage"))
 
 
@@ -50,7 +52,7 @@ class ChatDoor(Door):
         raw = responses_request(native)
         req = check_request(raw)
         own = Native(CHAT, body, native, untranslated(native), drop=GATEWAY_FIELDS)
-        return self.exchange(scope, req, raw, native, own)
+        return self.exchange(scope, req, raw, own)
 
     async def reply(self, send: Send, ex: Exchange, response: dict[str, Any]) -> None:
         if ex.native_reply is not None:

@@ -154,20 +154,23 @@ class Door:
         scope: Scope,
         req: ResponsesRequest,
         raw: dict[str, Any],
-        native: Any = None,
         passthrough: Native | None = None,
+        *,
+        credential: str | None = None,
     ) -> Exchange:
         """The exchange for a parsed request, with the options every door reads from the gateway's headers
-        (``x-ferryman-timeout``, ``x-ferryman-send-back-raw``, ``x-ferryman-drop-unsupported``); ``passthrough``
-        is the client's request for a target that speaks the door's API (``providers/native.py``)."""
+        (``x-ferryman-timeout``, ``x-ferryman-send-back-raw``, ``x-ferryman-drop-unsupported``) and the caller's
+        credential (from the headers, else ``credential``: one the door found elsewhere, Gemini's ``?key=``);
+        ``passthrough`` is the client's request for a target that speaks the door's API (``providers/native.py``)."""
+        given = options(scope)
+        given["credential"] = given["credential"] or credential
         ex = self.pipeline.exchange(
             req,
             raw,
             scope["headers"],
-            **options(scope),
+            **given,
             drop_unsupported=_flag_header(scope, b"x-ferryman-drop-unsupported"),
         )
-        ex.native = native
         ex.compat.native = passthrough
         return ex
 

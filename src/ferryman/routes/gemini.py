@@ -29,7 +29,7 @@ from ferryman.doors.gemini.response import error_body, generate_content_response
 from ferryman.doors.gemini.stream import GeminiStream
 from ferryman.gateway.exchange import Exchange
 from ferryman.gateway.passthrough import Frames
-from ferryman.http import Receive, Scope, Send, client_credential, error_headers, send_json
+from ferryman.http import Receive, Scope, Send, error_headers, send_json
 from ferryman.providers.native import GENERATE, Native
 from ferryman.routes.door import Door, gateway_headers
 from ferryman.routes.transcode import TranscodingSend
@@ -59,8 +59,7 @@ class GeminiDoor(Door):
         raw = responses_request(decoded, model, stream=stream, hosted=hosted, deferred=deferred)
         req = check_request(raw)
         keys = query.get("key")
-        credential = client_credential(scope) or (keys[0] if keys else None)
-        ex = self.pipeline.exchange(req, raw, scope["headers"], credential=credential)
+        ex = self.exchange(scope, req, raw, own, credential=keys[0] if keys else None)
         for param, name in hosted.unknown:
             if ex.compat.drop_unsupported:
                 ex.compat.dropped.append(name)
@@ -74,7 +73,6 @@ class GeminiDoor(Door):
             if own is None:
                 raise refusal
             own.deferred.append(refusal)
-        ex.compat.native = own
         ex.state[self.route] = sse
         return ex
 
