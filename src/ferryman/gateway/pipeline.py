@@ -58,6 +58,10 @@ class OpenStream:
     on_failed: Callable[[FerrymanError], Awaitable[None]]  # the failed hooks, for a stream broken after its start
 
 
+PARTS = ("before", "on_event", "after", "failed")  # a hook's parts, in the order of Hook's
+OPERATIONS = (RESPONSES, EMBEDDINGS)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -74,17 +78,14 @@ class Pipeline:
         self.store = store
         self.background_runner = background
         self.hooks: list[Hook] = []
-        self._before: list[Hook] = []
-        self._events: list[Hook] = []
-        self._after: list[Hook] = []
+        # each operation's hooks, by part (a hook is in an operation's lists when its ``operations`` name it)
+        self._parts: dict[str, dict[str, list[Hook]]] = {op: {part: [] for part in PARTS} for op in OPERATIONS}
+        responses, embeddings = self._parts[RESPONSES], self._parts[EMBEDDINGS]
+        self._before, self._events, self._after, self._failed = (responses[part] for part in PARTS)
+        self._embeddings_before, self._embeddings_after = embeddings["before"], embeddings["after"]
         # a passed-through reply's after hooks: those that read only its head run before the reply, the rest after
         self._head: list[Hook] = []
         self._tail: list[Hook] = []
-        self._failed: list[Hook] = []
-        # the embeddings door's own lists: only hooks whose ``operations`` name it
-        self._embeddings_before: list[Hook] = []
-        self._embeddings_after: list[Hook] = []
-        self._embeddings_failed: list[Hook] = []
         self._tool_loop: ToolLoop | None = None  # made on the first request with an ``mcp`` tool
         self.mcp_client: McpClient | None = None  # the gateway's, when its config has MCP servers
         for hook in hooks:
@@ -93,21 +94,13 @@ class Pipeline:
     def add(self, hook: Hook) -> None:
         """Append a hook (its parts run after those of the hooks already there)."""
         self.hooks.append(hook)
-        parts = (("before", self._before), ("on_event", self._events), ("after", self._after), ("failed", self._failed))
-        for part, hooks in parts:
-            if overrides(hook, part) and RESPONSES in hook.operations:
-                hooks.append(hook)
+        for operation, parts in self._parts.items():
+            if operation in hook.operations:
+                for part, hooks in parts.items():
+                    if overrides(hook, part):
+                        hooks.append(hook)
         if overrides(hook, "after") and RESPONSES in hook.operations:
             (self._head if hook.head_only else self._tail).append(hook)
-        if EMBEDDINGS in hook.operations:
-            embedding = (
-                ("before", self._embeddings_before),
-                ("after", self._embeddings_after),
-                ("failed", self._embeddings_failed),
-            )
-            for part, hooks in embedding:
-                if overrides(hook, part):
-                    hooks.append(hook)
 
     # ---- what a door asks for -------------------------------------------------------------------
 
@@ -217,7 +210,7 @@ class Pipeline:
         if ex.failure is not None:
             return
         ex.failure = error
-        for hook in self._failed if ex.operation == RESPONSES else self._embeddings_failed:
+        for hook in self._parts[ex.operation]["failed"]:
             try:
                 await hook.failed(ex, error)
             except Exception:  # noqa: BLE001 - recording a failure must not hide it
