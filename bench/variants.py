@@ -3,7 +3,7 @@
     python bench/variants.py store-sync [--rounds 3] [--requests 1000] [--duration 5] [--concurrency 50]
     python bench/variants.py features   [...]
     python bench/variants.py each-feature [...]
-    python bench/variants.py checkouts --src a=/path/to/old/src --src b=src [--door chat]
+    python bench/variants.py checkouts --src a=/path/to/old/src --src b=src [--door chat] [--stream]
 
 ``store-sync``: ``store.sync: after_reply`` against ``before_reply`` (the reply waits for the SQLite
 commit). ``features``: ``bare`` (no governance, request log and metrics off) against ``full``
@@ -11,7 +11,10 @@ commit). ``features``: ``bare`` (no governance, request log and metrics off) aga
 metrics on), both with the default SQLite store. ``checkouts``: the same config run from two source trees
 (``--src a=DIR --src b=DIR``, each Ferryman started with that ``PYTHONPATH``): a before/after of a change.
 ``--door chat`` sends Chat Completions requests (``POST /v1/chat/completions``, the upstream's own Chat
-Completions for direct) instead of Responses requests.
+Completions for direct) instead of Responses requests. ``--stream`` sends streams instead of JSON requests
+(``"stream": true``; on the chat door also ``"stream_options": {"include_usage": true}``, as a client that
+counts tokens asks): the c=1 figures are then the time to the first complete SSE event minus direct's, and
+wrk's req/s and CPU µs/req are per stream (each read to its end).
 
 Starts the fake upstream (core 1) and one Ferryman per variant (both on core 0, measured in turn), then
 alternates the variants round by round: JSON requests one at a time on a keep-alive connection (their
@@ -32,7 +35,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from loadgen import WRK, closed_loop, parse_wrk, percentile, run_wrk, sequential_json, session
+from loadgen import WRK, closed_loop, parse_wrk, percentile, run_wrk, sequential_json, sequential_stream, session
 from servers import BENCH, HOST, MODEL, UPSTREAM_MODEL, Cores, ferryman_config, free_port, pinned, process, wait_ready
 
 MASTER = "sk-bench-master-key-0123456789"
@@ -67,13 +70,23 @@ DOORS = {
     ),
 }
 PATH, BODY, DIRECT_BODY = "/v1/responses", b"", b""
+STREAM = False  # --stream: c=1 is then the time to the first event
 HEADERS = {"content-type": "application/json", "authorization": "Bearer sk-bench-client"}
 
 
-def _door(name: str) -> None:
-    global PATH, BODY, DIRECT_BODY
-    path, body = DOORS[name]
-    PATH, BODY, DIRECT_BODY = path, json.dumps(body(MODEL)).encode(), json.dumps(body(UPSTREAM_MODEL)).encode()
+def _door(name: str, stream: bool) -> None:
+    global PATH, BODY, DIRECT_BODY, STREAM
+    path, make = DOORS[name]
+
+    def body(model: str) -> bytes:
+        out = make(model)
+        if stream:
+            out["stream"] = True
+            if name == "chat":
+                out["stream_options"] = {"include_usage": True}
+        return json.dumps(out).encode()
+
+    PATH, BODY, DIRECT_BODY, STREAM = path, body(MODEL), body(UPSTREAM_MODEL), stream
 
 
 def _config(workdir: Path, upstream: int, extra: str) -> Path:
@@ -102,7 +115,10 @@ async def _headers(url: str, governed: bool) -> dict[str, str]:
 
 async def _c1(url: str, body: bytes, n: int, headers: dict[str, str] = HEADERS) -> tuple[float, float]:
     async with session(1) as client:
-        latencies = await sequential_json(client, url, body, headers, n)
+        if STREAM:
+            latencies, _ = await sequential_stream(client, url, body, headers, n)
+        else:
+            latencies = await sequential_json(client, url, body, headers, n)
     return percentile(latencies, 50), percentile(latencies, 99)
 
 
@@ -193,16 +209,19 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--door", choices=sorted(DOORS), default="responses", help="the API the requests speak")
     parser.add_argument("--src", action="append", default=[], help="MODE=DIR: run that mode from DIR's sources")
+    parser.add_argument("--stream", action="store_true", help="streams: c=1 is the first event's time")
     args = parser.parse_args()
-    _door(args.door)
+    _door(args.door, args.stream)
     args.sources = {mode: os.path.abspath(src) for mode, src in (entry.split("=", 1) for entry in args.src)}
     with tempfile.TemporaryDirectory(prefix="ferryman-variants-bench-") as tmp:
         results = asyncio.run(measure(args, Path(tmp)))
     c = args.concurrency
-    print(f"median of {args.rounds} rounds; c=1: {args.requests} JSON requests; c={c}: {args.duration:g} s of wrk")
+    what = "streams (first event)" if args.stream else "JSON requests"
+    print(f"median of {args.rounds} rounds; c=1: {args.requests} {what}; c={c}: {args.duration:g} s of wrk")
+    per = "stream" if args.stream else "req"
     print(
-        f"{args.comparison:14s} {'c=1 +p50 ms':>12s} {'c=1 +p99 ms':>12s} {f'c={c} req/s':>12s} {f'c={c} p99 ms':>12s}"
-        f" {'CPU µs/req':>11s}"
+        f"{args.comparison:14s} {'c=1 +p50 ms':>12s} {'c=1 +p99 ms':>12s} {f'c={c} {per}/s':>12s}"
+        f" {f'c={c} p99 ms':>12s} {f'CPU µs/{per}':>11s}"
     )
     for mode in COMPARISONS[args.comparison]:
         r = results[mode]

@@ -331,3 +331,58 @@ def test_a_reply_is_priced_before_it_goes_out_and_counted_after(
     assert cost["total_cost"] > 0
     after = _tokens(gateway, "input"), _tokens(gateway, "output")
     assert (after[0] - before[0], after[1] - before[1]) == (prompt, completion)
+
+
+# ---- a skimmed stream's hooks: priced before its end, the rest after ------------------------------
+
+MASTER = "fm-master-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def governed(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
+    keyed = {"base_url": upstream.url, "keys": [{"value": "sk-upstream-" + uuid.uuid4().hex}], "max_retries": 0}
+    config = {
+        "store": f"sqlite:///{tmp_path_factory.mktemp('chat-pass-gov')}/store.db",
+        "governance": {"master_key": MASTER},
+        "metrics": {},
+        "providers": {"chat": {**keyed, "type": "openai-chat", "base_url": f"{upstream.url}{CHAT_BASE}"}},
+    }
+    server = GatewayServer(config).start()
+    yield server
+    server.stop()
+
+
+def test_a_stream_is_charged_logged_whole_and_timed_from_its_chunks(
+    governed: GatewayServer, fake: FakeUpstream
+) -> None:
+    """The chunks after the first token are relayed unread; the usage chunk's cost is what governance charges,
+    and the request log still has the whole answer and its time to first token."""
+    sse = load_fixture("openai-chat/text_stream")["response"]["sse"]
+    fake.add(CHAT_PATH, Reply(sse=sse))
+    admin = httpx.Client(base_url=governed.url, headers={"authorization": f"Bearer {MASTER}"}, timeout=30)
+    made = admin.post("/admin/keys", json={"name": "skim"}).json()
+    body = {
+        "model": "chat/gpt-4o",
+        "messages": [{"role": "user", "content": "x"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    headers = {"authorization": f"Bearer {made['key']}"}
+    with httpx.stream("POST", f"{governed.url}/v1/chat/completions", json=body, headers=headers, timeout=30) as resp:
+        got = client_frames(resp.read())
+    chunks = [json.loads(f[len(b"data: ") :]) for f in got[:-1]]
+    usage = chunks[-1]["usage"]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text and usage["cost"]["total_cost"] > 0
+    own = httpx.get(f"{governed.url}/v1/key", headers=headers, timeout=30).json()
+    assert own["spend_usd"] == pytest.approx(usage["cost"]["total_cost"])
+    assert (own["input_tokens"], own["output_tokens"]) == (usage["prompt_tokens"], usage["completion_tokens"])
+    (entry,) = admin.get("/admin/logs", params={"key_id": made["id"]}).json()["data"]
+    assert (
+        entry["stream"] is True
+        and entry["status_code"] == 200
+        and entry["cost_usd"] == pytest.approx(usage["cost"]["total_cost"])
+    )
+    assert entry["ttft_ms"] is not None and 0 < entry["ttft_ms"] <= entry["latency_ms"]
+    full = admin.get(f"/admin/logs/{entry['id']}").json()
+    assert full["output"][0]["content"][0]["text"] == text

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -42,6 +43,7 @@ from ferryman.state.pending import PendingWrites
 if TYPE_CHECKING:
     from ferryman.gateway.toolloop import McpRun, ToolLoop
     from ferryman.mcp.client import McpClient
+    from ferryman.providers.native import Tee
 
 log = logging.getLogger("ferryman")
 
@@ -273,14 +275,34 @@ class Pipeline:
             response["extra_fields"] = ex.extra_fields()
             return {"chunk_index": index, **ex.extra_fields(with_raw=False)}
 
+        tee = events.tee
         return OpenStream(
             events,
             resumer,
             finalize,
-            lambda response: self.finish(ex, response),
+            (lambda response: self.finish(ex, response)) if tee is None else partial(self._teed_final, ex, tee),
             self._watch(ex),
             lambda error: self.fail(ex, error),
         )
+
+    async def _teed_final(self, ex: Exchange, tee: Tee, response: dict[str, Any]) -> Pending:
+        """A passed-through stream's end: the after hooks on its final response, or, when the tee has only its
+        head (``Tee.later``), the hooks that read no more (the cost) now, before the client has the end, and
+        the others once it has, as for a passed-through reply (``after_reply``)."""
+        if tee.later is None:
+            return await self.finish(ex, response)
+        ex.read_later = tee.later
+        for hook in self._head:
+            await hook.after(ex, response)
+        return self._after_stream(ex, response)
+
+    async def _after_stream(self, ex: Exchange, head: dict[str, Any]) -> None:
+        try:
+            pending = await self.after_reply(ex, head)
+            if pending is not None:
+                await pending
+        except Exception:  # the client has its stream: a hook that fails now is logged, not answered
+            log.exception("an after hook failed on a stream already sent")
 
     def _watch(self, ex: Exchange) -> Callable[[str | None], None] | None:
         watchers = self._events

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -130,13 +130,40 @@ def _with_prefix(body: bytes, prefix: bytes) -> bytes:
     return body[:start] + (prefix[:-1] if rest.lstrip()[:1] == b"}" else prefix) + rest
 
 
+class Skim(Protocol):
+    """An adapter's cheap look at its own stream's events, which lets the ``Tee`` leave the ordinary ones unread
+    until the stream's end (``Tee``'s docstring)."""
+
+    def keeps(self, ev: SSEEvent) -> bool:
+        """Whether ``ev`` is an ordinary event its reader can read later (a well-formed chunk, no error in it)."""
+        ...
+
+    def ends(self, ev: SSEEvent) -> bool:
+        """Whether ``ev`` is the stream's last marker (Chat Completions' ``[DONE]``)."""
+        ...
+
+    def head(self, kept: list[SSEEvent], model: str) -> dict[str, Any] | None:
+        """The final response's head from the events ``kept`` unread: ``model`` (the answering one, as the
+        reader has it so far), its canonical ``usage`` and ``status``; None when they do not say it plainly (no
+        usage, a finish the reader would fail on): the events are then read."""
+        ...
+
+
 class Tee:
     """A provider's own stream read into the canonical response, event by event, beside the relay: the
     adapter's stream translator feeding a ``ResponseBuilder`` whose events are only named, never encoded.
     The adapter reads the first event ahead (``ahead``), before the stream is handed on, so an error sent
-    in place of an answer is still a status the dispatcher can fall back from."""
+    in place of an answer is still a status the dispatcher can fall back from.
 
-    __slots__ = ("_ahead", "_end", "_feed", "builder", "final", "provider")
+    With a ``skim`` (Chat Completions), only what cannot wait is read as it goes: the events up to the first
+    token (the ``on_event`` hooks' time to first token), an error, anything odd; an ordinary event after
+    that is kept unread (``skim.keeps``: a well-formed object, a few bytes looked at) and read when an event
+    that cannot wait comes, in order. At the last marker the final response is only its head
+    (``skim.head``: the model, the usage chunk's usage, the status), which the hooks that read no more than
+    that price before the client has the end; ``later`` then reads the kept events into the whole canonical
+    response, for the other hooks once the client has it (``Pipeline.stream``)."""
+
+    __slots__ = ("_ahead", "_end", "_feed", "_kept", "builder", "final", "later", "provider", "skim")
 
     def __init__(
         self,
@@ -144,6 +171,7 @@ class Tee:
         builder: ResponseBuilder,
         feed: Callable[[SSEEvent], None],
         end: Callable[[], None] | None = None,
+        skim: Skim | None = None,
     ) -> None:
         self.provider = provider
         self.builder = builder
@@ -151,24 +179,63 @@ class Tee:
         self._feed = feed  # the translator's
         self._end = end or _unended  # tells the translator the body ended (by default: it is incomplete)
         self._ahead: list[str] | None = None
-        self.final: dict[str, Any] | None = None  # the canonical response, once the stream is done
+        self.skim = skim
+        self._kept: list[SSEEvent] | None = None  # events left unread, once the first token is read (a skim)
+        self.final: dict[str, Any] | None = None  # the canonical response (or its head), once the stream is done
+        self.later: Callable[[], dict[str, Any]] | None = None  # the whole response, when ``final`` is its head
 
     def ahead(self, ev: SSEEvent) -> None:
         """Read the stream's first event before the relay does (the relay's ``feed`` of it reads nothing)."""
         self._ahead = self._read(ev)
 
     def feed(self, ev: SSEEvent) -> list[str]:
-        """Read one event; the canonical events' types it made (what the ``on_event`` hooks watch). A provider's
-        error event raises its ProviderError, a malformed one ``upstream_bad_response``."""
+        """Read one event (or keep it for later); the canonical events' types it made (what the ``on_event``
+        hooks watch). A provider's error event raises its ProviderError, a malformed one ``upstream_bad_response``."""
         ahead = self._ahead
         if ahead is not None:
             self._ahead = None
             return ahead
-        return self._read(ev)
+        kept = self._kept
+        if kept is None:
+            return self._read(ev)
+        skim = self.skim
+        assert skim is not None
+        if skim.keeps(ev):
+            kept.append(ev)
+            return []
+        if skim.ends(ev):
+            head = skim.head(kept, self.builder.model)
+            if head is not None:
+                self.final = head
+                self.later = lambda: self._whole(kept, ev)
+                return [f"response.{head['status']}"]
+        return self._catch_up(ev)
 
     def end(self) -> list[str]:
         """The provider's body ended: a stream complete without its last marker still finishes."""
-        return self._read(None)
+        return self._catch_up(None) if self._kept is not None else self._read(None)
+
+    def _catch_up(self, ev: SSEEvent | None) -> list[str]:
+        """The kept events read, then ``ev``; the next ordinary events are kept again."""
+        kept = self._kept
+        assert kept is not None
+        types: list[str] = []
+        for k in kept:
+            types += self._read(k)
+        kept.clear()
+        return types + self._read(ev)
+
+    def _whole(self, kept: list[SSEEvent], last: SSEEvent) -> dict[str, Any]:
+        """The whole canonical response, after a head: the kept events and the last marker read."""
+        self.final = None
+        for k in kept:
+            self._read(k)
+        self._read(last)
+        response = self.final
+        if response is None:  # (the reader did not finish at the marker the skim saw as the last)
+            self.builder.finish("stop")
+            response = self.builder.response()
+        return response
 
     def _read(self, ev: SSEEvent | None) -> list[str]:
         try:  # (not ``reading``: no context manager nor name made per event)
@@ -184,7 +251,13 @@ class Tee:
         if self.final is None and builder.status != "in_progress":
             self.final = builder.response()
             types.append(f"response.{builder.status}")  # a quiet builder's terminal event, by its name
+        elif self._kept is None and self.skim is not None and _has_token(types):
+            self._kept = []  # the first token is read: the ordinary events can wait
         return types
+
+
+def _has_token(types: list[str]) -> bool:
+    return any(t.endswith(".delta") for t in types)
 
 
 def canonical(provider: str, call: Call, parse: Callable[[Any, ResponseBuilder], None], reply: Any) -> dict[str, Any]:
@@ -239,11 +312,12 @@ async def teed(
     *,
     sent: dict[str, Any],
     max_bytes: int | None,
+    skim: Skim | None = None,
 ) -> EventStream:
     """A provider's own stream as it comes, with a ``Tee`` of the adapter's translator (``feed``, and ``end`` for
     the end of its body) over ``builder``; its first event is read before the stream is handed on, so an error
     sent in place of an answer is still a status the dispatcher can retry or fall back from."""
-    tee = Tee(provider, builder, feed, end)
+    tee = Tee(provider, builder, feed, end, skim)
     batches = iter_sse_batches(resp.content.iter_any(), max_bytes)
     try:
         first = await anext(batches, None)

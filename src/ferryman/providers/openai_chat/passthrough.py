@@ -21,6 +21,7 @@ from ferryman.providers.native import Native, canonical, teed
 
 from .quirks import Quirks
 from .response import EOF, canonical_usage
+from .skim import ChatSkim
 
 if TYPE_CHECKING:
     from . import ChatCompletionsProvider
@@ -93,6 +94,6 @@ async def stream(provider: ChatCompletionsProvider, call: Call) -> EventStream:
     def end() -> None:
         translator.feed(SSEEvent(EOF, b""))
 
-    return await teed(
-        provider.name, resp, builder, translator.feed, end, sent=sent, max_bytes=provider.config.max_upstream_bytes
-    )
+    max_bytes = provider.config.max_upstream_bytes
+    skim = ChatSkim(provider.quirks)
+    return await teed(provider.name, resp, builder, translator.feed, end, sent=sent, max_bytes=max_bytes, skim=skim)
