@@ -98,6 +98,8 @@ class SSEDecoder:
 
 
 def _parse_block(block: bytes) -> SSEEvent | None:
+    if block[:6] == b"data: " and b"\n" not in block:  # the common event: one data line, nothing else
+        return SSEEvent(None, block[6:])
     event: str | None = None
     data: list[bytes] = []
     for line in block.split(b"\n"):

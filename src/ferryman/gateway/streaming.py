@@ -177,6 +177,10 @@ class StreamRelay:
                 await self._write(out[0] if len(out) == 1 else b"".join(out))
             if self.ended:
                 return  # not one more read: an upstream lingering after its end is closed by run()
+        await self._body_ended()
+
+    async def _body_ended(self) -> None:
+        """The upstream's body ended without the terminal event: finished still, or a failure."""
         if not self.finished:
             tail = await self._upstream_ended()
             if tail:

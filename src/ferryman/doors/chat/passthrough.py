@@ -26,6 +26,7 @@ _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 _USAGE = b'"usage"'
 _NO_USAGE = re.compile(rb'"usage"\s*:\s*null')
+_NULL_USAGE = b'"usage":null'  # (what every chunk but the usage one has, found without the expression)
 
 
 def with_additions(body: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +56,7 @@ class ChatFrames:
 
     def frame(self, ev: SSEEvent) -> bytes:
         data = ev.data
-        if _USAGE in data and not _NO_USAGE.search(data):
+        if _USAGE in data and _NULL_USAGE not in data and not _NO_USAGE.search(data):
             self.held = data
             return b""
         return encode_event(ev.event, data)
