@@ -56,10 +56,12 @@ class PassthroughRelay(StreamRelay):
 
     async def _relay(self) -> None:
         """Each batch of the upstream's events in one write, as the canonical relay does; an ordinary event costs
-        no more than the tee's look at it and its frame (no coroutine): only the last or an error one awaits."""
+        no more than the tee's look at it and its frame (no coroutine): only the last or an error one awaits.
+        When the first read holds the whole answer, its events go out before the after hooks price its end."""
         batches = self.stream.batches
         assert batches is not None  # (a teed stream's)
         tee, frame, on_event = self.tee, self.frames.frame, self.on_event
+        first = True  # nothing written yet: the time to the first byte
         async for batch in batches:
             out: list[bytes] = []
             for ev in batch:
@@ -80,6 +82,9 @@ class PassthroughRelay(StreamRelay):
                         on_event(etype)
                 self.index += 1
                 if tee.final is not None:
+                    if out and first:  # a whole answer in the first read: its events go out before the hooks run
+                        await self._write(b"".join(out))
+                        out = []
                     out.append(await self._finish(ev))
                     break
                 chunk = frame(ev)
@@ -87,6 +92,7 @@ class PassthroughRelay(StreamRelay):
                     out.append(chunk)
             if out:
                 await self._write(out[0] if len(out) == 1 else b"".join(out))
+                first = False
             if self.ended:
                 return  # not one more read: an upstream lingering after its end is closed by run()
         await self._body_ended()

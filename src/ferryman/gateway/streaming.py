@@ -106,13 +106,15 @@ class StreamRelay:
         self.on_event = on_event  # each relayed event's type (None when no hook watches events)
         self.on_failed = on_failed  # a failure after the first byte, once explained to the client
         self.kept: Awaitable[None] | None = None
+        self.pinger: asyncio.Task[None] | None = None  # the keep-alive, once the stream has lasted one interval
 
     async def run(self, headers: list[tuple[bytes, bytes]]) -> None:
         await self.send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
         pump = asyncio.current_task()
         assert pump is not None
         watcher = asyncio.create_task(self._watch_disconnect(pump))
-        pinger = asyncio.create_task(self._keepalive())
+        # the keep-alive's task only for a stream still open after one interval (most end well before)
+        timer = asyncio.get_running_loop().call_later(self.keepalive, self._ping)
         try:
             await self._pump()
         except asyncio.CancelledError:
@@ -127,7 +129,9 @@ class StreamRelay:
             await self._fail(stream_failure(self.provider, exc))
         finally:
             watcher.cancel()
-            pinger.cancel()
+            timer.cancel()
+            if self.pinger is not None:
+                self.pinger.cancel()
             await self.stream.close()
         try:
             await self._write(b"", more=False)
@@ -281,6 +285,9 @@ class StreamRelay:
         async with self.lock:
             await self.send({"type": "http.response.body", "body": chunk, "more_body": more})
             self.last_write = time.monotonic()
+
+    def _ping(self) -> None:
+        self.pinger = asyncio.create_task(self._keepalive())
 
     async def _keepalive(self) -> None:
         while True:
