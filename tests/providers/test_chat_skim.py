@@ -161,3 +161,46 @@ def test_a_misshapen_chunk_is_the_later_readers_to_find() -> None:
     with pytest.raises(FerrymanError) as info:
         tee.later()
     assert info.value.code == "upstream_bad_response"
+
+
+def _same_answer(sse: list[str]) -> None:
+    """The skimmed stream's whole response (its kept chunks folded) is the one read chunk by chunk."""
+    events = _events([*sse, "data: [DONE]"])
+    read, skimmed = _tee(skim=False), _tee(skim=True)
+    _run(read, events)
+    types = _run(skimmed, events)
+    assert [] in types  # chunks were kept
+    assert read.final is not None and skimmed.later is not None
+    whole, later = read.final, skimmed.later()
+    ids = {"id": None, "created_at": None, "completed_at": None}
+    assert [{**i, "id": None} for i in later["output"]] == [{**i, "id": None} for i in whole["output"]]
+    assert {**later, **ids, "output": None} == {**whole, **ids, "output": None}
+
+
+LOGPROBS = {"content": [{"token": "b", "logprob": -0.5, "bytes": [98], "top_logprobs": []}]}
+
+
+@pytest.mark.parametrize(
+    "middle",
+    [
+        [_chunk({"content": "a"}), _chunk({"content": "b"}), _chunk({"content": "c"})],
+        [_chunk({"content": c}) for c in ("<thi", "nk>wh", "y", " not</th", "ink>so", " it", " is")],
+        [_chunk({"content": c}) for c in "ab"]
+        + [_chunk({"content": "c", "annotations": []}), _chunk({"content": "d"})],
+        [
+            _chunk({"content": "a"}),
+            _chunk({"content": "b"}),
+            "data: "
+            + msgspec.json.encode(
+                {"id": "c", "choices": [{"index": 0, "delta": {"content": "c"}, "logprobs": LOGPROBS}]}
+            ).decode(),
+            _chunk({"content": "d"}),
+        ],
+        [_chunk({"content": c}) for c in "ab"]
+        + [_chunk({"tool_calls": [{"index": 0, "id": "t", "function": {"name": "f"}}]})],
+    ],
+    ids=["plain", "think-tags-split", "annotations", "logprobs", "tool-call"],
+)
+def test_folded_chunks_make_the_same_answer(middle: list[str]) -> None:
+    first = _chunk({"role": "assistant", "content": ""})
+    _same_answer([first, *middle, _chunk({}, "stop"), USAGE])

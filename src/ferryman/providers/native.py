@@ -142,6 +142,10 @@ class Skim(Protocol):
         """Whether ``ev`` is the stream's last marker (Chat Completions' ``[DONE]``)."""
         ...
 
+    def fold(self, kept: list[SSEEvent]) -> list[SSEEvent]:
+        """The kept events as the reader is to read them at the end: the same answer, in as few as can say it."""
+        ...
+
     def head(self, kept: list[SSEEvent], model: str) -> dict[str, Any] | None:
         """The final response's head from the events ``kept`` unread: ``model`` (the answering one, as the
         reader has it so far), its canonical ``usage`` and ``status``; None when they do not say it plainly (no
@@ -228,7 +232,9 @@ class Tee:
     def _whole(self, kept: list[SSEEvent], last: SSEEvent) -> dict[str, Any]:
         """The whole canonical response, after a head: the kept events and the last marker read."""
         self.final = None
-        for k in kept:
+        skim = self.skim
+        assert skim is not None
+        for k in skim.fold(kept):
             self._read(k)
         self._read(last)
         response = self.final

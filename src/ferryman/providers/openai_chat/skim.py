@@ -32,8 +32,42 @@ class _Object(msgspec.Struct):
     """Any JSON object: decoding into it checks the syntax and skips every member."""
 
 
+class _Delta(msgspec.Struct, forbid_unknown_fields=True):
+    """A delta with text only (what the reader reads of a null field is nothing)."""
+
+    content: str | None = None
+    role: str | None = None
+    refusal: None = None
+    tool_calls: None = None
+    function_call: None = None
+    reasoning_content: None = None
+    reasoning: None = None
+
+
+class _Choice(msgspec.Struct, forbid_unknown_fields=True):
+    delta: _Delta
+    index: int = 0
+    logprobs: None = None
+    finish_reason: None = None
+
+
+class _Plain(msgspec.Struct):
+    """A chunk that only adds text to choice 0 (other members are the reader's to skip: ``id``, ``created``)."""
+
+    choices: list[_Choice]
+    model: str | None = None
+    usage: None = None
+    x_groq: None = None
+    search_results: None = None
+    citations: None = None
+    images: None = None
+    related_questions: None = None
+
+
 _OBJECT = msgspec.json.Decoder(_Object)
+_PLAIN = msgspec.json.Decoder(_Plain)
 _decode = msgspec.json.decode
+_encode = msgspec.json.encode
 
 
 class ChatSkim:
@@ -53,6 +87,9 @@ class ChatSkim:
         except (msgspec.DecodeError, UnicodeDecodeError):
             return False  # the reader says what is wrong with it
         return True
+
+    def fold(self, kept: list[SSEEvent]) -> list[SSEEvent]:
+        return fold(kept)
 
     def ends(self, ev: SSEEvent) -> bool:
         return ev.data.strip() == _DONE
@@ -94,3 +131,41 @@ def _finish_reason(chunk: Any) -> Any:
         if isinstance(choice, dict) and (choice.get("index") or 0) == 0:
             return choice.get("finish_reason")
     return None
+
+
+def fold(kept: list[SSEEvent]) -> list[SSEEvent]:
+    """The kept chunks as the reader is to read them: each run of chunks that only add text to choice 0 as one
+    chunk with their text joined (what the reader makes of it is the same answer, read once), the others as
+    they came."""
+    out: list[SSEEvent] = []
+    texts: list[str] = []
+    model: str | None = None
+    plain = False  # a run of plain chunks is open
+
+    def close() -> None:
+        delta = {"content": "".join(texts)} if texts else {}
+        chunk: dict[str, Any] = {"choices": [{"index": 0, "delta": delta}]}
+        if model is not None:
+            chunk["model"] = model
+        out.append(SSEEvent(None, _encode(chunk)))
+        texts.clear()
+
+    for ev in kept:
+        try:
+            chunk = _PLAIN.decode(ev.data)
+        except msgspec.DecodeError:  # (a ValidationError too)
+            chunk = None
+        if chunk is not None and len(chunk.choices) == 1 and chunk.choices[0].index == 0:
+            content = chunk.choices[0].delta.content
+            if content:
+                texts.append(content)
+            if not plain:
+                plain, model = True, chunk.model
+            continue
+        if plain:
+            close()
+            plain = False
+        out.append(ev)
+    if plain:
+        close()
+    return out
