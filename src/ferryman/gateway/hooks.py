@@ -10,7 +10,8 @@ so a hook that has nothing to do on a path costs nothing there.
 - ``on_event(ex, event_type)``: for a relayed stream, each event as it goes out, by its type (the
   relay reads no more of an event than its type; a hook that needs more waits for ``after``). It is
   synchronous and must be cheap: it runs on every event of every stream. Time to first token,
-  event counts, per-event metrics live here.
+  event counts, per-event metrics live here. A passed-through Chat Completions stream is read only up
+  to its first token and its end (``providers/openai_chat/skim.py``): the chunks between make no events.
 - ``after(ex, response)``: in list order, with the final response object (a JSON reply's body, a
   stream's last event's response, an answer a hook gave) before it goes out; it may change it (the
   cost) or keep it (the store, the cache). What it returns, if anything, is awaited once the client
