@@ -90,8 +90,8 @@ class PassthroughRelay(StreamRelay):
                 chunk = frame(ev)
                 if chunk:
                     out.append(chunk)
-            if out:
-                await self._write(out[0] if len(out) == 1 else b"".join(out))
+            if out:  # the last marker's write ends the body too
+                await self._write(out[0] if len(out) == 1 else b"".join(out), more=not self.ended)
                 first = False
             if self.ended:
                 return  # not one more read: an upstream lingering after its end is closed by run()

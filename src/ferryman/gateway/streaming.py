@@ -106,6 +106,7 @@ class StreamRelay:
         self.on_event = on_event  # each relayed event's type (None when no hook watches events)
         self.on_failed = on_failed  # a failure after the first byte, once explained to the client
         self.kept: Awaitable[None] | None = None
+        self.done = False  # the body's end is written
         self.pinger: asyncio.Task[None] | None = None  # the keep-alive, once the stream has lasted one interval
 
     async def run(self, headers: list[tuple[bytes, bytes]]) -> None:
@@ -134,7 +135,8 @@ class StreamRelay:
                 self.pinger.cancel()
             await self.stream.close()
         try:
-            await self._write(b"", more=False)
+            if not self.done:  # (the terminal event's write ended the body)
+                await self._write(b"", more=False)
         finally:
             await self._settle_kept()  # after the client has the whole stream: it never waits for the store
 
@@ -177,8 +179,8 @@ class StreamRelay:
                     out.append(chunk)
                 if self.ended:
                     break  # the terminal event: whatever follows it is not the client's
-            if out:
-                await self._write(out[0] if len(out) == 1 else b"".join(out))
+            if out:  # the terminal event's write ends the body: the end of the chunked body in the same write
+                await self._write(out[0] if len(out) == 1 else b"".join(out), more=not self.ended)
             if self.ended:
                 return  # not one more read: an upstream lingering after its end is closed by run()
         await self._body_ended()
@@ -188,7 +190,7 @@ class StreamRelay:
         if not self.finished:
             tail = await self._upstream_ended()
             if tail:
-                await self._write(tail)
+                await self._write(tail, more=not self.ended)
         if not self.finished:
             raise UpstreamConnectionError(
                 f"{self.provider}: the stream ended before the response was complete",
@@ -283,6 +285,9 @@ class StreamRelay:
 
     async def _write(self, chunk: bytes, more: bool = True) -> None:
         async with self.lock:
+            if self.done:
+                return  # (a keep-alive that waited for the lock while the body ended)
+            self.done = not more
             await self.send({"type": "http.response.body", "body": chunk, "more_body": more})
             self.last_write = time.monotonic()
 
