@@ -6,10 +6,13 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
+import ferryman.http
 from ferryman.connection import Connection
+from ferryman.http import ClientGone, LeaveWatch
 
 BOUND = 10.0  # seconds a test waits for what must happen at once
 Message = dict[str, Any]
@@ -289,3 +292,51 @@ def test_a_response_without_a_length_is_chunked_unless_204_or_304() -> None:
 
     run(scenario(200, b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"))
     run(scenario(204, b"HTTP/1.1 204 No Content\r\n\r\n"))
+
+
+def test_a_leave_watch_is_told_by_the_connection_when_its_client_leaves() -> None:
+    outcomes: list[str] = []
+
+    async def scenario(wanted: bool) -> None:
+        waiting = asyncio.get_running_loop().create_future()
+        answer = asyncio.get_running_loop().create_future()
+
+        async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+            await receive()
+            try:
+                with LeaveWatch(receive, lambda: wanted):
+                    waiting.set_result(None)
+                    await answer  # the provider's answer, which never comes
+            except ClientGone:
+                outcomes.append("gone")
+                return
+            outcomes.append("answered")
+
+        conn, _, state = connect(app)
+        conn.data_received(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n")
+        await asyncio.wait_for(waiting, BOUND)
+        conn.connection_lost(None)
+        if not wanted:  # the work goes on: it is finished, then its reply dropped
+            answer.set_result(None)
+        await served(state)
+
+    run(scenario(True))
+    run(scenario(False))
+    assert outcomes == ["gone", "answered"]
+
+
+def test_under_another_server_a_leave_watch_reads_receive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ferryman.http, "WATCH_AFTER", 0)
+
+    async def scenario() -> None:
+        gone = asyncio.get_running_loop().create_future()
+
+        async def receive() -> Message:
+            await gone
+            return {"type": "http.disconnect"}
+
+        with pytest.raises(ClientGone), LeaveWatch(receive, lambda: True):
+            gone.set_result(None)
+            await asyncio.get_running_loop().create_future()
+
+    run(scenario())

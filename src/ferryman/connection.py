@@ -91,11 +91,9 @@ class Connection(HttpToolsProtocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        for cycle in (self.current, self.running):
+        for cycle in {self.current, self.running}:
             if cycle is not None:
-                if not cycle.response_complete:
-                    cycle.disconnected = True  # what it sends is dropped; ``receive`` says http.disconnect
-                cycle.wake()
+                cycle.lost()
         if self.flow is not None:
             self.flow.resume_writing()
         if exc is None:
