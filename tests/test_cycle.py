@@ -134,24 +134,39 @@ def test_the_scope_is_asgis() -> None:
     assert (second["path"], second["query_string"], second["http_version"]) == ("/abs", b"q=2", "1.0")
 
 
-def test_a_streams_head_goes_out_before_its_first_event_and_chunks_follow() -> None:
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("at_once", "writes"),
+    [
+        # the app awaits its upstream before the first chunk: the head goes out meanwhile
+        (False, [HEAD, b"5\r\nhello\r\n", b"1\r\n!\r\n0\r\n\r\n"]),
+        # the first chunk follows in the same step: one write for both
+        (True, [HEAD + b"5\r\nhello\r\n", b"1\r\n!\r\n0\r\n\r\n"]),
+    ],
+    ids=["awaits-first", "chunk-at-once"],
+)
+def test_a_streams_head_is_not_held_past_its_apps_first_await(at_once: bool, writes: list[bytes]) -> None:
     async def scenario() -> None:
         gate = asyncio.get_running_loop().create_future()
 
         async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
-            await gate  # the upstream's first event, awaited
-            await send({"type": "http.response.body", "body": b"hello", "more_body": True})
+            if at_once:
+                await send({"type": "http.response.body", "body": b"hello", "more_body": True})
+            await gate  # the upstream's next event, awaited
+            if not at_once:
+                await send({"type": "http.response.body", "body": b"hello", "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": True})
             await send({"type": "http.response.body", "body": b"!"})
 
         conn, wire, state = connect(app)
         conn.data_received(b"POST /s HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n")
-        head = await wire.next_write()
-        assert head == b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
+        assert await wire.next_write() == writes[0]  # before the gate opens
         gate.set_result(None)
         await served(state)
-        assert wire.writes[1:] == [b"5\r\nhello\r\n", b"1\r\n!\r\n0\r\n\r\n"]
+        assert wire.writes == writes
 
     run(scenario())
 
@@ -225,12 +240,29 @@ def test_a_body_in_parts_and_flow_control() -> None:
     assert parts == [(120000, True), (80000, False)]
 
 
-def test_head_sends_no_body_and_http_1_0_closes() -> None:
+CLOSING = {
+    # HEAD: the head only; HTTP/1.0: the connection closes after its reply
+    "head-http-1.0": (
+        b"HEAD /hello HTTP/1.0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\n",
+    ),
+    # no protocol upgrade here: answered as HTTP, then closed (what follows on it is not HTTP)
+    "upgrade": (
+        b"GET /ws HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\r\n\x81\x00",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\n/ws",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CLOSING))
+def test_a_reply_after_which_the_connection_closes(case: str) -> None:
+    sent, expected = CLOSING[case]
+
     async def scenario() -> None:
         conn, wire, state = connect(json_app)
-        conn.data_received(b"HEAD /hello HTTP/1.0\r\n\r\n")
+        conn.data_received(sent)
         await served(state)
-        assert wire.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\n"]
+        assert wire.writes == [expected]
         assert wire.closed
 
     run(scenario())
