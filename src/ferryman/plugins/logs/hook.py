@@ -19,13 +19,11 @@ from ferryman.gateway.exchange import Exchange
 from ferryman.gateway.hooks import EVERY_OPERATION, Hook, Pending
 from ferryman.gateway.usage import token_counts
 from ferryman.plugins.governance.model import VirtualKey
-from ferryman.plugins.logs.console import REQUESTS
+from ferryman.plugins.logs.console import request_line, requests
 from ferryman.plugins.logs.writer import LogWriter
 from ferryman.schemas.errors import FerrymanError
 from ferryman.state.logs import LogEntry, new_log_id
 
-console = logging.getLogger(REQUESTS)
-_LINE = "%s %s model=%s provider=%s status=%d latency_ms=%.1f tokens=%d/%d cost_usd=%.6f key=%s"
 _FIRST = "logs.first_token"  # ex.state: perf_counter() of a stream's first delta
 
 
@@ -53,13 +51,15 @@ class RequestLogHook(Hook):
 
     def _record(self, ex: Exchange, status: int, error: str | None, response: dict[str, Any] | None) -> None:
         writer = self.writer
-        if writer is None and not console.isEnabledFor(logging.INFO):
+        printed = requests.isEnabledFor(logging.INFO)
+        if writer is None and not printed:
             return
         entry = self.entry(ex, status, error, response, writer.clock() if writer is not None else time.time())
         if writer is not None:
             writer.put(entry)
-        if console.isEnabledFor(logging.INFO):
-            _print(entry, ex)
+        if printed:
+            key: VirtualKey | None = ex.state.get("governance")
+            request_line(entry, key.name if key is not None else None)
 
     def entry(
         self, ex: Exchange, status: int, error: str | None, response: dict[str, Any] | None, now: float
@@ -105,43 +105,6 @@ class RequestLogHook(Hook):
             ],
             content=content,
         )
-
-
-def _print(entry: LogEntry, ex: Exchange) -> None:
-    key: VirtualKey | None = ex.state.get("governance")
-    key_name = key.name if key is not None else None
-    provider = f"{entry.provider}/{entry.model_deployment}" if entry.provider else "-"
-    fields = {
-        "method": "POST",
-        "route": entry.route,
-        "model": entry.model_requested,
-        "provider": entry.provider,
-        "model_deployment": entry.model_deployment,
-        "status": entry.status_code,
-        "latency_ms": entry.latency_ms,
-        "input_tokens": entry.input_tokens,
-        "output_tokens": entry.output_tokens,
-        "cost_usd": entry.cost_usd,
-        "key": key_name,
-        "cache_hit": entry.cache_hit,
-        "stream": entry.stream,
-        "response_id": entry.response_id,
-        "error": entry.error,
-    }
-    console.info(
-        _LINE,
-        "POST",
-        entry.route,
-        entry.model_requested,
-        provider,
-        entry.status_code,
-        entry.latency_ms,
-        entry.input_tokens,
-        entry.output_tokens,
-        entry.cost_usd,
-        key_name or "-",
-        extra={"request": fields},
-    )
 
 
 def _detail(usage: dict[str, Any], part: str, name: str) -> Any:
