@@ -10,6 +10,7 @@ ends with the id.
 
 from __future__ import annotations
 
+import os
 import statistics
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -83,14 +84,24 @@ _dec = msgspec.json.decode
 
 
 _last = 0
+_tag = random_hex(5)
+
+
+def _new_tag() -> None:
+    global _tag
+    _tag = random_hex(5)
+
+
+os.register_at_fork(after_in_child=_new_tag)  # a forked worker's ids are its own
 
 
 def new_log_id(now: float) -> str:
     """``log_`` + the time in microseconds (hex, fixed width; in this process strictly increasing, whatever the
-    clock does) + randomness (another process's ids): ids sort by when they were made."""
+    clock does) + this process's random tag (drawn at its start, apart from another process's ids): ids sort
+    by when they were made."""
     global _last
     _last = max(_last + 1, int(now * 1_000_000))
-    return f"log_{_last:014x}{random_hex(5)}"
+    return f"log_{_last:014x}{_tag}"
 
 
 @dataclass(slots=True)

@@ -11,7 +11,8 @@ A request's line (``request_line``, logger ``ferryman.requests`` at ``info``) is
 that logger has no handler nor filter of its own and the root logger only the console's handler (what
 ``setup_console`` makes), the request's entry itself is queued, with the time, and the thread makes the
 line from it, as a record would have been formatted (``TEXT_FORMAT``, or ``JsonFormatter``'s object with
-the line's fields), scrubbed of secrets like every record (``scrub.py``). Otherwise (a handler or a
+the line's fields), its names scrubbed of secrets as a record's message is (``scrub.py``; a name seen
+before is a lookup, not a scan: ``scrub_name``), and its error too. Otherwise (a handler or a
 filter added, pytest's log capture) it is logged as a record with its fields as ``request``.
 """
 
@@ -26,9 +27,10 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-from ferryman.scrub import scrub
+from ferryman.scrub import scrub, scrub_name
 from ferryman.state.logs import LogEntry
 
 REQUESTS = "ferryman.requests"  # the logger of the per-request lines
@@ -92,19 +94,20 @@ def request_line(entry: LogEntry, key_name: str | None) -> None:
     requests.info(LINE, *_arguments(entry, key_name), extra={"request": _fields(entry, key_name)})
 
 
-def _arguments(entry: LogEntry, key_name: str | None) -> tuple[Any, ...]:
-    provider = f"{entry.provider}/{entry.model_deployment}" if entry.provider else "-"
+def _arguments(entry: LogEntry, key_name: str | None, clean: Callable[[str], str] = str) -> tuple[Any, ...]:
+    """``LINE``'s arguments; ``clean`` scrubs the names a secret could hide in (a record is scrubbed whole)."""
+    provider = clean(f"{entry.provider}/{entry.model_deployment}") if entry.provider else "-"
     return (
         "POST",
         entry.route,
-        entry.model_requested,
+        clean(entry.model_requested),
         provider,
         entry.status_code,
         entry.latency_ms,
         entry.input_tokens,
         entry.output_tokens,
         entry.cost_usd,
-        key_name or "-",
+        clean(key_name) if key_name else "-",
     )
 
 
@@ -183,7 +186,7 @@ class _Console:
         if lines:
             lines.append("")
             try:
-                self.stream.write(scrub("\n".join(lines)))
+                self.stream.write("\n".join(lines))
                 self.stream.flush()
             except Exception:  # noqa: BLE001 - stderr is gone or full: nowhere to say so
                 pass
@@ -199,11 +202,16 @@ class _Console:
                 self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             else:
                 self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        message = LINE % _arguments(entry, key_name)
+        message = LINE % _arguments(entry, key_name, scrub_name)
         if not self.json:
             return f"{self._prefix},{msecs:03d} INFO {REQUESTS}: {message}"
         line = {"time": f"{self._prefix}.{msecs:03d}Z", "level": "info", "logger": REQUESTS, "message": message}
         line.update(_fields(entry, key_name))
+        for name in ("model", "provider", "model_deployment", "key"):
+            if line[name] is not None:
+                line[name] = scrub_name(line[name])
+        if entry.error is not None:
+            line["error"] = scrub(entry.error)
         return json.dumps(line, default=str)
 
 
