@@ -3,14 +3,18 @@
     python bench/variants.py store-sync [--rounds 3] [--requests 1000] [--duration 5] [--concurrency 50]
     python bench/variants.py features   [...]
     python bench/variants.py each-feature [...]
-    python bench/variants.py checkouts --src a=/path/to/old/src --src b=src [--door chat] [--stream]
+    python bench/variants.py checkouts --src a=/path/to/old/src --src b=src [--door chat] [--config bare|default]
+                                       [--stream]
 
 ``store-sync``: ``store.sync: after_reply`` against ``before_reply`` (the reply waits for the SQLite
 commit). ``features``: ``bare`` (no governance, request log and metrics off) against ``full``
 (governance with a virtual key that has a budget and rpm/tpm limits, the request log and Prometheus
 metrics on), both with the default SQLite store. ``checkouts``: the same config run from two source trees
 (``--src a=DIR --src b=DIR``, each Ferryman started with that ``PYTHONPATH``): a before/after of a change.
-``--door chat`` sends Chat Completions requests (``POST /v1/chat/completions``, the upstream's own Chat
+``--config default`` runs ``checkouts`` with the default config instead of ``bare`` (its default): the request
+log with content and Prometheus metrics on, and the console at ``info``, one line per request (written to the
+run's log file), as ``ferryman serve`` runs out of the box; the other comparisons keep their console at
+``warning``. ``--door chat`` sends Chat Completions requests (``POST /v1/chat/completions``, the upstream's own Chat
 Completions for direct) instead of Responses requests. ``--stream`` sends streams instead of JSON requests
 (``"stream": true``; on the chat door also ``"stream_options": {"include_usage": true}``, as a client that
 counts tokens asks): the c=1 figures are then the time to the first complete SSE event minus direct's, and
@@ -56,10 +60,15 @@ COMPARISONS: dict[str, dict[str, str]] = {
         "governance": f"store: 'sqlite:///{{workdir}}/ferryman.db'\nlogs: false\nmetrics: false\n"
         f"governance: {{{{master_key: {MASTER}}}}}\n",
     },
-    "checkouts": {  # the same config from two source trees (--src)
-        "a": "store: 'sqlite:///{workdir}/ferryman.db'\nlogs: false\nmetrics: false\n",
-        "b": "store: 'sqlite:///{workdir}/ferryman.db'\nlogs: false\nmetrics: false\n",
+    "checkouts": {  # the same config from two source trees (--src); --config says which (CONFIGS)
+        "a": "{config}",
+        "b": "{config}",
     },
+}
+# --config: checkouts' config and its console level
+CONFIGS = {
+    "bare": ("store: 'sqlite:///{workdir}/ferryman.db'\nlogs: false\nmetrics: false\n", "warning"),
+    "default": ("store: 'sqlite:///{workdir}/ferryman.db'\n", "info"),
 }
 # door -> (path, the body for a model)
 DOORS = {
@@ -144,7 +153,8 @@ async def _load(
 
 
 async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    variants = COMPARISONS[args.comparison]
+    config_lines, level = CONFIGS[args.config] if args.comparison == "checkouts" else ("", "warning")
+    variants = {mode: extra.replace("{config}", config_lines) for mode, extra in COMPARISONS[args.comparison].items()}
     modes = tuple(variants)
     cores = Cores.detect()
     up_port = free_port()
@@ -163,7 +173,7 @@ async def measure(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         for mode in modes:
             config = _config(workdir / mode, up_port, variants[mode])
             cmd = [sys.executable, "-m", "ferryman", "serve", "--config", str(config), "--host", HOST]
-            cmd += ["--port", str(ports[mode]), "--log-level", "warning"]
+            cmd += ["--port", str(ports[mode]), "--log-level", level]
             log = workdir / f"ferryman-{mode}.log"
             env = {**os.environ, "PYTHONPATH": sources[mode]} if mode in sources else None
             procs.append(running.enter_context(process(pinned(cmd, cores.gateway), log, workdir, env=env)))
@@ -208,6 +218,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of each wrk run")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--door", choices=sorted(DOORS), default="responses", help="the API the requests speak")
+    parser.add_argument(
+        "--config", choices=sorted(CONFIGS), default="bare", help="checkouts: bare (logs, metrics off) or default"
+    )
     parser.add_argument("--src", action="append", default=[], help="MODE=DIR: run that mode from DIR's sources")
     parser.add_argument("--stream", action="store_true", help="streams: c=1 is the first event's time")
     args = parser.parse_args()

@@ -3,7 +3,9 @@ from the serving process itself and from each worker of ``--workers 2``."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -14,7 +16,11 @@ from typing import Any
 
 import httpx
 import openai
+import pytest
 
+from ferryman.plugins.logs import console
+from ferryman.plugins.logs.console import FORMATS, REQUESTS
+from ferryman.state.logs import LogEntry
 from tests.fakes.gateway import free_port, wait_until_serving
 
 MASTER = "fm-master-" + uuid.uuid4().hex
@@ -89,3 +95,67 @@ def test_text_line_names_the_key(tmp_path: Path) -> None:
         proc.wait(20)
     assert " INFO ferryman.requests: POST responses model=mock/echo provider=mock/echo status=200 " in line
     assert "tokens=" in line and "cost_usd=0.000000" in line and line.endswith(f"key={name}")
+
+
+def _entry(**changes: Any) -> LogEntry:
+    fields: dict[str, Any] = {
+        "id": "log_1",
+        "created_at": 1_700_000_000.0,
+        "route": "chat_completions",
+        "response_id": "chatcmpl-1",
+        "key_id": None,
+        "team_id": None,
+        "model_requested": "fast",
+        "provider": "openai",
+        "model_deployment": "gpt-4o-mini",
+        "status_code": 200,
+        "error": None,
+        "latency_ms": 12.345,
+        "ttft_ms": None,
+        "input_tokens": 10,
+        "output_tokens": 20,
+        "cached_tokens": 0,
+        "reasoning_tokens": 0,
+        "cost_usd": 0.000123,
+        "cache_hit": False,
+        "stream": True,
+        "attempts": [],
+    }
+    return LogEntry(**(fields | changes))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [(_entry(), "team-a"), (_entry(provider=None, model_deployment=None, status_code=429, error="slow down"), None)],
+)
+def test_a_queued_request_line_is_its_record_formatted(fmt: str, entry: LogEntry, key: str | None) -> None:
+    """The writer thread makes a request's line from its entry as the logging path's record would be formatted."""
+    stream = io.StringIO()
+    writer = console._Console(stream, fmt)
+    created = 1_700_000_123.4567
+    record = logging.LogRecord(REQUESTS, logging.INFO, __file__, 1, console.LINE, console._arguments(entry, key), None)
+    record.created, record.msecs = created, int((created - int(created)) * 1000)
+    record.request = console._fields(entry, key)
+    assert writer._line(created, entry, key) == writer.formatting.format(record)
+    assert writer._write([(created, entry, key), record, None]) is False  # None: the end, after the others
+    assert stream.getvalue() == 2 * (writer.formatting.format(record) + "\n")
+
+
+def test_request_lines_go_through_logging_when_it_is_configured(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alone on the root logger, the console queues the entry; with another handler (here pytest's capture)
+    the request's line is a record, with its fields."""
+    writer = console._Console(io.StringIO(), "text")
+    monkeypatch.setattr(console, "_console", writer)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [writer.handler])
+    console.request_line(entry := _entry(), "team-a")
+    assert writer.records.get(block=False)[1:] == (entry, "team-a")  # type: ignore[index]
+    monkeypatch.setattr(logging.getLogger(), "handlers", [writer.handler, caplog.handler])
+    with caplog.at_level(logging.INFO, logger=REQUESTS):
+        console.request_line(entry, "team-a")
+    [record] = [r for r in caplog.records if r.name == REQUESTS]
+    assert record.getMessage().startswith("POST chat_completions model=fast provider=openai/gpt-4o-mini status=200 ")
+    assert record.getMessage().endswith(" key=team-a") and record.request["stream"] is True
+    assert isinstance(writer.records.get(block=False), logging.LogRecord)  # through the console's handler too

@@ -317,6 +317,17 @@ def test_short_values_are_left_alone_and_the_longest_match_wins() -> None:
     assert scrubber.text("abcdefgh") == "****"  # a rotating slot leaves the others alone
 
 
+def test_a_remembered_name_is_scrubbed_again_once_the_secrets_change() -> None:
+    scrubber = Scrubber()
+    assert scrubber.name("model-token-number-one") == "model-token-number-one"
+    scrubber.rotate("token", ["token-number-one"])
+    assert scrubber.name("model-token-number-one") == "model-****"
+    scrubber.rotate("token", ["token-number-two"])
+    scrubber.rotate("token", ["token-number-three"])  # one is neither the current nor the previous token
+    assert scrubber.name("model-token-number-one") == "model-token-number-one"
+    assert scrubber.name("http://user:pw@host") == "http://user:****@host"
+
+
 def test_every_configured_secret_is_registered(fake: FakeUpstream, tmp_path: Path) -> None:
     config = _config(fake, "postgresql://postgres:store-password-01@127.0.0.1:5432/test")
     config["providers"]["openai"]["proxy"] = f"http://user:{PROXY_PASSWORD}@127.0.0.1:3128"

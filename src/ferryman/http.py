@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
+from ferryman.cycle import Cycle
 from ferryman.schemas.errors import FerrymanError, PayloadTooLargeError
 
 Scope = dict[str, Any]
@@ -49,23 +50,36 @@ class LeaveWatch:
     ``wanted`` says whether the work still serves only the client: true while the provider's answer has
     not arrived (the upstream call is cancelled, its connection closed, nothing is stored), false once it
     has (what is paid for is finished: priced and stored, its reply dropped). A cancellation the watch
-    caused leaves the block as ``ClientGone``. ``receive`` is read only after ``WATCH_AFTER`` seconds,
-    once the body has been read; a client that left earlier is noticed then.
+    caused leaves the block as ``ClientGone``. Under Ferryman's own server (``receive`` is a ``Cycle``'s)
+    the connection tells the watch when its client leaves, and the watch costs nothing until then; under
+    another ASGI server ``receive`` is read after ``WATCH_AFTER`` seconds, once the body has been read, and
+    a client that left earlier is noticed then.
     """
 
-    __slots__ = ("left", "receive", "task", "timer", "wanted", "watcher")
+    __slots__ = ("cycle", "left", "previous", "receive", "task", "timer", "wanted", "watcher")
 
     def __init__(self, receive: Receive, wanted: Callable[[], bool]) -> None:
         self.receive = receive
         self.wanted = wanted
         self.left = False
         self.task: asyncio.Task[Any] | None = None
+        self.cycle: Cycle | None = None
+        self.previous: Callable[[], None] | None = None  # an enclosing watch's, on the same cycle
         self.timer: asyncio.TimerHandle | None = None
         self.watcher: asyncio.Task[None] | None = None
 
     def __enter__(self) -> LeaveWatch:
-        self.task = asyncio.current_task()
-        self.timer = asyncio.get_running_loop().call_later(WATCH_AFTER, self._start)
+        cycle = getattr(self.receive, "__self__", None)
+        if type(cycle) is Cycle:
+            self.task = cycle.task  # the request's, where its app runs (and this block with it)
+            self.cycle = cycle
+            self.previous = cycle.on_leave
+            cycle.on_leave = self._leave
+            if cycle.disconnected:  # gone already: the block's first await is cancelled
+                self._leave()
+        else:
+            self.task = asyncio.current_task()
+            self.timer = asyncio.get_running_loop().call_later(WATCH_AFTER, self._start)
         return self
 
     def _start(self) -> None:
@@ -75,11 +89,18 @@ class LeaveWatch:
     async def _watch(self) -> None:
         while (await self.receive())["type"] != "http.disconnect":
             pass
-        if self.wanted() and self.task is not None:
+        self._leave()
+
+    def _leave(self) -> None:
+        if not self.left and self.wanted() and self.task is not None:
             self.left = True
             self.task.cancel()
+        if self.previous is not None:
+            self.previous()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.cycle is not None:
+            self.cycle.on_leave = self.previous
         if self.timer is not None:
             self.timer.cancel()
         if self.watcher is not None:

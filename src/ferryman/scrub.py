@@ -31,6 +31,7 @@ from urllib.parse import quote, unquote, urlsplit
 import msgspec
 
 MASK = "****"
+NAMES = 4096  # texts ``Scrubber.name`` remembers at most (then it starts again)
 MIN_LENGTH = 8
 
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*:)[^/?#@\s]*@")
@@ -91,6 +92,7 @@ class Scrubber:
         self._lock = threading.Lock()
         self._text: re.Pattern[str] | None = None
         self._bytes: re.Pattern[bytes] | None = None
+        self._names: dict[str, str] = {}  # ``name``'s texts, scrubbed with these secrets
 
     def add(self, values: Iterable[str | None], slot: str = "config") -> None:
         """Hide ``values`` from now on, with what ``slot`` already holds."""
@@ -113,9 +115,10 @@ class Scrubber:
         every = sorted(set().union(*self._slots.values()), key=len, reverse=True)  # the longest match wins
         if not every:
             self._text = self._bytes = None
-            return
-        self._text = re.compile("|".join(map(re.escape, every)))
-        self._bytes = re.compile(b"|".join(re.escape(s.encode()) for s in every))
+        else:
+            self._text = re.compile("|".join(map(re.escape, every)))
+            self._bytes = re.compile(b"|".join(re.escape(s.encode()) for s in every))
+        self._names = {}
 
     def text(self, text: str) -> str:
         """``text`` without the secrets, nor a password inside a URL (however short)."""
@@ -123,6 +126,17 @@ class Scrubber:
         if pattern is not None:
             text = pattern.sub(MASK, text)
         return mask_url_passwords(text) if "://" in text else text
+
+    def name(self, text: str) -> str:
+        """``text`` scrubbed, remembered until the secrets change: the few short texts every request's console
+        line repeats (a model's, a provider's, a key's name) cost a lookup, not a scan."""
+        names = self._names
+        clean = names.get(text)
+        if clean is None:
+            if len(names) >= NAMES:
+                names.clear()
+            clean = names[text] = self.text(text)
+        return clean
 
     def bytes(self, data: bytes) -> bytes:
         pattern = self._bytes
@@ -154,6 +168,11 @@ SECRETS = Scrubber()
 def scrub(text: str) -> str:
     """``text`` with every registered secret, and every password inside a URL, replaced by ``****``."""
     return SECRETS.text(text)
+
+
+def scrub_name(text: str) -> str:
+    """``scrub(text)`` for a short text that comes again and again (``Scrubber.name``)."""
+    return SECRETS.name(text)
 
 
 def scrub_bytes(data: bytes) -> bytes:

@@ -70,12 +70,28 @@ class Attempts:
     def header(self) -> str:
         """``label:status`` per attempt; a label is client text, so it is percent-encoded to a header-safe
         ASCII token whatever it holds (a model name was checked at the door, an alias's was not)."""
-        return ",".join(f"{quote(a.label, safe=_LABEL_SAFE)}:{a.status}" for a in self.log)
+        log = self.log
+        if len(log) == 1:
+            return f"{_quoted(log[0].label)}:{log[0].status}"
+        return ",".join(f"{_quoted(a.label)}:{a.status}" for a in log)
 
     @property
     def upstream_seconds(self) -> float:
         """The time spent waiting for providers (backoff sleeps between attempts not counted)."""
         return sum(a.seconds for a in self.log)
+
+
+_QUOTED: dict[str, str] = {}  # labels already encoded (at most ``_QUOTED_MAX``: labels may hold client text)
+_QUOTED_MAX = 1024
+
+
+def _quoted(label: str) -> str:
+    found = _QUOTED.get(label)
+    if found is None:
+        if len(_QUOTED) >= _QUOTED_MAX:
+            _QUOTED.clear()
+        found = _QUOTED[label] = quote(label, safe=_LABEL_SAFE)
+    return found
 
 
 class Dispatcher:

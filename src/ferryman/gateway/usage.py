@@ -191,6 +191,29 @@ def _price(price: ModelPrice, counts: dict[str, int], found: tuple[Any, Any] | N
     return result.input_price, result.output_price, result.total_price
 
 
+_PARTS: dict[int, tuple[ModelPrice, list[tuple[str, Any]] | None]] = {}  # id(price) -> (price, its parts)
+
+
+def _parts(price: ModelPrice) -> list[tuple[str, Any]] | None:
+    """A price's set fields (name, value), read once per price object; None if one is not a per-token price
+    the fast path knows (``_SIMPLE_PRICES``)."""
+    found = _PARTS.get(id(price))
+    if found is not None and found[0] is price:
+        return found[1]
+    parts: list[tuple[str, Any]] | None = []
+    for key, value in vars(price).items():
+        if value is None or key.startswith("_"):
+            continue
+        if key not in _SIMPLE_PRICES or not isinstance(value, Decimal | TieredPrices):
+            parts = None
+            break
+        parts.append((key, value))  # type: ignore[union-attr]
+    if len(_PARTS) >= 4096:
+        _PARTS.clear()
+    _PARTS[id(price)] = (price, parts)
+    return parts
+
+
 def _flat(value: Any, input_tokens: int) -> Decimal | None:
     """A per-unit price: a plain one, or the tier of a threshold-tiered one that ``input_tokens`` falls in
     (crossing a tier prices every token at its rate, as genai-prices and the providers do)."""
@@ -206,12 +229,14 @@ def _flat(value: Any, input_tokens: int) -> Decimal | None:
 
 def fast_price(price: ModelPrice, counts: dict[str, int]) -> tuple[Decimal, Decimal, Decimal] | None:
     """(input, output, total) for per-token prices (plain or tiered), or None when the library must decide."""
+    parts = _parts(price)
+    if parts is None:
+        return None
+    input_tokens = counts.get("input_tokens", 0)
     fields: dict[str, Decimal] = {}
-    for key, value in vars(price).items():
-        if value is None or key.startswith("_"):
-            continue
-        flat = _flat(value, counts.get("input_tokens", 0))
-        if flat is None or key not in _SIMPLE_PRICES:
+    for key, value in parts:
+        flat = value if isinstance(value, Decimal) else _flat(value, input_tokens)
+        if flat is None:
             return None
         fields[key] = flat
     if not counts.keys() <= _SIMPLE_USAGE or "input_mtok" not in fields or "output_mtok" not in fields:

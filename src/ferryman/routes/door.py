@@ -34,8 +34,7 @@ from ferryman.http import (
     Receive,
     Scope,
     Send,
-    client_credential,
-    header,
+    credential_of,
     read_body,
     send_json,
 )
@@ -51,8 +50,7 @@ _DROPPED_SAFE = " []()_-.:/"
 _TRUE = {"1", "true", "yes", "on"}
 
 
-def _timeout_header(scope: Scope) -> float | None:
-    value = header(scope, b"x-ferryman-timeout")
+def _timeout(value: str | None) -> float | None:
     if value is None:
         return None
     try:
@@ -68,10 +66,13 @@ def _timeout_header(scope: Scope) -> float | None:
     return seconds
 
 
-def _flag_header(scope: Scope, name: bytes) -> bool | None:
+def _flag(value: str | None) -> bool | None:
     """A true/false header (``1``/``true``/``yes``/``on`` is true, anything else false); None when absent."""
-    value = header(scope, name)
     return None if value is None else value.strip().lower() in _TRUE
+
+
+_OWN = b"x-ferryman-"  # the gateway's own request headers
+_OPTIONS = (b"x-ferryman-send-back-raw", b"x-ferryman-timeout", b"x-ferryman-drop-unsupported")
 
 
 Headers = list[tuple[bytes, bytes]]
@@ -96,12 +97,18 @@ async def answering(pipeline: Pipeline, ex: Exchange) -> AsyncIterator[None]:
 
 
 def options(scope: Scope) -> dict[str, Any]:
-    """What every exchange takes from a request's own headers: the caller's credential, the opt-in to
-    ``raw_request``/``raw_response``, a shorter upstream timeout."""
+    """What every exchange takes from a request's own headers (one pass over them): the caller's credential,
+    the opt-in to ``raw_request``/``raw_response``, a shorter upstream timeout, ``drop_unsupported``."""
+    headers = scope["headers"]
+    own: dict[bytes, str] = {}
+    for key, value in headers:
+        if key.startswith(_OWN) and key in _OPTIONS:
+            own[key] = value.decode("latin-1")
     return {
-        "credential": client_credential(scope),
-        "send_back_raw": bool(_flag_header(scope, b"x-ferryman-send-back-raw")),
-        "timeout": _timeout_header(scope),
+        "credential": credential_of(headers),
+        "send_back_raw": bool(_flag(own.get(b"x-ferryman-send-back-raw"))),
+        "timeout": _timeout(own.get(b"x-ferryman-timeout")),
+        "drop_unsupported": _flag(own.get(b"x-ferryman-drop-unsupported")),
     }
 
 
@@ -164,13 +171,7 @@ class Door:
         ``passthrough`` is the client's request for a target that speaks the door's API (``providers/native.py``)."""
         given = options(scope)
         given["credential"] = given["credential"] or credential
-        ex = self.pipeline.exchange(
-            req,
-            raw,
-            scope["headers"],
-            **given,
-            drop_unsupported=_flag_header(scope, b"x-ferryman-drop-unsupported"),
-        )
+        ex = self.pipeline.exchange(req, raw, scope["headers"], **given)
         ex.compat.native = passthrough
         return ex
 

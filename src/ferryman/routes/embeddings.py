@@ -24,7 +24,9 @@ class EmbeddingsDoor(Door):
     async def _answer(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> Pending:
         raw, req = validate_embeddings(body)
         pipeline = self.pipeline
-        ex = pipeline.embeddings_exchange(req, raw, scope["headers"], **options(scope))
+        given = options(scope)
+        del given["drop_unsupported"]  # (nothing of an embeddings request is dropped)
+        ex = pipeline.embeddings_exchange(req, raw, scope["headers"], **given)
         async with answering(pipeline, ex):
             with LeaveWatch(receive, lambda: ex.target is None):
                 response, pending = await pipeline.embed(ex)

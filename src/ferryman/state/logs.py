@@ -10,6 +10,7 @@ ends with the id.
 
 from __future__ import annotations
 
+import os
 import statistics
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -45,7 +46,6 @@ LOG_COLUMNS = (
     "attempts",  # JSON: [{"target", "status", "latency_ms"}, ...]
     "cost_detail",  # JSON: the answer's usage.cost (input, output and request parts, total); null: not priced
 )
-_ATTEMPTS = LOG_COLUMNS.index("attempts")
 _FILTERED = ("provider", "model_requested", "key_id", "team_id", "status_code")
 
 LOG_TABLES: tuple[str, ...] = (
@@ -84,14 +84,24 @@ _dec = msgspec.json.decode
 
 
 _last = 0
+_tag = random_hex(5)
+
+
+def _new_tag() -> None:
+    global _tag
+    _tag = random_hex(5)
+
+
+os.register_at_fork(after_in_child=_new_tag)  # a forked worker's ids are its own
 
 
 def new_log_id(now: float) -> str:
     """``log_`` + the time in microseconds (hex, fixed width; in this process strictly increasing, whatever the
-    clock does) + randomness (another process's ids): ids sort by when they were made."""
+    clock does) + this process's random tag (drawn at its start, apart from another process's ids): ids sort
+    by when they were made."""
     global _last
     _last = max(_last + 1, int(now * 1_000_000))
-    return f"log_{_last:014x}{random_hex(5)}"
+    return f"log_{_last:014x}{_tag}"
 
 
 @dataclass(slots=True)
@@ -121,21 +131,42 @@ class LogEntry:
     content: tuple[Any, Any] | None = field(default=None)  # (input, output) as sent; None: not kept
 
     def row(self) -> tuple[Any, ...]:
-        values = [getattr(self, name) for name in LOG_COLUMNS]
-        values[1] = int(self.created_at * 1000)
-        values[_ATTEMPTS] = _enc(self.attempts).decode()
-        values[-1] = _json_or_none(self.cost_detail)
-        return tuple(values)
+        """The entry in ``LOG_COLUMNS`` order."""
+        detail = self.cost_detail
+        return (
+            self.id,
+            int(self.created_at * 1000),
+            self.route,
+            self.response_id,
+            self.key_id,
+            self.team_id,
+            self.model_requested,
+            self.provider,
+            self.model_deployment,
+            self.status_code,
+            self.error,
+            self.latency_ms,
+            self.ttft_ms,
+            self.input_tokens,
+            self.output_tokens,
+            self.cached_tokens,
+            self.reasoning_tokens,
+            self.cost_usd,
+            self.cache_hit,
+            self.stream,
+            _enc(self.attempts).decode(),
+            None if detail is None else _enc(detail).decode(),
+        )
 
     def content_row(self) -> tuple[str, str | None, str | None] | None:
         if self.content is None:
             return None
         given, output = self.content
-        return self.id, _json_or_none(given), _json_or_none(output)
-
-
-def _json_or_none(value: Any) -> str | None:
-    return None if value is None else _enc(value).decode()
+        return (
+            self.id,
+            None if given is None else _enc(given).decode(),
+            None if output is None else _enc(output).decode(),
+        )
 
 
 def entry_view(row: Any, content: Any = None) -> dict[str, Any]:

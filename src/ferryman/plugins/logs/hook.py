@@ -15,17 +15,15 @@ import logging
 import time
 from typing import Any
 
-from ferryman.gateway.exchange import Exchange
+from ferryman.gateway.exchange import RESPONSES, Exchange
 from ferryman.gateway.hooks import EVERY_OPERATION, Hook, Pending
 from ferryman.gateway.usage import token_counts
 from ferryman.plugins.governance.model import VirtualKey
-from ferryman.plugins.logs.console import REQUESTS
+from ferryman.plugins.logs.console import request_line, requests
 from ferryman.plugins.logs.writer import LogWriter
 from ferryman.schemas.errors import FerrymanError
 from ferryman.state.logs import LogEntry, new_log_id
 
-console = logging.getLogger(REQUESTS)
-_LINE = "%s %s model=%s provider=%s status=%d latency_ms=%.1f tokens=%d/%d cost_usd=%.6f key=%s"
 _FIRST = "logs.first_token"  # ex.state: perf_counter() of a stream's first delta
 
 
@@ -53,95 +51,62 @@ class RequestLogHook(Hook):
 
     def _record(self, ex: Exchange, status: int, error: str | None, response: dict[str, Any] | None) -> None:
         writer = self.writer
-        if writer is None and not console.isEnabledFor(logging.INFO):
+        printed = requests.isEnabledFor(logging.INFO)
+        if writer is None and not printed:
             return
         entry = self.entry(ex, status, error, response, writer.clock() if writer is not None else time.time())
         if writer is not None:
             writer.put(entry)
-        if console.isEnabledFor(logging.INFO):
-            _print(entry, ex)
+        if printed:
+            key: VirtualKey | None = ex.state.get("governance")
+            request_line(entry, key.name if key is not None else None)
 
     def entry(
         self, ex: Exchange, status: int, error: str | None, response: dict[str, Any] | None, now: float
     ) -> LogEntry:
         key: VirtualKey | None = ex.state.get("governance")  # what the governance hook leaves (None: master key)
-        usage = response.get("usage") if response is not None else None
-        usage = usage if isinstance(usage, dict) else {}
+        output = response_id = None
+        usage: Any = None
+        if response is not None:
+            usage, response_id, output = response.get("usage"), response.get("id"), response.get("output")
+        if not isinstance(usage, dict):
+            usage = {}
         input_tokens, output_tokens = token_counts(usage)
         detail = usage.get("cost")
-        detail = detail if isinstance(detail, dict) else None
+        if not isinstance(detail, dict):
+            detail = None
         cost = detail.get("total_cost") if detail is not None else None
         attempts = ex.attempts.log
         target = ex.target if ex.target is not None else (attempts[-1].target if attempts else None)
         first = ex.state.get(_FIRST)
-        response_id = response.get("id") if response is not None else None
-        content = None
-        if self.content:
-            content = (ex.raw.get("input"), response.get("output") if response is not None else None)
         return LogEntry(
-            id=new_log_id(now),
-            created_at=now,
-            route=ex.request_type.removesuffix("_stream"),
-            response_id=response_id if isinstance(response_id, str) else None,
-            key_id=key.id if key is not None else None,
-            team_id=key.team_id if key is not None else None,
-            model_requested=ex.model_requested,
-            provider=target.provider if target is not None else None,
-            model_deployment=target.deployment if target is not None else None,
-            status_code=status,
-            error=error,
-            latency_ms=ex.latency_ms(),
-            ttft_ms=round((first - ex.t0) * 1000, 3) if first is not None else None,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cached_tokens=_int(_detail(usage, "input_tokens_details", "cached_tokens")),
-            reasoning_tokens=_int(_detail(usage, "output_tokens_details", "reasoning_tokens")),
-            cost_usd=float(cost) if isinstance(cost, int | float) else 0.0,
-            cost_detail=detail,
-            cache_hit=ex.answer is not None,
-            stream=ex.stream,
-            attempts=[
-                {"target": a.label, "status": a.status, "latency_ms": round(a.seconds * 1000, 3)} for a in attempts
+            new_log_id(now),
+            now,
+            ex.route if ex.operation == RESPONSES else ex.operation,
+            response_id if isinstance(response_id, str) else None,
+            key.id if key is not None else None,
+            key.team_id if key is not None else None,
+            ex.request.model,
+            target.provider if target is not None else None,
+            target.deployment if target is not None else None,
+            status,
+            error,
+            ex.latency_ms(),
+            round((first - ex.t0) * 1000, 3) if first is not None else None,
+            input_tokens,
+            output_tokens,
+            _int(_detail(usage, "input_tokens_details", "cached_tokens")),
+            _int(_detail(usage, "output_tokens_details", "reasoning_tokens")),
+            float(cost) if isinstance(cost, int | float) else 0.0,
+            ex.answer is not None,
+            ex.stream,
+            [
+                {"target": a.target.label, "status": a.status, "latency_ms": round(a.seconds * 1000, 3)}
+                for a in attempts
             ],
-            content=content,
+            detail,
+            (ex.raw.get("input"), output) if self.content else None,
         )
-
-
-def _print(entry: LogEntry, ex: Exchange) -> None:
-    key: VirtualKey | None = ex.state.get("governance")
-    key_name = key.name if key is not None else None
-    provider = f"{entry.provider}/{entry.model_deployment}" if entry.provider else "-"
-    fields = {
-        "method": "POST",
-        "route": entry.route,
-        "model": entry.model_requested,
-        "provider": entry.provider,
-        "model_deployment": entry.model_deployment,
-        "status": entry.status_code,
-        "latency_ms": entry.latency_ms,
-        "input_tokens": entry.input_tokens,
-        "output_tokens": entry.output_tokens,
-        "cost_usd": entry.cost_usd,
-        "key": key_name,
-        "cache_hit": entry.cache_hit,
-        "stream": entry.stream,
-        "response_id": entry.response_id,
-        "error": entry.error,
-    }
-    console.info(
-        _LINE,
-        "POST",
-        entry.route,
-        entry.model_requested,
-        provider,
-        entry.status_code,
-        entry.latency_ms,
-        entry.input_tokens,
-        entry.output_tokens,
-        entry.cost_usd,
-        key_name or "-",
-        extra={"request": fields},
-    )
 
 
 def _detail(usage: dict[str, Any], part: str, name: str) -> Any:

@@ -24,8 +24,10 @@ log = logging.getLogger("ferryman")
 
 PRUNE_EVERY = 3600.0  # seconds (of ``clock``) between two prunes
 # after a wake-up, entries gather this long (seconds) before a batch is written, unless a batch is full or a
-# reader waits for them: one store job per 20 ms rather than one per request on a busy gateway
-LINGER = 0.02
+# reader waits for them (``flush``: /admin/logs): one store job per 100 ms rather than one per request on a
+# busy gateway; a longer batch is cheaper per entry (1.5 of 20 us on the store's thread against 20 ms at 4,000
+# requests a second: fewer commits, fewer rewrites of each index's last page)
+LINGER = 0.1
 DAY = 86_400.0
 
 
