@@ -3,6 +3,8 @@ answers, watches stream events and sees the final response, in the order the con
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +17,7 @@ from ferryman.gateway.exchange import Exchange
 from ferryman.gateway.hooks import Hook, Pending
 from ferryman.schemas.errors import FerrymanError
 from tests.conftest import base_config
-from tests.fakes.gateway import GatewayServer
+from tests.fakes.gateway import GatewayServer, wait_for
 from tests.fakes.upstream import FakeUpstream, Reply, load_fixture
 
 OK = "openai-responses/text_basic"
@@ -225,3 +227,64 @@ def test_failed_runs_for_a_background_run_that_fails(
         time.sleep(0.02)
     failed = [value for part, value in watcher.seen if part == "failed"]
     assert len(failed) == 1 and failed[0][1] == [("openai/gpt-4o", 400)]
+
+
+class Recorder(Hook):
+    """An observer: its ``after`` waits at a gate until the test opens it (unless ``open``), then records;
+    it fails when told to."""
+
+    name = "recorder"
+    observes = True
+
+    def __init__(self, *, fail: bool = False, open: bool = False) -> None:
+        self.started = threading.Event()
+        self.recorded: list[str] = []
+        self.fail = fail
+        self.open = open
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.gate: asyncio.Event | None = None
+
+    async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
+        self.loop, self.gate = asyncio.get_running_loop(), asyncio.Event()
+        self.started.set()
+        if not self.open:
+            await self.gate.wait()  # the gateway's loop goes on serving meanwhile
+        if self.fail:
+            raise RuntimeError("the recorder broke")
+        self.recorded.append(response["id"])
+        return None
+
+    def let_go(self) -> None:
+        assert self.loop is not None and self.gate is not None
+        self.loop.call_soon_threadsafe(self.gate.set)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_observer_runs_once_the_client_has_its_reply(fake: FakeUpstream, stream: bool) -> None:
+    recorder = Recorder()
+    fake.add("/v1/responses", Reply.fixture(STREAM if stream else OK))
+    with GatewayServer(base_config(fake)) as gw:
+        gw.app.pipeline.add(recorder)
+        client = openai.OpenAI(base_url=f"{gw.url}/v1", api_key="k", max_retries=0, timeout=10)
+        if stream:
+            events = list(client.responses.create(model="openai/gpt-4o", input="hi", stream=True))
+            response_id = events[-1].response.id  # type: ignore[union-attr]
+        else:
+            response_id = client.responses.create(model="openai/gpt-4o", input="hi").id
+        wait_for(recorder.started.is_set)
+        assert recorder.recorded == []  # the whole reply came while the observer still waited
+        recorder.let_go()
+        wait_for(lambda: recorder.recorded)
+    assert recorder.recorded == [response_id]
+
+
+def test_an_observer_that_fails_after_the_reply_is_logged(fake: FakeUpstream, caplog: pytest.LogCaptureFixture) -> None:
+    recorder = Recorder(fail=True, open=True)
+    fake.add("/v1/responses", Reply.fixture(OK))
+    fake.add("/v1/responses", Reply.fixture(OK))
+    with GatewayServer(base_config(fake)) as gw:
+        gw.app.pipeline.add(recorder)
+        client = _sdk(gw)
+        assert client.responses.create(model="openai/gpt-4o", input="hi").status == "completed"
+        wait_for(lambda: "hook recorder failed on a reply already sent" in caplog.text)
+        assert client.responses.create(model="openai/gpt-4o", input="again").status == "completed"

@@ -51,6 +51,10 @@ class Hook:
     # its ``after`` reads no more of a response than its ``model`` and ``usage`` (the cost): on a passed-through
     # reply it runs before the reply goes out, on that head alone, and the others once it has (``UpstreamReply.later``)
     head_only = False
+    # its ``after`` only records the response (a log, metrics, traces, a charge) and never changes it: it runs once
+    # the client has the reply (in what the pipeline's ``after`` parts leave to be awaited then), so a reply never
+    # waits for it
+    observes = False
 
     def reads_output(self, ex: Exchange) -> bool:
         """Whether its ``after`` reads more of this exchange's response than its head (``id``, ``model``,

@@ -197,11 +197,21 @@ class Pipeline:
         return await self._finish(ex, response, self._after)
 
     async def _finish(self, ex: Exchange, response: dict[str, Any], after: list[Hook]) -> Pending:
+        """``after``'s hooks on ``response``: those that may change it now, in order; those that only record it
+        (``Hook.observes``) in what is returned, which the door awaits once the client has its reply."""
         pending: list[Awaitable[None]] = []
+        observers: list[Hook] | None = None
         for hook in after:
+            if hook.observes:
+                if observers is None:
+                    observers = []
+                observers.append(hook)
+                continue
             later = await hook.after(ex, response)
             if later is not None:
                 pending.append(later)
+        if observers is not None:
+            return _observed(ex, response, observers, pending)
         if not pending:
             return None
         return pending[0] if len(pending) == 1 else _all(pending)
@@ -351,7 +361,9 @@ class Pipeline:
                 await self.fail(ex, exc)
                 raise
             response["extra_fields"] = ex.extra_fields()
-            await self.finish(ex, {**response, "id": record.id})
+            pending = await self.finish(ex, {**response, "id": record.id})
+            if pending is not None:
+                await pending
             return response
 
         self.background_runner.launch(record, work)
@@ -452,6 +464,24 @@ def _rewritten(
         return rewrite(*(shape(target, req, raw) if shape is not None else (req, raw)))
 
     return shaped
+
+
+async def _observed(
+    ex: Exchange, response: dict[str, Any], observers: list[Hook], pending: list[Awaitable[None]]
+) -> None:
+    """Once the client has its reply: the hooks that only record it, in order (at once, before anything left
+    pending is awaited: a request that follows sees their counts), then what was left pending. A hook that
+    fails now is logged: the client has its answer."""
+    for hook in observers:
+        try:
+            later = await hook.after(ex, response)
+        except Exception:  # noqa: BLE001 - the reply is out
+            log.exception("hook %s failed on a reply already sent", hook.name)
+            continue
+        if later is not None:
+            pending.append(later)
+    for later in pending:
+        await later
 
 
 async def _all(pending: list[Awaitable[None]]) -> None:

@@ -49,6 +49,7 @@ log = logging.getLogger("ferryman")
 
 class GovernanceHook(Hook):
     name = "governance"
+    observes = True  # its ``after`` charges what was answered, once the client has it (``before`` refuses)
     needs_targets = False  # the caller is checked before the model is routed: no key, no hint of the config
     operations = EVERY_OPERATION  # embeddings are keyed, allowed, limited and charged as responses are
 

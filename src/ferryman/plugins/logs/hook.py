@@ -29,6 +29,7 @@ _FIRST = "logs.first_token"  # ex.state: perf_counter() of a stream's first delt
 
 class RequestLogHook(Hook):
     name = "logs"
+    observes = True  # an entry of what was answered, written once the client has it
     operations = EVERY_OPERATION  # an entry per request, whichever door it came in by (its ``route``)
 
     def __init__(self, writer: LogWriter | None, *, content: bool = True) -> None:

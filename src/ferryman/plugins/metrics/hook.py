@@ -116,6 +116,7 @@ class Series:
 
 class MetricsHook(Hook):
     name = NAME
+    observes = True  # counts what was answered, once the client has it
     needs_targets = False  # first of the ``before`` parts: every request is in flight, refused ones too
     operations = EVERY_OPERATION
 

@@ -50,6 +50,7 @@ class Where:
 
 class TracesHook(Hook):
     name = NAME
+    observes = True  # the span ends once the client has its reply
     needs_targets = False  # first of the ``before`` parts: a refused request has its span too
 
     def __init__(
