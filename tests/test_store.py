@@ -742,7 +742,8 @@ class _HeldStore:
 @pytest.mark.parametrize("sync", ["before_reply", "after_reply"])
 def test_the_store_hook_holds_the_reply_for_the_commit_only_before_reply(fake: FakeUpstream, sync: str) -> None:
     """``before_reply``: the hook (run before the reply or a stream's terminal event goes out) returns
-    only once the record is committed. ``after_reply``: it returns at once, with the write to await later."""
+    only once the record is committed. ``after_reply``: it returns at once, with the record's write to start
+    and await once the reply is out."""
     import msgspec
 
     from ferryman.config import config_from_dict
@@ -762,19 +763,21 @@ def test_the_store_hook_holds_the_reply_for_the_commit_only_before_reply(fake: F
         await hook.before(ex)
         ex.target = ex.targets[0]
         after = asyncio.ensure_future(hook.after(ex, {"id": "resp_held", "status": "completed", "output": []}))
-        await held.started.wait()
-        await asyncio.sleep(0)
         if sync == "before_reply":
+            await held.started.wait()
+            await asyncio.sleep(0)
             assert not after.done()  # the reply waits: the write cannot commit until released
             held.release.set()
             assert await after is None
             assert "resp_held" in held.records
         else:
-            assert after.done()
-            pending = after.result()
-            assert pending is not None and held.records == {}  # the reply goes out before the commit
+            pending = await after  # at once: the record is made and written once the reply is out
+            assert pending is not None and held.records == {} and not held.started.is_set()
+            writing = asyncio.ensure_future(pending)  # what the door awaits after the reply
+            await held.started.wait()
+            assert not writing.done()
             held.release.set()
-            await pending
+            await writing
             assert "resp_held" in held.records
 
     asyncio.run(scenario())

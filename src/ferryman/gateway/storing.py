@@ -9,9 +9,12 @@ When the commit happens is the config's ``store.sync``:
   take the last commits; PostgreSQL as it is configured). The client waits for that commit: a thread
   hop and a commit with SQLite (the writes of concurrent requests committed together), a round trip
   with PostgreSQL.
-- ``after_reply`` (the default): the write starts before the reply goes out and is awaited after it
-  (``state/pending.py``), so the client never waits for the database; a process killed between the
-  two loses that record although the client has the answer.
+- ``after_reply`` (the default): the record is made and its write started once the reply has gone out
+  (in what ``after`` returns, which the door awaits at once, before the gateway reads another request:
+  a read of that id queued after it finds it, ``state/pending.py``), so the client never waits for the
+  database; a process killed between the two loses that record although the client has the answer. A
+  response added to a conversation still starts its writes before the reply (the reply names the
+  conversation).
 
 A request in a conversation (``conversation``) has its input and output items appended to it, the
 same way and whether or not it said ``store: false`` (naming a conversation asks for it to be kept), and
@@ -36,6 +39,7 @@ from ferryman.gateway.conversation import Conversation
 from ferryman.gateway.conversations import Conversations
 from ferryman.gateway.exchange import Exchange
 from ferryman.gateway.hooks import Hook, Pending
+from ferryman.gateway.router import Target
 from ferryman.state.base import StoredResponse
 from ferryman.state.pending import PendingWrites
 
@@ -68,12 +72,16 @@ class StoreHook(Hook):
         conversation, target = ex.conversation, ex.target
         if conversation is None or target is None or target.provider not in self.config.providers:
             return None
+        queued: StoredResponse | None = ex.state.get(BACKGROUND)
+        if conversation.thread is None and queued is None and self.config.store_sync != "before_reply":
+            # nothing to add to the reply: the record is made and its write started once the reply is out (at once,
+            # before the gateway reads another request: a read of this id that follows is queued after the write)
+            return self._save_later(conversation, ex, response, target)
         writes: list[Awaitable[None]] = []
         if conversation.thread is not None and self.conversations is not None:
             response["conversation"] = {"id": conversation.thread}
             writes.append(self._append_soon(conversation, ex, response, target.provider))
         record = conversation.record(ex.responses, ex.raw, response, target)
-        queued: StoredResponse | None = ex.state.get(BACKGROUND)
         if record is not None and queued is not None:  # the runner writes it, under the id the client was given
             queued.provider, queued.provider_type = record.provider, record.provider_type
             queued.native_chain = False  # the provider stored it under its own id, not ours
@@ -88,6 +96,16 @@ class StoreHook(Hook):
             await saved
             return None
         return saved
+
+    async def _save_later(
+        self, conversation: Conversation, ex: Exchange, response: dict[str, Any], target: Target
+    ) -> None:
+        record = conversation.record(ex.responses, ex.raw, response, target)
+        if record is None:
+            return
+        if ex.answer is not None or ex.mcp is not None:
+            record.native_chain = False  # the provider never saw this id (a cache hit, the MCP tool loop's)
+        await self.save_soon(record)
 
     def _append_soon(
         self, conversation: Conversation, ex: Exchange, response: dict[str, Any], provider: str
