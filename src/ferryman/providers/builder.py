@@ -63,7 +63,13 @@ def keeps_reasoning_state(req: ResponsesRequest | None) -> bool:
 
 class ResponseBuilder:
     def __init__(
-        self, req: ResponsesRequest | None, raw: dict[str, Any], model: str, previous_response_id: str | None = None
+        self,
+        req: ResponsesRequest | None,
+        raw: dict[str, Any],
+        model: str,
+        previous_response_id: str | None = None,
+        *,
+        silent: bool = False,
     ) -> None:
         self.req = req
         self.raw = raw
@@ -94,7 +100,10 @@ class ResponseBuilder:
         self.opaque = keeps_reasoning_state(req)  # reasoning items carry encrypted_content
         # only the final response is wanted (a door's fast path reads the provider's own answer into it): the
         # lifecycle events, which each copy the whole response, are not made
-        self.quiet = False
+        self.quiet = silent
+        # no events at all: a whole reply read for its final response only (``native.canonical``, a translating
+        # adapter's ``create``); items are made finished where they can be, without the events between
+        self.silent = silent
 
     @classmethod
     def replaying(cls, stored: dict[str, Any]) -> ResponseBuilder:
@@ -188,6 +197,20 @@ class ResponseBuilder:
                 logprobs=logprobs or [],
             )
         )
+
+    def whole_text(self, text: str) -> None:
+        """A message whose text is all here (a whole reply's): ``text`` and the message closed. A silent builder
+        with no message open appends the finished message at once, the item ``text`` and ``close_all`` make."""
+        if not text:
+            return
+        if not self.silent or self._message is not None:
+            self.text(text)
+            self._close_message()
+            return
+        self.started = True
+        if self._reasoning is not None:
+            self._close_reasoning()
+        self.output.append(Message(id=new_id("msg"), status="completed", content=[OutputText(text=text)]))
 
     def annotate(self, annotation: dict[str, Any]) -> None:
         """An annotation (url_citation, ...) on the open message's text, or on the last message's."""
@@ -518,7 +541,8 @@ class ResponseBuilder:
         req = self.req
         if req is None:
             return self._replayed()
-        text = _echo_text(self.raw.get("text"))
+        raw = self.raw
+        text, reasoning, tools = raw.get("text"), raw.get("reasoning"), raw.get("tools")
         terminal = self.status != "in_progress"
         body: dict[str, Any] = {
             "id": self.id,
@@ -536,16 +560,16 @@ class ResponseBuilder:
             "output": _builtins(self.output) if terminal else [],
             "parallel_tool_calls": True if req.parallel_tool_calls is None else req.parallel_tool_calls,
             "previous_response_id": self.previous_response_id,
-            "reasoning": _echo_reasoning(self.raw.get("reasoning")),
+            "reasoning": {"effort": None, "summary": None} if reasoning is None else _echo_reasoning(reasoning),
             "store": True if req.store is None else req.store,
             "temperature": 1.0 if req.temperature is None else req.temperature,
             "top_p": 1.0 if req.top_p is None else req.top_p,
             "presence_penalty": 0.0,
             "frequency_penalty": 0.0,
             "top_logprobs": req.top_logprobs or 0,
-            "text": text,
+            "text": {"format": {"type": "text"}} if text is None else _echo_text(text),
             "tool_choice": req.tool_choice or "auto",
-            "tools": [_echo_tool(t) for t in self.raw.get("tools") or []],
+            "tools": [_echo_tool(t) for t in tools] if tools else [],
             "truncation": req.truncation or "disabled",
             "usage": self.usage,
             "user": req.user,
@@ -554,7 +578,8 @@ class ResponseBuilder:
             "safety_identifier": req.safety_identifier,
             "prompt_cache_key": req.prompt_cache_key,
         }
-        body.update(self.extra)
+        if self.extra:
+            body.update(self.extra)
         return body
 
     def _replayed(self) -> dict[str, Any]:
