@@ -173,20 +173,23 @@ class ResponseBuilder:
                 opened = Message(id=item.id, status=item.status, role=item.role, phase=item.phase)
             self._message = self._open_item(opened)
             self._annotations = []
-            self._events.append(
-                ev.ContentPartAdded(
-                    sequence_number=self._next(),
-                    item_id=opened.id,
-                    output_index=self._message,
-                    content_index=0,
-                    part=OutputText(),
+            if not self.silent:
+                self._events.append(
+                    ev.ContentPartAdded(
+                        sequence_number=self._next(),
+                        item_id=opened.id,
+                        output_index=self._message,
+                        content_index=0,
+                        part=OutputText(),
+                    )
                 )
-            )
             self._texts[self._message] = []
         idx = self._message
         self._texts[idx].append(delta)
         if logprobs:
             self._logprobs.extend(logprobs)
+        if self.silent:
+            return
         self._events.append(
             ev.OutputTextDelta(
                 sequence_number=self._next(),
@@ -232,15 +235,21 @@ class ResponseBuilder:
         logprobs, self._logprobs = self._logprobs, []
         part = OutputText(annotations=self._annotations, logprobs=logprobs, text=text)
         self._annotations = []
-        seq = self._next
-        self._events.append(
-            ev.OutputTextDone(
-                sequence_number=seq(), item_id=item.id, output_index=idx, content_index=0, text=text, logprobs=logprobs
+        if not self.silent:
+            seq = self._next
+            self._events.append(
+                ev.OutputTextDone(
+                    sequence_number=seq(),
+                    item_id=item.id,
+                    output_index=idx,
+                    content_index=0,
+                    text=text,
+                    logprobs=logprobs,
+                )
             )
-        )
-        self._events.append(
-            ev.ContentPartDone(sequence_number=seq(), item_id=item.id, output_index=idx, content_index=0, part=part)
-        )
+            self._events.append(
+                ev.ContentPartDone(sequence_number=seq(), item_id=item.id, output_index=idx, content_index=0, part=part)
+            )
         item.content = [part]
         self._done_item(idx)
 
@@ -260,6 +269,8 @@ class ResponseBuilder:
         idx = self._reasoning
         assert idx is not None
         self._texts[idx].append(delta)
+        if self.silent:
+            return
         item_id = self._item(idx).id
         if kind == "summary":
             self._events.append(
@@ -316,6 +327,8 @@ class ResponseBuilder:
             self._open_summary_part(idx)
 
     def _open_summary_part(self, idx: int) -> None:
+        if self.silent:
+            return
         self._events.append(
             ev.ReasoningSummaryPartAdded(
                 sequence_number=self._next(),
@@ -331,18 +344,19 @@ class ResponseBuilder:
         text = "".join(self._texts[idx])
         self._texts[idx] = []
         part = SummaryText(text=text)
-        index = len(self._summary)
-        seq = self._next
-        self._events.append(
-            ev.ReasoningSummaryTextDone(
-                sequence_number=seq(), item_id=item_id, output_index=idx, summary_index=index, text=text
+        if not self.silent:
+            index = len(self._summary)
+            seq = self._next
+            self._events.append(
+                ev.ReasoningSummaryTextDone(
+                    sequence_number=seq(), item_id=item_id, output_index=idx, summary_index=index, text=text
+                )
             )
-        )
-        self._events.append(
-            ev.ReasoningSummaryPartDone(
-                sequence_number=seq(), item_id=item_id, output_index=idx, summary_index=index, part=part
+            self._events.append(
+                ev.ReasoningSummaryPartDone(
+                    sequence_number=seq(), item_id=item_id, output_index=idx, summary_index=index, part=part
+                )
             )
-        )
         self._summary.append(part)
 
     def _close_reasoning(self) -> None:
@@ -357,11 +371,12 @@ class ResponseBuilder:
             item.summary = [part for part in self._summary if part.text]
         else:
             text = "".join(self._texts.pop(idx))
-            self._events.append(
-                ev.ReasoningTextDone(
-                    sequence_number=self._next(), item_id=item.id, output_index=idx, content_index=0, text=text
+            if not self.silent:
+                self._events.append(
+                    ev.ReasoningTextDone(
+                        sequence_number=self._next(), item_id=item.id, output_index=idx, content_index=0, text=text
+                    )
                 )
-            )
             item.content = [ReasoningText(text=text)]
         self._summary = []
         self._done_item(idx)
@@ -415,7 +430,7 @@ class ResponseBuilder:
         idx = self._tools[key]
         self._texts[idx].append(delta)
         item = self.output[idx]
-        if isinstance(item, FunctionCall):  # a custom tool's input is read whole from the arguments at close
+        if not self.silent and isinstance(item, FunctionCall):  # a custom tool's input is read whole at close
             self._events.append(
                 ev.FunctionCallArgumentsDelta(
                     sequence_number=self._next(), item_id=item.id, output_index=idx, delta=delta
@@ -428,26 +443,34 @@ class ResponseBuilder:
             return
         item = self.output[idx]
         args = "".join(self._texts.pop(idx))
-        seq = self._next
         if isinstance(item, CustomToolCall):
             text = args if self.req is None else custom_input(args)  # a replay's input is the input itself
             item.input = text
-            if text:
-                self._events.append(
-                    ev.CustomToolCallInputDelta(sequence_number=seq(), item_id=item.id, output_index=idx, delta=text)
-                )
-            self._events.append(
-                ev.CustomToolCallInputDone(sequence_number=seq(), item_id=item.id, output_index=idx, input=text)
-            )
         else:
             assert isinstance(item, FunctionCall)
             item.arguments = args
+        if not self.silent:
+            self._tool_done(item, idx)
+        self._done_item(idx)
+
+    def _tool_done(self, item: FunctionCall | CustomToolCall, idx: int) -> None:
+        seq = self._next
+        if isinstance(item, CustomToolCall):
+            if item.input:
+                self._events.append(
+                    ev.CustomToolCallInputDelta(
+                        sequence_number=seq(), item_id=item.id, output_index=idx, delta=item.input
+                    )
+                )
+            self._events.append(
+                ev.CustomToolCallInputDone(sequence_number=seq(), item_id=item.id, output_index=idx, input=item.input)
+            )
+        else:
             self._events.append(
                 ev.FunctionCallArgumentsDone(
-                    sequence_number=seq(), item_id=item.id, output_index=idx, name=item.name, arguments=args
+                    sequence_number=seq(), item_id=item.id, output_index=idx, name=item.name, arguments=item.arguments
                 )
             )
-        self._done_item(idx)
 
     # ---- whole items ----------------------------------------------------------------------------
 
@@ -466,6 +489,8 @@ class ResponseBuilder:
         given and the item has one)."""
         idx = len(self.output)
         self.output.append(item)
+        if self.silent:
+            return idx
         added: AnyOutputItem
         if isinstance(item, dict):
             added = dict(item)
@@ -483,6 +508,8 @@ class ResponseBuilder:
                 item["status"] = "completed" if item["status"] in ("in_progress", None) else item["status"]
         elif not isinstance(item, CustomToolCall) and item.status == "in_progress":
             item.status = "completed"
+        if self.silent:
+            return
         self._events.append(ev.OutputItemDone(sequence_number=self._next(), output_index=idx, item=item))
 
     # ---- the end --------------------------------------------------------------------------------
