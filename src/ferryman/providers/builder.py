@@ -5,9 +5,9 @@ An adapter turns its provider's reply or stream into a few semantic calls — ``
 and the builder owns everything the Responses API is picky about: output items opened and closed
 in order, ``output_index``, ``content_index``, ``summary_index``, ``item_id``, ``sequence_number``,
 the text buffers behind every ``*.done`` event, and the final response object. A non-streaming
-reply makes the same calls and reads ``response()``; a streaming one also drains ``events()``
-after each call and relays them. So every provider emits the same correct sequence, and a bug in
-sequencing is fixed here, once.
+reply read for its response alone makes the same calls over a silent builder (no event is made) and
+reads ``response()``; a streaming one also drains ``events()`` after each call and relays them. So
+every provider emits the same correct sequence, and a bug in sequencing is fixed here, once.
 """
 
 from __future__ import annotations
