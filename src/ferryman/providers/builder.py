@@ -5,9 +5,9 @@ An adapter turns its provider's reply or stream into a few semantic calls — ``
 and the builder owns everything the Responses API is picky about: output items opened and closed
 in order, ``output_index``, ``content_index``, ``summary_index``, ``item_id``, ``sequence_number``,
 the text buffers behind every ``*.done`` event, and the final response object. A non-streaming
-reply makes the same calls and reads ``response()``; a streaming one also drains ``events()``
-after each call and relays them. So every provider emits the same correct sequence, and a bug in
-sequencing is fixed here, once.
+reply read for its response alone makes the same calls over a silent builder (no event is made) and
+reads ``response()``; a streaming one also drains ``events()`` after each call and relays them. So
+every provider emits the same correct sequence, and a bug in sequencing is fixed here, once.
 """
 
 from __future__ import annotations
@@ -63,7 +63,13 @@ def keeps_reasoning_state(req: ResponsesRequest | None) -> bool:
 
 class ResponseBuilder:
     def __init__(
-        self, req: ResponsesRequest | None, raw: dict[str, Any], model: str, previous_response_id: str | None = None
+        self,
+        req: ResponsesRequest | None,
+        raw: dict[str, Any],
+        model: str,
+        previous_response_id: str | None = None,
+        *,
+        silent: bool = False,
     ) -> None:
         self.req = req
         self.raw = raw
@@ -94,7 +100,10 @@ class ResponseBuilder:
         self.opaque = keeps_reasoning_state(req)  # reasoning items carry encrypted_content
         # only the final response is wanted (a door's fast path reads the provider's own answer into it): the
         # lifecycle events, which each copy the whole response, are not made
-        self.quiet = False
+        self.quiet = silent
+        # no events at all: a whole reply read for its final response only (``native.canonical``, a translating
+        # adapter's ``create``); items are made finished where they can be, without the events between
+        self.silent = silent
 
     @classmethod
     def replaying(cls, stored: dict[str, Any]) -> ResponseBuilder:
@@ -164,20 +173,23 @@ class ResponseBuilder:
                 opened = Message(id=item.id, status=item.status, role=item.role, phase=item.phase)
             self._message = self._open_item(opened)
             self._annotations = []
-            self._events.append(
-                ev.ContentPartAdded(
-                    sequence_number=self._next(),
-                    item_id=opened.id,
-                    output_index=self._message,
-                    content_index=0,
-                    part=OutputText(),
+            if not self.silent:
+                self._events.append(
+                    ev.ContentPartAdded(
+                        sequence_number=self._next(),
+                        item_id=opened.id,
+                        output_index=self._message,
+                        content_index=0,
+                        part=OutputText(),
+                    )
                 )
-            )
             self._texts[self._message] = []
         idx = self._message
         self._texts[idx].append(delta)
         if logprobs:
             self._logprobs.extend(logprobs)
+        if self.silent:
+            return
         self._events.append(
             ev.OutputTextDelta(
                 sequence_number=self._next(),
@@ -188,6 +200,20 @@ class ResponseBuilder:
                 logprobs=logprobs or [],
             )
         )
+
+    def whole_text(self, text: str) -> None:
+        """A message whose text is all here (a whole reply's): ``text`` and the message closed. A silent builder
+        with no message open appends the finished message at once, the item ``text`` and ``close_all`` make."""
+        if not text:
+            return
+        if not self.silent or self._message is not None:
+            self.text(text)
+            self._close_message()
+            return
+        self.started = True
+        if self._reasoning is not None:
+            self._close_reasoning()
+        self.output.append(Message(id=new_id("msg"), status="completed", content=[OutputText(text=text)]))
 
     def annotate(self, annotation: dict[str, Any]) -> None:
         """An annotation (url_citation, ...) on the open message's text, or on the last message's."""
@@ -209,15 +235,21 @@ class ResponseBuilder:
         logprobs, self._logprobs = self._logprobs, []
         part = OutputText(annotations=self._annotations, logprobs=logprobs, text=text)
         self._annotations = []
-        seq = self._next
-        self._events.append(
-            ev.OutputTextDone(
-                sequence_number=seq(), item_id=item.id, output_index=idx, content_index=0, text=text, logprobs=logprobs
+        if not self.silent:
+            seq = self._next
+            self._events.append(
+                ev.OutputTextDone(
+                    sequence_number=seq(),
+                    item_id=item.id,
+                    output_index=idx,
+                    content_index=0,
+                    text=text,
+                    logprobs=logprobs,
+                )
             )
-        )
-        self._events.append(
-            ev.ContentPartDone(sequence_number=seq(), item_id=item.id, output_index=idx, content_index=0, part=part)
-        )
+            self._events.append(
+                ev.ContentPartDone(sequence_number=seq(), item_id=item.id, output_index=idx, content_index=0, part=part)
+            )
         item.content = [part]
         self._done_item(idx)
 
@@ -237,6 +269,8 @@ class ResponseBuilder:
         idx = self._reasoning
         assert idx is not None
         self._texts[idx].append(delta)
+        if self.silent:
+            return
         item_id = self._item(idx).id
         if kind == "summary":
             self._events.append(
@@ -293,6 +327,8 @@ class ResponseBuilder:
             self._open_summary_part(idx)
 
     def _open_summary_part(self, idx: int) -> None:
+        if self.silent:
+            return
         self._events.append(
             ev.ReasoningSummaryPartAdded(
                 sequence_number=self._next(),
@@ -308,18 +344,19 @@ class ResponseBuilder:
         text = "".join(self._texts[idx])
         self._texts[idx] = []
         part = SummaryText(text=text)
-        index = len(self._summary)
-        seq = self._next
-        self._events.append(
-            ev.ReasoningSummaryTextDone(
-                sequence_number=seq(), item_id=item_id, output_index=idx, summary_index=index, text=text
+        if not self.silent:
+            index = len(self._summary)
+            seq = self._next
+            self._events.append(
+                ev.ReasoningSummaryTextDone(
+                    sequence_number=seq(), item_id=item_id, output_index=idx, summary_index=index, text=text
+                )
             )
-        )
-        self._events.append(
-            ev.ReasoningSummaryPartDone(
-                sequence_number=seq(), item_id=item_id, output_index=idx, summary_index=index, part=part
+            self._events.append(
+                ev.ReasoningSummaryPartDone(
+                    sequence_number=seq(), item_id=item_id, output_index=idx, summary_index=index, part=part
+                )
             )
-        )
         self._summary.append(part)
 
     def _close_reasoning(self) -> None:
@@ -334,11 +371,12 @@ class ResponseBuilder:
             item.summary = [part for part in self._summary if part.text]
         else:
             text = "".join(self._texts.pop(idx))
-            self._events.append(
-                ev.ReasoningTextDone(
-                    sequence_number=self._next(), item_id=item.id, output_index=idx, content_index=0, text=text
+            if not self.silent:
+                self._events.append(
+                    ev.ReasoningTextDone(
+                        sequence_number=self._next(), item_id=item.id, output_index=idx, content_index=0, text=text
+                    )
                 )
-            )
             item.content = [ReasoningText(text=text)]
         self._summary = []
         self._done_item(idx)
@@ -392,7 +430,7 @@ class ResponseBuilder:
         idx = self._tools[key]
         self._texts[idx].append(delta)
         item = self.output[idx]
-        if isinstance(item, FunctionCall):  # a custom tool's input is read whole from the arguments at close
+        if not self.silent and isinstance(item, FunctionCall):  # a custom tool's input is read whole at close
             self._events.append(
                 ev.FunctionCallArgumentsDelta(
                     sequence_number=self._next(), item_id=item.id, output_index=idx, delta=delta
@@ -405,26 +443,34 @@ class ResponseBuilder:
             return
         item = self.output[idx]
         args = "".join(self._texts.pop(idx))
-        seq = self._next
         if isinstance(item, CustomToolCall):
             text = args if self.req is None else custom_input(args)  # a replay's input is the input itself
             item.input = text
-            if text:
-                self._events.append(
-                    ev.CustomToolCallInputDelta(sequence_number=seq(), item_id=item.id, output_index=idx, delta=text)
-                )
-            self._events.append(
-                ev.CustomToolCallInputDone(sequence_number=seq(), item_id=item.id, output_index=idx, input=text)
-            )
         else:
             assert isinstance(item, FunctionCall)
             item.arguments = args
+        if not self.silent:
+            self._tool_done(item, idx)
+        self._done_item(idx)
+
+    def _tool_done(self, item: FunctionCall | CustomToolCall, idx: int) -> None:
+        seq = self._next
+        if isinstance(item, CustomToolCall):
+            if item.input:
+                self._events.append(
+                    ev.CustomToolCallInputDelta(
+                        sequence_number=seq(), item_id=item.id, output_index=idx, delta=item.input
+                    )
+                )
+            self._events.append(
+                ev.CustomToolCallInputDone(sequence_number=seq(), item_id=item.id, output_index=idx, input=item.input)
+            )
+        else:
             self._events.append(
                 ev.FunctionCallArgumentsDone(
-                    sequence_number=seq(), item_id=item.id, output_index=idx, name=item.name, arguments=args
+                    sequence_number=seq(), item_id=item.id, output_index=idx, name=item.name, arguments=item.arguments
                 )
             )
-        self._done_item(idx)
 
     # ---- whole items ----------------------------------------------------------------------------
 
@@ -443,6 +489,8 @@ class ResponseBuilder:
         given and the item has one)."""
         idx = len(self.output)
         self.output.append(item)
+        if self.silent:
+            return idx
         added: AnyOutputItem
         if isinstance(item, dict):
             added = dict(item)
@@ -460,6 +508,8 @@ class ResponseBuilder:
                 item["status"] = "completed" if item["status"] in ("in_progress", None) else item["status"]
         elif not isinstance(item, CustomToolCall) and item.status == "in_progress":
             item.status = "completed"
+        if self.silent:
+            return
         self._events.append(ev.OutputItemDone(sequence_number=self._next(), output_index=idx, item=item))
 
     # ---- the end --------------------------------------------------------------------------------
@@ -518,7 +568,8 @@ class ResponseBuilder:
         req = self.req
         if req is None:
             return self._replayed()
-        text = _echo_text(self.raw.get("text"))
+        raw = self.raw
+        text, reasoning, tools = raw.get("text"), raw.get("reasoning"), raw.get("tools")
         terminal = self.status != "in_progress"
         body: dict[str, Any] = {
             "id": self.id,
@@ -536,16 +587,16 @@ class ResponseBuilder:
             "output": _builtins(self.output) if terminal else [],
             "parallel_tool_calls": True if req.parallel_tool_calls is None else req.parallel_tool_calls,
             "previous_response_id": self.previous_response_id,
-            "reasoning": _echo_reasoning(self.raw.get("reasoning")),
+            "reasoning": {"effort": None, "summary": None} if reasoning is None else _echo_reasoning(reasoning),
             "store": True if req.store is None else req.store,
             "temperature": 1.0 if req.temperature is None else req.temperature,
             "top_p": 1.0 if req.top_p is None else req.top_p,
             "presence_penalty": 0.0,
             "frequency_penalty": 0.0,
             "top_logprobs": req.top_logprobs or 0,
-            "text": text,
+            "text": {"format": {"type": "text"}} if text is None else _echo_text(text),
             "tool_choice": req.tool_choice or "auto",
-            "tools": [_echo_tool(t) for t in self.raw.get("tools") or []],
+            "tools": [_echo_tool(t) for t in tools] if tools else [],
             "truncation": req.truncation or "disabled",
             "usage": self.usage,
             "user": req.user,
@@ -554,7 +605,8 @@ class ResponseBuilder:
             "safety_identifier": req.safety_identifier,
             "prompt_cache_key": req.prompt_cache_key,
         }
-        body.update(self.extra)
+        if self.extra:
+            body.update(self.extra)
         return body
 
     def _replayed(self) -> dict[str, Any]:

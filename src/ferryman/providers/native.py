@@ -29,7 +29,7 @@ import msgspec
 from ferryman.client import UpstreamResponse
 from ferryman.providers.base import Call, EventStream, UpstreamReply, stream_failure
 from ferryman.providers.builder import ResponseBuilder
-from ferryman.providers.malformed import SHAPE_ERRORS, misread, reading
+from ferryman.providers.malformed import SHAPE_ERRORS, misread
 from ferryman.providers.translating import TranslatingProvider
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.events import event_type
@@ -268,14 +268,14 @@ def _has_token(types: list[str]) -> bool:
 
 def canonical(provider: str, call: Call, parse: Callable[[Any, ResponseBuilder], None], reply: Any) -> dict[str, Any]:
     """A provider's whole reply read into the canonical response the hooks get (by the adapter's own reader,
-    ``parse``, over a quiet builder: only its final response is read)."""
-    builder = ResponseBuilder(call.request, call.raw, call.deployment)
-    builder.quiet = True
-    with reading(provider, "the reply"):
+    ``parse``, over a silent builder: only its final response is read, no event is made)."""
+    builder = ResponseBuilder(call.request, call.raw, call.deployment, silent=True)
+    try:  # ``reading``, without a context manager's cost
         parse(reply, builder)
+    except SHAPE_ERRORS:
+        raise misread(provider, "the reply") from None
     if builder.status == "in_progress":
         builder.finish("stop")
-    builder.events()
     return builder.response()
 
 

@@ -73,12 +73,11 @@ class TranslatingProvider(HttpProvider):
     async def create(self, call: Call) -> UpstreamReply:
         resp, native = await self._send(call, stream=False)
         body, payload = await self.read_json(resp)
-        builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
+        builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id, silent=True)
         with reading(self.name, "the reply"):
             self.parse_reply(body, builder)
         if builder.status == "in_progress":
             builder.finish("stop")
-        builder.events()  # a whole reply needs no events
         return UpstreamReply(body=builder.response(), sent=native, raw=payload)
 
     async def first_event(

@@ -58,11 +58,10 @@ class MockProvider:
         wait = self.latency + self._pace(answer.output_tokens)
         if wait:
             await self.sleep(wait)
-        builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id)
+        builder = ResponseBuilder(call.request, call.raw, call.deployment, call.previous_response_id, silent=True)
         for step, _ in _steps(answer):
             step(builder)
         _finish(builder, answer)
-        builder.events()  # a whole reply needs no events
         return UpstreamReply(body=builder.response(), sent=_sent(call))
 
     async def stream(self, call: Call) -> EventStream:

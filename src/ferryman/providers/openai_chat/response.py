@@ -164,11 +164,43 @@ class ChatReader:
         if choice.get("error"):
             raise stream_error(self.provider, choice["error"])
         message = expect(self.provider, choice.get("message") or {}, dict, "'choices[0].message'")
+        content = message.get("content")
+        if self.b.silent and self._plain(message, content) and not choice.get("logprobs"):
+            self._plain_reply(content, choice.get("finish_reason"))
+            return
         self._delta(message, whole=True)
         self._logprobs(choice.get("logprobs"))
         self.finish_reason = choice.get("finish_reason")
         self._check_finish()
         self.end()
+
+    def _plain(self, message: dict[str, Any], content: Any) -> bool:
+        """Whether a reply's message is only text (or nothing): no reasoning, tool calls, refusal or annotations,
+        and no ``<think>`` block this provider's content may open with."""
+        if content is not None and not isinstance(content, str):
+            return False
+        if self.think is not None and content and content.lstrip().startswith(START):
+            return False
+        get = message.get
+        return not (
+            get("tool_calls")
+            or get("annotations")
+            or get("reasoning_content")
+            or get("reasoning")
+            or get("reasoning_details")
+            or get("tool_plan")
+            or isinstance(get("refusal"), str)
+        )
+
+    def _plain_reply(self, content: str | None, reason: Any) -> None:
+        """A plain reply read for a silent builder: what ``_delta`` and ``end`` make of it, made at once."""
+        self.finish_reason = reason
+        self._check_finish()
+        if content:
+            self.b.whole_text(content)
+        if self.usage is not None:
+            self._set_usage(self.usage)
+        self.b.finish(FINISH.get(reason.lower(), "stop") if isinstance(reason, str) else "stop")
 
     # ---- a stream -------------------------------------------------------------------------------
 
