@@ -15,7 +15,6 @@ sequence numbers from the last event relayed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -24,7 +23,7 @@ import msgspec
 
 from ferryman.client import ClientError
 from ferryman.gateway.resume import Resumer
-from ferryman.http import Receive, Send
+from ferryman.http import ClientGone, LeaveWatch, Receive, Send
 from ferryman.providers.base import EventStream, SSEEvent, stream_failure
 from ferryman.schemas.errors import FerrymanError, UpstreamConnectionError, provider_error_from_body
 from ferryman.schemas.events import MalformedEvent, read_head
@@ -111,17 +110,12 @@ class StreamRelay:
 
     async def run(self, headers: list[tuple[bytes, bytes]]) -> None:
         await self.send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
-        pump = asyncio.current_task()
-        assert pump is not None
-        watcher = asyncio.create_task(self._watch_disconnect(pump))
         # the keep-alive's task only for a stream still open after one interval (most end well before)
         timer = asyncio.get_running_loop().call_later(self.keepalive, self._ping)
         try:
-            await self._pump()
-        except asyncio.CancelledError:
-            if not watcher.done():
-                raise
-            pump.uncancel()
+            with LeaveWatch(self.receive, _always):  # a client that leaves stops the pump (and the upstream)
+                await self._pump()
+        except ClientGone:
             await self._settle_kept()
             if not self.ended and self.on_failed is not None:  # the client left before the end: a failure to record
                 await self.on_failed(FerrymanError("The client left mid-stream.", code="client_closed", status=499))
@@ -129,7 +123,6 @@ class StreamRelay:
         except Exception as exc:  # noqa: BLE001 - every failure becomes an explanation to the client
             await self._fail(stream_failure(self.provider, exc))
         finally:
-            watcher.cancel()
             timer.cancel()
             if self.pinger is not None:
                 self.pinger.cancel()
@@ -302,10 +295,6 @@ class StreamRelay:
                 continue
             await self._write(KEEPALIVE)
 
-    async def _watch_disconnect(self, pump: asyncio.Task[Any]) -> None:
-        with contextlib.suppress(Exception):
-            while True:
-                msg = await self.receive()
-                if msg["type"] == "http.disconnect":
-                    break
-        pump.cancel()
+
+def _always() -> bool:
+    return True  # a stream's relay serves only its client: its leaving always stops it
