@@ -46,11 +46,22 @@ class RateLimits:
         """Count one request against every ``(subject, limits)``, or refuse it (429) and count nothing; the
         ``x-ratelimit-*`` headers of the first subject for the reply."""
         minute = int(now // WINDOW)
-        windows = [self._window(subject, minute) for subject, _ in subjects]
-        headers = verdict([limits for _, limits in subjects], [(w.requests, w.tokens) for w in windows], now)
+        windows = []
+        for subject, limits in subjects:
+            window = self._window(subject, minute)
+            rpm, tpm = limits.rpm, limits.tpm
+            if (rpm is not None and window.requests >= rpm) or (tpm is not None and window.tokens >= tpm):
+                verdict(
+                    [lim for _, lim in subjects], [(w.requests, w.tokens) for w in self._all(subjects, minute)], now
+                )
+            windows.append(window)
         for window in windows:
             window.requests += 1
-        return headers
+        first = windows[0]
+        return _headers(subjects[0][1], first.requests, first.tokens, _reset(now))
+
+    def _all(self, subjects: Sequence[tuple[str, Limits]], minute: int) -> list[_Window]:
+        return [self._window(subject, minute) for subject, _ in subjects]
 
     def count(self, subjects: Sequence[str], now: float) -> None:
         """Count one request let through by the shared counters (what to fall back on without them)."""
@@ -68,7 +79,7 @@ def verdict(limited: Sequence[Limits], used: Sequence[tuple[int, int]], now: flo
     """Refuse (429, with ``retry-after`` and ``x-ratelimit-*``) if a subject's minute already has ``rpm``
     requests or ``tpm`` tokens (``used``: before this request); else the headers of the first subject,
     this request counted."""
-    reset = max(1, math.ceil((int(now // WINDOW) + 1) * WINDOW - now))
+    reset = _reset(now)
     for limits, (requests, tokens) in zip(limited, used, strict=True):
         over_requests = limits.rpm is not None and requests >= limits.rpm
         over_tokens = limits.tpm is not None and tokens >= limits.tpm
@@ -83,6 +94,11 @@ def verdict(limited: Sequence[Limits], used: Sequence[tuple[int, int]], now: flo
             )
     requests, tokens = used[0]
     return _headers(limited[0], requests + 1, tokens, reset)
+
+
+def _reset(now: float) -> int:
+    """Seconds until the minute's window ends (at least 1)."""
+    return max(1, math.ceil((int(now // WINDOW) + 1) * WINDOW - now))
 
 
 _NAMES = {
