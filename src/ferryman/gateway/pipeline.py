@@ -480,8 +480,7 @@ async def _observed(
             continue
         if later is not None:
             pending.append(later)
-    for later in pending:
-        await later
+    await _all(pending)
 
 
 async def _all(pending: list[Awaitable[None]]) -> None:

@@ -81,13 +81,11 @@ class StoreHook(Hook):
         if conversation.thread is not None and self.conversations is not None:
             response["conversation"] = {"id": conversation.thread}
             writes.append(self._append_soon(conversation, ex, response, target.provider))
-        record = conversation.record(ex.responses, ex.raw, response, target)
+        record = _record(conversation, ex, response, target)
         if record is not None and queued is not None:  # the runner writes it, under the id the client was given
             queued.provider, queued.provider_type = record.provider, record.provider_type
             queued.native_chain = False  # the provider stored it under its own id, not ours
         elif record is not None:
-            if ex.answer is not None or ex.mcp is not None:
-                record.native_chain = False  # the provider never saw this id (a cache hit, the MCP tool loop's)
             writes.append(self.save_soon(record))
         if not writes:
             return None
@@ -100,12 +98,9 @@ class StoreHook(Hook):
     async def _save_later(
         self, conversation: Conversation, ex: Exchange, response: dict[str, Any], target: Target
     ) -> None:
-        record = conversation.record(ex.responses, ex.raw, response, target)
-        if record is None:
-            return
-        if ex.answer is not None or ex.mcp is not None:
-            record.native_chain = False  # the provider never saw this id (a cache hit, the MCP tool loop's)
-        await self.save_soon(record)
+        record = _record(conversation, ex, response, target)
+        if record is not None:
+            await self.save_soon(record)
 
     def _append_soon(
         self, conversation: Conversation, ex: Exchange, response: dict[str, Any], provider: str
@@ -124,6 +119,17 @@ class StoreHook(Hook):
         write = self.store.put_soon(record)
         write.add_done_callback(functools.partial(_log_failed_write, "response", record.id))
         return _settled(write)
+
+
+def _record(
+    conversation: Conversation, ex: Exchange, response: dict[str, Any], target: Target
+) -> StoredResponse | None:
+    """The stored record of ``response`` (None: not kept); an id the provider never saw (a cache hit, the MCP
+    tool loop's) is not chained to the provider's own."""
+    record = conversation.record(ex.responses, ex.raw, response, target)
+    if record is not None and (ex.answer is not None or ex.mcp is not None):
+        record.native_chain = False
+    return record
 
 
 def _log_failed_write(what: str, name: str, write: asyncio.Future[Any]) -> None:

@@ -195,22 +195,27 @@ _PARTS: dict[int, tuple[ModelPrice, list[tuple[str, Any]] | None]] = {}  # id(pr
 
 
 def _parts(price: ModelPrice) -> list[tuple[str, Any]] | None:
-    """A price's set fields (name, value), read once per price object; None if one is not a per-token price
-    the fast path knows (``_SIMPLE_PRICES``)."""
+    """``_read_parts`` of a price, once per price object."""
     found = _PARTS.get(id(price))
     if found is not None and found[0] is price:
         return found[1]
-    parts: list[tuple[str, Any]] | None = []
+    parts = _read_parts(price)
+    if len(_PARTS) >= 4096:
+        _PARTS.clear()
+    _PARTS[id(price)] = (price, parts)
+    return parts
+
+
+def _read_parts(price: ModelPrice) -> list[tuple[str, Any]] | None:
+    """A price's set fields (name, value); None if one is not a per-token price the fast path knows
+    (``_SIMPLE_PRICES``: plain or tiered)."""
+    parts: list[tuple[str, Any]] = []
     for key, value in vars(price).items():
         if value is None or key.startswith("_"):
             continue
         if key not in _SIMPLE_PRICES or not isinstance(value, Decimal | TieredPrices):
-            parts = None
-            break
-        parts.append((key, value))  # type: ignore[union-attr]
-    if len(_PARTS) >= 4096:
-        _PARTS.clear()
-    _PARTS[id(price)] = (price, parts)
+            return None
+        parts.append((key, value))
     return parts
 
 
@@ -235,7 +240,7 @@ def fast_price(price: ModelPrice, counts: dict[str, int]) -> tuple[Decimal, Deci
     input_tokens = counts.get("input_tokens", 0)
     fields: dict[str, Decimal] = {}
     for key, value in parts:
-        flat = value if isinstance(value, Decimal) else _flat(value, input_tokens)
+        flat = _flat(value, input_tokens)
         if flat is None:
             return None
         fields[key] = flat

@@ -49,19 +49,13 @@ class RateLimits:
         windows = []
         for subject, limits in subjects:
             window = self._window(subject, minute)
-            rpm, tpm = limits.rpm, limits.tpm
-            if (rpm is not None and window.requests >= rpm) or (tpm is not None and window.tokens >= tpm):
-                verdict(
-                    [lim for _, lim in subjects], [(w.requests, w.tokens) for w in self._all(subjects, minute)], now
-                )
+            if _over(limits, window.requests, window.tokens) is not None:
+                verdict([limits], [(window.requests, window.tokens)], now)  # raises: this subject's 429
             windows.append(window)
         for window in windows:
             window.requests += 1
         first = windows[0]
         return _headers(subjects[0][1], first.requests, first.tokens, _reset(now))
-
-    def _all(self, subjects: Sequence[tuple[str, Limits]], minute: int) -> list[_Window]:
-        return [self._window(subject, minute) for subject, _ in subjects]
 
     def count(self, subjects: Sequence[str], now: float) -> None:
         """Count one request let through by the shared counters (what to fall back on without them)."""
@@ -81,10 +75,8 @@ def verdict(limited: Sequence[Limits], used: Sequence[tuple[int, int]], now: flo
     this request counted."""
     reset = _reset(now)
     for limits, (requests, tokens) in zip(limited, used, strict=True):
-        over_requests = limits.rpm is not None and requests >= limits.rpm
-        over_tokens = limits.tpm is not None and tokens >= limits.tpm
-        if over_requests or over_tokens:
-            what = "requests" if over_requests else "tokens"
+        what = _over(limits, requests, tokens)
+        if what is not None:
             raise RateLimitExceededError(
                 f"Rate limit reached: {what} per minute; retry in {reset} s.",
                 headers={
@@ -94,6 +86,15 @@ def verdict(limited: Sequence[Limits], used: Sequence[tuple[int, int]], now: flo
             )
     requests, tokens = used[0]
     return _headers(limited[0], requests + 1, tokens, reset)
+
+
+def _over(limits: Limits, requests: int, tokens: int) -> str | None:
+    """What a subject's minute has reached the limit of (``requests`` first), or None."""
+    if limits.rpm is not None and requests >= limits.rpm:
+        return "requests"
+    if limits.tpm is not None and tokens >= limits.tpm:
+        return "tokens"
+    return None
 
 
 def _reset(now: float) -> int:
