@@ -25,13 +25,14 @@ import os
 import re
 import threading
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import msgspec
 
 MASK = "****"
-NAMES = 4096  # texts ``Scrubber.name`` remembers at most (then it starts again)
+NAMES = 4096  # texts ``Scrubber.name`` remembers at most (the least recently used go first)
 MIN_LENGTH = 8
 
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*:)[^/?#@\s]*@")
@@ -92,7 +93,7 @@ class Scrubber:
         self._lock = threading.Lock()
         self._text: re.Pattern[str] | None = None
         self._bytes: re.Pattern[bytes] | None = None
-        self._names: dict[str, str] = {}  # ``name``'s texts, scrubbed with these secrets
+        self._names = lru_cache(maxsize=NAMES)(self.text)  # ``name``: texts scrubbed with these secrets
 
     def add(self, values: Iterable[str | None], slot: str = "config") -> None:
         """Hide ``values`` from now on, with what ``slot`` already holds."""
@@ -118,7 +119,7 @@ class Scrubber:
         else:
             self._text = re.compile("|".join(map(re.escape, every)))
             self._bytes = re.compile(b"|".join(re.escape(s.encode()) for s in every))
-        self._names = {}
+        self._names = lru_cache(maxsize=NAMES)(self.text)
 
     def text(self, text: str) -> str:
         """``text`` without the secrets, nor a password inside a URL (however short)."""
@@ -130,13 +131,7 @@ class Scrubber:
     def name(self, text: str) -> str:
         """``text`` scrubbed, remembered until the secrets change: the few short texts every request's console
         line repeats (a model's, a provider's, a key's name) cost a lookup, not a scan."""
-        names = self._names
-        clean = names.get(text)
-        if clean is None:
-            if len(names) >= NAMES:
-                names.clear()
-            clean = names[text] = self.text(text)
-        return clean
+        return self._names(text)
 
     def bytes(self, data: bytes) -> bytes:
         pattern = self._bytes

@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
@@ -81,17 +82,9 @@ class Attempts:
         return sum(a.seconds for a in self.log)
 
 
-_QUOTED: dict[str, str] = {}  # labels already encoded (at most ``_QUOTED_MAX``: labels may hold client text)
-_QUOTED_MAX = 1024
-
-
+@lru_cache(maxsize=1024)  # bounded: labels may hold client text
 def _quoted(label: str) -> str:
-    found = _QUOTED.get(label)
-    if found is None:
-        if len(_QUOTED) >= _QUOTED_MAX:
-            _QUOTED.clear()
-        found = _QUOTED[label] = quote(label, safe=_LABEL_SAFE)
-    return found
+    return quote(label, safe=_LABEL_SAFE)
 
 
 class Dispatcher:
