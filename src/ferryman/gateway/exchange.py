@@ -90,10 +90,15 @@ class Exchange:
         return self.request  # type: ignore[return-value]  # only the Responses door's parts call it
 
     @property
+    def kind(self) -> str:
+        """What was asked for: the Responses operation's door (``route``), or another operation's name."""
+        return self.route if self.operation == RESPONSES else self.operation
+
+    @property
     def request_type(self) -> str:
-        if self.operation != RESPONSES:
-            return self.operation
-        return f"{self.route}_stream" if self.stream else self.route
+        """``kind``, and for a Responses-operation stream ``_stream`` after it (``extra_fields.request_type``)."""
+        kind = self.kind
+        return f"{kind}_stream" if self.stream and self.operation == RESPONSES else kind
 
     def latency_ms(self) -> float:
         return round((time.perf_counter() - self.t0) * 1000, 3)

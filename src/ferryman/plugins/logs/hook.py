@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any
 
-from ferryman.gateway.exchange import RESPONSES, Exchange
+from ferryman.gateway.exchange import Exchange
 from ferryman.gateway.hooks import EVERY_OPERATION, Hook, Pending
 from ferryman.gateway.usage import token_counts
 from ferryman.plugins.governance.model import VirtualKey
@@ -83,7 +83,7 @@ class RequestLogHook(Hook):
         return LogEntry(
             new_log_id(now),
             now,
-            ex.route if ex.operation == RESPONSES else ex.operation,
+            ex.kind,
             response_id if isinstance(response_id, str) else None,
             key.id if key is not None else None,
             key.team_id if key is not None else None,
