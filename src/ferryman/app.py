@@ -26,6 +26,7 @@ from ferryman.plugins.cache.hook import CacheHook
 from ferryman.plugins.governance.hook import GovernanceHook
 from ferryman.plugins.logs.console import setup_console
 from ferryman.plugins.logs.hook import RequestLogHook
+from ferryman.plugins.logs.native import NativeReader
 from ferryman.plugins.logs.writer import LogWriter
 from ferryman.providers.base import Provider
 from ferryman.providers.registry import build_provider
@@ -211,7 +212,7 @@ class Gateway:
             self.routes["/mcp"] = {"POST": handle, "GET": handle, "DELETE": handle}
         self.logs: LogRoutes | None = None
         if gov is not None and self.log_writer is not None:
-            self.logs = LogRoutes(self.log_writer.store, self.log_writer, gov.is_master)
+            self.logs = LogRoutes(self.log_writer.store, self.log_writer, gov.is_master, NativeReader(self.providers))
             self.routes["/admin/logs"] = {"GET": self.logs.list}
         else:
             self.routes["/admin/logs"] = {"GET": unavailable}

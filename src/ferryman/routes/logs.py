@@ -1,5 +1,6 @@
 """The request log's admin API: ``GET /admin/logs`` (a page of entries, newest first, filtered) and
-``GET /admin/logs/{id}`` (one entry with its content). Both need the governance master key; without
+``GET /admin/logs/{id}`` (one entry with its content; a passed-through reply the log kept as it came is
+read into output items here, ``plugins/logs/native.py``). Both need the governance master key; without
 governance there is no admin credential, and both answer 404 saying so (read the store's tables).
 
 Before reading, the writer is flushed: an entry of a request this process has answered is always there.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 import msgspec
@@ -26,10 +28,17 @@ _encode = msgspec.json.encode
 
 
 class LogRoutes:
-    def __init__(self, store: LogStore, writer: LogWriter, is_master: Callable[[Headers], bool]) -> None:
+    def __init__(
+        self,
+        store: LogStore,
+        writer: LogWriter,
+        is_master: Callable[[Headers], bool],
+        read_native: Callable[[dict[str, Any]], None],
+    ) -> None:
         self.store = store
         self.writer = writer
         self.is_master = is_master
+        self.read_native = read_native  # a kept passed-through reply, into output items (plugins/logs/native.py)
 
     def _admin(self, scope: Scope) -> None:
         if not self.is_master(scope["headers"]):
@@ -51,6 +60,7 @@ class LogRoutes:
         entry = await self.store.log(entry_id)
         if entry is None:
             raise NotFoundError(f"No log entry with id '{entry_id}'.", param="id", code="log_entry_not_found")
+        self.read_native(entry)
         await send_json(send, 200, _encode(entry))
 
 

@@ -20,6 +20,7 @@ from ferryman.gateway.hooks import EVERY_OPERATION, Hook, Pending
 from ferryman.gateway.usage import token_counts
 from ferryman.plugins.governance.model import VirtualKey
 from ferryman.plugins.logs.console import request_line, requests
+from ferryman.plugins.logs.native import kept
 from ferryman.plugins.logs.writer import LogWriter
 from ferryman.schemas.errors import FerrymanError
 from ferryman.state.logs import LogEntry, new_log_id
@@ -41,7 +42,9 @@ class RequestLogHook(Hook):
             ex.state[_FIRST] = time.perf_counter()
 
     def reads_output(self, ex: Exchange) -> bool:
-        return self.content  # the output is the entry's content; without it, the usage and id
+        # the output is the entry's content (without it, the usage and id); a passed-through reply is kept as
+        # its provider sent it, read when the entry is (``native.py``)
+        return self.content and ex.native_reply is None
 
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         self._record(ex, 200, None, response)
@@ -106,8 +109,13 @@ class RequestLogHook(Hook):
                 for a in attempts
             ],
             detail,
-            (ex.raw.get("input"), output) if self.content else None,
+            (ex.raw.get("input"), _output(ex, output)) if self.content else None,
         )
+
+
+def _output(ex: Exchange, output: Any) -> Any:
+    """The content's output: the answer's items, or a passed-through reply no hook read, kept as it came."""
+    return kept(ex.native_reply) if not output and ex.native_reply is not None else output
 
 
 def _detail(usage: dict[str, Any], part: str, name: str) -> Any:
