@@ -69,12 +69,13 @@ def test_cost_through_the_gateway(fake: FakeUpstream) -> None:
 
 
 def test_fast_path_agrees_with_the_pricing_library_for_every_simple_model() -> None:
+    """The fast path's Decimals equal the library's, and usage.cost's floats are the floats of those."""
     from datetime import UTC, datetime
 
     from genai_prices import Usage, data_snapshot
     from genai_prices.types import TieredPrices
 
-    from ferryman.gateway.usage import fast_price
+    from ferryman.gateway.usage import _fast_costs, fast_price
 
     samples = [
         {"input_tokens": 1234, "output_tokens": 567},
@@ -95,6 +96,13 @@ def test_fast_path_agrees_with_the_pricing_library_for_every_simple_model() -> N
                     continue
                 lib = model.calc_price(Usage(**counts), provider)
                 assert fast == (lib.input_price, lib.output_price, lib.total_price), (provider.id, model.id, counts)
+                costs = _fast_costs(price, counts)  # usage.cost's floats, made without Decimals
+                assert costs == {
+                    "input_tokens_cost": float(lib.input_price),
+                    "output_tokens_cost": float(lib.output_price),
+                    "request_cost": float(lib.total_price - lib.input_price - lib.output_price),
+                    "total_cost": float(lib.total_price),
+                }, (provider.id, model.id, counts)
                 checked += 1
                 tiered += any(isinstance(v, TieredPrices) for v in vars(price).values())
     assert checked > 3000  # most of the table takes the fast path
