@@ -14,9 +14,8 @@ needs neither. Everything between parse and render is the pipeline's, the same f
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator
+from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
@@ -78,22 +77,32 @@ _OPTIONS = (b"x-ferryman-send-back-raw", b"x-ferryman-timeout", b"x-ferryman-dro
 Headers = list[tuple[bytes, bytes]]
 
 
-@contextlib.asynccontextmanager
-async def answering(pipeline: Pipeline, ex: Exchange) -> AsyncIterator[None]:
-    """Until a door has its answer: a failure inside (a refusal, every target failed, the client gone, a
-    bug) is recorded once by the hooks' ``failed`` parts and goes on up to be rendered."""
-    try:
-        yield
-    except FerrymanError as exc:
-        await pipeline.fail(ex, exc)
-        raise
-    except ClientGone:
-        left = FerrymanError("The client left before its answer.", code="client_closed", status=499)
-        await pipeline.fail(ex, left)
-        raise
-    except Exception:
-        await pipeline.fail(ex, FerrymanError("Ferryman hit an internal error.", code="internal_error"))
-        raise
+class Answering:
+    """``async with Answering(pipeline, ex):`` until a door has its answer: a failure inside (a refusal, every
+    target failed, the client gone, a bug) is recorded once by the hooks' ``failed`` parts and goes on up to be
+    rendered. (A class, not ``contextlib.asynccontextmanager``: an async generator per request cost ~3 us.)"""
+
+    __slots__ = ("ex", "pipeline")
+
+    def __init__(self, pipeline: Pipeline, ex: Exchange) -> None:
+        self.pipeline = pipeline
+        self.ex = ex
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, FerrymanError):
+            await self.pipeline.fail(self.ex, exc)
+        elif isinstance(exc, ClientGone):
+            left = FerrymanError("The client left before its answer.", code="client_closed", status=499)
+            await self.pipeline.fail(self.ex, left)
+        elif isinstance(exc, Exception):
+            await self.pipeline.fail(self.ex, FerrymanError("Ferryman hit an internal error.", code="internal_error"))
 
 
 def options(scope: Scope) -> dict[str, Any]:
@@ -205,7 +214,7 @@ class Door:
         req = ex.responses
         # until the provider's answer is in (``ex.target`` is set with it), a client that leaves cancels the
         # call; a background run is not the client's to cancel
-        async with answering(pipeline, ex):
+        async with Answering(pipeline, ex):
             with LeaveWatch(receive, lambda: ex.target is None and not req.background):
                 await pipeline.prepare(ex)
                 if req.background and ex.answer is None:

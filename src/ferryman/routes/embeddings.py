@@ -14,7 +14,7 @@ import msgspec
 
 from ferryman.gateway.hooks import Pending
 from ferryman.http import LeaveWatch, Receive, Scope, Send, send_json
-from ferryman.routes.door import Door, answering, gateway_headers, options
+from ferryman.routes.door import Answering, Door, gateway_headers, options
 from ferryman.schemas.embeddings import validate_embeddings
 
 
@@ -27,7 +27,7 @@ class EmbeddingsDoor(Door):
         given = options(scope)
         del given["drop_unsupported"]  # (nothing of an embeddings request is dropped)
         ex = pipeline.embeddings_exchange(req, raw, scope["headers"], **given)
-        async with answering(pipeline, ex):
+        async with Answering(pipeline, ex):
             with LeaveWatch(receive, lambda: ex.target is None):
                 response, pending = await pipeline.embed(ex)
         await send_json(send, 200, msgspec.json.encode(response), gateway_headers(ex, whole=True))
