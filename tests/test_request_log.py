@@ -168,20 +168,31 @@ def test_entry_of_an_answered_request(start: Callable[..., Logged]) -> None:
     assert {k: v for k, v in full.items() if k not in ("input", "output")} == entry
 
 
-def test_entry_of_a_passed_through_chat_reply(fake: FakeUpstream, start: Callable[..., Logged]) -> None:
-    """A Chat Completions reply relayed unread is kept as its server sent it (what the client got), read into
-    output items when its entry is read, found by its text, and shown as kept once its provider is gone."""
-    text = "Grüße aus Köln, 你好 \u2603"
-    reply = Reply.fixture("openai-chat/text_basic")
-    choice = reply.json["choices"][0]
-    reply.json = dict(reply.json, choices=[dict(choice, message=dict(choice["message"], content=text))])
+@pytest.mark.parametrize("stream", [False, True], ids=["reply", "stream"])
+def test_entry_of_a_passed_through_chat_answer(fake: FakeUpstream, start: Callable[..., Logged], stream: bool) -> None:
+    """A Chat Completions reply or stream relayed unread is kept as its server sent it (a reply as the client
+    got it), read into output items when its entry is read, found by its text, and shown as kept once its
+    provider is gone."""
+    if stream:
+        reply = Reply.fixture("openai-chat/text_stream")
+        text, word = "The capital of Mexico is Mexico City.", "Mexico City"
+    else:
+        text, word = "Grüße aus Köln, 你好 \u2603", "你好"
+        reply = Reply.fixture("openai-chat/text_basic")
+        choice = reply.json["choices"][0]
+        reply.json = dict(reply.json, choices=[dict(choice, message=dict(choice["message"], content=text))])
     fake.add("/srv/v1/chat/completions", reply)
     server = {"srv": {"type": "openai-chat", "base_url": f"{fake.url}/srv/v1", "max_retries": 0}}
     gw = start(providers=server)
-    answer = gw.client.chat.completions.create(model="srv/gpt-4o", messages=[{"role": "user", "content": "Hallo"}])
-    assert answer.choices[0].message.content == text
-    entry = gw.only(q="你好")
-    assert (entry["route"], entry["provider"], entry["model_deployment"]) == ("chat_completions", "srv", "gpt-4o")
+    messages: Any = [{"role": "user", "content": "Hallo"}]
+    if stream:
+        chunks = list(gw.client.chat.completions.create(model="srv/gpt-4o", messages=messages, stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
+    else:
+        answer = gw.client.chat.completions.create(model="srv/gpt-4o", messages=messages)
+        assert answer.choices[0].message.content == text
+    entry = gw.only(q=word)
+    assert (entry["route"], entry["provider"], entry["stream"]) == ("chat_completions", "srv", stream)
     full = gw.full(entry["id"])
     [item] = full["output"]
     assert (item["type"], item["role"], item["status"]) == ("message", "assistant", "completed")
@@ -189,9 +200,13 @@ def test_entry_of_a_passed_through_chat_reply(fake: FakeUpstream, start: Callabl
     assert "Hallo" in str(full["input"])
     gw.server.stop()
     again = start()  # the same store, without the server that answered
-    kept = again.full(entry["id"])["output"]["native_reply"]
-    assert kept["object"] == "chat.completion" and kept["choices"][0]["message"]["content"] == text
-    assert kept["usage"]["cost"] == answer.model_dump()["usage"]["cost"]  # what the client got
+    output = again.full(entry["id"])["output"]
+    if stream:
+        assert output["native_stream"][-1] == "[DONE]" and text in str(output["native_stream"])
+    else:
+        kept = output["native_reply"]
+        assert kept["object"] == "chat.completion" and kept["choices"][0]["message"]["content"] == text
+        assert kept["usage"]["cost"] == answer.model_dump()["usage"]["cost"]  # what the client got
 
 
 def test_entry_of_a_stream(start: Callable[..., Logged]) -> None:

@@ -23,6 +23,7 @@ from ferryman.schemas.embeddings import EmbeddingsRequest
 from ferryman.schemas.errors import FerrymanError
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.scrub import scrub_data
+from ferryman.sse import SSEEvent
 from ferryman.state.base import owner_of
 
 Headers = Sequence[tuple[bytes, bytes]]  # lower-case names, as ASGI gives them
@@ -54,6 +55,8 @@ class Exchange:
     sent: Any = None  # what was sent upstream, for raw_request
     raw_response: Any = None  # what the provider answered, for raw_response
     native_reply: Any = None  # a passed-through call's reply in the door's own API (``providers/native.py``)
+    # a passed-through stream's events, when its canonical response is read later (``Tee.unread``)
+    native_stream: Callable[[], list[SSEEvent]] | None = None
     # its canonical response, read once the reply has gone out (``UpstreamReply.later``; ``Pipeline.after_reply``)
     read_later: Callable[[], dict[str, Any]] | None = None
     failure: FerrymanError | None = None  # how the request failed, once it has (the hooks' ``failed`` ran)

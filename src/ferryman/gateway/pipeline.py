@@ -301,7 +301,7 @@ class Pipeline:
         the others once it has, as for a passed-through reply (``after_reply``)."""
         if tee.later is None:
             return await self.finish(ex, response)
-        ex.read_later = tee.later
+        ex.read_later, ex.native_stream = tee.later, tee.unread
         for hook in self._head:
             await hook.after(ex, response)
         return self._after_stream(ex, response)

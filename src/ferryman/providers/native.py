@@ -167,7 +167,7 @@ class Tee:
     that price before the client has the end; ``later`` then reads the kept events into the whole canonical
     response, for the other hooks once the client has it (``Pipeline.stream``)."""
 
-    __slots__ = ("_ahead", "_end", "_feed", "_kept", "builder", "final", "later", "provider", "skim")
+    __slots__ = ("_ahead", "_end", "_feed", "_kept", "builder", "events", "final", "later", "provider", "skim")
 
     def __init__(
         self,
@@ -187,9 +187,13 @@ class Tee:
         self._kept: list[SSEEvent] | None = None  # events left unread, once the first token is read (a skim)
         self.final: dict[str, Any] | None = None  # the canonical response (or its head), once the stream is done
         self.later: Callable[[], dict[str, Any]] | None = None  # the whole response, when ``final`` is its head
+        # with a skim, every event as it came: what a reader that wants the answer later still has (``unread``)
+        self.events: list[SSEEvent] | None = [] if skim is not None else None
 
     def ahead(self, ev: SSEEvent) -> None:
         """Read the stream's first event before the relay does (the relay's ``feed`` of it reads nothing)."""
+        if self.events is not None:
+            self.events.append(ev)
         self._ahead = self._read(ev)
 
     def feed(self, ev: SSEEvent) -> list[str]:
@@ -199,6 +203,9 @@ class Tee:
         if ahead is not None:
             self._ahead = None
             return ahead
+        events = self.events
+        if events is not None:
+            events.append(ev)
         kept = self._kept
         if kept is None:
             return self._read(ev)
@@ -242,6 +249,12 @@ class Tee:
             self.builder.finish("stop")
             response = self.builder.response()
         return response
+
+    def unread(self) -> list[SSEEvent]:
+        """The whole stream as its reader is to read it (``skim.fold``: each run of text chunks as one), for one
+        that keeps the answer unread (the request log: ``plugins/logs/native.py``)."""
+        assert self.skim is not None and self.events is not None
+        return self.skim.fold(self.events)
 
     def _read(self, ev: SSEEvent | None) -> list[str]:
         try:  # (not ``reading``: no context manager nor name made per event)

@@ -20,7 +20,7 @@ from ferryman.gateway.hooks import EVERY_OPERATION, Hook, Pending
 from ferryman.gateway.usage import token_counts
 from ferryman.plugins.governance.model import VirtualKey
 from ferryman.plugins.logs.console import request_line, requests
-from ferryman.plugins.logs.native import kept
+from ferryman.plugins.logs.native import kept, kept_stream
 from ferryman.plugins.logs.writer import LogWriter
 from ferryman.schemas.errors import FerrymanError
 from ferryman.state.logs import LogEntry, new_log_id
@@ -42,9 +42,9 @@ class RequestLogHook(Hook):
             ex.state[_FIRST] = time.perf_counter()
 
     def reads_output(self, ex: Exchange) -> bool:
-        # the output is the entry's content (without it, the usage and id); a passed-through reply is kept as
+        # the output is the entry's content (without it, the usage and id); a passed-through answer is kept as
         # its provider sent it, read when the entry is (``native.py``)
-        return self.content and ex.native_reply is None
+        return self.content and ex.native_reply is None and ex.native_stream is None
 
     async def after(self, ex: Exchange, response: dict[str, Any]) -> Pending:
         self._record(ex, 200, None, response)
@@ -114,8 +114,12 @@ class RequestLogHook(Hook):
 
 
 def _output(ex: Exchange, output: Any) -> Any:
-    """The content's output: the answer's items, or a passed-through reply no hook read, kept as it came."""
-    return kept(ex.native_reply) if not output and ex.native_reply is not None else output
+    """The content's output: the answer's items, or a passed-through answer no hook read, kept as it came."""
+    if output:
+        return output
+    if ex.native_reply is not None:
+        return kept(ex.native_reply)
+    return kept_stream(ex.native_stream()) if ex.native_stream is not None else output
 
 
 def _detail(usage: dict[str, Any], part: str, name: str) -> Any:
