@@ -168,10 +168,10 @@ def _old_entry(marker: str) -> LogEntry:
 BEFORE_INDEX = next(i for i, step in enumerate(MIGRATIONS) if isinstance(step, dict))
 
 
-def _previous_statements() -> list[str]:
-    previous = MIGRATIONS[:BEFORE_INDEX]
-    assert all(isinstance(step, tuple) for step in previous)
-    return [statement for step in previous for statement in step]
+def _statements(version: int, dialect: str) -> list[str]:
+    """What the migrations up to ``version`` run on ``dialect``."""
+    steps = (step if isinstance(step, tuple) else step[dialect] for step in MIGRATIONS[:version])  # type: ignore[index]
+    return [statement for step in steps for statement in step]
 
 
 @contextmanager
@@ -197,27 +197,30 @@ def _postgres_database() -> Iterator[str]:
         asyncio.run(run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
-def _write_previous_version(url: str, entry: LogEntry) -> None:
-    """The schema as the previous version left it, holding ``entry`` with its content."""
-    log_row, content_row = entry.row(), entry.content_row()
+def _write_previous_version(url: str, *entries: LogEntry, version: int = BEFORE_INDEX) -> None:
+    """The schema as ``version`` (by default: the one before the text index) left it, holding ``entries``
+    with their content."""
+    rows = [(entry.row(), entry.content_row()) for entry in entries]
     if url.startswith("sqlite"):
         with sqlite3.connect(url.split(":///", 1)[1]) as db:
-            for statement in _previous_statements():
+            for statement in _statements(version, "sqlite"):
                 db.execute(statement)
-            db.execute(f"PRAGMA user_version = {BEFORE_INDEX}")
-            db.execute(insert_log(", ".join("?" for _ in LOG_COLUMNS)), log_row)
-            db.execute(insert_content("?, ?, ?"), content_row)
+            db.execute(f"PRAGMA user_version = {version}")
+            for log_row, content_row in rows:
+                db.execute(insert_log(", ".join("?" for _ in LOG_COLUMNS)), log_row)
+                db.execute(insert_content("?, ?, ?"), content_row)
         return
 
     async def write() -> None:
         conn = await asyncpg.connect(url)
         try:
-            for statement in _previous_statements():
+            for statement in _statements(version, "postgres"):
                 await conn.execute(statement)
             await conn.execute("CREATE TABLE ferryman_schema (version INT NOT NULL)")
-            await conn.execute("INSERT INTO ferryman_schema (version) VALUES ($1)", BEFORE_INDEX)
-            await conn.execute(insert_log(", ".join(f"${n}" for n in range(1, len(LOG_COLUMNS) + 1))), *log_row)
-            await conn.execute(insert_content("$1, $2, $3"), *content_row)
+            await conn.execute("INSERT INTO ferryman_schema (version) VALUES ($1)", version)
+            for log_row, content_row in rows:
+                await conn.execute(insert_log(", ".join(f"${n}" for n in range(1, len(LOG_COLUMNS) + 1))), *log_row)
+                await conn.execute(insert_content("$1, $2, $3"), *content_row)
         finally:
             await conn.close()
 

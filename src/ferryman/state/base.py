@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 # 1: responses; 2: tombstones of deleted ones; 3: governance (keys, teams, spend); 4: request log; 5: conversations;
-# 6: the request log's cost breakdown; 7: the request log's text index; 8: spend summed per key, team and hour
-SCHEMA_VERSION = 8
+# 6: the request log's cost breakdown; 7: the request log's text index; 8: spend summed per key, team and hour;
+# 9: the request log's key and team indexes only of the entries that name one
+SCHEMA_VERSION = 9
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ import msgspec
 
 from ferryman.state.base import SCHEMA_VERSION, StoredResponse
 from ferryman.state.conversations import CONVERSATION_TABLES
-from ferryman.state.logs import LOG_COST_DETAIL, LOG_TABLES
+from ferryman.state.logs import LOG_COST_DETAIL, LOG_SPARSE_OWNERS, LOG_TABLES
 from ferryman.state.logsearch import POSTGRES_INDEX
 from ferryman.state.records import GOVERNANCE_TABLES, SPEND_HOURS_TABLE
 
@@ -47,6 +47,7 @@ MIGRATIONS: tuple[tuple[str, ...] | Mapping[Dialect, tuple[str, ...]], ...] = (
     # by ``logs.text_index`` (off by default), like PostgreSQL's when the setting says so
     {"sqlite": (), "postgres": POSTGRES_INDEX},
     SPEND_HOURS_TABLE,
+    LOG_SPARSE_OWNERS,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

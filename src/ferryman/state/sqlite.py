@@ -13,6 +13,7 @@ Commits are durable across a crash of the process, not of the machine (WAL, ``sy
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import sqlite3
@@ -70,6 +71,7 @@ from ferryman.state.records import (
     upsert_record,
 )
 from ferryman.state.sql import CHAIN, COLUMNS, SEEN, TABLE, TOMBSTONE, from_row, migrations_after, to_row, upsert
+from ferryman.state.sqlite_rows import insert_rows, most_rows
 
 _PUT = upsert(lambda n: "?")
 _GET = f"SELECT {COLUMNS} FROM {TABLE} WHERE id = ?"
@@ -79,8 +81,7 @@ _SEEN = SEEN.format(p1="?1")
 _CHAIN = CHAIN.format(p1="?")
 _SPEND = insert_spend(", ".join("?" for _ in SPEND_COLUMNS))
 _HOURS = add_hours("?, ?, ?, ?, ?, ?, ?")
-_LOG = insert_log(", ".join("?" for _ in LOG_COLUMNS))
-_CONTENT = insert_content("?, ?, ?")
+_LOG_MARKS = ", ".join("?" for _ in LOG_COLUMNS)
 _ONE_LOG = ONE_LOG.format(p1="?")
 _ONE_CONTENT = ONE_CONTENT.format(p1="?")
 _PROVIDER_COUNTS = PROVIDER_COUNTS.format(p1="?", p2="?")
@@ -89,6 +90,14 @@ _PRUNE = tuple(statement.format(p1="?") for statement in PRUNE)
 _CONV = statements("?")
 
 log = logging.getLogger("ferryman")
+
+# sqlite3 adapts every parameter that is not exactly an int, float, str or bytes: for None and bool (a log
+# entry's row has half a dozen) it finds no adapter, then asks its protocol type for ``__adapt__``, which on
+# Python 3.11 raises and clears an AttributeError (a sixth of the entry's write). Registered, both bind at
+# once as they did (NULL; 0 or 1), for every sqlite3 user of the process.
+_NOTHING: dict[None, None] = {}
+sqlite3.register_adapter(type(None), _NOTHING.get)  # None -> None, and in C: a Python function costs more
+sqlite3.register_adapter(bool, int)
 
 
 def sqlite_path(url: str) -> str:
@@ -126,6 +135,7 @@ class SQLiteStore:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._text: str | None = None  # the FTS5 index of the log's content, when this SQLite has FTS5 trigrams
+        self._most_logs = self._most_contents = 1  # log rows and content rows one insert takes (``most_rows``)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -156,6 +166,7 @@ class SQLiteStore:
             db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
             db.execute("PRAGMA busy_timeout=5000")  # several workers may share the file
             _migrate(db)
+            self._most_logs, self._most_contents = most_rows(db, len(LOG_COLUMNS)), most_rows(db, 3)
             if self.text_index is not None:
                 _index_text(db, self.text_index)
             if db.execute(SQLITE_INDEXED).fetchone() is not None:
@@ -320,13 +331,14 @@ class SQLiteStore:
     # ---- the request log (state/logs.py) ---------------------------------------------------------
 
     async def add_logs(self, entries: list[LogEntry]) -> None:
-        def run(db: sqlite3.Connection) -> None:  # rows and content encoded on the store's thread
-            db.executemany(_LOG, [e.row() for e in entries])
-            contents = [row for row in (e.content_row() for e in entries) if row is not None]
-            if contents:
-                db.executemany(_CONTENT, contents)
+        await self._submit(lambda db: self._add_logs(db, entries), write=True)
 
-        await self._submit(run, write=True)
+    def _add_logs(self, db: sqlite3.Connection, entries: list[LogEntry]) -> None:
+        """On the store's thread: the entries' rows and content encoded, and written several to a statement."""
+        insert_rows(db, _log_rows, [e.row() for e in entries], self._most_logs)
+        contents = [row for row in (e.content_row() for e in entries) if row is not None]
+        if contents:
+            insert_rows(db, _content_rows, contents, self._most_contents)
 
     async def logs(self, query: LogQuery) -> list[dict[str, Any]]:
         def run(db: sqlite3.Connection) -> list[Any]:
@@ -434,6 +446,16 @@ class SQLiteStore:
         params = (conversation_id, item_id)
         count: int = await self._submit(lambda db: db.execute(_CONV["remove"], params).rowcount, write=True)
         return count > 0
+
+
+@functools.cache
+def _log_rows(n: int) -> str:
+    return insert_log(_LOG_MARKS, n)
+
+
+@functools.cache
+def _content_rows(n: int) -> str:
+    return insert_content("?, ?, ?", n)
 
 
 def _migrate(db: sqlite3.Connection) -> None:
