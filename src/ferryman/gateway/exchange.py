@@ -54,7 +54,9 @@ class Exchange:
     cache_debug: dict[str, Any] | None = None
     sent: Any = None  # what was sent upstream, for raw_request
     raw_response: Any = None  # what the provider answered, for raw_response
-    native_reply: Any = None  # a passed-through call's reply in the door's own API (``providers/native.py``)
+    # a passed-through call's reply in the door's own API (``providers/native.py``): decoded, or its bytes (Gemini's;
+    # the Chat Completions door's, once it has sent them)
+    native_reply: Any = None
     # a passed-through stream's events, when its canonical response is read later (``Tee.unread``)
     native_stream: Callable[[], list[SSEEvent]] | None = None
     # its canonical response, read once the reply has gone out (``UpstreamReply.later``; ``Pipeline.after_reply``)

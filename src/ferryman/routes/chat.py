@@ -57,6 +57,7 @@ class ChatDoor(Door):
     async def reply(self, send: Send, ex: Exchange, response: dict[str, Any]) -> None:
         if ex.native_reply is not None:
             body = passthrough.reply(ex.native_reply, response)
+            ex.native_reply = body  # what the client got, as it got it (the request log keeps these bytes)
         else:
             body = msgspec.json.encode(completion(response))
         await send_json(send, 200, body, gateway_headers(ex, whole=True))
