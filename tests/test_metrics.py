@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -15,10 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from ferryman.config import ConfigError, config_from_dict
+from ferryman.plugins.metrics.hook import Families
 from tests.conftest import base_config
 from tests.fakes.gateway import GatewayServer, free_port, wait_until_serving
 from tests.fakes.upstream import FakeUpstream, Reply
@@ -155,6 +158,38 @@ def test_metrics_count_requests_attempts_tokens_cost_and_cache_hits(fake: FakeUp
     for (provider, model), usd in cost.items():
         assert value(m, "ferryman_cost_usd_total", provider=provider, model=model) == pytest.approx(usd)
     assert cost[("backup", "gpt-4o-mini")] > 0
+
+
+def _exposition(shared: bool) -> str:
+    """The text of the same updates on prometheus_client's metrics (``shared``) or on ``local``'s, its
+    ``_created`` times (when each series was made) left out."""
+    registry = CollectorRegistry()
+    f = Families(registry, shared=shared)
+    f.in_flight.inc()
+    f.in_flight.inc()
+    f.in_flight.dec()
+    for provider, status in (("a", "200"), ("b", "200"), ("a", "429"), ("a", "200")):  # series interleaved
+        f.requests.labels("chat", provider, "m", status).inc()
+    for seconds in (0.0, 1e-9, 0.05, 0.07, 3.0, 500.0):  # on a bound, between, beyond the last
+        f.duration.labels("chat", "a", "m").observe(seconds)
+        f.overhead.observe(seconds / 1000)
+    f.ttft.labels("a", "m")  # bound, never observed
+    f.tokens.labels("a", "m", "input").inc(14)
+    f.cost.labels("a", "m").inc(0.1)
+    f.cost.labels("a", "m").inc(0.2)
+    f.upstream.labels("a", "503").inc()
+    f.cache_hits.labels("direct").inc()
+    f.rate_limited.inc()
+    f.log_dropped.inc(3)
+    return re.sub(r"(?m)^(\w+_created(\{[^}]*\})?) \S+$", r"\1 T", generate_latest(registry).decode())
+
+
+def test_one_process_metrics_expose_what_prometheus_clients_own_do() -> None:
+    # one worker counts on plain numbers (local.py), several on prometheus_client's metrics: a scrape reads the same
+    local = _exposition(shared=False)
+    assert local == _exposition(shared=True)
+    assert 'ferryman_request_duration_seconds_bucket{le="0.05",model="m",provider="a",route="chat"} 3.0' in local
+    assert local.count(" T\n") == 13  # every counter's and histogram's series has its _created
 
 
 def test_overhead_header_leaves_out_the_wait_for_the_provider(fake: FakeUpstream, gw: GatewayServer) -> None:

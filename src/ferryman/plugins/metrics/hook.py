@@ -25,12 +25,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import prometheus_client
+from prometheus_client import CollectorRegistry
 
 from ferryman.gateway.exchange import Exchange
 from ferryman.gateway.hooks import EVERY_OPERATION, Hook, Pending
 from ferryman.gateway.usage import token_counts
-from ferryman.plugins.metrics import MULTIPROC_ENV
+from ferryman.plugins.metrics import MULTIPROC_ENV, local
 from ferryman.schemas.errors import FerrymanError
 
 NAME = "metrics"
@@ -46,10 +47,14 @@ def _no_drops() -> int:
 
 
 class Families:
-    """Every metric family, on one registry (the gateway's own: two gateways in a process never share)."""
+    """Every metric family, on one registry (the gateway's own: two gateways in a process never share):
+    prometheus_client's own with several workers (``shared``: they write every update to the files a scrape
+    sums), else ``local``'s, the same on plain numbers (a process's own, updated from its event loop)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *, shared: bool) -> None:
         r = registry
+        kinds: Any = prometheus_client if shared else local
+        Counter, Gauge, Histogram = kinds.Counter, kinds.Gauge, kinds.Histogram  # the chosen kind's classes
         self.requests = Counter(
             "ferryman_requests", "Client requests, by the status the client got.",
             ["route", "provider", "model", "status"], registry=r,
@@ -122,8 +127,8 @@ class MetricsHook(Hook):
 
     def __init__(self, dropped: Callable[[], int] = _no_drops) -> None:
         self.registry = CollectorRegistry()
-        self.families = families = Families(self.registry)
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        self.families = families = Families(self.registry, shared=self.multiprocess)
         self._series: dict[tuple[str, str, str], Series] = {}
         self._upstream: dict[tuple[str, int], Any] = {}
         self._cache_hits = {kind: families.cache_hits.labels(kind) for kind in CACHE_HIT_TYPES}
@@ -165,8 +170,10 @@ class MetricsHook(Hook):
         usage = response.get("usage")
         if isinstance(usage, dict):
             input_tokens, output_tokens = token_counts(usage)
-            _add(series.input, input_tokens)
-            _add(series.output, output_tokens)
+            if input_tokens > 0:
+                series.input.inc(input_tokens)
+            if output_tokens > 0:
+                series.output.inc(output_tokens)
             details = usage.get("input_tokens_details")
             if isinstance(details, dict):
                 _add(series.cached, details.get("cached_tokens"))
@@ -221,6 +228,9 @@ class MetricsHook(Hook):
             multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
+NUMBER = (int, float)  # made once: ``int | float`` in the call would make a union on every call
+
+
 def _add(child: Any, value: Any) -> None:
-    if isinstance(value, int | float) and value > 0:
+    if isinstance(value, NUMBER) and value > 0:
         child.inc(value)
