@@ -223,6 +223,27 @@ def test_ratelimit_headers_on_every_reply(fake: FakeUpstream, gov: Gov) -> None:
     assert unlimited.status_code == 200 and "x-ratelimit-limit-requests" not in unlimited.headers
 
 
+def test_a_changed_key_or_team_governs_from_its_next_request(fake: FakeUpstream, gov: Gov) -> None:
+    """What governs a key is worked out once, and again as soon as its record or its team's changes."""
+    created = gov.key(limits={"rpm": 5})
+    value = created["key"]
+    assert _post_as(gov.url, value).headers["x-ratelimit-limit-requests"] == "5"
+    gov.admin.patch(f"/admin/keys/{created['id']}", json={"limits": {"rpm": 7}})
+    assert _post_as(gov.url, value).headers["x-ratelimit-limit-requests"] == "7"
+    team = gov.team(limits={"tpm": 1000})
+    gov.admin.patch(f"/admin/keys/{created['id']}", json={"limits": None, "team_id": team["id"]})
+    moved = _post_as(gov.url, value)
+    assert moved.headers["x-ratelimit-limit-tokens"] == "1000" and "x-ratelimit-limit-requests" not in moved.headers
+    gov.admin.patch(f"/admin/teams/{team['id']}", json={"limits": {"tpm": 2000}})
+    assert _post_as(gov.url, value).headers["x-ratelimit-limit-tokens"] == "2000"
+    gov.admin.patch(f"/admin/teams/{team['id']}", json={"budget": {"max_usd": 1}})  # 22 tokens at $1 each spent
+    refused = _post_as(gov.url, value)
+    assert refused.status_code == 402 and "team 't'" in _error(refused)["message"]
+    gov.admin.delete(f"/admin/keys/{created['id']}")
+    assert _post_as(gov.url, value).status_code == 401
+    assert len(fake.received) == 4
+
+
 def _post_as(url: str, key: str) -> httpx.Response:
     return httpx.post(
         f"{url}/v1/responses", json={"model": "smart", "input": "hi"}, headers={"authorization": f"Bearer {key}"}

@@ -33,11 +33,12 @@ from ferryman.gateway.usage import token_counts
 from ferryman.http import credential_of
 from ferryman.ids import new_id
 from ferryman.plugins.cache.breaker import CacheUnavailable
-from ferryman.plugins.governance.ledger import Ledger, subjects
+from ferryman.plugins.governance.ledger import Ledger
 from ferryman.plugins.governance.limits import WINDOW, RateLimits, verdict
-from ferryman.plugins.governance.model import Budget, Limits, Team, VirtualKey, key_hash
+from ferryman.plugins.governance.model import Budget, Team, VirtualKey, credential_hash, key_hash
 from ferryman.plugins.governance.registry import Registry
 from ferryman.plugins.governance.spend import SpendWriter
+from ferryman.plugins.governance.terms import Terms, TermsCache
 from ferryman.schemas.errors import BudgetExceededError, FerrymanError, InvalidApiKeyError, ModelNotAllowedError
 from ferryman.state.records import RecordStore, SpendRow
 
@@ -61,6 +62,7 @@ class GovernanceHook(Hook):
         self.ledger = Ledger()
         self.spend = SpendWriter(store)
         self.limits = RateLimits()
+        self.terms = TermsCache()
         self.shared: SharedCounters | None = None
         if config.counters != "memory":
             from ferryman.plugins.governance.shared import SharedCounters  # redis only with Redis counters
@@ -115,7 +117,7 @@ class GovernanceHook(Hook):
                 "No API key: send a Ferryman virtual key as 'Authorization: Bearer <key>', 'x-api-key', "
                 "'api-key' or 'x-goog-api-key'."
             )
-        digest = key_hash(credential)
+        digest = credential_hash(credential)
         if hmac.compare_digest(digest, self.master_hash):
             return None
         key = self.registry.by_hash.get(digest)
@@ -126,7 +128,7 @@ class GovernanceHook(Hook):
 
     def is_master(self, headers: Headers) -> bool:
         credential = credential_of(headers)
-        return bool(credential) and hmac.compare_digest(key_hash(credential or ""), self.master_hash)
+        return bool(credential) and hmac.compare_digest(credential_hash(credential or ""), self.master_hash)
 
     def team_of(self, key: VirtualKey) -> Team | None:
         return self.registry.teams.get(key.team_id) if key.team_id is not None else None
@@ -145,56 +147,50 @@ class GovernanceHook(Hook):
                     raise ModelNotAllowedError(f"Key '{key.name}' may not use model '{name}'.", param=param)
         if key.mcp_servers is not None and ex.operation == RESPONSES and ex.responses.tools is not None:
             _check_mcp_servers(key, ex.raw.get("tools") or [])
-        team = self.team_of(key)
-        budgeted: list[tuple[str, str, Budget]] = []
-        limited: list[tuple[str, Limits]] = []
-        if key.budget is not None:
-            budgeted.append((f"key:{key.id}", f"key '{key.name}'", key.budget))
-        if key.limits is not None:
-            limited.append((f"key:{key.id}", key.limits))
-        if team is not None:
-            if team.budget is not None:
-                budgeted.append((f"team:{team.id}", f"team '{team.name}'", team.budget))
-            if team.limits is not None:
-                limited.append((f"team:{team.id}", team.limits))
-        if budgeted or limited:
-            await self._check(ex, budgeted, limited)
+        terms = self.terms.of(key, self.team_of(key))
+        if terms.budgeted or terms.limited:
+            await self._check(ex, terms)
 
-    async def _check(
-        self, ex: Exchange, budgeted: list[tuple[str, str, Budget]], limited: list[tuple[str, Limits]]
-    ) -> None:
+    async def _check(self, ex: Exchange, terms: Terms) -> None:
         """Budgets, then rate limits: from the shared counters (one round trip) or, without them or while
         Redis fails, from this process's; the reply's ``x-ratelimit-*`` headers."""
         now = self.clock()
-        minute = int(now // WINDOW)
+        budgeted, limited = terms.budgeted, terms.limited
         reading: Reading | None = None
         if self.shared is not None:
             with contextlib.suppress(CacheUnavailable):  # counted in this process meanwhile
                 reading = await self.shared.read(
-                    [s for s, _ in limited], [s for s, _, _ in budgeted], minute, int(now // 3600)
+                    terms.limited_subjects, terms.budgeted_subjects, int(now // WINDOW), int(now // 3600)
                 )
+        if reading is None:
+            for subject, who, budget in budgeted:
+                self._check_budget(subject, who, budget, now, None)
+            if limited:
+                ex.reply_headers += self.limits.take(limited, now)
+            return
         try:
             for i, (subject, who, budget) in enumerate(budgeted):
-                live = reading.spend[i] if reading is not None else None
-                if self.ledger.remaining(subject, budget, now, live) <= 0:
-                    period = f"per {budget.period}" if budget.period else "in all"
-                    raise BudgetExceededError(f"The budget of {who} (${budget.max_usd:g} {period}) is spent.")
+                self._check_budget(subject, who, budget, now, reading.spend[i])
             if not limited:
                 return
-            if reading is None:
-                headers = self.limits.take(limited, now)
-            else:
-                used = []
-                for i, (subject, _) in enumerate(limited):  # this process's counts are part of Redis's
-                    requests, tokens = self.limits.used(subject, minute)
-                    used.append((max(reading.requests[i] - 1, requests), max(reading.tokens[i], tokens)))
-                headers = verdict([limits for _, limits in limited], used, now)
-                self.limits.count([s for s, _ in limited], now)
+            minute = int(now // WINDOW)
+            used = []
+            for i, subject in enumerate(terms.limited_subjects):  # this process's counts are part of Redis's
+                requests, tokens = self.limits.used(subject, minute)
+                used.append((max(reading.requests[i] - 1, requests), max(reading.tokens[i], tokens)))
+            headers = verdict(limited, used, now)
+            self.limits.count(terms.limited_subjects, now)
         except FerrymanError:
-            if reading is not None and limited and self.shared is not None:
-                await self.shared.give_back([s for s, _ in limited], minute)
+            if limited and self.shared is not None:
+                await self.shared.give_back(terms.limited_subjects, int(now // WINDOW))
             raise
-        ex.reply_headers.extend(headers)
+        ex.reply_headers += headers
+
+    def _check_budget(self, subject: str, who: str, budget: Budget, now: float, live: dict[int, float] | None) -> None:
+        """A 402 if ``budget`` is spent (``live``: the recent hours' spend the shared counters read)."""
+        if self.ledger.remaining(subject, budget, now, live) <= 0:
+            period = f"per {budget.period}" if budget.period else "in all"
+            raise BudgetExceededError(f"The budget of {who} (${budget.max_usd:g} {period}) is spent.")
 
     def reads_output(self, ex: Exchange) -> bool:
         return False  # the usage and id: what it charges
@@ -208,9 +204,12 @@ class GovernanceHook(Hook):
         cost = float(cost) if isinstance(cost, int | float) else 0.0
         input_tokens, output_tokens = token_counts(usage)
         now = self.clock()
-        key_id = key.id if key is not None else None
-        team_id = key.team_id if key is not None else None
-        charged = subjects(key_id, team_id)
+        if key is None:
+            key_id = team_id = None
+            charged: list[str] = []
+        else:
+            key_id, team_id = key.id, key.team_id
+            charged = self.terms.of(key, self.team_of(key)).charged
         tokens = input_tokens + output_tokens
         self.ledger.charge(charged, now, cost, input_tokens, output_tokens)
         self.limits.add_tokens(charged, tokens, now)

@@ -27,12 +27,13 @@ class Usage:
         self.output_tokens = 0
 
     def add(self, cost: float, requests: int, input_tokens: int, output_tokens: int) -> None:
-        self.cost += cost
-        self.requests += requests
-        self.input_tokens += input_tokens
-        self.output_tokens += output_tokens
-        if self.total is not None:
-            self.total.add(cost, requests, input_tokens, output_tokens)
+        usage: Usage | None = self
+        while usage is not None:  # this one, then its total
+            usage.cost += cost
+            usage.requests += requests
+            usage.input_tokens += input_tokens
+            usage.output_tokens += output_tokens
+            usage = usage.total
 
 
 class Ledger:
@@ -48,12 +49,14 @@ class Ledger:
 
     def _usage(self, subject: str, hour: int) -> Usage:
         """The hour's usage of ``subject``; ``add`` to it adds to its total as well."""
-        total = self.totals.get(subject)
-        if total is None:
-            total = self.totals[subject] = Usage()
-        by_hour = self.hours.setdefault(subject, {})
-        usage = by_hour.get(hour)
-        if usage is None:
+        by_hour = self.hours.get(subject)
+        usage = by_hour.get(hour) if by_hour is not None else None
+        if usage is None:  # the subject's first charge of the hour
+            total = self.totals.get(subject)
+            if total is None:
+                total = self.totals[subject] = Usage()
+            if by_hour is None:
+                by_hour = self.hours[subject] = {}
             usage = by_hour[hour] = Usage(total)
         return usage
 

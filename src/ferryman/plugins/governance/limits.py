@@ -5,6 +5,9 @@ its tokens (input + output) when its answer is in, so a request is refused for t
 tokens already reached ``tpm``. ``RateLimits`` counts in this process; with shared counters the hook
 reads the minute's counts from Redis (``shared.py``) and ``verdict`` judges them the same way, while this
 process's own counts are kept up too, to fall back on if Redis fails.
+
+A subject's limits come as a ``Limited``, made once per key (``terms.py``), with the parts of its headers
+that never change already made: a request builds only its ``remaining`` values.
 """
 
 from __future__ import annotations
@@ -27,6 +30,56 @@ class _Window:
         self.tokens = 0
 
 
+class Limited:
+    """A subject (``key:<id>``, ``team:<id>``) and its limits, with the ``x-ratelimit-limit-*`` headers they
+    always give."""
+
+    __slots__ = ("_kinds", "rpm", "subject", "tpm")
+
+    def __init__(self, subject: str, limits: Limits) -> None:
+        self.subject = subject
+        self.rpm = limits.rpm
+        self.tpm = limits.tpm
+        # per limit set: (the limit, whether it counts tokens, its limit header, its other headers' names)
+        self._kinds = [
+            (limit, of_tokens, (limit_name, b"%d" % limit), remaining_name, reset_name)
+            for limit, of_tokens, (limit_name, remaining_name, reset_name) in (
+                (self.rpm, False, _REQUESTS),
+                (self.tpm, True, _TOKENS),
+            )
+            if limit is not None
+        ]
+
+    def headers(self, requests: int, tokens: int, reset: int) -> list[tuple[bytes, bytes]]:
+        """OpenAI's ``x-ratelimit-*`` headers, as the reply sends them (every request of a limited key has
+        them): ``requests`` and ``tokens`` used in the minute, ``reset`` seconds until it ends."""
+        headers: list[tuple[bytes, bytes]] = []
+        reset_value = _RESETS[reset]
+        for limit, of_tokens, fixed, remaining_name, reset_name in self._kinds:
+            left = limit - (tokens if of_tokens else requests)
+            headers += fixed, (remaining_name, b"%d" % (left if left > 0 else 0)), (reset_name, reset_value)
+        return headers
+
+    def over(self, requests: int, tokens: int) -> str | None:
+        """What a minute with ``requests`` and ``tokens`` has reached the limit of (``requests`` first), or None."""
+        if self.rpm is not None and requests >= self.rpm:
+            return "requests"
+        if self.tpm is not None and tokens >= self.tpm:
+            return "tokens"
+        return None
+
+    def refusal(self, what: str, requests: int, tokens: int, now: float) -> RateLimitExceededError:
+        """The 429 of a minute that has reached its limit of ``what``, with ``retry-after`` and ``x-ratelimit-*``."""
+        reset = _reset(now, int(now // WINDOW))
+        return RateLimitExceededError(
+            f"Rate limit reached: {what} per minute; retry in {reset} s.",
+            headers={
+                "retry-after": str(reset),
+                **{k.decode(): v.decode() for k, v in self.headers(requests, tokens, reset)},
+            },
+        )
+
+
 class RateLimits:
     def __init__(self) -> None:
         self.windows: dict[str, _Window] = {}
@@ -42,20 +95,21 @@ class RateLimits:
         window = self.windows.get(subject)
         return (window.requests, window.tokens) if window is not None and window.minute == minute else (0, 0)
 
-    def take(self, subjects: Sequence[tuple[str, Limits]], now: float) -> list[tuple[bytes, bytes]]:
-        """Count one request against every ``(subject, limits)``, or refuse it (429) and count nothing; the
+    def take(self, limited: Sequence[Limited], now: float) -> list[tuple[bytes, bytes]]:
+        """Count one request against every subject, or refuse it (429) and count nothing; the
         ``x-ratelimit-*`` headers of the first subject for the reply."""
         minute = int(now // WINDOW)
         windows = []
-        for subject, limits in subjects:
-            window = self._window(subject, minute)
-            if _over(limits, window.requests, window.tokens) is not None:
-                verdict([limits], [(window.requests, window.tokens)], now)  # raises: this subject's 429
+        for subject in limited:
+            window = self._window(subject.subject, minute)
+            what = subject.over(window.requests, window.tokens)
+            if what is not None:
+                raise subject.refusal(what, window.requests, window.tokens, now)
             windows.append(window)
         for window in windows:
             window.requests += 1
         first = windows[0]
-        return _headers(subjects[0][1], first.requests, first.tokens, _reset(now))
+        return limited[0].headers(first.requests, first.tokens, _reset(now, minute))
 
     def count(self, subjects: Sequence[str], now: float) -> None:
         """Count one request let through by the shared counters (what to fall back on without them)."""
@@ -69,53 +123,23 @@ class RateLimits:
             self._window(subject, minute).tokens += tokens
 
 
-def verdict(limited: Sequence[Limits], used: Sequence[tuple[int, int]], now: float) -> list[tuple[bytes, bytes]]:
+def verdict(limited: Sequence[Limited], used: Sequence[tuple[int, int]], now: float) -> list[tuple[bytes, bytes]]:
     """Refuse (429, with ``retry-after`` and ``x-ratelimit-*``) if a subject's minute already has ``rpm``
     requests or ``tpm`` tokens (``used``: before this request); else the headers of the first subject,
     this request counted."""
-    reset = _reset(now)
-    for limits, (requests, tokens) in zip(limited, used, strict=True):
-        what = _over(limits, requests, tokens)
+    for subject, (requests, tokens) in zip(limited, used, strict=True):
+        what = subject.over(requests, tokens)
         if what is not None:
-            raise RateLimitExceededError(
-                f"Rate limit reached: {what} per minute; retry in {reset} s.",
-                headers={
-                    "retry-after": str(reset),
-                    **{k.decode(): v.decode() for k, v in _headers(limits, requests, tokens, reset)},
-                },
-            )
+            raise subject.refusal(what, requests, tokens, now)
     requests, tokens = used[0]
-    return _headers(limited[0], requests + 1, tokens, reset)
+    return limited[0].headers(requests + 1, tokens, _reset(now, int(now // WINDOW)))
 
 
-def _over(limits: Limits, requests: int, tokens: int) -> str | None:
-    """What a subject's minute has reached the limit of (``requests`` first), or None."""
-    if limits.rpm is not None and requests >= limits.rpm:
-        return "requests"
-    if limits.tpm is not None and tokens >= limits.tpm:
-        return "tokens"
-    return None
+def _reset(now: float, minute: int) -> int:
+    """Seconds until ``minute`` (``now``'s) ends: at least 1, as ``now`` is before its end."""
+    return math.ceil((minute + 1) * WINDOW - now)
 
 
-def _reset(now: float) -> int:
-    """Seconds until the minute's window ends (at least 1)."""
-    return max(1, math.ceil((int(now // WINDOW) + 1) * WINDOW - now))
-
-
-_NAMES = {
-    kind: (b"x-ratelimit-limit-" + kind, b"x-ratelimit-remaining-" + kind, b"x-ratelimit-reset-" + kind)
-    for kind in (b"requests", b"tokens")
-}
-
-
-def _headers(limits: Limits, requests: int, tokens: int, reset: int) -> list[tuple[bytes, bytes]]:
-    """OpenAI's ``x-ratelimit-*`` headers, as the reply sends them (every request of a limited key has them)."""
-    headers: list[tuple[bytes, bytes]] = []
-    reset_value = b"%ds" % reset
-    for kind, limit, used in ((b"requests", limits.rpm, requests), (b"tokens", limits.tpm, tokens)):
-        if limit is not None:
-            limit_name, remaining_name, reset_name = _NAMES[kind]
-            headers.append((limit_name, b"%d" % limit))
-            headers.append((remaining_name, b"%d" % max(0, limit - used)))
-            headers.append((reset_name, reset_value))
-    return headers
+_REQUESTS = (b"x-ratelimit-limit-requests", b"x-ratelimit-remaining-requests", b"x-ratelimit-reset-requests")
+_TOKENS = (b"x-ratelimit-limit-tokens", b"x-ratelimit-remaining-tokens", b"x-ratelimit-reset-tokens")
+_RESETS = [b"%ds" % seconds for seconds in range(WINDOW + 1)]  # a reset's value, by its seconds
