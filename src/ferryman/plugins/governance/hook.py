@@ -35,7 +35,7 @@ from ferryman.ids import new_id
 from ferryman.plugins.cache.breaker import CacheUnavailable
 from ferryman.plugins.governance.ledger import Ledger
 from ferryman.plugins.governance.limits import WINDOW, RateLimits, verdict
-from ferryman.plugins.governance.model import Budget, Team, VirtualKey, credential_hash, key_hash
+from ferryman.plugins.governance.model import Budget, Team, VirtualKey, key_hash
 from ferryman.plugins.governance.registry import Registry
 from ferryman.plugins.governance.spend import SpendWriter
 from ferryman.plugins.governance.terms import Terms, TermsCache
@@ -117,7 +117,7 @@ class GovernanceHook(Hook):
                 "No API key: send a Ferryman virtual key as 'Authorization: Bearer <key>', 'x-api-key', "
                 "'api-key' or 'x-goog-api-key'."
             )
-        digest = credential_hash(credential)
+        digest = key_hash(credential)
         if hmac.compare_digest(digest, self.master_hash):
             return None
         key = self.registry.by_hash.get(digest)
@@ -128,7 +128,7 @@ class GovernanceHook(Hook):
 
     def is_master(self, headers: Headers) -> bool:
         credential = credential_of(headers)
-        return bool(credential) and hmac.compare_digest(credential_hash(credential or ""), self.master_hash)
+        return bool(credential) and hmac.compare_digest(key_hash(credential or ""), self.master_hash)
 
     def team_of(self, key: VirtualKey) -> Team | None:
         return self.registry.teams.get(key.team_id) if key.team_id is not None else None

@@ -6,7 +6,6 @@ record keeps its SHA-256 (``key_hash``) and its first characters (``key_prefix``
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import secrets
 from typing import Annotated, Any, Literal
@@ -81,10 +80,3 @@ def new_key() -> str:
 
 def key_hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
-
-
-# ``key_hash`` of the credentials clients send, remembered: a client sends the same one on every request, and
-# hashing it was a tenth of what governance cost a request. Only the hash is looked up (in the registry, on each
-# request), so a revoked or changed key is honoured as before; the bound keeps a flood of made-up credentials
-# from growing it.
-credential_hash = functools.lru_cache(maxsize=4096)(key_hash)
