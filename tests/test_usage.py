@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import openai
 import pytest
 
@@ -107,3 +109,21 @@ def test_fast_path_agrees_with_the_pricing_library_for_every_simple_model() -> N
                 tiered += any(isinstance(v, TieredPrices) for v in vars(price).values())
     assert checked > 3000  # most of the table takes the fast path
     assert tiered > 100  # long-context (tiered) prices too
+
+
+@pytest.mark.parametrize(
+    ("usage", "counts"),
+    [
+        ({"input_tokens": 3, "output_tokens": 4}, (3, 4)),  # a Responses usage
+        ({"prompt_tokens": 5, "total_tokens": 5}, (5, 0)),  # an embeddings one
+        ({"input_tokens": 0, "prompt_tokens": 7}, (7, 0)),
+        ({"input_tokens": True, "output_tokens": False}, (0, 0)),  # not counts
+        ({"input_tokens": "9", "output_tokens": 2.0}, (0, 0)),
+        ({}, (0, 0)),
+        (None, (0, 0)),
+    ],
+)
+def test_token_counts(usage: Any, counts: tuple[int, int]) -> None:
+    from ferryman.gateway.usage import token_counts
+
+    assert token_counts(usage) == counts

@@ -64,7 +64,10 @@ def token_counts(usage: Any) -> tuple[int, int]:
     (``prompt_tokens``, and no output)."""
     if not isinstance(usage, dict):
         return 0, 0
-    return _int(usage, "input_tokens") or _int(usage, "prompt_tokens"), _int(usage, "output_tokens")
+    given, output = usage.get("input_tokens"), usage.get("output_tokens")  # (``_int``'s test, inline: every hook asks)
+    if type(given) is not int or not given:
+        given = _int(usage, "prompt_tokens")
+    return given, output if type(output) is int else 0
 
 
 def usage_counts(usage: dict[str, Any], output: Any = None) -> dict[str, int]:
