@@ -40,9 +40,14 @@ class Ledger:
     def __init__(self) -> None:
         self.hours: dict[str, dict[int, Usage]] = {}  # subject ("key:<id>", "team:<id>") -> hour -> usage
         self.totals: dict[str, Usage] = {}  # subject -> every charge ever
+        # (subject, period) -> its window's usage but the current hour's, summed once an hour (``spent``): a key
+        # charged for months has thousands of hours, which every request would otherwise add up again
+        self._rest: dict[tuple[str, str], Usage] = {}
+        self._hour = -1  # the current hour ``_rest`` was summed in
 
     def load(self, buckets: Iterable[SpendBucket]) -> None:
         self.hours, self.totals = {}, {}
+        self._rest = {}
         for key_id, team_id, hour, cost, requests, input_tokens, output_tokens in buckets:
             for subject in subjects(key_id, team_id):
                 self._usage(subject, hour).add(cost, requests, input_tokens, output_tokens)
@@ -65,6 +70,7 @@ class Ledger:
         this process has already counted more (charges whose rows are not written yet)."""
         fresh = Ledger()
         fresh.load(buckets)
+        self._rest = {}  # the store's figures may change any hour
         for subject, by_hour in fresh.hours.items():
             for hour, stored in by_hour.items():
                 if hour < since_hour:
@@ -79,18 +85,32 @@ class Ledger:
 
     def charge(self, subjects: Iterable[str], at: float, cost: float, input_tokens: int, output_tokens: int) -> None:
         hour = int(at // 3600)
+        if hour != self._hour:
+            self._rest = {}  # a charge to an hour the sums hold
         for subject in subjects:
             self._usage(subject, hour).add(cost, 1, input_tokens, output_tokens)
 
     def spent(self, subject: str, period: str | None, now: float) -> Usage:
-        """What ``subject`` spent in the current ``period`` (None: ever)."""
+        """What ``subject`` spent in the current ``period`` (None: ever): the window's other hours as summed
+        this hour, and the current hour's usage as it stands."""
         if period is None:
             return self.totals.get(subject) or Usage()
+        hour = int(now // 3600)
+        if hour != self._hour:
+            self._rest, self._hour = {}, hour
+        by_hour = self.hours.get(subject, {})
+        rest = self._rest.get((subject, period))
+        if rest is None:
+            rest = self._rest[(subject, period)] = Usage()
+            first = hour - PERIOD_HOURS[period] + 1
+            for h, usage in by_hour.items():
+                if h >= first and h != hour:
+                    rest.add(usage.cost, usage.requests, usage.input_tokens, usage.output_tokens)
         total = Usage()
-        first = int(now // 3600) - PERIOD_HOURS[period] + 1
-        for hour, usage in self.hours.get(subject, {}).items():
-            if hour >= first:
-                total.add(usage.cost, usage.requests, usage.input_tokens, usage.output_tokens)
+        total.add(rest.cost, rest.requests, rest.input_tokens, rest.output_tokens)
+        current = by_hour.get(hour)
+        if current is not None:
+            total.add(current.cost, current.requests, current.input_tokens, current.output_tokens)
         return total
 
     def remaining(self, subject: str, budget: Budget, now: float, live: dict[int, float] | None = None) -> float:
