@@ -5,7 +5,8 @@ and hosts spent counts here too; with shared counters, the current and the previ
 from Redis (``live``) count as well.
 
 A budget's period is a rolling window of whole hours (``1d``: this hour and the 23 before it); no
-period means every charge ever made.
+period means every charge ever made. Hours older than the longest window are let go at a reload (each
+subject's total keeps them), so memory stays bounded on a gateway that runs for months.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Iterable
 
 from ferryman.plugins.governance.model import PERIOD_HOURS, Budget
 from ferryman.state.records import SpendBucket
+
+LONGEST = max(PERIOD_HOURS.values())  # hours: the longest budget window
 
 
 class Usage:
@@ -44,6 +47,7 @@ class Ledger:
         # charged for months has thousands of hours, which every request would otherwise add up again
         self._rest: dict[tuple[str, str], Usage] = {}
         self._hour = -1  # the current hour ``_rest`` was summed in
+        self._forgot = -1  # the hours before this one are let go (``forget``)
 
     def load(self, buckets: Iterable[SpendBucket]) -> None:
         self.hours, self.totals = {}, {}
@@ -71,6 +75,7 @@ class Ledger:
         fresh = Ledger()
         fresh.load(buckets)
         self._rest = {}  # the store's figures may change any hour
+        self.forget(since_hour + 2 - LONGEST)  # (``since_hour`` is the previous hour: the reload's)
         for subject, by_hour in fresh.hours.items():
             for hour, stored in by_hour.items():
                 if hour < since_hour:
@@ -82,6 +87,16 @@ class Ledger:
                     max(0, stored.input_tokens - mine.input_tokens),
                     max(0, stored.output_tokens - mine.output_tokens),
                 )
+
+    def forget(self, before_hour: int) -> None:
+        """Let go of the hours before ``before_hour`` (no budget's window reaches them; each subject's total keeps
+        them), so that the hours kept stay bounded however long the gateway runs. Once an hour at most."""
+        if before_hour <= self._forgot:
+            return
+        self._forgot = before_hour
+        for by_hour in self.hours.values():
+            for hour in [h for h in by_hour if h < before_hour]:
+                del by_hour[hour]
 
     def charge(self, subjects: Iterable[str], at: float, cost: float, input_tokens: int, output_tokens: int) -> None:
         hour = int(at // 3600)
