@@ -20,7 +20,7 @@ body holds the key more than once), and only a body the gateway must also take f
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -241,11 +241,15 @@ class Tee:
         self.final = None
         skim = self.skim
         assert skim is not None
-        for k in skim.fold(kept):
-            self._read(k)
-        self._read(last)
+        return self.read_all([*skim.fold(kept), last])
+
+    def read_all(self, events: Iterable[SSEEvent]) -> dict[str, Any]:
+        """``events`` read in order, to the final response (finished by the builder if the reader did not
+        finish at the last of them)."""
+        for ev in events:
+            self._read(ev)
         response = self.final
-        if response is None:  # (the reader did not finish at the marker the skim saw as the last)
+        if response is None:
             self.builder.finish("stop")
             response = self.builder.response()
         return response

@@ -79,10 +79,5 @@ def _read_stream(provider: TranslatingProvider, call: Call, events: Any) -> dict
         raise InvalidRequestError("not a kept stream")
     builder = ResponseBuilder(call.request, call.raw, call.deployment)
     tee = Tee(provider.name, builder, provider.translator(builder).feed)
-    for item in events:
-        name, data = (None, item) if isinstance(item, str) else item
-        tee.feed(SSEEvent(name, str(data).encode()))
-        if tee.final is not None:
-            return tee.final
-    builder.finish("stop")  # (as ``Tee`` does when its reader did not finish at the last marker)
-    return builder.response()
+    pairs = ((None, item) if isinstance(item, str) else item for item in events)
+    return tee.read_all(SSEEvent(name, str(data).encode()) for name, data in pairs)
