@@ -7,13 +7,17 @@ The oracle is the same stream read chunk by chunk (a ``Tee`` without a skim), as
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 import pytest
 
 from ferryman.config import ProviderConfig
-from ferryman.providers.base import Call
+from ferryman.doors.chat.passthrough import ChatFrames
+from ferryman.gateway.passthrough import PassthroughRelay
+from ferryman.providers.base import Call, EventStream
 from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.native import Tee
 from ferryman.providers.openai_chat import ChatCompletionsProvider
@@ -204,3 +208,44 @@ LOGPROBS = {"content": [{"token": "b", "logprob": -0.5, "bytes": [98], "top_logp
 def test_folded_chunks_make_the_same_answer(middle: list[str]) -> None:
     first = _chunk({"role": "assistant", "content": ""})
     _same_answer([first, *middle, _chunk({}, "stop"), USAGE])
+
+
+# ---- the relay of a skimmed stream ----------------------------------------------------------------
+
+
+def test_the_first_token_goes_out_before_the_rest_of_its_batch_is_read() -> None:
+    """An upstream that wrote the whole answer at once (one batch): the client's first write holds the chunks up to
+    the first token and nothing more; the rest of the batch, priced, goes with the stream's end (two writes in
+    all, the same bytes the client would get chunk by chunk)."""
+    events = _events(load_fixture("openai-chat/text_stream")["response"]["sse"])
+    tee = _tee(skim=True)
+    tee.ahead(events[0])
+    writes: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        writes.append(message)
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def one_batch() -> AsyncIterator[list[SSEEvent]]:
+        yield events
+
+    async def nothing() -> AsyncIterator[SSEEvent]:
+        return
+        yield  # (an async generator)
+
+    stream = EventStream(events=nothing(), sent={}, batches=one_batch(), tee=tee)
+    relay = PassthroughRelay(
+        send, receive, stream, frames=ChatFrames(True), keepalive=60, provider="chat", finalize=lambda r, i: {}
+    )
+    asyncio.run(relay.run([]))
+    bodies = [m for m in writes if m["type"] == "http.response.body"]
+    assert [m["more_body"] for m in bodies] == [True, False]
+    first = SSEDecoder().feed(bodies[0]["body"])
+    assert [ev.data for ev in first] == [ev.data for ev in events[:2]]  # the role chunk, then the first token
+    assert b'"content":"The"' in first[-1].data
+    rest = SSEDecoder().feed(bodies[1]["body"])
+    assert [ev.data for ev in rest][-1] == b"[DONE]"
+    assert [ev.data for ev in rest[:-2]] == [ev.data for ev in events[2:-2]]  # unchanged, up to the usage chunk

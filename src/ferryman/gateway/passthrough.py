@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from ferryman.gateway.streaming import StreamRelay
 from ferryman.providers.base import SSEEvent
-from ferryman.providers.native import Tee
+from ferryman.providers.native import Tee, has_token
 from ferryman.schemas.errors import FerrymanError, ProviderError
 from ferryman.scrub import scrub_bytes
 from ferryman.sse import encode_event
@@ -57,11 +57,13 @@ class PassthroughRelay(StreamRelay):
     async def _relay(self) -> None:
         """Each batch of the upstream's events in one write, as the canonical relay does; an ordinary event costs
         no more than the tee's look at it and its frame (no coroutine): only the last or an error one awaits.
-        When the first read holds the whole answer, its events go out before the after hooks price its end."""
+        The first token goes out the moment it is framed, with the events before it, not after the rest of
+        its batch (often the whole answer, from an upstream that wrote it at once): the time to the first
+        token is the client's, the rest of that batch goes with the stream's end."""
         batches = self.stream.batches
         assert batches is not None  # (a teed stream's)
         tee, frame, on_event = self.tee, self.frames.frame, self.on_event
-        first = True  # nothing written yet: the time to the first byte
+        first = True  # no token written yet
         async for batch in batches:
             out: list[bytes] = []
             for ev in batch:
@@ -82,17 +84,17 @@ class PassthroughRelay(StreamRelay):
                         on_event(etype)
                 self.index += 1
                 if tee.final is not None:
-                    if out and first:  # a whole answer in the first read: its events go out before the hooks run
-                        await self._write(b"".join(out))
-                        out = []
                     out.append(await self._finish(ev))
                     break
                 chunk = frame(ev)
                 if chunk:
                     out.append(chunk)
+                    if first and has_token(types):
+                        first = False
+                        await self._write(out[0] if len(out) == 1 else b"".join(out))
+                        out = []
             if out:  # the last marker's write ends the body too
                 await self._write(out[0] if len(out) == 1 else b"".join(out), more=not self.ended)
-                first = False
             if self.ended:
                 return  # not one more read: an upstream lingering after its end is closed by run()
         await self._body_ended()

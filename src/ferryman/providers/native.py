@@ -274,12 +274,13 @@ class Tee:
         if self.final is None and builder.status != "in_progress":
             self.final = builder.response()
             types.append(f"response.{builder.status}")  # a quiet builder's terminal event, by its name
-        elif self._kept is None and self.skim is not None and _has_token(types):
+        elif self._kept is None and self.skim is not None and has_token(types):
             self._kept = []  # the first token is read: the ordinary events can wait
         return types
 
 
-def _has_token(types: list[str]) -> bool:
+def has_token(types: list[str]) -> bool:
+    """Whether an event's canonical types carry part of the answer (a text, reasoning or arguments delta)."""
     return any(t.endswith(".delta") for t in types)
 
 
