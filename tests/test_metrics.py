@@ -16,11 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from ferryman.config import ConfigError, config_from_dict
+from ferryman.gateway.exchange import to_ms
 from ferryman.plugins.metrics.hook import Families
 from tests.conftest import base_config
 from tests.fakes.gateway import GatewayServer, free_port, wait_until_serving
@@ -190,6 +193,16 @@ def test_one_process_metrics_expose_what_prometheus_clients_own_do() -> None:
     assert local == _exposition(shared=True)
     assert 'ferryman_request_duration_seconds_bucket{le="0.05",model="m",provider="a",route="chat"} 3.0' in local
     assert local.count(" T\n") == 13  # every counter's and histogram's series has its _created
+
+
+@given(st.floats(min_value=0, max_value=100_000, allow_nan=False))
+def test_durations_are_milliseconds_to_the_microsecond(seconds: float) -> None:
+    """``latency``, ``overhead_ms`` and the log's times: the duration's milliseconds, printed with three decimals at
+    most, within half a microsecond (what ``round(ms, 3)`` gives, short of a tie)."""
+    ms = to_ms(seconds)
+    assert abs(ms - seconds * 1000) <= 0.0005 + 1e-9 * seconds * 1000
+    assert len(repr(ms).partition(".")[2]) <= 3 or "e" in repr(ms)
+    assert ms == round(seconds * 1000, 3) or abs(seconds * 1_000_000 % 1 - 0.5) < 1e-6
 
 
 def test_overhead_header_leaves_out_the_wait_for_the_provider(fake: FakeUpstream, gw: GatewayServer) -> None:

@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any
 
-from ferryman.gateway.exchange import Exchange
+from ferryman.gateway.exchange import Exchange, to_ms
 from ferryman.gateway.hooks import EVERY_OPERATION, Hook, Pending
 from ferryman.gateway.usage import token_counts
 from ferryman.plugins.governance.model import VirtualKey
@@ -96,7 +96,7 @@ class RequestLogHook(Hook):
             status,
             error,
             ex.latency_ms(),
-            round((first - ex.t0) * 1000, 3) if first is not None else None,
+            to_ms(first - ex.t0) if first is not None else None,
             input_tokens,
             output_tokens,
             _int(_detail(usage, "input_tokens_details", "cached_tokens")),
@@ -104,10 +104,7 @@ class RequestLogHook(Hook):
             float(cost) if isinstance(cost, int | float) else 0.0,
             ex.answer is not None,
             ex.stream,
-            [
-                {"target": a.target.label, "status": a.status, "latency_ms": round(a.seconds * 1000, 3)}
-                for a in attempts
-            ],
+            [{"target": a.target.label, "status": a.status, "latency_ms": to_ms(a.seconds)} for a in attempts],
             detail,
             (ex.raw.get("input"), _output(ex, output)) if self.content else None,
         )
