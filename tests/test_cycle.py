@@ -288,6 +288,54 @@ def test_an_app_that_fails_before_its_body_is_sent_answers_500() -> None:
     run(scenario(failed))
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        (b"x-split", b"a\r\nset-cookie: evil"),  # response splitting
+        (b"x-nul", b"a\x00b"),
+        (b"x-bell", b"\x07"),
+        (b"x-del", b"a\x7f"),
+        (b"x bad", b"v"),
+        (b"x:bad", b"v"),
+        (b'x"bad', b"v"),
+        (b"x\tbad", b"v"),
+    ],
+)
+def test_a_header_name_or_value_that_would_break_the_head_is_refused(name: bytes, value: bytes) -> None:
+    """The app's response is a 500, never a head with its bytes in it; a tab and bytes above 0x7f in a value
+    are fine (obs-text), as every visible character is."""
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        headers = [(b"x-ok", b"tab\there \xe9 ~!"), (name, value), (b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def fine(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        headers = [(b"x-ok!#$%&'*+-.^_`|~09az", b"tab\there \xe9 ~!"), (b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def scenario(app: App) -> list[bytes]:
+        conn, wire, state = connect(app)
+        conn.data_received(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        await served(state)
+        return wire.writes
+
+    async def refused() -> None:
+        writes = await scenario(app)
+        assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+        assert b"x-ok" not in writes[0]  # nothing of the app's head went out
+
+    async def sent() -> None:
+        writes = await scenario(fine)
+        assert writes == [
+            b"HTTP/1.1 200 OK\r\nx-ok!#$%&'*+-.^_`|~09az: tab\there \xe9 ~!\r\ncontent-length: 2\r\n\r\nok"
+        ]
+
+    run(refused())
+    run(sent())
+
+
 def test_a_client_that_leaves_is_told_and_what_follows_is_dropped() -> None:
     events: list[str] = []
 

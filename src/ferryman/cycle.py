@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +26,13 @@ log = logging.getLogger("uvicorn.error")
 Message = dict[str, Any]
 App = Any  # an ASGI application: ``await app(scope, receive, send)``
 
-# what a header name or value may not contain (a CR or LF would split the head: response splitting)
-_BAD_NAME = re.compile(b'[\x00-\x1f\x7f()<>@,;:\\[\\]={} \t\\\\"]')
-_BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
+# what a header name or value may not contain (a CR or LF would split the head: response splitting), as
+# translation tables that map each such byte to 0 and every other to 1: a table lookup a byte, where a regular
+# expression's character class cost ~20 instructions a byte
+_BAD_NAME = frozenset((*range(0x20), 0x7F, *b'()<>@,;:[]={} \t\\"'))
+_BAD_VALUE = frozenset((*range(0x09), *range(0x0A, 0x20), 0x7F))
+_NAME_OK = bytes(0 if b in _BAD_NAME else 1 for b in range(256))
+_VALUE_OK = bytes(0 if b in _BAD_VALUE else 1 for b in range(256))
 
 
 def _status_line(status: int) -> bytes:
@@ -246,8 +249,8 @@ class Cycle:
             self.conn.on_response_complete()
 
     def _start(self, status: int, headers: Any) -> None:
-        self.response_started = True
-        self.waiting_for_100_continue = False
+        """The response's head, held until its first body chunk; a header that would break it (a CR or LF
+        in a value) is the app's failure, answered 500 as nothing of the response has gone out."""
         lines = [STATUS_LINES[status], _Defaults.of(self.conn.server_state.default_headers)]
         length: bytes | None = None
         chunked = close = False
@@ -263,10 +266,12 @@ class Cycle:
         if headers:
             names = b"".join([name for name, _ in headers])
             values = b"".join([value for _, value in headers])
-            if _BAD_NAME.search(names):
+            if b"\0" in names.translate(_NAME_OK):
                 raise RuntimeError("Invalid HTTP header name.")
-            if _BAD_VALUE.search(values):
+            if b"\0" in values.translate(_VALUE_OK):
                 raise RuntimeError("Invalid HTTP header value.")
+        self.response_started = True
+        self.waiting_for_100_continue = False
         if close:
             self.keep_alive = False
         elif not self.keep_alive:

@@ -203,8 +203,12 @@ def decode_json(body: bytes) -> Any:
         raise InvalidRequestError(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
     except RecursionError:
         raise _too_deep() from None
-    # a body with fewer brackets than the limit cannot nest deeper: most bodies stop at this count
-    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _deeper_than(raw, MAX_JSON_DEPTH):
+    # a body with fewer bytes, or fewer brackets, than the limit cannot nest deeper: most bodies stop at a count
+    if (
+        len(body) > MAX_JSON_DEPTH
+        and body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH
+        and _deeper_than(raw, MAX_JSON_DEPTH)
+    ):
         raise _too_deep()
     return raw
 
