@@ -191,19 +191,29 @@ def client_credential(scope: Scope) -> str | None:
     return credential_of(scope["headers"])
 
 
+# the headers a credential comes in, by name: which of ``credential_from``'s arguments each one is
+CREDENTIAL_HEADERS = {b"authorization": 0, b"x-api-key": 1, b"api-key": 2, b"x-goog-api-key": 2}
+
+
 def credential_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-    """``client_credential`` from a request's headers."""
-    auth = api_key = other_key = None
+    """``client_credential`` from a request's headers (one dict lookup a header)."""
+    found: list[bytes | None] = [None, None, None]
+    slot_of = CREDENTIAL_HEADERS.get
     for key, value in headers:
-        if key == b"authorization":
-            auth = value.decode("latin-1")
-        elif key == b"x-api-key":
-            api_key = value.decode("latin-1")
-        elif key == b"api-key" or key == b"x-goog-api-key":
-            other_key = value.decode("latin-1")
+        slot = slot_of(key)
+        if slot is not None:
+            found[slot] = value
+    return credential_from(found[0], found[1], found[2])
+
+
+def credential_from(auth: bytes | None, api_key: bytes | None, other_key: bytes | None) -> str | None:
+    """The credential of a request that sent these headers (``Authorization`` first, a ``Bearer`` one as its token;
+    then ``x-api-key``; then Azure's ``api-key`` or Google's ``x-goog-api-key``)."""
     if auth:
-        return auth[7:].strip() if auth[:7].lower() == "bearer " else auth.strip()
-    return api_key or other_key
+        text = auth.decode("latin-1")
+        return text[7:].strip() if text[:7].lower() == "bearer " else text.strip()
+    key = api_key or other_key
+    return None if key is None else key.decode("latin-1")
 
 
 async def send_json(send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:

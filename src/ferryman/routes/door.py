@@ -27,13 +27,14 @@ from ferryman.gateway.passthrough import Frames, PassthroughRelay
 from ferryman.gateway.pipeline import OpenStream, Pipeline
 from ferryman.gateway.streaming import StreamRelay
 from ferryman.http import (
+    CREDENTIAL_HEADERS,
     BodyBudget,
     ClientGone,
     LeaveWatch,
     Receive,
     Scope,
     Send,
-    credential_of,
+    credential_from,
     read_body,
     send_json,
 )
@@ -70,9 +71,14 @@ def _flag(value: str | None) -> bool | None:
     return None if value is None else value.strip().lower() in _TRUE
 
 
-# the gateway's own request headers a door reads (a set: one hash per header, no ``startswith`` call)
-_OPTIONS = frozenset((b"x-ferryman-send-back-raw", b"x-ferryman-timeout", b"x-ferryman-drop-unsupported"))
-
+# each request header a door reads, by name: its place in what ``options`` finds (one dict lookup a header)
+_RAW, _TIMEOUT, _DROP = 3, 4, 5
+_READ = {
+    **CREDENTIAL_HEADERS,
+    b"x-ferryman-send-back-raw": _RAW,
+    b"x-ferryman-timeout": _TIMEOUT,
+    b"x-ferryman-drop-unsupported": _DROP,
+}
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -108,16 +114,18 @@ class Answering:
 def options(scope: Scope) -> dict[str, Any]:
     """What every exchange takes from a request's own headers (one pass over them): the caller's credential,
     the opt-in to ``raw_request``/``raw_response``, a shorter upstream timeout, ``drop_unsupported``."""
-    headers = scope["headers"]
-    own: dict[bytes, str] = {}
-    for key, value in headers:
-        if key in _OPTIONS:
-            own[key] = value.decode("latin-1")
+    found: list[bytes | None] = [None] * 6
+    slot_of = _READ.get
+    for key, value in scope["headers"]:
+        slot = slot_of(key)
+        if slot is not None:
+            found[slot] = value
+    raw, timeout, drop = found[_RAW], found[_TIMEOUT], found[_DROP]
     return {
-        "credential": credential_of(headers),
-        "send_back_raw": bool(_flag(own.get(b"x-ferryman-send-back-raw"))),
-        "timeout": _timeout(own.get(b"x-ferryman-timeout")),
-        "drop_unsupported": _flag(own.get(b"x-ferryman-drop-unsupported")),
+        "credential": credential_from(found[0], found[1], found[2]),
+        "send_back_raw": raw is not None and bool(_flag(raw.decode("latin-1"))),
+        "timeout": None if timeout is None else _timeout(timeout.decode("latin-1")),
+        "drop_unsupported": None if drop is None else _flag(drop.decode("latin-1")),
     }
 
 
