@@ -14,12 +14,16 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ferryman.config import config_from_dict
 from ferryman.gateway.dispatch import Attempt, Attempts
 from ferryman.gateway.router import Target
 from ferryman.providers.base import Call
 from ferryman.providers.openai import OpenAIResponsesProvider
+from ferryman.schemas.errors import InvalidRequestError
+from ferryman.schemas.items import _check_item, check_input
 from ferryman.schemas.responses import MAX_JSON_DEPTH, ResponsesRequest
 from tests.conftest import base_config
 from tests.fakes.gateway import GatewayServer
@@ -219,3 +223,54 @@ def test_a_long_timeout_header_does_not_lift_the_provider_timeout(http: httpx.Cl
     r = http.post("/v1/responses", json={"model": "slow/gpt-4o", "input": "hi"}, headers={"x-ferryman-timeout": "1e9"})
     assert r.status_code == 504
     assert r.json()["error"]["code"] == "upstream_timeout"
+
+
+# ---- the input check's fast path ------------------------------------------------------------------
+
+_ODD = st.one_of(
+    st.none(), st.integers(), st.booleans(), st.lists(st.text(max_size=2), max_size=1), st.just({"k": None})
+)
+_GONE = object()  # a field taken out
+# what a field of a plain text message (or of one of its parts) may be changed to: other values of its kind, odd ones
+_ITEM_FIELDS = {
+    "type": st.one_of(st.sampled_from(["message", None, "function_call", "reasoning", _GONE]), _ODD),
+    "role": st.one_of(st.sampled_from(["user", "assistant", "system", "developer", "tool", _GONE]), _ODD),
+    "id": st.one_of(st.sampled_from(["msg_1", _GONE]), _ODD),
+    "content": st.one_of(st.sampled_from(["hi", [], _GONE]), _ODD),
+}
+_PART_FIELDS = {
+    "type": st.one_of(st.sampled_from(["input_text", "output_text", "text", "refusal", "input_image", _GONE]), _ODD),
+    "text": st.one_of(st.sampled_from(["", _GONE]), _ODD),
+    "cache_control": st.one_of(st.sampled_from([{"type": "ephemeral"}, {}, _GONE]), _ODD),
+}
+
+
+def _changed(base: dict[str, Any], fields: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """``base`` with up to two of its fields changed (or taken out)."""
+    change = st.lists(st.sampled_from(sorted(fields)).flatmap(lambda k: st.tuples(st.just(k), fields[k])), max_size=2)
+    return change.map(lambda pairs: {k: v for k, v in {**base, **dict(pairs)}.items() if v is not _GONE})
+
+
+_parts = _changed({"type": "input_text", "text": "hi"}, _PART_FIELDS)
+_items = st.one_of(
+    _changed({"type": "message", "role": "user", "content": "hi"}, _ITEM_FIELDS),
+    st.tuples(
+        _changed({"type": "message", "role": "assistant"}, _ITEM_FIELDS), st.lists(st.one_of(_parts, _ODD), max_size=3)
+    ).map(lambda pair: {**pair[0], "content": pair[1]}),
+)
+
+
+def _outcome(check: Any, item: Any) -> str | None:
+    try:
+        check(item)
+    except InvalidRequestError as exc:
+        return exc.param or exc.message
+    return None
+
+
+@settings(max_examples=1000, deadline=None, database=None, derandomize=True)
+@given(st.one_of(_items, _ODD))
+def test_the_input_checks_fast_path_refuses_what_the_full_check_refuses(item: Any) -> None:
+    """A plain text message is passed without naming its place; anything else gets the full check: the outcome
+    (accepted, or the 400 and the place it names) is the full check's either way."""
+    assert _outcome(lambda i: check_input([i]), item) == _outcome(lambda i: _check_item(i, "input[0]"), item)

@@ -81,28 +81,58 @@ def check_input(input_: str | list[dict[str, Any]] | None, param: str = "input")
     if not isinstance(input_, list):
         return
     for i, item in enumerate(input_):
-        where = f"{param}[{i}]"
-        kind = _kind(item, where)
-        if not isinstance(item.get("id", ""), str):
-            raise invalid(f"{where}.id", "expected a string")
-        if kind == "message":
-            _role(item, where)
-            content = item.get("content")
-            if isinstance(content, list):
-                for j, part in enumerate(content):
-                    _check_part(part, f"{where}.content[{j}]")
-            elif not isinstance(content, str):
-                raise invalid(f"{where}.content", "expected a string or a list of content parts")
-        elif kind in _REQUIRED:
-            for key in _REQUIRED[kind]:
-                _required(item, key, where)
-            output = item.get("output")
-            if kind in ("function_call_output", "custom_tool_call_output") and isinstance(output, list):
-                for j, part in enumerate(output):
-                    _check_part(part, f"{where}.output[{j}]")
-        elif kind == "reasoning":
-            _texts(item.get("summary"), f"{where}.summary")
-            _texts(item.get("content"), f"{where}.content")
+        if not _plain_message(item):
+            _check_item(item, f"{param}[{i}]")
+
+
+def _plain_message(item: Any) -> bool:
+    """Whether ``item`` is a message of text parts (or of a string) that ``_check_item`` accepts, told without
+    naming its place: most items are, and naming each item's and part's place cost more than checking them."""
+    if type(item) is not dict or item.get("type", "message") not in _MESSAGE:
+        return False
+    role = item.get("role")
+    if type(role) is not str or role not in MESSAGE_ROLES or not isinstance(item.get("id", ""), str):
+        return False
+    content = item.get("content")
+    if type(content) is str:
+        return True
+    if type(content) is not list:
+        return False
+    for part in content:
+        if type(part) is not dict or type(part.get("text")) is not str or part.get("cache_control") is not None:
+            return False
+        kind = part.get("type")
+        if type(kind) is not str or kind not in TEXT_PARTS:
+            return False
+    return True
+
+
+_MESSAGE = ("message", None)  # (a left-out or null type is a message)
+
+
+def _check_item(item: Any, where: str) -> None:
+    """One input item checked, with its place (``where``) named in a 400."""
+    kind = _kind(item, where)
+    if not isinstance(item.get("id", ""), str):
+        raise invalid(f"{where}.id", "expected a string")
+    if kind == "message":
+        _role(item, where)
+        content = item.get("content")
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                _check_part(part, f"{where}.content[{j}]")
+        elif not isinstance(content, str):
+            raise invalid(f"{where}.content", "expected a string or a list of content parts")
+    elif kind in _REQUIRED:
+        for key in _REQUIRED[kind]:
+            _required(item, key, where)
+        output = item.get("output")
+        if kind in ("function_call_output", "custom_tool_call_output") and isinstance(output, list):
+            for j, part in enumerate(output):
+                _check_part(part, f"{where}.output[{j}]")
+    elif kind == "reasoning":
+        _texts(item.get("summary"), f"{where}.summary")
+        _texts(item.get("content"), f"{where}.content")
 
 
 # the string fields an item of each type must carry
