@@ -47,6 +47,7 @@ from typing import Any
 from ferryman.schemas.errors import InvalidRequestError
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
+_PLAIN_ROLES = frozenset(("system", "developer", "user"))  # whose string content is one input_text part
 # fields copied to the Responses request under the same name
 SAME = (
     "model",
@@ -66,6 +67,7 @@ SAME = (
     "frequency_penalty",
     "presence_penalty",
 )
+_SAME = frozenset(SAME)
 # fields read here (or the door's own), and those that change nothing when left at their default
 READ = frozenset(
     {
@@ -115,7 +117,7 @@ def untranslated(body: dict[str, Any]) -> list[str]:
 
 def responses_request(body: dict[str, Any]) -> dict[str, Any]:
     """The Responses request for a Chat Completions body (checked on the way; see the table above)."""
-    out: dict[str, Any] = {key: body[key] for key in SAME if key in body and body[key] is not None}
+    out: dict[str, Any] = {key: value for key, value in body.items() if key in _SAME and value is not None}
     stop = out.get("stop")
     strings = isinstance(stop, list) and all(isinstance(x, str) for x in stop)
     if stop is not None and not (isinstance(stop, str) or strings):
@@ -166,6 +168,11 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     custom_calls: set[str] = set()  # call ids of custom tool calls: their results are custom outputs
     for i, message in enumerate(messages):
+        if type(message) is dict:  # the usual message, a string from the user, system or developer: no place named
+            role, content = message.get("role"), message.get("content")
+            if type(content) is str and type(role) is str and role in _PLAIN_ROLES:
+                items.append({"type": "message", "role": role, "content": [{"type": "input_text", "text": content}]})
+                continue
         where = f"messages[{i}]"
         if not isinstance(message, dict):
             raise invalid(where, "expected an object")
