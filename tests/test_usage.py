@@ -58,6 +58,36 @@ def test_config_override() -> None:
     assert cost == {"input_tokens_cost": 1.0, "output_tokens_cost": 2.0, "request_cost": 0.5, "total_cost": 3.5}
 
 
+def test_a_models_price_is_found_once_and_each_configs_overrides_are_its_own() -> None:
+    """What prices a model is resolved once (an hour) per provider, models and config; another config's
+    overrides (a reloaded config) are read anew, and a model priced by one is the table's for the next."""
+    usage = {"input_tokens": 1_000_000, "output_tokens": 1_000_000}
+    first = {"openai/gpt-4o": PriceEntry(input_mtok=1.0, output_mtok=2.0)}
+    second = {"openai/gpt-4o": PriceEntry(input_mtok=3.0, output_mtok=4.0, request=0.25)}
+    assert _cost(usage, overrides=first) == _cost(usage, overrides=first)
+    assert _cost(usage, overrides=first) == {
+        "input_tokens_cost": 1.0,
+        "output_tokens_cost": 2.0,
+        "request_cost": 0.0,
+        "total_cost": 3.0,
+    }
+    assert _cost(usage, overrides=second) == {
+        "input_tokens_cost": 3.0,
+        "output_tokens_cost": 4.0,
+        "request_cost": 0.25,
+        "total_cost": 7.25,
+    }
+    table = _cost(usage, overrides={})
+    assert table is not None and table["total_cost"] == 12.5  # gpt-4o in the table
+    free = compute_cost(usage, provider_name="mock", provider_type="mock", model="gpt-4o")
+    assert free == {"input_tokens_cost": 0.0, "output_tokens_cost": 0.0, "request_cost": 0.0, "total_cost": 0.0}
+    free["total_cost"] = 9.0  # a caller's copy: the next answer is zeros still
+    assert compute_cost(usage, provider_name="mock", provider_type="mock", model="gpt-4o") == {
+        **free,
+        "total_cost": 0.0,
+    }
+
+
 def test_cost_through_the_gateway(fake: FakeUpstream) -> None:
     config = base_config(fake, pricing={"gpt-4o": {"input_mtok": 1000, "output_mtok": 1000}})
     fake.add("/v1/responses", Reply.fixture("openai-responses/text_basic"))

@@ -111,40 +111,74 @@ def compute_cost(
     if not isinstance(usage, dict):
         return None
     models = (model,) if isinstance(model, str) else model
-    counts = usage_counts(usage, output)
-    override = None
-    if overrides:
-        override = next(
-            (o for m in models for o in (overrides.get(f"{provider_name}/{m}"), overrides.get(m)) if o is not None),
-            None,
-        )
-    if override is not None:
-        price = _override_price(override)
-        if not override.request and (costs := _fast_costs(price, counts)) is not None:
-            return costs
-        extra = Decimal(str(override.request)) if override.request else Decimal(0)
-        inp, out, total = _price(price, counts, None)
-        total += extra
-    elif (spec := PROVIDERS.get(provider_type)) is not None and spec.free:
+    priced = _priced(provider_name, provider_type, models, overrides)
+    if priced is None:
+        return None
+    if priced is _FREE_PRICE:
         return dict(_FREE)
-    else:
-        price_id = price_provider(provider_name, provider_type)
-        found = next((f for m in models if (f := _find(price_id, m)) is not None), None)
-        if found is None:
-            return None
-        try:
-            price = _current_price(found)
-            if (costs := _fast_costs(price, counts)) is not None:
-                return costs
-            inp, out, total = _price(price, counts, found)
-        except (LookupError, ValueError, TypeError):
-            return None
+    price, found, fee = priced
+    counts = usage_counts(usage, output)
+    if not fee and (costs := _fast_costs(price, counts)) is not None:
+        return costs
+    try:
+        inp, out, total = _price(price, counts, found)
+    except (LookupError, ValueError, TypeError):
+        return None
+    total += fee
     return {
         "input_tokens_cost": float(inp),
         "output_tokens_cost": float(out),
         "request_cost": float(total - inp - out),
         "total_cost": float(total),
     }
+
+
+# a model's price: (the price now, the table's entry it came from (None: a config override), a fee per request)
+Priced = tuple[ModelPrice, Any, Decimal]
+_FREE_PRICE: Priced = (ModelPrice(), None, Decimal(0))  # a provider type that costs nothing (``mock``)
+# (provider name, type, models, the config's overrides) -> (when resolved, the overrides, what it resolved to)
+_PRICED: dict[tuple[str, str, tuple[str, ...], int], tuple[float, Any, Priced | None]] = {}
+
+
+def _priced(
+    provider_name: str, provider_type: str, models: tuple[str, ...], overrides: dict[str, PriceEntry] | None
+) -> Priced | None:
+    """What prices a call of ``models`` on that provider (None: no known price), resolved once an hour (a
+    table's prices change on dates): the config's override first, a free provider type, then the table."""
+    key = (provider_name, provider_type, models, id(overrides))
+    now = time.monotonic()
+    cached = _PRICED.get(key)
+    if cached is not None and cached[1] is overrides and now - cached[0] < _PRICE_TTL:
+        return cached[2]
+    priced = _resolve(provider_name, provider_type, models, overrides)
+    if len(_PRICED) >= 4096:
+        _PRICED.clear()
+    _PRICED[key] = (now, overrides, priced)
+    return priced
+
+
+def _resolve(
+    provider_name: str, provider_type: str, models: tuple[str, ...], overrides: dict[str, PriceEntry] | None
+) -> Priced | None:
+    if overrides:
+        override = next(
+            (o for m in models for o in (overrides.get(f"{provider_name}/{m}"), overrides.get(m)) if o is not None),
+            None,
+        )
+        if override is not None:
+            fee = Decimal(str(override.request)) if override.request else Decimal(0)
+            return _override_price(override), None, fee
+    spec = PROVIDERS.get(provider_type)
+    if spec is not None and spec.free:
+        return _FREE_PRICE
+    price_id = price_provider(provider_name, provider_type)
+    found = next((f for m in models if (f := _find(price_id, m)) is not None), None)
+    if found is None:
+        return None
+    try:
+        return found[1].get_prices(datetime.now(tz=UTC)), found, Decimal(0)
+    except (LookupError, ValueError, TypeError):
+        return None
 
 
 def _fast_costs(price: ModelPrice, counts: dict[str, int]) -> dict[str, float] | None:
@@ -194,18 +228,6 @@ _SIMPLE_USAGE = frozenset(
 _MILLION = Decimal(1_000_000)
 _THOUSAND = Decimal(1000)
 _PRICE_TTL = 3600.0
-_prices: dict[int, tuple[float, ModelPrice]] = {}
-
-
-def _current_price(found: tuple[Any, Any]) -> ModelPrice:
-    """The model's price now, re-read from the table once an hour (prices change on dates)."""
-    now = time.monotonic()
-    cached = _prices.get(id(found))
-    if cached is not None and now - cached[0] < _PRICE_TTL:
-        return cached[1]
-    price: ModelPrice = found[1].get_prices(datetime.now(tz=UTC))
-    _prices[id(found)] = (now, price)
-    return price
 
 
 def _price(price: ModelPrice, counts: dict[str, int], found: tuple[Any, Any] | None) -> tuple[Decimal, ...]:
