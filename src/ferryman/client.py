@@ -132,7 +132,8 @@ class _Connection(asyncio.Protocol):
 
     def _reset(self) -> None:
         self.status = 0
-        self.raw_headers: list[tuple[str, str]] = []
+        self.raw_headers: list[tuple[bytes, bytes]] = []  # as they came (decoded only if a reader asks)
+        self.encoding = b""  # the content-encoding, lower-cased
         self.head_done = False
         self.keep_alive = False
         self.complete = False
@@ -171,7 +172,9 @@ class _Connection(asyncio.Protocol):
     # ---- httptools callbacks ---------------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.raw_headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        self.raw_headers.append((name, value))
+        if len(name) == 16 and name.lower() == b"content-encoding":
+            self.encoding = value.strip().lower()
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
@@ -196,7 +199,7 @@ class _Connection(asyncio.Protocol):
     def _framed(self) -> bool:
         for name, value in self.raw_headers:
             low = name.lower()
-            if low == "content-length" or (low == "transfer-encoding" and "chunked" in value.lower()):
+            if low == b"content-length" or (low == b"transfer-encoding" and b"chunked" in value.lower()):
                 return True
         return False
 
@@ -307,7 +310,8 @@ class UpstreamResponse:
 
     __slots__ = (
         "status",
-        "headers",
+        "_raw",
+        "_headers",
         "max_bytes",
         "_conn",
         "_deadline",
@@ -320,20 +324,32 @@ class UpstreamResponse:
 
     def __init__(self, conn: _Connection, deadline: float | None, idle: float | None, max_bytes: int | None) -> None:
         self.status = conn.status
-        self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict(conn.raw_headers))
+        self._raw = conn.raw_headers
+        self._headers: CIMultiDictProxy[str] | None = None
         self.max_bytes = max_bytes
         self._conn: _Connection | None = conn
         self._deadline = deadline
         self._idle = idle
-        encoding = self.headers.get("content-encoding", "").lower()
+        encoding = conn.encoding
         self._decoder: Any = None
-        if encoding in ("gzip", "x-gzip"):
+        if encoding in (b"gzip", b"x-gzip"):
             self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
+        elif encoding == b"deflate":
             self._decoder = zlib.decompressobj()
         self._tail: bytes | None = None  # compressed bytes not inflated yet (b"": output zlib still holds)
         self._seen = 0  # body bytes handed out so far (inflated)
         self.content = self  # adapters read a stream as ``resp.content.iter_any()``
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]:
+        """The response's headers, made the first time they are read: a JSON answer's are seldom read, and a
+        provider sends twenty or more (decoding each one as it came was a tenth of reading a short reply)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = CIMultiDictProxy(
+                CIMultiDict([(name.decode("latin-1"), value.decode("latin-1")) for name, value in self._raw])
+            )
+        return headers
 
     async def _next(self) -> bytes | None:
         """The next piece of the body as it arrives; None at its end."""
