@@ -15,6 +15,7 @@ from ferryman.config import ApiKey, ProviderConfig
 from ferryman.schemas.errors import AuthenticationError
 
 COOLING_STATUSES = frozenset({401, 403, 429})
+USABLE_MODELS = 1024  # models whose usable keys a pool remembers
 
 
 class KeyPool:
@@ -22,10 +23,20 @@ class KeyPool:
         self.provider = provider
         self._cool_until: dict[int, float] = {}  # id(key) -> monotonic time it may serve again
         self.clock = time.monotonic
+        self._usable: dict[str, list[ApiKey]] = {}  # model -> the keys that may serve it (the config's: fixed)
+
+    def usable(self, model: str) -> list[ApiKey]:
+        """The provider's keys that are set and allowed ``model``, found once per model (never changed by a caller)."""
+        keys = self._usable.get(model)
+        if keys is None:
+            if len(self._usable) >= USABLE_MODELS:  # bounded: model names are the clients'
+                self._usable.clear()
+            keys = self._usable[model] = self.provider.usable_keys(model)
+        return keys
 
     def pick(self, model: str, exclude: tuple[ApiKey, ...] = ()) -> ApiKey | None:
         """A key for ``model``, by weight among those allowed and not cooling down."""
-        keys = self.provider.usable_keys(model)
+        keys = self.usable(model)
         if not keys:
             if any(k.secret.is_set for k in self.provider.keys):
                 raise AuthenticationError(
@@ -50,7 +61,7 @@ class KeyPool:
         return random.choices(keys, weights=weights, k=1)[0]
 
     def has_other(self, model: str, tried: tuple[ApiKey, ...]) -> bool:
-        return any(all(k is not t for t in tried) for k in self.provider.usable_keys(model))
+        return any(all(k is not t for t in tried) for k in self.usable(model))
 
     def failed(self, key: ApiKey, status: int, retry_after: float | None) -> None:
         if status in COOLING_STATUSES:
