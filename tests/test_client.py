@@ -20,6 +20,7 @@ from ferryman.client import (
     ClientConnectionError,
     ClientError,
     ConnectionPool,
+    InvalidURL,
     ServerDisconnectedError,
     ServerTimeoutError,
 )
@@ -114,6 +115,27 @@ def test_keep_alive_reuses_one_connection_and_sends_a_complete_request() -> None
     head = server.heads[0].decode().lower()
     assert head.startswith("post /v1/responses http/1.1\r\n")
     assert "host: 127.0.0.1:" in head and "content-length: 13" in head and "content-type: application/json" in head
+
+
+def test_each_url_is_its_own_target_and_a_url_that_is_not_http_is_refused_every_time() -> None:
+    """URLs are parsed once per pool and remembered: two paths on one server keep their own request targets
+    (and query), and a URL that cannot be posted to is refused each time it is asked for."""
+
+    async def scenario() -> Server:
+        async with Server(ok) as server:
+            pool = ConnectionPool(10)
+            other = server.url.replace("/v1/responses", "/v1/other?x=1%202")
+            for url in (server.url, other, server.url, other):
+                assert await post(pool, url) == (200, b'{"ok":true}')
+            for bad in ("ftp://127.0.0.1/v1/responses", "http:///no-host", "ftp://127.0.0.1/v1/responses"):
+                with pytest.raises(InvalidURL):
+                    await post(pool, bad)
+            pool.close()
+            return server
+
+    server = asyncio.run(scenario())
+    targets = [head.split(b" ")[1] for head in server.heads]
+    assert targets == [b"/v1/responses", b"/v1/other?x=1%202", b"/v1/responses", b"/v1/other?x=1%202"]
 
 
 def test_connection_close_reply_is_not_reused() -> None:

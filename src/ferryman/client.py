@@ -454,6 +454,8 @@ class ConnectionPool:
         self.open = 0  # connections that exist: in use, idle, or connecting
         self.waiters: deque[asyncio.Future[None]] = deque()
         self.dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
+        # each URL posted to, parsed once: its connection key and request target (a yarl.URL a request cost ~3 us)
+        self.urls: dict[str, tuple[tuple[str, str, int], str]] = {}
 
     async def post(
         self,
@@ -467,16 +469,20 @@ class ConnectionPool:
         max_bytes: int | None = None,
     ) -> UpstreamResponse:
         """Send a POST and return once the status line and headers are in (its body capped at ``max_bytes``)."""
-        u = url if isinstance(url, yarl.URL) else yarl.URL(url)
-        scheme = u.scheme
-        if scheme not in ("http", "https") or not u.raw_host:
-            raise InvalidURL(str(u))
-        port = u.port or (443 if scheme == "https" else 80)
-        key = (scheme, u.raw_host, port)
+        if type(url) is str:
+            found = self.urls.get(url)
+            if found is None:
+                found = _target(yarl.URL(url))
+                if len(self.urls) >= URLS:  # bounded: a path may name a client's model
+                    self.urls.clear()
+                self.urls[url] = found
+        else:
+            found = _target(yarl.URL(url))
+        key, target = found
         deadline = None if total_timeout is None else self.loop.time() + total_timeout
         conn = await self._acquire(key, connect_timeout, deadline, read_timeout)
         try:
-            conn.send(_head(u, key, headers, len(body), conn.via) + body)
+            conn.send(_head(target, key, headers, len(body), conn.via) + body)
             while not conn.head_done:
                 await conn.wait(deadline, read_timeout)
         except BaseException:
@@ -728,10 +734,18 @@ async def _connect_socket(loop: asyncio.AbstractEventLoop, address: str, port: i
     return sock
 
 
-def _head(u: yarl.URL, key: tuple[str, str, int], headers: dict[str, str], length: int, via: _Proxy | None) -> bytes:
+def _target(u: yarl.URL) -> tuple[tuple[str, str, int], str]:
+    """A URL's connection key (scheme, host, port) and request target (path and query), or InvalidURL."""
+    scheme = u.scheme
+    if scheme not in ("http", "https") or not u.raw_host:
+        raise InvalidURL(str(u))
+    port = u.port or (443 if scheme == "https" else 80)
+    return (scheme, u.raw_host, port), u.raw_path_qs or "/"
+
+
+def _head(target: str, key: tuple[str, str, int], headers: dict[str, str], length: int, via: _Proxy | None) -> bytes:
     scheme, host, port = key
     authority = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
-    target = u.raw_path_qs or "/"
     if via is None:
         lines = [f"POST {target} HTTP/1.1\r\nhost: {authority}\r\n"]
     else:  # through an HTTP proxy: the absolute URL, and the proxy's credentials
@@ -745,6 +759,7 @@ def _head(u: yarl.URL, key: tuple[str, str, int], headers: dict[str, str], lengt
     return "".join(lines).encode("latin-1")
 
 
+URLS = 1024  # URLs a pool remembers parsed
 _OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "proxy-authorization"})
 _SCHEMES = ("http", "https")
 
