@@ -84,6 +84,9 @@ class PassthroughRelay(StreamRelay):
                         on_event(etype)
                 self.index += 1
                 if tee.final is not None:
+                    if out and first:  # no token went out yet (an answer without one): its events before the hooks
+                        await self._write(out[0] if len(out) == 1 else b"".join(out))
+                        out = []
                     out.append(await self._finish(ev))
                     break
                 chunk = frame(ev)
