@@ -195,15 +195,22 @@ def client_credential(scope: Scope) -> str | None:
 CREDENTIAL_HEADERS = {b"authorization": 0, b"x-api-key": 1, b"api-key": 2, b"x-goog-api-key": 2}
 
 
-def credential_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-    """``client_credential`` from a request's headers (one dict lookup a header)."""
-    found: list[bytes | None] = [None, None, None]
-    slot_of = CREDENTIAL_HEADERS.get
+def header_slots(headers: Iterable[tuple[bytes, bytes]], slots: dict[bytes, int], size: int) -> list[bytes | None]:
+    """The values of the headers ``slots`` names, each at its place (of ``size``; the last of a repeated one
+    wins, None for one not sent): one pass, a dict lookup a header."""
+    found: list[bytes | None] = [None] * size
+    slot_of = slots.get
     for key, value in headers:
         slot = slot_of(key)
         if slot is not None:
             found[slot] = value
-    return credential_from(found[0], found[1], found[2])
+    return found
+
+
+def credential_of(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """``client_credential`` from a request's headers."""
+    auth, api_key, other_key = header_slots(headers, CREDENTIAL_HEADERS, 3)
+    return credential_from(auth, api_key, other_key)
 
 
 def credential_from(auth: bytes | None, api_key: bytes | None, other_key: bytes | None) -> str | None:

@@ -35,6 +35,7 @@ from ferryman.http import (
     Scope,
     Send,
     credential_from,
+    header_slots,
     read_body,
     send_json,
 )
@@ -71,13 +72,12 @@ def _flag(value: str | None) -> bool | None:
     return None if value is None else value.strip().lower() in _TRUE
 
 
-# each request header a door reads, by name: its place in what ``options`` finds (one dict lookup a header)
-_RAW, _TIMEOUT, _DROP = 3, 4, 5
+# each request header a door reads, by name: its place in what ``options`` finds (the credential's three first)
 _READ = {
     **CREDENTIAL_HEADERS,
-    b"x-ferryman-send-back-raw": _RAW,
-    b"x-ferryman-timeout": _TIMEOUT,
-    b"x-ferryman-drop-unsupported": _DROP,
+    b"x-ferryman-send-back-raw": 3,
+    b"x-ferryman-timeout": 4,
+    b"x-ferryman-drop-unsupported": 5,
 }
 
 Headers = list[tuple[bytes, bytes]]
@@ -114,15 +114,9 @@ class Answering:
 def options(scope: Scope) -> dict[str, Any]:
     """What every exchange takes from a request's own headers (one pass over them): the caller's credential,
     the opt-in to ``raw_request``/``raw_response``, a shorter upstream timeout, ``drop_unsupported``."""
-    found: list[bytes | None] = [None] * 6
-    slot_of = _READ.get
-    for key, value in scope["headers"]:
-        slot = slot_of(key)
-        if slot is not None:
-            found[slot] = value
-    raw, timeout, drop = found[_RAW], found[_TIMEOUT], found[_DROP]
+    auth, api_key, other_key, raw, timeout, drop = header_slots(scope["headers"], _READ, 6)
     return {
-        "credential": credential_from(found[0], found[1], found[2]),
+        "credential": credential_from(auth, api_key, other_key),
         "send_back_raw": raw is not None and bool(_flag(raw.decode("latin-1"))),
         "timeout": None if timeout is None else _timeout(timeout.decode("latin-1")),
         "drop_unsupported": None if drop is None else _flag(drop.decode("latin-1")),
