@@ -85,7 +85,7 @@ class PassthroughRelay(StreamRelay):
                 self.index += 1
                 if tee.final is not None:
                     if out and first:  # no token went out yet (an answer without one): its events before the hooks
-                        await self._write(out[0] if len(out) == 1 else b"".join(out))
+                        await self._write(b"".join(out))
                         out = []
                     out.append(await self._finish(ev))
                     break
@@ -94,10 +94,10 @@ class PassthroughRelay(StreamRelay):
                     out.append(chunk)
                     if first and has_token(types):
                         first = False
-                        await self._write(out[0] if len(out) == 1 else b"".join(out))
+                        await self._write(b"".join(out))
                         out = []
             if out:  # the last marker's write ends the body too
-                await self._write(out[0] if len(out) == 1 else b"".join(out), more=not self.ended)
+                await self._write(b"".join(out), more=not self.ended)
             if self.ended:
                 return  # not one more read: an upstream lingering after its end is closed by run()
         await self._body_ended()

@@ -173,7 +173,7 @@ class StreamRelay:
                 if self.ended:
                     break  # the terminal event: whatever follows it is not the client's
             if out:  # the terminal event's write ends the body: the end of the chunked body in the same write
-                await self._write(out[0] if len(out) == 1 else b"".join(out), more=not self.ended)
+                await self._write(b"".join(out), more=not self.ended)
             if self.ended:
                 return  # not one more read: an upstream lingering after its end is closed by run()
         await self._body_ended()
