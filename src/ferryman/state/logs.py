@@ -197,13 +197,15 @@ def entry_view(row: Any, content: Any = None) -> dict[str, Any]:
 
 def insert_log(marks: str, rows: int = 1) -> str:
     """The insert of ``rows`` entries (``marks``: one row's placeholders; several rows take positional ones)."""
-    values = ", ".join([f"({marks})"] * rows)
-    return f"INSERT INTO {LOGS} ({', '.join(LOG_COLUMNS)}) VALUES {values} ON CONFLICT (id) DO NOTHING"
+    return f"INSERT INTO {LOGS} ({', '.join(LOG_COLUMNS)}) VALUES {_values(marks, rows)} ON CONFLICT (id) DO NOTHING"
 
 
 def insert_content(marks: str, rows: int = 1) -> str:
-    values = ", ".join([f"({marks})"] * rows)
-    return f"INSERT INTO {CONTENT} (id, input, output) VALUES {values} ON CONFLICT (id) DO NOTHING"
+    return f"INSERT INTO {CONTENT} (id, input, output) VALUES {_values(marks, rows)} ON CONFLICT (id) DO NOTHING"
+
+
+def _values(marks: str, rows: int) -> str:
+    return ", ".join([f"({marks})"] * rows)
 
 
 @dataclass(slots=True)
