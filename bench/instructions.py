@@ -49,11 +49,9 @@ BODIES = {
 
 
 def _config(workdir: Path, upstream: int, name: str) -> Path:
-    path = ferryman_config(workdir, upstream, store=name != "nostore")
-    text = path.read_text()
+    path = ferryman_config(workdir, upstream, store=name != "nostore")  # (nostore: it says ``store: false``)
     if name != "nostore":
-        text = text.replace("store: false\n", "") + f"store: 'sqlite:///{workdir}/ferryman.db'\n" + EXTRA[name]
-    path.write_text(text)
+        path.write_text(path.read_text() + f"store: 'sqlite:///{workdir}/ferryman.db'\n" + EXTRA[name])
     return path
 
 
