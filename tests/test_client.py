@@ -219,6 +219,36 @@ def test_silence_past_the_read_timeout_raises_a_timeout() -> None:
     asyncio.run(scenario())
 
 
+def test_a_reused_connection_times_out_at_the_sooner_limit_of_its_next_request() -> None:
+    """The connection's timer outlives a request (armed for the first one's far deadline); the next request on
+    the same connection, with a read timeout far sooner, still times out at its own limit."""
+    answered = 0
+
+    async def first_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        nonlocal answered
+        answered += 1
+        if answered == 1:
+            writer.write(OK)
+            return True
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n")
+        await asyncio.sleep(30)  # the test's own timeout, not this, ends the wait
+        return False
+
+    async def scenario() -> float:
+        async with Server(first_answers) as server:
+            pool = ConnectionPool(10)
+            assert await post(pool, server.url) == (200, b'{"ok":true}')  # total_timeout 5: the timer's first limit
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            resp = await pool.post(server.url, b"{}", {}, connect_timeout=5, total_timeout=None, read_timeout=0.2)
+            with pytest.raises(ServerTimeoutError):
+                await asyncio.wait_for(resp.read(), 3)  # a TimeoutError here: the 0.2 s limit was missed
+            assert server.connections == 1  # the second request went on the first one's connection
+            return loop.time() - start
+
+    assert asyncio.run(scenario()) < 2
+
+
 def test_limit_makes_requests_wait_for_a_free_connection() -> None:
     active = 0
     most = 0

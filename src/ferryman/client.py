@@ -126,7 +126,11 @@ class _Connection(asyncio.Protocol):
         self.poller: Any = None  # select.poll of the socket, made the first time the connection is reused
         self.via: _Proxy | None = None  # the HTTP proxy this plain-HTTP connection goes through (absolute-form)
         self.limit: float | None = None  # when the current wait times out (loop time)
+        # one timer per connection, kept across waits and across the requests of a kept-alive connection: it fires
+        # at ``armed`` and looks at the wait of that moment (none: nothing to do). Moved only when a wait's limit is
+        # sooner; a timer made and cancelled per wait (per event of a stream, per request) cost more than the wait
         self.timer: asyncio.TimerHandle | None = None
+        self.armed = 0.0  # loop time the timer fires at
         self.parser = httptools.HttpResponseParser(self)  # parses one response after another (keep-alive)
         self._reset()
 
@@ -226,10 +230,8 @@ class _Connection(asyncio.Protocol):
         if deadline is not None and (limit is None or deadline < limit):
             limit = deadline
         self.limit = limit
-        if limit is not None and self.timer is None:
-            # one timer per connection, moved lazily: a stream's idle limit advances with every event, and
-            # re-creating a timer per event cost more than relaying the event
-            self.timer = self.loop.call_at(limit, self._on_timer)
+        if limit is not None and (self.timer is None or limit < self.armed):
+            self._arm(limit)
         try:
             await waiter
         finally:
@@ -241,9 +243,15 @@ class _Connection(asyncio.Protocol):
         if limit is None or waiter is None or waiter.done():
             return  # nobody is waiting: the next wait arms it again
         if self.loop.time() < limit:
-            self.timer = self.loop.call_at(limit, self._on_timer)
+            self._arm(limit)
         else:
             _expire(waiter)
+
+    def _arm(self, when: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.armed = when
+        self.timer = self.loop.call_at(when, self._on_timer)
 
     def cancel_timer(self) -> None:
         if self.timer is not None:
@@ -425,9 +433,8 @@ class UpstreamResponse:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        conn.cancel_timer()
         if conn.complete and conn.error is None and conn.keep_alive:
-            conn.pool._release(conn)
+            conn.pool._release(conn)  # its timer stays: the next request's wait uses it (``_Connection.wait``)
         else:
             conn.close()
 
