@@ -899,3 +899,29 @@ def test_spend_is_summed_per_key_team_and_hour(store_url: str) -> None:
         (key, team, hour, 1.75, 3, 30, 15),
         (key, team, hour + 1, 2.0, 1, 10, 5),
     ]
+
+
+def test_a_batch_of_spend_rows_is_written_whole_and_a_repeated_id_once(store_url: str) -> None:
+    """A batch larger than one insert takes (SQLite writes many rows to a statement) keeps every row, in order
+    of the columns; an id already written, or twice in the batch, is kept once (a response is charged once)."""
+    from ferryman.state import open_store
+    from ferryman.state.records import SpendRow
+
+    key = f"key_{uuid.uuid4().hex}"
+    at = (300_000 + uuid.uuid4().int % 100_000) * 3600  # an hour of this test's own (the PostgreSQL is shared)
+    rows = [
+        SpendRow(f"resp_{uuid.uuid4().hex}", at + i, key, None, "smart", "openai", 0.5, i, 2 * i) for i in range(150)
+    ]
+
+    async def scenario() -> list[tuple[object, ...]]:
+        store = open_store(store_url)
+        await store.start()
+        try:
+            await store.add_spend(rows[:10])  # type: ignore[attr-defined]
+            await store.add_spend([*rows[5:], rows[100]])  # type: ignore[attr-defined]
+            groups = await store.spend_by("key", at, at + 3600)  # type: ignore[attr-defined]
+        finally:
+            await store.close()
+        return [tuple(g) for g in groups if g[0] == key]
+
+    assert asyncio.run(scenario()) == [(key, 75.0, 150, sum(range(150)), 2 * sum(range(150)))]
