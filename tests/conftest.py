@@ -17,6 +17,28 @@ from tests.fakes.passthrough import Capture
 from tests.fakes.upstream import FakeUpstream
 
 
+def _stale_compiled() -> list[str]:
+    """The modules mypyc compiled (setup.py) whose source changed since: what they run is not what they say."""
+    src = Path(__file__).resolve().parents[1] / "src"
+    stale = []
+    for lib in sorted(src.rglob("*.so")):
+        source = lib.with_name(lib.name.split(".", 1)[0] + ".py")
+        if source.exists() and source.stat().st_mtime > lib.stat().st_mtime:
+            stale.append(str(source.relative_to(src)))
+    return stale
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    stale = _stale_compiled()
+    if stale:
+        pytest.exit(
+            f"compiled modules older than their source: {', '.join(stale)}. Build them again "
+            "(.venv/bin/pip install -e '.[dev]'), or run them interpreted (delete src/**/*.so, or install with "
+            "FERRYMAN_PURE=1)",
+            returncode=4,
+        )
+
+
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[FakeUpstream]:
     fake = FakeUpstream().start()

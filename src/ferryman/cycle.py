@@ -16,7 +16,7 @@ import asyncio
 import http
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from ferryman.connection import Connection
@@ -54,8 +54,8 @@ _SERVER_ERROR = (
 class _Defaults:
     """The server's default headers (``date``, once a second, and ``server`` when on) as bytes of a head."""
 
-    source: list[tuple[bytes, bytes]] | None = None
-    lines = b""
+    source: ClassVar[list[tuple[bytes, bytes]] | None] = None
+    lines: ClassVar[bytes] = b""
 
     @classmethod
     def of(cls, headers: list[tuple[bytes, bytes]]) -> bytes:

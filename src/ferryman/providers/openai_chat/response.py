@@ -143,7 +143,7 @@ class ChatReader:
         self.last_tool: str | None = None
         self.refusal: list[str] = []
         self.logprobs: list[dict[str, Any]] = []
-        self.finish_reason: str | None = None
+        self.finish_reason: Any = None  # as the server sent it (a string, or anything: read with care)
         self.usage: dict[str, Any] | None = None
         self.model_seen = False
 
