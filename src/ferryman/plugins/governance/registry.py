@@ -27,10 +27,17 @@ class Registry:
         self.by_hash: dict[str, VirtualKey] = {}
         self.keys: dict[str, VirtualKey] = {}
         self.teams: dict[str, Team] = {}
+        self._changes = 0  # this gateway's admin changes so far (each counted once the store has it)
 
     async def load(self) -> None:
-        keys = [msgspec.json.decode(body, type=VirtualKey) for body in await self.store.records(KEYS)]
-        teams = [msgspec.json.decode(body, type=Team) for body in await self.store.records(TEAMS)]
+        """The maps from the store. A change made here while the store was read (a key created or revoked) is
+        read again rather than lost until the next reload: the read that missed it is not the one kept."""
+        for _ in range(5):  # (changes without end meanwhile: the last read, as the next reload would)
+            seen = self._changes
+            keys = [msgspec.json.decode(body, type=VirtualKey) for body in await self.store.records(KEYS)]
+            teams = [msgspec.json.decode(body, type=Team) for body in await self.store.records(TEAMS)]
+            if self._changes == seen:
+                break
         self.keys = {k.id: k for k in keys}
         self.by_hash = {k.key_hash: k for k in keys}
         self.teams = {t.id: t for t in teams}
@@ -78,6 +85,7 @@ class Registry:
 
     async def _put_key(self, key: VirtualKey) -> None:
         await self.store.put_record(KEYS, key.id, _encode(key).decode(), int(time.time()))
+        self._changes += 1
         self.keys[key.id] = key
         self.by_hash[key.key_hash] = key
 
@@ -110,10 +118,12 @@ class Registry:
                 code="team_not_empty",
             )
         await self.store.delete_record(TEAMS, team_id)
+        self._changes += 1
         self.teams.pop(team_id, None)
 
     async def _put_team(self, team: Team) -> None:
         await self.store.put_record(TEAMS, team.id, _encode(team).decode(), int(time.time()))
+        self._changes += 1
         self.teams[team.id] = team
 
 
