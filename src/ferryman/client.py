@@ -405,16 +405,9 @@ class UpstreamResponse:
     def _flush(self) -> bytes:
         return b"" if self._decoder is None else self._count(self._decoder.flush())
 
-    async def iter_any(self) -> AsyncIterator[bytes]:
-        while True:
-            data = await self._next()
-            if data is None:
-                tail = self._flush()
-                if tail:
-                    yield tail
-                return
-            if data:
-                yield data
+    def iter_any(self) -> AsyncIterator[bytes]:
+        """The body's pieces as they arrive, then what the decoder still held (``async for``)."""
+        return _Pieces(self)
 
     async def read(self) -> bytes:
         parts = []
@@ -820,3 +813,29 @@ class _Tunnel(asyncio.Protocol):
             raise ClientConnectionError(
                 f"the proxy {proxy.host}:{proxy.port} refused a tunnel to {authority}: {status}"
             )
+
+
+class _Pieces:
+    """``UpstreamResponse.iter_any``: an iterator object rather than an async generator, which mypyc does not
+    compile (``ferryman/compiled.py``)."""
+
+    __slots__ = ("done", "resp")
+
+    def __init__(self, resp: UpstreamResponse) -> None:
+        self.resp = resp
+        self.done = False
+
+    def __aiter__(self) -> _Pieces:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self.done:
+            data = await self.resp._next()
+            if data is None:
+                self.done = True
+                tail = self.resp._flush()
+                if tail:
+                    return tail
+            elif data:
+                return data
+        raise StopAsyncIteration

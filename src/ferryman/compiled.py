@@ -1,10 +1,14 @@
 """The modules mypyc compiles to C at install (``setup.py``): what every request runs through.
 
-The HTTP server's cycle and connection, the door, the pipeline and the dispatcher, the Chat Completions fast
-path, usage and cost: compiled from the same typed source, they cost about a sixth fewer instructions per
-request. A module joins the list when it runs per request and mypyc takes it as it is (no async generator,
-no class that interpreted code subclasses, no value its annotations do not admit, no attribute patched from
-outside); everything else stays interpreted. Read by ``setup.py`` without importing the package: no imports.
+The HTTP server's cycle and connection, the upstream client, the doors' common flow, the pipeline, hooks
+contract and dispatcher, the Chat Completions fast path, usage and cost, and the hooks most gateways run
+(governance, the request log, metrics): compiled from the same typed source, a Chat Completions request
+costs about 30% fewer instructions. A module joins the list when it runs per request and mypyc takes it
+as it is: no async generator (an iterator class instead), no value its annotations do not admit (what
+comes from the wire is ``Any`` until checked), no attribute patched from outside, and class attributes
+that subclasses override declared ``ClassVar``; a compiled class that interpreted code subclasses (``Hook``,
+``Door``, ``Ledger``) says so with ``mypyc_attr(allow_interpreted_subclasses=True)``. Everything else stays
+interpreted. Read by ``setup.py`` without importing the package: no imports.
 """
 
 COMPILED = [
@@ -22,4 +26,16 @@ COMPILED = [
     "providers/openai_chat/response.py",
     "doors/chat/request.py",
     "doors/chat/passthrough.py",
+    "client.py",
+    "providers/native.py",
+    "routes/door.py",
+    "routes/responses.py",
+    "gateway/hooks.py",
+    "plugins/governance/hook.py",
+    "plugins/governance/limits.py",
+    "plugins/governance/ledger.py",
+    "plugins/governance/terms.py",
+    "plugins/logs/hook.py",
+    "plugins/metrics/hook.py",
+    "state/logs.py",
 ]

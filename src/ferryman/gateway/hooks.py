@@ -31,7 +31,9 @@ the Responses door never even looks at a hook it does not run.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, ClassVar
+
+from mypy_extensions import mypyc_attr
 
 from ferryman.gateway.exchange import EMBEDDINGS, RESPONSES, Exchange
 from ferryman.schemas.errors import FerrymanError
@@ -41,20 +43,21 @@ RESPONSES_ONLY = frozenset({RESPONSES})
 EVERY_OPERATION = frozenset({RESPONSES, EMBEDDINGS})
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # plugins' hooks and doors are interpreted classes
 class Hook:
-    name = "hook"
+    name: ClassVar[str] = "hook"
     # whether ``before`` needs the request's targets (``ex.targets``); a hook that does not (authentication)
     # runs before the model is routed, so a refused caller learns nothing about what is configured
-    needs_targets = True
+    needs_targets: ClassVar[bool] = True
     # the doors whose requests it sees (``Exchange.operation``)
-    operations: frozenset[str] = RESPONSES_ONLY
+    operations: ClassVar[frozenset[str]] = RESPONSES_ONLY
     # its ``after`` reads no more of a response than its ``model`` and ``usage`` (the cost): on a passed-through
     # reply it runs before the reply goes out, on that head alone, and the others once it has (``UpstreamReply.later``)
-    head_only = False
+    head_only: ClassVar[bool] = False
     # its ``after`` only records the response (a log, metrics, traces, a charge) and never changes it: it runs once
     # the client has the reply (in what the pipeline's ``after`` parts leave to be awaited then), so a reply never
     # waits for it
-    observes = False
+    observes: ClassVar[bool] = False
 
     def reads_output(self, ex: Exchange) -> bool:
         """Whether its ``after`` reads more of this exchange's response than its head (``id``, ``model``,

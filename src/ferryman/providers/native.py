@@ -350,7 +350,7 @@ async def teed(
     except Exception as exc:  # noqa: BLE001 - every failure reaches the dispatcher as a FerrymanError
         resp.close()
         raise stream_failure(provider, exc) from None
-    chained = _chain(first, batches)
+    chained = _Chain(first, batches)
     return EventStream(events=flatten(chained), sent=sent, closers=[resp.close], batches=chained, tee=tee)
 
 
@@ -358,8 +358,21 @@ def _unended() -> None:
     return None  # a stream that ends before its last marker is incomplete: the relay says so
 
 
-async def _chain(first: list[SSEEvent] | None, rest: AsyncIterator[list[SSEEvent]]) -> AsyncIterator[list[SSEEvent]]:
-    if first is not None:
-        yield first
-    async for batch in rest:
-        yield batch
+class _Chain:
+    """``first`` (if any), then each batch of ``rest``: an iterator object, as mypyc compiles no async generator."""
+
+    __slots__ = ("first", "rest")
+
+    def __init__(self, first: list[SSEEvent] | None, rest: AsyncIterator[list[SSEEvent]]) -> None:
+        self.first = first
+        self.rest = rest
+
+    def __aiter__(self) -> _Chain:
+        return self
+
+    async def __anext__(self) -> list[SSEEvent]:
+        first = self.first
+        if first is not None:
+            self.first = None
+            return first
+        return await anext(self.rest)

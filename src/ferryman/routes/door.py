@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import msgspec
+from mypy_extensions import mypyc_attr
 
 from ferryman.gateway.exchange import Exchange
 from ferryman.gateway.hooks import Pending
@@ -137,10 +138,11 @@ def gateway_headers(ex: Exchange, *, whole: bool = False) -> Headers:
     return headers
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # plugins' hooks and doors are interpreted classes
 class Door:
     """A front door: ``create`` is its POST handler. Subclasses say how their API is parsed and rendered."""
 
-    route = "responses"  # its name in the request log, the metrics and ``extra_fields.request_type``
+    route: ClassVar[str] = "responses"  # its name in the request log, the metrics and ``extra_fields.request_type``
 
     def __init__(self, pipeline: Pipeline, *, max_request_bytes: int, keepalive: float, budget: BodyBudget) -> None:
         self.pipeline = pipeline
