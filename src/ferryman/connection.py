@@ -51,6 +51,11 @@ _METHODS = {m.encode(): m for m in ("GET", "POST", "HEAD", "PUT", "DELETE", "PAT
 
 
 class Connection(HttpToolsProtocol):
+    # what the base class sets and this one uses, typed here too: mypyc builds this module without uvicorn's types
+    parser: Any
+    app: Any
+    headers: list[tuple[bytes, bytes]]
+
     def __init__(
         self,
         config: Config,
@@ -98,7 +103,7 @@ class Connection(HttpToolsProtocol):
             self.flow.resume_writing()
         if exc is None:
             self.transport.close()
-        self.parser = None  # type: ignore[assignment]
+        self.parser = None
 
     def data_received(self, data: bytes) -> None:
         self.read_at = self.loop.time()
