@@ -23,11 +23,10 @@ def _extensions() -> list[object]:
     except ImportError:  # built without its build requirements (--no-build-isolation, no mypy): interpreted
         return []
     listed = runpy.run_path("src/ferryman/compiled.py")["COMPILED"]
-    # mypyc type-checks what it compiles. The build's own environment has none of the runtime dependencies, and
-    # a developer's has them all: so that both build the same code, third-party types are unknown (Any) to it
-    # either way, and the strict settings of pyproject.toml (tests/test_static.py checks them) are not its own
-    options = ["--config-file", os.devnull, "--no-site-packages", "--ignore-missing-imports", "--follow-imports=silent"]
-    extensions = mypycify([*options, *(f"src/ferryman/{path}" for path in listed)], opt_level="3")
+    # mypyc type-checks what it compiles, with the runtime dependencies' own types: pyproject.toml's build
+    # requirements hold them all, so pip's isolated build environment builds what a developer's venv builds
+    # (built without them, where they are unknown to mypyc, the compiled code answered differently: a hang)
+    extensions = mypycify([f"src/ferryman/{path}" for path in listed], opt_level="3")
     for extension in extensions:
         extension.optional = True  # no compiler: the interpreted modules, as they are
     return list(extensions)

@@ -17,3 +17,13 @@ def test_the_hot_path_is_compiled() -> None:
     modules = ["ferryman." + path.removesuffix(".py").replace("/", ".") for path in COMPILED]
     interpreted = [name for name in modules if (importlib.import_module(name).__file__ or "").endswith(".py")]
     assert modules and not interpreted, f"interpreted, though setup.py compiles them: {interpreted}"
+
+
+def test_the_build_sees_every_runtime_dependency() -> None:
+    """mypyc type-checks the modules it compiles against the runtime dependencies' own types: pip's isolated
+    build environment must hold every one of them, or a fresh install compiles different code than a venv."""
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert set(project["project"]["dependencies"]) <= set(project["build-system"]["requires"])

@@ -51,11 +51,6 @@ _METHODS = {m.encode(): m for m in ("GET", "POST", "HEAD", "PUT", "DELETE", "PAT
 
 
 class Connection(HttpToolsProtocol):
-    # what the base class sets and this one uses, typed here too: mypyc builds this module without uvicorn's types
-    parser: Any
-    app: Any
-    headers: list[tuple[bytes, bytes]]
-
     def __init__(
         self,
         config: Config,
@@ -103,7 +98,7 @@ class Connection(HttpToolsProtocol):
             self.flow.resume_writing()
         if exc is None:
             self.transport.close()
-        self.parser = None
+        self.parser = None  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         self.read_at = self.loop.time()
