@@ -23,9 +23,9 @@ def _extensions() -> list[object]:
     except ImportError:  # built without its build requirements (--no-build-isolation, no mypy): interpreted
         return []
     listed = runpy.run_path("src/ferryman/compiled.py")["COMPILED"]
-    # mypyc type-checks what it compiles, with the runtime dependencies' own types: pyproject.toml's build
-    # requirements hold them all, so pip's isolated build environment builds what a developer's venv builds
-    # (built without them, where they are unknown to mypyc, the compiled code answered differently: a hang)
+    # mypyc type-checks what it compiles (strictly, as pyproject.toml says) against the runtime dependencies' own
+    # types: pyproject.toml's build requirements hold them all, so pip's isolated build environment checks and
+    # compiles what a developer's venv does (without them the strict check fails, and with it the install)
     extensions = mypycify([f"src/ferryman/{path}" for path in listed], opt_level="3")
     for extension in extensions:
         extension.optional = True  # no compiler: the interpreted modules, as they are

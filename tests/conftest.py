@@ -33,8 +33,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if stale:
         pytest.exit(
             f"compiled modules older than their source: {', '.join(stale)}. Build them again "
-            "(.venv/bin/pip install -e '.[dev]'), or run them interpreted (delete src/**/*.so, or install with "
-            "FERRYMAN_PURE=1)",
+            "(.venv/bin/pip install -e '.[dev]'), or run them interpreted: delete src/**/*.so (an install with "
+            "FERRYMAN_PURE=1 then builds none)",
             returncode=4,
         )
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -22,8 +24,5 @@ def test_the_hot_path_is_compiled() -> None:
 def test_the_build_sees_every_runtime_dependency() -> None:
     """mypyc type-checks the modules it compiles against the runtime dependencies' own types: pip's isolated
     build environment must hold every one of them, or a fresh install compiles different code than a venv."""
-    import tomllib
-    from pathlib import Path
-
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     assert set(project["project"]["dependencies"]) <= set(project["build-system"]["requires"])
