@@ -11,7 +11,6 @@ once an hour by ``clock`` (a test sets its own).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -47,6 +46,9 @@ class LogWriter:
         self._wake = asyncio.Event()
         self._next_prune: float | None = None
         self._lingering = False
+        self._lingered = False  # the linger's time is up
+        self._stopping = False  # ``stop`` asked: write what is queued, then return
+        self._ticker: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
 
     def put(self, entry: LogEntry) -> None:
@@ -62,7 +64,7 @@ class LogWriter:
     async def flush(self) -> None:
         """Until every entry queued so far is written (or lost), and a prune then due is done."""
         target = self._accepted
-        if self._done >= target or self._task is None:
+        if self._done >= target or self._task is None or self._task.done():
             return
         future = asyncio.get_running_loop().create_future()
         self._waiters.append((target, future))
@@ -72,23 +74,35 @@ class LogWriter:
     def start(self) -> None:
         self._wake.set()  # a first round at once: the prune due at start
         self._task = asyncio.create_task(self._run(), name="ferryman-log-writer")
+        self._tick()
 
     async def stop(self) -> None:
-        """Write what is queued, then stop."""
+        """Write what is queued, then stop.
+
+        The writer is told, not cancelled: it ends its round (the batch in flight, then the rest of the queue)
+        and returns. A cancel could be lost: on Python 3.11 ``asyncio.wait_for`` returns its result instead of
+        raising when the cancel meets the wait's own end in one turn of the loop, which left a shutdown
+        waiting forever for a writer that had gone back to sleep."""
         if self._task is None:
             return
-        await self.flush()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._stopping = True
+        self._wake.set()
+        await self._task
         self._task = None
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+
+    def _tick(self) -> None:
+        """Wake the writer every ``PRUNE_EVERY`` seconds (a prune may be due), by a timer of the loop's."""
+        self._wake.set()
+        self._ticker = asyncio.get_running_loop().call_later(PRUNE_EVERY, self._tick)
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), PRUNE_EVERY)
+            await self._wake.wait()
             self._wake.clear()
-            if self.queue and len(self.queue) < self.batch_size and not self._waiters:
+            if self.queue and len(self.queue) < self.batch_size and not self._waiters and not self._stopping:
                 await self._linger()
             while self.queue:
                 batch = [self.queue.popleft() for _ in range(min(self.batch_size, len(self.queue)))]
@@ -98,21 +112,32 @@ class LogWriter:
                     self.failed += len(batch)
                     log.exception("request log: could not write %d entries", len(batch))
                 self._done += len(batch)
+            if self._stopping:
+                self._settle()
+                return
             await self._prune()
             self._settle()
 
     async def _linger(self) -> None:
-        """Let entries gather for ``LINGER`` seconds; a reader's ``flush`` (or a full batch) cuts it short."""
+        """Let entries gather for ``LINGER`` seconds; a reader's ``flush``, ``stop`` or a full batch cuts it short.
+
+        The loop's timer ends it (``asyncio.timeout`` would, on Python 3.11, leave a cancel pending when it
+        fires in the turn a wake-up arrives)."""
         self._lingering = True
+        self._lingered = False
+        timer = asyncio.get_running_loop().call_later(LINGER, self._linger_over)
         try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(LINGER):
-                    while len(self.queue) < self.batch_size and not self._waiters:
-                        self._wake.clear()
-                        await self._wake.wait()
+            while len(self.queue) < self.batch_size and not self._waiters and not self._lingered and not self._stopping:
+                self._wake.clear()
+                await self._wake.wait()
         finally:
+            timer.cancel()
             self._lingering = False
         self._wake.clear()
+
+    def _linger_over(self) -> None:
+        self._lingered = True
+        self._wake.set()
 
     async def _prune(self) -> None:
         if self.retention is None:
