@@ -393,6 +393,28 @@ def test_background_cancel(fake: FakeUpstream, gw: GatewayServer) -> None:
         client.responses.cancel(done.id)  # only background responses can be cancelled
 
 
+def test_a_background_response_cut_off_by_a_shutdown_is_failed_not_left_queued(
+    fake: FakeUpstream, store_url: str
+) -> None:
+    """The gateway stops while the provider is still at a background response: the record says so (failed,
+    ``server_error``) to whoever polls it next, here through a gateway started again on the same store."""
+    fake.add("/v1/responses", _unique_reply(held=True))  # the provider never answers before the shutdown
+    config = _config(fake, store_url)
+    with GatewayServer(config) as first:
+        queued = _client(first).responses.create(model="openai/gpt-4o", input="hi", background=True)
+        deadline = time.monotonic() + 10
+        while not fake.requests_to("/v1/responses"):  # the background task is at the provider
+            assert time.monotonic() < deadline, "the background task never called the provider"
+            time.sleep(0.01)
+    assert fake.left_unanswered.wait(5), "the shutdown did not stop the background task"
+    with GatewayServer(config) as second:
+        polled = _client(second).responses.retrieve(queued.id)
+    assert polled.status == "failed", polled
+    assert polled.error is not None and polled.error.code == "server_error"
+    assert "create it again" in polled.error.message
+    assert polled.output == []
+
+
 def test_several_processes_lose_nothing(fake: FakeUpstream, store_url: str, tmp_path: Path) -> None:
     """Two worker processes writing to one store at once: every response is kept. (``before_reply``: a reply
     means its record is committed, so reading it back through the other worker is no race with the commit.)"""

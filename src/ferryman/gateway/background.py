@@ -4,7 +4,8 @@ The response is stored at once as ``queued`` and returned; a task in this proces
 provider (without ``background``, so even providers that have no such mode serve it) and stores the
 final response under the same id. Cancelling marks the record ``cancelled`` (seen by every process
 sharing the store) and stops the task when it runs here; a task that finishes after a cancel
-leaves the record cancelled.
+leaves the record cancelled. A task the gateway's shutdown cuts off stores its response as ``failed``
+(``server_error``, saying to create it again): a client polling it gets an answer, not ``queued`` forever.
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ log = logging.getLogger("ferryman.background")
 
 Work = Callable[[], Awaitable[dict[str, Any]]]
 
+_CUT_OFF = {
+    "code": "server_error",
+    "message": "The gateway shut down before this background response finished; create it again.",
+}
+
 
 class BackgroundRunner:
     def __init__(self, store: ResponseStore | None) -> None:
         self.store = store
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.stopping = False  # the gateway is shutting down: a task cancelled now records its failure
 
     def skeleton(self, raw: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -59,7 +66,9 @@ class BackgroundRunner:
             response["id"] = record.id
             response["background"] = True
         except asyncio.CancelledError:
-            return
+            if not self.stopping:  # cancelled by its client: ``cancel`` has stored that
+                return
+            response = {**record.response, "status": "failed", "error": dict(_CUT_OFF)}
         except FerrymanError as exc:
             response = {**record.response, "status": "failed", "error": {"code": exc.code, "message": exc.message}}
         except Exception:  # noqa: BLE001 - a background failure is recorded, never lost
@@ -85,6 +94,7 @@ class BackgroundRunner:
         return record.response
 
     async def stop(self) -> None:
+        self.stopping = True
         for task in list(self.tasks.values()):
             task.cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
