@@ -26,13 +26,13 @@ log = logging.getLogger("uvicorn.error")
 Message = dict[str, Any]
 App = Any  # an ASGI application: ``await app(scope, receive, send)``
 
-# what a header name or value may not contain (a CR or LF would split the head: response splitting), as
-# translation tables that map each such byte to 0 and every other to 1: a table lookup a byte, where a regular
-# expression's character class cost ~20 instructions a byte
+# what a header name or value may not contain (a CR or LF would split the head: response splitting), and the
+# bytes they may: ``translate`` deletes those, so what is left (nothing, for a good head) is what breaks it. A
+# table lookup a byte, where a regular expression's character class cost ~20 instructions a byte
 _BAD_NAME = frozenset((*range(0x20), 0x7F, *b'()<>@,;:[]={} \t\\"'))
 _BAD_VALUE = frozenset((*range(0x09), *range(0x0A, 0x20), 0x7F))
-_NAME_OK = bytes(0 if b in _BAD_NAME else 1 for b in range(256))
-_VALUE_OK = bytes(0 if b in _BAD_VALUE else 1 for b in range(256))
+_NAME_OK = bytes(b for b in range(256) if b not in _BAD_NAME)
+_VALUE_OK = bytes(b for b in range(256) if b not in _BAD_VALUE)
 
 
 def _status_line(status: int) -> bytes:
@@ -255,7 +255,7 @@ class Cycle:
         length: bytes | None = None
         chunked = close = False
         for name, value in headers:
-            lines.append(b"%s: %s\r\n" % (name, value))
+            lines += (name, b": ", value, b"\r\n")  # a ``%`` format of the line cost ~4x as much
             size = len(name)  # only these three names are read, and only a name of their length is lowered
             if size == 14 and length is None and name.lower() == b"content-length":
                 length = value
@@ -266,9 +266,9 @@ class Cycle:
         if headers:
             names = b"".join([name for name, _ in headers])
             values = b"".join([value for _, value in headers])
-            if b"\0" in names.translate(_NAME_OK):
+            if names.translate(None, _NAME_OK):
                 raise RuntimeError("Invalid HTTP header name.")
-            if b"\0" in values.translate(_VALUE_OK):
+            if values.translate(None, _VALUE_OK):
                 raise RuntimeError("Invalid HTTP header value.")
         self.response_started = True
         self.waiting_for_100_continue = False
