@@ -128,3 +128,21 @@ def test_serve_start_up_lines_mask_the_store_password(fake: FakeUpstream, tmp_pa
     text = err.decode()
     assert "store postgresql://postgres:****@127.0.0.1:5432/test" in text, text
     assert password not in text and key not in text
+
+
+def test_a_gateway_stopped_by_sigterm_writes_its_last_lines(tmp_path: Path) -> None:
+    """uvicorn ends a graceful shutdown by raising SIGTERM again with its default action, so nothing runs at
+    exit: the console's queue must be empty by then. The request's line and uvicorn's closing lines are there."""
+    config = tmp_path / "ferryman.yaml"
+    config.write_text(f"store: sqlite:///{tmp_path}/ferryman.db\n")
+    port, proc = _serve(config, {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url, proc)
+        assert httpx.post(f"{url}/v1/responses", json={"model": "mock/echo", "input": "hi"}).status_code == 200
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    text = err.decode()
+    assert "POST responses model=mock/echo" in text, text
+    assert "Application shutdown complete." in text and "Finished server process" in text, text

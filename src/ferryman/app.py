@@ -24,7 +24,7 @@ from ferryman.http import BodyBudget, ClientGone, Receive, Scope, Send, send_jso
 from ferryman.plugins.cache import ResponseCache
 from ferryman.plugins.cache.hook import CacheHook
 from ferryman.plugins.governance.hook import GovernanceHook
-from ferryman.plugins.logs.console import setup_console
+from ferryman.plugins.logs.console import setup_console, write_directly
 from ferryman.plugins.logs.hook import RequestLogHook
 from ferryman.plugins.logs.native import NativeReader
 from ferryman.plugins.logs.writer import LogWriter
@@ -252,6 +252,7 @@ class Gateway:
 
     async def shutdown(self) -> None:
         self.ready = False
+        write_directly()  # the process may end by a signal, with no ``atexit``: no line may wait in a queue
         if self.mcp_server is not None:
             await self.mcp_server.stop()
         await self.background.stop()

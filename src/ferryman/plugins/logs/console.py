@@ -155,6 +155,13 @@ class _Console:
             self.records.put(None)
             self._thread.join()
 
+    def direct(self) -> None:
+        """Write what is queued, end the thread, and from then on write each line as it is logged."""
+        self.stop()
+        writer = _Direct(self)
+        self.records = writer  # type: ignore[assignment]  # ``put`` is all the records' users call
+        self.handler.queue = writer  # type: ignore[assignment]  # and the handler's ``put_nowait``
+
     def _run(self) -> None:
         get = self.records.get
         while True:
@@ -213,6 +220,30 @@ class _Console:
         if entry.error is not None:
             line["error"] = scrub(entry.error)
         return json.dumps(line, default=str)
+
+
+class _Direct:
+    """The records' queue once the process is ending: each item written at once, by the thread that logs it."""
+
+    def __init__(self, console: _Console) -> None:
+        self.console = console
+        self.lock = threading.Lock()
+
+    def put(self, item: logging.LogRecord | _Line) -> None:
+        with self.lock:
+            self.console._write([item])
+
+    put_nowait = put
+
+
+def write_directly() -> None:
+    """The end of a process is near: every line from now on is written as it is logged, so none waits in the
+    queue. uvicorn ends a graceful shutdown on SIGTERM by raising the signal again with its default action,
+    which kills the process without running ``atexit``: the queue's last lines (the shutdown's own, an error
+    while stopping) would be lost. The app calls this as its shutdown begins."""
+    console = _console
+    if console is not None:
+        console.direct()
 
 
 def setup_console(level: str | None = None, fmt: str | None = None) -> None:
