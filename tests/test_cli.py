@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -92,6 +94,20 @@ def _serve(config: Path, env: dict[str, str]) -> tuple[int, subprocess.Popen[byt
     return port, proc
 
 
+@contextlib.contextmanager
+def _serving(config: Path) -> Iterator[tuple[str, list[str]]]:
+    """``ferryman serve --config CONFIG`` without provider keys in its environment, until SIGTERM at the end
+    of the block; its URL, and then its stderr (in the list)."""
+    port, proc = _serve(config, {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")})
+    url, stderr = f"http://127.0.0.1:{port}", []
+    try:
+        wait_until_serving(url, proc)
+        yield url, stderr
+    finally:
+        proc.terminate()
+        stderr.append(proc.communicate(timeout=20)[1].decode())
+
+
 def test_serve_warns_at_start_up_of_a_key_whose_variable_is_unset(tmp_path: Path) -> None:
     config = tmp_path / "ferryman.yaml"
     config.write_text(
@@ -116,16 +132,10 @@ def test_serve_start_up_lines_mask_the_store_password(fake: FakeUpstream, tmp_pa
         f"store: postgresql://postgres:{password}@127.0.0.1:5432/test\n"
         f"providers:\n  openai: {{base_url: '{fake.url}/v1', keys: [{{value: {key}}}], max_retries: 0}}\n"
     )
-    port, proc = _serve(config, {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(url, proc)
+    with _serving(config) as (url, stderr):
         fake.add("/v1/responses", Reply(status=401, json={"error": {"message": f"Incorrect API key: {key}"}}))
         assert httpx.post(f"{url}/v1/responses", json={"model": "openai/gpt-4o", "input": "hi"}).status_code == 401
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=20)
-    text = err.decode()
+    text = stderr[0]
     assert "store postgresql://postgres:****@127.0.0.1:5432/test" in text, text
     assert password not in text and key not in text
 
@@ -135,14 +145,8 @@ def test_a_gateway_stopped_by_sigterm_writes_its_last_lines(tmp_path: Path) -> N
     exit: the console's queue must be empty by then. The request's line and uvicorn's closing lines are there."""
     config = tmp_path / "ferryman.yaml"
     config.write_text(f"store: sqlite:///{tmp_path}/ferryman.db\n")
-    port, proc = _serve(config, {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(url, proc)
+    with _serving(config) as (url, stderr):
         assert httpx.post(f"{url}/v1/responses", json={"model": "mock/echo", "input": "hi"}).status_code == 200
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=20)
-    text = err.decode()
+    text = stderr[0]
     assert "POST responses model=mock/echo" in text, text
     assert "Application shutdown complete." in text and "Finished server process" in text, text
