@@ -19,7 +19,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -48,7 +48,7 @@ BACKOFF_CAP = 8.0
 RETRY_AFTER_CAP = 30.0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a compiled ``__init__`` (dataclass's own would be interpreted)
 class Attempt:
     """One call to one target: its status (200 when it answered) and how long the provider took."""
 
@@ -57,16 +57,25 @@ class Attempt:
     started: float  # time.perf_counter() when the call began
     seconds: float  # until the provider answered (a stream: until it was open), or failed
 
+    def __init__(self, target: Target, status: int, started: float, seconds: float) -> None:
+        self.target = target
+        self.status = status
+        self.started = started
+        self.seconds = seconds
+
     @property
     def label(self) -> str:
         return self.target.label
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a compiled ``__init__``
 class Attempts:
     """What was tried, for extra_fields, the x-ferryman-attempts header, logs, metrics and traces."""
 
-    log: list[Attempt] = field(default_factory=list)
+    log: list[Attempt]
+
+    def __init__(self, log: list[Attempt] | None = None) -> None:
+        self.log = [] if log is None else log
 
     def header(self) -> str:
         """``label:status`` per attempt; a label is client text, so it is percent-encoded to a header-safe

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -40,7 +40,7 @@ def to_ms(seconds: float) -> float:
     return int(seconds * 1_000_000 + 0.5) / 1000
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # its ``__init__`` is its own: compiled, where dataclass's would be interpreted
 class Exchange:
     # the canonical request: every hook may read its ``model`` and ``fallbacks``; the rest is its operation's
     request: ResponsesRequest | EmbeddingsRequest
@@ -48,35 +48,76 @@ class Exchange:
     headers: Headers
     credential: str | None  # the caller's own credential, as it sent it (never stored or logged)
     stream: bool
-    route: str = "responses"  # the front door it came in by (the log's and the metrics' ``route``)
-    send_back_raw: bool = False
-    timeout: float | None = None  # per-request upstream timeout
-    t0: float = field(default_factory=time.perf_counter)
-    targets: list[Target] = field(default_factory=list)
-    conversation: Conversation | None = None
-    attempts: Attempts = field(default_factory=Attempts)
-    target: Target | None = None  # who served it (or, for a cache hit, who served the cached answer)
-    answer: dict[str, Any] | None = None  # set by a hook that answers by itself (a cache hit)
-    resumed: list[dict[str, Any]] | None = None  # a broken stream finished by another target
-    cache_debug: dict[str, Any] | None = None
-    sent: Any = None  # what was sent upstream, for raw_request
-    raw_response: Any = None  # what the provider answered, for raw_response
+    route: str  # the front door it came in by (the log's and the metrics' ``route``)
+    send_back_raw: bool
+    timeout: float | None  # per-request upstream timeout
+    t0: float  # time.perf_counter() when it was made
+    targets: list[Target]
+    conversation: Conversation | None
+    attempts: Attempts
+    target: Target | None  # who served it (or, for a cache hit, who served the cached answer)
+    answer: dict[str, Any] | None  # set by a hook that answers by itself (a cache hit)
+    resumed: list[dict[str, Any]] | None  # a broken stream finished by another target
+    cache_debug: dict[str, Any] | None
+    sent: Any  # what was sent upstream, for raw_request
+    raw_response: Any  # what the provider answered, for raw_response
     # a passed-through call's reply in the door's own API (``providers/native.py``): decoded, or its bytes (Gemini's;
     # the Chat Completions door's, once it has sent them)
-    native_reply: Any = None
+    native_reply: Any
     # a passed-through stream's events, when its canonical response is read later (``Tee.unread``)
-    native_stream: Callable[[], list[SSEEvent]] | None = None
+    native_stream: Callable[[], list[SSEEvent]] | None
     # its canonical response, read once the reply has gone out (``UpstreamReply.later``; ``Pipeline.after_reply``)
-    read_later: Callable[[], dict[str, Any]] | None = None
-    failure: FerrymanError | None = None  # how the request failed, once it has (the hooks' ``failed`` ran)
-    state: dict[str, Any] = field(default_factory=dict)  # each hook's own per-request state, under its name
-    compat: Compat = field(default_factory=Compat)  # drop what a provider cannot run; what was dropped
-    reply_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # hooks' headers for the reply
-    operation: str = RESPONSES  # which door: RESPONSES or EMBEDDINGS (the hooks that run are that door's)
-    mcp_tools: bool = False  # the request has ``mcp`` tools (the tool loop may run them: gateway/toolloop.py)
-    mcp: dict[str, int] | None = None  # the tool loop ran: how many model calls (turns) and tool calls it took
+    read_later: Callable[[], dict[str, Any]] | None
+    failure: FerrymanError | None  # how the request failed, once it has (the hooks' ``failed`` ran)
+    state: dict[str, Any]  # each hook's own per-request state, under its name
+    compat: Compat  # drop what a provider cannot run; what was dropped
+    reply_headers: list[tuple[bytes, bytes]]  # hooks' headers for the reply
+    operation: str  # which door: RESPONSES or EMBEDDINGS (the hooks that run are that door's)
+    mcp_tools: bool  # the request has ``mcp`` tools (the tool loop may run them: gateway/toolloop.py)
+    mcp: dict[str, int] | None  # the tool loop ran: how many model calls (turns) and tool calls it took
+    _owner: str | None
 
-    _owner: str | None = None
+    def __init__(
+        self,
+        request: ResponsesRequest | EmbeddingsRequest,
+        raw: dict[str, Any],
+        headers: Headers,
+        credential: str | None,
+        stream: bool,
+        route: str = RESPONSES,
+        send_back_raw: bool = False,
+        timeout: float | None = None,
+        operation: str = RESPONSES,
+    ) -> None:
+        self.request = request
+        self.raw = raw
+        self.headers = headers
+        self.credential = credential
+        self.stream = stream
+        self.route = route
+        self.send_back_raw = send_back_raw
+        self.timeout = timeout
+        self.t0 = time.perf_counter()
+        self.targets = []
+        self.conversation = None
+        self.attempts = Attempts()
+        self.target = None
+        self.answer = None
+        self.resumed = None
+        self.cache_debug = None
+        self.sent = None
+        self.raw_response = None
+        self.native_reply = None
+        self.native_stream = None
+        self.read_later = None
+        self.failure = None
+        self.state = {}
+        self.compat = Compat()
+        self.reply_headers = []
+        self.operation = operation
+        self.mcp_tools = False
+        self.mcp = None
+        self._owner = None
 
     @property
     def owner(self) -> str | None:

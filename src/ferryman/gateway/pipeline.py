@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ferryman")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a compiled ``__init__`` (dataclass's own would be interpreted)
 class OpenStream:
     """An upstream stream that has started, and what the relay calls at its end."""
 
@@ -58,6 +58,22 @@ class OpenStream:
     on_final: Callable[[dict[str, Any]], Awaitable[Pending]]  # the after hooks, on the final response
     on_event: Callable[[str | None], None] | None  # the on_event hooks, by event type; None when there are none
     on_failed: Callable[[FerrymanError], Awaitable[None]]  # the failed hooks, for a stream broken after its start
+
+    def __init__(
+        self,
+        events: EventStream,
+        resumer: Resumer | None,
+        finalize: Callable[[dict[str, Any], int], dict[str, Any]],
+        on_final: Callable[[dict[str, Any]], Awaitable[Pending]],
+        on_event: Callable[[str | None], None] | None,
+        on_failed: Callable[[FerrymanError], Awaitable[None]],
+    ) -> None:
+        self.events = events
+        self.resumer = resumer
+        self.finalize = finalize
+        self.on_final = on_final
+        self.on_event = on_event
+        self.on_failed = on_failed
 
 
 PARTS = ("before", "on_event", "after", "failed")  # a hook's parts, in the order of Hook's

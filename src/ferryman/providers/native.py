@@ -21,7 +21,7 @@ body holds the key more than once), and only a body the gateway must also take f
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
@@ -44,20 +44,40 @@ _decode = msgspec.json.decode
 _MODEL_KEY = b'"model"'
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a compiled ``__init__`` (dataclass's own would be interpreted)
 class Native:
     """The client's own request, for a target that speaks its door's API."""
 
     api: str  # CHAT, MESSAGES
     body: bytes  # as the client sent it
     decoded: dict[str, Any]
-    untranslated: list[str] = field(default_factory=list)  # fields the canonical request has no form for
+    untranslated: list[str]  # fields the canonical request has no form for
     # the door's own refusals of what it could not translate (a block type it does not know), kept until a
     # target that does not speak the API is about to be called: the canonical request was built without it
-    deferred: list[InvalidRequestError] = field(default_factory=list)
-    drop: tuple[str, ...] = ()  # Ferryman's own fields, never sent upstream (``fallbacks``)
-    headers: dict[str, str] = field(default_factory=dict)  # the client's headers the API's passthrough forwards
-    query: str = ""  # the client's query string, for an API that keeps it (``?beta=true``)
+    deferred: list[InvalidRequestError]
+    drop: tuple[str, ...]  # Ferryman's own fields, never sent upstream (``fallbacks``)
+    headers: dict[str, str]  # the client's headers the API's passthrough forwards
+    query: str  # the client's query string, for an API that keeps it (``?beta=true``)
+
+    def __init__(
+        self,
+        api: str,
+        body: bytes,
+        decoded: dict[str, Any],
+        untranslated: list[str] | None = None,
+        deferred: list[InvalidRequestError] | None = None,
+        drop: tuple[str, ...] = (),
+        headers: dict[str, str] | None = None,
+        query: str = "",
+    ) -> None:
+        self.api = api
+        self.body = body
+        self.decoded = decoded
+        self.untranslated = [] if untranslated is None else untranslated
+        self.deferred = [] if deferred is None else deferred
+        self.drop = drop
+        self.headers = {} if headers is None else headers
+        self.query = query
 
     def body_for(self, model: str, prefix: bytes = b"") -> bytes:
         """The client's body for ``model``: its own bytes with the model changed (see the module's docstring),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
@@ -115,7 +115,7 @@ def new_log_id(now: float) -> str:
     return f"log_{_last:014x}{_tag}"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a compiled ``__init__`` (dataclass's own would be interpreted)
 class LogEntry:
     id: str
     created_at: float  # unix seconds
@@ -138,8 +138,58 @@ class LogEntry:
     cache_hit: bool
     stream: bool
     attempts: list[dict[str, Any]]
-    cost_detail: dict[str, Any] | None = field(default=None)  # usage.cost as the answer had it
-    content: tuple[Any, Any] | None = field(default=None)  # (input, output) as sent; None: not kept
+    cost_detail: dict[str, Any] | None  # usage.cost as the answer had it
+    content: tuple[Any, Any] | None  # (input, output) as sent; None: not kept
+
+    def __init__(
+        self,
+        id: str,
+        created_at: float,
+        route: str,
+        response_id: str | None,
+        key_id: str | None,
+        team_id: str | None,
+        model_requested: str,
+        provider: str | None,
+        model_deployment: str | None,
+        status_code: int,
+        error: str | None,
+        latency_ms: float,
+        ttft_ms: float | None,
+        input_tokens: int,
+        output_tokens: int,
+        cached_tokens: int,
+        reasoning_tokens: int,
+        cost_usd: float,
+        cache_hit: bool,
+        stream: bool,
+        attempts: list[dict[str, Any]],
+        cost_detail: dict[str, Any] | None = None,
+        content: tuple[Any, Any] | None = None,
+    ) -> None:
+        self.id = id
+        self.created_at = created_at
+        self.route = route
+        self.response_id = response_id
+        self.key_id = key_id
+        self.team_id = team_id
+        self.model_requested = model_requested
+        self.provider = provider
+        self.model_deployment = model_deployment
+        self.status_code = status_code
+        self.error = error
+        self.latency_ms = latency_ms
+        self.ttft_ms = ttft_ms
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.cached_tokens = cached_tokens
+        self.reasoning_tokens = reasoning_tokens
+        self.cost_usd = cost_usd
+        self.cache_hit = cache_hit
+        self.stream = stream
+        self.attempts = attempts
+        self.cost_detail = cost_detail
+        self.content = content
 
     def row(self) -> tuple[Any, ...]:
         """The entry in ``LOG_COLUMNS`` order."""
