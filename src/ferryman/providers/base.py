@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 import yarl
+from mypy_extensions import mypyc_attr
 
 from ferryman.client import (
     BodyTooLarge,
@@ -54,7 +55,7 @@ class Timeouts:
     read: float | None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a compiled ``__init__`` (dataclass's own would be interpreted)
 class Call:
     """One attempt at one target."""
 
@@ -62,17 +63,41 @@ class Call:
     raw: dict[str, Any]  # the client's decoded body; adapters copy before changing it
     deployment: str  # the model name the provider is asked for
     key: ApiKey | None
-    timeout: float | None = None  # per-request total timeout: shortens the provider's, never lengthens it
+    timeout: float | None  # per-request total timeout: shortens the provider's, never lengthens it
     # the id the client chained this turn to, echoed in the response as OpenAI echoes it; its history is
     # already in ``raw['input']`` when the gateway replayed it (``request.previous_response_id`` is then None)
-    previous_response_id: str | None = None
+    previous_response_id: str | None
     # compat.drop_unsupported: a tool the provider cannot run is left out (and named in ``dropped``, as
     # ``tools[8] (web_search)``) instead of refused with a 400
-    drop_unsupported: bool = False
-    dropped: list[str] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)  # extra headers for the provider (trace context)
+    drop_unsupported: bool
+    dropped: list[str]
+    headers: dict[str, str]  # extra headers for the provider (trace context)
     # the client's own request, when its door's API is one an adapter may speak (``providers/native.py``)
-    native: Native | None = None
+    native: Native | None
+
+    def __init__(
+        self,
+        request: ResponsesRequest,
+        raw: dict[str, Any],
+        deployment: str,
+        key: ApiKey | None,
+        timeout: float | None = None,
+        previous_response_id: str | None = None,
+        drop_unsupported: bool = False,
+        dropped: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+        native: Native | None = None,
+    ) -> None:
+        self.request = request
+        self.raw = raw
+        self.deployment = deployment
+        self.key = key
+        self.timeout = timeout
+        self.previous_response_id = previous_response_id
+        self.drop_unsupported = drop_unsupported
+        self.dropped = [] if dropped is None else dropped
+        self.headers = {} if headers is None else headers
+        self.native = native
 
     @property
     def dropping(self) -> list[str] | None:
@@ -80,46 +105,88 @@ class Call:
         return self.dropped if self.drop_unsupported else None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a compiled ``__init__`` (dataclass's own would be interpreted)
 class Compat:
     """What every call of one request honours: ``compat.drop_unsupported`` (from the config, its model
     alias or its header) and extra upstream headers a hook adds (trace context); and what the provider
     that answered it left out (``Call.dropped`` of the call that succeeded)."""
 
-    drop_unsupported: bool = False
-    dropped: list[str] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)
-    native: Native | None = None  # the client's own request, for every call (``Call.native``)
+    drop_unsupported: bool
+    dropped: list[str]
+    headers: dict[str, str]
+    native: Native | None  # the client's own request, for every call (``Call.native``)
+
+    def __init__(
+        self,
+        drop_unsupported: bool = False,
+        dropped: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+        native: Native | None = None,
+    ) -> None:
+        self.drop_unsupported = drop_unsupported
+        self.dropped = [] if dropped is None else dropped
+        self.headers = {} if headers is None else headers
+        self.native = native
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a compiled ``__init__`` (dataclass's own would be interpreted)
 class UpstreamReply:
     """A finished (non-streaming) reply, already in the Responses shape."""
 
     body: dict[str, Any]
     sent: dict[str, Any]  # what was sent upstream (for raw_request; never holds credentials)
-    raw: Any = None  # what the provider answered (for raw_response): bytes, decoded only when asked
-    native: Any = None  # the provider's own reply, decoded, when the call passed the client's body through
+    raw: Any  # what the provider answered (for raw_response): bytes, decoded only when asked
+    native: Any  # the provider's own reply, decoded, when the call passed the client's body through
     # a passed-through reply's canonical response, read on demand: ``body`` is then only its head (``model`` and
     # ``usage``: what prices it), so the reply goes out before the rest is read for the hooks
-    later: Callable[[], dict[str, Any]] | None = None
+    later: Callable[[], dict[str, Any]] | None
+
+    def __init__(
+        self,
+        body: dict[str, Any],
+        sent: dict[str, Any],
+        raw: Any = None,
+        native: Any = None,
+        later: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.body = body
+        self.sent = sent
+        self.raw = raw
+        self.native = native
+        self.later = later
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a compiled ``__init__`` (dataclass's own would be interpreted)
 class EventStream:
     """An open upstream stream whose status was 2xx; iterate ``events`` once, then ``close``."""
 
     events: AsyncIterator[SSEEvent]
     sent: dict[str, Any]
-    closers: list[Callable[[], None]] = field(default_factory=list)  # run by close(), in order
+    closers: list[Callable[[], None]]  # run by close(), in order
     # the same events grouped as they arrived, when the adapter can tell (one write per group)
-    batches: AsyncIterator[list[SSEEvent]] | None = None
+    batches: AsyncIterator[list[SSEEvent]] | None
     # made by Ferryman's own ResponseBuilder (a translated stream): well-formed by construction and named
     # by their ``event:`` line, so the relay neither reads nor checks their data
-    built: bool = False
+    built: bool
     # the events are the provider's own, in the client's API (a passthrough of ``Call.native``): relayed as
     # they come, and read into the canonical response by the tee
-    tee: Tee | None = None
+    tee: Tee | None
+
+    def __init__(
+        self,
+        events: AsyncIterator[SSEEvent],
+        sent: dict[str, Any],
+        closers: list[Callable[[], None]] | None = None,
+        batches: AsyncIterator[list[SSEEvent]] | None = None,
+        built: bool = False,
+        tee: Tee | None = None,
+    ) -> None:
+        self.events = events
+        self.sent = sent
+        self.closers = [] if closers is None else closers
+        self.batches = batches
+        self.built = built
+        self.tee = tee
 
     def on_close(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` when the stream is closed (after what the adapter registered)."""
@@ -146,6 +213,7 @@ class Provider(Protocol):
         ...
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # every adapter is an interpreted subclass
 class HttpProvider:
     """Base for adapters that talk HTTP: the connection pool and the error mapping live here."""
 
