@@ -121,8 +121,8 @@ class LogWriter:
     async def _linger(self) -> None:
         """Let entries gather for ``LINGER`` seconds; a reader's ``flush``, ``stop`` or a full batch cuts it short.
 
-        The loop's timer ends it (``asyncio.timeout`` would, on Python 3.11, leave a cancel pending when it
-        fires in the turn a wake-up arrives)."""
+        A timer of the loop's ends it by a flag and a wake-up: nothing in the writer is cancelled, so no
+        cancellation can be lost or left over to end the writer's task early."""
         self._lingering = True
         self._lingered = False
         timer = asyncio.get_running_loop().call_later(LINGER, self._linger_over)
