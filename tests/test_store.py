@@ -415,6 +415,55 @@ def test_a_background_response_cut_off_by_a_shutdown_is_failed_not_left_queued(
     assert polled.output == []
 
 
+def test_a_background_response_answered_as_the_gateway_stops_is_kept(store_url: str) -> None:
+    """The provider has answered and the record is being written when the shutdown begins: the shutdown waits
+    for it (stored ``completed``), it does not cut it off and leave it ``queued``."""
+    from ferryman.gateway.background import BackgroundRunner
+    from ferryman.state import open_store
+    from ferryman.state.base import StoredResponse
+
+    class HeldReads:  # the store, its reads held until ``release``; ``entered``: one is waiting
+        def __init__(self, inner: Any) -> None:
+            self.inner, self.entered, self.release = inner, asyncio.Event(), asyncio.Event()
+
+        async def get(self, response_id: str) -> StoredResponse | None:
+            self.entered.set()
+            await self.release.wait()
+            found: StoredResponse | None = await self.inner.get(response_id)
+            return found
+
+        async def put(self, record: StoredResponse) -> None:
+            await self.inner.put(record)
+
+    async def scenario() -> StoredResponse | None:
+        store: Any = open_store(store_url)
+        await store.start()
+        held = HeldReads(store)
+        runner = BackgroundRunner(held)  # type: ignore[arg-type]  # only get and put are used
+        skeleton = runner.skeleton({"model": "openai/gpt-4o"})
+        record = StoredResponse(skeleton["id"], None, 1, None, "openai", "openai", False, "queued", {}, [], skeleton)
+        await store.put(record)
+
+        async def work() -> dict[str, Any]:
+            return {**skeleton, "status": "completed", "output": [{"type": "message", "id": "msg_1"}]}
+
+        runner.launch(record, work)
+        try:
+            await asyncio.wait_for(held.entered.wait(), 10)
+            stopping = asyncio.create_task(runner.stop())
+            held.release.set()
+            done, _ = await asyncio.wait({stopping}, timeout=10)  # a bound on failure: it returns at once
+            assert stopping in done, "stop did not return"
+            return await store.get(record.id)
+        finally:
+            await store.delete(record.id)
+            await store.close()
+
+    kept = asyncio.run(scenario())
+    assert kept is not None and kept.status == "completed", kept
+    assert kept.response["output"] == [{"type": "message", "id": "msg_1"}]
+
+
 def test_several_processes_lose_nothing(fake: FakeUpstream, store_url: str, tmp_path: Path) -> None:
     """Two worker processes writing to one store at once: every response is kept. (``before_reply``: a reply
     means its record is committed, so reading it back through the other worker is no race with the commit.)"""

@@ -5,7 +5,8 @@ provider (without ``background``, so even providers that have no such mode serve
 final response under the same id. Cancelling marks the record ``cancelled`` (seen by every process
 sharing the store) and stops the task when it runs here; a task that finishes after a cancel
 leaves the record cancelled. A task the gateway's shutdown cuts off stores its response as ``failed``
-(``server_error``, saying to create it again): a client polling it gets an answer, not ``queued`` forever.
+(``server_error``, saying to create it again): a client polling it gets an answer, not ``queued`` forever;
+one whose answer is already in hand is stored before the shutdown goes on.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class BackgroundRunner:
         self.store = store
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.stopping = False  # the gateway is shutting down: a task cancelled now records its failure
+        self.finishing: set[str] = set()  # responses whose answer is in hand, being stored: a shutdown waits for them
 
     def skeleton(self, raw: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -75,12 +77,16 @@ class BackgroundRunner:
             log.exception("background response %s failed", record.id)  # the details go to the (scrubbed) log only
             error = {"code": "internal_error", "message": "Ferryman hit an internal error."}
             response = {**record.response, "status": "failed", "error": error}
-        current = await self.store.get(record.id)
-        if current is None or current.status == "cancelled":
-            return
-        record.response = response
-        record.status = str(response.get("status") or "completed")
-        await self.store.put(record)
+        self.finishing.add(record.id)
+        try:
+            current = await self.store.get(record.id)
+            if current is None or current.status == "cancelled":
+                return
+            record.response = response
+            record.status = str(response.get("status") or "completed")
+            await self.store.put(record)
+        finally:
+            self.finishing.discard(record.id)
 
     async def cancel(self, record: StoredResponse) -> dict[str, Any]:
         assert self.store is not None
@@ -94,7 +100,9 @@ class BackgroundRunner:
         return record.response
 
     async def stop(self) -> None:
+        """Cut off the responses still at their provider (each stored as failed); wait for those being stored."""
         self.stopping = True
-        for task in list(self.tasks.values()):
-            task.cancel()
+        for response_id, task in list(self.tasks.items()):
+            if response_id not in self.finishing:
+                task.cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
