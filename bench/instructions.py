@@ -11,6 +11,7 @@ request log and the stored responses; the console's).
 
     python bench/instructions.py --api chat --config default      # ~1 minute
     python bench/instructions.py --api responses --config full --src ../other-checkout/src
+    python bench/instructions.py --keep /tmp/grind && callgrind_annotate --inclusive=yes /tmp/grind/callgrind.out.1-01
 
 ``--config``: ``default`` (the default SQLite store: request log with content, metrics), ``bare`` (the
 store, no log, no metrics), ``full`` (default plus governance with a virtual key that has a budget and
@@ -141,6 +142,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--settle", type=float, default=2.0, help="seconds counted after the last request")
+    parser.add_argument("--keep", help="a folder to copy callgrind's dump to (callgrind_annotate reads it)")
     parser.add_argument("--src", default=str(BENCH.parent / "src"), help="the Ferryman source tree to measure")
     args = parser.parse_args()
     args.src = str(Path(args.src).resolve())
@@ -150,6 +152,10 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="ferryman-instructions-") as tmp:
         result = asyncio.run(measure(args, Path(tmp)))
+        if args.keep:  # the dump, for callgrind_annotate
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
+            for part in Path(tmp).glob("callgrind.out*"):
+                shutil.copy(part, args.keep)
     threads = ", ".join(f"thread {t}: {n:,}" for t, n in result["per_request"].items())
     kind = "streams" if args.stream else "requests"
     print(f"{args.api} {args.config}: {result['total']:,} instructions per request ({threads}; {args.requests} {kind})")

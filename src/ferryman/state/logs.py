@@ -112,7 +112,7 @@ def new_log_id(now: float) -> str:
     by when they were made."""
     global _last
     _last = max(_last + 1, int(now * 1_000_000))
-    return f"log_{_last:014x}{_tag}"
+    return "log_%014x%s" % (_last, _tag)  # noqa: UP031 (compiled, an f-string with a format spec costs three times as much)
 
 
 @dataclass(slots=True, init=False)  # a compiled ``__init__`` (dataclass's own would be interpreted)
