@@ -2,13 +2,14 @@
 
 The HTTP server's cycle and connection, the upstream client and the providers' HTTP base, the doors' common
 flow, the pipeline, hooks contract, store hook and dispatcher, the Chat Completions fast path, usage and cost,
-and the hooks most gateways run (governance, the request log, metrics and their counters): compiled from the same typed source, a
-Chat Completions request costs about 38% fewer instructions. A module joins the list when it runs per request
-and mypyc takes it as it is: no async generator (an iterator class instead), no value its annotations do not
-admit (what comes from the wire is ``Any`` until checked), no attribute patched from outside, and class
-attributes that subclasses override declared ``ClassVar``; a compiled class that interpreted code subclasses
-(``Hook``, ``Door``, ``Ledger``, ``HttpProvider``) says so with ``mypyc_attr(allow_interpreted_subclasses=True)``;
-a dataclass made per request writes its own ``__init__`` (``init=False``: the generated one is interpreted).
+the stored responses' records and pending writes, and the hooks most gateways run (governance, the request
+log, metrics and their counters): compiled from the same typed source, a Chat Completions request costs about
+38% fewer instructions. A module joins the list when it runs per request and mypyc takes it as it is: no async
+generator (an iterator class instead), no value its annotations do not admit (what comes from the wire is
+``Any`` until checked), no attribute patched from outside, and class attributes that subclasses override
+declared ``ClassVar``; a compiled class that interpreted code subclasses (``Hook``, ``Door``, ``Ledger``,
+``HttpProvider``) says so with ``mypyc_attr(allow_interpreted_subclasses=True)``; a dataclass made per request
+writes its own ``__init__`` (``init=False``: the generated one is interpreted).
 Everything else stays interpreted. Read by ``setup.py`` without importing the package: no imports.
 """
 
@@ -34,6 +35,10 @@ COMPILED = [
     "routes/responses.py",
     "gateway/hooks.py",
     "gateway/storing.py",
+    "gateway/conversation.py",
+    "state/base.py",
+    "state/pending.py",
+    "state/sql.py",
     "plugins/governance/hook.py",
     "plugins/governance/limits.py",
     "plugins/governance/ledger.py",

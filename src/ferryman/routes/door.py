@@ -112,16 +112,28 @@ class Answering:
             await self.pipeline.fail(self.ex, FerrymanError("Ferryman hit an internal error.", code="internal_error"))
 
 
-def options(scope: Scope) -> dict[str, Any]:
+class Options:
+    """What every exchange takes from a request's own headers (``options``)."""
+
+    def __init__(
+        self, credential: str | None, send_back_raw: bool, timeout: float | None, drop_unsupported: bool | None
+    ) -> None:
+        self.credential = credential
+        self.send_back_raw = send_back_raw
+        self.timeout = timeout
+        self.drop_unsupported = drop_unsupported
+
+
+def options(scope: Scope) -> Options:
     """What every exchange takes from a request's own headers (one pass over them): the caller's credential,
     the opt-in to ``raw_request``/``raw_response``, a shorter upstream timeout, ``drop_unsupported``."""
     auth, api_key, other_key, raw, timeout, drop = header_slots(scope["headers"], _READ, 6)
-    return {
-        "credential": credential_from(auth, api_key, other_key),
-        "send_back_raw": raw is not None and bool(_flag(raw.decode("latin-1"))),
-        "timeout": None if timeout is None else _timeout(timeout.decode("latin-1")),
-        "drop_unsupported": None if drop is None else _flag(drop.decode("latin-1")),
-    }
+    return Options(
+        credential_from(auth, api_key, other_key),
+        raw is not None and bool(_flag(raw.decode("latin-1"))),
+        None if timeout is None else _timeout(timeout.decode("latin-1")),
+        None if drop is None else _flag(drop.decode("latin-1")),
+    )
 
 
 def gateway_headers(ex: Exchange, *, whole: bool = False) -> Headers:
@@ -183,8 +195,15 @@ class Door:
         credential (from the headers, else ``credential``: one the door found elsewhere, Gemini's ``?key=``);
         ``passthrough`` is the client's request for a target that speaks the door's API (``providers/native.py``)."""
         given = options(scope)
-        given["credential"] = given["credential"] or credential
-        ex = self.pipeline.exchange(req, raw, scope["headers"], **given)
+        ex = self.pipeline.exchange(
+            req,
+            raw,
+            scope["headers"],
+            credential=given.credential or credential,
+            send_back_raw=given.send_back_raw,
+            timeout=given.timeout,
+            drop_unsupported=given.drop_unsupported,
+        )
         ex.compat.native = passthrough
         return ex
 

@@ -24,9 +24,15 @@ class EmbeddingsDoor(Door):
     async def _answer(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> Pending:
         raw, req = validate_embeddings(body)
         pipeline = self.pipeline
-        given = options(scope)
-        del given["drop_unsupported"]  # (nothing of an embeddings request is dropped)
-        ex = pipeline.embeddings_exchange(req, raw, scope["headers"], **given)
+        given = options(scope)  # (its drop_unsupported is not read: nothing of an embeddings request is dropped)
+        ex = pipeline.embeddings_exchange(
+            req,
+            raw,
+            scope["headers"],
+            credential=given.credential,
+            send_back_raw=given.send_back_raw,
+            timeout=given.timeout,
+        )
         async with Answering(pipeline, ex):
             with LeaveWatch(receive, lambda: ex.target is None):
                 response, pending = await pipeline.embed(ex)

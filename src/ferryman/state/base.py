@@ -22,7 +22,7 @@ from typing import Any, Protocol
 SCHEMA_VERSION = 9
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a compiled ``__init__`` (dataclass's own would be interpreted)
 class StoredResponse:
     id: str
     owner: str | None
@@ -35,6 +35,32 @@ class StoredResponse:
     request: dict[str, Any]
     input_items: list[dict[str, Any]]
     response: dict[str, Any]
+
+    def __init__(
+        self,
+        id: str,
+        owner: str | None,
+        created_at: int,
+        previous_response_id: str | None,
+        provider: str,
+        provider_type: str,
+        native_chain: bool,
+        status: str,
+        request: dict[str, Any],
+        input_items: list[dict[str, Any]],
+        response: dict[str, Any],
+    ) -> None:
+        self.id = id
+        self.owner = owner
+        self.created_at = created_at
+        self.previous_response_id = previous_response_id
+        self.provider = provider
+        self.provider_type = provider_type
+        self.native_chain = native_chain
+        self.status = status
+        self.request = request
+        self.input_items = input_items
+        self.response = response
 
 
 class ResponseStore(Protocol):

@@ -5,10 +5,11 @@ A gateway updates its metrics from its event loop only (one thread), so an updat
 only ever passes what a metric accepts, so it needs none of prometheus_client's checks either: its
 ``Counter.inc`` is 360 ns and ``Histogram.observe`` 730 ns (a lock, three Python calls), these are plain
 additions, compiled with the hot path (``compiled.py``: an update from the hook is a C call, not a Python
-frame; a child of a labelled family is a metric of its kind on no registry). At a scrape each family hands prometheus_client its samples (its
-``*MetricFamily``, as a custom collector does), and prometheus_client writes the text: the same names, labels,
-buckets, ``_created`` series and order as its own metrics'. With several workers, whose values must be in the
-files every worker's scrape reads, the hook keeps prometheus_client's own metrics (``hook.Families``).
+frame; a labelled family's child is a metric of its kind on no registry). At a scrape each family hands
+prometheus_client its samples (its ``*MetricFamily``, as a custom collector does), and prometheus_client
+writes the text: the same names, labels, buckets, ``_created`` series and order as its own metrics'. With
+several workers, whose values must be in the files every worker's scrape reads, the hook keeps
+prometheus_client's own metrics (``hook.Families``).
 """
 
 from __future__ import annotations
