@@ -39,6 +39,8 @@ COMPILED = [
     "state/base.py",
     "state/pending.py",
     "state/sql.py",
+    "ids.py",
+    "schemas/items.py",
     "plugins/governance/hook.py",
     "plugins/governance/limits.py",
     "plugins/governance/ledger.py",

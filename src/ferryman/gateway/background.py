@@ -82,7 +82,7 @@ class BackgroundRunner:
             current = await self.store.get(record.id)
             if current is None or current.status == "cancelled":
                 return
-            record.response = response
+            record.response, record.response_json = response, None
             record.status = str(response.get("status") or "completed")
             await self.store.put(record)
         finally:
@@ -94,7 +94,7 @@ class BackgroundRunner:
         if task is not None:
             task.cancel()
         if record.status in ("queued", "in_progress"):
-            record.response = {**record.response, "status": "cancelled"}
+            record.response, record.response_json = {**record.response, "status": "cancelled"}, None
             record.status = "cancelled"
             await self.store.put(record)
         return record.response

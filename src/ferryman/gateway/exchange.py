@@ -66,6 +66,9 @@ class Exchange:
     native_reply: Any
     # a passed-through stream's events, when its canonical response is read later (``Tee.unread``)
     native_stream: Callable[[], list[SSEEvent]] | None
+    # a whole reply's body as the client got it (the Responses door's: its response encoded), and that response: the
+    # store keeps these bytes instead of encoding the same response again
+    reply_json: tuple[dict[str, Any], bytes] | None
     # its canonical response, read once the reply has gone out (``UpstreamReply.later``; ``Pipeline.after_reply``)
     read_later: Callable[[], dict[str, Any]] | None
     failure: FerrymanError | None  # how the request failed, once it has (the hooks' ``failed`` ran)
@@ -109,6 +112,7 @@ class Exchange:
         self.raw_response = None
         self.native_reply = None
         self.native_stream = None
+        self.reply_json = None
         self.read_later = None
         self.failure = None
         self.state = {}

@@ -127,8 +127,13 @@ def _record(
     """The stored record of ``response`` (None: not kept); an id the provider never saw (a cache hit, the MCP
     tool loop's) is not chained to the provider's own."""
     record = conversation.record(ex.responses, ex.raw, response, target)
-    if record is not None and (ex.answer is not None or ex.mcp is not None):
+    if record is None:
+        return None
+    if ex.answer is not None or ex.mcp is not None:
         record.native_chain = False
+    sent = ex.reply_json
+    if sent is not None and sent[0] is response:  # the reply's body is this response's JSON: kept as it went out
+        record.response_json = sent[1]
     return record
 
 

@@ -25,4 +25,6 @@ class ResponsesDoor(Door):
         return self.exchange(scope, req, raw)
 
     async def reply(self, send: Send, ex: Exchange, response: dict[str, Any]) -> None:
-        await send_json(send, 200, msgspec.json.encode(response), gateway_headers(ex, whole=True))
+        body = msgspec.json.encode(response)
+        ex.reply_json = (response, body)  # what the store keeps of it (``StoredResponse.response_json``)
+        await send_json(send, 200, body, gateway_headers(ex, whole=True))

@@ -73,7 +73,7 @@ def _easy(item: dict[str, Any], text: str) -> dict[str, Any]:
     return {**item, "type": "message", "content": [{"type": part, "text": text}]}
 
 
-def check_input(input_: str | list[dict[str, Any]] | None, param: str = "input") -> None:
+def check_input(input_: str | list[Any] | None, param: str = "input") -> None:
     """Check ``input`` at the door, before any upstream call, whatever the target: every item and part
     has the shape ``input_items`` needs and a string where Ferryman reads one (a 400 naming the place
     otherwise). Nothing is built: a request to an OpenAI-native provider still decodes no item. ``param``
@@ -165,7 +165,7 @@ def _role(item: dict[str, Any], where: str) -> str:
     return role
 
 
-def input_items(input_: str | list[dict[str, Any]] | None) -> list[InputItem]:
+def input_items(input_: str | list[Any] | None) -> list[InputItem]:
     if input_ is None:
         return []
     if isinstance(input_, str):

@@ -13,7 +13,7 @@ Ferryman has seen stays known after it is gone: it is never taken for one only a
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 # 1: responses; 2: tombstones of deleted ones; 3: governance (keys, teams, spend); 4: request log; 5: conversations;
@@ -35,6 +35,8 @@ class StoredResponse:
     request: dict[str, Any]
     input_items: list[dict[str, Any]]
     response: dict[str, Any]
+    # ``response`` as JSON, when it is at hand already (the reply's body, as the client got it): written as it is
+    response_json: bytes | None = field(default=None, compare=False, repr=False)
 
     def __init__(
         self,
@@ -49,6 +51,7 @@ class StoredResponse:
         request: dict[str, Any],
         input_items: list[dict[str, Any]],
         response: dict[str, Any],
+        response_json: bytes | None = None,
     ) -> None:
         self.id = id
         self.owner = owner
@@ -61,6 +64,7 @@ class StoredResponse:
         self.request = request
         self.input_items = input_items
         self.response = response
+        self.response_json = response_json
 
 
 class ResponseStore(Protocol):

@@ -122,7 +122,7 @@ def to_row(r: StoredResponse) -> tuple[Any, ...]:
         r.status,
         _enc(r.request).decode(),
         _enc(r.input_items).decode(),
-        _enc(r.response).decode(),
+        (r.response_json or _enc(r.response)).decode(),
     )
 
 
