@@ -336,6 +336,28 @@ def test_a_header_name_or_value_that_would_break_the_head_is_refused(name: bytes
     run(sent())
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [[b"x-a", b"1"], [b"content-length", b"2"]],  # lists of lists, as ASGI allows
+        ((b"x-a", b"1"), (b"content-length", b"2")),  # a tuple of tuples
+        [(b"x-a", b"1"), [b"content-length", b"2"]],  # tuples and lists mixed
+    ],
+)
+def test_a_head_given_as_any_iterable_of_pairs_is_sent_as_a_list_of_tuples_is(headers: Any) -> None:
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def scenario() -> list[bytes]:
+        conn, wire, state = connect(app)
+        conn.data_received(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        await served(state)
+        return wire.writes
+
+    assert asyncio.run(scenario()) == [b"HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 2\r\n\r\nok"]
+
+
 def test_a_client_that_leaves_is_told_and_what_follows_is_dropped() -> None:
     events: list[str] = []
 
