@@ -24,7 +24,7 @@ from ferryman.schemas.errors import FerrymanError
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.scrub import scrub_data
 from ferryman.sse import SSEEvent
-from ferryman.state.base import owner_of
+from ferryman.state.base import credential_digest
 
 Headers = Sequence[tuple[bytes, bytes]]  # lower-case names, as ASGI gives them
 
@@ -78,7 +78,7 @@ class Exchange:
     operation: str  # which door: RESPONSES or EMBEDDINGS (the hooks that run are that door's)
     mcp_tools: bool  # the request has ``mcp`` tools (the tool loop may run them: gateway/toolloop.py)
     mcp: dict[str, int] | None  # the tool loop ran: how many model calls (turns) and tool calls it took
-    _owner: str | None
+    _digest: str | None
 
     def __init__(
         self,
@@ -121,15 +121,21 @@ class Exchange:
         self.operation = operation
         self.mcp_tools = False
         self.mcp = None
-        self._owner = None
+        self._digest = None
 
     @property
     def owner(self) -> str | None:
         """Who may read what this request stores, and whose cache entries it may use: a hash of the caller's
         credential, computed once, by the first hook that asks."""
-        if self._owner is None and self.credential:
-            self._owner = owner_of(self.credential)
-        return self._owner
+        digest = self.credential_digest()
+        return digest[:32] if digest is not None else None
+
+    def credential_digest(self) -> str | None:
+        """The SHA-256 of the caller's credential (``state.base.credential_digest``), made once: the owner tag and
+        governance's key lookup both read it."""
+        if self._digest is None and self.credential:
+            self._digest = credential_digest(self.credential)
+        return self._digest
 
     def header(self, name: bytes) -> str | None:
         for key, value in self.headers:

@@ -99,4 +99,9 @@ def owner_of(credential: str | None) -> str | None:
     """A stable, non-reversible owner tag for a client credential."""
     if not credential:
         return None
-    return hashlib.sha256(credential.encode()).hexdigest()[:32]
+    return credential_digest(credential)[:32]
+
+
+def credential_digest(credential: str) -> str:
+    """A credential's SHA-256, in hex: its owner tag is its first half, a virtual key's record holds all of it."""
+    return hashlib.sha256(credential.encode()).hexdigest()

@@ -110,14 +110,16 @@ class GovernanceHook(Hook):
         """The caller's virtual key, or None for the master key; anything else is a 401."""
         return self.key_of(credential_of(headers))
 
-    def key_of(self, credential: str | None) -> VirtualKey | None:
-        """``authenticate`` for a credential a door has read (Gemini's also comes as ``?key=``)."""
+    def key_of(self, credential: str | None, digest: str | None = None) -> VirtualKey | None:
+        """``authenticate`` for a credential a door has read (Gemini's also comes as ``?key=``); ``digest``: its
+        ``key_hash``, when made already."""
         if not credential:
             raise InvalidApiKeyError(
                 "No API key: send a Ferryman virtual key as 'Authorization: Bearer <key>', 'x-api-key', "
                 "'api-key' or 'x-goog-api-key'."
             )
-        digest = key_hash(credential)
+        if digest is None:
+            digest = key_hash(credential)
         if hmac.compare_digest(digest, self.master_hash):
             return None
         key = self.registry.by_hash.get(digest)
@@ -136,7 +138,7 @@ class GovernanceHook(Hook):
     # ---- the hook -------------------------------------------------------------------------------
 
     async def before(self, ex: Exchange) -> None:
-        key = self.key_of(ex.credential)
+        key = self.key_of(ex.credential, ex.credential_digest())
         if key is None:
             return
         ex.state[self.name] = key

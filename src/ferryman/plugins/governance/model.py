@@ -6,11 +6,12 @@ record keeps its SHA-256 (``key_hash``) and its first characters (``key_prefix``
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
+
+from ferryman.state.base import credential_digest
 
 KEY_PREFIX = "sk-fm-"
 Period = Literal["1d", "7d", "30d"]
@@ -79,4 +80,4 @@ def new_key() -> str:
 
 
 def key_hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+    return credential_digest(value)  # (the exchange's own digest of its credential is the same: made once)
