@@ -58,7 +58,7 @@ SPEND_COLUMNS = ("id", "at", "key_id", "team_id", "model", "provider", "cost", "
 GROUPS = {"key": "key_id", "team": "team_id", "model": "model", "provider": "provider"}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # a compiled ``__init__`` (dataclass's own would be interpreted)
 class SpendRow:
     id: str  # the response's id
     at: int  # unix seconds
@@ -69,6 +69,28 @@ class SpendRow:
     cost: float  # USD
     input_tokens: int
     output_tokens: int
+
+    def __init__(
+        self,
+        id: str,
+        at: int,
+        key_id: str | None,
+        team_id: str | None,
+        model: str,
+        provider: str,
+        cost: float,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> None:
+        self.id = id
+        self.at = at
+        self.key_id = key_id
+        self.team_id = team_id
+        self.model = model
+        self.provider = provider
+        self.cost = cost
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
 
     def row(self) -> tuple[object, ...]:  # in SPEND_COLUMNS' order
         return (
