@@ -41,6 +41,7 @@ COMPILED = [
     "state/sql.py",
     "ids.py",
     "schemas/items.py",
+    "schemas/responses.py",
     "gateway/keys.py",
     "state/records.py",
     "plugins/governance/spend.py",

@@ -2,7 +2,9 @@
 
 The body is decoded once into a plain dict (kept for the passthrough fast path, so fields Ferryman
 does not know still reach a provider that does) and validated once into ``ResponsesRequest``, whose
-errors name the offending field as OpenAI does (``param: "tools[0].name"``).
+errors name the offending field as OpenAI does (``param: "tools[0].name"``). The structs themselves are in
+``responses_shape.py`` (this module is compiled with the hot path; they stay as msgspec reads them), and
+are named from here as well.
 
 Gateway-only extensions of the request (``fallbacks``, ``reasoning.max_tokens``,
 ``tools[].cache_control``, the nested ``text.format.json_schema`` shape) are accepted here and
@@ -15,103 +17,26 @@ refuses them (``refused_openai_extensions``) or, under ``compat.drop_unsupported
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
-from msgspec import Meta, Struct
 
 from ferryman.schemas.errors import InvalidRequestError
 from ferryman.schemas.items import check_input
+from ferryman.schemas.responses_shape import CacheControl as CacheControl
+from ferryman.schemas.responses_shape import ConversationRef as ConversationRef
+from ferryman.schemas.responses_shape import JsonSchemaFormat as JsonSchemaFormat
+from ferryman.schemas.responses_shape import Reasoning as Reasoning
+from ferryman.schemas.responses_shape import ResponsesRequest as ResponsesRequest
+from ferryman.schemas.responses_shape import TextConfig as TextConfig
+from ferryman.schemas.responses_shape import TextFormat as TextFormat
+from ferryman.schemas.responses_shape import Tool as Tool
 
-NonNegInt = Annotated[int, Meta(ge=0)]
-PosInt = Annotated[int, Meta(ge=1)]
 # a model name: printable and bounded (it is echoed in headers and logs, and may become part of a URL)
 MAX_MODEL_CHARS = 256
 _MODEL_NAME = re.compile(rf"[^\x00-\x1f\x7f-\x9f\u2028\u2029]{{1,{MAX_MODEL_CHARS}}}")
 # how deep a request body's JSON may nest (objects and arrays); deeper is a 400, never a RecursionError
 MAX_JSON_DEPTH = 64
-
-
-class CacheControl(Struct, omit_defaults=True):
-    type: str = "ephemeral"
-    ttl: str | None = None
-
-
-class Reasoning(Struct, omit_defaults=True):
-    # open strings: a provider may add effort levels before Ferryman learns of them
-    effort: str | None = None
-    summary: str | None = None
-    generate_summary: str | None = None
-    max_tokens: NonNegInt | None = None
-
-
-class JsonSchemaFormat(Struct, omit_defaults=True):
-    name: str | None = None
-    schema: dict[str, Any] | None = None
-    strict: bool | None = None
-    description: str | None = None
-
-
-class TextFormat(Struct, omit_defaults=True):
-    type: Literal["text", "json_schema", "json_object"] = "text"
-    name: str | None = None
-    schema: dict[str, Any] | None = None
-    strict: bool | None = None
-    description: str | None = None
-    json_schema: JsonSchemaFormat | None = None
-
-
-class TextConfig(Struct, omit_defaults=True):
-    format: TextFormat | None = None
-    verbosity: Literal["low", "medium", "high"] | None = None
-
-
-class Tool(Struct, omit_defaults=True):
-    """One entry of ``tools``; only the fields Ferryman itself reads are typed."""
-
-    type: str
-    name: str | None = None
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
-    strict: bool | None = None
-    cache_control: CacheControl | None = None
-
-
-class ConversationRef(Struct):
-    """``conversation`` as an object: ``{"id": "conv_..."}``."""
-
-    id: str
-
-
-class ResponsesRequest(Struct, omit_defaults=True):
-    model: str
-    input: str | list[dict[str, Any]] | None = None
-    stream: bool = False
-    instructions: str | None = None
-    max_output_tokens: PosInt | None = None
-    max_tool_calls: PosInt | None = None
-    metadata: dict[str, str] | None = None
-    parallel_tool_calls: bool | None = None
-    previous_response_id: str | None = None
-    conversation: str | ConversationRef | None = None  # kept by Ferryman (gateway/conversations.py)
-    reasoning: Reasoning | None = None
-    store: bool | None = None
-    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
-    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
-    text: TextConfig | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    tools: list[Tool] | None = None
-    truncation: Literal["auto", "disabled"] | None = None
-    user: str | None = None
-    include: list[str] | None = None
-    service_tier: str | None = None
-    background: bool | None = None
-    prompt_cache_key: str | None = None
-    safety_identifier: str | None = None
-    fallbacks: list[str] | None = None
-    stop: str | list[str] | None = None
-    top_k: NonNegInt | None = None
 
 
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[\.\.\.\]")
