@@ -30,7 +30,8 @@ class Secret:
         state = "set" if self.is_set else "NOT SET"
         return f"Secret({self.source}, {state})"
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return self.__repr__()
 
 
 _ENV_REF = re.compile(r"^(?:env\.|os\.environ/)([A-Za-z_][A-Za-z0-9_]*)$")

@@ -34,6 +34,7 @@ from ferryman.schemas.output import (
     SummaryText,
 )
 from ferryman.schemas.responses import ResponsesRequest
+from ferryman.schemas.usage import usage_object
 
 # finish reasons adapters report -> (status, incomplete_details.reason)
 FINISH = {
@@ -656,21 +657,3 @@ def _echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
     echoed.setdefault("parameters", None)
     echoed.setdefault("strict", None)
     return echoed
-
-
-def usage_object(
-    input_tokens: int,
-    output_tokens: int,
-    *,
-    cached_tokens: int = 0,
-    cache_write_tokens: int = 0,
-    reasoning_tokens: int = 0,
-) -> dict[str, Any]:
-    """The canonical response's ``usage``: input tokens include cached and cache-written ones."""
-    return {
-        "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": cached_tokens, "cache_write_tokens": cache_write_tokens},
-        "output_tokens": output_tokens,
-        "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
-        "total_tokens": input_tokens + output_tokens,
-    }

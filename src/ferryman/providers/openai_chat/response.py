@@ -30,11 +30,12 @@ import msgspec
 
 from ferryman.ids import new_id
 from ferryman.providers.base import SSEEvent
-from ferryman.providers.builder import ResponseBuilder, usage_object
+from ferryman.providers.builder import ResponseBuilder
 from ferryman.providers.malformed import expect, malformed
 from ferryman.schemas.errors import ProviderError
 from ferryman.schemas.items import tag_opaque
 from ferryman.schemas.output import Message, OutputText, Refusal
+from ferryman.schemas.usage import usage_object
 
 from .quirks import Quirks
 from .request import TAG
