@@ -122,7 +122,7 @@ class Gateway:
             from ferryman.plugins.metrics.hook import MetricsHook  # prometheus_client only with metrics on
 
             writer = self.log_writer
-            self.metrics = MetricsHook(dropped=lambda: writer.dropped) if writer is not None else MetricsHook()
+            self.metrics = MetricsHook(dropped=writer.dropped_count) if writer is not None else MetricsHook()
             hooks.append(self.metrics)
         self.governance: GovernanceHook | None = None
         if config.governance is not None:
