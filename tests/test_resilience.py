@@ -121,7 +121,7 @@ def test_every_key_failing_tries_each_once(fake: FakeUpstream) -> None:
 
 
 def test_key_cooldown_and_recovery(fake: FakeUpstream) -> None:
-    keys = [{"value": "sk-main", "weight": 1000}, {"value": "sk-spare", "weight": 1}]
+    keys = [{"value": "sk-main", "weight": 1}, {"value": "sk-spare", "weight": 0}]  # weight 0: chosen only when alone
     fake.add("/v1/responses", Reply(status=429, json={"error": {"message": "quota"}}), times=1)
     fake.add("/v1/responses", Reply.fixture(OK))
     with GatewayServer(_with_backup(fake, keys=keys, key_cooldown=30)) as gw:

@@ -20,7 +20,7 @@ from ferryman.gateway.hooks import Hook
 from ferryman.gateway.pipeline import Pipeline
 from ferryman.gateway.router import Router
 from ferryman.gateway.storing import StoreHook
-from ferryman.http import BodyBudget, ClientGone, Receive, Scope, Send, send_json
+from ferryman.http import BodyBudget, Receive, Scope, Send, send_json
 from ferryman.plugins.cache import ResponseCache
 from ferryman.plugins.cache.hook import CacheHook
 from ferryman.plugins.governance.hook import GovernanceHook
@@ -35,6 +35,7 @@ from ferryman.routes.anthropic import AnthropicDoor, CountTokens
 from ferryman.routes.chat import ChatDoor
 from ferryman.routes.conversations import ConversationRoutes
 from ferryman.routes.embeddings import EmbeddingsDoor
+from ferryman.routes.entry import Entry, Handler
 from ferryman.routes.gemini import METHODS as GEMINI_METHODS
 from ferryman.routes.gemini import PATH as GEMINI_PATH
 from ferryman.routes.gemini import GeminiDoor
@@ -43,9 +44,8 @@ from ferryman.routes.models import Models
 from ferryman.routes.providers import ProviderRoutes
 from ferryman.routes.ready import Readiness
 from ferryman.routes.responses import ResponsesDoor
-from ferryman.routes.shapes import error_sender
 from ferryman.routes.stored import StoredResponses
-from ferryman.schemas.errors import FerrymanError, MethodNotAllowedError, NotFoundError
+from ferryman.schemas.errors import MethodNotAllowedError, NotFoundError
 from ferryman.scrub import protect
 from ferryman.state import open_store
 from ferryman.state.conversations import ConversationStore
@@ -62,7 +62,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ferryman")
 
-Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 # every model route is served with and without ``/v1``: clients whose base URL has no ``/v1`` (LiteLLM's
 # ``litellm_proxy/`` provider with ``api_base=http://host:8080``) call ``/responses`` itself
 PREFIXES = ("/v1", "/openai/v1", "/litellm/v1", "", "/openai", "/litellm")
@@ -70,7 +69,7 @@ HEALTH_BODY = b'{"status":"ok"}'
 GC_YOUNG = 50_000  # bench/variants.py features, CPU µs per request: bare 179 -> 172, full 262 -> 247
 
 
-class Gateway:
+class Gateway(Entry):
     """One gateway instance: its config, its provider adapters (with their pools), its pipeline, its routes."""
 
     def __init__(self, config: Config) -> None:
@@ -270,33 +269,6 @@ class Gateway:
             self.metrics.stop()
         if self.telemetry is not None:
             await self.telemetry.shutdown()  # the spans and metrics still queued are exported
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            handler = self._match(scope["path"], scope["method"])
-            await handler(scope, receive, send)
-        except ClientGone:
-            return
-        except FerrymanError as exc:
-            await self._send_error(scope, send, exc)
-        except Exception:  # noqa: BLE001 - a client never sees a stack trace
-            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            await self._send_error(scope, send, FerrymanError("Ferryman hit an internal error.", code="internal_error"))
-
-    async def _send_error(self, scope: Scope, send: Send, exc: FerrymanError) -> None:
-        """``exc`` in the shape of the API the request's path belongs to (``routes/shapes.py``)."""
-        try:
-            await error_sender(scope["path"])(send, exc, ())
-        except RuntimeError:
-            # the response had already started (a stream): its relay explained the failure itself
-            log.warning("error after the response started: %s", exc.message)
 
     def _stored_route(self, path: str) -> dict[str, Handler] | None:
         m = _STORED.match(path)

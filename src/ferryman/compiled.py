@@ -8,8 +8,8 @@ log, metrics and their counters): compiled from the same typed source, a Chat Co
 generator (an iterator class instead), no value its annotations do not admit (what comes from the wire is
 ``Any`` until checked), no attribute patched from outside, and class attributes that subclasses override
 declared ``ClassVar``; a compiled class that interpreted code subclasses (``Hook``, ``Door``, ``Ledger``,
-``HttpProvider``) says so with ``mypyc_attr(allow_interpreted_subclasses=True)``; a dataclass made per request
-writes its own ``__init__`` (``init=False``: the generated one is interpreted).
+``HttpProvider``, ``Entry``) says so with ``mypyc_attr(allow_interpreted_subclasses=True)``; a dataclass made per
+request writes its own ``__init__`` (``init=False``: the generated one is interpreted).
 Everything else stays interpreted. Read by ``setup.py`` without importing the package: no imports.
 """
 
@@ -32,6 +32,7 @@ COMPILED = [
     "providers/base.py",
     "providers/native.py",
     "routes/door.py",
+    "routes/entry.py",
     "routes/responses.py",
     "gateway/hooks.py",
     "gateway/storing.py",
