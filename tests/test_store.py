@@ -55,6 +55,19 @@ def _unique_reply(fixture: str = OK, **overrides: Any) -> Reply:
     return reply
 
 
+def test_a_stored_response_is_read_back_as_its_client_got_it(fake: FakeUpstream, gw: GatewayServer) -> None:
+    """What is stored is the reply's own JSON (written as it went out, not encoded again): read back, every
+    field is the same, Ferryman's additions (usage.cost, extra_fields) included."""
+    fake.add("/v1/responses", _unique_reply())
+    headers = {"authorization": "Bearer client-a"}
+    created = httpx.post(f"{gw.url}/v1/responses", json={"model": "openai/gpt-4o", "input": "hi"}, headers=headers)
+    assert created.status_code == 200
+    sent = created.json()
+    got = httpx.get(f"{gw.url}/v1/responses/{sent['id']}", headers=headers)
+    assert got.status_code == 200
+    assert got.json() == sent and "cost" in sent["usage"] and sent["extra_fields"]["provider"] == "openai"
+
+
 def test_store_retrieve_delete(fake: FakeUpstream, gw: GatewayServer) -> None:
     fake.add("/v1/responses", _unique_reply())
     client = _client(gw)
