@@ -24,7 +24,7 @@ from ferryman.schemas.errors import FerrymanError
 from ferryman.schemas.responses import ResponsesRequest
 from ferryman.scrub import scrub_data
 from ferryman.sse import SSEEvent
-from ferryman.state.base import credential_digest
+from ferryman.state.base import credential_digest, owner_tag
 
 Headers = Sequence[tuple[bytes, bytes]]  # lower-case names, as ASGI gives them
 
@@ -128,7 +128,7 @@ class Exchange:
         """Who may read what this request stores, and whose cache entries it may use: a hash of the caller's
         credential, computed once, by the first hook that asks."""
         digest = self.credential_digest()
-        return digest[:32] if digest is not None else None
+        return owner_tag(digest) if digest is not None else None
 
     def credential_digest(self) -> str | None:
         """The SHA-256 of the caller's credential (``state.base.credential_digest``), made once: the owner tag and

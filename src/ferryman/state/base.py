@@ -99,9 +99,14 @@ def owner_of(credential: str | None) -> str | None:
     """A stable, non-reversible owner tag for a client credential."""
     if not credential:
         return None
-    return credential_digest(credential)[:32]
+    return owner_tag(credential_digest(credential))
 
 
 def credential_digest(credential: str) -> str:
     """A credential's SHA-256, in hex: its owner tag is its first half, a virtual key's record holds all of it."""
     return hashlib.sha256(credential.encode()).hexdigest()
+
+
+def owner_tag(digest: str) -> str:
+    """The owner tag of a credential, from its ``credential_digest``."""
+    return digest[:32]
